@@ -1,0 +1,156 @@
+# libws -- GNU make build. See README.md for the targets.
+#
+#   make                 library (static + shared), examples, tests under build/
+#   make check           build and run the cmocka suite
+#   make asan            the suite under AddressSanitizer + UBSan (= make check SANITIZE=1)
+#   make valgrind        the suite under valgrind memcheck
+#   make run             build and start the demo server / example
+#   make deps            apt-get install what the tests need, only what is missing
+#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make bench           benchmarks (see bench/)
+#   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1
+
+VERSION   := 0.1.0
+SOVERSION := 0
+PREFIX    ?= /usr/local
+LIBDIR    ?= $(PREFIX)/lib
+INCDIR    ?= $(PREFIX)/include
+
+CC        ?= cc
+OPT       ?= -O2 -g
+WARN      := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CSTD      := -std=c11
+
+ifeq ($(origin ZLIB), undefined)
+ZLIB := $(shell printf '\#include <zlib.h>\nint main(void){return zlibVersion()==0;}\n' | \
+          $(CC) -x c - -lz -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+
+ifeq ($(SANITIZE),1)
+B         ?= build/asan
+OPT       := -O1 -g -fno-omit-frame-pointer
+SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+B         ?= build
+SANFLAGS  :=
+endif
+
+CPPFLAGS  += -Iinclude
+ifeq ($(ZLIB),1)
+CPPFLAGS  += -DWS_HAVE_ZLIB=1
+ZLIB_LIBS := -lz
+endif
+ifeq ($(WERROR),1)
+WARN      += -Werror
+endif
+ALL_CFLAGS := $(CSTD) $(WARN) $(OPT) $(SANFLAGS) -fPIC -fvisibility=hidden $(CFLAGS)
+
+LIB_SRCS  := $(sort $(wildcard lib/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+
+# Examples: one program per examples/*.c, sharing examples/common/*.c. echo_kqueue.c needs
+# <sys/event.h>: built where it exists, syntax-checked against a stub elsewhere (make check).
+HAVE_KQUEUE := $(shell printf '\#include <sys/event.h>\nint main(void){return kqueue();}\n' | \
+          $(CC) -x c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+HAVE_EPOLL  := $(shell printf '\#include <sys/epoll.h>\nint main(void){return epoll_create1(0);}\n' | \
+          $(CC) -x c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+EX_SRCS   := $(sort $(wildcard examples/*.c))
+ifneq ($(HAVE_KQUEUE),1)
+EX_SRCS   := $(filter-out examples/echo_kqueue.c,$(EX_SRCS))
+endif
+ifneq ($(HAVE_EPOLL),1)
+EX_SRCS   := $(filter-out examples/echo_epoll.c,$(EX_SRCS))
+endif
+EX_COMMON := $(sort $(wildcard examples/common/*.c))
+EXAMPLES  := $(foreach s,$(EX_SRCS),$(B)/examples/$(subst _,-,$(notdir $(s:.c=))))
+
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRCS:fuzz/%.c=$(B)/fuzz/%-replay)
+
+STATIC    := $(B)/libws.a
+SHARED    := $(B)/libws.so.$(VERSION)
+
+.PHONY: all lib check asan valgrind run deps install uninstall clean bench fuzz examples tests
+.DEFAULT_GOAL := all
+
+all: lib examples tests
+
+lib: $(STATIC) $(SHARED)
+
+$(B)/lib/%.o: lib/%.c include/ws.h $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJS) lib/libws.map
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libws.so.$(SOVERSION) \
+	  -Wl,--version-script=lib/libws.map -o $@ $(LIB_OBJS) $(ZLIB_LIBS) $(LDFLAGS)
+	ln -sf libws.so.$(VERSION) $(B)/libws.so.$(SOVERSION)
+	ln -sf libws.so.$(SOVERSION) $(B)/libws.so
+
+tests: $(TESTS) $(FUZZ_REPLAY)
+
+$(B)/tests/%: tests/%.c $(STATIC) $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ilib $(ALL_CFLAGS) $< -o $@ $(STATIC) -lcmocka $(ZLIB_LIBS) $(LDFLAGS)
+
+$(B)/fuzz/%-replay: fuzz/%.c fuzz/replay.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ilib $(ALL_CFLAGS) fuzz/replay.c $< -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
+
+examples: $(EXAMPLES)
+
+$(B)/examples/%: $(EX_SRCS) $(EX_COMMON) $(wildcard examples/common/*.h) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -D_GNU_SOURCE $(ALL_CFLAGS) \
+	  examples/$(subst -,_,$*).c $(EX_COMMON) -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
+
+check: all
+	@sh tests/run.sh "$(B)" "" $(TESTS) -- $(FUZZ_REPLAY)
+
+asan:
+	$(MAKE) check SANITIZE=1
+
+valgrind: all
+	@sh tests/run.sh "$(B)" "valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect" $(TESTS) -- $(FUZZ_REPLAY)
+
+run: $(B)/examples/frame-demo
+	$(B)/examples/frame-demo
+
+# Installs only what is missing (Debian/Ubuntu). Needs root or sudo.
+DEPS_PKGS := libcmocka-dev zlib1g-dev meson ninja-build
+deps:
+	@missing=""; for p in $(DEPS_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing:$$missing"; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing; \
+	else echo "deps: all present"; fi
+
+bench: lib
+	@sh bench/run.sh "$(CC)" "$(B)"
+
+install: lib
+	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/ws.h $(DESTDIR)$(INCDIR)/ws.h
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libws.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libws.so.$(VERSION)
+	ln -sf libws.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libws.so.$(SOVERSION)
+	ln -sf libws.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libws.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' -e 's|@ZLIB@|$(if $(ZLIB_LIBS),zlib,)|' \
+	  lib/libws.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libws.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCDIR)/ws.h $(DESTDIR)$(LIBDIR)/libws.a $(DESTDIR)$(LIBDIR)/libws.so* \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/libws.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,336 @@
+/* Frame header codec (RFC 6455 section 5.2) and the incremental decoder. */
+#include "internal.h"
+
+#include <limits.h>
+
+static int opcode_reserved(unsigned op)
+{
+    return (op >= 0x3 && op <= 0x7) || op >= 0xB;
+}
+
+int ws_frame_parse_header(const uint8_t *in, size_t n, unsigned flags, uint64_t max_payload,
+                          ws_frame_header *h)
+{
+    unsigned allowed_rsv = 0, op, len7, masked, fin, rsv;
+    size_t hlen;
+    uint64_t len;
+    int non_minimal = 0;
+
+    if (!h || (!in && n))
+        return WS_ERR_INVALID_ARG;
+    if (n < 1)
+        return 0;
+
+    /* Every check runs as soon as the byte that decides it is present: fail fast. */
+    fin = in[0] >> 7;
+    rsv = in[0] & 0x70u;
+    op = in[0] & 0x0Fu;
+    if (flags & WS_FRAME_ALLOW_RSV1)
+        allowed_rsv |= WS_RSV1;
+    if (flags & WS_FRAME_ALLOW_RSV2)
+        allowed_rsv |= WS_RSV2;
+    if (flags & WS_FRAME_ALLOW_RSV3)
+        allowed_rsv |= WS_RSV3;
+    if (opcode_reserved(op))
+        return WS_ERR_FRAME_RESERVED_OPCODE;
+    if (rsv & ~allowed_rsv)
+        return WS_ERR_FRAME_RSV;
+    if (WS_OPCODE_IS_CONTROL(op) && !fin)
+        return WS_ERR_FRAME_CONTROL_FRAGMENTED;
+    if (n < 2)
+        return 0;
+
+    masked = in[1] >> 7;
+    len7 = in[1] & 0x7Fu;
+    if ((flags & WS_FRAME_EXPECT_MASKED) && !masked)
+        return WS_ERR_FRAME_UNMASKED;
+    if ((flags & WS_FRAME_EXPECT_UNMASKED) && masked)
+        return WS_ERR_FRAME_MASKED;
+    if (WS_OPCODE_IS_CONTROL(op) && len7 > WS_FRAME_MAX_CONTROL)
+        return WS_ERR_FRAME_CONTROL_TOO_LONG;
+
+    if (len7 == 126) {
+        if (n < 4)
+            return 0;
+        len = ws__load_be16(in + 2);
+        non_minimal = len < 126;
+        hlen = 4;
+    } else if (len7 == 127) {
+        if (n >= 3 && (in[2] & 0x80u))
+            return WS_ERR_FRAME_LEN64_MSB;
+        if (n < 10)
+            return 0;
+        len = ws__load_be64(in + 2);
+        non_minimal = len <= 0xFFFFu;
+        hlen = 10;
+    } else {
+        len = len7;
+        hlen = 2;
+    }
+    if (non_minimal && !(flags & WS_FRAME_LENIENT_LENGTH))
+        return WS_ERR_FRAME_NON_MINIMAL_LENGTH;
+    if (len > max_payload)
+        return WS_ERR_FRAME_TOO_LARGE;
+    if (masked)
+        hlen += 4;
+    if (n < hlen)
+        return 0;
+
+    h->payload_len = len;
+    h->opcode = (uint8_t)op;
+    h->fin = (uint8_t)fin;
+    h->rsv = (uint8_t)rsv;
+    h->masked = (uint8_t)masked;
+    if (masked)
+        memcpy(h->mask, in + hlen - 4, 4);
+    else
+        memset(h->mask, 0, 4);
+    h->header_len = (uint8_t)hlen;
+    h->non_minimal = (uint8_t)non_minimal;
+    return (int)hlen;
+}
+
+size_t ws_frame_header_size(uint64_t payload_len, int masked)
+{
+    size_t s = 2;
+    if (payload_len > 0xFFFFu)
+        s += 8;
+    else if (payload_len > 125)
+        s += 2;
+    return masked ? s + 4 : s;
+}
+
+int ws_frame_write_header_raw(uint8_t *out, size_t cap, const ws_frame_header *h,
+                              unsigned len_bytes)
+{
+    size_t size;
+    uint64_t len;
+
+    if (!h || h->opcode > 0xF || (h->rsv & ~0x70u))
+        return WS_ERR_INVALID_ARG;
+    len = h->payload_len;
+    if (len_bytes == 0)
+        len_bytes = len <= 125 ? 1u : len <= 0xFFFFu ? 2u : 8u;
+    if ((len_bytes == 1 && len > 125) || (len_bytes == 2 && len > 0xFFFFu) ||
+        (len_bytes != 1 && len_bytes != 2 && len_bytes != 8))
+        return WS_ERR_INVALID_ARG;
+    size = 2 + (len_bytes == 1 ? 0 : len_bytes) + (h->masked ? 4 : 0);
+    if (!out || cap < size)
+        return WS_ERR_BUFFER_TOO_SMALL;
+
+    out[0] = (uint8_t)((h->fin ? 0x80u : 0) | h->rsv | h->opcode);
+    out[1] = h->masked ? 0x80u : 0;
+    if (len_bytes == 1) {
+        out[1] |= (uint8_t)len;
+    } else if (len_bytes == 2) {
+        out[1] |= 126;
+        ws__store_be16(out + 2, (uint16_t)len);
+    } else {
+        out[1] |= 127;
+        ws__store_be64(out + 2, len);
+    }
+    if (h->masked)
+        memcpy(out + size - 4, h->mask, 4);
+    return (int)size;
+}
+
+int ws_frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h)
+{
+    if (!h || h->opcode > 0xF || (h->rsv & ~0x70u))
+        return WS_ERR_INVALID_ARG;
+    if (opcode_reserved(h->opcode))
+        return WS_ERR_FRAME_RESERVED_OPCODE;
+    if (WS_OPCODE_IS_CONTROL(h->opcode) && !h->fin)
+        return WS_ERR_FRAME_CONTROL_FRAGMENTED;
+    if (WS_OPCODE_IS_CONTROL(h->opcode) && h->payload_len > WS_FRAME_MAX_CONTROL)
+        return WS_ERR_FRAME_CONTROL_TOO_LONG;
+    if (h->payload_len >> 63)
+        return WS_ERR_FRAME_LEN64_MSB;
+    return ws_frame_write_header_raw(out, cap, h, 0);
+}
+
+int ws_frame_encode(uint8_t *out, size_t cap, const ws_frame_header *h, const void *payload,
+                    size_t len)
+{
+    ws_frame_header hh;
+    int hl;
+
+    if (!h || (!payload && len))
+        return WS_ERR_INVALID_ARG;
+    hh = *h;
+    hh.payload_len = len;
+    if (len > (size_t)INT_MAX - WS_FRAME_MAX_HEADER)
+        return WS_ERR_INVALID_ARG;
+    hl = ws_frame_write_header(out, cap, &hh);
+    if (hl < 0)
+        return hl;
+    if (cap - (size_t)hl < len)
+        return WS_ERR_BUFFER_TOO_SMALL;
+    if (len == 0)
+        return hl;
+    if (hh.masked)
+        ws_mask_copy(out + hl, payload, len, hh.mask, 0);
+    else
+        memcpy(out + hl, payload, len);
+    return hl + (int)len;
+}
+
+int ws_frame_make_mask(ws_random_fn rng, void *rng_user, uint8_t key[4])
+{
+    if (!key)
+        return WS_ERR_INVALID_ARG;
+    if (!rng)
+        rng = ws_random_os;
+    return rng(rng_user, key, 4) == 0 ? WS_OK : WS_ERR_RANDOM;
+}
+
+/* ---- incremental decoder ---- */
+
+void ws__frame_decoder_init(ws_frame_decoder *d, const ws_allocator *alloc)
+{
+    memset(d, 0, sizeof *d);
+    ws__alloc_init(&d->alloc, alloc);
+    d->max_payload = UINT64_MAX;
+}
+
+ws_frame_decoder *ws_frame_decoder_new(const ws_allocator *alloc)
+{
+    ws_allocator a;
+    ws_frame_decoder *d;
+
+    ws__alloc_init(&a, alloc);
+    d = ws__malloc(&a, sizeof *d);
+    if (d)
+        ws__frame_decoder_init(d, &a);
+    return d;
+}
+
+void ws_frame_decoder_free(ws_frame_decoder *d)
+{
+    if (d) {
+        ws_allocator a = d->alloc;
+        ws__free(&a, d);
+    }
+}
+
+void ws_frame_decoder_set_flags(ws_frame_decoder *d, unsigned flags, uint64_t max_payload)
+{
+    if (d) {
+        d->flags = flags;
+        d->max_payload = max_payload;
+    }
+}
+
+void ws_frame_decoder_reset(ws_frame_decoder *d)
+{
+    if (d) {
+        d->state = WS__DEC_HEADER;
+        d->error = 0;
+        d->hbuf_len = 0;
+        d->remaining = 0;
+        d->offset = 0;
+        d->mask_off = 0;
+    }
+}
+
+static int header_done(ws_frame_decoder *d, ws_frame_event *ev)
+{
+    d->remaining = d->hdr.payload_len;
+    d->offset = 0;
+    d->mask_off = 0;
+    d->hbuf_len = 0;
+    d->state = d->remaining ? WS__DEC_PAYLOAD : WS__DEC_EMPTY;
+    ev->type = WS_FRAME_EV_HEADER;
+    ev->header = d->hdr;
+    return WS_OK;
+}
+
+static int feed_header(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                       ws_frame_event *ev)
+{
+    int r;
+
+    if (d->hbuf_len == 0) {
+        /* Common case: the whole header is in this input, parse it where it lies. */
+        r = ws_frame_parse_header(in, n, d->flags, d->max_payload, &d->hdr);
+        if (r > 0) {
+            *consumed = (size_t)r;
+            return header_done(d, ev);
+        }
+        if (r < 0)
+            return d->error = r;
+        /* Incomplete: n < header length <= 14, so all of it fits in hbuf. */
+        memcpy(d->hbuf, in, n);
+        d->hbuf_len = (uint8_t)n;
+        *consumed = n;
+        return WS_OK;
+    }
+
+    size_t old = d->hbuf_len;
+    size_t k = sizeof d->hbuf - old;
+    if (k > n)
+        k = n;
+    memcpy(d->hbuf + old, in, k);
+    r = ws_frame_parse_header(d->hbuf, old + k, d->flags, d->max_payload, &d->hdr);
+    if (r < 0)
+        return d->error = r;
+    if (r == 0) {
+        d->hbuf_len = (uint8_t)(old + k);
+        *consumed = k;
+        return WS_OK;
+    }
+    *consumed = (size_t)r - old;
+    return header_done(d, ev);
+}
+
+int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                          ws_frame_event *ev)
+{
+    size_t dummy;
+
+    if (!consumed)
+        consumed = &dummy;
+    *consumed = 0;
+    if (!d || !ev || (!in && n))
+        return WS_ERR_INVALID_ARG;
+    ev->type = WS_FRAME_EV_NONE;
+    ev->data = NULL;
+    ev->len = 0;
+    ev->offset = 0;
+    ev->frame_end = 0;
+    if (d->error)
+        return d->error;
+
+    switch (d->state) {
+    case WS__DEC_EMPTY:
+        ev->type = WS_FRAME_EV_DATA;
+        ev->header = d->hdr;
+        ev->data = in;
+        ev->frame_end = 1;
+        d->state = WS__DEC_HEADER;
+        return WS_OK;
+    case WS__DEC_PAYLOAD: {
+        if (n == 0)
+            return WS_OK;
+        size_t k = d->remaining < n ? (size_t)d->remaining : n;
+        if (d->hdr.masked)
+            d->mask_off = (uint8_t)ws_mask(in, k, d->hdr.mask, d->mask_off);
+        ev->type = WS_FRAME_EV_DATA;
+        ev->header = d->hdr;
+        ev->data = in;
+        ev->len = k;
+        ev->offset = d->offset;
+        d->offset += k;
+        d->remaining -= k;
+        ev->frame_end = d->remaining == 0;
+        if (ev->frame_end)
+            d->state = WS__DEC_HEADER;
+        *consumed = k;
+        return WS_OK;
+    }
+    default:
+        if (n == 0)
+            return WS_OK;
+        return feed_header(d, in, n, consumed, ev);
+    }
+}

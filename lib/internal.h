@@ -1,0 +1,74 @@
+/* Private to lib/: what the layers share. Nothing here is part of the ABI. */
+#ifndef WS_LIB_INTERNAL_H
+#define WS_LIB_INTERNAL_H
+
+#include "ws.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* ---- allocation through the caller's hooks ---- */
+
+/* Resolve a possibly-NULL caller allocator into a complete one (malloc/realloc/free set). */
+void ws__alloc_init(ws_allocator *dst, const ws_allocator *src);
+void *ws__malloc(const ws_allocator *a, size_t n);
+void *ws__realloc(const ws_allocator *a, void *p, size_t old_n, size_t n);
+void ws__free(const ws_allocator *a, void *p);
+
+/* ---- masking kernels, exposed so the tests can check each one against the reference ---- */
+
+size_t ws__mask_copy_scalar(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4],
+                            size_t offset);
+size_t ws__mask_copy_simd(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4],
+                          size_t offset);
+size_t ws__mask_copy_avx2(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4],
+                          size_t offset);
+/* Which kernels this build and this CPU can run: bit 0 SIMD (SSE2/NEON), bit 1 AVX2. */
+unsigned ws__mask_kernels(void);
+
+/* ---- frame decoder state, embedded by value in the connection ---- */
+
+struct ws_frame_decoder {
+    ws_allocator alloc;
+    ws_frame_header hdr;   /* header being parsed, or the frame whose payload is streaming */
+    uint64_t remaining;    /* payload bytes still to come */
+    uint64_t offset;       /* payload bytes already handed out */
+    uint64_t max_payload;
+    unsigned flags;
+    int error;             /* sticky error, 0 if none */
+    uint8_t state;         /* WS__DEC_HEADER, WS__DEC_PAYLOAD, WS__DEC_EMPTY */
+    uint8_t mask_off;      /* running key offset for the payload */
+    uint8_t hbuf_len;      /* header bytes buffered so far */
+    uint8_t hbuf[WS_FRAME_MAX_HEADER];
+};
+
+enum { WS__DEC_HEADER = 0, WS__DEC_PAYLOAD = 1, WS__DEC_EMPTY = 2 };
+
+void ws__frame_decoder_init(ws_frame_decoder *d, const ws_allocator *alloc);
+
+/* Big-endian loads and stores, independent of host byte order and alignment. */
+static inline uint16_t ws__load_be16(const uint8_t *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+static inline uint64_t ws__load_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+static inline void ws__store_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void ws__store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+#endif

@@ -1,0 +1,608 @@
+/* Frame layer: header codec, raw encoder, incremental decoder. */
+#include "testutil.h"
+
+#include "ws.h"
+
+#include <stdlib.h>
+
+/* ---- a tiny collector: decode a buffer fed in pieces, record frames ---- */
+
+#define MAX_FRAMES 8
+
+typedef struct collected {
+    int nframes;
+    ws_frame_header hdr[MAX_FRAMES];
+    uint8_t *payload[MAX_FRAMES];
+    size_t plen[MAX_FRAMES];
+    int err;
+} collected;
+
+static void collected_free(collected *c)
+{
+    for (int i = 0; i < c->nframes; i++)
+        free(c->payload[i]);
+}
+
+/* Feed `wire` (copied, the decoder unmasks in place) in pieces: the first piece `split` bytes,
+ * then pieces of `step` bytes (0: the rest at once). */
+static collected decode_split(const uint8_t *wire, size_t n, unsigned flags, uint64_t max,
+                              size_t split, size_t step)
+{
+    collected c;
+    uint8_t *buf = malloc(n ? n : 1);
+    ws_frame_decoder *d = ws_frame_decoder_new(NULL);
+    size_t pos = 0, end;
+    int in_frame = 0;
+
+    memset(&c, 0, sizeof c);
+    assert_non_null(buf);
+    assert_non_null(d);
+    memcpy(buf, wire, n);
+    ws_frame_decoder_set_flags(d, flags, max);
+    end = split < n ? split : n;
+    for (;;) {
+        ws_frame_event ev;
+        size_t used = 0;
+        int r = ws_frame_decoder_feed(d, buf + pos, end - pos, &used, &ev);
+        if (r < 0) {
+            c.err = r;
+            break;
+        }
+        assert_true(used <= end - pos);
+        pos += used;
+        if (ev.type == WS_FRAME_EV_HEADER) {
+            assert_false(in_frame);
+            assert_true(c.nframes < MAX_FRAMES);
+            c.hdr[c.nframes] = ev.header;
+            c.payload[c.nframes] = malloc(ev.header.payload_len ? ev.header.payload_len : 1);
+            assert_non_null(c.payload[c.nframes]);
+            c.plen[c.nframes] = 0;
+            in_frame = 1;
+        } else if (ev.type == WS_FRAME_EV_DATA) {
+            assert_true(in_frame);
+            assert_int_equal(ev.offset, c.plen[c.nframes]);
+            if (ev.len)
+                memcpy(c.payload[c.nframes] + c.plen[c.nframes], ev.data, ev.len);
+            c.plen[c.nframes] += ev.len;
+            if (ev.frame_end) {
+                assert_int_equal(c.plen[c.nframes], c.hdr[c.nframes].payload_len);
+                c.nframes++;
+                in_frame = 0;
+            }
+        } else {
+            assert_int_equal(pos, end);
+            if (end == n)
+                break;
+            end = step ? (end + step < n ? end + step : n) : n;
+        }
+    }
+    ws_frame_decoder_free(d);
+    free(buf);
+    if (!c.err)
+        assert_false(in_frame);
+    return c;
+}
+
+static void expect_encode(const ws_frame_header *h, const char *payload, size_t plen,
+                          const uint8_t *wire, size_t wlen)
+{
+    uint8_t out[64];
+    int r = ws_frame_encode(out, sizeof out, h, payload, plen);
+    assert_int_equal(r, (int)wlen);
+    assert_memory_equal(out, wire, wlen);
+    /* One byte short of room is refused, and nothing beyond cap is touched. */
+    r = ws_frame_encode(out, wlen - 1, h, payload, plen);
+    assert_int_equal(r, WS_ERR_BUFFER_TOO_SMALL);
+}
+
+static void expect_decode(const uint8_t *wire, size_t wlen, unsigned flags, uint8_t op,
+                          int fin, int masked, const char *payload, size_t plen)
+{
+    for (size_t split = 0; split <= wlen; split++) {
+        for (size_t step = 0; step <= 1; step++) {
+            collected c = decode_split(wire, wlen, flags, UINT64_MAX, split, step);
+            assert_int_equal(c.err, 0);
+            assert_int_equal(c.nframes, 1);
+            assert_int_equal(c.hdr[0].opcode, op);
+            assert_int_equal(c.hdr[0].fin, fin);
+            assert_int_equal(c.hdr[0].masked, masked);
+            assert_int_equal(c.plen[0], plen);
+            if (plen)
+                assert_memory_equal(c.payload[0], payload, plen);
+            collected_free(&c);
+        }
+    }
+}
+
+/* RFC 6455 section 5.7, byte-exact in both directions. */
+static void test_rfc_examples(void **state)
+{
+    (void)state;
+    static const uint8_t hello[] = {0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
+    static const uint8_t hello_masked[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
+                                           0x9f, 0x4d, 0x51, 0x58};
+    static const uint8_t frag1[] = {0x01, 0x03, 0x48, 0x65, 0x6c};
+    static const uint8_t frag2[] = {0x80, 0x02, 0x6c, 0x6f};
+    static const uint8_t ping[] = {0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
+    static const uint8_t pong_masked[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f,
+                                          0x9f, 0x4d, 0x51, 0x58};
+    ws_frame_header h;
+
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WS_OP_TEXT;
+    expect_encode(&h, "Hello", 5, hello, sizeof hello);
+    expect_decode(hello, sizeof hello, WS_FRAME_EXPECT_UNMASKED, WS_OP_TEXT, 1, 0, "Hello", 5);
+
+    h.masked = 1;
+    memcpy(h.mask, "\x37\xfa\x21\x3d", 4);
+    expect_encode(&h, "Hello", 5, hello_masked, sizeof hello_masked);
+    expect_decode(hello_masked, sizeof hello_masked, WS_FRAME_EXPECT_MASKED, WS_OP_TEXT, 1, 1,
+                  "Hello", 5);
+
+    memset(&h, 0, sizeof h);
+    h.opcode = WS_OP_TEXT;
+    expect_encode(&h, "Hel", 3, frag1, sizeof frag1);
+    expect_decode(frag1, sizeof frag1, 0, WS_OP_TEXT, 0, 0, "Hel", 3);
+    h.opcode = WS_OP_CONTINUATION;
+    h.fin = 1;
+    expect_encode(&h, "lo", 2, frag2, sizeof frag2);
+    expect_decode(frag2, sizeof frag2, 0, WS_OP_CONTINUATION, 1, 0, "lo", 2);
+
+    h.opcode = WS_OP_PING;
+    expect_encode(&h, "Hello", 5, ping, sizeof ping);
+    expect_decode(ping, sizeof ping, 0, WS_OP_PING, 1, 0, "Hello", 5);
+
+    h.opcode = WS_OP_PONG;
+    h.masked = 1;
+    memcpy(h.mask, "\x37\xfa\x21\x3d", 4);
+    expect_encode(&h, "Hello", 5, pong_masked, sizeof pong_masked);
+    expect_decode(pong_masked, sizeof pong_masked, 0, WS_OP_PONG, 1, 1, "Hello", 5);
+}
+
+/* The 256-byte and 64 KiB binary examples of 5.7: headers byte-exact, payload round trip. */
+static void test_rfc_examples_long(void **state)
+{
+    (void)state;
+    static const uint8_t h256[] = {0x82, 0x7E, 0x01, 0x00};
+    static const uint8_t h64k[] = {0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00};
+    ws_frame_header h;
+    uint8_t out[16];
+
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WS_OP_BINARY;
+    h.payload_len = 256;
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), 4);
+    assert_memory_equal(out, h256, 4);
+    h.payload_len = 65536;
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), 10);
+    assert_memory_equal(out, h64k, 10);
+
+    memset(&h, 0xAA, sizeof h);
+    assert_int_equal(ws_frame_parse_header(h256, sizeof h256, 0, UINT64_MAX, &h), 4);
+    assert_int_equal(h.payload_len, 256);
+    assert_int_equal(h.opcode, WS_OP_BINARY);
+    assert_int_equal(ws_frame_parse_header(h64k, sizeof h64k, 0, UINT64_MAX, &h), 10);
+    assert_int_equal(h.payload_len, 65536);
+    assert_int_equal(h.header_len, 10);
+    assert_int_equal(h.non_minimal, 0);
+}
+
+/* Every length boundary, masked and not, fed at every split point (header + payload). */
+static void test_length_boundaries(void **state)
+{
+    (void)state;
+    static const uint64_t lens[] = {0, 1, 125, 126, 127, 65535, 65536};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        for (int masked = 0; masked <= 1; masked++) {
+            size_t plen = (size_t)lens[li];
+            size_t cap = plen + WS_FRAME_MAX_HEADER;
+            uint8_t *payload = malloc(plen + 1), *wire = malloc(cap);
+            ws_frame_header h;
+            int n;
+
+            assert_non_null(payload);
+            assert_non_null(wire);
+            test_fill(payload, plen, (uint32_t)plen + 7);
+            memset(&h, 0, sizeof h);
+            h.fin = 1;
+            h.opcode = WS_OP_BINARY;
+            h.masked = (uint8_t)masked;
+            memcpy(h.mask, "\x01\x80\xfe\x55", 4);
+            n = ws_frame_encode(wire, cap, &h, payload, plen);
+            assert_int_equal(n, (int)(ws_frame_header_size(plen, masked) + plen));
+            /* Every split point for small frames; for big ones every point in the header and a
+             * stride through the payload (each split is a full decode). */
+            size_t hl = ws_frame_header_size(plen, masked);
+            for (size_t split = 0; split <= (size_t)n; split++) {
+                if (plen > 300 && split > hl + 3 && split < (size_t)n - 3 && split % 997)
+                    continue;
+                collected c = decode_split(wire, (size_t)n, 0, UINT64_MAX, split, 0);
+                assert_int_equal(c.err, 0);
+                assert_int_equal(c.nframes, 1);
+                assert_int_equal(c.hdr[0].payload_len, plen);
+                assert_int_equal(c.hdr[0].header_len, hl);
+                if (plen)
+                    assert_memory_equal(c.payload[0], payload, plen);
+                collected_free(&c);
+            }
+            /* One byte at a time, every header byte a separate feed. */
+            if (plen <= 65536) {
+                collected c = decode_split(wire, (size_t)n, 0, UINT64_MAX, 1, 1);
+                assert_int_equal(c.err, 0);
+                assert_int_equal(c.nframes, 1);
+                if (plen)
+                    assert_memory_equal(c.payload[0], payload, plen);
+                collected_free(&c);
+            }
+            free(payload);
+            free(wire);
+        }
+    }
+}
+
+/* 2^32 and the largest legal length: header only, parsed at every split point. */
+static void test_length_huge_header_only(void **state)
+{
+    (void)state;
+    static const uint64_t lens[] = {UINT64_C(1) << 32, (UINT64_C(1) << 63) - 1};
+    for (size_t li = 0; li < 2; li++) {
+        ws_frame_header h, got;
+        uint8_t wire[WS_FRAME_MAX_HEADER];
+        memset(&h, 0, sizeof h);
+        h.fin = 1;
+        h.opcode = WS_OP_BINARY;
+        h.payload_len = lens[li];
+        h.masked = 1;
+        memcpy(h.mask, "abcd", 4);
+        int n = ws_frame_write_header(wire, sizeof wire, &h);
+        assert_int_equal(n, 14);
+        assert_int_equal(wire[1], 0x80 | 127);
+        for (int k = 0; k < n; k++)
+            assert_int_equal(ws_frame_parse_header(wire, (size_t)k, 0, UINT64_MAX, &got), 0);
+        assert_int_equal(ws_frame_parse_header(wire, (size_t)n, 0, UINT64_MAX, &got), 14);
+        assert_int_equal(got.payload_len, lens[li]);
+        assert_memory_equal(got.mask, "abcd", 4);
+        /* The decoder: header event after exactly 14 bytes, whatever the split. */
+        for (int split = 0; split <= n; split++) {
+            ws_frame_decoder *d = ws_frame_decoder_new(NULL);
+            ws_frame_event ev;
+            size_t used;
+            uint8_t buf[WS_FRAME_MAX_HEADER];
+            memcpy(buf, wire, sizeof buf);
+            assert_int_equal(ws_frame_decoder_feed(d, buf, (size_t)split, &used, &ev), 0);
+            if (split == n) {
+                assert_int_equal(ev.type, WS_FRAME_EV_HEADER);
+                assert_int_equal(used, 14);
+            } else {
+                assert_int_equal(ev.type, WS_FRAME_EV_NONE);
+                assert_int_equal(used, (size_t)split);
+                assert_int_equal(
+                    ws_frame_decoder_feed(d, buf + split, (size_t)(n - split), &used, &ev), 0);
+                assert_int_equal(ev.type, WS_FRAME_EV_HEADER);
+                assert_int_equal(used, (size_t)(n - split));
+            }
+            assert_int_equal(ev.header.payload_len, lens[li]);
+            ws_frame_decoder_free(d);
+        }
+    }
+}
+
+/* Each malformed header gets its own error, from the first byte that shows it, and no byte
+ * past the input is read (the input ends at a guard page). */
+static void expect_error_guarded(const uint8_t *wire, size_t n, unsigned flags, uint64_t max,
+                                 int err, size_t decided_at)
+{
+    ws_frame_header h;
+    for (size_t k = 0; k <= n; k++) {
+        guarded g = guarded_copy(wire, k);
+        int r = ws_frame_parse_header(g.data, k, flags, max, &h);
+        if (k < decided_at)
+            assert_int_equal(r, 0);
+        else
+            assert_int_equal(r, err);
+        guarded_free(&g);
+    }
+    /* And through the decoder, byte at a time. */
+    collected c = decode_split(wire, n, flags, max, 1, 1);
+    assert_int_equal(c.err, err);
+    assert_int_equal(c.nframes, 0);
+    collected_free(&c);
+}
+
+static void test_malformed_headers(void **state)
+{
+    (void)state;
+    static const uint8_t rsvd_op3[] = {0x83, 0x00};
+    static const uint8_t rsvd_opB[] = {0x8B, 0x00};
+    static const uint8_t rsv1[] = {0xC1, 0x00};
+    static const uint8_t rsv2[] = {0xA1, 0x00};
+    static const uint8_t rsv3[] = {0x91, 0x00};
+    static const uint8_t frag_ping[] = {0x09, 0x00};
+    static const uint8_t long_ping[] = {0x89, 0x7E, 0x00, 0x7E};
+    static const uint8_t unmasked[] = {0x81, 0x00};
+    static const uint8_t masked[] = {0x81, 0x80, 1, 2, 3, 4};
+    static const uint8_t msb[] = {0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t nonmin16[] = {0x82, 0x7E, 0x00, 0x7D};
+    static const uint8_t nonmin64[] = {0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    static const uint8_t toolarge[] = {0x82, 0x7E, 0x01, 0x01};
+
+    expect_error_guarded(rsvd_op3, 2, 0, UINT64_MAX, WS_ERR_FRAME_RESERVED_OPCODE, 1);
+    expect_error_guarded(rsvd_opB, 2, 0, UINT64_MAX, WS_ERR_FRAME_RESERVED_OPCODE, 1);
+    expect_error_guarded(rsv1, 2, 0, UINT64_MAX, WS_ERR_FRAME_RSV, 1);
+    expect_error_guarded(rsv1, 2, WS_FRAME_ALLOW_RSV2 | WS_FRAME_ALLOW_RSV3, UINT64_MAX,
+                         WS_ERR_FRAME_RSV, 1);
+    expect_error_guarded(rsv2, 2, WS_FRAME_ALLOW_RSV1, UINT64_MAX, WS_ERR_FRAME_RSV, 1);
+    expect_error_guarded(rsv3, 2, WS_FRAME_ALLOW_RSV1, UINT64_MAX, WS_ERR_FRAME_RSV, 1);
+    expect_error_guarded(frag_ping, 2, 0, UINT64_MAX, WS_ERR_FRAME_CONTROL_FRAGMENTED, 1);
+    expect_error_guarded(long_ping, 4, 0, UINT64_MAX, WS_ERR_FRAME_CONTROL_TOO_LONG, 2);
+    expect_error_guarded(unmasked, 2, WS_FRAME_EXPECT_MASKED, UINT64_MAX,
+                         WS_ERR_FRAME_UNMASKED, 2);
+    expect_error_guarded(masked, 6, WS_FRAME_EXPECT_UNMASKED, UINT64_MAX, WS_ERR_FRAME_MASKED,
+                         2);
+    expect_error_guarded(msb, 10, 0, UINT64_MAX, WS_ERR_FRAME_LEN64_MSB, 3);
+    expect_error_guarded(nonmin16, 4, 0, UINT64_MAX, WS_ERR_FRAME_NON_MINIMAL_LENGTH, 4);
+    expect_error_guarded(nonmin64, 10, 0, UINT64_MAX, WS_ERR_FRAME_NON_MINIMAL_LENGTH, 10);
+    expect_error_guarded(toolarge, 4, 0, 256, WS_ERR_FRAME_TOO_LARGE, 4);
+    /* 64-bit too large is caught before the mask key arrives. */
+    static const uint8_t big64[] = {0x82, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4};
+    expect_error_guarded(big64, 14, 0, UINT64_C(0xFFFFFFFF), WS_ERR_FRAME_TOO_LARGE, 10);
+
+    /* Allowed RSV bits pass and are reported; lenient lengths are flagged, not refused. */
+    ws_frame_header h;
+    assert_int_equal(ws_frame_parse_header(rsv1, 2, WS_FRAME_ALLOW_RSV1, UINT64_MAX, &h), 2);
+    assert_int_equal(h.rsv, WS_RSV1);
+    assert_int_equal(
+        ws_frame_parse_header(nonmin16, 4, WS_FRAME_LENIENT_LENGTH, UINT64_MAX, &h), 4);
+    assert_int_equal(h.non_minimal, 1);
+    assert_int_equal(h.payload_len, 125);
+    assert_int_equal(
+        ws_frame_parse_header(nonmin64, 10, WS_FRAME_LENIENT_LENGTH, UINT64_MAX, &h), 10);
+    assert_int_equal(h.non_minimal, 1);
+    assert_int_equal(h.payload_len, 65535);
+    /* Exactly at the limit is fine. */
+    assert_int_equal(ws_frame_parse_header(toolarge, 4, 0, 257, &h), 4);
+    /* A 125-byte ping is fine, 126 is not. */
+    static const uint8_t ping125[] = {0x89, 0x7D};
+    assert_int_equal(ws_frame_parse_header(ping125, 2, 0, UINT64_MAX, &h), 2);
+    /* Bad arguments. */
+    assert_int_equal(ws_frame_parse_header(NULL, 1, 0, UINT64_MAX, &h), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_parse_header(ping125, 2, 0, UINT64_MAX, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_parse_header(NULL, 0, 0, UINT64_MAX, &h), 0);
+}
+
+/* A conforming sender refuses what a receiver would reject; raw mode writes it anyway and the
+ * decoder then names the exact rule. */
+static void test_encoder_validation_and_raw(void **state)
+{
+    (void)state;
+    ws_frame_header h;
+    uint8_t out[32];
+    int n;
+
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = 0x3;
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), WS_ERR_FRAME_RESERVED_OPCODE);
+    n = ws_frame_write_header_raw(out, sizeof out, &h, 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(ws_frame_parse_header(out, 2, 0, UINT64_MAX, &h),
+                     WS_ERR_FRAME_RESERVED_OPCODE);
+
+    memset(&h, 0, sizeof h);
+    h.opcode = WS_OP_PING;
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h),
+                     WS_ERR_FRAME_CONTROL_FRAGMENTED);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), 2);
+    assert_int_equal(out[0], 0x09);
+
+    h.fin = 1;
+    h.payload_len = 126;
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), WS_ERR_FRAME_CONTROL_TOO_LONG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), 4);
+    assert_int_equal(ws_frame_parse_header(out, 4, 0, UINT64_MAX, &h),
+                     WS_ERR_FRAME_CONTROL_TOO_LONG);
+
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WS_OP_TEXT;
+    h.rsv = WS_RSV1 | WS_RSV2 | WS_RSV3;
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), 2);
+    assert_int_equal(out[0], 0xF1);
+    h.rsv = 0x08; /* not an RSV bit */
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), WS_ERR_INVALID_ARG);
+    h.rsv = 0;
+    h.opcode = 16;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), WS_ERR_INVALID_ARG);
+    h.opcode = WS_OP_TEXT;
+
+    /* Non-minimal lengths on purpose. */
+    h.payload_len = 5;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 2), 4);
+    assert_memory_equal(out, "\x81\x7E\x00\x05", 4);
+    assert_int_equal(ws_frame_parse_header(out, 4, 0, UINT64_MAX, &h),
+                     WS_ERR_FRAME_NON_MINIMAL_LENGTH);
+    h.payload_len = 5;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 8), 10);
+    assert_memory_equal(out, "\x81\x7F\0\0\0\0\0\0\0\x05", 10);
+    h.payload_len = 300;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 1), WS_ERR_INVALID_ARG);
+    h.payload_len = 70000;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 2), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 3), WS_ERR_INVALID_ARG);
+
+    /* Top bit of the 64-bit length. */
+    h.payload_len = UINT64_C(1) << 63;
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), WS_ERR_FRAME_LEN64_MSB);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), 10);
+    assert_int_equal(ws_frame_parse_header(out, 10, 0, UINT64_MAX, &h), WS_ERR_FRAME_LEN64_MSB);
+
+    /* Wrong masking for the role. */
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WS_OP_BINARY;
+    h.masked = 1;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), 6);
+    assert_int_equal(ws_frame_parse_header(out, 6, WS_FRAME_EXPECT_UNMASKED, UINT64_MAX, &h),
+                     WS_ERR_FRAME_MASKED);
+
+    /* Buffer too small at every size below the header. */
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WS_OP_BINARY;
+    h.payload_len = 70000;
+    h.masked = 1;
+    for (size_t cap = 0; cap < 14; cap++)
+        assert_int_equal(ws_frame_write_header(out, cap, &h), WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(ws_frame_write_header(out, 14, &h), 14);
+    assert_int_equal(ws_frame_header_size(70000, 1), 14);
+    assert_int_equal(ws_frame_header_size(125, 0), 2);
+    assert_int_equal(ws_frame_header_size(126, 0), 4);
+    assert_int_equal(ws_frame_header_size(65535, 1), 8);
+    assert_int_equal(ws_frame_header_size(65536, 0), 10);
+    assert_int_equal(ws_frame_write_header(out, 14, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_encode(out, 14, &h, NULL, 3), WS_ERR_INVALID_ARG);
+}
+
+/* Several frames in one buffer, masked, fed at every split point and byte by byte. */
+static void test_decoder_stream(void **state)
+{
+    (void)state;
+    uint8_t wire[512];
+    size_t n = 0;
+    ws_frame_header h;
+    const char *texts[] = {"", "a", "hello world", "fragment-two"};
+    uint8_t ops[] = {WS_OP_PING, WS_OP_TEXT, WS_OP_CONTINUATION, WS_OP_CONTINUATION};
+    uint8_t fins[] = {1, 0, 0, 1};
+
+    for (int i = 0; i < 4; i++) {
+        memset(&h, 0, sizeof h);
+        h.fin = fins[i];
+        h.opcode = ops[i];
+        h.masked = 1;
+        h.mask[0] = (uint8_t)(0x11 * (i + 1));
+        h.mask[1] = 0xA5;
+        h.mask[2] = (uint8_t)i;
+        h.mask[3] = 0xFF;
+        int r = ws_frame_encode(wire + n, sizeof wire - n, &h, texts[i], strlen(texts[i]));
+        assert_true(r > 0);
+        n += (size_t)r;
+    }
+    for (size_t split = 0; split <= n; split++) {
+        for (size_t step = 0; step <= 3; step++) {
+            collected c =
+                decode_split(wire, n, WS_FRAME_EXPECT_MASKED, 125, split, step);
+            assert_int_equal(c.err, 0);
+            assert_int_equal(c.nframes, 4);
+            for (int i = 0; i < 4; i++) {
+                assert_int_equal(c.hdr[i].opcode, ops[i]);
+                assert_int_equal(c.hdr[i].fin, fins[i]);
+                assert_int_equal(c.plen[i], strlen(texts[i]));
+                if (c.plen[i])
+                    assert_memory_equal(c.payload[i], texts[i], c.plen[i]);
+            }
+            collected_free(&c);
+        }
+    }
+}
+
+/* An error is sticky until reset; reset keeps the flags. */
+static void test_decoder_sticky_and_reset(void **state)
+{
+    (void)state;
+    uint8_t bad[] = {0x81, 0x05, 'h', 'e', 'l', 'l', 'o'};
+    uint8_t good[] = {0x81, 0x05, 'h', 'e', 'l', 'l', 'o'};
+    ws_frame_decoder *d = ws_frame_decoder_new(NULL);
+    ws_frame_event ev;
+    size_t used = 99;
+
+    ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, UINT64_MAX);
+    assert_int_equal(ws_frame_decoder_feed(d, bad, sizeof bad, &used, &ev),
+                     WS_ERR_FRAME_UNMASKED);
+    assert_int_equal(ws_frame_decoder_feed(d, good, sizeof good, &used, &ev),
+                     WS_ERR_FRAME_UNMASKED);
+    assert_int_equal(used, 0);
+    ws_frame_decoder_reset(d);
+    assert_int_equal(ws_frame_decoder_feed(d, good, sizeof good, &used, &ev),
+                     WS_ERR_FRAME_UNMASKED);
+    ws_frame_decoder_set_flags(d, 0, UINT64_MAX);
+    ws_frame_decoder_reset(d);
+    assert_int_equal(ws_frame_decoder_feed(d, good, sizeof good, &used, &ev), 0);
+    assert_int_equal(ev.type, WS_FRAME_EV_HEADER);
+    assert_int_equal(used, 2);
+    assert_int_equal(ws_frame_decoder_feed(d, good + 2, 5, &used, &ev), 0);
+    assert_int_equal(ev.type, WS_FRAME_EV_DATA);
+    assert_int_equal(ev.frame_end, 1);
+    assert_memory_equal(ev.data, "hello", 5);
+    /* Nothing more: NONE with 0 bytes. */
+    assert_int_equal(ws_frame_decoder_feed(d, NULL, 0, &used, &ev), 0);
+    assert_int_equal(ev.type, WS_FRAME_EV_NONE);
+    assert_int_equal(ws_frame_decoder_feed(NULL, good, 1, &used, &ev), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed(d, NULL, 1, &used, &ev), WS_ERR_INVALID_ARG);
+    ws_frame_decoder_free(d);
+    ws_frame_decoder_free(NULL);
+}
+
+/* Payload views are unmasked in place inside the caller's buffer: no copy. */
+static void test_decoder_zero_copy(void **state)
+{
+    (void)state;
+    uint8_t wire[32];
+    ws_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WS_OP_BINARY;
+    h.masked = 1;
+    memcpy(h.mask, "\xde\xad\xbe\xef", 4);
+    int n = ws_frame_encode(wire, sizeof wire, &h, "0123456789", 10);
+    ws_frame_decoder *d = ws_frame_decoder_new(NULL);
+    ws_frame_event ev;
+    size_t used;
+    assert_int_equal(ws_frame_decoder_feed(d, wire, (size_t)n, &used, &ev), 0);
+    assert_int_equal(ws_frame_decoder_feed(d, wire + used, (size_t)n - used, &used, &ev), 0);
+    assert_ptr_equal(ev.data, wire + 6);
+    assert_memory_equal(wire + 6, "0123456789", 10);
+    ws_frame_decoder_free(d);
+}
+
+static int fail_count;
+static void *failing_malloc(void *user, size_t n)
+{
+    (void)user;
+    (void)n;
+    fail_count++;
+    return NULL;
+}
+static void counting_free(void *user, void *p)
+{
+    (void)user;
+    free(p);
+}
+
+static void test_decoder_alloc_failure(void **state)
+{
+    (void)state;
+    ws_allocator a = {failing_malloc, NULL, counting_free, NULL};
+    fail_count = 0;
+    assert_null(ws_frame_decoder_new(&a));
+    assert_int_equal(fail_count, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rfc_examples),
+        cmocka_unit_test(test_rfc_examples_long),
+        cmocka_unit_test(test_length_boundaries),
+        cmocka_unit_test(test_length_huge_header_only),
+        cmocka_unit_test(test_malformed_headers),
+        cmocka_unit_test(test_encoder_validation_and_raw),
+        cmocka_unit_test(test_decoder_stream),
+        cmocka_unit_test(test_decoder_sticky_and_reset),
+        cmocka_unit_test(test_decoder_zero_copy),
+        cmocka_unit_test(test_decoder_alloc_failure),
+    };
+    return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
+}
