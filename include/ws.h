@@ -64,14 +64,19 @@ WS_EXPORT const char *ws_version(void);
  * errors get new numbers, numbers are never reused. Ranges: general -1..-19, frame -20..-39,
  * handshake -40..-79, connection and UTF-8 -80..-119, deflate -120..-139.
  */
-#define WS_ERROR_TABLE(X)                                                                      \
+#define WS_ERROR_TABLE(X) \
+    WS_ERRORS_COMMON_(X) WS_ERRORS_FRAME_(X) WS_ERRORS_HANDSHAKE_(X) WS_ERRORS_CONN_(X)
+
+#define WS_ERRORS_COMMON_(X)                                                                   \
     X(WS_OK, 0, "success")                                                                     \
     X(WS_ERR_NOMEM, -1, "out of memory (the allocator hook returned NULL)")                    \
     X(WS_ERR_INVALID_ARG, -2, "invalid argument")                                              \
     X(WS_ERR_BUFFER_TOO_SMALL, -3, "output buffer too small")                                  \
     X(WS_ERR_STATE, -4, "operation not valid in the current state")                            \
     X(WS_ERR_RANDOM, -5, "the random source failed")                                           \
-    X(WS_ERR_UNSUPPORTED, -6, "feature not built into this library")                           \
+    X(WS_ERR_UNSUPPORTED, -6, "feature not built into this library")
+
+#define WS_ERRORS_FRAME_(X)                                                                    \
     X(WS_ERR_FRAME_LEN64_MSB, -20, "64-bit payload length with the most significant bit set")  \
     X(WS_ERR_FRAME_CONTROL_TOO_LONG, -21, "control frame payload longer than 125 bytes")       \
     X(WS_ERR_FRAME_CONTROL_FRAGMENTED, -22, "control frame without the FIN bit")               \
@@ -81,6 +86,12 @@ WS_EXPORT const char *ws_version(void);
     X(WS_ERR_FRAME_MASKED, -26, "frame from a server is masked")                               \
     X(WS_ERR_FRAME_TOO_LARGE, -27, "frame payload longer than the configured maximum")         \
     X(WS_ERR_FRAME_NON_MINIMAL_LENGTH, -28, "payload length not in its minimal encoding")
+
+/* Handshake errors, -40..-79. */
+#define WS_ERRORS_HANDSHAKE_(X)
+
+/* Connection and UTF-8 errors, -80..-119. */
+#define WS_ERRORS_CONN_(X)
 
 typedef enum ws_err {
 #define WS_X_ENUM_(name, value, text) name = value,
@@ -283,6 +294,14 @@ WS_EXPORT void ws_frame_decoder_reset(ws_frame_decoder *d);
  */
 WS_EXPORT int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n,
                                     size_t *consumed, ws_frame_event *ev);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Handshake layer (RFC 6455 section 4; RFC 8441 / RFC 9220)                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Connection layer                                                                            */
+/* ------------------------------------------------------------------------------------------ */
 
 #ifdef __cplusplus
 }
