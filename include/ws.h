@@ -88,10 +88,58 @@ WS_EXPORT const char *ws_version(void);
     X(WS_ERR_FRAME_NON_MINIMAL_LENGTH, -28, "payload length not in its minimal encoding")
 
 /* Handshake errors, -40..-79. */
-#define WS_ERRORS_HANDSHAKE_(X)
+#define WS_ERRORS_HANDSHAKE_(X)                                                                \
+    X(WS_ERR_HS_SYNTAX, -40, "malformed HTTP start line or header line")                       \
+    X(WS_ERR_HS_BARE_LF, -41, "HTTP line not terminated by CRLF (bare LF or bare CR)")         \
+    X(WS_ERR_HS_OBS_FOLD, -42, "obsolete header line folding")                                 \
+    X(WS_ERR_HS_CTL_CHAR, -43, "NUL or control character in the HTTP header block")            \
+    X(WS_ERR_HS_TOO_LARGE, -44, "HTTP header block larger than the configured maximum")        \
+    X(WS_ERR_HS_TOO_MANY_HEADERS, -45, "more header fields or list elements than the maximum") \
+    X(WS_ERR_HS_DUPLICATE, -46, "a header that may appear only once is repeated")              \
+    X(WS_ERR_HS_METHOD, -47, "request method is not GET")                                      \
+    X(WS_ERR_HS_VERSION_HTTP, -48, "HTTP version is not 1.1 or a later 1.x")                   \
+    X(WS_ERR_HS_NO_HOST, -49, "request has no Host header or an empty one")                    \
+    X(WS_ERR_HS_UPGRADE, -50, "Upgrade header missing or without the websocket token")         \
+    X(WS_ERR_HS_CONNECTION, -51, "Connection header missing or without the Upgrade token")     \
+    X(WS_ERR_HS_KEY, -52, "Sec-WebSocket-Key missing or not 16 base64-encoded bytes")          \
+    X(WS_ERR_HS_WS_VERSION, -53, "Sec-WebSocket-Version missing or not 13")                    \
+    X(WS_ERR_HS_BODY, -54, "upgrade request announces a body")                                 \
+    X(WS_ERR_HS_SUBPROTOCOL, -55, "Sec-WebSocket-Protocol malformed or not offered")           \
+    X(WS_ERR_HS_EXTENSION, -56, "Sec-WebSocket-Extensions malformed or not offered")           \
+    X(WS_ERR_HS_STATUS, -57, "server answered with a status other than 101")                   \
+    X(WS_ERR_HS_ACCEPT, -58, "Sec-WebSocket-Accept missing or wrong")                          \
+    X(WS_ERR_URI_SCHEME, -60, "URI scheme is not ws or wss")                                   \
+    X(WS_ERR_URI_HOST, -61, "URI host missing or malformed")                                   \
+    X(WS_ERR_URI_PORT, -62, "URI port not a number in 1..65535")                               \
+    X(WS_ERR_URI_FRAGMENT, -63, "URI has a fragment (not allowed in WebSocket URIs)")          \
+    X(WS_ERR_URI_USERINFO, -64, "URI has user information (not allowed in WebSocket URIs)")    \
+    X(WS_ERR_URI_PATH, -65, "URI path or query has an invalid character or escape")            \
+    X(WS_ERR_H2_METHOD, -70, "extended CONNECT: :method is not CONNECT")                       \
+    X(WS_ERR_H2_PROTOCOL, -71, "extended CONNECT: :protocol missing or not websocket")         \
+    X(WS_ERR_H2_SCHEME, -72, "extended CONNECT: :scheme missing or not http/https")            \
+    X(WS_ERR_H2_PATH, -73, "extended CONNECT: :path missing or empty")                         \
+    X(WS_ERR_H2_AUTHORITY, -74, "extended CONNECT: :authority missing or empty")               \
+    X(WS_ERR_H2_PSEUDO, -75, "unknown, repeated or misplaced pseudo-header")                   \
+    X(WS_ERR_H2_HEADER, -76, "header field not valid in HTTP/2 or HTTP/3")
 
 /* Connection and UTF-8 errors, -80..-119. */
-#define WS_ERRORS_CONN_(X)
+#define WS_ERRORS_CONN_(X)                                                                     \
+    X(WS_ERR_WOULD_BLOCK, -80, "output queue above its high-water mark; wait for it to drain") \
+    X(WS_ERR_CLOSED, -81, "the connection is closing or closed")                               \
+    X(WS_ERR_UNEXPECTED_CONTINUATION, -82, "continuation frame with no message in progress")   \
+    X(WS_ERR_EXPECTED_CONTINUATION, -83, "new data frame inside a fragmented message")         \
+    X(WS_ERR_INVALID_UTF8, -84, "text message or close reason is not valid UTF-8")             \
+    X(WS_ERR_MESSAGE_TOO_BIG, -85, "message longer than the configured maximum")               \
+    X(WS_ERR_CLOSE_PAYLOAD, -86, "close frame with a 1-byte payload")                          \
+    X(WS_ERR_CLOSE_CODE, -87, "close code not allowed on the wire")                            \
+    X(WS_ERR_DATA_TYPE, -88, "message of a data type the application refuses")                 \
+    X(WS_ERR_PONG_TIMEOUT, -89, "no pong within the pong timeout: peer presumed dead")         \
+    X(WS_ERR_HANDSHAKE_TIMEOUT, -90, "opening handshake not completed in time")                \
+    X(WS_ERR_IDLE_TIMEOUT, -91, "nothing received within the idle timeout")                    \
+    X(WS_ERR_CLOSE_TIMEOUT, -92, "closing handshake not completed in time")                    \
+    X(WS_ERR_EOF, -93, "transport closed without a close frame")                               \
+    X(WS_ERR_OUTPUT_OVERFLOW, -94, "output queue limit reached: connection closed by policy")  \
+    X(WS_ERR_EVENTS_PENDING, -95, "events are waiting: drain them before feeding more")
 
 typedef enum ws_err {
 #define WS_X_ENUM_(name, value, text) name = value,
@@ -302,6 +350,226 @@ WS_EXPORT int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n,
 /* ------------------------------------------------------------------------------------------ */
 /* Connection layer                                                                            */
 /* ------------------------------------------------------------------------------------------ */
+
+/*
+ * ws_conn composes the layers into the object a server or client embeds: one per connection,
+ * driven entirely by the caller. The loop, in any event loop:
+ *
+ *     ws_conn_tick(c, now_ms);                         // the time, and timers that expired
+ *     while (have input) {
+ *         r = ws_conn_feed(c, in, n, &used);           // bytes in (unmasked in place)
+ *         in += used; n -= used;
+ *         while (ws_conn_next_event(c, &ev) > 0)       // events out, one at a time
+ *             handle(&ev);                             // views valid until the next call
+ *         if (r < 0) break;
+ *     }
+ *     n = ws_conn_output(c, iov, 8);                   // pending bytes as chunks
+ *     sent = writev(fd, iov, n) ...; ws_conn_output_ack(c, sent);
+ *     if (ws_conn_wants_shutdown(c)) close the socket;
+ *     sleep until readable/writable or ws_conn_next_deadline(c).
+ *
+ * Peer errors (protocol violations) fail the connection: an WS_EV_ERROR event names the rule,
+ * the close frame with the RFC's code (1002, 1007, 1009, 1003) is queued, and a WS_EV_CLOSE
+ * event follows. Caller errors (misuse) are returned and change nothing. Every connection ends
+ * with exactly one WS_EV_CLOSE event.
+ */
+typedef struct ws_conn ws_conn;
+
+typedef enum ws_role { WS_ROLE_SERVER = 0, WS_ROLE_CLIENT = 1 } ws_role;
+
+/* Flags for ws_conn_new(). */
+enum {
+    /* The connection is already open: an HTTP/2 or HTTP/3 stack did the extended CONNECT
+     * (RFC 8441 / RFC 9220), or a test wants frames only. No HTTP/1.1 handshake. */
+    WS_CONN_OPEN = 1u << 0
+};
+
+typedef enum ws_conn_state {
+    WS_STATE_CONNECTING = 0, /* opening handshake in progress */
+    WS_STATE_OPEN = 1,       /* messages flow both ways */
+    WS_STATE_CLOSING = 2,    /* one close frame sent or received, not both */
+    WS_STATE_CLOSED = 3      /* both sent (or the connection failed): shut the transport */
+} ws_conn_state;
+
+/* Options for ws_conn_set_option() / ws_conn_get_option(). Times in milliseconds, 0 = off. */
+typedef enum ws_option {
+    WS_OPT_MAX_MESSAGE_SIZE = 1, /* bytes, default 16 MiB; over it: close 1009 */
+    WS_OPT_MAX_FRAME_SIZE = 2,   /* bytes of one incoming frame, default: the message limit */
+    WS_OPT_AUTO_PONG = 3,        /* 1 (default): answer pings; 0: the caller does */
+    WS_OPT_STREAMING = 4,        /* 1: deliver data as WS_EV_FRAGMENT chunks, no reassembly */
+    WS_OPT_FRAGMENT_SIZE = 5,    /* outgoing auto-fragmentation: max payload per frame */
+    WS_OPT_SEND_HIGH_WATER = 6,  /* queued-output limit in bytes, default 16 MiB */
+    WS_OPT_SEND_POLICY = 7,      /* WS_POLICY_*: what a send over the high-water mark does */
+    WS_OPT_REFUSE_TEXT = 8,      /* 1: a text message fails the connection with 1003 */
+    WS_OPT_REFUSE_BINARY = 9,    /* 1: a binary message fails the connection with 1003 */
+    WS_OPT_HANDSHAKE_TIMEOUT = 10, /* default 10000 */
+    WS_OPT_PING_INTERVAL = 11,     /* send a ping this long after the previous one; default off */
+    WS_OPT_PONG_TIMEOUT = 12,      /* a ping not answered in time: peer dead; default 10000 */
+    WS_OPT_IDLE_TIMEOUT = 13,      /* nothing received for this long: close 1000; default off */
+    WS_OPT_CLOSE_TIMEOUT = 14,     /* closing handshake bound; default 5000 */
+    WS_OPT_LENIENT_LENGTH = 15     /* 1: accept non-minimal frame lengths; default 0 */
+} ws_option;
+
+/* Values of WS_OPT_SEND_POLICY. */
+enum {
+    WS_POLICY_ERROR = 0,      /* the send fails with WS_ERR_WOULD_BLOCK; nothing queued */
+    WS_POLICY_CLOSE_1013 = 1, /* ... and the connection is closed with 1013 (try again later) */
+    WS_POLICY_CLOSE_1009 = 2  /* ... and the connection is closed with 1009 (too big) */
+};
+
+/* Event types of ws_conn_next_event(). */
+typedef enum ws_event_type {
+    WS_EV_NONE = 0,
+    WS_EV_OPEN = 1,     /* handshake done (or WS_CONN_OPEN): messages may be sent */
+    WS_EV_MESSAGE = 2,  /* a complete message: opcode TEXT or BINARY, data/len */
+    WS_EV_FRAGMENT = 3, /* streaming mode: a chunk of a message; fin = 1 on its last chunk */
+    WS_EV_PING = 4,     /* data/len: the ping payload (already answered if auto-pong) */
+    WS_EV_PONG = 5,     /* data/len: the pong payload */
+    WS_EV_CLOSE = 6,    /* close_code, data/len = reason, by_peer; always the last event */
+    WS_EV_ERROR = 7     /* error: which rule the peer broke (or which timer fired) */
+} ws_event_type;
+
+typedef struct ws_event {
+    ws_event_type type;
+    uint8_t opcode;      /* MESSAGE/FRAGMENT: WS_OP_TEXT or WS_OP_BINARY */
+    uint8_t fin;         /* FRAGMENT: last chunk of the message */
+    uint8_t by_peer;     /* CLOSE: 1 if the peer started the closing handshake */
+    uint16_t close_code; /* CLOSE: received code; 1005 none, 1006 abnormal (never on wire) */
+    int error;           /* ERROR: a ws_err */
+    const uint8_t *data; /* payload view, valid until the next call on this connection */
+    size_t len;
+} ws_event;
+
+/* Per-connection statistics (ws_conn_get_stats()); fields are only ever appended. */
+typedef struct ws_conn_stats {
+    uint64_t bytes_in, bytes_out;       /* wire bytes fed / acknowledged as written */
+    uint64_t frames_in, frames_out;
+    uint64_t messages_in, messages_out;
+    uint64_t pings_sent, pongs_received;
+    uint64_t last_rtt_ms;               /* round trip of the last answered timer ping */
+    uint64_t buffered;                  /* bytes queued for output now */
+    uint16_t close_code_sent, close_code_received; /* 0 if none */
+    uint8_t closed_by_peer;             /* 1 if the peer started the closing handshake */
+} ws_conn_stats;
+
+/* Payload scatter element for ws_conn_output(). */
+typedef struct ws_iovec {
+    const uint8_t *base;
+    size_t len;
+} ws_iovec;
+
+/* Flags for the send functions. */
+enum {
+    /* Don't copy the payload: the output queue references it until written. The caller
+     * keeps it unchanged until ws_conn_output_acked() reaches the value that
+     * ws_conn_output_queued() had right after the send. Servers only (clients must mask,
+     * which copies); ignored for a client. */
+    WS_SEND_BORROW = 1u << 0
+};
+
+/* Create a connection for role (server or client); flags: WS_CONN_OPEN. alloc NULL: malloc.
+ * Returns NULL on allocation failure. A client without WS_CONN_OPEN starts its handshake
+ * with ws_conn_client_start(); a server reads the request from ws_conn_feed(). */
+WS_EXPORT ws_conn *ws_conn_new(ws_role role, unsigned flags, const ws_allocator *alloc);
+/* Free the connection and everything it owns (NULL is a no-op). */
+WS_EXPORT void ws_conn_free(ws_conn *c);
+/* Set the random hook (client masking keys, handshake key). NULL: ws_random_os. */
+WS_EXPORT void ws_conn_set_random(ws_conn *c, ws_random_fn rng, void *user);
+/* Set an option. WS_ERR_INVALID_ARG for an unknown option or a bad value. */
+WS_EXPORT int ws_conn_set_option(ws_conn *c, ws_option opt, uint64_t value);
+/* Read an option's value (UINT64_MAX for an unknown option). */
+WS_EXPORT uint64_t ws_conn_get_option(const ws_conn *c, ws_option opt);
+
+/* Current state. */
+WS_EXPORT ws_conn_state ws_conn_get_state(const ws_conn *c);
+/* Role given at creation. */
+WS_EXPORT ws_role ws_conn_get_role(const ws_conn *c);
+/* Fill *st (st_size = sizeof *st, so older callers keep working). WS_ERR_INVALID_ARG if
+ * st is NULL or st_size too large. */
+WS_EXPORT int ws_conn_get_stats(const ws_conn *c, ws_conn_stats *st, size_t st_size);
+/* sizeof the connection object itself (buffers excluded), for capacity planning. */
+WS_EXPORT size_t ws_conn_sizeof(void);
+
+/*
+ * Pass the current monotonic time in milliseconds and run the timers that expired: sends the
+ * timer ping, fails a connection whose pong, handshake or close did not come in time, closes an
+ * idle one. Call it whenever the loop wakes up (before feeding) and at ws_conn_next_deadline().
+ * The first call sets the time origin. Returns WS_OK.
+ */
+WS_EXPORT int ws_conn_tick(ws_conn *c, uint64_t now_ms);
+/* The next time (ms, same clock as tick) at which ws_conn_tick should be called, or
+ * UINT64_MAX if no timer is armed. */
+WS_EXPORT uint64_t ws_conn_next_deadline(const ws_conn *c);
+
+/*
+ * Feed received bytes. The input must be writable: payloads are unmasked in place and events
+ * may point into it, so keep it unchanged until the events are drained. Consumes input until
+ * an event is ready (or all of it), sets *consumed, and returns WS_OK; then drain the events
+ * and feed the rest. Returns WS_ERR_EVENTS_PENDING (consuming nothing) while events wait.
+ * After the connection failed or closed, input is discarded (consumed) and WS_OK returned:
+ * the error was reported as an event. WS_ERR_INVALID_ARG for NULL with n > 0.
+ */
+WS_EXPORT int ws_conn_feed(ws_conn *c, uint8_t *in, size_t n, size_t *consumed);
+/*
+ * The transport reached end of file (or failed). Without a close frame before it, this gives
+ * WS_EV_CLOSE with code 1006 (and WS_EV_ERROR WS_ERR_EOF); nothing is sent.
+ */
+WS_EXPORT int ws_conn_feed_eof(ws_conn *c);
+/* Take the next event into *ev. Returns 1 if one was taken, 0 if none is waiting. */
+WS_EXPORT int ws_conn_next_event(ws_conn *c, ws_event *ev);
+
+/*
+ * Send a whole message (opcode WS_OP_TEXT or WS_OP_BINARY). Text is checked for UTF-8.
+ * Auto-fragmented when WS_OPT_FRAGMENT_SIZE is set. flags: WS_SEND_BORROW.
+ * Returns WS_OK, WS_ERR_WOULD_BLOCK (over the high-water mark; nothing queued),
+ * WS_ERR_CLOSED, WS_ERR_STATE (not open yet, or a fragmented send is in progress),
+ * WS_ERR_INVALID_UTF8, WS_ERR_INVALID_ARG, WS_ERR_NOMEM, WS_ERR_RANDOM.
+ */
+WS_EXPORT int ws_conn_send(ws_conn *c, ws_opcode opcode, const void *data, size_t len,
+                           unsigned flags);
+/*
+ * Send one fragment of a message whose fragments the caller chooses: opcode TEXT or BINARY
+ * (the same for every fragment of a message), fin = 1 on the last. The first fragment goes
+ * out with the opcode, the rest as continuations; control frames may be sent in between.
+ * Text is validated across fragments. Errors as ws_conn_send; WS_ERR_STATE if a different
+ * opcode is given mid-message; WS_ERR_INVALID_UTF8 if fin comes inside a UTF-8 sequence.
+ */
+WS_EXPORT int ws_conn_send_fragment(ws_conn *c, ws_opcode opcode, const void *data, size_t len,
+                                    int fin, unsigned flags);
+/* Send a ping (len <= 125). WS_ERR_INVALID_ARG if longer; errors as ws_conn_send. */
+WS_EXPORT int ws_conn_ping(ws_conn *c, const void *data, size_t len);
+/* Send an unsolicited pong (a one-way heartbeat, len <= 125). */
+WS_EXPORT int ws_conn_pong(ws_conn *c, const void *data, size_t len);
+/*
+ * Start (or answer) the closing handshake. code 0 sends a close frame without a status;
+ * otherwise code must be 1000-1003, 1007-1014 or 3000-4999 (never 1005/1006/1015) and the
+ * reason valid UTF-8 of at most 123 bytes. Nothing can be sent afterwards.
+ * Returns WS_OK, WS_ERR_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_INVALID_ARG (reason too
+ * long), WS_ERR_CLOSED (close already sent), WS_ERR_STATE (still connecting), WS_ERR_NOMEM.
+ */
+WS_EXPORT int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_len);
+
+/*
+ * Pending output as up to iovcnt chunks (in order), without copying; returns how many chunks
+ * were filled (0: nothing to write). The views stay valid until the next call that changes
+ * the queue (send, feed, tick, ack).
+ */
+WS_EXPORT int ws_conn_output(ws_conn *c, ws_iovec *iov, int iovcnt);
+/* Report that the first n bytes of the pending output were written. WS_ERR_INVALID_ARG if n
+ * exceeds what is pending. */
+WS_EXPORT int ws_conn_output_ack(ws_conn *c, size_t n);
+/* Bytes waiting to be written (the browser API's bufferedAmount). */
+WS_EXPORT size_t ws_conn_buffered_amount(const ws_conn *c);
+/* Total bytes ever queued / acknowledged: a borrowed payload is released once
+ * ws_conn_output_acked() >= the value ws_conn_output_queued() had after its send. */
+WS_EXPORT uint64_t ws_conn_output_queued(const ws_conn *c);
+WS_EXPORT uint64_t ws_conn_output_acked(const ws_conn *c);
+/*
+ * 1 when the caller should shut the transport down now: the connection is closed and its
+ * output written. A server closes first (RFC 6455 section 7.1.1); a client waits for the
+ * server's end of file (ws_conn_feed_eof) or for the close timeout.
+ */
+WS_EXPORT int ws_conn_wants_shutdown(const ws_conn *c);
 
 #ifdef __cplusplus
 }

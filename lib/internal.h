@@ -46,6 +46,36 @@ enum { WS__DEC_HEADER = 0, WS__DEC_PAYLOAD = 1, WS__DEC_EMPTY = 2 };
 
 void ws__frame_decoder_init(ws_frame_decoder *d, const ws_allocator *alloc);
 
+/* ---- output queue (outq.c) ---- */
+
+typedef struct ws_borrow {
+    uint64_t at;        /* owned-stream position the piece follows */
+    const uint8_t *p;
+    size_t len, off;    /* off: bytes of it already written */
+} ws_borrow;
+
+typedef struct ws_outq {
+    uint8_t *buf;
+    size_t head, tail, cap;     /* unsent owned bytes are buf[head..tail) */
+    ws_borrow *marks;
+    size_t mhead, mcount, mcap; /* pending borrowed pieces, in order */
+    uint64_t owned_in, owned_out;
+    uint64_t queued, acked;     /* all bytes ever queued / written */
+} ws_outq;
+
+void ws__outq_free(ws_outq *q, const ws_allocator *a);
+/* Room for n owned bytes at the tail (NULL on allocation failure); ws__outq_commit makes the
+ * bytes written there part of the queue. */
+uint8_t *ws__outq_reserve(ws_outq *q, const ws_allocator *a, size_t n);
+void ws__outq_commit(ws_outq *q, size_t n);
+int ws__outq_borrow(ws_outq *q, const ws_allocator *a, const uint8_t *p, size_t len);
+int ws__outq_iov(const ws_outq *q, ws_iovec *iov, int cnt);
+int ws__outq_ack(ws_outq *q, const ws_allocator *a, size_t n);
+static inline size_t ws__outq_pending(const ws_outq *q)
+{
+    return (size_t)(q->queued - q->acked);
+}
+
 /* Big-endian loads and stores, independent of host byte order and alignment. */
 static inline uint16_t ws__load_be16(const uint8_t *p)
 {

@@ -1,0 +1,957 @@
+/*
+ * The connection: frames -> messages and control handling, the closing handshake, timers,
+ * backpressure. Sans-I/O: bytes and time come in through the API, events and bytes go out.
+ */
+#include "internal.h"
+#include "utf8.h"
+
+enum { EVQ = 4 };
+
+/* Option bits kept in conn->opts. */
+enum {
+    OPT_AUTO_PONG = 1u << 0,
+    OPT_STREAMING = 1u << 1,
+    OPT_REFUSE_TEXT = 1u << 2,
+    OPT_REFUSE_BINARY = 1u << 3,
+    OPT_LENIENT = 1u << 4
+};
+
+struct ws_conn {
+    ws_allocator alloc;
+    ws_random_fn rng;
+    void *rng_user;
+    ws_frame_decoder dec;
+    ws_outq out;
+
+    /* receive side */
+    uint8_t *rbuf; /* reassembly of fragmented (or chunked) messages */
+    size_t rlen, rcap;
+    uint64_t rx_msg_len;
+    ws_utf8_state rx_utf8, tx_utf8;
+
+    /* events waiting to be taken, a small ring */
+    ws_event ev[EVQ];
+    uint8_t ev_head, ev_count;
+
+    /* configuration */
+    uint64_t max_message, max_frame, high_water;
+    uint32_t frag_size;
+    uint32_t t_handshake, t_ping, t_pong, t_idle, t_close;
+
+    /* time, in the caller's milliseconds */
+    uint64_t now, t_open, t_last_rx, t_last_ping, t_closing;
+
+    uint8_t role, state, opts, policy;
+    uint8_t rx_msg_op, tx_msg_op; /* message in progress each way, 0 if none */
+    uint8_t close_sent, close_received, failed, eof, close_waited;
+    uint8_t ping_outstanding;
+    uint8_t ctl_len, pong_pending, pong_len, key_pos;
+    uint8_t ping_id[8];
+    uint8_t ctl_buf[WS_FRAME_MAX_CONTROL];
+    uint8_t pong_buf[WS_FRAME_MAX_CONTROL];
+    uint8_t keys[32]; /* client masking keys, drawn from the random hook in batches */
+    uint64_t ping_seq;
+
+    ws_conn_stats st;
+};
+
+size_t ws_conn_sizeof(void)
+{
+    return sizeof(ws_conn);
+}
+
+/* ---- small helpers ---- */
+
+static void push_event(ws_conn *c, const ws_event *e)
+{
+    /* The queue never overflows: feeding stops at the first event and at most three
+     * (error, close, and one more) are produced by one step. */
+    if (c->ev_count < EVQ) {
+        c->ev[(c->ev_head + c->ev_count) % EVQ] = *e;
+        c->ev_count++;
+    }
+}
+
+static void push_simple(ws_conn *c, ws_event_type type, uint8_t opcode, const uint8_t *data,
+                        size_t len)
+{
+    ws_event e;
+    memset(&e, 0, sizeof e);
+    e.type = type;
+    e.opcode = opcode;
+    e.data = data;
+    e.len = len;
+    push_event(c, &e);
+}
+
+static int close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+static void update_decoder_flags(ws_conn *c)
+{
+    unsigned f = c->role == WS_ROLE_SERVER ? WS_FRAME_EXPECT_MASKED : WS_FRAME_EXPECT_UNMASKED;
+    if (c->opts & OPT_LENIENT)
+        f |= WS_FRAME_LENIENT_LENGTH;
+    ws_frame_decoder_set_flags(&c->dec, f, c->max_frame);
+}
+
+static int next_mask_key(ws_conn *c, uint8_t key[4])
+{
+    if (c->key_pos >= sizeof c->keys) {
+        if (c->rng(c->rng_user, c->keys, sizeof c->keys) != 0)
+            return WS_ERR_RANDOM;
+        c->key_pos = 0;
+    }
+    memcpy(key, c->keys + c->key_pos, 4);
+    c->key_pos += 4;
+    return WS_OK;
+}
+
+/* ---- output ---- */
+
+/* Append one frame. The payload is copied (masked for a client) unless borrowed. */
+static int queue_frame(ws_conn *c, uint8_t op, int fin, const uint8_t *data, size_t len,
+                       int borrow)
+{
+    ws_frame_header h;
+    int masked = c->role == WS_ROLE_CLIENT;
+    size_t hl = ws_frame_header_size(len, masked);
+    int copy = masked || !borrow;
+    uint8_t *p;
+    int r;
+
+    memset(&h, 0, sizeof h);
+    h.fin = (uint8_t)(fin != 0);
+    h.opcode = op;
+    h.masked = (uint8_t)masked;
+    h.payload_len = len;
+    if (masked && (r = next_mask_key(c, h.mask)) < 0)
+        return r;
+    if (copy && len > SIZE_MAX - hl)
+        return WS_ERR_NOMEM;
+    p = ws__outq_reserve(&c->out, &c->alloc, hl + (copy ? len : 0));
+    if (!p)
+        return WS_ERR_NOMEM;
+    r = ws_frame_write_header(p, hl, &h);
+    if (r < 0)
+        return r;
+    if (copy) {
+        if (masked)
+            ws_mask_copy(p + hl, data, len, h.mask, 0);
+        else if (len)
+            memcpy(p + hl, data, len);
+        ws__outq_commit(&c->out, hl + len);
+    } else {
+        ws__outq_commit(&c->out, hl);
+        r = ws__outq_borrow(&c->out, &c->alloc, data, len);
+        if (r < 0) {
+            /* Undo the header so the queue stays frame-aligned. */
+            c->out.tail -= hl;
+            c->out.owned_in -= hl;
+            c->out.queued -= hl;
+            return r;
+        }
+    }
+    c->st.frames_out++;
+    return WS_OK;
+}
+
+/* Serialize the latest unanswered ping's pong ahead of anything else queued now. */
+static int flush_pong(ws_conn *c)
+{
+    if (!c->pong_pending)
+        return WS_OK;
+    int r = queue_frame(c, WS_OP_PONG, 1, c->pong_buf, c->pong_len, 0);
+    if (r == WS_OK)
+        c->pong_pending = 0;
+    return r;
+}
+
+static int queue_close(ws_conn *c, uint16_t code, const uint8_t *reason, size_t rlen)
+{
+    uint8_t payload[WS_FRAME_MAX_CONTROL];
+    size_t n = 0;
+    int r;
+
+    if ((r = flush_pong(c)) < 0)
+        return r;
+    if (code) {
+        if (rlen > WS_FRAME_MAX_CONTROL - 2)
+            rlen = WS_FRAME_MAX_CONTROL - 2;
+        ws__store_be16(payload, code);
+        if (rlen)
+            memcpy(payload + 2, reason, rlen);
+        n = 2 + rlen;
+    }
+    r = queue_frame(c, WS_OP_CLOSE, 1, payload, n, 0);
+    if (r == WS_OK) {
+        c->close_sent = 1;
+        c->st.close_code_sent = code ? code : 1005;
+        c->t_closing = c->now;
+    }
+    return r;
+}
+
+/* Fail the connection (RFC 6455 7.1.7): report the rule, send a close frame with the RFC's
+ * code when one can still be sent (send_frame), and end. */
+static void fail(ws_conn *c, int err, uint16_t code, int send_frame)
+{
+    ws_event e;
+    const char *why = ws_strerror(err);
+
+    if (c->failed || c->state == WS_STATE_CLOSED)
+        return;
+    push_simple(c, WS_EV_ERROR, 0, NULL, 0);
+    c->ev[(c->ev_head + c->ev_count - 1) % EVQ].error = err;
+    if (send_frame && !c->close_sent && c->state != WS_STATE_CONNECTING) {
+        /* Allocation failure here leaves nothing to send; the close event still follows. */
+        (void)queue_close(c, code, (const uint8_t *)why, strlen(why));
+    }
+    c->failed = 1;
+    c->state = WS_STATE_CLOSED;
+    c->rx_msg_op = 0;
+    memset(&e, 0, sizeof e);
+    e.type = WS_EV_CLOSE;
+    e.close_code = send_frame ? code : 1006;
+    e.data = (const uint8_t *)why;
+    e.len = strlen(why);
+    push_event(c, &e);
+}
+
+static uint16_t code_for_error(int err)
+{
+    switch (err) {
+    case WS_ERR_FRAME_TOO_LARGE:
+    case WS_ERR_MESSAGE_TOO_BIG:
+        return 1009;
+    case WS_ERR_INVALID_UTF8:
+        return 1007;
+    case WS_ERR_DATA_TYPE:
+        return 1003;
+    case WS_ERR_NOMEM:
+        return 1011;
+    default:
+        return 1002;
+    }
+}
+
+/* ---- life cycle and options ---- */
+
+ws_conn *ws_conn_new(ws_role role, unsigned flags, const ws_allocator *alloc)
+{
+    ws_allocator a;
+    ws_conn *c;
+
+    if (role != WS_ROLE_SERVER && role != WS_ROLE_CLIENT)
+        return NULL;
+    ws__alloc_init(&a, alloc);
+    c = ws__malloc(&a, sizeof *c);
+    if (!c)
+        return NULL;
+    memset(c, 0, sizeof *c);
+    c->alloc = a;
+    c->rng = ws_random_os;
+    ws__frame_decoder_init(&c->dec, &a);
+    c->role = (uint8_t)role;
+    c->opts = OPT_AUTO_PONG;
+    c->max_message = (uint64_t)16 << 20;
+    c->max_frame = c->max_message;
+    c->high_water = (uint64_t)16 << 20;
+    c->t_handshake = 10000;
+    c->t_pong = 10000;
+    c->t_close = 5000;
+    c->key_pos = sizeof c->keys;
+    update_decoder_flags(c);
+    if (flags & WS_CONN_OPEN) {
+        c->state = WS_STATE_OPEN;
+        push_simple(c, WS_EV_OPEN, 0, NULL, 0);
+    } else {
+        c->state = WS_STATE_CONNECTING;
+    }
+    return c;
+}
+
+void ws_conn_free(ws_conn *c)
+{
+    if (!c)
+        return;
+    ws_allocator a = c->alloc;
+    ws__outq_free(&c->out, &a);
+    ws__free(&a, c->rbuf);
+    ws__free(&a, c);
+}
+
+void ws_conn_set_random(ws_conn *c, ws_random_fn rng, void *user)
+{
+    if (c) {
+        c->rng = rng ? rng : ws_random_os;
+        c->rng_user = user;
+        c->key_pos = sizeof c->keys;
+    }
+}
+
+static int set_bit(ws_conn *c, unsigned bit, uint64_t v)
+{
+    if (v > 1)
+        return WS_ERR_INVALID_ARG;
+    c->opts = (uint8_t)(v ? (c->opts | bit) : (c->opts & ~bit));
+    return WS_OK;
+}
+
+int ws_conn_set_option(ws_conn *c, ws_option opt, uint64_t v)
+{
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    switch (opt) {
+    case WS_OPT_MAX_MESSAGE_SIZE:
+        if (v == 0)
+            return WS_ERR_INVALID_ARG;
+        if (c->max_frame == c->max_message || c->max_frame > v)
+            c->max_frame = v;
+        c->max_message = v;
+        update_decoder_flags(c);
+        return WS_OK;
+    case WS_OPT_MAX_FRAME_SIZE:
+        if (v == 0)
+            return WS_ERR_INVALID_ARG;
+        c->max_frame = v;
+        update_decoder_flags(c);
+        return WS_OK;
+    case WS_OPT_AUTO_PONG:
+        return set_bit(c, OPT_AUTO_PONG, v);
+    case WS_OPT_STREAMING:
+        return set_bit(c, OPT_STREAMING, v);
+    case WS_OPT_REFUSE_TEXT:
+        return set_bit(c, OPT_REFUSE_TEXT, v);
+    case WS_OPT_REFUSE_BINARY:
+        return set_bit(c, OPT_REFUSE_BINARY, v);
+    case WS_OPT_LENIENT_LENGTH: {
+        int r = set_bit(c, OPT_LENIENT, v);
+        update_decoder_flags(c);
+        return r;
+    }
+    case WS_OPT_FRAGMENT_SIZE:
+        if (v > UINT32_MAX)
+            return WS_ERR_INVALID_ARG;
+        c->frag_size = (uint32_t)v;
+        return WS_OK;
+    case WS_OPT_SEND_HIGH_WATER:
+        c->high_water = v;
+        return WS_OK;
+    case WS_OPT_SEND_POLICY:
+        if (v > WS_POLICY_CLOSE_1009)
+            return WS_ERR_INVALID_ARG;
+        c->policy = (uint8_t)v;
+        return WS_OK;
+    default:
+        break;
+    }
+    if (v > UINT32_MAX)
+        return WS_ERR_INVALID_ARG;
+    switch (opt) {
+    case WS_OPT_HANDSHAKE_TIMEOUT:
+        c->t_handshake = (uint32_t)v;
+        return WS_OK;
+    case WS_OPT_PING_INTERVAL:
+        c->t_ping = (uint32_t)v;
+        return WS_OK;
+    case WS_OPT_PONG_TIMEOUT:
+        c->t_pong = (uint32_t)v;
+        return WS_OK;
+    case WS_OPT_IDLE_TIMEOUT:
+        c->t_idle = (uint32_t)v;
+        return WS_OK;
+    case WS_OPT_CLOSE_TIMEOUT:
+        c->t_close = (uint32_t)v;
+        return WS_OK;
+    default:
+        return WS_ERR_INVALID_ARG;
+    }
+}
+
+uint64_t ws_conn_get_option(const ws_conn *c, ws_option opt)
+{
+    if (!c)
+        return UINT64_MAX;
+    switch (opt) {
+    case WS_OPT_MAX_MESSAGE_SIZE:
+        return c->max_message;
+    case WS_OPT_MAX_FRAME_SIZE:
+        return c->max_frame;
+    case WS_OPT_AUTO_PONG:
+        return (c->opts & OPT_AUTO_PONG) != 0;
+    case WS_OPT_STREAMING:
+        return (c->opts & OPT_STREAMING) != 0;
+    case WS_OPT_REFUSE_TEXT:
+        return (c->opts & OPT_REFUSE_TEXT) != 0;
+    case WS_OPT_REFUSE_BINARY:
+        return (c->opts & OPT_REFUSE_BINARY) != 0;
+    case WS_OPT_LENIENT_LENGTH:
+        return (c->opts & OPT_LENIENT) != 0;
+    case WS_OPT_FRAGMENT_SIZE:
+        return c->frag_size;
+    case WS_OPT_SEND_HIGH_WATER:
+        return c->high_water;
+    case WS_OPT_SEND_POLICY:
+        return c->policy;
+    case WS_OPT_HANDSHAKE_TIMEOUT:
+        return c->t_handshake;
+    case WS_OPT_PING_INTERVAL:
+        return c->t_ping;
+    case WS_OPT_PONG_TIMEOUT:
+        return c->t_pong;
+    case WS_OPT_IDLE_TIMEOUT:
+        return c->t_idle;
+    case WS_OPT_CLOSE_TIMEOUT:
+        return c->t_close;
+    default:
+        return UINT64_MAX;
+    }
+}
+
+ws_conn_state ws_conn_get_state(const ws_conn *c)
+{
+    return c ? (ws_conn_state)c->state : WS_STATE_CLOSED;
+}
+
+ws_role ws_conn_get_role(const ws_conn *c)
+{
+    return c ? (ws_role)c->role : WS_ROLE_SERVER;
+}
+
+int ws_conn_get_stats(const ws_conn *c, ws_conn_stats *st, size_t st_size)
+{
+    if (!c || !st || st_size > sizeof *st)
+        return WS_ERR_INVALID_ARG;
+    ws_conn_stats s = c->st;
+    s.buffered = ws_conn_buffered_amount(c);
+    memcpy(st, &s, st_size);
+    return WS_OK;
+}
+
+/* ---- receiving ---- */
+
+static void on_close_frame(ws_conn *c, const uint8_t *p, size_t n)
+{
+    unsigned code = 1005;
+    ws_event e;
+
+    if (n == 1) {
+        fail(c, WS_ERR_CLOSE_PAYLOAD, 1002, 1);
+        return;
+    }
+    if (n >= 2) {
+        code = ws__load_be16(p);
+        if (!close_code_valid(code)) {
+            fail(c, WS_ERR_CLOSE_CODE, 1002, 1);
+            return;
+        }
+        ws_utf8_state u = WS_UTF8_ACCEPT;
+        if (ws_utf8_validate(&u, p + 2, n - 2) != n - 2 || !ws_utf8_complete(u)) {
+            fail(c, WS_ERR_INVALID_UTF8, 1007, 1);
+            return;
+        }
+    }
+    c->close_received = 1;
+    c->st.close_code_received = (uint16_t)code;
+    memset(&e, 0, sizeof e);
+    e.type = WS_EV_CLOSE;
+    e.close_code = (uint16_t)code;
+    e.data = n > 2 ? p + 2 : NULL;
+    e.len = n > 2 ? n - 2 : 0;
+    if (!c->close_sent) {
+        /* The peer started: echo its code (none for none), then we are done. */
+        c->st.closed_by_peer = 1;
+        e.by_peer = 1;
+        c->pong_pending = 0;
+        if (queue_close(c, code == 1005 ? 0 : (uint16_t)code, NULL, 0) < 0) {
+            fail(c, WS_ERR_NOMEM, 1011, 0);
+            return;
+        }
+    }
+    c->state = WS_STATE_CLOSED;
+    c->t_closing = c->now;
+    push_event(c, &e);
+}
+
+static void on_control(ws_conn *c, uint8_t op, const uint8_t *p, size_t n)
+{
+    switch (op) {
+    case WS_OP_PING:
+        if ((c->opts & OPT_AUTO_PONG) && !c->close_sent) {
+            /* Only the latest ping needs an answer (RFC 6455 5.5.3). */
+            memcpy(c->pong_buf, p, n);
+            c->pong_len = (uint8_t)n;
+            c->pong_pending = 1;
+        }
+        push_simple(c, WS_EV_PING, 0, p, n);
+        break;
+    case WS_OP_PONG:
+        c->st.pongs_received++;
+        if (c->ping_outstanding && n == sizeof c->ping_id && memcmp(p, c->ping_id, n) == 0) {
+            c->ping_outstanding = 0;
+            c->st.last_rtt_ms = c->now - c->t_last_ping;
+        }
+        push_simple(c, WS_EV_PONG, 0, p, n);
+        break;
+    default:
+        on_close_frame(c, p, n);
+        break;
+    }
+}
+
+static int start_data_frame(ws_conn *c, const ws_frame_header *h)
+{
+    if (h->opcode == WS_OP_CONTINUATION) {
+        if (!c->rx_msg_op)
+            return WS_ERR_UNEXPECTED_CONTINUATION;
+    } else {
+        if (c->rx_msg_op)
+            return WS_ERR_EXPECTED_CONTINUATION;
+        if ((h->opcode == WS_OP_TEXT && (c->opts & OPT_REFUSE_TEXT)) ||
+            (h->opcode == WS_OP_BINARY && (c->opts & OPT_REFUSE_BINARY)))
+            return WS_ERR_DATA_TYPE;
+        c->rx_msg_op = h->opcode;
+        c->rx_msg_len = 0;
+        c->rlen = 0;
+        c->rx_utf8 = WS_UTF8_ACCEPT;
+    }
+    if (h->payload_len > c->max_message - c->rx_msg_len)
+        return WS_ERR_MESSAGE_TOO_BIG;
+    return WS_OK;
+}
+
+static int append_rbuf(ws_conn *c, const uint8_t *p, size_t n)
+{
+    if (n > c->rcap - c->rlen) {
+        size_t want = c->rlen + n, cap = c->rcap ? c->rcap : 1024;
+        while (cap < want)
+            cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+        if (cap > c->max_message && want <= c->max_message)
+            cap = (size_t)c->max_message;
+        uint8_t *q = ws__realloc(&c->alloc, c->rbuf, c->rlen, cap);
+        if (!q)
+            return WS_ERR_NOMEM;
+        c->rbuf = q;
+        c->rcap = cap;
+    }
+    memcpy(c->rbuf + c->rlen, p, n);
+    c->rlen += n;
+    return WS_OK;
+}
+
+/* A chunk of a data frame's payload, already unmasked. Returns an error to fail with. */
+static int on_data(ws_conn *c, const ws_frame_event *fe)
+{
+    const ws_frame_header *h = &fe->header;
+    int msg_end = h->fin && fe->frame_end;
+    int whole = msg_end && fe->offset == 0 && h->opcode != WS_OP_CONTINUATION;
+
+    if (c->rx_msg_op == WS_OP_TEXT) {
+        if (ws_utf8_validate(&c->rx_utf8, fe->data, fe->len) != fe->len)
+            return WS_ERR_INVALID_UTF8;
+        if (msg_end && !ws_utf8_complete(c->rx_utf8))
+            return WS_ERR_INVALID_UTF8;
+    }
+    c->rx_msg_len += fe->len;
+
+    if (whole) {
+        /* The common case: the complete message lies in the caller's buffer. No copy. */
+        push_simple(c, WS_EV_MESSAGE, c->rx_msg_op, fe->data, fe->len);
+    } else if (c->opts & OPT_STREAMING) {
+        if (fe->len || msg_end) {
+            push_simple(c, WS_EV_FRAGMENT, c->rx_msg_op, fe->data, fe->len);
+            c->ev[(c->ev_head + c->ev_count - 1) % EVQ].fin = (uint8_t)msg_end;
+        }
+    } else {
+        int r = append_rbuf(c, fe->data, fe->len);
+        if (r < 0)
+            return r;
+        if (msg_end)
+            push_simple(c, WS_EV_MESSAGE, c->rx_msg_op, c->rbuf, c->rlen);
+    }
+    if (msg_end) {
+        c->st.messages_in++;
+        c->rx_msg_op = 0;
+    }
+    return WS_OK;
+}
+
+static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
+{
+    size_t pos = 0;
+
+    while (c->ev_count == 0) {
+        ws_frame_event fe;
+        size_t used = 0;
+        int r = ws_frame_decoder_feed(&c->dec, in + pos, n - pos, &used, &fe);
+        pos += used;
+        if (r < 0) {
+            fail(c, r, code_for_error(r), 1);
+            break;
+        }
+        if (fe.type == WS_FRAME_EV_NONE)
+            break;
+        if (fe.type == WS_FRAME_EV_HEADER) {
+            c->st.frames_in++;
+            c->ctl_len = 0;
+            if (!WS_OPCODE_IS_CONTROL(fe.header.opcode) &&
+                (r = start_data_frame(c, &fe.header)) < 0)
+                fail(c, r, code_for_error(r), 1);
+            continue;
+        }
+        if (WS_OPCODE_IS_CONTROL(fe.header.opcode)) {
+            const uint8_t *p = fe.data;
+            if (!(fe.offset == 0 && fe.frame_end)) {
+                /* Split across feeds: gather it (at most 125 bytes). */
+                memcpy(c->ctl_buf + c->ctl_len, fe.data, fe.len);
+                c->ctl_len = (uint8_t)(c->ctl_len + fe.len);
+                p = c->ctl_buf;
+            }
+            if (fe.frame_end)
+                on_control(c, fe.header.opcode, p, (size_t)fe.header.payload_len);
+            continue;
+        }
+        if ((r = on_data(c, &fe)) < 0)
+            fail(c, r, code_for_error(r), 1);
+    }
+    *consumed = pos;
+    return WS_OK;
+}
+
+int ws_conn_feed(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
+{
+    size_t dummy;
+
+    if (!consumed)
+        consumed = &dummy;
+    *consumed = 0;
+    if (!c || (!in && n))
+        return WS_ERR_INVALID_ARG;
+    if (c->ev_count)
+        return WS_ERR_EVENTS_PENDING;
+    if (c->state == WS_STATE_CLOSED || c->close_received || c->eof) {
+        /* Nothing after the close frame (or a failure) is processed. */
+        *consumed = n;
+        return WS_OK;
+    }
+    if (n)
+        c->t_last_rx = c->now;
+    if (c->state == WS_STATE_CONNECTING)
+        return WS_ERR_STATE;
+    int r = feed_frames(c, in, n, consumed);
+    c->st.bytes_in += *consumed;
+    return r;
+}
+
+int ws_conn_feed_eof(ws_conn *c)
+{
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    c->eof = 1;
+    if (c->state != WS_STATE_CLOSED)
+        fail(c, WS_ERR_EOF, 1006, 0);
+    return WS_OK;
+}
+
+int ws_conn_next_event(ws_conn *c, ws_event *ev)
+{
+    if (!c || !ev || c->ev_count == 0)
+        return 0;
+    *ev = c->ev[c->ev_head];
+    c->ev_head = (uint8_t)((c->ev_head + 1) % EVQ);
+    c->ev_count--;
+    return 1;
+}
+
+/* ---- sending ---- */
+
+/* Backpressure: would `bytes` more exceed the high-water mark? Applies the policy. */
+static int over_high_water(ws_conn *c, uint64_t bytes)
+{
+    uint64_t pending = ws__outq_pending(&c->out);
+    if (bytes <= c->high_water && pending <= c->high_water - bytes)
+        return 0;
+    if (c->policy != WS_POLICY_ERROR && !c->close_sent) {
+        uint16_t code = c->policy == WS_POLICY_CLOSE_1013 ? 1013 : 1009;
+        fail(c, WS_ERR_OUTPUT_OVERFLOW, code, 1);
+    }
+    return 1;
+}
+
+static int can_send(const ws_conn *c)
+{
+    if (c->state == WS_STATE_CONNECTING)
+        return WS_ERR_STATE;
+    if (c->state != WS_STATE_OPEN || c->close_sent)
+        return WS_ERR_CLOSED;
+    return WS_OK;
+}
+
+/* Bytes on the wire for len payload bytes cut into frames of at most frag (0: one frame). */
+static uint64_t wire_size(const ws_conn *c, size_t len, size_t frag)
+{
+    int masked = c->role == WS_ROLE_CLIENT;
+    if (frag == 0 || len <= frag)
+        return ws_frame_header_size(len, masked) + (uint64_t)len;
+    uint64_t frames = len / frag, rest = len % frag;
+    return frames * (ws_frame_header_size(frag, masked) + frag) +
+           (rest ? ws_frame_header_size(rest, masked) + rest : 0);
+}
+
+static int send_frames(ws_conn *c, uint8_t first_op, const uint8_t *p, size_t len, int fin,
+                       unsigned flags)
+{
+    size_t frag = c->frag_size ? c->frag_size : len;
+    uint8_t op = first_op;
+    int r;
+
+    if ((r = flush_pong(c)) < 0)
+        return r;
+    do {
+        size_t k = len < frag ? len : frag;
+        r = queue_frame(c, op, fin && k == len, p, k, (flags & WS_SEND_BORROW) != 0);
+        if (r < 0)
+            return r;
+        p += k;
+        len -= k;
+        op = WS_OP_CONTINUATION;
+    } while (len > 0);
+    return WS_OK;
+}
+
+static int check_text(const uint8_t *p, size_t len, ws_utf8_state *st, int fin)
+{
+    if (ws_utf8_validate(st, p, len) != len || (fin && !ws_utf8_complete(*st)))
+        return WS_ERR_INVALID_UTF8;
+    return WS_OK;
+}
+
+int ws_conn_send_fragment(ws_conn *c, ws_opcode opcode, const void *data, size_t len, int fin,
+                          unsigned flags)
+{
+    int r;
+    ws_utf8_state u;
+
+    if (!c || (!data && len) || (opcode != WS_OP_TEXT && opcode != WS_OP_BINARY))
+        return WS_ERR_INVALID_ARG;
+    if ((r = can_send(c)) < 0)
+        return r;
+    if (c->tx_msg_op && c->tx_msg_op != opcode)
+        return WS_ERR_STATE;
+    u = c->tx_msg_op ? c->tx_utf8 : WS_UTF8_ACCEPT;
+    if (opcode == WS_OP_TEXT && (r = check_text(data, len, &u, fin)) < 0)
+        return r;
+    if (over_high_water(c, wire_size(c, len, c->frag_size)))
+        return WS_ERR_WOULD_BLOCK;
+    r = send_frames(c, c->tx_msg_op ? WS_OP_CONTINUATION : (uint8_t)opcode, data, len, fin,
+                    flags);
+    if (r < 0)
+        return r;
+    c->tx_utf8 = u;
+    c->tx_msg_op = fin ? 0 : (uint8_t)opcode;
+    if (fin)
+        c->st.messages_out++;
+    return WS_OK;
+}
+
+int ws_conn_send(ws_conn *c, ws_opcode opcode, const void *data, size_t len, unsigned flags)
+{
+    if (c && c->tx_msg_op && can_send(c) == WS_OK)
+        return WS_ERR_STATE;
+    return ws_conn_send_fragment(c, opcode, data, len, 1, flags);
+}
+
+static int send_control(ws_conn *c, uint8_t op, const void *data, size_t len)
+{
+    int r;
+    if (!c || (!data && len) || len > WS_FRAME_MAX_CONTROL)
+        return WS_ERR_INVALID_ARG;
+    if ((r = can_send(c)) < 0)
+        return r;
+    if (over_high_water(c, wire_size(c, len, 0)))
+        return WS_ERR_WOULD_BLOCK;
+    if ((r = flush_pong(c)) < 0)
+        return r;
+    return queue_frame(c, op, 1, data, len, 0);
+}
+
+int ws_conn_ping(ws_conn *c, const void *data, size_t len)
+{
+    int r = send_control(c, WS_OP_PING, data, len);
+    if (r == WS_OK)
+        c->st.pings_sent++;
+    return r;
+}
+
+int ws_conn_pong(ws_conn *c, const void *data, size_t len)
+{
+    return send_control(c, WS_OP_PONG, data, len);
+}
+
+int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_len)
+{
+    ws_utf8_state u = WS_UTF8_ACCEPT;
+    int r;
+
+    if (!c || (!reason && reason_len))
+        return WS_ERR_INVALID_ARG;
+    if (c->state == WS_STATE_CONNECTING)
+        return WS_ERR_STATE;
+    if (c->close_sent || c->state == WS_STATE_CLOSED)
+        return WS_ERR_CLOSED;
+    if (code == 0 ? reason_len != 0 : !close_code_valid(code))
+        return code == 0 ? WS_ERR_INVALID_ARG : WS_ERR_CLOSE_CODE;
+    if (reason_len > WS_FRAME_MAX_CONTROL - 2)
+        return WS_ERR_INVALID_ARG;
+    if (check_text((const uint8_t *)reason, reason_len, &u, 1) < 0)
+        return WS_ERR_INVALID_UTF8;
+    if ((r = queue_close(c, code, (const uint8_t *)reason, reason_len)) < 0)
+        return r;
+    c->state = WS_STATE_CLOSING;
+    return WS_OK;
+}
+
+/* ---- output ---- */
+
+int ws_conn_output(ws_conn *c, ws_iovec *iov, int iovcnt)
+{
+    if (!c || !iov || iovcnt <= 0)
+        return 0;
+    if (c->pong_pending && !c->close_sent && flush_pong(c) < 0)
+        fail(c, WS_ERR_NOMEM, 1011, 0);
+    return ws__outq_iov(&c->out, iov, iovcnt);
+}
+
+int ws_conn_output_ack(ws_conn *c, size_t n)
+{
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    int r = ws__outq_ack(&c->out, &c->alloc, n);
+    if (r == WS_OK)
+        c->st.bytes_out += n;
+    return r;
+}
+
+size_t ws_conn_buffered_amount(const ws_conn *c)
+{
+    if (!c)
+        return 0;
+    return ws__outq_pending(&c->out) +
+           (c->pong_pending ? ws_frame_header_size(c->pong_len, c->role) + c->pong_len : 0);
+}
+
+uint64_t ws_conn_output_queued(const ws_conn *c)
+{
+    return c ? c->out.queued : 0;
+}
+
+uint64_t ws_conn_output_acked(const ws_conn *c)
+{
+    return c ? c->out.acked : 0;
+}
+
+int ws_conn_wants_shutdown(const ws_conn *c)
+{
+    if (!c || c->state != WS_STATE_CLOSED)
+        return 0;
+    if (c->eof)
+        return 1;
+    if (ws__outq_pending(&c->out) > 0)
+        return 0;
+    return c->role == WS_ROLE_SERVER || c->failed || c->close_waited;
+}
+
+/* ---- time ---- */
+
+static void send_timer_ping(ws_conn *c)
+{
+    c->ping_seq++;
+    ws__store_be64(c->ping_id, c->ping_seq);
+    if (flush_pong(c) < 0 || queue_frame(c, WS_OP_PING, 1, c->ping_id, sizeof c->ping_id, 0)) {
+        fail(c, WS_ERR_NOMEM, 1011, 0);
+        return;
+    }
+    c->st.pings_sent++;
+    c->ping_outstanding = 1;
+    c->t_last_ping = c->now;
+}
+
+uint64_t ws_conn_next_deadline(const ws_conn *c)
+{
+    uint64_t d = UINT64_MAX;
+#define WS_MIN_DEADLINE_(t) \
+    do {                    \
+        if ((t) < d)        \
+            d = (t);        \
+    } while (0)
+    if (!c)
+        return d;
+    if (c->state == WS_STATE_CONNECTING && c->t_handshake)
+        WS_MIN_DEADLINE_(c->t_open + c->t_handshake);
+    if (c->state == WS_STATE_OPEN) {
+        if (c->ping_outstanding && c->t_pong)
+            WS_MIN_DEADLINE_(c->t_last_ping + c->t_pong);
+        else if (c->t_ping)
+            WS_MIN_DEADLINE_(c->t_last_ping + c->t_ping);
+        if (c->t_idle)
+            WS_MIN_DEADLINE_(c->t_last_rx + c->t_idle);
+    }
+    if (c->state == WS_STATE_CLOSING && c->t_close)
+        WS_MIN_DEADLINE_(c->t_closing + c->t_close);
+    if (c->state == WS_STATE_CLOSED && c->role == WS_ROLE_CLIENT && !c->failed && !c->eof &&
+        !c->close_waited && c->t_close)
+        WS_MIN_DEADLINE_(c->t_closing + c->t_close);
+#undef WS_MIN_DEADLINE_
+    return d;
+}
+
+int ws_conn_tick(ws_conn *c, uint64_t now_ms)
+{
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    if (now_ms < c->now)
+        now_ms = c->now; /* a monotonic clock never goes back; don't let timers wrap */
+    if (c->now == 0 && c->t_open == 0) {
+        /* First tick: the time origin for every timer. */
+        c->t_open = c->t_last_rx = c->t_last_ping = now_ms;
+    }
+    c->now = now_ms;
+
+    switch (c->state) {
+    case WS_STATE_CONNECTING:
+        if (c->t_handshake && now_ms >= c->t_open + c->t_handshake)
+            fail(c, WS_ERR_HANDSHAKE_TIMEOUT, 1006, 0);
+        break;
+    case WS_STATE_OPEN:
+        if (c->ping_outstanding && c->t_pong && now_ms >= c->t_last_ping + c->t_pong) {
+            fail(c, WS_ERR_PONG_TIMEOUT, 1006, 0);
+            break;
+        }
+        if (c->t_idle && now_ms >= c->t_last_rx + c->t_idle) {
+            static const char why[] = "idle timeout";
+            if (queue_close(c, 1000, (const uint8_t *)why, sizeof why - 1) < 0)
+                fail(c, WS_ERR_NOMEM, 1011, 0);
+            else
+                c->state = WS_STATE_CLOSING;
+            push_simple(c, WS_EV_ERROR, 0, NULL, 0);
+            c->ev[(c->ev_head + c->ev_count - 1) % EVQ].error = WS_ERR_IDLE_TIMEOUT;
+            break;
+        }
+        if (c->t_ping && !c->ping_outstanding && now_ms >= c->t_last_ping + c->t_ping)
+            send_timer_ping(c);
+        break;
+    case WS_STATE_CLOSING:
+        if (c->t_close && now_ms >= c->t_closing + c->t_close)
+            fail(c, WS_ERR_CLOSE_TIMEOUT, 1006, 0);
+        break;
+    default:
+        if (c->t_close && now_ms >= c->t_closing + c->t_close)
+            c->close_waited = 1;
+        break;
+    }
+    return WS_OK;
+}
