@@ -22,7 +22,7 @@ WARN      := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-pro
 CSTD      := -std=c11
 
 ifeq ($(origin ZLIB), undefined)
-ZLIB := $(shell printf '\#include <zlib.h>\nint main(void){return zlibVersion()==0;}\n' | \
+ZLIB := $(shell printf '\043include <zlib.h>\nint main(void){return zlibVersion()==0;}\n' | \
           $(CC) -x c - -lz -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
 endif
 
@@ -52,9 +52,9 @@ TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 
 # Examples: one program per examples/*.c, sharing examples/common/*.c. echo_kqueue.c needs
 # <sys/event.h>: built where it exists, syntax-checked against a stub elsewhere (make check).
-HAVE_KQUEUE := $(shell printf '\#include <sys/event.h>\nint main(void){return kqueue();}\n' | \
+HAVE_KQUEUE := $(shell printf '\043include <sys/event.h>\nint main(void){return kqueue();}\n' | \
           $(CC) -x c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
-HAVE_EPOLL  := $(shell printf '\#include <sys/epoll.h>\nint main(void){return epoll_create1(0);}\n' | \
+HAVE_EPOLL  := $(shell printf '\043include <sys/epoll.h>\nint main(void){return epoll_create1(0);}\n' | \
           $(CC) -x c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
 EX_SRCS   := $(sort $(wildcard examples/*.c))
 ifneq ($(HAVE_KQUEUE),1)

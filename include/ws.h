@@ -347,6 +347,323 @@ WS_EXPORT int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n,
 /* Handshake layer (RFC 6455 section 4; RFC 8441 / RFC 9220)                                   */
 /* ------------------------------------------------------------------------------------------ */
 
+/*
+ * Opening handshake. One ws_handshake object parses one HTTP/1.1 message: the client's upgrade
+ * request on a server, the server's response on a client. Bytes go in with
+ * ws_handshake_feed() in pieces of any size; the answer (server) or the request (client) is
+ * written into a caller buffer. Nothing here blocks, reads a clock or owns a socket.
+ *
+ * Server, in outline:
+ *     hs = ws_handshake_new(0, NULL);
+ *     r = ws_handshake_feed(hs, in, n, &used);   (0: need more; keep in[used..n) for frames)
+ *     r == 1: inspect target, headers, subprotocols, extensions, then either
+ *             ws_handshake_accept(hs, proto, exts, headers, out, cap, &need) or
+ *             ws_handshake_reject(401, NULL, headers, body, len, out, cap, &need)
+ *     r <  0: ws_handshake_write_error(hs, out, cap, &need) answers 400/405/426/431/505.
+ * Client:
+ *     ws_uri_parse(url, strlen(url), &uri);
+ *     ws_handshake_client_request(hs, &uri, protos, nprotos, exts, headers, out, cap, &need);
+ *     r = ws_handshake_feed(hs, in, n, &used);   (1: open; bytes after `used` are frames;
+ *                                                 WS_ERR_HS_STATUS: see ws_handshake_status)
+ *
+ * Views. Every string the object hands out is a pointer + length into memory the object owns,
+ * valid until ws_handshake_reset() or ws_handshake_free(). Each is also NUL-terminated, so C
+ * callers may use it as a string; the length is authoritative (a value may contain no NUL
+ * byte anyway: the parser rejects them). Views exist once the header block is complete: after
+ * feed returned 1, or after it returned one of the errors that judge a complete message
+ * (WS_ERR_HS_DUPLICATE, _METHOD, _VERSION_HTTP, _NO_HOST, _UPGRADE, _CONNECTION, _KEY,
+ * _WS_VERSION, _BODY, _SUBPROTOCOL, _EXTENSION, _STATUS, _ACCEPT and the WS_ERR_H2_* ones), so a
+ * server can still serve a plain HTTP GET or log what it refused. Before that, accessors
+ * return WS_ERR_STATE.
+ *
+ * Limits. The header block (start line through the empty line) is copied into one buffer that
+ * grows up to the header size limit (default 8192 bytes) and never beyond; at most 64 header
+ * lines by default; at most 256 list elements in total across Sec-WebSocket-Protocol and
+ * Sec-WebSocket-Extensions (offers plus parameters). Past any of them feed fails with
+ * WS_ERR_HS_TOO_LARGE or WS_ERR_HS_TOO_MANY_HEADERS (answered 431).
+ *
+ * Strictness (RFC 9112 / RFC 6455 section 4): lines end in CRLF (else WS_ERR_HS_BARE_LF); NUL
+ * and other control bytes except HTAB are refused anywhere in the block (WS_ERR_HS_CTL_CHAR);
+ * a line starting with SP/HTAB is obsolete folding (WS_ERR_HS_OBS_FOLD); no whitespace between
+ * a field name and its colon (WS_ERR_HS_SYNTAX); the request target must be visible ASCII.
+ * Header names compare case-insensitively; token lists (Upgrade, Connection) are
+ * comma-separated, may span repeated lines and may hold empty elements.
+ */
+typedef struct ws_handshake ws_handshake;
+
+/* Default limits. */
+#define WS_HANDSHAKE_DEFAULT_MAX_HEADER_SIZE 8192u
+#define WS_HANDSHAKE_DEFAULT_MAX_HEADERS 64u
+#define WS_HANDSHAKE_DEFAULT_MAX_BODY 16384u
+/* Subprotocols + extension offers + extension parameters, in total, in one message. */
+#define WS_HANDSHAKE_MAX_LIST_ITEMS 256u
+
+/* Create a handshake for a client (is_client != 0: builds the request, parses the response) or
+ * a server (parses the request, writes the response). alloc NULL: malloc. The random hook
+ * defaults to ws_random_os. Returns NULL on allocation failure. Nothing else is allocated
+ * until bytes are fed. */
+WS_EXPORT ws_handshake *ws_handshake_new(int is_client, const ws_allocator *alloc);
+/* Free the object and everything it owns (NULL is a no-op); all views die with it. */
+WS_EXPORT void ws_handshake_free(ws_handshake *hs);
+/* Forget the message, the error, the client key and offers (views die; buffers are freed);
+ * keep the role, the limits and the random hook. */
+WS_EXPORT void ws_handshake_reset(ws_handshake *hs);
+
+/* Header block size limit in bytes, 64..16 MiB. Only before the first feed: WS_ERR_STATE
+ * after, WS_ERR_INVALID_ARG out of range. */
+WS_EXPORT int ws_handshake_set_max_header_size(ws_handshake *hs, size_t bytes);
+/* Header line count limit, 1..65535. WS_ERR_STATE after the first feed, WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_handshake_set_max_headers(ws_handshake *hs, size_t count);
+/* Client: most body bytes of a non-101 response kept for ws_handshake_body() (0: none).
+ * WS_ERR_STATE after the first feed. */
+WS_EXPORT int ws_handshake_set_max_body(ws_handshake *hs, size_t bytes);
+/* Client: random source for Sec-WebSocket-Key (fn NULL: ws_random_os). */
+WS_EXPORT void ws_handshake_set_random(ws_handshake *hs, ws_random_fn fn, void *user);
+
+/*
+ * Consume bytes of the peer's HTTP message from in[0..n); *consumed is set on every return.
+ * Returns
+ *   0  all n bytes consumed, the message is not complete yet;
+ *   1  the message is complete and valid; *consumed counts only the bytes up to and including
+ *      the empty line that ends the header block: in[*consumed..n) already belongs to the
+ *      WebSocket stream (a client's first frame, pipelined) and must go to the frame layer;
+ *   <0 an error, sticky until reset (further calls return it again, consuming nothing):
+ *      syntax and limits: WS_ERR_HS_SYNTAX, _BARE_LF, _OBS_FOLD, _CTL_CHAR, _TOO_LARGE,
+ *      _TOO_MANY_HEADERS; semantics: WS_ERR_HS_DUPLICATE (Host, Sec-WebSocket-Key,
+ *      Sec-WebSocket-Version, Origin, Authorization, Content-Length in a request;
+ *      Sec-WebSocket-Accept, Sec-WebSocket-Protocol, Content-Length in a response),
+ *      server: _METHOD, _VERSION_HTTP, _NO_HOST, _UPGRADE, _CONNECTION, _WS_VERSION, _KEY,
+ *      _BODY, _SUBPROTOCOL, _EXTENSION (checked in that order);
+ *      client: _STATUS (any non-101 status; see below), _VERSION_HTTP, _UPGRADE, _CONNECTION,
+ *      _ACCEPT, _SUBPROTOCOL (more than one, or one not offered), _EXTENSION (malformed or a
+ *      name not offered); WS_ERR_NOMEM; WS_ERR_STATE (client before
+ *      ws_handshake_client_request, or a server fed after ws_h2_*); WS_ERR_INVALID_ARG.
+ * After 1, further calls consume nothing and return 1.
+ * Client, non-101 status: when the response has a Content-Length (and no Transfer-Encoding),
+ * feed keeps consuming (returning 0) until min(Content-Length, max body) body bytes are in,
+ * and *consumed includes them; then WS_ERR_HS_STATUS. Without a Content-Length the body is
+ * not read (WS_ERR_HS_STATUS right after the header block). A 1xx other than 101 is a
+ * non-101 status too.
+ */
+WS_EXPORT int ws_handshake_feed(ws_handshake *hs, const uint8_t *in, size_t n,
+                                size_t *consumed);
+
+/* The sticky error (negative), 1 if complete, 0 if still parsing. */
+WS_EXPORT int ws_handshake_result(const ws_handshake *hs);
+
+/* ---- views of the parsed message (see "Views" above) ---- */
+
+/* Request method / request target exactly as sent (origin-form "/path?query", or
+ * absolute-form; percent-decoding is the caller's). Over HTTP/2 these are :method and :path.
+ * Return 1 (view set) or WS_ERR_STATE (no complete request; also on a client). */
+WS_EXPORT int ws_handshake_method(const ws_handshake *hs, const char **p, size_t *len);
+WS_EXPORT int ws_handshake_target(const ws_handshake *hs, const char **p, size_t *len);
+/* Host header (over HTTP/2: :authority). Returns 1, 0 when absent (view NULL, 0), or
+ * WS_ERR_STATE. */
+WS_EXPORT int ws_handshake_host(const ws_handshake *hs, const char **p, size_t *len);
+/*
+ * The index-th (0-based) header line named `name` (NUL-terminated, case-insensitive), its
+ * value with surrounding whitespace removed. Origin, Cookie, Authorization, Location,
+ * Retry-After... are all read this way. Returns 1 and sets the view, 0 if there is no such
+ * line (view set to NULL, 0), WS_ERR_STATE before the header block is complete,
+ * WS_ERR_INVALID_ARG (name NULL). Over HTTP/2 pseudo-headers can be looked up as ":path" etc.
+ */
+WS_EXPORT int ws_handshake_header(const ws_handshake *hs, const char *name, size_t index,
+                                  const char **value, size_t *len);
+/* Number of header lines (0 before the block is complete). */
+WS_EXPORT size_t ws_handshake_header_count(const ws_handshake *hs);
+/* The i-th header line in arrival order: WS_OK, WS_ERR_STATE, or WS_ERR_INVALID_ARG (i out of
+ * range). Either out-pointer pair may be NULL. */
+WS_EXPORT int ws_handshake_header_at(const ws_handshake *hs, size_t i, const char **name,
+                                     size_t *name_len, const char **value, size_t *value_len);
+
+/* Subprotocols: on a server, those the client offered, in order, from every
+ * Sec-WebSocket-Protocol line; on a client, the one the server chose (count 0 or 1). */
+WS_EXPORT size_t ws_handshake_subprotocol_count(const ws_handshake *hs);
+/* The i-th subprotocol: WS_OK, or WS_ERR_INVALID_ARG (i out of range). */
+WS_EXPORT int ws_handshake_subprotocol(const ws_handshake *hs, size_t i, const char **p,
+                                       size_t *len);
+
+/*
+ * Extensions: on a server, the client's offers, in order, from every Sec-WebSocket-Extensions
+ * line (one name may be offered several times, e.g. permessage-deflate with different
+ * parameters, best first); on a client, what the server accepted. Each element has a name
+ * and parameters; a parameter has a name and a value, or no value (value NULL, length 0).
+ * Quoted-string values are returned unescaped. Names are as sent: compare case-insensitively.
+ */
+WS_EXPORT size_t ws_handshake_extension_count(const ws_handshake *hs);
+/* Name and parameter count of element i: WS_OK or WS_ERR_INVALID_ARG. nparams may be NULL. */
+WS_EXPORT int ws_handshake_extension(const ws_handshake *hs, size_t i, const char **name,
+                                     size_t *name_len, size_t *nparams);
+/* Parameter j of element i: WS_OK or WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_handshake_extension_param(const ws_handshake *hs, size_t i, size_t j,
+                                           const char **name, size_t *name_len,
+                                           const char **value, size_t *value_len);
+
+/* ---- server side ---- */
+
+/*
+ * Write the 101 answer to a valid request (feed returned 1) into out[0..cap):
+ * Upgrade, Connection, Sec-WebSocket-Accept, then
+ *   subprotocol  NULL for none, or NUL-terminated and exactly (case-sensitively) one of the
+ *                offered subprotocols -- a view from ws_handshake_subprotocol() will do;
+ *   extensions   NULL, or the Sec-WebSocket-Extensions value agreed to, e.g.
+ *                "permessage-deflate; server_no_context_takeover"; it must parse and every
+ *                name in it must have been offered;
+ *   headers      NULL, or extra header lines "Name: value\r\n..." (e.g. Set-Cookie); each
+ *                line well formed, the final CRLF optional; names the library writes
+ *                (Upgrade, Connection, Sec-WebSocket-*, Content-Length, Transfer-Encoding)
+ *                are refused.
+ * *needed (if not NULL) gets the full length on success and on WS_ERR_BUFFER_TOO_SMALL, so
+ * out may be NULL with cap 0 to ask for the size. Nothing is kept: calling again writes the
+ * same bytes. Returns the length, WS_ERR_BUFFER_TOO_SMALL, WS_ERR_STATE (client, not complete,
+ * failed, or an HTTP/2 request), WS_ERR_INVALID_ARG (any argument rule above).
+ */
+WS_EXPORT int ws_handshake_accept(const ws_handshake *hs, const char *subprotocol,
+                                  const char *extensions, const char *headers, uint8_t *out,
+                                  size_t cap, size_t *needed);
+
+/*
+ * Write a refusal "HTTP/1.1 <status> <reason>" with extra header lines (same rules as for
+ * accept; e.g. "WWW-Authenticate: ...", "Retry-After: 30"), then "Content-Length" and
+ * "Connection: close" and the body (may be NULL when body_len is 0). Needs no handshake
+ * object: a server may refuse (429/503) before parsing anything. status 200..599; reason NULL
+ * gives the standard phrase (or an empty one for an unknown code), otherwise visible ASCII,
+ * SP and HTAB only. The connection is meant to be closed after it: unconsumed input may
+ * already be WebSocket frames. Returns the length, WS_ERR_BUFFER_TOO_SMALL (with *needed),
+ * or WS_ERR_INVALID_ARG.
+ */
+WS_EXPORT int ws_handshake_reject(unsigned status, const char *reason, const char *headers,
+                                  const void *body, size_t body_len, uint8_t *out, size_t cap,
+                                  size_t *needed);
+
+/* The status a server should answer its failed request with: 400 for syntax and most rules,
+ * 405 WS_ERR_HS_METHOD, 426 WS_ERR_HS_WS_VERSION, 431 WS_ERR_HS_TOO_LARGE /
+ * _TOO_MANY_HEADERS, 505 WS_ERR_HS_VERSION_HTTP, 503 WS_ERR_NOMEM. 0 if there is no error or
+ * hs is a client. Over HTTP/2 send it as :status (with sec-websocket-version: 13 for 426). */
+WS_EXPORT int ws_handshake_error_status(const ws_handshake *hs);
+/* Write the answer for the failed request (status above, "Connection: close", and what the
+ * status requires: "Allow: GET" for 405, "Upgrade: websocket" and "Sec-WebSocket-Version: 13"
+ * for 426), with an empty body. Returns the length, WS_ERR_BUFFER_TOO_SMALL (with *needed)
+ * or WS_ERR_STATE (no error, or a client). */
+WS_EXPORT int ws_handshake_write_error(const ws_handshake *hs, uint8_t *out, size_t cap,
+                                       size_t *needed);
+
+/* ---- client side ---- */
+
+/*
+ * A parsed ws:// or wss:// URI (RFC 6455 section 3). Plain value type: the views point into the
+ * string given to ws_uri_parse() and live as long as it does. They are not NUL-terminated.
+ */
+typedef struct ws_uri {
+    const char *host;  /* without the brackets of an IPv6 literal; never empty */
+    size_t host_len;
+    const char *path;  /* "" when absent (the request then asks for "/"), else starts with '/' */
+    size_t path_len;
+    const char *query; /* after the '?', NULL when there is no '?' (may be empty) */
+    size_t query_len;
+    uint16_t port;     /* explicit, else 80 (ws) or 443 (wss) */
+    uint8_t secure;    /* 1 for wss */
+    uint8_t ipv6;      /* host is an IPv6 literal (written back in brackets) */
+} ws_uri;
+
+/*
+ * Parse s[0..len) as "ws[s]://host[:port][/path][?query]". The scheme is case-insensitive; the
+ * host is a reg-name, IPv4 address or bracketed IPv6 literal; percent escapes are checked but
+ * not decoded. Returns WS_OK, WS_ERR_URI_SCHEME, WS_ERR_URI_USERINFO ("user@host"),
+ * WS_ERR_URI_HOST, WS_ERR_URI_PORT (empty, non-digit, 0 or > 65535), WS_ERR_URI_PATH,
+ * WS_ERR_URI_FRAGMENT ('#' anywhere: write %23), WS_ERR_INVALID_ARG.
+ */
+WS_EXPORT int ws_uri_parse(const char *s, size_t len, ws_uri *uri);
+
+/*
+ * Write the client's upgrade request for uri into out[0..cap): "GET path?query HTTP/1.1",
+ * Host (with ":port" when not the scheme's default), Upgrade, Connection, a fresh
+ * Sec-WebSocket-Key (16 bytes from the random hook), Sec-WebSocket-Version: 13, then
+ *   subprotocols[0..nsub)  offered in Sec-WebSocket-Protocol (tokens, NUL-terminated);
+ *   extensions             NULL or a Sec-WebSocket-Extensions value to offer; must parse;
+ *   headers                extra lines (Origin, Authorization, Cookie...), rules as for
+ *                          ws_handshake_accept; Host is refused too.
+ * The offers are remembered to check the response. The key is drawn once and reused by later
+ * calls (so a size query with out NULL and the real call send the same key); reset draws a
+ * new one. *needed as for accept. Returns the length, WS_ERR_BUFFER_TOO_SMALL, WS_ERR_RANDOM,
+ * WS_ERR_NOMEM, WS_ERR_STATE (a server, or the response is already being fed),
+ * WS_ERR_INVALID_ARG (uri fields malformed, a subprotocol not a token, extensions malformed,
+ * headers malformed or forbidden).
+ */
+WS_EXPORT int ws_handshake_client_request(ws_handshake *hs, const ws_uri *uri,
+                                          const char *const *subprotocols, size_t nsub,
+                                          const char *extensions, const char *headers,
+                                          uint8_t *out, size_t cap, size_t *needed);
+
+/* Client: the response's status code (100..599) once its header block is complete, else 0. */
+WS_EXPORT int ws_handshake_status(const ws_handshake *hs);
+/* Client: the reason phrase (may be empty). Returns 1 or WS_ERR_STATE. */
+WS_EXPORT int ws_handshake_reason(const ws_handshake *hs, const char **p, size_t *len);
+/* Client: body bytes of a non-101 response kept so far (up to Content-Length and the body
+ * limit). The view is empty (p non-NULL, len 0) when no body was read. Returns 1 or
+ * WS_ERR_STATE. */
+WS_EXPORT int ws_handshake_body(const ws_handshake *hs, const uint8_t **p, size_t *len);
+
+/*
+ * ---- WebSockets over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220) ----
+ *
+ * There the upgrade is an extended CONNECT on one stream, with no Key/Accept exchange, and the
+ * header list arrives decoded from HPACK/QPACK. A server-side ws_handshake (is_client 0) can
+ * take that list instead of HTTP/1.1 bytes; afterwards the same views work (method = :method,
+ * target = :path, host = :authority, subprotocols, extensions, header lookup).
+ *
+ * A binding to nghttp2 would:
+ *   1. send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 in its SETTINGS (nghttp2_submit_settings);
+ *   2. on on_begin_headers_callback for a new stream: hs = ws_handshake_new(0, alloc);
+ *   3. in on_header_callback: ws_h2_add_header(hs, name, namelen, value, valuelen) -- the
+ *      bytes are copied, so nghttp2's buffers need not outlive the callback; a negative
+ *      return -> answer the error (step 5);
+ *   4. on on_frame_recv_callback for that stream's HEADERS with END_HEADERS:
+ *      r = ws_h2_end_headers(hs); on 1, pick a subprotocol/extensions from the views and
+ *      nghttp2_submit_response() with ":status: 200" (plus "sec-websocket-protocol",
+ *      "sec-websocket-extensions" as chosen) and a data provider that does not end the stream;
+ *      from then on the stream's DATA payload is the WebSocket byte stream: hand it to the
+ *      connection layer's "already open" constructor (no HTTP/1.1 handshake on it), and send
+ *      its output as DATA on the stream;
+ *   5. on an error: ":status" = ws_handshake_error_status(hs) (add "sec-websocket-version: 13"
+ *      for 426), then end or reset the stream.
+ * With nghttp3 (HTTP/3) it is the same with SETTINGS_ENABLE_CONNECT_PROTOCOL in the HTTP/3
+ * SETTINGS frame. ws_handshake_accept/write_error are HTTP/1.1 only (WS_ERR_STATE here).
+ */
+typedef struct ws_h2_header {
+    const char *name; /* lowercase, pseudo-headers (":path") first */
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} ws_h2_header;
+
+/*
+ * Add one decoded header field of an extended CONNECT request. Checked as each arrives:
+ * names lowercase tokens (or one of :method :protocol :scheme :path :authority, each once,
+ * all before the first regular field), values without NUL/CR/LF or surrounding whitespace,
+ * no connection-specific fields (Connection, Upgrade, Keep-Alive, Proxy-Connection,
+ * Transfer-Encoding, TE other than "trailers"), limits as for HTTP/1.1 (name + value + 2 bytes
+ * per field count against the header size limit). Returns WS_OK or, sticky:
+ * WS_ERR_H2_HEADER, WS_ERR_H2_PSEUDO, WS_ERR_HS_TOO_LARGE, WS_ERR_HS_TOO_MANY_HEADERS,
+ * WS_ERR_NOMEM; WS_ERR_STATE (a client, HTTP/1.1 bytes already fed, or after end_headers);
+ * WS_ERR_INVALID_ARG.
+ */
+WS_EXPORT int ws_h2_add_header(ws_handshake *hs, const char *name, size_t name_len,
+                               const char *value, size_t value_len);
+/*
+ * The header list is complete: check :method CONNECT, :protocol websocket (case-insensitive),
+ * :scheme http or https, :path and :authority present and non-empty, sec-websocket-version 13
+ * (WS_ERR_HS_WS_VERSION), single-valued fields once (WS_ERR_HS_DUPLICATE), and parse
+ * sec-websocket-protocol / sec-websocket-extensions (WS_ERR_HS_SUBPROTOCOL / _EXTENSION).
+ * A Sec-WebSocket-Key, if any, is ignored. Returns 1 or, sticky, WS_ERR_H2_METHOD,
+ * WS_ERR_H2_PROTOCOL, WS_ERR_H2_SCHEME, WS_ERR_H2_PATH, WS_ERR_H2_AUTHORITY and the errors
+ * named, WS_ERR_NOMEM, WS_ERR_STATE.
+ */
+WS_EXPORT int ws_h2_end_headers(ws_handshake *hs);
+/* ws_h2_add_header for each of hdrs[0..n), then ws_h2_end_headers: same returns. */
+WS_EXPORT int ws_h2_parse_request(ws_handshake *hs, const ws_h2_header *hdrs, size_t n);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Connection layer                                                                            */
 /* ------------------------------------------------------------------------------------------ */
@@ -426,7 +743,9 @@ typedef enum ws_event_type {
     WS_EV_PING = 4,     /* data/len: the ping payload (already answered if auto-pong) */
     WS_EV_PONG = 5,     /* data/len: the pong payload */
     WS_EV_CLOSE = 6,    /* close_code, data/len = reason, by_peer; always the last event */
-    WS_EV_ERROR = 7     /* error: which rule the peer broke (or which timer fired) */
+    WS_EV_ERROR = 7,    /* error: which rule the peer broke (or which timer fired) */
+    WS_EV_REQUEST = 8   /* server: the upgrade request is in; see ws_conn_handshake(), then
+                           ws_conn_accept() or ws_conn_reject() before feeding more */
 } ws_event_type;
 
 typedef struct ws_event {
@@ -549,6 +868,50 @@ WS_EXPORT int ws_conn_pong(ws_conn *c, const void *data, size_t len);
  */
 WS_EXPORT int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_len);
 
+/* ---- opening handshake through the connection ---- */
+
+/*
+ * Client: start the opening handshake for url ("ws://host[:port]/path?query"; wss:// is
+ * parsed the same way, TLS being the caller's layer under the byte stream). subprotocols,
+ * extensions and headers as for ws_handshake_client_request(). The request is queued as
+ * output; the response is read by ws_conn_feed(), which then gives WS_EV_OPEN, or
+ * WS_EV_ERROR (the handshake error, e.g. WS_ERR_HS_STATUS) and WS_EV_CLOSE (1006) -- after
+ * which ws_conn_handshake() still shows the response's status, headers and body.
+ * Returns WS_OK, the WS_ERR_URI_* errors, WS_ERR_STATE (a server, or already started),
+ * WS_ERR_INVALID_ARG, WS_ERR_RANDOM, WS_ERR_NOMEM.
+ */
+WS_EXPORT int ws_conn_client_start(ws_conn *c, const char *url,
+                                   const char *const *subprotocols, size_t nsub,
+                                   const char *extensions, const char *headers);
+/*
+ * The handshake object behind the connection, for its views: a server's request (target,
+ * Host, Origin, Cookie, offered subprotocols and extensions, any header) between
+ * WS_EV_REQUEST and ws_conn_accept()/ws_conn_reject(); a client's response after a failed
+ * handshake. NULL at other times (it is freed once the connection is open, to keep idle
+ * connections small).
+ */
+WS_EXPORT const ws_handshake *ws_conn_handshake(const ws_conn *c);
+/*
+ * Server, after WS_EV_REQUEST: accept, queueing the 101 response (arguments as for
+ * ws_handshake_accept). The connection is open: WS_EV_OPEN follows, and the bytes that came
+ * after the request can be fed. Returns WS_OK, WS_ERR_STATE (no request waiting),
+ * WS_ERR_INVALID_ARG (as ws_handshake_accept), WS_ERR_NOMEM.
+ */
+WS_EXPORT int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
+                             const char *headers);
+/*
+ * Server, after WS_EV_REQUEST: refuse with an HTTP status (e.g. 401, 403 for a bad Origin,
+ * 429 with "Retry-After: 30\r\n" in headers), queued as output (arguments as for
+ * ws_handshake_reject). The connection is then closed (WS_EV_CLOSE with 1006 follows; shut the
+ * transport once the output is written). Returns WS_OK, WS_ERR_STATE, WS_ERR_INVALID_ARG,
+ * WS_ERR_NOMEM.
+ */
+WS_EXPORT int ws_conn_reject(ws_conn *c, unsigned status, const char *reason,
+                             const char *headers, const void *body, size_t body_len);
+/* The negotiated subprotocol once open: 1 and a NUL-terminated view valid as long as the
+ * connection, or 0 (none; *p = "", *len = 0). */
+WS_EXPORT int ws_conn_subprotocol(const ws_conn *c, const char **p, size_t *len);
+
 /*
  * Pending output as up to iovcnt chunks (in order), without copying; returns how many chunks
  * were filled (0: nothing to write). The views stay valid until the next call that changes
@@ -570,6 +933,37 @@ WS_EXPORT uint64_t ws_conn_output_acked(const ws_conn *c);
  * server's end of file (ws_conn_feed_eof) or for the close timeout.
  */
 WS_EXPORT int ws_conn_wants_shutdown(const ws_conn *c);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reconnect backoff (a sans-I/O helper for clients)                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Exponential backoff with full jitter: the delay before attempt n (0-based) is uniform in
+ * [0, min(cap, base * 2^n)] milliseconds, so a fleet of clients dropped at once spreads its
+ * reconnects instead of stampeding. The attempt count resets after a connection that stayed up
+ * for at least stable_ms. A plain value type; no clock, no randomness of its own.
+ *
+ *     ws_backoff b; ws_backoff_init(&b, 500, 30000, 10000);
+ *     on disconnect: ws_backoff_disconnected(&b, now); sleep(ws_backoff_next(&b, rand32));
+ *     on connect:    ws_backoff_connected(&b, now);
+ */
+typedef struct ws_backoff {
+    uint32_t base_ms, cap_ms, stable_ms, attempt;
+    uint64_t connected_at; /* 0 when not connected */
+} ws_backoff;
+
+/* Initialise (base_ms 0 is taken as 1; cap_ms below base_ms is raised to it). */
+WS_EXPORT void ws_backoff_init(ws_backoff *b, uint32_t base_ms, uint32_t cap_ms,
+                               uint32_t stable_ms);
+/* The delay in ms before the next attempt, drawn with the caller's 32 random bits, and count
+ * the attempt. */
+WS_EXPORT uint32_t ws_backoff_next(ws_backoff *b, uint32_t random32);
+/* A connection was established at now_ms. */
+WS_EXPORT void ws_backoff_connected(ws_backoff *b, uint64_t now_ms);
+/* The connection was lost at now_ms: if it had been up for stable_ms or longer, the next delay
+ * starts from the base again. */
+WS_EXPORT void ws_backoff_disconnected(ws_backoff *b, uint64_t now_ms);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,17 @@ struct ws_conn {
     uint64_t ping_seq;
 
     ws_conn_stats st;
+
+    ws_handshake *hs;  /* only while connecting (or to show a failed client handshake) */
+    char *subprotocol; /* negotiated, NUL-terminated; NULL if none */
+    uint8_t hs_state;  /* HS_* below */
+};
+
+enum {
+    HS_NONE = 0,     /* open from the start, or done */
+    HS_READING = 1,  /* server reading the request / client reading the response */
+    HS_DECIDING = 2, /* server: request complete, waiting for accept or reject */
+    HS_IDLE = 3      /* client: ws_conn_client_start not called yet */
 };
 
 size_t ws_conn_sizeof(void)
@@ -270,6 +281,7 @@ ws_conn *ws_conn_new(ws_role role, unsigned flags, const ws_allocator *alloc)
         push_simple(c, WS_EV_OPEN, 0, NULL, 0);
     } else {
         c->state = WS_STATE_CONNECTING;
+        c->hs_state = role == WS_ROLE_SERVER ? HS_READING : HS_IDLE;
     }
     return c;
 }
@@ -281,6 +293,8 @@ void ws_conn_free(ws_conn *c)
     ws_allocator a = c->alloc;
     ws__outq_free(&c->out, &a);
     ws__free(&a, c->rbuf);
+    ws_handshake_free(c->hs);
+    ws__free(&a, c->subprotocol);
     ws__free(&a, c);
 }
 
@@ -622,6 +636,198 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
     return WS_OK;
 }
 
+/* ---- opening handshake ---- */
+
+/* The connection ends before it opened (refused, failed handshake): no frame, code 1006. */
+static void end_unopened(ws_conn *c, int err, const char *why)
+{
+    ws_event e;
+    if (err)
+        fail(c, err, 1006, 0);
+    if (c->state == WS_STATE_CLOSED)
+        return;
+    c->failed = 1;
+    c->state = WS_STATE_CLOSED;
+    memset(&e, 0, sizeof e);
+    e.type = WS_EV_CLOSE;
+    e.close_code = 1006;
+    e.data = (const uint8_t *)why;
+    e.len = strlen(why);
+    push_event(c, &e);
+}
+
+static void became_open(ws_conn *c)
+{
+    ws_handshake_free(c->hs);
+    c->hs = NULL;
+    c->hs_state = HS_NONE;
+    c->state = WS_STATE_OPEN;
+    c->t_last_rx = c->t_last_ping = c->now;
+    push_simple(c, WS_EV_OPEN, 0, NULL, 0);
+}
+
+static int keep_subprotocol(ws_conn *c, const char *p, size_t len)
+{
+    if (!p || !len)
+        return WS_OK;
+    c->subprotocol = ws__malloc(&c->alloc, len + 1);
+    if (!c->subprotocol)
+        return WS_ERR_NOMEM;
+    memcpy(c->subprotocol, p, len);
+    c->subprotocol[len] = '\0';
+    return WS_OK;
+}
+
+static int feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *consumed)
+{
+    int r;
+
+    if (c->hs_state != HS_READING)
+        return WS_ERR_STATE; /* client not started, or server owes accept/reject */
+    if (!c->hs) {
+        c->hs = ws_handshake_new(0, &c->alloc);
+        if (!c->hs) {
+            end_unopened(c, WS_ERR_NOMEM, "out of memory");
+            return WS_OK;
+        }
+    }
+    r = ws_handshake_feed(c->hs, in, n, consumed);
+    if (r == 0)
+        return WS_OK;
+    if (r == 1 && c->role == WS_ROLE_SERVER) {
+        c->hs_state = HS_DECIDING;
+        push_simple(c, WS_EV_REQUEST, 0, NULL, 0);
+        return WS_OK;
+    }
+    if (r == 1) {
+        const char *p = NULL;
+        size_t len = 0;
+        if (ws_handshake_subprotocol_count(c->hs) == 1)
+            (void)ws_handshake_subprotocol(c->hs, 0, &p, &len);
+        if (keep_subprotocol(c, p, len) < 0) {
+            end_unopened(c, WS_ERR_NOMEM, "out of memory");
+            return WS_OK;
+        }
+        became_open(c);
+        return WS_OK;
+    }
+    if (c->role == WS_ROLE_SERVER) {
+        /* Answer the bad request (400/405/426/431/505) before closing. */
+        size_t need = 0;
+        if (ws_handshake_write_error(c->hs, NULL, 0, &need) == WS_ERR_BUFFER_TOO_SMALL) {
+            uint8_t *o = ws__outq_reserve(&c->out, &c->alloc, need);
+            int w = o ? ws_handshake_write_error(c->hs, o, need, NULL) : -1;
+            if (w > 0)
+                ws__outq_commit(&c->out, (size_t)w);
+        }
+    }
+    end_unopened(c, r, ws_strerror(r));
+    return WS_OK;
+}
+
+int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprotocols,
+                         size_t nsub, const char *extensions, const char *headers)
+{
+    ws_uri uri;
+    size_t need = 0;
+    uint8_t *o;
+    int r;
+
+    if (!c || !url)
+        return WS_ERR_INVALID_ARG;
+    if (c->role != WS_ROLE_CLIENT || c->hs_state != HS_IDLE)
+        return WS_ERR_STATE;
+    if ((r = ws_uri_parse(url, strlen(url), &uri)) < 0)
+        return r;
+    c->hs = ws_handshake_new(1, &c->alloc);
+    if (!c->hs)
+        return WS_ERR_NOMEM;
+    ws_handshake_set_random(c->hs, c->rng, c->rng_user);
+    r = ws_handshake_client_request(c->hs, &uri, subprotocols, nsub, extensions, headers, NULL,
+                                    0, &need);
+    if (r == WS_ERR_BUFFER_TOO_SMALL) {
+        o = ws__outq_reserve(&c->out, &c->alloc, need);
+        r = o ? ws_handshake_client_request(c->hs, &uri, subprotocols, nsub, extensions,
+                                            headers, o, need, NULL)
+              : WS_ERR_NOMEM;
+    }
+    if (r < 0) {
+        ws_handshake_free(c->hs);
+        c->hs = NULL;
+        return r;
+    }
+    ws__outq_commit(&c->out, (size_t)r);
+    c->hs_state = HS_READING;
+    return WS_OK;
+}
+
+const ws_handshake *ws_conn_handshake(const ws_conn *c)
+{
+    return c ? c->hs : NULL;
+}
+
+int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
+                   const char *headers)
+{
+    size_t need = 0;
+    uint8_t *o;
+    int r;
+
+    if (!c || c->hs_state != HS_DECIDING)
+        return WS_ERR_STATE;
+    r = ws_handshake_accept(c->hs, subprotocol, extensions, headers, NULL, 0, &need);
+    if (r != WS_ERR_BUFFER_TOO_SMALL)
+        return r < 0 ? r : WS_ERR_STATE;
+    if ((r = keep_subprotocol(c, subprotocol, subprotocol ? strlen(subprotocol) : 0)) < 0)
+        return r;
+    o = ws__outq_reserve(&c->out, &c->alloc, need);
+    if (!o) {
+        ws__free(&c->alloc, c->subprotocol);
+        c->subprotocol = NULL;
+        return WS_ERR_NOMEM;
+    }
+    r = ws_handshake_accept(c->hs, subprotocol, extensions, headers, o, need, NULL);
+    if (r < 0)
+        return r;
+    ws__outq_commit(&c->out, (size_t)r);
+    became_open(c);
+    return WS_OK;
+}
+
+int ws_conn_reject(ws_conn *c, unsigned status, const char *reason, const char *headers,
+                   const void *body, size_t body_len)
+{
+    size_t need = 0;
+    uint8_t *o;
+    int r;
+
+    if (!c || c->hs_state != HS_DECIDING)
+        return WS_ERR_STATE;
+    r = ws_handshake_reject(status, reason, headers, body, body_len, NULL, 0, &need);
+    if (r != WS_ERR_BUFFER_TOO_SMALL)
+        return r < 0 ? r : WS_ERR_STATE;
+    o = ws__outq_reserve(&c->out, &c->alloc, need);
+    if (!o)
+        return WS_ERR_NOMEM;
+    r = ws_handshake_reject(status, reason, headers, body, body_len, o, need, NULL);
+    if (r < 0)
+        return r;
+    ws__outq_commit(&c->out, (size_t)r);
+    c->hs_state = HS_NONE;
+    end_unopened(c, 0, "handshake refused");
+    return WS_OK;
+}
+
+int ws_conn_subprotocol(const ws_conn *c, const char **p, size_t *len)
+{
+    const char *s = c && c->subprotocol ? c->subprotocol : "";
+    if (p)
+        *p = s;
+    if (len)
+        *len = strlen(s);
+    return *s != '\0';
+}
+
 int ws_conn_feed(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 {
     size_t dummy;
@@ -640,8 +846,11 @@ int ws_conn_feed(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
     }
     if (n)
         c->t_last_rx = c->now;
-    if (c->state == WS_STATE_CONNECTING)
-        return WS_ERR_STATE;
+    if (c->state == WS_STATE_CONNECTING) {
+        int r = feed_handshake(c, in, n, consumed);
+        c->st.bytes_in += *consumed;
+        return r;
+    }
     int r = feed_frames(c, in, n, consumed);
     c->st.bytes_in += *consumed;
     return r;

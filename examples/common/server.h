@@ -1,0 +1,101 @@
+/*
+ * What every example server shares: command line, listening socket, the connection table, and
+ * the glue between a non-blocking socket and a ws_conn. An event loop (epoll, poll, kqueue)
+ * only has to say which sockets to watch, and call the ex_* functions when they are ready.
+ */
+#ifndef EX_SERVER_H
+#define EX_SERVER_H
+
+#include "ws.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EX_MAX_SUBPROTOCOLS 16
+
+struct ex_options {
+    const char *host;
+    int port;
+    uint64_t max_message;
+    const char *subprotocols[EX_MAX_SUBPROTOCOLS];
+    int nsub;
+    int deflate;
+    /* broadcast server */
+    int policy_close;       /* --policy close (else drop) */
+    uint32_t ping_interval; /* ms, 0 off */
+    uint32_t max_accept_rate; /* per second, 0 unlimited */
+    int stats;
+};
+
+struct ex_server;
+
+struct ex_client {
+    int fd;
+    ws_conn *c;
+    unsigned watching;   /* EX_WANT_* currently registered with the loop */
+    int index;           /* slot in the loop's own table, if it keeps one (poll) */
+    uint64_t deadline;   /* cached ws_conn_next_deadline */
+};
+
+enum { EX_WANT_READ = 1, EX_WANT_WRITE = 2 };
+
+/* What an event loop provides. */
+struct ex_loop_ops {
+    /* Start, change or stop watching a client's socket (want = EX_WANT_* bits, 0 = stop). */
+    void (*watch)(struct ex_server *s, struct ex_client *cl, unsigned want);
+};
+
+/* What the application does with an event (echo, broadcast...). */
+typedef void (*ex_event_fn)(struct ex_server *s, struct ex_client *cl, const ws_event *ev);
+
+struct ex_server {
+    struct ex_options opt;
+    struct ex_loop_ops ops;
+    ex_event_fn on_event;
+    void *app;
+    int lfd;
+    struct ex_client **by_fd;
+    size_t cap;
+    size_t count;
+    int draining;
+    uint64_t drain_deadline;
+    uint64_t pause_above;   /* stop reading a client while this much output waits */
+    uint64_t accept_window; /* accept-rate limiting: current 1 s window start */
+    uint32_t accepted_in_window;
+    uint64_t stat_1006, stat_accepted;
+    uint8_t rbuf[64 * 1024];
+};
+
+extern volatile sig_atomic_t ex_stop;
+
+/* Parse the shared flags; unknown ones are errors. Exits with usage on error. */
+void ex_parse_args(int argc, char **argv, struct ex_options *o, int broadcast);
+/* Monotonic milliseconds (the library never reads a clock: the caller does). */
+uint64_t ex_now_ms(void);
+/* Raise RLIMIT_NOFILE to its hard limit; returns the soft limit now in force. */
+long ex_raise_nofile(void);
+/* SIGINT/SIGTERM set ex_stop; SIGPIPE ignored. */
+void ex_install_signals(void);
+
+/* Listen on opt.host:opt.port (port 0: any free port), non-blocking, and print exactly
+ * "listening on HOST:PORT" as the first stdout line. Returns 0 or -1. */
+int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_loop_ops ops,
+                   ex_event_fn on_event);
+void ex_server_free(struct ex_server *s);
+
+/* The listening socket is readable: accept what is waiting (within the rate limit). */
+void ex_on_accept(struct ex_server *s);
+/* A client's socket is readable / writable / hung up. */
+void ex_on_readable(struct ex_server *s, struct ex_client *cl);
+void ex_on_writable(struct ex_server *s, struct ex_client *cl);
+/* Run expired timers; returns the poll timeout in ms until the next one (-1: none). Starts
+ * the drain on SIGINT/SIGTERM and returns 0 when the loop should exit. */
+int ex_service(struct ex_server *s, int *exit_now);
+
+/* Send a message to a client, applying its backpressure policy. */
+int ex_send(struct ex_server *s, struct ex_client *cl, ws_opcode op, const void *p, size_t n);
+/* Write what the client has queued, then re-arm or close it. */
+void ex_flush(struct ex_server *s, struct ex_client *cl);
+
+#endif

@@ -1,0 +1,925 @@
+/* The opening handshake (RFC 6455 section 4): the server's check of the upgrade request and its
+ * answer, the client's request and its check of the answer. The HTTP parsing is in http.c. */
+#include "hash.h"
+#include "http.h"
+
+#include <limits.h>
+#include <string.h>
+
+#define LIT(s) (s), (sizeof(s) - 1)
+
+/* Lines a caller's extra headers may not carry because the library writes them. */
+static const char *const accept_forbidden[] = {
+    "Upgrade", "Connection", "Sec-WebSocket-Accept", "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Extensions", "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Content-Length",
+    "Transfer-Encoding", NULL};
+static const char *const reject_forbidden[] = {"Content-Length", "Transfer-Encoding",
+                                               "Connection", NULL};
+static const char *const request_forbidden[] = {
+    "Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+    "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Sec-WebSocket-Accept",
+    "Content-Length", "Transfer-Encoding", NULL};
+
+/* Singletons: a second line would let two parties read two different values. */
+static const char *const request_single[] = {
+    "Host", "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Origin", "Authorization",
+    "Content-Length", NULL};
+static const char *const response_single[] = {"Sec-WebSocket-Accept", "Sec-WebSocket-Protocol",
+                                              "Content-Length", NULL};
+
+/* ---- object ---- */
+
+ws_handshake *ws_handshake_new(int is_client, const ws_allocator *alloc)
+{
+    ws_allocator a;
+    ws_handshake *hs;
+
+    ws__alloc_init(&a, alloc);
+    hs = ws__malloc(&a, sizeof *hs);
+    if (!hs)
+        return NULL;
+    memset(hs, 0, sizeof *hs);
+    hs->alloc = a;
+    hs->is_client = (uint8_t)(is_client != 0);
+    hs->max_body = WS_HANDSHAKE_DEFAULT_MAX_BODY;
+    /* The parser keeps a pointer to hs->alloc: it lives exactly as long as the object. */
+    ws__http_init(&hs->http, &hs->alloc, hs->is_client, WS_HANDSHAKE_DEFAULT_MAX_HEADER_SIZE,
+                  WS_HANDSHAKE_DEFAULT_MAX_HEADERS);
+    return hs;
+}
+
+static void clear(ws_handshake *hs)
+{
+    ws__http_clear(&hs->http);
+    ws__free(&hs->alloc, hs->lists);
+    ws__free(&hs->alloc, hs->offer);
+    ws__free(&hs->alloc, hs->body);
+}
+
+void ws_handshake_free(ws_handshake *hs)
+{
+    if (!hs)
+        return;
+    clear(hs);
+    ws__free(&hs->alloc, hs);
+}
+
+void ws_handshake_reset(ws_handshake *hs)
+{
+    ws_handshake keep;
+
+    if (!hs)
+        return;
+    clear(hs);
+    keep = *hs;
+    memset(hs, 0, sizeof *hs);
+    hs->alloc = keep.alloc;
+    hs->http = keep.http;
+    hs->http.alloc = &hs->alloc;
+    hs->rng = keep.rng;
+    hs->rng_user = keep.rng_user;
+    hs->max_body = keep.max_body;
+    hs->is_client = keep.is_client;
+}
+
+int ws_handshake_set_max_header_size(ws_handshake *hs, size_t bytes)
+{
+    if (!hs || bytes < 64 || bytes > (16u << 20))
+        return WS_ERR_INVALID_ARG;
+    if (hs->state != WS__HS_IDLE || hs->error)
+        return WS_ERR_STATE;
+    hs->http.max_size = bytes;
+    return WS_OK;
+}
+
+int ws_handshake_set_max_headers(ws_handshake *hs, size_t count)
+{
+    if (!hs || count < 1 || count > 65535)
+        return WS_ERR_INVALID_ARG;
+    if (hs->state != WS__HS_IDLE || hs->error)
+        return WS_ERR_STATE;
+    hs->http.max_headers = count;
+    return WS_OK;
+}
+
+int ws_handshake_set_max_body(ws_handshake *hs, size_t bytes)
+{
+    if (!hs)
+        return WS_ERR_INVALID_ARG;
+    if (hs->state != WS__HS_IDLE || hs->error)
+        return WS_ERR_STATE;
+    hs->max_body = bytes;
+    return WS_OK;
+}
+
+void ws_handshake_set_random(ws_handshake *hs, ws_random_fn fn, void *user)
+{
+    if (!hs)
+        return;
+    hs->rng = fn;
+    hs->rng_user = user;
+}
+
+int ws__hs_fail(ws_handshake *hs, int err)
+{
+    hs->error = err;
+    return err;
+}
+
+int ws__hs_check_dups(const ws_handshake *hs, const char *const *names)
+{
+    for (; *names; names++)
+        if (ws__http_count(&hs->http, *names, strlen(*names)) > 1)
+            return WS_ERR_HS_DUPLICATE;
+    return WS_OK;
+}
+
+/* ---- subprotocol and extension lists ---- */
+
+static int parse_lines(const ws_handshake *hs, ws__list *l, int ext)
+{
+    const char *name = ext ? "Sec-WebSocket-Extensions" : "Sec-WebSocket-Protocol";
+    const ws__hdr *x;
+    int r;
+
+    for (size_t k = 0; (x = ws__http_find(&hs->http, name, strlen(name), k)) != NULL; k++) {
+        const char *v = ws__hval(&hs->http, x);
+        r = ext ? ws__parse_extensions(l, v, x->value_len)
+                : ws__parse_protocols(l, v, x->value_len);
+        if (r < 0)
+            return r;
+    }
+    return WS_OK;
+}
+
+int ws__hs_build_lists(ws_handshake *hs, int *perr, int *eerr)
+{
+    ws__list cp, ce, f;
+    size_t size, items;
+    char *mem;
+
+    /* Count first, then one exactly-sized allocation: the lists cost no more than the header
+     * block they come from, and nothing is reallocated while views are handed out. */
+    memset(&cp, 0, sizeof cp);
+    memset(&ce, 0, sizeof ce);
+    *perr = parse_lines(hs, &cp, 0);
+    *eerr = parse_lines(hs, &ce, 1);
+    if (*perr < 0)
+        memset(&cp, 0, sizeof cp);
+    if (*eerr < 0)
+        memset(&ce, 0, sizeof ce);
+    items = cp.nprotos + ce.nexts + ce.nparams;
+    if (items > WS_HANDSHAKE_MAX_LIST_ITEMS)
+        return WS_ERR_HS_TOO_MANY_HEADERS;
+    if (items == 0)
+        return WS_OK;
+    size = cp.nprotos * sizeof(ws__view) + ce.nexts * sizeof(ws__ext) +
+           ce.nparams * sizeof(ws__param) + cp.str_len + ce.str_len;
+    mem = ws__malloc(&hs->alloc, size);
+    if (!mem)
+        return WS_ERR_NOMEM;
+    hs->lists = mem;
+    memset(&f, 0, sizeof f);
+    f.protos = (ws__view *)(void *)mem;
+    f.exts = (ws__ext *)(void *)(mem + cp.nprotos * sizeof(ws__view));
+    f.params = (ws__param *)(void *)((char *)f.exts + ce.nexts * sizeof(ws__ext));
+    f.str = (char *)f.params + ce.nparams * sizeof(ws__param);
+    if (*perr == 0)
+        parse_lines(hs, &f, 0);
+    if (*eerr == 0)
+        parse_lines(hs, &f, 1);
+    hs->protos = f.protos;
+    hs->nprotos = f.nprotos;
+    hs->exts = f.exts;
+    hs->nexts = f.nexts;
+    hs->params = f.params;
+    hs->nparams = f.nparams;
+    return WS_OK;
+}
+
+/* ---- server: the request ---- */
+
+static int header_is(const ws_handshake *hs, const char *name, const char *want)
+{
+    const ws__hdr *x = ws__http_find(&hs->http, name, strlen(name), 0);
+    return x && x->value_len == strlen(want) && memcmp(ws__hval(&hs->http, x), want,
+                                                       x->value_len) == 0;
+}
+
+/* A GET that announces a body would make the bytes after the header block ambiguous: body or
+ * frames. */
+static int has_body(const ws_handshake *hs)
+{
+    const ws__hdr *cl = ws__http_find(&hs->http, LIT("Content-Length"), 0);
+
+    if (ws__http_find(&hs->http, LIT("Transfer-Encoding"), 0))
+        return 1;
+    if (!cl)
+        return 0;
+    if (cl->value_len == 0)
+        return 1;
+    for (size_t i = 0; i < cl->value_len; i++)
+        if (ws__hval(&hs->http, cl)[i] != '0')
+            return 1;
+    return 0;
+}
+
+static int check_request(ws_handshake *hs)
+{
+    const ws__http *h = &hs->http;
+    const ws__hdr *x;
+    uint8_t raw[18];
+    int r, perr, eerr;
+
+    if ((r = ws__hs_build_lists(hs, &perr, &eerr)) < 0)
+        return r;
+    if ((r = ws__hs_check_dups(hs, request_single)) < 0)
+        return r;
+    if (h->method_len != 3 || memcmp(h->buf + h->method, "GET", 3) != 0)
+        return WS_ERR_HS_METHOD;
+    if (h->major != 1 || h->minor < 1)
+        return WS_ERR_HS_VERSION_HTTP;
+    x = ws__http_find(h, LIT("Host"), 0);
+    if (!x || x->value_len == 0)
+        return WS_ERR_HS_NO_HOST;
+    if (!ws__http_has_token(h, "Upgrade", "websocket"))
+        return WS_ERR_HS_UPGRADE;
+    if (!ws__http_has_token(h, "Connection", "Upgrade"))
+        return WS_ERR_HS_CONNECTION;
+    if (!header_is(hs, "Sec-WebSocket-Version", "13"))
+        return WS_ERR_HS_WS_VERSION;
+    x = ws__http_find(h, LIT("Sec-WebSocket-Key"), 0);
+    if (!x || ws_base64_decode(ws__hval(h, x), x->value_len, raw, sizeof raw) != 16)
+        return WS_ERR_HS_KEY;
+    if (has_body(hs))
+        return WS_ERR_HS_BODY;
+    if (perr < 0)
+        return perr;
+    if (eerr < 0)
+        return eerr;
+    return 1;
+}
+
+/* ---- client: the response ---- */
+
+static int offered_protocol(const ws_handshake *hs, const char *p, size_t n)
+{
+    const char *o = hs->offer;
+    for (size_t i = 0; i < hs->offer_nprotos; i++) {
+        size_t k = strlen(o);
+        if (k == n && memcmp(o, p, n) == 0)
+            return 1;
+        o += k + 1;
+    }
+    return 0;
+}
+
+static int offered_extension(const ws_handshake *hs, const char *name, size_t n)
+{
+    ws__list l;
+
+    if (!hs->offer_ext)
+        return 0;
+    memset(&l, 0, sizeof l);
+    l.match = name;
+    l.match_len = n;
+    ws__parse_extensions(&l, hs->offer_ext, strlen(hs->offer_ext));
+    return l.found;
+}
+
+/* Decide how much body of a non-101 answer to keep: only a Content-Length body is delimited
+ * without reading to EOF, and the caller wants it (a 401 page, a JSON error) more than the
+ * rest. */
+static size_t body_wanted(const ws_handshake *hs)
+{
+    const ws__http *h = &hs->http;
+    const ws__hdr *cl = ws__http_find(h, LIT("Content-Length"), 0);
+    uint64_t v = 0;
+
+    if (!cl || ws__http_count(h, LIT("Content-Length")) != 1 ||
+        ws__http_find(h, LIT("Transfer-Encoding"), 0) || h->status < 200 || h->status == 204 ||
+        h->status == 304 || cl->value_len == 0 || cl->value_len > 18)
+        return 0;
+    for (size_t i = 0; i < cl->value_len; i++) {
+        char c = ws__hval(h, cl)[i];
+        if (c < '0' || c > '9')
+            return 0;
+        v = v * 10 + (uint64_t)(c - '0');
+    }
+    return v < hs->max_body ? (size_t)v : hs->max_body;
+}
+
+static int check_response(ws_handshake *hs)
+{
+    const ws__http *h = &hs->http;
+    const ws__hdr *x;
+    int r, perr, eerr;
+
+    if (h->status != 101) {
+        hs->body_want = body_wanted(hs);
+        if (hs->body_want == 0)
+            return WS_ERR_HS_STATUS;
+        hs->body = ws__malloc(&hs->alloc, hs->body_want);
+        if (!hs->body)
+            return WS_ERR_NOMEM;
+        return 2;
+    }
+    if ((r = ws__hs_build_lists(hs, &perr, &eerr)) < 0)
+        return r;
+    if ((r = ws__hs_check_dups(hs, response_single)) < 0)
+        return r;
+    if (h->major != 1 || h->minor < 1)
+        return WS_ERR_HS_VERSION_HTTP;
+    if (!ws__http_has_token(h, "Upgrade", "websocket"))
+        return WS_ERR_HS_UPGRADE;
+    if (!ws__http_has_token(h, "Connection", "Upgrade"))
+        return WS_ERR_HS_CONNECTION;
+    x = ws__http_find(h, LIT("Sec-WebSocket-Accept"), 0);
+    if (!x || x->value_len != 28 || memcmp(ws__hval(h, x), hs->accept, 28) != 0)
+        return WS_ERR_HS_ACCEPT;
+    if (perr < 0 || hs->nprotos > 1 ||
+        (hs->nprotos == 1 && !offered_protocol(hs, hs->protos[0].p, hs->protos[0].len)))
+        return WS_ERR_HS_SUBPROTOCOL;
+    if (eerr < 0)
+        return eerr;
+    for (size_t i = 0; i < hs->nexts; i++)
+        if (!offered_extension(hs, hs->exts[i].name, hs->exts[i].name_len))
+            return WS_ERR_HS_EXTENSION;
+    return 1;
+}
+
+static int feed_body(ws_handshake *hs, const uint8_t *in, size_t n, size_t *used)
+{
+    size_t take = hs->body_want - hs->body_len;
+
+    if (take > n)
+        take = n;
+    if (take)
+        memcpy(hs->body + hs->body_len, in, take);
+    hs->body_len += take;
+    *used = take;
+    if (hs->body_len == hs->body_want)
+        return ws__hs_fail(hs, WS_ERR_HS_STATUS);
+    return 0;
+}
+
+int ws_handshake_feed(ws_handshake *hs, const uint8_t *in, size_t n, size_t *consumed)
+{
+    size_t used = 0, more = 0;
+    int r;
+
+    if (consumed)
+        *consumed = 0;
+    if (!hs || !consumed || (!in && n))
+        return WS_ERR_INVALID_ARG;
+    if (hs->error)
+        return hs->error;
+    if (hs->state == WS__HS_DONE)
+        return 1;
+    if (hs->h2 || (hs->is_client && !hs->requested))
+        return WS_ERR_STATE;
+    if (hs->state == WS__HS_BODY)
+        return feed_body(hs, in, n, consumed);
+    hs->state = WS__HS_HEAD;
+    r = ws__http_feed(&hs->http, in, n, &used);
+    *consumed = used;
+    if (r <= 0)
+        return r < 0 ? ws__hs_fail(hs, r) : 0;
+    hs->parsed = 1;
+    r = hs->is_client ? check_response(hs) : check_request(hs);
+    if (r < 0)
+        return ws__hs_fail(hs, r);
+    if (r == 2) {
+        hs->state = WS__HS_BODY;
+        r = feed_body(hs, in + used, n - used, &more);
+        *consumed = used + more;
+        return r;
+    }
+    hs->state = WS__HS_DONE;
+    return 1;
+}
+
+int ws_handshake_result(const ws_handshake *hs)
+{
+    if (!hs)
+        return WS_ERR_INVALID_ARG;
+    if (hs->error)
+        return hs->error;
+    return hs->state == WS__HS_DONE;
+}
+
+/* ---- views ---- */
+
+static int view(const char *p, size_t n, const char **out, size_t *len)
+{
+    if (out)
+        *out = p;
+    if (len)
+        *len = n;
+    return p != NULL;
+}
+
+static int server_view_ok(const ws_handshake *hs)
+{
+    return hs && !hs->is_client && hs->parsed;
+}
+
+static int pseudo(const ws_handshake *hs, const char *name, const char **p, size_t *len)
+{
+    const ws__hdr *x = ws__http_find(&hs->http, name, strlen(name), 0);
+    return x ? view(ws__hval(&hs->http, x), x->value_len, p, len) : view(NULL, 0, p, len);
+}
+
+int ws_handshake_method(const ws_handshake *hs, const char **p, size_t *len)
+{
+    if (!server_view_ok(hs))
+        return WS_ERR_STATE;
+    if (hs->h2)
+        return pseudo(hs, ":method", p, len);
+    return view(hs->http.buf + hs->http.method, hs->http.method_len, p, len);
+}
+
+int ws_handshake_target(const ws_handshake *hs, const char **p, size_t *len)
+{
+    if (!server_view_ok(hs))
+        return WS_ERR_STATE;
+    if (hs->h2)
+        return pseudo(hs, ":path", p, len);
+    return view(hs->http.buf + hs->http.target, hs->http.target_len, p, len);
+}
+
+int ws_handshake_host(const ws_handshake *hs, const char **p, size_t *len)
+{
+    if (!server_view_ok(hs))
+        return WS_ERR_STATE;
+    return pseudo(hs, hs->h2 ? ":authority" : "Host", p, len);
+}
+
+int ws_handshake_header(const ws_handshake *hs, const char *name, size_t index,
+                        const char **value, size_t *len)
+{
+    const ws__hdr *x;
+
+    view(NULL, 0, value, len);
+    if (!hs || !name)
+        return WS_ERR_INVALID_ARG;
+    if (!hs->parsed)
+        return WS_ERR_STATE;
+    x = ws__http_find(&hs->http, name, strlen(name), index);
+    return x ? view(ws__hval(&hs->http, x), x->value_len, value, len) : 0;
+}
+
+size_t ws_handshake_header_count(const ws_handshake *hs)
+{
+    return hs && hs->parsed ? hs->http.nhdrs : 0;
+}
+
+int ws_handshake_header_at(const ws_handshake *hs, size_t i, const char **name,
+                           size_t *name_len, const char **value, size_t *value_len)
+{
+    const ws__hdr *x;
+
+    if (!hs)
+        return WS_ERR_INVALID_ARG;
+    if (!hs->parsed)
+        return WS_ERR_STATE;
+    if (i >= hs->http.nhdrs)
+        return WS_ERR_INVALID_ARG;
+    x = &hs->http.hdrs[i];
+    view(ws__hname(&hs->http, x), x->name_len, name, name_len);
+    view(ws__hval(&hs->http, x), x->value_len, value, value_len);
+    return WS_OK;
+}
+
+size_t ws_handshake_subprotocol_count(const ws_handshake *hs)
+{
+    return hs ? hs->nprotos : 0;
+}
+
+int ws_handshake_subprotocol(const ws_handshake *hs, size_t i, const char **p, size_t *len)
+{
+    if (!hs || i >= hs->nprotos)
+        return WS_ERR_INVALID_ARG;
+    view(hs->protos[i].p, hs->protos[i].len, p, len);
+    return WS_OK;
+}
+
+size_t ws_handshake_extension_count(const ws_handshake *hs)
+{
+    return hs ? hs->nexts : 0;
+}
+
+int ws_handshake_extension(const ws_handshake *hs, size_t i, const char **name,
+                           size_t *name_len, size_t *nparams)
+{
+    if (!hs || i >= hs->nexts)
+        return WS_ERR_INVALID_ARG;
+    view(hs->exts[i].name, hs->exts[i].name_len, name, name_len);
+    if (nparams)
+        *nparams = hs->exts[i].nparams;
+    return WS_OK;
+}
+
+int ws_handshake_extension_param(const ws_handshake *hs, size_t i, size_t j,
+                                 const char **name, size_t *name_len, const char **value,
+                                 size_t *value_len)
+{
+    const ws__param *p;
+
+    if (!hs || i >= hs->nexts || j >= hs->exts[i].nparams)
+        return WS_ERR_INVALID_ARG;
+    p = &hs->params[hs->exts[i].first + j];
+    view(p->name, p->name_len, name, name_len);
+    view(p->value, p->value_len, value, value_len);
+    return WS_OK;
+}
+
+int ws_handshake_status(const ws_handshake *hs)
+{
+    return hs && hs->is_client && hs->parsed ? hs->http.status : 0;
+}
+
+int ws_handshake_reason(const ws_handshake *hs, const char **p, size_t *len)
+{
+    if (!hs || !hs->is_client || !hs->parsed)
+        return WS_ERR_STATE;
+    return view(hs->http.buf + hs->http.reason, hs->http.reason_len, p, len);
+}
+
+int ws_handshake_body(const ws_handshake *hs, const uint8_t **p, size_t *len)
+{
+    static const uint8_t empty[1] = {0};
+
+    if (!hs || !hs->is_client || !hs->parsed)
+        return WS_ERR_STATE;
+    if (p)
+        *p = hs->body ? hs->body : empty;
+    if (len)
+        *len = hs->body_len;
+    return 1;
+}
+
+/* ---- writing ---- */
+
+/* After the sizing pass: report the size, refuse what does not fit, else arm the writing
+ * pass. Returns 1 to go on writing, or the error. */
+static int sized(ws__out *o, uint8_t *out, size_t cap, size_t *needed)
+{
+    if (o->len > INT_MAX)
+        return WS_ERR_INVALID_ARG;
+    if (needed)
+        *needed = o->len;
+    if (o->len > cap)
+        return WS_ERR_BUFFER_TOO_SMALL;
+    o->p = out;
+    o->cap = cap;
+    o->len = 0;
+    return 1;
+}
+
+static const char *default_reason(unsigned status)
+{
+    switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "";
+    }
+}
+
+static void put_status_line(ws__out *o, unsigned status, const char *reason)
+{
+    ws__puts(o, "HTTP/1.1 ");
+    ws__put_uint(o, status);
+    ws__puts(o, " ");
+    ws__puts(o, reason);
+    ws__puts(o, "\r\n");
+}
+
+static void put_accept(ws__out *o, const char *accept, const char *subprotocol,
+                       const char *extensions, const char *headers)
+{
+    put_status_line(o, 101, "Switching Protocols");
+    ws__puts(o, "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+    ws__put(o, accept, 28);
+    ws__puts(o, "\r\n");
+    if (subprotocol) {
+        ws__puts(o, "Sec-WebSocket-Protocol: ");
+        ws__puts(o, subprotocol);
+        ws__puts(o, "\r\n");
+    }
+    if (extensions) {
+        ws__puts(o, "Sec-WebSocket-Extensions: ");
+        ws__puts(o, extensions);
+        ws__puts(o, "\r\n");
+    }
+    if (headers)
+        ws__put_header_lines(o, headers);
+    ws__puts(o, "\r\n");
+}
+
+int ws_handshake_accept(const ws_handshake *hs, const char *subprotocol, const char *extensions,
+                        const char *headers, uint8_t *out, size_t cap, size_t *needed)
+{
+    const ws__hdr *key;
+    char accept[29];
+    ws__out o = {NULL, 0, 0};
+    size_t i;
+    int r;
+
+    if (needed)
+        *needed = 0;
+    if (!hs || (!out && cap))
+        return WS_ERR_INVALID_ARG;
+    if (hs->is_client || hs->h2 || hs->error || hs->state != WS__HS_DONE)
+        return WS_ERR_STATE;
+    if (subprotocol) {
+        size_t n = strlen(subprotocol);
+        for (i = 0; i < hs->nprotos; i++)
+            if (hs->protos[i].len == n && memcmp(hs->protos[i].p, subprotocol, n) == 0)
+                break;
+        if (i == hs->nprotos)
+            return WS_ERR_INVALID_ARG;
+    }
+    if (extensions) {
+        ws__list l;
+        memset(&l, 0, sizeof l);
+        l.allow = hs->exts;
+        l.nallow = hs->nexts;
+        if (ws__parse_extensions(&l, extensions, strlen(extensions)) < 0 || l.bad)
+            return WS_ERR_INVALID_ARG;
+        if (l.nexts == 0)
+            extensions = NULL;
+    }
+    if (headers && ws__check_header_lines(headers, accept_forbidden) < 0)
+        return WS_ERR_INVALID_ARG;
+    key = ws__http_find(&hs->http, LIT("Sec-WebSocket-Key"), 0);
+    ws_accept_key(ws__hval(&hs->http, key), key->value_len, accept);
+    put_accept(&o, accept, subprotocol, extensions, headers);
+    if ((r = sized(&o, out, cap, needed)) < 0)
+        return r;
+    put_accept(&o, accept, subprotocol, extensions, headers);
+    return (int)o.len;
+}
+
+static void put_response(ws__out *o, unsigned status, const char *reason, const char *fixed,
+                         const char *headers, const char *connection, const void *body,
+                         size_t body_len)
+{
+    put_status_line(o, status, reason);
+    ws__puts(o, fixed);
+    if (headers)
+        ws__put_header_lines(o, headers);
+    ws__puts(o, "Content-Length: ");
+    ws__put_uint(o, body_len);
+    ws__puts(o, "\r\nConnection: ");
+    ws__puts(o, connection);
+    ws__puts(o, "\r\n\r\n");
+    ws__put(o, body, body_len);
+}
+
+static int write_response(unsigned status, const char *reason, const char *fixed,
+                          const char *headers, const char *connection, const void *body,
+                          size_t body_len, uint8_t *out, size_t cap, size_t *needed)
+{
+    ws__out o = {NULL, 0, 0};
+    int r;
+
+    put_response(&o, status, reason, fixed, headers, connection, body, body_len);
+    if ((r = sized(&o, out, cap, needed)) < 0)
+        return r;
+    put_response(&o, status, reason, fixed, headers, connection, body, body_len);
+    return (int)o.len;
+}
+
+int ws_handshake_reject(unsigned status, const char *reason, const char *headers,
+                        const void *body, size_t body_len, uint8_t *out, size_t cap,
+                        size_t *needed)
+{
+    if (needed)
+        *needed = 0;
+    if (status < 200 || status > 599 || (!body && body_len) || (!out && cap))
+        return WS_ERR_INVALID_ARG;
+    if (reason) {
+        for (const char *p = reason; *p; p++)
+            if (!ws__is_vchar_ws((unsigned char)*p))
+                return WS_ERR_INVALID_ARG;
+    } else {
+        reason = default_reason(status);
+    }
+    if (headers && ws__check_header_lines(headers, reject_forbidden) < 0)
+        return WS_ERR_INVALID_ARG;
+    return write_response(status, reason, "", headers, "close", body, body_len, out, cap,
+                          needed);
+}
+
+int ws_handshake_error_status(const ws_handshake *hs)
+{
+    if (!hs || hs->is_client || !hs->error)
+        return 0;
+    switch (hs->error) {
+    case WS_ERR_HS_METHOD: return 405;
+    case WS_ERR_HS_WS_VERSION: return 426;
+    case WS_ERR_HS_TOO_LARGE:
+    case WS_ERR_HS_TOO_MANY_HEADERS: return 431;
+    case WS_ERR_HS_VERSION_HTTP: return 505;
+    case WS_ERR_NOMEM: return 503;
+    default: return 400;
+    }
+}
+
+int ws_handshake_write_error(const ws_handshake *hs, uint8_t *out, size_t cap, size_t *needed)
+{
+    int status = ws_handshake_error_status(hs);
+    const char *fixed = "", *connection = "close";
+
+    if (needed)
+        *needed = 0;
+    if (!hs || (!out && cap))
+        return WS_ERR_INVALID_ARG;
+    if (!status || hs->h2)
+        return WS_ERR_STATE;
+    if (status == 405) {
+        fixed = "Allow: GET\r\n";
+    } else if (status == 426) {
+        /* RFC 9110 7.8: a 426 names the protocol in Upgrade, and Upgrade needs the upgrade
+         * connection option; RFC 6455 4.4 adds the versions we speak. */
+        fixed = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
+        connection = "Upgrade, close";
+    }
+    return write_response((unsigned)status, default_reason((unsigned)status), fixed, NULL,
+                          connection, NULL, 0, out, cap, needed);
+}
+
+/* ---- client: the request ---- */
+
+static int check_uri(const ws_uri *u)
+{
+    if (!u->host || !u->host_len || (!u->path && u->path_len) ||
+        (u->path_len && u->path[0] != '/'))
+        return WS_ERR_INVALID_ARG;
+    for (size_t i = 0; i < u->host_len; i++) {
+        unsigned c = (unsigned char)u->host[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("/?#@[]", (int)c) || (c == ':' && !u->ipv6))
+            return WS_ERR_INVALID_ARG;
+    }
+    for (size_t i = 0; i < u->path_len; i++) {
+        unsigned c = (unsigned char)u->path[i];
+        if (c <= 0x20 || c >= 0x7f || c == '#' || c == '?')
+            return WS_ERR_INVALID_ARG;
+    }
+    for (size_t i = 0; u->query && i < u->query_len; i++) {
+        unsigned c = (unsigned char)u->query[i];
+        if (c <= 0x20 || c >= 0x7f || c == '#')
+            return WS_ERR_INVALID_ARG;
+    }
+    return WS_OK;
+}
+
+static int remember_offers(ws_handshake *hs, const char *const *sub, size_t nsub,
+                           const char *ext)
+{
+    size_t size = ext ? strlen(ext) + 1 : 0, k = 0;
+    char *mem;
+
+    for (size_t i = 0; i < nsub; i++)
+        size += strlen(sub[i]) + 1;
+    mem = ws__malloc(&hs->alloc, size);
+    if (!mem)
+        return WS_ERR_NOMEM;
+    for (size_t i = 0; i < nsub; i++) {
+        size_t n = strlen(sub[i]) + 1;
+        memcpy(mem + k, sub[i], n);
+        k += n;
+    }
+    if (ext)
+        memcpy(mem + k, ext, strlen(ext) + 1);
+    ws__free(&hs->alloc, hs->offer);
+    hs->offer = mem;
+    hs->offer_nprotos = nsub;
+    hs->offer_ext = ext ? mem + k : NULL;
+    return WS_OK;
+}
+
+static void put_request(const ws_handshake *hs, ws__out *o, const ws_uri *u,
+                        const char *const *sub, size_t nsub, const char *ext,
+                        const char *headers)
+{
+    ws__puts(o, "GET ");
+    if (u->path_len)
+        ws__put(o, u->path, u->path_len);
+    else
+        ws__puts(o, "/");
+    if (u->query) {
+        ws__puts(o, "?");
+        ws__put(o, u->query, u->query_len);
+    }
+    ws__puts(o, " HTTP/1.1\r\nHost: ");
+    if (u->ipv6)
+        ws__puts(o, "[");
+    ws__put(o, u->host, u->host_len);
+    if (u->ipv6)
+        ws__puts(o, "]");
+    if (u->port != (u->secure ? 443 : 80)) {
+        ws__puts(o, ":");
+        ws__put_uint(o, u->port);
+    }
+    ws__puts(o, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+    ws__puts(o, hs->key);
+    ws__puts(o, "\r\nSec-WebSocket-Version: 13\r\n");
+    if (nsub) {
+        ws__puts(o, "Sec-WebSocket-Protocol: ");
+        for (size_t i = 0; i < nsub; i++) {
+            if (i)
+                ws__puts(o, ", ");
+            ws__puts(o, sub[i]);
+        }
+        ws__puts(o, "\r\n");
+    }
+    if (ext) {
+        ws__puts(o, "Sec-WebSocket-Extensions: ");
+        ws__puts(o, ext);
+        ws__puts(o, "\r\n");
+    }
+    if (headers)
+        ws__put_header_lines(o, headers);
+    ws__puts(o, "\r\n");
+}
+
+int ws_handshake_client_request(ws_handshake *hs, const ws_uri *uri,
+                                const char *const *subprotocols, size_t nsub,
+                                const char *extensions, const char *headers, uint8_t *out,
+                                size_t cap, size_t *needed)
+{
+    ws__out o = {NULL, 0, 0};
+    int r;
+
+    if (needed)
+        *needed = 0;
+    if (!hs || !uri || (nsub && !subprotocols) || (!out && cap))
+        return WS_ERR_INVALID_ARG;
+    if (!hs->is_client || hs->state != WS__HS_IDLE || hs->error)
+        return WS_ERR_STATE;
+    if (check_uri(uri) < 0)
+        return WS_ERR_INVALID_ARG;
+    if (nsub > WS_HANDSHAKE_MAX_LIST_ITEMS)
+        return WS_ERR_INVALID_ARG;
+    for (size_t i = 0; i < nsub; i++) {
+        const char *s = subprotocols[i];
+        size_t k = 0;
+        if (!s)
+            return WS_ERR_INVALID_ARG;
+        while (ws__is_tchar((unsigned char)s[k]))
+            k++;
+        if (k == 0 || s[k])
+            return WS_ERR_INVALID_ARG;
+    }
+    if (extensions) {
+        ws__list l;
+        memset(&l, 0, sizeof l);
+        if (ws__parse_extensions(&l, extensions, strlen(extensions)) < 0)
+            return WS_ERR_INVALID_ARG;
+        if (l.nexts == 0)
+            extensions = NULL;
+    }
+    if (headers && ws__check_header_lines(headers, request_forbidden) < 0)
+        return WS_ERR_INVALID_ARG;
+    if (!hs->have_key) {
+        uint8_t raw[16];
+        ws_random_fn rng = hs->rng ? hs->rng : ws_random_os;
+        if (rng(hs->rng_user, raw, sizeof raw) != 0)
+            return WS_ERR_RANDOM;
+        ws_base64_encode(raw, sizeof raw, hs->key);
+        ws_accept_key(hs->key, 24, hs->accept);
+        hs->have_key = 1;
+    }
+    put_request(hs, &o, uri, subprotocols, nsub, extensions, headers);
+    if ((r = sized(&o, out, cap, needed)) < 0 && r != WS_ERR_BUFFER_TOO_SMALL)
+        return r;
+    /* Remembered on a size query too: the offers checked are those of the last call. */
+    if (remember_offers(hs, subprotocols, nsub, extensions) < 0)
+        return WS_ERR_NOMEM;
+    hs->requested = 1;
+    if (r < 0)
+        return r;
+    put_request(hs, &o, uri, subprotocols, nsub, extensions, headers);
+    return (int)o.len;
+}
