@@ -52,13 +52,12 @@ int main(int argc, char **argv)
         int n = epoll_wait(ep, evs, 256, timeout);
         for (int i = 0; i < n; i++) {
             struct ex_client *cl = evs[i].data.ptr;
+            if (cl->dead)
+                continue; /* dropped by an earlier handler in this batch */
             if (cl->c == NULL) {
                 ex_on_accept(s);
                 continue;
             }
-            /* A client dropped earlier in this batch had its fd closed and slot cleared. */
-            if (s->by_fd[cl->fd] != cl)
-                continue;
             if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                 ex_on_readable(s, cl);
             else if (evs[i].events & EPOLLOUT)

@@ -54,6 +54,15 @@ long ex_raise_nofile(void)
     return (long)rl.rlim_cur;
 }
 
+/* Non-blocking and close-on-exec, the portable way (accept4/SOCK_NONBLOCK are not on macOS). */
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL, 0);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
 static void usage(const char *prog, int broadcast)
 {
     fprintf(stderr,
@@ -163,8 +172,8 @@ int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_lo
         fprintf(stderr, "cannot resolve %s\n", o->host);
         return -1;
     }
-    fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+    fd = socket(res->ai_family, SOCK_STREAM, 0);
+    if (fd < 0 || set_nonblock(fd) != 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
         perror("listen");
         if (fd >= 0)
@@ -192,11 +201,24 @@ int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_lo
 static void drop_client(struct ex_server *s, struct ex_client *cl)
 {
     s->ops.watch(s, cl, 0);
+    cl->watching = 0;
     close(cl->fd);
     s->by_fd[cl->fd] = NULL;
     s->count--;
     ws_conn_free(cl->c);
-    free(cl);
+    cl->c = NULL;
+    cl->dead = 1;
+    cl->next_dead = s->graveyard;
+    s->graveyard = cl;
+}
+
+static void bury(struct ex_server *s)
+{
+    while (s->graveyard) {
+        struct ex_client *cl = s->graveyard;
+        s->graveyard = cl->next_dead;
+        free(cl);
+    }
 }
 
 void ex_server_free(struct ex_server *s)
@@ -205,6 +227,7 @@ void ex_server_free(struct ex_server *s)
         if (s->by_fd[i])
             drop_client(s, s->by_fd[i]);
     free(s->by_fd);
+    bury(s);
     if (s->lfd >= 0)
         close(s->lfd);
     s->lfd = -1;
@@ -272,13 +295,13 @@ void ex_on_accept(struct ex_server *s)
                 return;
             }
         }
-        int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept(s->lfd, NULL, NULL);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             return; /* EAGAIN, or EMFILE: try again on the next wake-up */
         }
-        if (!new_client(s, fd)) {
+        if (set_nonblock(fd) != 0 || !new_client(s, fd)) {
             close(fd);
             continue;
         }
@@ -416,6 +439,7 @@ int ex_service(struct ex_server *s, int *exit_now)
     uint64_t now = ex_now_ms(), next = UINT64_MAX;
 
     *exit_now = 0;
+    bury(s);
     if (ex_stop && !s->draining) {
         s->draining = 1;
         s->drain_deadline = now + 2000;

@@ -36,6 +36,8 @@ struct ex_client {
     unsigned watching;   /* EX_WANT_* currently registered with the loop */
     int index;           /* slot in the loop's own table, if it keeps one (poll) */
     uint64_t deadline;   /* cached ws_conn_next_deadline */
+    int dead;            /* dropped: socket closed, memory freed at the next ex_service */
+    struct ex_client *next_dead;
 };
 
 enum { EX_WANT_READ = 1, EX_WANT_WRITE = 2 };
@@ -60,6 +62,7 @@ struct ex_server {
     size_t count;
     int draining;
     uint64_t drain_deadline;
+    struct ex_client *graveyard; /* dropped clients an event batch may still point at */
     uint64_t pause_above;   /* stop reading a client while this much output waits */
     uint64_t accept_window; /* accept-rate limiting: current 1 s window start */
     uint32_t accepted_in_window;
@@ -86,7 +89,8 @@ void ex_server_free(struct ex_server *s);
 
 /* The listening socket is readable: accept what is waiting (within the rate limit). */
 void ex_on_accept(struct ex_server *s);
-/* A client's socket is readable / writable / hung up. */
+/* A client's socket is readable / writable / hung up. Skip clients with cl->dead set: an
+ * earlier handler in the same batch dropped them. */
 void ex_on_readable(struct ex_server *s, struct ex_client *cl);
 void ex_on_writable(struct ex_server *s, struct ex_client *cl);
 /* Run expired timers; returns the poll timeout in ms until the next one (-1: none). Starts

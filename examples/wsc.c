@@ -1,0 +1,326 @@
+/*
+ * wsc: a wscat-like WebSocket client on libws and poll(2).
+ *
+ *   wsc [--echo] [--ping SECONDS] [--reconnect] [--header "Name: value"]...
+ *       [--subprotocol NAME]... ws://host[:port]/path
+ *
+ * Sends each stdin line as a text message and prints each message received (binary ones as a
+ * summary line); prints "closed CODE REASON" at the end. --echo sends every message back
+ * instead of reading stdin (for conformance servers that test clients). --reconnect: after an
+ * abnormal close, reconnect with exponential backoff and full jitter (ws_backoff).
+ * Exit status: 0 after a normal close (1000, 1001, 1005), 1 otherwise, 2 for usage errors.
+ */
+#include "common/server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+struct wsc {
+    const char *url;
+    const char *subs[EX_MAX_SUBPROTOCOLS];
+    size_t nsub;
+    char headers[4096];
+    int echo, reconnect;
+    unsigned ping_s;
+    int fd;
+    ws_conn *c;
+    int stdin_open;
+    char line[1 << 16];
+    size_t line_len;
+    uint16_t close_code;
+};
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: wsc [--echo] [--ping SECONDS] [--reconnect] [--header 'K: V']...\n"
+                    "           [--subprotocol NAME]... ws://host[:port]/path\n");
+    exit(2);
+}
+
+static int dial(const ws_uri *u)
+{
+    char host[256], port[8];
+    struct addrinfo hints, *res, *ai;
+    int fd = -1, one = 1;
+
+    if (u->host_len >= sizeof host)
+        return -1;
+    memcpy(host, u->host, u->host_len);
+    host[u->host_len] = '\0';
+    snprintf(port, sizeof port, "%u", (unsigned)u->port);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static void flush_out(struct wsc *w)
+{
+    ws_iovec iov[16];
+    int k;
+    while ((k = ws_conn_output(w->c, iov, 16)) > 0) {
+        ssize_t n = writev(w->fd, (const struct iovec *)(const void *)iov, k);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            ws_conn_feed_eof(w->c);
+            return;
+        }
+        ws_conn_output_ack(w->c, (size_t)n);
+    }
+}
+
+static void on_event(struct wsc *w, const ws_event *ev)
+{
+    switch (ev->type) {
+    case WS_EV_OPEN: {
+        const char *p;
+        size_t n;
+        if (ws_conn_subprotocol(w->c, &p, &n))
+            fprintf(stderr, "connected (subprotocol %s)\n", p);
+        else
+            fprintf(stderr, "connected\n");
+        break;
+    }
+    case WS_EV_MESSAGE:
+        if (ev->opcode == WS_OP_TEXT)
+            printf("%.*s\n", (int)ev->len, (const char *)ev->data);
+        else
+            printf("<binary message, %zu bytes>\n", ev->len);
+        fflush(stdout);
+        if (w->echo)
+            ws_conn_send(w->c, (ws_opcode)ev->opcode, ev->data, ev->len, 0);
+        break;
+    case WS_EV_ERROR:
+        fprintf(stderr, "error: %s\n", ws_strerror(ev->error));
+        if (ev->error == WS_ERR_HS_STATUS) {
+            const ws_handshake *hs = ws_conn_handshake(w->c);
+            const char *v;
+            size_t n;
+            fprintf(stderr, "server answered %d\n", ws_handshake_status(hs));
+            if (ws_handshake_header(hs, "Retry-After", 0, &v, &n) == 1)
+                fprintf(stderr, "Retry-After: %.*s\n", (int)n, v);
+            if (ws_handshake_header(hs, "Location", 0, &v, &n) == 1)
+                fprintf(stderr, "Location: %.*s\n", (int)n, v);
+        }
+        break;
+    case WS_EV_CLOSE:
+        w->close_code = ev->close_code;
+        printf("closed %u %.*s\n", ev->close_code, (int)ev->len, (const char *)ev->data);
+        fflush(stdout);
+        break;
+    default:
+        break;
+    }
+}
+
+static void drain(struct wsc *w)
+{
+    ws_event ev;
+    while (ws_conn_next_event(w->c, &ev) > 0)
+        on_event(w, &ev);
+}
+
+static void feed(struct wsc *w, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t used = 0;
+        int r = ws_conn_feed(w->c, p, n, &used);
+        p += used;
+        n -= used;
+        ws_event ev;
+        int got = 0;
+        while (ws_conn_next_event(w->c, &ev) > 0) {
+            got = 1;
+            on_event(w, &ev);
+        }
+        if (!got && (r < 0 || used == 0))
+            break;
+    }
+}
+
+static void read_stdin(struct wsc *w)
+{
+    ssize_t n = read(0, w->line + w->line_len, sizeof w->line - w->line_len);
+    if (n <= 0) {
+        w->stdin_open = 0;
+        if (ws_conn_get_state(w->c) == WS_STATE_OPEN)
+            ws_conn_close(w->c, 1000, NULL, 0);
+        return;
+    }
+    w->line_len += (size_t)n;
+    char *start = w->line, *nl;
+    while ((nl = memchr(start, '\n', w->line_len - (size_t)(start - w->line))) != NULL) {
+        size_t len = (size_t)(nl - start);
+        if (len && start[len - 1] == '\r')
+            len--;
+        int r = ws_conn_send(w->c, WS_OP_TEXT, start, len, 0);
+        if (r < 0)
+            fprintf(stderr, "send: %s\n", ws_strerror(r));
+        start = nl + 1;
+    }
+    w->line_len -= (size_t)(start - w->line);
+    memmove(w->line, start, w->line_len);
+    if (w->line_len == sizeof w->line) {
+        fprintf(stderr, "line too long: sent as it is\n");
+        ws_conn_send(w->c, WS_OP_TEXT, w->line, w->line_len, 0);
+        w->line_len = 0;
+    }
+}
+
+/* One connection, from dial to shutdown. Returns the close code (1006 if never opened). */
+static uint16_t run_once(struct wsc *w, const ws_uri *u)
+{
+    uint8_t buf[64 * 1024];
+
+    w->close_code = 1006;
+    w->fd = dial(u);
+    if (w->fd < 0) {
+        fprintf(stderr, "cannot connect to %s\n", w->url);
+        return 1006;
+    }
+    w->c = ws_conn_new(WS_ROLE_CLIENT, 0, NULL);
+    if (!w->c) {
+        close(w->fd);
+        return 1006;
+    }
+    if (w->ping_s) {
+        ws_conn_set_option(w->c, WS_OPT_PING_INTERVAL, (uint64_t)w->ping_s * 1000);
+        ws_conn_set_option(w->c, WS_OPT_PONG_TIMEOUT, (uint64_t)w->ping_s * 1000);
+    }
+    ws_conn_tick(w->c, ex_now_ms());
+    int r = ws_conn_client_start(w->c, w->url, w->subs, w->nsub,
+                                 NULL, w->headers[0] ? w->headers : NULL);
+    if (r < 0) {
+        fprintf(stderr, "wsc: %s\n", ws_strerror(r));
+        exit(2);
+    }
+    while (!ws_conn_wants_shutdown(w->c)) {
+        struct pollfd p[2];
+        int np = 1;
+        flush_out(w);
+        drain(w);
+        if (ws_conn_wants_shutdown(w->c))
+            break;
+        p[0].fd = w->fd;
+        p[0].events = POLLIN | (ws_conn_buffered_amount(w->c) ? POLLOUT : 0);
+        if (w->stdin_open && !w->echo && ws_conn_get_state(w->c) == WS_STATE_OPEN) {
+            p[1].fd = 0;
+            p[1].events = POLLIN;
+            np = 2;
+        }
+        uint64_t now = ex_now_ms(), dl = ws_conn_next_deadline(w->c);
+        int timeout = dl == UINT64_MAX ? -1 : dl <= now ? 0 : (int)(dl - now);
+        if (ex_stop && ws_conn_get_state(w->c) == WS_STATE_OPEN)
+            ws_conn_close(w->c, 1001, "client exiting", 14);
+        if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
+            break;
+        ws_conn_tick(w->c, ex_now_ms());
+        if (np == 2 && (p[1].revents & (POLLIN | POLLHUP)))
+            read_stdin(w);
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t n = read(w->fd, buf, sizeof buf);
+            if (n > 0)
+                feed(w, buf, (size_t)n);
+            else if (n == 0 || errno != EINTR)
+                ws_conn_feed_eof(w->c);
+        }
+    }
+    drain(w);
+    close(w->fd);
+    ws_conn_free(w->c);
+    w->c = NULL;
+    return w->close_code;
+}
+
+int main(int argc, char **argv)
+{
+    struct wsc w;
+    ws_uri u;
+
+    memset(&w, 0, sizeof w);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--echo")) {
+            w.echo = 1;
+        } else if (!strcmp(a, "--reconnect")) {
+            w.reconnect = 1;
+        } else if (!strcmp(a, "--ping") && i + 1 < argc) {
+            w.ping_s = (unsigned)strtoul(argv[++i], NULL, 10);
+        } else if (!strcmp(a, "--subprotocol") && i + 1 < argc) {
+            if (w.nsub == EX_MAX_SUBPROTOCOLS)
+                usage();
+            w.subs[w.nsub++] = argv[++i];
+        } else if (!strcmp(a, "--header") && i + 1 < argc) {
+            const char *h = argv[++i];
+            const char *colon = strchr(h, ':');
+            size_t used = strlen(w.headers);
+            if (!colon)
+                usage();
+            /* "K:V" or "K: V" both become "K: V\r\n". */
+            const char *v = colon + 1;
+            while (*v == ' ')
+                v++;
+            if (snprintf(w.headers + used, sizeof w.headers - used, "%.*s: %s\r\n",
+                         (int)(colon - h), h, v) >= (int)(sizeof w.headers - used))
+                usage();
+        } else if (a[0] != '-' && !w.url) {
+            w.url = a;
+        } else {
+            usage();
+        }
+    }
+    if (!w.url)
+        usage();
+    int r = ws_uri_parse(w.url, strlen(w.url), &u);
+    if (r < 0) {
+        fprintf(stderr, "wsc: %s: %s\n", w.url, ws_strerror(r));
+        return 2;
+    }
+    if (u.secure) {
+        fprintf(stderr, "wsc: wss:// needs TLS under the byte stream; this example speaks ws:// "
+                        "only (see README, 'TLS')\n");
+        return 2;
+    }
+    ex_install_signals();
+    w.stdin_open = 1;
+
+    ws_backoff bo;
+    ws_backoff_init(&bo, 500, 30000, 10000);
+    for (;;) {
+        uint64_t t0 = ex_now_ms();
+        ws_backoff_connected(&bo, t0);
+        uint16_t code = run_once(&w, &u);
+        ws_backoff_disconnected(&bo, ex_now_ms());
+        int abnormal = code == 1006 || code == 1011 || code == 1012 || code == 1013 ||
+                       code == 1014 || (code == 1001 && !ex_stop);
+        if (!w.reconnect || !abnormal || ex_stop || !w.stdin_open)
+            return (code == 1000 || code == 1001 || code == 1005) ? 0 : 1;
+        uint32_t rnd = 0;
+        ws_random_os(NULL, &rnd, sizeof rnd);
+        uint32_t delay = ws_backoff_next(&bo, rnd);
+        fprintf(stderr, "reconnecting in %u ms (attempt %u)\n", delay, bo.attempt);
+        usleep((useconds_t)delay * 1000u);
+    }
+}
