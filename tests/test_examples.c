@@ -1,0 +1,338 @@
+/*
+ * The example programs, end to end over loopback: echo-epoll and echo-poll with text, binary,
+ * 1 MiB and fragmented messages, ping and close; the SIGTERM drain seen by a client as 1001;
+ * wsc against the echo server; broadcast fan-out with a stalled client under both policies.
+ * The driver is a libws client on blocking-with-timeout sockets. Every wait is bounded.
+ * EX_DIR names the folder with the built examples (default build/examples).
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include "ws.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static const char *ex_dir(void)
+{
+    const char *d = getenv("EX_DIR");
+    return d && *d ? d : "build/examples";
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- a server process ---- */
+
+typedef struct server {
+    pid_t pid;
+    int port;
+    FILE *out;
+} server;
+
+static server start_server(const char *name, const char *const *extra)
+{
+    server s;
+    int pipefd[2];
+    char path[512];
+    const char *argv[16];
+    int n = 0;
+
+    snprintf(path, sizeof path, "%s/%s", ex_dir(), name);
+    argv[n++] = path;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    while (extra && *extra && n < 14)
+        argv[n++] = *extra++;
+    argv[n] = NULL;
+    assert_int_equal(pipe(pipefd), 0);
+    s.pid = fork();
+    assert_true(s.pid >= 0);
+    if (s.pid == 0) {
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    s.out = fdopen(pipefd[0], "r");
+    char line[128] = "";
+    /* The first line is exactly "listening on HOST:PORT". */
+    assert_non_null(fgets(line, sizeof line, s.out));
+    assert_int_equal(strncmp(line, "listening on 127.0.0.1:", 23), 0);
+    s.port = atoi(line + 23);
+    assert_true(s.port > 0);
+    return s;
+}
+
+/* SIGTERM and wait (bounded); returns the exit status. */
+static int stop_server(server *s)
+{
+    int st = -1;
+    kill(s->pid, SIGTERM);
+    for (int i = 0; i < 500; i++) {
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            fclose(s->out);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        usleep(10000);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, &st, 0);
+    fclose(s->out);
+    fail_msg("server did not exit within 5 s of SIGTERM");
+    return -1;
+}
+
+/* ---- a libws client over a socket ---- */
+
+typedef struct client {
+    int fd;
+    ws_conn *c;
+    ws_event last;           /* last event of the awaited type */
+    uint8_t *msg;            /* copy of the last message */
+    size_t msg_len;
+    uint16_t close_code;
+    int closed, opened, pongs, messages;
+} client;
+
+static int dial(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static void client_flush(client *cl)
+{
+    ws_iovec iov[8];
+    int k;
+    while ((k = ws_conn_output(cl->c, iov, 8)) > 0) {
+        struct pollfd p = {cl->fd, POLLOUT, 0};
+        assert_true(poll(&p, 1, 5000) == 1);
+        ssize_t n = writev(cl->fd, (const struct iovec *)(const void *)iov, k);
+        if (n <= 0)
+            return;
+        ws_conn_output_ack(cl->c, (size_t)n);
+    }
+}
+
+static void on_events(client *cl)
+{
+    ws_event ev;
+    while (ws_conn_next_event(cl->c, &ev) > 0) {
+        switch (ev.type) {
+        case WS_EV_OPEN:
+            cl->opened = 1;
+            break;
+        case WS_EV_MESSAGE:
+            free(cl->msg);
+            cl->msg = malloc(ev.len ? ev.len : 1);
+            memcpy(cl->msg, ev.data, ev.len);
+            cl->msg_len = ev.len;
+            cl->last = ev;
+            cl->messages++;
+            break;
+        case WS_EV_PONG:
+            cl->pongs++;
+            break;
+        case WS_EV_CLOSE:
+            cl->closed = 1;
+            cl->close_code = ev.close_code;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* Read and process input until cond(cl) holds or timeout_ms passes. Returns cond. */
+static int pump(client *cl, int (*cond)(const client *), int timeout_ms)
+{
+    static uint8_t buf[1 << 16];
+    uint64_t end = now_ms() + (uint64_t)timeout_ms;
+    while (!cond(cl) && now_ms() < end) {
+        client_flush(cl);
+        struct pollfd p = {cl->fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(cl->fd, buf, sizeof buf);
+        if (n <= 0) {
+            ws_conn_feed_eof(cl->c);
+            on_events(cl);
+            break;
+        }
+        size_t pos = 0;
+        while (pos < (size_t)n) {
+            size_t used = 0;
+            ws_conn_feed(cl->c, buf + pos, (size_t)n - pos, &used);
+            pos += used;
+            on_events(cl);
+            if (!used && ws_conn_get_state(cl->c) == WS_STATE_CLOSED)
+                break;
+        }
+    }
+    return cond(cl);
+}
+
+static int is_open(const client *cl) { return cl->opened || cl->closed; }
+static int is_closed(const client *cl) { return cl->closed; }
+static int got_message(const client *cl) { return cl->msg != NULL || cl->closed; }
+static int got_pong(const client *cl) { return cl->pongs > 0 || cl->closed; }
+
+static client connect_client(int port, const char *sub)
+{
+    client cl;
+    char url[128];
+    const char *subs[1] = {sub};
+    memset(&cl, 0, sizeof cl);
+    cl.fd = dial(port);
+    cl.c = ws_conn_new(WS_ROLE_CLIENT, 0, NULL);
+    assert_non_null(cl.c);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
+    assert_int_equal(ws_conn_client_start(cl.c, url, subs, sub ? 1 : 0, NULL, NULL), WS_OK);
+    assert_true(pump(&cl, is_open, 5000));
+    assert_true(cl.opened);
+    return cl;
+}
+
+static void client_free(client *cl)
+{
+    close(cl->fd);
+    ws_conn_free(cl->c);
+    free(cl->msg);
+}
+
+static void expect_echo(client *cl, ws_opcode op, const uint8_t *p, size_t n)
+{
+    free(cl->msg);
+    cl->msg = NULL;
+    assert_int_equal(ws_conn_send(cl->c, op, p, n, 0), WS_OK);
+    assert_true(pump(cl, got_message, 10000));
+    assert_int_equal(cl->last.opcode, op);
+    assert_int_equal(cl->msg_len, n);
+    if (n)
+        assert_memory_equal(cl->msg, p, n);
+}
+
+static void echo_session(const char *name)
+{
+    const char *extra[] = {"--subprotocol", "chat", NULL};
+    server s = start_server(name, extra);
+    client cl = connect_client(s.port, "chat");
+    const char *proto;
+    size_t plen;
+    static uint8_t big[1 << 20];
+
+    assert_int_equal(ws_conn_subprotocol(cl.c, &proto, &plen), 1);
+    assert_string_equal(proto, "chat");
+    expect_echo(&cl, WS_OP_TEXT, (const uint8_t *)"hello", 5);
+    expect_echo(&cl, WS_OP_BINARY, (const uint8_t *)"\x00\x01\xff", 3);
+    expect_echo(&cl, WS_OP_TEXT, (const uint8_t *)"", 0);
+    test_fill(big, sizeof big, 11);
+    expect_echo(&cl, WS_OP_BINARY, big, sizeof big);
+    /* Fragmented, with a ping between the fragments. */
+    free(cl.msg);
+    cl.msg = NULL;
+    assert_int_equal(ws_conn_send_fragment(cl.c, WS_OP_TEXT, "frag-", 5, 0, 0), WS_OK);
+    assert_int_equal(ws_conn_ping(cl.c, "p", 1), WS_OK);
+    assert_int_equal(ws_conn_send_fragment(cl.c, WS_OP_TEXT, "ment", 4, 1, 0), WS_OK);
+    assert_true(pump(&cl, got_message, 5000));
+    assert_int_equal(cl.msg_len, 9);
+    assert_memory_equal(cl.msg, "frag-ment", 9);
+    assert_true(pump(&cl, got_pong, 5000));
+    /* Close: the server echoes the code. */
+    assert_int_equal(ws_conn_close(cl.c, 1000, "done", 4), WS_OK);
+    assert_true(pump(&cl, is_closed, 5000));
+    assert_int_equal(cl.close_code, 1000);
+    client_free(&cl);
+    assert_int_equal(stop_server(&s), 0);
+}
+
+static void test_echo_epoll(void **state)
+{
+    (void)state;
+    echo_session("echo-epoll");
+}
+
+static void test_echo_poll(void **state)
+{
+    (void)state;
+    echo_session("echo-poll");
+}
+
+/* SIGTERM: every client gets close 1001 and the server exits 0 within its 2 s drain. */
+static void test_sigterm_drain(void **state)
+{
+    (void)state;
+    server s = start_server("echo-epoll", NULL);
+    client a = connect_client(s.port, NULL), b = connect_client(s.port, NULL);
+    uint64_t t0 = now_ms();
+    kill(s.pid, SIGTERM);
+    assert_true(pump(&a, is_closed, 5000));
+    assert_true(pump(&b, is_closed, 5000));
+    assert_int_equal(a.close_code, 1001);
+    assert_int_equal(b.close_code, 1001);
+    int st;
+    for (int i = 0; i < 300 && waitpid(s.pid, &st, WNOHANG) != s.pid; i++)
+        usleep(10000);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(now_ms() - t0 < 3000);
+    fclose(s.out);
+    client_free(&a);
+    client_free(&b);
+}
+
+/* wsc against the echo server: stdin lines out, echoed lines and the close code printed. */
+static void test_wsc(void **state)
+{
+    (void)state;
+    server s = start_server("echo-epoll", NULL);
+    char cmd[1024], out[4096] = "";
+    snprintf(cmd, sizeof cmd,
+             "printf 'first line\\nsecond\\n' | timeout 10 %s/wsc ws://127.0.0.1:%d/ 2>/dev/null",
+             ex_dir(), s.port);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_string_equal(out, "first line\nsecond\nclosed 1000 \n");
+    assert_int_equal(stop_server(&s), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_echo_epoll),
+        cmocka_unit_test(test_echo_poll),
+        cmocka_unit_test(test_sigterm_drain),
+        cmocka_unit_test(test_wsc),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    alarm(120); /* a hung example must not hang the suite */
+    return cmocka_run_group_tests_name("examples", tests, NULL, NULL);
+}
