@@ -713,7 +713,7 @@ typedef enum ws_option {
     WS_OPT_MAX_MESSAGE_SIZE = 1, /* bytes, default 16 MiB; over it: close 1009 */
     WS_OPT_MAX_FRAME_SIZE = 2,   /* bytes of one incoming frame, default: the message limit */
     WS_OPT_AUTO_PONG = 3,        /* 1 (default): answer pings; 0: the caller does */
-    WS_OPT_STREAMING = 4,        /* 1: deliver data as WS_EV_FRAGMENT chunks, no reassembly */
+    WS_OPT_STREAMING = 4,        /* 1: all data as WS_EV_FRAGMENT chunks, no reassembly */
     WS_OPT_FRAGMENT_SIZE = 5,    /* outgoing auto-fragmentation: max payload per frame */
     WS_OPT_SEND_HIGH_WATER = 6,  /* queued-output limit in bytes, default 16 MiB */
     WS_OPT_SEND_POLICY = 7,      /* WS_POLICY_*: what a send over the high-water mark does */
@@ -930,7 +930,8 @@ WS_EXPORT uint64_t ws_conn_output_acked(const ws_conn *c);
 /*
  * 1 when the caller should shut the transport down now: the connection is closed and its
  * output written. A server closes first (RFC 6455 section 7.1.1); a client waits for the
- * server's end of file (ws_conn_feed_eof) or for the close timeout.
+ * server's end of file (ws_conn_feed_eof) or for the close timeout. Once closed for the close
+ * timeout, output a stalled peer never reads is abandoned and this returns 1 too.
  */
 WS_EXPORT int ws_conn_wants_shutdown(const ws_conn *c);
 

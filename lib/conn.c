@@ -44,7 +44,7 @@ struct ws_conn {
     uint8_t role, state, opts, policy;
     uint8_t rx_msg_op, tx_msg_op; /* message in progress each way, 0 if none */
     uint8_t close_sent, close_received, failed, eof, close_waited;
-    uint8_t ping_outstanding;
+    uint8_t ping_outstanding, clock_set;
     uint8_t ctl_len, pong_pending, pong_len, key_pos;
     uint8_t ping_id[8];
     uint8_t ctl_buf[WS_FRAME_MAX_CONTROL];
@@ -221,8 +221,10 @@ static void fail(ws_conn *c, int err, uint16_t code, int send_frame)
         /* Allocation failure here leaves nothing to send; the close event still follows. */
         (void)queue_close(c, code, (const uint8_t *)why, strlen(why));
     }
+    c->pong_pending = 0; /* a failed connection answers nothing more */
     c->failed = 1;
     c->state = WS_STATE_CLOSED;
+    c->t_closing = c->now;
     c->rx_msg_op = 0;
     memset(&e, 0, sizeof e);
     e.type = WS_EV_CLOSE;
@@ -480,7 +482,8 @@ static void on_close_frame(ws_conn *c, const uint8_t *p, size_t n)
         /* The peer started: echo its code (none for none), then we are done. */
         c->st.closed_by_peer = 1;
         e.by_peer = 1;
-        c->pong_pending = 0;
+        /* A ping that came before this close still gets its pong (RFC 6455 5.5.2): the
+         * close below flushes it first. */
         if (queue_close(c, code == 1005 ? 0 : (uint16_t)code, NULL, 0) < 0) {
             fail(c, WS_ERR_NOMEM, 1011, 0);
             return;
@@ -572,14 +575,16 @@ static int on_data(ws_conn *c, const ws_frame_event *fe)
     }
     c->rx_msg_len += fe->len;
 
-    if (whole) {
-        /* The common case: the complete message lies in the caller's buffer. No copy. */
-        push_simple(c, WS_EV_MESSAGE, c->rx_msg_op, fe->data, fe->len);
-    } else if (c->opts & OPT_STREAMING) {
+    if (c->opts & OPT_STREAMING) {
+        /* Streaming hands out FRAGMENT events only, whole messages included, so the event
+         * type does not depend on how the transport split the bytes. */
         if (fe->len || msg_end) {
             push_simple(c, WS_EV_FRAGMENT, c->rx_msg_op, fe->data, fe->len);
             c->ev[(c->ev_head + c->ev_count - 1) % EVQ].fin = (uint8_t)msg_end;
         }
+    } else if (whole) {
+        /* The common case: the complete message lies in the caller's buffer. No copy. */
+        push_simple(c, WS_EV_MESSAGE, c->rx_msg_op, fe->data, fe->len);
     } else {
         int r = append_rbuf(c, fe->data, fe->len);
         if (r < 0)
@@ -648,6 +653,7 @@ static void end_unopened(ws_conn *c, int err, const char *why)
         return;
     c->failed = 1;
     c->state = WS_STATE_CLOSED;
+    c->t_closing = c->now;
     memset(&e, 0, sizeof e);
     e.type = WS_EV_CLOSE;
     e.close_code = 1006;
@@ -911,20 +917,38 @@ static uint64_t wire_size(const ws_conn *c, size_t len, size_t frag)
            (rest ? ws_frame_header_size(rest, masked) + rest : 0);
 }
 
+/* Forget what was queued after `mark` (a copy of the queue taken before, with no ack since);
+ * the buffers stay. Reserve may have moved the unsent bytes to the front, in order. */
+static void outq_truncate(ws_outq *q, const ws_outq *mark)
+{
+    q->tail = q->head + (mark->tail - mark->head);
+    q->owned_in = mark->owned_in;
+    q->queued = mark->queued;
+    q->mcount = mark->mcount;
+}
+
 static int send_frames(ws_conn *c, uint8_t first_op, const uint8_t *p, size_t len, int fin,
                        unsigned flags)
 {
     size_t frag = c->frag_size ? c->frag_size : len;
     uint8_t op = first_op;
+    ws_outq mark;
+    uint64_t frames_out;
     int r;
 
     if ((r = flush_pong(c)) < 0)
         return r;
+    mark = c->out;
+    frames_out = c->st.frames_out;
     do {
         size_t k = len < frag ? len : frag;
         r = queue_frame(c, op, fin && k == len, p, k, (flags & WS_SEND_BORROW) != 0);
-        if (r < 0)
+        if (r < 0) {
+            /* All or nothing: a message cut short would put the next one inside it. */
+            outq_truncate(&c->out, &mark);
+            c->st.frames_out = frames_out;
             return r;
+        }
         p += k;
         len -= k;
         op = WS_OP_CONTINUATION;
@@ -1067,11 +1091,12 @@ int ws_conn_wants_shutdown(const ws_conn *c)
 {
     if (!c || c->state != WS_STATE_CLOSED)
         return 0;
-    if (c->eof)
+    /* After the close timeout, even output a stalled peer never reads is given up on. */
+    if (c->eof || c->close_waited)
         return 1;
     if (ws__outq_pending(&c->out) > 0)
         return 0;
-    return c->role == WS_ROLE_SERVER || c->failed || c->close_waited;
+    return c->role == WS_ROLE_SERVER || c->failed;
 }
 
 /* ---- time ---- */
@@ -1111,8 +1136,8 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
     }
     if (c->state == WS_STATE_CLOSING && c->t_close)
         WS_MIN_DEADLINE_(c->t_closing + c->t_close);
-    if (c->state == WS_STATE_CLOSED && c->role == WS_ROLE_CLIENT && !c->failed && !c->eof &&
-        !c->close_waited && c->t_close)
+    if (c->state == WS_STATE_CLOSED && !c->eof && !c->close_waited && c->t_close &&
+        (ws__outq_pending(&c->out) > 0 || (c->role == WS_ROLE_CLIENT && !c->failed)))
         WS_MIN_DEADLINE_(c->t_closing + c->t_close);
 #undef WS_MIN_DEADLINE_
     return d;
@@ -1124,38 +1149,46 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
         return WS_ERR_INVALID_ARG;
     if (now_ms < c->now)
         now_ms = c->now; /* a monotonic clock never goes back; don't let timers wrap */
-    if (c->now == 0 && c->t_open == 0) {
-        /* First tick: the time origin for every timer. */
+    if (!c->clock_set) {
+        /* First tick: the time origin for every timer (a clock may well start at 0, so
+         * "now == 0" cannot tell whether this happened). */
+        c->clock_set = 1;
         c->t_open = c->t_last_rx = c->t_last_ping = now_ms;
     }
     c->now = now_ms;
 
     switch (c->state) {
     case WS_STATE_CONNECTING:
-        if (c->t_handshake && now_ms >= c->t_open + c->t_handshake)
+        if (c->t_handshake && now_ms >= c->t_open + c->t_handshake) {
             fail(c, WS_ERR_HANDSHAKE_TIMEOUT, 1006, 0);
+            c->close_waited = 1; /* the peer is unresponsive: don't wait for it to read */
+        }
         break;
     case WS_STATE_OPEN:
         if (c->ping_outstanding && c->t_pong && now_ms >= c->t_last_ping + c->t_pong) {
             fail(c, WS_ERR_PONG_TIMEOUT, 1006, 0);
+            c->close_waited = 1; /* presumed dead: its unread output is moot */
             break;
         }
         if (c->t_idle && now_ms >= c->t_last_rx + c->t_idle) {
             static const char why[] = "idle timeout";
+            /* The reason first: a failure below must still end with the CLOSE event. */
+            push_simple(c, WS_EV_ERROR, 0, NULL, 0);
+            c->ev[(c->ev_head + c->ev_count - 1) % EVQ].error = WS_ERR_IDLE_TIMEOUT;
             if (queue_close(c, 1000, (const uint8_t *)why, sizeof why - 1) < 0)
                 fail(c, WS_ERR_NOMEM, 1011, 0);
             else
                 c->state = WS_STATE_CLOSING;
-            push_simple(c, WS_EV_ERROR, 0, NULL, 0);
-            c->ev[(c->ev_head + c->ev_count - 1) % EVQ].error = WS_ERR_IDLE_TIMEOUT;
             break;
         }
         if (c->t_ping && !c->ping_outstanding && now_ms >= c->t_last_ping + c->t_ping)
             send_timer_ping(c);
         break;
     case WS_STATE_CLOSING:
-        if (c->t_close && now_ms >= c->t_closing + c->t_close)
+        if (c->t_close && now_ms >= c->t_closing + c->t_close) {
             fail(c, WS_ERR_CLOSE_TIMEOUT, 1006, 0);
+            c->close_waited = 1; /* waited long enough already */
+        }
         break;
     default:
         if (c->t_close && now_ms >= c->t_closing + c->t_close)

@@ -11,12 +11,14 @@
 #include "ws.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -62,6 +64,7 @@ static server start_server(const char *name, const char *const *extra)
     s.pid = fork();
     assert_true(s.pid >= 0);
     if (s.pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that died */
         dup2(pipefd[1], 1);
         close(pipefd[0]);
         close(pipefd[1]);
@@ -110,10 +113,14 @@ typedef struct client {
     int closed, opened, pongs, messages;
 } client;
 
-static int dial(int port)
+/* rcvbuf > 0 shrinks the receive window before connecting: a client that stalls then holds
+ * little in the kernel, so the server's own queue and policy are what is tested. */
+static int dial(int port, int rcvbuf)
 {
     struct sockaddr_in a;
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
@@ -201,13 +208,13 @@ static int is_closed(const client *cl) { return cl->closed; }
 static int got_message(const client *cl) { return cl->msg != NULL || cl->closed; }
 static int got_pong(const client *cl) { return cl->pongs > 0 || cl->closed; }
 
-static client connect_client(int port, const char *sub)
+static client connect_client_rcvbuf(int port, const char *sub, int rcvbuf)
 {
     client cl;
     char url[128];
     const char *subs[1] = {sub};
     memset(&cl, 0, sizeof cl);
-    cl.fd = dial(port);
+    cl.fd = dial(port, rcvbuf);
     cl.c = ws_conn_new(WS_ROLE_CLIENT, 0, NULL);
     assert_non_null(cl.c);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
@@ -215,6 +222,11 @@ static client connect_client(int port, const char *sub)
     assert_true(pump(&cl, is_open, 5000));
     assert_true(cl.opened);
     return cl;
+}
+
+static client connect_client(int port, const char *sub)
+{
+    return connect_client_rcvbuf(port, sub, 0);
 }
 
 static void client_free(client *cl)
@@ -324,6 +336,117 @@ static void test_wsc(void **state)
     assert_int_equal(stop_server(&s), 0);
 }
 
+/*
+ * Fan-out to 50 clients, one of which never reads. The 49 others get every message, in order,
+ * whatever the stalled one does; the server's queue for the stalled one stays bounded (drop:
+ * stale messages dropped, connection kept; close: closed with 1013).
+ */
+enum { FAN = 50, ROUNDS = 150, MSG = 16 * 1024 };
+
+/* The newest "stats:" line the server printed so far, then a key's value from it. */
+static char stat_line[512];
+
+static void read_stats(FILE *out)
+{
+    char line[512];
+    int fd = fileno(out), fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    while (fgets(line, sizeof line, out))
+        if (!strncmp(line, "stats:", 6))
+            memcpy(stat_line, line, sizeof line);
+    clearerr(out);
+    fcntl(fd, F_SETFL, fl);
+}
+
+static int last_stat(FILE *out, const char *key, unsigned long long *v)
+{
+    read_stats(out);
+    char *k = strstr(stat_line, key);
+    if (!k)
+        return 0;
+    *v = strtoull(k + strlen(key), NULL, 10);
+    return 1;
+}
+
+static void broadcast_session(const char *policy)
+{
+    const char *extra[] = {"--policy", policy, "--stats", "--sndbuf", "65536", NULL};
+    server s = start_server("broadcast", extra);
+    static client cl[FAN];
+    static uint8_t msg[MSG];
+
+    for (int i = 0; i < FAN; i++)
+        cl[i] = connect_client_rcvbuf(s.port, NULL, i == FAN - 1 ? 4096 : 0);
+    client *sender = &cl[0], *stalled = &cl[FAN - 1];
+    for (int r = 0; r < ROUNDS; r++) {
+        memset(msg, 'a' + r % 26, sizeof msg);
+        memcpy(msg, &r, sizeof r);
+        assert_int_equal(ws_conn_send(sender->c, WS_OP_BINARY, msg, sizeof msg, 0), WS_OK);
+        client_flush(sender);
+        for (int i = 1; i < FAN - 1; i++) {
+            free(cl[i].msg);
+            cl[i].msg = NULL;
+            assert_true(pump(&cl[i], got_message, 10000));
+            assert_false(cl[i].closed);
+            assert_int_equal(cl[i].msg_len, sizeof msg);
+            assert_memory_equal(cl[i].msg, msg, sizeof msg); /* every one, in order */
+        }
+    }
+    /* Let a stats line come out, then check the bound on what is queued. */
+    usleep(1200 * 1000);
+    unsigned long long queued = 0, dropped = 0;
+    assert_true(last_stat(s.out, "queued_bytes=", &queued));
+    last_stat(s.out, "dropped=", &dropped);
+    print_message("info: policy %s: server queue %llu bytes for the stalled client\n", policy,
+                  queued);
+    assert_true(queued <= (1u << 20) + 2 * (MSG + 16));
+    if (!strcmp(policy, "drop")) {
+        assert_true(queued > 0);  /* the stalled client really was over the mark... */
+        assert_true(dropped > 0); /* ...and stale messages were dropped for it */
+    }
+    if (!strcmp(policy, "close")) {
+        /* The stalled client, reading at last, finds the close 1013 behind its backlog -- or,
+         * if the server's close timeout passed first, that the server gave up on it (EOF,
+         * 1006). Either way the server holds nothing for it. */
+        assert_true(pump(stalled, is_closed, 10000));
+        assert_true(stalled->close_code == 1013 || stalled->close_code == 1006);
+        unsigned long long conns = 0;
+        for (int k = 0; k < 70 && (!last_stat(s.out, "connections=", &conns) || conns != FAN - 1);
+             k++)
+            usleep(100 * 1000);
+        assert_int_equal(conns, FAN - 1);
+    } else {
+        assert_false(stalled->closed);
+        /* It drains: the newest message arrives last (latest-value semantics). */
+        int saw_last = 0;
+        for (int k = 0; k < ROUNDS + 10 && !saw_last; k++) {
+            free(stalled->msg);
+            stalled->msg = NULL;
+            if (!pump(stalled, got_message, 2000) || stalled->closed)
+                break;
+            int r;
+            memcpy(&r, stalled->msg, sizeof r);
+            saw_last = r == ROUNDS - 1;
+        }
+        assert_true(saw_last);
+    }
+    for (int i = 0; i < FAN; i++)
+        client_free(&cl[i]);
+    assert_int_equal(stop_server(&s), 0);
+}
+
+static void test_broadcast_drop(void **state)
+{
+    (void)state;
+    broadcast_session("drop");
+}
+
+static void test_broadcast_close(void **state)
+{
+    (void)state;
+    broadcast_session("close");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +454,8 @@ int main(void)
         cmocka_unit_test(test_echo_poll),
         cmocka_unit_test(test_sigterm_drain),
         cmocka_unit_test(test_wsc),
+        cmocka_unit_test(test_broadcast_drop),
+        cmocka_unit_test(test_broadcast_close),
     };
     signal(SIGPIPE, SIG_IGN);
     alarm(120); /* a hung example must not hang the suite */

@@ -67,7 +67,7 @@ static void usage(const char *prog, int broadcast)
 {
     fprintf(stderr,
             "usage: %s [--host H] [--port N] [--max-message BYTES] [--subprotocol NAME]...\n"
-            "          [--deflate | --no-deflate]%s\n",
+            "          [--sndbuf BYTES] [--deflate | --no-deflate]%s\n",
             prog,
             broadcast ? "\n          [--policy drop|close] [--ping SECONDS]"
                         " [--max-accept-rate N] [--stats]"
@@ -122,6 +122,8 @@ void ex_parse_args(int argc, char **argv, struct ex_options *o, int bc)
             o->max_message = number(argv[0], a, v, bc);
             if (o->max_message == 0)
                 usage(argv[0], bc);
+        } else if (!strcmp(a, "--sndbuf")) {
+            o->sndbuf = (int)number(argv[0], a, v, bc);
         } else if (!strcmp(a, "--subprotocol")) {
             if (o->nsub == EX_MAX_SUBPROTOCOLS)
                 usage(argv[0], bc);
@@ -268,6 +270,8 @@ static struct ex_client *new_client(struct ex_server *s, int fd)
     }
     ws_conn_tick(cl->c, ex_now_ms());
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (s->opt.sndbuf > 0) /* bound the kernel's share of a slow client's backlog too */
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s->opt.sndbuf, sizeof s->opt.sndbuf);
     s->by_fd[fd] = cl;
     s->count++;
     s->stat_accepted++;
@@ -404,6 +408,8 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
 
     for (;;) {
         int k = ws_conn_output(cl->c, iov, 16);
+        if (k <= 0 && s->on_drained && s->on_drained(s, cl))
+            continue;
         if (k <= 0)
             break;
         ssize_t w = writev(cl->fd, (const struct iovec *)(const void *)iov, k);
@@ -487,6 +493,11 @@ int ex_service(struct ex_server *s, int *exit_now)
     }
     if (s->draining && next > now + 100)
         next = now + 100;
+    if (s->on_tick) {
+        s->on_tick(s, now);
+        if (next > now + 1000)
+            next = now + 1000;
+    }
     if (next == UINT64_MAX)
         return -1;
     return next <= now ? 0 : (int)(next - now > 60000 ? 60000 : next - now);

@@ -21,6 +21,7 @@ struct ex_options {
     const char *subprotocols[EX_MAX_SUBPROTOCOLS];
     int nsub;
     int deflate;
+    int sndbuf;             /* --sndbuf BYTES: SO_SNDBUF of client sockets (0: kernel's) */
     /* broadcast server */
     int policy_close;       /* --policy close (else drop) */
     uint32_t ping_interval; /* ms, 0 off */
@@ -36,6 +37,7 @@ struct ex_client {
     unsigned watching;   /* EX_WANT_* currently registered with the loop */
     int index;           /* slot in the loop's own table, if it keeps one (poll) */
     uint64_t deadline;   /* cached ws_conn_next_deadline */
+    void *app;           /* the application's per-client state */
     int dead;            /* dropped: socket closed, memory freed at the next ex_service */
     struct ex_client *next_dead;
 };
@@ -55,6 +57,11 @@ struct ex_server {
     struct ex_options opt;
     struct ex_loop_ops ops;
     ex_event_fn on_event;
+    /* Optional application hooks: once per loop iteration (the loop then wakes at least once
+     * a second), and when a client's output queue has fully drained (return 1 if more was
+     * queued). */
+    void (*on_tick)(struct ex_server *s, uint64_t now);
+    int (*on_drained)(struct ex_server *s, struct ex_client *cl);
     void *app;
     int lfd;
     struct ex_client **by_fd;
@@ -101,5 +108,10 @@ int ex_service(struct ex_server *s, int *exit_now);
 int ex_send(struct ex_server *s, struct ex_client *cl, ws_opcode op, const void *p, size_t n);
 /* Write what the client has queued, then re-arm or close it. */
 void ex_flush(struct ex_server *s, struct ex_client *cl);
+
+/* The poll(2) loop (examples/common/loop_poll.c): its watch hook, and the loop itself, which
+ * returns when the server has drained after SIGINT/SIGTERM. */
+extern const struct ex_loop_ops ex_poll_ops;
+int ex_run_poll(struct ex_server *s);
 
 #endif
