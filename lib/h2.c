@@ -7,16 +7,16 @@
 
 #define LIT(s) (s), (sizeof(s) - 1)
 
-static const char *const pseudo_names[] = {":method", ":protocol", ":scheme", ":path",
-                                           ":authority", NULL};
+static const char *const pseudo_names[] = {":method", ":protocol",  ":scheme",
+                                           ":path",   ":authority", NULL};
 
 /* Connection-specific fields are forbidden in HTTP/2 and HTTP/3 (RFC 9113 8.2.2, RFC 9114
  * 4.2): a request carrying one was built for HTTP/1.1 and is malformed here. */
-static const char *const h1_only[] = {"connection", "upgrade", "keep-alive", "proxy-connection",
-                                      "transfer-encoding", NULL};
+static const char *const h1_only[] = {"connection",       "upgrade",           "keep-alive",
+                                      "proxy-connection", "transfer-encoding", NULL};
 
-static const char *const h2_single[] = {"sec-websocket-version", "origin", "authorization",
-                                        "host", NULL};
+static const char *const h2_single[] = {"sec-websocket-version", "origin", "authorization", "host",
+                                        NULL};
 
 static int in_list(const char *name, size_t n, const char *const *list)
 {
@@ -52,8 +52,8 @@ static int check_field(ws_handshake *hs, const char *name, size_t nlen, const ch
     for (size_t i = 0; i < vlen; i++)
         if (!ws__is_vchar_ws((unsigned char)value[i]))
             return WS_ERR_H2_HEADER;
-    if (vlen && (value[0] == ' ' || value[0] == '\t' || value[vlen - 1] == ' ' ||
-                 value[vlen - 1] == '\t'))
+    if (vlen &&
+        (value[0] == ' ' || value[0] == '\t' || value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
         return WS_ERR_H2_HEADER;
     return WS_OK;
 }

@@ -9,21 +9,34 @@
 #define LIT(s) (s), (sizeof(s) - 1)
 
 /* Lines a caller's extra headers may not carry because the library writes them. */
-static const char *const accept_forbidden[] = {
-    "Upgrade", "Connection", "Sec-WebSocket-Accept", "Sec-WebSocket-Protocol",
-    "Sec-WebSocket-Extensions", "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Content-Length",
-    "Transfer-Encoding", NULL};
-static const char *const reject_forbidden[] = {"Content-Length", "Transfer-Encoding",
-                                               "Connection", NULL};
-static const char *const request_forbidden[] = {
-    "Host", "Upgrade", "Connection", "Sec-WebSocket-Key", "Sec-WebSocket-Version",
-    "Sec-WebSocket-Protocol", "Sec-WebSocket-Extensions", "Sec-WebSocket-Accept",
-    "Content-Length", "Transfer-Encoding", NULL};
+static const char *const accept_forbidden[] = {"Upgrade",
+                                               "Connection",
+                                               "Sec-WebSocket-Accept",
+                                               "Sec-WebSocket-Protocol",
+                                               "Sec-WebSocket-Extensions",
+                                               "Sec-WebSocket-Key",
+                                               "Sec-WebSocket-Version",
+                                               "Content-Length",
+                                               "Transfer-Encoding",
+                                               NULL};
+static const char *const reject_forbidden[] = {"Content-Length", "Transfer-Encoding", "Connection",
+                                               NULL};
+static const char *const request_forbidden[] = {"Host",
+                                                "Upgrade",
+                                                "Connection",
+                                                "Sec-WebSocket-Key",
+                                                "Sec-WebSocket-Version",
+                                                "Sec-WebSocket-Protocol",
+                                                "Sec-WebSocket-Extensions",
+                                                "Sec-WebSocket-Accept",
+                                                "Content-Length",
+                                                "Transfer-Encoding",
+                                                NULL};
 
 /* Singletons: a second line would let two parties read two different values. */
-static const char *const request_single[] = {
-    "Host", "Sec-WebSocket-Key", "Sec-WebSocket-Version", "Origin", "Authorization",
-    "Content-Length", NULL};
+static const char *const request_single[] = {"Host",   "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+                                             "Origin", "Authorization",     "Content-Length",
+                                             NULL};
 static const char *const response_single[] = {"Sec-WebSocket-Accept", "Sec-WebSocket-Protocol",
                                               "Content-Length", NULL};
 
@@ -202,8 +215,8 @@ int ws__hs_build_lists(ws_handshake *hs, int *perr, int *eerr)
 static int header_is(const ws_handshake *hs, const char *name, const char *want)
 {
     const ws__hdr *x = ws__http_find(&hs->http, name, strlen(name), 0);
-    return x && x->value_len == strlen(want) && memcmp(ws__hval(&hs->http, x), want,
-                                                       x->value_len) == 0;
+    return x && x->value_len == strlen(want) &&
+           memcmp(ws__hval(&hs->http, x), want, x->value_len) == 0;
 }
 
 /* A GET that announces a body would make the bytes after the header block ambiguous: body or
@@ -372,12 +385,12 @@ int ws_handshake_feed(ws_handshake *hs, const uint8_t *in, size_t n, size_t *con
         *consumed = 0;
     if (!hs || !consumed || (!in && n))
         return WS_ERR_INVALID_ARG;
+    if (hs->h2 || (hs->is_client && !hs->requested))
+        return WS_ERR_STATE;
     if (hs->error)
         return hs->error;
     if (hs->state == WS__HS_DONE)
         return 1;
-    if (hs->h2 || (hs->is_client && !hs->requested))
-        return WS_ERR_STATE;
     if (hs->state == WS__HS_BODY)
         return feed_body(hs, in, n, consumed);
     hs->state = WS__HS_HEAD;
@@ -455,8 +468,8 @@ int ws_handshake_host(const ws_handshake *hs, const char **p, size_t *len)
     return pseudo(hs, hs->h2 ? ":authority" : "Host", p, len);
 }
 
-int ws_handshake_header(const ws_handshake *hs, const char *name, size_t index,
-                        const char **value, size_t *len)
+int ws_handshake_header(const ws_handshake *hs, const char *name, size_t index, const char **value,
+                        size_t *len)
 {
     const ws__hdr *x;
 
@@ -474,8 +487,8 @@ size_t ws_handshake_header_count(const ws_handshake *hs)
     return hs && hs->parsed ? hs->http.nhdrs : 0;
 }
 
-int ws_handshake_header_at(const ws_handshake *hs, size_t i, const char **name,
-                           size_t *name_len, const char **value, size_t *value_len)
+int ws_handshake_header_at(const ws_handshake *hs, size_t i, const char **name, size_t *name_len,
+                           const char **value, size_t *value_len)
 {
     const ws__hdr *x;
 
@@ -509,8 +522,8 @@ size_t ws_handshake_extension_count(const ws_handshake *hs)
     return hs ? hs->nexts : 0;
 }
 
-int ws_handshake_extension(const ws_handshake *hs, size_t i, const char **name,
-                           size_t *name_len, size_t *nparams)
+int ws_handshake_extension(const ws_handshake *hs, size_t i, const char **name, size_t *name_len,
+                           size_t *nparams)
 {
     if (!hs || i >= hs->nexts)
         return WS_ERR_INVALID_ARG;
@@ -520,9 +533,8 @@ int ws_handshake_extension(const ws_handshake *hs, size_t i, const char **name,
     return WS_OK;
 }
 
-int ws_handshake_extension_param(const ws_handshake *hs, size_t i, size_t j,
-                                 const char **name, size_t *name_len, const char **value,
-                                 size_t *value_len)
+int ws_handshake_extension_param(const ws_handshake *hs, size_t i, size_t j, const char **name,
+                                 size_t *name_len, const char **value, size_t *value_len)
 {
     const ws__param *p;
 
@@ -580,28 +592,50 @@ static int sized(ws__out *o, uint8_t *out, size_t cap, size_t *needed)
 static const char *default_reason(unsigned status)
 {
     switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "";
     }
 }
 
@@ -710,9 +744,8 @@ static int write_response(unsigned status, const char *reason, const char *fixed
     return (int)o.len;
 }
 
-int ws_handshake_reject(unsigned status, const char *reason, const char *headers,
-                        const void *body, size_t body_len, uint8_t *out, size_t cap,
-                        size_t *needed)
+int ws_handshake_reject(unsigned status, const char *reason, const char *headers, const void *body,
+                        size_t body_len, uint8_t *out, size_t cap, size_t *needed)
 {
     if (needed)
         *needed = 0;
@@ -727,8 +760,7 @@ int ws_handshake_reject(unsigned status, const char *reason, const char *headers
     }
     if (headers && ws__check_header_lines(headers, reject_forbidden) < 0)
         return WS_ERR_INVALID_ARG;
-    return write_response(status, reason, "", headers, "close", body, body_len, out, cap,
-                          needed);
+    return write_response(status, reason, "", headers, "close", body, body_len, out, cap, needed);
 }
 
 int ws_handshake_error_status(const ws_handshake *hs)
@@ -736,13 +768,19 @@ int ws_handshake_error_status(const ws_handshake *hs)
     if (!hs || hs->is_client || !hs->error)
         return 0;
     switch (hs->error) {
-    case WS_ERR_HS_METHOD: return 405;
-    case WS_ERR_HS_WS_VERSION: return 426;
+    case WS_ERR_HS_METHOD:
+        return 405;
+    case WS_ERR_HS_WS_VERSION:
+        return 426;
     case WS_ERR_HS_TOO_LARGE:
-    case WS_ERR_HS_TOO_MANY_HEADERS: return 431;
-    case WS_ERR_HS_VERSION_HTTP: return 505;
-    case WS_ERR_NOMEM: return 503;
-    default: return 400;
+    case WS_ERR_HS_TOO_MANY_HEADERS:
+        return 431;
+    case WS_ERR_HS_VERSION_HTTP:
+        return 505;
+    case WS_ERR_NOMEM:
+        return 503;
+    default:
+        return 400;
     }
 }
 
@@ -773,8 +811,7 @@ int ws_handshake_write_error(const ws_handshake *hs, uint8_t *out, size_t cap, s
 
 static int check_uri(const ws_uri *u)
 {
-    if (!u->host || !u->host_len || (!u->path && u->path_len) ||
-        (u->path_len && u->path[0] != '/'))
+    if (!u->host || !u->host_len || (!u->path && u->path_len) || (u->path_len && u->path[0] != '/'))
         return WS_ERR_INVALID_ARG;
     for (size_t i = 0; i < u->host_len; i++) {
         unsigned c = (unsigned char)u->host[i];
@@ -794,8 +831,7 @@ static int check_uri(const ws_uri *u)
     return WS_OK;
 }
 
-static int remember_offers(ws_handshake *hs, const char *const *sub, size_t nsub,
-                           const char *ext)
+static int remember_offers(ws_handshake *hs, const char *const *sub, size_t nsub, const char *ext)
 {
     size_t size = ext ? strlen(ext) + 1 : 0, k = 0;
     char *mem;
@@ -819,9 +855,8 @@ static int remember_offers(ws_handshake *hs, const char *const *sub, size_t nsub
     return WS_OK;
 }
 
-static void put_request(const ws_handshake *hs, ws__out *o, const ws_uri *u,
-                        const char *const *sub, size_t nsub, const char *ext,
-                        const char *headers)
+static void put_request(const ws_handshake *hs, ws__out *o, const ws_uri *u, const char *const *sub,
+                        size_t nsub, const char *ext, const char *headers)
 {
     ws__puts(o, "GET ");
     if (u->path_len)

@@ -121,8 +121,7 @@ static int is_digit(char c)
 
 static int parse_version(ws__http *h, const char *p, size_t n)
 {
-    if (n != 8 || memcmp(p, "HTTP/", 5) != 0 || !is_digit(p[5]) || p[6] != '.' ||
-        !is_digit(p[7]))
+    if (n != 8 || memcmp(p, "HTTP/", 5) != 0 || !is_digit(p[5]) || p[6] != '.' || !is_digit(p[7]))
         return WS_ERR_HS_SYNTAX;
     h->major = p[5] - '0';
     h->minor = p[7] - '0';

@@ -29,12 +29,12 @@ typedef struct ws__http {
     const ws_allocator *alloc; /* the owner's; outlives this struct */
     char *buf;                 /* the header block, grown up to max_size */
     size_t len, cap;
-    size_t line;               /* offset of the line being received */
+    size_t line; /* offset of the line being received */
     ws__hdr *hdrs;
     size_t nhdrs, hcap;
     size_t max_size, max_headers;
-    uint8_t response;          /* parse a status line, not a request line */
-    uint8_t state;             /* WS__HTTP_* */
+    uint8_t response; /* parse a status line, not a request line */
+    uint8_t state;    /* WS__HTTP_* */
     /* Start line, offsets into buf, NUL-terminated in place. Request: method, target.
      * Response: status code and reason. Both: version major.minor. */
     size_t method, method_len, target, target_len, reason, reason_len;
@@ -148,7 +148,7 @@ struct ws_handshake {
     ws_random_fn rng;
     void *rng_user;
     size_t max_body;
-    int error;         /* sticky, 0 if none */
+    int error; /* sticky, 0 if none */
     uint8_t is_client;
     uint8_t state;     /* WS__HS_* */
     uint8_t parsed;    /* header block complete: views available */

@@ -151,9 +151,9 @@ int ws_uri_parse(const char *s, size_t len, ws_uri *u)
     if (!u || (!s && len))
         return WS_ERR_INVALID_ARG;
     memset(u, 0, sizeof *u);
-    while (i < len && (is_alpha((unsigned char)s[i]) || (i && (is_digit((unsigned char)s[i]) ||
-                                                                s[i] == '+' || s[i] == '-' ||
-                                                                s[i] == '.'))))
+    while (i < len &&
+           (is_alpha((unsigned char)s[i]) ||
+            (i && (is_digit((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))))
         i++;
     if (i == len || s[i] != ':')
         return WS_ERR_URI_SCHEME;

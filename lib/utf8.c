@@ -2,8 +2,8 @@
    sequences").
 
    Structure:
-   - ASCII runs at a character boundary are skipped 64/16 bytes at a time with SSE2, or 16/8 bytes
-     at a time with 64-bit words on the portable path.
+   - ASCII runs at a character boundary are skipped 16 bytes at a time with SSE2 (64 per step once
+     the run is long), or 16/8 bytes at a time with 64-bit words on the portable path.
    - At a boundary with the whole sequence available, a well-formed 2/3/4-byte sequence is
      accepted with a few range checks. This shortcut only ever accepts; anything else (including
      sequences cut by the end of the chunk) goes to the DFA, which alone decides the reject offset.
@@ -49,6 +49,7 @@ enum {
     S_REJECT = 8 * 16  /* sticky */
 };
 
+/* clang-format off */
 static const uint8_t utf8_class[256] = {
     /* 00..7F */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -91,6 +92,7 @@ static const uint8_t utf8_next[9 * 16] = {
 #undef N2
 #undef N3
 #undef R_
+/* clang-format on */
 
 /* A state value this module never produces is treated as rejected. */
 static int state_bad(uint32_t s)
@@ -112,12 +114,25 @@ static unsigned lowest_bit(unsigned m)
     return k;
 #endif
 }
+
+/* Bit k set iff p[k] >= 0x80, for the 16 bytes at p (unaligned load). */
+static unsigned high_bits16(const uint8_t *p)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
 #endif
 
 /* Index of the first byte >= 0x80 in p[i..n), or n. */
 static size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
 {
 #if WS_UTF8_SSE2
+    /* Short runs (the spaces between non-Latin words) are common: look at 16 bytes first. */
+    if (n - i >= 16) {
+        unsigned m = high_bits16(p + i);
+        if (m != 0)
+            return i + lowest_bit(m);
+        i += 16;
+    }
     while (n - i >= 64) {
         __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
         __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 16));
@@ -128,9 +143,9 @@ static size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
         i += 64;
     }
     while (n - i >= 16) {
-        int m = _mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
+        unsigned m = high_bits16(p + i);
         if (m != 0)
-            return i + lowest_bit((unsigned)m);
+            return i + lowest_bit(m);
         i += 16;
     }
 #else
@@ -161,8 +176,8 @@ static int is_cont(uint8_t b)
     return (b & 0xC0) == 0x80;
 }
 
-/* Length of a complete well-formed multi-byte sequence at p (p[0] >= 0x80, avail bytes readable),
-   or 0 if there is none (ill-formed, or cut short by the end of the chunk). */
+/* Length of a complete well-formed multi-byte sequence at p (avail >= 1 bytes readable), or 0 if
+   there is none there (ASCII, ill-formed, or cut short by the end of the chunk). */
 static size_t whole_seq(const uint8_t *p, size_t avail)
 {
     uint8_t b0 = p[0];
@@ -198,15 +213,16 @@ size_t ws_utf8_validate(ws_utf8_state *st, const uint8_t *p, size_t n)
     }
     while (i < n) {
         if (s == S_ACCEPT) {
-            if (p[i] < 0x80) {
-                i = skip_ascii(p, i + 1, n);
-                continue;
-            }
-            size_t len = whole_seq(p + i, n - i);
-            if (len != 0) {
+            /* Fast paths: ASCII runs, then whole well-formed characters. They stop at anything
+               else (ill-formed, cut by the chunk end), which the DFA step below then judges. */
+            size_t len;
+            i = skip_ascii(p, i, n);
+            while (i < n && (len = whole_seq(p + i, n - i)) != 0)
                 i += len;
+            if (i == n)
+                break;
+            if (p[i] < 0x80)
                 continue;
-            }
         }
         s = utf8_next[s + utf8_class[p[i]]];
         if (s == S_REJECT) {

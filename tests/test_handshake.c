@@ -1,0 +1,1526 @@
+/* Handshake layer: HTTP/1.1 upgrade (server and client), limits, negotiation, HTTP/2 extended
+ * CONNECT, allocation failures. URIs are in test_uri.c. */
+#include "testutil.h"
+
+#include "hash.h"
+#include "ws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---- feeding helpers ---- */
+
+/* Feed data[0..n) in pieces of `step` bytes (0: at once), the first piece `first` bytes long
+ * when non-zero; every piece is a guarded copy so a read past it faults. Stops at the first
+ * non-zero return. *consumed = total bytes consumed. */
+static int feed_pieces(ws_handshake *hs, const void *data, size_t n, size_t first, size_t step,
+                       size_t *consumed)
+{
+    const uint8_t *d = data;
+    size_t pos = 0;
+    int r = 0;
+
+    *consumed = 0;
+    while (pos < n) {
+        size_t k = n - pos, used = 999999;
+        if (pos == 0 && first)
+            k = first < n ? first : n;
+        else if (step && k > step)
+            k = step;
+        guarded g = guarded_copy(d + pos, k);
+        r = ws_handshake_feed(hs, g.data, k, &used);
+        guarded_free(&g);
+        assert_true(used <= k);
+        *consumed += used;
+        if (r != 0)
+            return r;
+        assert_int_equal(used, k);
+        pos += k;
+    }
+    return r;
+}
+
+/* Run a server over `req` in every feeding pattern (at once, byte by byte, split at every
+ * point) and check each gives want (and, when complete, consumes exactly want_used bytes). */
+static void server_expect(const char *req, size_t n, int want, size_t want_used)
+{
+    for (size_t split = 0; split <= n + 1; split++) {
+        ws_handshake *hs = ws_handshake_new(0, NULL);
+        size_t used;
+        int r;
+        assert_non_null(hs);
+        if (split == n + 1)
+            r = feed_pieces(hs, req, n, 0, 1, &used);
+        else
+            r = feed_pieces(hs, req, n, split, 0, &used);
+        if (r != want)
+            fprintf(stderr, "split %zu: got %s want %s\n%s\n", split, ws_errname(r),
+                    ws_errname(want), req);
+        assert_int_equal(r, want);
+        if (want == 1)
+            assert_int_equal(used, want_used);
+        assert_int_equal(ws_handshake_result(hs), want);
+        ws_handshake_free(hs);
+    }
+}
+
+#define FEED_STR(hs, s, used) feed_pieces(hs, s, strlen(s), 0, 0, used)
+
+static ws_handshake *server_parse(const char *req, int want)
+{
+    ws_handshake *hs = ws_handshake_new(0, NULL);
+    size_t used;
+    assert_non_null(hs);
+    assert_int_equal(feed_pieces(hs, req, strlen(req), 0, 0, &used), want);
+    return hs;
+}
+
+static void assert_view(const char *p, size_t n, const char *want)
+{
+    assert_non_null(p);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(p, want, n);
+    assert_int_equal(p[n], '\0'); /* views are NUL-terminated too */
+}
+
+/* ---- requests ---- */
+
+#define RL "GET /chat HTTP/1.1\r\n"
+#define H_HOST "Host: server.example.com\r\n"
+#define H_UP "Upgrade: websocket\r\n"
+#define H_CONN "Connection: Upgrade\r\n"
+#define H_KEY "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+#define H_VER "Sec-WebSocket-Version: 13\r\n"
+#define GOOD H_HOST H_UP H_CONN H_KEY H_VER
+#define RFC_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+/* The header set Chromium sends for new WebSocket("wss://example.com/socket?room=1"). */
+static const char chromium[] =
+    "GET /socket?room=1 HTTP/1.1\r\n"
+    "Host: example.com\r\n"
+    "Connection: Upgrade\r\n"
+    "Pragma: no-cache\r\n"
+    "Cache-Control: no-cache\r\n"
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36\r\n"
+    "Upgrade: websocket\r\n"
+    "Origin: https://example.com\r\n"
+    "Sec-WebSocket-Version: 13\r\n"
+    "Accept-Encoding: gzip, deflate, br\r\n"
+    "Accept-Language: en-US,en;q=0.9\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    "\r\n";
+
+/* A masked text frame "Hello" (RFC 6455 5.7) pipelined behind the request. */
+static const uint8_t hello_frame[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                      0x7f, 0x9f, 0x4d, 0x51, 0x58};
+
+static void check_chromium_views(const ws_handshake *hs)
+{
+    const char *p, *v;
+    size_t n, nv, np;
+
+    assert_int_equal(ws_handshake_method(hs, &p, &n), 1);
+    assert_view(p, n, "GET");
+    assert_int_equal(ws_handshake_target(hs, &p, &n), 1);
+    assert_view(p, n, "/socket?room=1");
+    assert_int_equal(ws_handshake_host(hs, &p, &n), 1);
+    assert_view(p, n, "example.com");
+    assert_int_equal(ws_handshake_header(hs, "origin", 0, &p, &n), 1);
+    assert_view(p, n, "https://example.com");
+    assert_int_equal(ws_handshake_header(hs, "ACCEPT-ENCODING", 0, &p, &n), 1);
+    assert_view(p, n, "gzip, deflate, br");
+    assert_int_equal(ws_handshake_header(hs, "Cookie", 0, &p, &n), 0);
+    assert_null(p);
+    assert_int_equal(n, 0);
+    assert_int_equal(ws_handshake_header(hs, "Origin", 1, &p, &n), 0);
+    assert_int_equal(ws_handshake_header_count(hs), 12);
+    assert_int_equal(ws_handshake_header_at(hs, 2, &p, &n, &v, &nv), WS_OK);
+    assert_view(p, n, "Pragma");
+    assert_view(v, nv, "no-cache");
+    assert_int_equal(ws_handshake_header_at(hs, 12, &p, &n, &v, &nv), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_subprotocol_count(hs), 0);
+    assert_int_equal(ws_handshake_extension_count(hs), 1);
+    assert_int_equal(ws_handshake_extension(hs, 0, &p, &n, &np), WS_OK);
+    assert_view(p, n, "permessage-deflate");
+    assert_int_equal(np, 1);
+    assert_int_equal(ws_handshake_extension_param(hs, 0, 0, &p, &n, &v, &nv), WS_OK);
+    assert_view(p, n, "client_max_window_bits");
+    assert_null(v);
+    assert_int_equal(nv, 0);
+    assert_int_equal(ws_handshake_extension_param(hs, 0, 1, &p, &n, &v, &nv), WS_ERR_INVALID_ARG);
+}
+
+static void test_chromium_every_split(void **state)
+{
+    size_t rn = sizeof chromium - 1, n = rn + sizeof hello_frame;
+    uint8_t *wire = malloc(n);
+
+    (void)state;
+    assert_non_null(wire);
+    memcpy(wire, chromium, rn);
+    memcpy(wire + rn, hello_frame, sizeof hello_frame);
+    /* split == n + 1 means byte by byte */
+    for (size_t split = 0; split <= n + 1; split++) {
+        ws_handshake *hs = ws_handshake_new(0, NULL);
+        size_t used, again = 7;
+        int r = split == n + 1 ? feed_pieces(hs, wire, n, 0, 1, &used)
+                               : feed_pieces(hs, wire, n, split, 0, &used);
+        assert_int_equal(r, 1);
+        /* Exactly the request: the frame bytes are left to the caller, never swallowed. */
+        assert_int_equal(used, rn);
+        check_chromium_views(hs);
+        assert_int_equal(ws_handshake_feed(hs, wire + rn, sizeof hello_frame, &again), 1);
+        assert_int_equal(again, 0);
+        ws_handshake_free(hs);
+    }
+    free(wire);
+}
+
+static void test_rfc_example_accept(void **state)
+{
+    static const char req[] = "GET /chat HTTP/1.1\r\n"
+                              "Host: server.example.com\r\n"
+                              "Upgrade: websocket\r\n"
+                              "Connection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Origin: http://example.com\r\n"
+                              "Sec-WebSocket-Protocol: chat, superchat\r\n"
+                              "Sec-WebSocket-Version: 13\r\n\r\n";
+    static const char want[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                               "Upgrade: websocket\r\n"
+                               "Connection: Upgrade\r\n"
+                               "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                               "Sec-WebSocket-Protocol: chat\r\n\r\n";
+    char accept[29];
+    uint8_t out[256];
+    size_t need = 0;
+    ws_handshake *hs;
+
+    (void)state;
+    ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, accept);
+    assert_string_equal(accept, RFC_ACCEPT);
+    server_expect(req, sizeof req - 1, 1, sizeof req - 1);
+    hs = server_parse(req, 1);
+    /* size query, too small, exact */
+    assert_int_equal(ws_handshake_accept(hs, "chat", NULL, NULL, NULL, 0, &need),
+                     WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(need, sizeof want - 1);
+    assert_int_equal(ws_handshake_accept(hs, "chat", NULL, NULL, out, need - 1, &need),
+                     WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(ws_handshake_accept(hs, "chat", NULL, NULL, out, need, &need),
+                     (int)sizeof want - 1);
+    assert_memory_equal(out, want, sizeof want - 1);
+    ws_handshake_free(hs);
+}
+
+typedef struct rule_case {
+    const char *req;
+    int want;
+    int status; /* what write_error answers with; 0 when want == 1 */
+} rule_case;
+
+static const rule_case rules[] = {
+    /* the baseline, and each rule broken */
+    {RL GOOD "\r\n", 1, 0},
+    {"POST /chat HTTP/1.1\r\n" GOOD "\r\n", WS_ERR_HS_METHOD, 405},
+    {"get /chat HTTP/1.1\r\n" GOOD "\r\n", WS_ERR_HS_METHOD, 405},
+    {"GET /chat HTTP/1.0\r\n" GOOD "\r\n", WS_ERR_HS_VERSION_HTTP, 505},
+    {"GET /chat HTTP/2.0\r\n" GOOD "\r\n", WS_ERR_HS_VERSION_HTTP, 505},
+    {"GET /chat HTTP/1.2\r\n" GOOD "\r\n", 1, 0},
+    {"GET http://server.example.com/chat HTTP/1.1\r\n" GOOD "\r\n", 1, 0},
+    {RL H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_NO_HOST, 400},
+    {RL "Host:\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_NO_HOST, 400},
+    {RL H_HOST H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_UPGRADE, 400},
+    {RL H_HOST "Upgrade: h2c\r\n" H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_UPGRADE, 400},
+    {RL H_HOST "Upgrade: websocket2\r\n" H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_UPGRADE, 400},
+    {RL H_HOST "Upgrade: h2c, WebSocket\r\n" H_CONN H_KEY H_VER "\r\n", 1, 0},
+    {RL H_HOST "Upgrade: h2c\r\nUpgrade:websocket \r\n" H_CONN H_KEY H_VER "\r\n", 1, 0},
+    {RL H_HOST H_UP H_KEY H_VER "\r\n", WS_ERR_HS_CONNECTION, 400},
+    {RL H_HOST H_UP "Connection: keep-alive\r\n" H_KEY H_VER "\r\n", WS_ERR_HS_CONNECTION, 400},
+    {RL H_HOST H_UP "Connection: keep-alive,upgrade\r\n" H_KEY H_VER "\r\n", 1, 0},
+    {RL H_HOST H_UP "Connection: keep-alive, , Upgrade\r\n" H_KEY H_VER "\r\n", 1, 0},
+    {RL H_HOST H_UP "Connection: keep-alive\r\nConnection: UPGRADE\r\n" H_KEY H_VER "\r\n", 1, 0},
+    {RL H_HOST H_UP H_CONN H_VER "\r\n", WS_ERR_HS_KEY, 400},
+    {RL H_HOST H_UP H_CONN "Sec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n" H_VER "\r\n", WS_ERR_HS_KEY,
+     400},
+    {RL H_HOST H_UP H_CONN "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZSE=\r\n" H_VER "\r\n",
+     WS_ERR_HS_KEY, 400},
+    {RL H_HOST H_UP H_CONN "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ\r\n" H_VER "\r\n",
+     WS_ERR_HS_KEY, 400},
+    {RL H_HOST H_UP H_CONN "Sec-WebSocket-Key: dGhlIHNhbXBs*SBub25jZQ==\r\n" H_VER "\r\n",
+     WS_ERR_HS_KEY, 400},
+    {RL H_HOST H_UP H_CONN "Sec-WebSocket-Key:   dGhlIHNhbXBsZSBub25jZQ==  \r\n" H_VER "\r\n", 1,
+     0},
+    {RL H_HOST H_UP H_CONN H_KEY "\r\n", WS_ERR_HS_WS_VERSION, 426},
+    {RL H_HOST H_UP H_CONN H_KEY "Sec-WebSocket-Version: 8\r\n\r\n", WS_ERR_HS_WS_VERSION, 426},
+    {RL H_HOST H_UP H_CONN H_KEY "Sec-WebSocket-Version: 13, 8\r\n\r\n", WS_ERR_HS_WS_VERSION, 426},
+    /* old hixie-76 clients send no version: 426 tells them what we speak */
+    {RL H_HOST H_UP H_CONN "Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\n\r\n", WS_ERR_HS_WS_VERSION,
+     426},
+    /* line structure */
+    {"GET /chat HTTP/1.1\n" GOOD "\r\n", WS_ERR_HS_BARE_LF, 400},
+    {RL "Host: a\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_BARE_LF, 400},
+    {RL GOOD "\n", WS_ERR_HS_BARE_LF, 400},
+    {RL "Host: a\rb\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_BARE_LF, 400},
+    {RL H_HOST "X-Long: a\r\n b\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_OBS_FOLD, 400},
+    {RL H_HOST "X-Long: a\r\n\tb\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_OBS_FOLD, 400},
+    {RL " Host: a\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {RL H_HOST "X-A: a\x01z\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_CTL_CHAR, 400},
+    {RL H_HOST "X-A: a\x7fz\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_CTL_CHAR, 400},
+    {RL H_HOST "X-\x1b: a\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_CTL_CHAR, 400},
+    {"GET /ch\x01t HTTP/1.1\r\n" GOOD "\r\n", WS_ERR_HS_CTL_CHAR, 400},
+    {RL H_HOST "X-A: tab\there, obs-text \xc3\xa9\r\n" H_UP H_CONN H_KEY H_VER "\r\n", 1, 0},
+    {RL H_HOST "X-A : a\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {RL H_HOST "X-A a\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {RL H_HOST ": a\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {RL H_HOST "X(A): a\r\n" H_UP H_CONN H_KEY H_VER "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {"GET  /chat HTTP/1.1\r\n" GOOD "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {"GET /chat\r\n" GOOD "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {"GET /chat HTTP/1.1 \r\n" GOOD "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {"GET /chat HTTP/11\r\n" GOOD "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {"GET /chat http/1.1\r\n" GOOD "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {"GET /ch\xc3\xa9 HTTP/1.1\r\n" GOOD "\r\n", WS_ERR_HS_SYNTAX, 400},
+    {"\r\n" RL GOOD "\r\n", WS_ERR_HS_SYNTAX, 400},
+    /* singletons */
+    {RL GOOD H_HOST "\r\n", WS_ERR_HS_DUPLICATE, 400},
+    {RL GOOD H_KEY "\r\n", WS_ERR_HS_DUPLICATE, 400},
+    {RL GOOD H_VER "\r\n", WS_ERR_HS_DUPLICATE, 400},
+    {RL GOOD "Origin: http://a\r\nOrigin: http://b\r\n\r\n", WS_ERR_HS_DUPLICATE, 400},
+    {RL GOOD "Authorization: a\r\nauthorization: b\r\n\r\n", WS_ERR_HS_DUPLICATE, 400},
+    {RL GOOD "Cookie: a=1\r\nCookie: b=2\r\n\r\n", 1, 0},
+    /* a body would make the following bytes ambiguous */
+    {RL GOOD "Content-Length: 0\r\n\r\n", 1, 0},
+    {RL GOOD "Content-Length: 5\r\n\r\n", WS_ERR_HS_BODY, 400},
+    {RL GOOD "Transfer-Encoding: chunked\r\n\r\n", WS_ERR_HS_BODY, 400},
+    /* subprotocol and extension syntax */
+    {RL GOOD "Sec-WebSocket-Protocol: chat, , superchat\r\n\r\n", 1, 0},
+    {RL GOOD "Sec-WebSocket-Protocol: chat superchat\r\n\r\n", WS_ERR_HS_SUBPROTOCOL, 400},
+    {RL GOOD "Sec-WebSocket-Protocol: a/b\r\n\r\n", WS_ERR_HS_SUBPROTOCOL, 400},
+    {RL GOOD "Sec-WebSocket-Extensions: a; b=1; c=\"x y\", d\r\n\r\n", 1, 0},
+    {RL GOOD "Sec-WebSocket-Extensions: permessage-deflate;\r\n\r\n", WS_ERR_HS_EXTENSION, 400},
+    {RL GOOD "Sec-WebSocket-Extensions: ;a\r\n\r\n", WS_ERR_HS_EXTENSION, 400},
+    {RL GOOD "Sec-WebSocket-Extensions: a; b=\"open\r\n\r\n", WS_ERR_HS_EXTENSION, 400},
+    {RL GOOD "Sec-WebSocket-Extensions: a; b=\r\n\r\n", WS_ERR_HS_EXTENSION, 400},
+    {RL GOOD "Sec-WebSocket-Extensions: a b\r\n\r\n", WS_ERR_HS_EXTENSION, 400},
+    {RL GOOD "Sec-WebSocket-Extensions: a; b=c=d\r\n\r\n", WS_ERR_HS_EXTENSION, 400},
+};
+
+static void test_request_rules(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        const rule_case *c = &rules[i];
+        size_t n = strlen(c->req), need = 0;
+        uint8_t out[512];
+        char line[32];
+        ws_handshake *hs;
+        int r;
+
+        server_expect(c->req, n, c->want, n);
+        hs = server_parse(c->req, c->want);
+        assert_int_equal(ws_handshake_error_status(hs), c->status);
+        r = ws_handshake_write_error(hs, out, sizeof out, &need);
+        if (c->want == 1) {
+            assert_int_equal(r, WS_ERR_STATE);
+        } else {
+            assert_true(r > 0);
+            assert_int_equal((size_t)r, need);
+            snprintf(line, sizeof line, "HTTP/1.1 %d ", c->status);
+            assert_memory_equal(out, line, strlen(line));
+        }
+        ws_handshake_free(hs);
+    }
+}
+
+static void test_views_after_semantic_error(void **state)
+{
+    /* A plain GET is not an upgrade, but the server may still want to serve it. */
+    ws_handshake *hs =
+        server_parse("GET /index.html?a=%20 HTTP/1.1\r\nHost: h\r\n\r\n", WS_ERR_HS_UPGRADE);
+    const char *p;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(ws_handshake_target(hs, &p, &n), 1);
+    assert_view(p, n, "/index.html?a=%20");
+    assert_int_equal(ws_handshake_header(hs, "host", 0, &p, &n), 1);
+    assert_view(p, n, "h");
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, NULL, 0, NULL), WS_ERR_STATE);
+    /* sticky */
+    assert_int_equal(ws_handshake_feed(hs, (const uint8_t *)"x", 1, &n), WS_ERR_HS_UPGRADE);
+    assert_int_equal(n, 0);
+    ws_handshake_free(hs);
+
+    /* a syntax error leaves nothing to look at */
+    hs = server_parse("GET /x HTTP/1.1\nHost: h\r\n\r\n", WS_ERR_HS_BARE_LF);
+    assert_int_equal(ws_handshake_target(hs, &p, &n), WS_ERR_STATE);
+    assert_int_equal(ws_handshake_header(hs, "Host", 0, &p, &n), WS_ERR_STATE);
+    ws_handshake_free(hs);
+
+    /* nor does an incomplete one */
+    hs = server_parse("GET /x HTTP/1.1\r\nHost: h\r\n", 0);
+    assert_int_equal(ws_handshake_target(hs, &p, &n), WS_ERR_STATE);
+    assert_int_equal(ws_handshake_result(hs), 0);
+    assert_int_equal(ws_handshake_error_status(hs), 0);
+    ws_handshake_free(hs);
+}
+
+static void test_error_responses(void **state)
+{
+    uint8_t out[512];
+    size_t need = 0;
+    ws_handshake *hs;
+    int r;
+
+    (void)state;
+    hs = server_parse(RL H_HOST H_UP H_CONN H_KEY "Sec-WebSocket-Version: 8\r\n\r\n",
+                      WS_ERR_HS_WS_VERSION);
+    r = ws_handshake_write_error(hs, out, sizeof out, &need);
+    static const char w426[] = "HTTP/1.1 426 Upgrade Required\r\n"
+                               "Upgrade: websocket\r\n"
+                               "Sec-WebSocket-Version: 13\r\n"
+                               "Content-Length: 0\r\n"
+                               "Connection: Upgrade, close\r\n\r\n";
+    assert_int_equal(r, (int)sizeof w426 - 1);
+    assert_memory_equal(out, w426, sizeof w426 - 1);
+    assert_int_equal(ws_handshake_write_error(hs, out, 10, &need), WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(need, sizeof w426 - 1);
+    ws_handshake_free(hs);
+
+    hs = server_parse("PUT / HTTP/1.1\r\n" GOOD "\r\n", WS_ERR_HS_METHOD);
+    static const char w405[] = "HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\n"
+                               "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    r = ws_handshake_write_error(hs, out, sizeof out, NULL);
+    assert_int_equal(r, (int)sizeof w405 - 1);
+    assert_memory_equal(out, w405, sizeof w405 - 1);
+    ws_handshake_free(hs);
+
+    hs = server_parse(RL "\r\n", WS_ERR_HS_NO_HOST);
+    static const char w400[] = "HTTP/1.1 400 Bad Request\r\n"
+                               "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    r = ws_handshake_write_error(hs, out, sizeof out, NULL);
+    assert_int_equal(r, (int)sizeof w400 - 1);
+    assert_memory_equal(out, w400, sizeof w400 - 1);
+    ws_handshake_free(hs);
+}
+
+/* ---- limits ---- */
+
+/* A request of exactly `total` bytes: RL GOOD, then X-Pad filling, then CRLF. */
+static char *padded_request(size_t total)
+{
+    static const char head[] = RL GOOD "X-Pad: ";
+    size_t h = sizeof head - 1;
+    char *s = malloc(total + 1);
+
+    assert_non_null(s);
+    assert_true(total >= h + 4);
+    memcpy(s, head, h);
+    memset(s + h, 'a', total - h - 4);
+    memcpy(s + total - 4, "\r\n\r\n", 5);
+    return s;
+}
+
+typedef struct track {
+    size_t live, biggest, count, fail_at;
+} track;
+
+static void *track_malloc(void *user, size_t n)
+{
+    track *t = user;
+    size_t *p;
+    if (t->fail_at && ++t->count == t->fail_at)
+        return NULL;
+    p = malloc(n + sizeof(size_t) * 2);
+    if (!p)
+        return NULL;
+    p[0] = n;
+    t->live += n;
+    if (n > t->biggest)
+        t->biggest = n;
+    return p + 2;
+}
+
+static void track_free(void *user, void *ptr)
+{
+    track *t = user;
+    size_t *p = ptr;
+    if (!p)
+        return;
+    p -= 2;
+    t->live -= p[0];
+    free(p);
+}
+
+static void *track_realloc(void *user, void *ptr, size_t n)
+{
+    track *t = user;
+    size_t *p = ptr, *q;
+    if (!ptr)
+        return track_malloc(user, n);
+    if (t->fail_at && ++t->count == t->fail_at)
+        return NULL;
+    p -= 2;
+    q = realloc(p, n + sizeof(size_t) * 2);
+    if (!q)
+        return NULL;
+    t->live -= q[0];
+    t->live += n;
+    q[0] = n;
+    if (n > t->biggest)
+        t->biggest = n;
+    return q + 2;
+}
+
+static void test_header_size_limit(void **state)
+{
+    char *ok = padded_request(8192), *big = padded_request(8193);
+    track t = {0, 0, 0, 0};
+    ws_allocator a = {track_malloc, track_realloc, track_free, &t};
+    ws_handshake *hs;
+    size_t used;
+    uint8_t out[256];
+
+    (void)state;
+    /* at the limit: accepted at once, byte by byte, and split at a few points */
+    for (size_t split = 0; split < 8192; split += 1021) {
+        hs = ws_handshake_new(0, NULL);
+        assert_int_equal(feed_pieces(hs, ok, 8192, split, split == 0 ? 1 : 0, &used), 1);
+        assert_int_equal(used, 8192);
+        ws_handshake_free(hs);
+    }
+    hs = ws_handshake_new(0, &a);
+    assert_int_equal(feed_pieces(hs, big, 8193, 0, 0, &used), WS_ERR_HS_TOO_LARGE);
+    /* nothing grew past the limit */
+    assert_true(t.biggest <= 8192);
+    assert_int_equal(used, 8192);
+    assert_int_equal(ws_handshake_error_status(hs), 431);
+    assert_true(ws_handshake_write_error(hs, out, sizeof out, NULL) > 0);
+    assert_memory_equal(out, "HTTP/1.1 431 Request Header Fields Too Large\r\n", 46);
+    ws_handshake_free(hs);
+    assert_int_equal(t.live, 0);
+
+    /* an endless request line stops at the limit too, whatever the feeding pattern */
+    for (size_t step = 1; step <= 4096; step *= 8) {
+        uint8_t junk[4096];
+        size_t total = 0;
+        int r = 0;
+        memset(junk, 'a', sizeof junk);
+        memcpy(junk, "GET /", 5);
+        hs = ws_handshake_new(0, &a);
+        for (int i = 0; i < 20000 && r == 0; i++) {
+            size_t k = i == 0 ? sizeof junk : step < sizeof junk - 5 ? step : sizeof junk - 5;
+            r = ws_handshake_feed(hs, i == 0 ? junk : junk + 5, k, &used);
+            total += used;
+        }
+        assert_int_equal(r, WS_ERR_HS_TOO_LARGE);
+        assert_int_equal(total, 8192);
+        ws_handshake_free(hs);
+    }
+    assert_true(t.biggest <= 8192);
+
+    /* configurable, only before the first byte */
+    hs = ws_handshake_new(0, NULL);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 63), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 8191), WS_OK);
+    assert_int_equal(feed_pieces(hs, ok, 8192, 0, 0, &used), WS_ERR_HS_TOO_LARGE);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 9000), WS_ERR_STATE);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 9), WS_ERR_STATE);
+    ws_handshake_reset(hs);
+    assert_int_equal(feed_pieces(hs, ok, 8192, 0, 0, &used), WS_ERR_HS_TOO_LARGE);
+    ws_handshake_reset(hs);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 16384), WS_OK);
+    assert_int_equal(feed_pieces(hs, big, 8193, 0, 0, &used), 1);
+    ws_handshake_free(hs);
+    free(ok);
+    free(big);
+}
+
+static void test_header_count_limit(void **state)
+{
+    char req[4096];
+    size_t n, used;
+    ws_handshake *hs;
+
+    (void)state;
+    /* 5 required lines + 59 extra = 64: accepted; one more: refused with 431 */
+    for (int extra = 59; extra <= 60; extra++) {
+        n = (size_t)snprintf(req, sizeof req, "%s", RL GOOD);
+        for (int i = 0; i < extra; i++)
+            n += (size_t)snprintf(req + n, sizeof req - n, "X-%d: v\r\n", i);
+        n += (size_t)snprintf(req + n, sizeof req - n, "\r\n");
+        hs = ws_handshake_new(0, NULL);
+        assert_int_equal(feed_pieces(hs, req, n, 0, 0, &used),
+                         extra == 59 ? 1 : WS_ERR_HS_TOO_MANY_HEADERS);
+        if (extra == 60)
+            assert_int_equal(ws_handshake_error_status(hs), 431);
+        ws_handshake_free(hs);
+    }
+    hs = ws_handshake_new(0, NULL);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 5), WS_OK);
+    assert_int_equal(feed_pieces(hs, RL GOOD "\r\n", strlen(RL GOOD "\r\n"), 0, 0, &used), 1);
+    ws_handshake_reset(hs);
+    assert_int_equal(
+        feed_pieces(hs, RL GOOD "A: b\r\n\r\n", strlen(RL GOOD "A: b\r\n\r\n"), 0, 0, &used),
+        WS_ERR_HS_TOO_MANY_HEADERS);
+    ws_handshake_free(hs);
+
+    /* list elements are bounded too */
+    n = (size_t)snprintf(req, sizeof req, "%s", RL GOOD "Sec-WebSocket-Protocol: p");
+    for (int i = 1; i < 257; i++)
+        n += (size_t)snprintf(req + n, sizeof req - n, ",p");
+    n += (size_t)snprintf(req + n, sizeof req - n, "\r\n\r\n");
+    hs = ws_handshake_new(0, NULL);
+    assert_int_equal(feed_pieces(hs, req, n, 0, 0, &used), WS_ERR_HS_TOO_MANY_HEADERS);
+    ws_handshake_free(hs);
+}
+
+/* ---- negotiation ---- */
+
+static void test_subprotocols(void **state)
+{
+    ws_handshake *hs = server_parse(RL GOOD "Sec-WebSocket-Protocol: chat,superchat\r\n"
+                                            "Sec-WebSocket-Protocol:  v2.json.example \r\n\r\n",
+                                    1);
+    const char *p;
+    size_t n;
+    uint8_t out[512];
+    int r;
+
+    (void)state;
+    assert_int_equal(ws_handshake_subprotocol_count(hs), 3);
+    assert_int_equal(ws_handshake_subprotocol(hs, 0, &p, &n), WS_OK);
+    assert_view(p, n, "chat");
+    assert_int_equal(ws_handshake_subprotocol(hs, 1, &p, &n), WS_OK);
+    assert_view(p, n, "superchat");
+    assert_int_equal(ws_handshake_subprotocol(hs, 2, &p, &n), WS_OK);
+    assert_view(p, n, "v2.json.example");
+    assert_int_equal(ws_handshake_subprotocol(hs, 3, &p, &n), WS_ERR_INVALID_ARG);
+    /* a view may be handed straight back */
+    r = ws_handshake_accept(hs, p, NULL, NULL, out, sizeof out, NULL);
+    assert_true(r > 0);
+    assert_non_null(strstr((char *)out, "\r\nSec-WebSocket-Protocol: v2.json.example\r\n"));
+    /* only an offered one, exactly */
+    assert_int_equal(ws_handshake_accept(hs, "CHAT", NULL, NULL, out, sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_accept(hs, "mqtt", NULL, NULL, out, sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+    r = ws_handshake_accept(hs, NULL, NULL, NULL, out, sizeof out, NULL);
+    assert_true(r > 0);
+    out[r] = 0;
+    assert_null(strstr((char *)out, "Sec-WebSocket-Protocol"));
+    ws_handshake_free(hs);
+}
+
+static void test_extensions(void **state)
+{
+    ws_handshake *hs = server_parse(
+        RL GOOD "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits; "
+                "server_max_window_bits=10, permessage-deflate\r\n"
+                "Sec-WebSocket-Extensions: x-foo ;a=\"b\\\"c\" ; d = e,,x-bar;q=\"\"\r\n\r\n",
+        1);
+    const char *p, *v;
+    size_t n, nv, np;
+    uint8_t out[512];
+    int r;
+
+    (void)state;
+    assert_int_equal(ws_handshake_extension_count(hs), 4);
+    assert_int_equal(ws_handshake_extension(hs, 0, &p, &n, &np), WS_OK);
+    assert_view(p, n, "permessage-deflate");
+    assert_int_equal(np, 2);
+    assert_int_equal(ws_handshake_extension_param(hs, 0, 0, &p, &n, &v, &nv), WS_OK);
+    assert_view(p, n, "client_max_window_bits");
+    assert_null(v);
+    assert_int_equal(ws_handshake_extension_param(hs, 0, 1, &p, &n, &v, &nv), WS_OK);
+    assert_view(p, n, "server_max_window_bits");
+    assert_view(v, nv, "10");
+    assert_int_equal(ws_handshake_extension(hs, 1, &p, &n, &np), WS_OK);
+    assert_view(p, n, "permessage-deflate");
+    assert_int_equal(np, 0);
+    assert_int_equal(ws_handshake_extension(hs, 2, &p, &n, &np), WS_OK);
+    assert_view(p, n, "x-foo");
+    assert_int_equal(np, 2);
+    assert_int_equal(ws_handshake_extension_param(hs, 2, 0, &p, &n, &v, &nv), WS_OK);
+    assert_view(p, n, "a");
+    assert_view(v, nv, "b\"c"); /* quoted-string unescaped */
+    assert_int_equal(ws_handshake_extension_param(hs, 2, 1, &p, &n, &v, &nv), WS_OK);
+    assert_view(p, n, "d");
+    assert_view(v, nv, "e");
+    assert_int_equal(ws_handshake_extension(hs, 3, &p, &n, &np), WS_OK);
+    assert_view(p, n, "x-bar");
+    assert_int_equal(ws_handshake_extension_param(hs, 3, 0, &p, &n, &v, &nv), WS_OK);
+    assert_view(v, nv, ""); /* an empty value is not no value */
+    assert_non_null(v);
+    assert_int_equal(ws_handshake_extension(hs, 4, &p, &n, &np), WS_ERR_INVALID_ARG);
+
+    /* agreeing: offered names only, well-formed */
+    r = ws_handshake_accept(hs, NULL, "permessage-deflate; server_no_context_takeover",
+                            "Set-Cookie: id=1", out, sizeof out, NULL);
+    assert_true(r > 0);
+    out[r] = 0;
+    assert_non_null(strstr((char *)out, "\r\nSec-WebSocket-Extensions: permessage-deflate; "
+                                        "server_no_context_takeover\r\nSet-Cookie: id=1\r\n"
+                                        "\r\n"));
+    assert_int_equal(ws_handshake_accept(hs, NULL, "x-baz", NULL, out, sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(
+        ws_handshake_accept(hs, NULL, "permessage-deflate;", NULL, out, sizeof out, NULL),
+        WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_accept(hs, NULL, "x-foo\r\nX: y", NULL, out, sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+    ws_handshake_free(hs);
+}
+
+static void test_accept_extra_headers(void **state)
+{
+    ws_handshake *hs = server_parse(RL GOOD "\r\n", 1);
+    uint8_t out[512];
+    static const char *const bad[] = {
+        "X: a\r\n\r\nbody",        /* an empty line would end the head early */
+        "X: a\nY: b",              /* bare LF */
+        "X: a\rY: b",              /* bare CR */
+        "X a\r\n",                 /* no colon */
+        "X : a\r\n",               /* space before colon */
+        "X: a\r\n b\r\n",          /* folding */
+        "X: a\x01\r\n",            /* control */
+        "Sec-WebSocket-Accept: x", /* the library's own */
+        "connection: close",
+        "Content-Length: 3",
+    };
+    int r;
+
+    (void)state;
+    r = ws_handshake_accept(hs, NULL, NULL, "Set-Cookie: a=1\r\nX-Empty:\r\n", out, sizeof out,
+                            NULL);
+    assert_true(r > 0);
+    assert_memory_equal(out + r - 29, "Set-Cookie: a=1\r\nX-Empty:\r\n\r\n", 29);
+    r = ws_handshake_accept(hs, NULL, NULL, "", out, sizeof out, NULL);
+    assert_true(r > 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(ws_handshake_accept(hs, NULL, NULL, bad[i], out, sizeof out, NULL),
+                         WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, NULL, 5, NULL), WS_ERR_INVALID_ARG);
+    ws_handshake_free(hs);
+}
+
+static void test_reject(void **state)
+{
+    uint8_t out[512];
+    size_t need = 0;
+    int r;
+    static const char w429[] = "HTTP/1.1 429 Too Many Requests\r\n"
+                               "Retry-After: 30\r\n"
+                               "Content-Length: 4\r\n"
+                               "Connection: close\r\n\r\n"
+                               "busy";
+    static const char w401[] = "HTTP/1.1 401 Go Away\r\n"
+                               "WWW-Authenticate: Basic realm=\"x\"\r\n"
+                               "Content-Length: 0\r\n"
+                               "Connection: close\r\n\r\n";
+    static const char w499[] = "HTTP/1.1 499 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+    (void)state;
+    r = ws_handshake_reject(429, NULL, "Retry-After: 30", "busy", 4, out, sizeof out, &need);
+    assert_int_equal(r, (int)sizeof w429 - 1);
+    assert_int_equal(need, sizeof w429 - 1);
+    assert_memory_equal(out, w429, sizeof w429 - 1);
+    r = ws_handshake_reject(401, "Go Away", "WWW-Authenticate: Basic realm=\"x\"\r\n", NULL, 0, out,
+                            sizeof out, NULL);
+    assert_int_equal(r, (int)sizeof w401 - 1);
+    assert_memory_equal(out, w401, sizeof w401 - 1);
+    r = ws_handshake_reject(499, NULL, NULL, NULL, 0, out, sizeof out, NULL);
+    assert_int_equal(r, (int)sizeof w499 - 1);
+    assert_memory_equal(out, w499, sizeof w499 - 1);
+    r = ws_handshake_reject(403, NULL, NULL, NULL, 0, NULL, 0, &need);
+    assert_int_equal(r, WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(need, strlen("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n"
+                                  "Connection: close\r\n\r\n"));
+    assert_int_equal(ws_handshake_reject(101, NULL, NULL, NULL, 0, out, sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_reject(600, NULL, NULL, NULL, 0, out, sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_reject(400, "a\r\nX: y", NULL, NULL, 0, out, sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(
+        ws_handshake_reject(400, NULL, "Content-Length: 9", NULL, 0, out, sizeof out, NULL),
+        WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_reject(400, NULL, NULL, NULL, 3, out, sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+}
+
+/* ---- client ---- */
+
+static int counting_rng(void *user, void *buf, size_t n)
+{
+    uint8_t *b = buf;
+    unsigned *calls = user;
+    for (size_t i = 0; i < n; i++)
+        b[i] = (uint8_t)(i + *calls * 16);
+    (*calls)++;
+    return 0;
+}
+
+static int failing_rng(void *user, void *buf, size_t n)
+{
+    (void)user;
+    (void)buf;
+    (void)n;
+    return -1;
+}
+
+/* Key for the first counting_rng draw: base64(00 01 .. 0f). */
+#define KEY0 "AAECAwQFBgcICQoLDA0ODw=="
+
+static ws_handshake *client_with_request(const char *url, const char *const *sub, size_t nsub,
+                                         const char *ext, const char *hdrs, const char *want,
+                                         unsigned *calls)
+{
+    ws_handshake *hs = ws_handshake_new(1, NULL);
+    uint8_t out[1024];
+    size_t need = 0;
+    ws_uri u;
+    int r;
+
+    assert_non_null(hs);
+    ws_handshake_set_random(hs, counting_rng, calls);
+    assert_int_equal(ws_uri_parse(url, strlen(url), &u), WS_OK);
+    r = ws_handshake_client_request(hs, &u, sub, nsub, ext, hdrs, NULL, 0, &need);
+    assert_int_equal(r, WS_ERR_BUFFER_TOO_SMALL);
+    r = ws_handshake_client_request(hs, &u, sub, nsub, ext, hdrs, out, sizeof out, NULL);
+    assert_int_equal(r, (int)need);
+    if (want) {
+        size_t wn = strlen(want);
+        /* a complete request must match exactly, a partial one as a prefix */
+        if (wn >= 4 && memcmp(want + wn - 4, "\r\n\r\n", 4) == 0)
+            assert_int_equal(r, (int)wn);
+        assert_true((size_t)r >= wn);
+        assert_memory_equal(out, want, wn);
+    }
+    return hs;
+}
+
+static void test_client_request(void **state)
+{
+    static const char *const protos[] = {"chat", "superchat"};
+    unsigned calls = 0;
+    ws_handshake *hs;
+
+    (void)state;
+    hs = client_with_request("ws://example.com", NULL, 0, NULL, NULL,
+                             "GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY0 "\r\n"
+                             "Sec-WebSocket-Version: 13\r\n\r\n",
+                             &calls);
+    /* the size query and the real call drew one key */
+    assert_int_equal(calls, 1);
+    ws_handshake_free(hs);
+
+    calls = 0;
+    hs = client_with_request(
+        "wss://example.com:8443/chat?room=1&x", protos, 2,
+        "permessage-deflate; client_max_window_bits",
+        "Origin: https://example.com\r\nAuthorization: Bearer t\r\nCookie: a=b",
+        "GET /chat?room=1&x HTTP/1.1\r\nHost: example.com:8443\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY0 "\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        "Origin: https://example.com\r\nAuthorization: Bearer t\r\nCookie: a=b\r\n\r\n",
+        &calls);
+    ws_handshake_free(hs);
+
+    /* default ports are left out, others kept; IPv6 literals go back in brackets */
+    hs = client_with_request("wss://h:443/", NULL, 0, NULL, NULL, "GET / HTTP/1.1\r\nHost: h\r\n",
+                             &calls);
+    ws_handshake_free(hs);
+    hs = client_with_request("ws://h:443?q", NULL, 0, NULL, NULL,
+                             "GET /?q HTTP/1.1\r\nHost: h:443\r\n", &calls);
+    ws_handshake_free(hs);
+    hs = client_with_request("ws://[::1]:9000/x", NULL, 0, NULL, NULL,
+                             "GET /x HTTP/1.1\r\nHost: [::1]:9000\r\n", &calls);
+    ws_handshake_free(hs);
+    hs = client_with_request("ws://[2001:db8::7]/", NULL, 0, NULL, NULL,
+                             "GET / HTTP/1.1\r\nHost: [2001:db8::7]\r\n", &calls);
+    ws_handshake_free(hs);
+}
+
+static void test_client_request_errors(void **state)
+{
+    ws_handshake *hs = ws_handshake_new(1, NULL), *srv = ws_handshake_new(0, NULL);
+    static const char *const bad_proto[] = {"chat", "a b"};
+    static const char *const empty_proto[] = {""};
+    static const char *const null_proto[] = {NULL};
+    uint8_t out[1024];
+    unsigned calls = 0;
+    size_t used;
+    ws_uri u, bad;
+
+    (void)state;
+    assert_int_equal(ws_uri_parse("ws://h/", 7, &u), WS_OK);
+    /* the response cannot come before the request */
+    assert_int_equal(ws_handshake_feed(hs, (const uint8_t *)"H", 1, &used), WS_ERR_STATE);
+    assert_int_equal(
+        ws_handshake_client_request(srv, &u, NULL, 0, NULL, NULL, out, sizeof out, NULL),
+        WS_ERR_STATE);
+    assert_int_equal(
+        ws_handshake_client_request(hs, &u, bad_proto, 2, NULL, NULL, out, sizeof out, NULL),
+        WS_ERR_INVALID_ARG);
+    assert_int_equal(
+        ws_handshake_client_request(hs, &u, empty_proto, 1, NULL, NULL, out, sizeof out, NULL),
+        WS_ERR_INVALID_ARG);
+    assert_int_equal(
+        ws_handshake_client_request(hs, &u, null_proto, 1, NULL, NULL, out, sizeof out, NULL),
+        WS_ERR_INVALID_ARG);
+    assert_int_equal(
+        ws_handshake_client_request(hs, &u, NULL, 0, "x;", NULL, out, sizeof out, NULL),
+        WS_ERR_INVALID_ARG);
+    assert_int_equal(
+        ws_handshake_client_request(hs, &u, NULL, 0, NULL, "Host: evil", out, sizeof out, NULL),
+        WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_client_request(hs, &u, NULL, 0, NULL, "X: a\r\n\r\nGET /", out,
+                                                 sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+    bad = u;
+    bad.host = "a b";
+    bad.host_len = 3;
+    assert_int_equal(
+        ws_handshake_client_request(hs, &bad, NULL, 0, NULL, NULL, out, sizeof out, NULL),
+        WS_ERR_INVALID_ARG);
+    bad = u;
+    bad.path = "x";
+    bad.path_len = 1;
+    assert_int_equal(
+        ws_handshake_client_request(hs, &bad, NULL, 0, NULL, NULL, out, sizeof out, NULL),
+        WS_ERR_INVALID_ARG);
+    ws_handshake_set_random(hs, failing_rng, NULL);
+    assert_int_equal(
+        ws_handshake_client_request(hs, &u, NULL, 0, NULL, NULL, out, sizeof out, NULL),
+        WS_ERR_RANDOM);
+    /* the default hook works */
+    ws_handshake_set_random(hs, NULL, NULL);
+    assert_true(ws_handshake_client_request(hs, &u, NULL, 0, NULL, NULL, out, sizeof out, NULL) >
+                0);
+    /* a reset draws a new key */
+    ws_handshake_set_random(hs, counting_rng, &calls);
+    ws_handshake_reset(hs);
+    assert_true(ws_handshake_client_request(hs, &u, NULL, 0, NULL, NULL, out, sizeof out, NULL) >
+                0);
+    assert_int_equal(calls, 1);
+    ws_handshake_free(hs);
+    ws_handshake_free(srv);
+}
+
+#define RESP_OK "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+
+static char key0_accept[29];
+
+static void client_response_expect(const char *const *sub, size_t nsub, const char *ext,
+                                   const char *resp, int want)
+{
+    size_t n = strlen(resp);
+    for (size_t split = 0; split <= n + 1; split++) {
+        unsigned calls = 0;
+        ws_handshake *hs = client_with_request("ws://h/", sub, nsub, ext, NULL, NULL, &calls);
+        size_t used;
+        int r = split == n + 1 ? feed_pieces(hs, resp, n, 0, 1, &used)
+                               : feed_pieces(hs, resp, n, split, 0, &used);
+        if (r != want)
+            fprintf(stderr, "split %zu: got %s want %s\n%s\n", split, ws_errname(r),
+                    ws_errname(want), resp);
+        assert_int_equal(r, want);
+        ws_handshake_free(hs);
+    }
+}
+
+static void test_client_response_ok(void **state)
+{
+    static const char *const protos[] = {"chat", "superchat"};
+    char resp[512];
+    size_t n, used;
+    unsigned calls = 0;
+    ws_handshake *hs;
+    const char *p, *v;
+    size_t pn, vn, np;
+    uint8_t *wire;
+
+    (void)state;
+    ws_accept_key(KEY0, 24, key0_accept);
+    n = (size_t)snprintf(resp, sizeof resp,
+                         RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: superchat\r\n"
+                                 "Sec-WebSocket-Extensions: permessage-deflate; "
+                                 "server_max_window_bits=10\r\n\r\n",
+                         key0_accept);
+    /* the server's first frame arrives in the same segment */
+    wire = malloc(n + 2);
+    assert_non_null(wire);
+    memcpy(wire, resp, n);
+    wire[n] = 0x81;
+    wire[n + 1] = 0x00;
+    for (size_t split = 0; split <= n + 3; split++) {
+        calls = 0;
+        hs = client_with_request("ws://h/", protos, 2, "permessage-deflate, x-other", NULL, NULL,
+                                 &calls);
+        assert_int_equal(split == n + 3 ? feed_pieces(hs, wire, n + 2, 0, 1, &used)
+                                        : feed_pieces(hs, wire, n + 2, split, 0, &used),
+                         1);
+        assert_int_equal(used, n);
+        assert_int_equal(ws_handshake_status(hs), 101);
+        assert_int_equal(ws_handshake_subprotocol_count(hs), 1);
+        assert_int_equal(ws_handshake_subprotocol(hs, 0, &p, &pn), WS_OK);
+        assert_view(p, pn, "superchat");
+        assert_int_equal(ws_handshake_extension_count(hs), 1);
+        assert_int_equal(ws_handshake_extension(hs, 0, &p, &pn, &np), WS_OK);
+        assert_view(p, pn, "permessage-deflate");
+        assert_int_equal(ws_handshake_extension_param(hs, 0, 0, &p, &pn, &v, &vn), WS_OK);
+        assert_view(v, vn, "10");
+        assert_int_equal(ws_handshake_reason(hs, &p, &pn), 1);
+        assert_view(p, pn, "Switching Protocols");
+        /* server-only views */
+        assert_int_equal(ws_handshake_target(hs, &p, &pn), WS_ERR_STATE);
+        assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, NULL, 0, NULL), WS_ERR_STATE);
+        ws_handshake_free(hs);
+    }
+    free(wire);
+
+    /* minimal, tolerant forms: no reason phrase, token lists, no subprotocol chosen */
+    snprintf(resp, sizeof resp,
+             "HTTP/1.1 101\r\nupgrade: WebSocket\r\nconnection: keep-alive, upgrade\r\n"
+             "sec-websocket-accept: %s\r\n\r\n",
+             key0_accept);
+    client_response_expect(protos, 2, NULL, resp, 1);
+}
+
+typedef struct resp_case {
+    const char *fmt; /* %s: the right accept value */
+    int want;
+} resp_case;
+
+static void test_client_response_rules(void **state)
+{
+    static const resp_case cases[] = {
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\n\r\n", 1},
+        {"HTTP/1.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: %s\r\n\r\n",
+         WS_ERR_HS_VERSION_HTTP},
+        {"HTTP/1.1 101 OK\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+         WS_ERR_HS_UPGRADE},
+        {"HTTP/1.1 101 OK\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+         "\r\n",
+         WS_ERR_HS_UPGRADE},
+        {"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+         WS_ERR_HS_CONNECTION},
+        {RESP_OK "\r\n%s", WS_ERR_HS_ACCEPT},
+        {RESP_OK "Sec-WebSocket-Accept: x%s\r\n\r\n", WS_ERR_HS_ACCEPT},
+        {RESP_OK "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n%s", WS_ERR_HS_ACCEPT},
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Accept: x\r\n\r\n",
+         WS_ERR_HS_DUPLICATE},
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: chat\r\n\r\n", 1},
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n",
+         WS_ERR_HS_SUBPROTOCOL},
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: Chat\r\n\r\n",
+         WS_ERR_HS_SUBPROTOCOL},
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: chat, superchat\r\n\r\n",
+         WS_ERR_HS_SUBPROTOCOL},
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: chat\r\n"
+                 "Sec-WebSocket-Protocol: chat\r\n\r\n",
+         WS_ERR_HS_DUPLICATE},
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Extensions: Permessage-Deflate\r\n"
+                 "\r\n",
+         1},
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Extensions: x-other\r\n\r\n",
+         WS_ERR_HS_EXTENSION},
+        {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Extensions: permessage-deflate;\r\n"
+                 "\r\n",
+         WS_ERR_HS_EXTENSION},
+        {"HTTP/1.1 200 OK\r\nSec-WebSocket-Accept: %s\r\n\r\n", WS_ERR_HS_STATUS},
+        {"HTTP/1.1 100 Continue\r\n\r\n%s", WS_ERR_HS_STATUS},
+        {"HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\r\n%s\r\n\r\n", WS_ERR_HS_BARE_LF},
+        {"HTTP/1.1 1010 x\r\n%s\r\n\r\n", WS_ERR_HS_SYNTAX},
+        {"HTTP/1.1 099 x\r\n%s\r\n\r\n", WS_ERR_HS_SYNTAX},
+        {"HTTP/1.1  101 x\r\n%s\r\n\r\n", WS_ERR_HS_SYNTAX},
+        {"ICY 101 x\r\n%s\r\n\r\n", WS_ERR_HS_SYNTAX},
+        {RESP_OK "X: \x01%s\r\n\r\n", WS_ERR_HS_CTL_CHAR},
+    };
+    static const char *const protos[] = {"chat", "superchat"};
+    char resp[512];
+
+    (void)state;
+    ws_accept_key(KEY0, 24, key0_accept);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(resp, sizeof resp, cases[i].fmt, key0_accept);
+        client_response_expect(protos, 2, "permessage-deflate", resp, cases[i].want);
+    }
+}
+
+static void test_client_non101(void **state)
+{
+    static const char r401[] = "HTTP/1.1 401 Unauthorized\r\n"
+                               "WWW-Authenticate: Bearer\r\n"
+                               "Content-Length: 6\r\n\r\n"
+                               "denied"
+                               "NEXT";
+    size_t n = sizeof r401 - 1, used;
+    const uint8_t *body;
+    const char *p;
+    size_t bn, pn;
+    unsigned calls = 0;
+    ws_handshake *hs;
+
+    (void)state;
+    for (size_t split = 0; split <= n + 1; split++) {
+        hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+        assert_int_equal(split == n + 1 ? feed_pieces(hs, r401, n, 0, 1, &used)
+                                        : feed_pieces(hs, r401, n, split, 0, &used),
+                         WS_ERR_HS_STATUS);
+        /* header block and body consumed, what follows is not */
+        assert_int_equal(used, n - 4);
+        assert_int_equal(ws_handshake_status(hs), 401);
+        assert_int_equal(ws_handshake_reason(hs, &p, &pn), 1);
+        assert_view(p, pn, "Unauthorized");
+        assert_int_equal(ws_handshake_header(hs, "www-authenticate", 0, &p, &pn), 1);
+        assert_view(p, pn, "Bearer");
+        assert_int_equal(ws_handshake_body(hs, &body, &bn), 1);
+        assert_int_equal(bn, 6);
+        assert_memory_equal(body, "denied", 6);
+        ws_handshake_free(hs);
+    }
+
+    /* incomplete body: need more */
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    assert_int_equal(feed_pieces(hs, r401, n - 6, 0, 0, &used), 0);
+    assert_int_equal(ws_handshake_status(hs), 401);
+    assert_int_equal(ws_handshake_result(hs), 0);
+    ws_handshake_free(hs);
+
+    /* 429/503 with Retry-After and no body; 3xx with Location */
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    assert_int_equal(
+        FEED_STR(hs, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 120\r\n\r\n", &used),
+        WS_ERR_HS_STATUS);
+    assert_int_equal(ws_handshake_status(hs), 503);
+    assert_int_equal(ws_handshake_header(hs, "Retry-After", 0, &p, &pn), 1);
+    assert_view(p, pn, "120");
+    assert_int_equal(ws_handshake_body(hs, &body, &bn), 1);
+    assert_non_null(body);
+    assert_int_equal(bn, 0);
+    ws_handshake_free(hs);
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    assert_int_equal(FEED_STR(hs, "HTTP/1.1 302 Found\r\nLocation: wss://b/x\r\n\r\n", &used),
+                     WS_ERR_HS_STATUS);
+    assert_int_equal(ws_handshake_header(hs, "location", 0, &p, &pn), 1);
+    assert_view(p, pn, "wss://b/x");
+    ws_handshake_free(hs);
+
+    /* the body kept is bounded; the rest stays unconsumed */
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    assert_int_equal(ws_handshake_set_max_body(hs, 3), WS_OK);
+    assert_int_equal(feed_pieces(hs, r401, n, 0, 0, &used), WS_ERR_HS_STATUS);
+    assert_int_equal(used, n - 7);
+    assert_int_equal(ws_handshake_body(hs, &body, &bn), 1);
+    assert_int_equal(bn, 3);
+    assert_memory_equal(body, "den", 3);
+    assert_int_equal(ws_handshake_set_max_body(hs, 3), WS_ERR_STATE);
+    ws_handshake_free(hs);
+
+    /* chunked or close-delimited bodies are not read */
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    assert_int_equal(
+        FEED_STR(hs, "HTTP/1.1 500 x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n", &used),
+        WS_ERR_HS_STATUS);
+    assert_int_equal(used, strlen("HTTP/1.1 500 x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    ws_handshake_free(hs);
+}
+
+static void test_client_limits(void **state)
+{
+    unsigned calls = 0;
+    ws_handshake *hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    char *resp = malloc(9000);
+    size_t used, n;
+
+    (void)state;
+    assert_non_null(resp);
+    n = (size_t)snprintf(resp, 9000, "HTTP/1.1 101 Switching Protocols\r\nX-Pad: ");
+    memset(resp + n, 'a', 9000 - n);
+    assert_int_equal(feed_pieces(hs, resp, 9000, 0, 0, &used), WS_ERR_HS_TOO_LARGE);
+    assert_int_equal(used, 8192);
+    /* no error answer is written by a client */
+    assert_int_equal(ws_handshake_error_status(hs), 0);
+    assert_int_equal(ws_handshake_write_error(hs, (uint8_t *)resp, 9000, NULL), WS_ERR_STATE);
+    ws_handshake_free(hs);
+
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    n = (size_t)snprintf(resp, 9000, "HTTP/1.1 101 Switching Protocols\r\n");
+    for (int i = 0; i < 65; i++) /* one more than the default 64 */
+        n += (size_t)snprintf(resp + n, 9000 - n, "X-%d: v\r\n", i);
+    assert_int_equal(feed_pieces(hs, resp, n, 0, 0, &used), WS_ERR_HS_TOO_MANY_HEADERS);
+    ws_handshake_free(hs);
+    free(resp);
+}
+
+/* ---- HTTP/2 and HTTP/3 extended CONNECT ---- */
+
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        n, sizeof(n) - 1, v, sizeof(v) - 1                                                         \
+    }
+
+static void test_h2_good(void **state)
+{
+    static const ws_h2_header hdrs[] = {
+        H(":method", "CONNECT"),
+        H(":protocol", "websocket"),
+        H(":scheme", "https"),
+        H(":path", "/chat?room=1"),
+        H(":authority", "server.example.com"),
+        H("sec-websocket-protocol", "chat, superchat"),
+        H("sec-websocket-extensions", "permessage-deflate; client_max_window_bits"),
+        H("sec-websocket-version", "13"),
+        H("origin", "http://www.example.com"),
+        H("cookie", "a=1"),
+        H("cookie", "b=2"),
+        H("te", "trailers"),
+    };
+    ws_handshake *hs = ws_handshake_new(0, NULL);
+    const char *p;
+    size_t n;
+    uint8_t out[256];
+
+    (void)state;
+    assert_int_equal(ws_h2_parse_request(hs, hdrs, sizeof hdrs / sizeof hdrs[0]), 1);
+    assert_int_equal(ws_handshake_result(hs), 1);
+    assert_int_equal(ws_handshake_method(hs, &p, &n), 1);
+    assert_view(p, n, "CONNECT");
+    assert_int_equal(ws_handshake_target(hs, &p, &n), 1);
+    assert_view(p, n, "/chat?room=1");
+    assert_int_equal(ws_handshake_host(hs, &p, &n), 1);
+    assert_view(p, n, "server.example.com");
+    assert_int_equal(ws_handshake_header(hs, "Origin", 0, &p, &n), 1);
+    assert_view(p, n, "http://www.example.com");
+    assert_int_equal(ws_handshake_header(hs, "cookie", 1, &p, &n), 1);
+    assert_view(p, n, "b=2");
+    assert_int_equal(ws_handshake_header(hs, ":protocol", 0, &p, &n), 1);
+    assert_view(p, n, "websocket");
+    assert_int_equal(ws_handshake_subprotocol_count(hs), 2);
+    assert_int_equal(ws_handshake_extension_count(hs), 1);
+    /* the answer is HEADERS, not HTTP/1.1 bytes */
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, out, sizeof out, NULL),
+                     WS_ERR_STATE);
+    assert_int_equal(ws_handshake_feed(hs, out, 1, &n), WS_ERR_STATE);
+    assert_int_equal(ws_h2_add_header(hs, "x", 1, "y", 1), WS_ERR_STATE);
+    assert_int_equal(ws_h2_end_headers(hs), 1);
+    ws_handshake_free(hs);
+
+    /* HTTP/3 looks the same; http scheme and a case-insensitive :protocol are fine */
+    static const ws_h2_header h3[] = {
+        H(":method", "CONNECT"), H(":protocol", "WebSocket"), H(":scheme", "http"),
+        H(":path", "/"),         H(":authority", "h:8080"),   H("sec-websocket-version", "13"),
+    };
+    hs = ws_handshake_new(0, NULL);
+    assert_int_equal(ws_h2_parse_request(hs, h3, 6), 1);
+    ws_handshake_free(hs);
+}
+
+typedef struct h2_case {
+    ws_h2_header h[8];
+    size_t n;
+    int want;
+} h2_case;
+
+static void test_h2_rules(void **state)
+{
+    static const h2_case cases[] = {
+#define BASE_EXCEPT_METHOD                                                                         \
+    H(":protocol", "websocket"), H(":scheme", "https"), H(":path", "/"), H(":authority", "a")
+        {{H(":method", "GET"), BASE_EXCEPT_METHOD, H("sec-websocket-version", "13")},
+         6,
+         WS_ERR_H2_METHOD},
+        {{H(":method", "connect"), BASE_EXCEPT_METHOD, H("sec-websocket-version", "13")},
+         6,
+         WS_ERR_H2_METHOD},
+        {{H(":method", "CONNECT"), H(":scheme", "https"), H(":path", "/"), H(":authority", "a"),
+          H("sec-websocket-version", "13")},
+         5,
+         WS_ERR_H2_PROTOCOL},
+        {{H(":method", "CONNECT"), H(":protocol", "h2c"), H(":scheme", "https"), H(":path", "/"),
+          H(":authority", "a"), H("sec-websocket-version", "13")},
+         6,
+         WS_ERR_H2_PROTOCOL},
+        {{H(":method", "CONNECT"), H(":protocol", "websocket"), H(":scheme", "ftp"),
+          H(":path", "/"), H(":authority", "a"), H("sec-websocket-version", "13")},
+         6,
+         WS_ERR_H2_SCHEME},
+        {{H(":method", "CONNECT"), H(":protocol", "websocket"), H(":scheme", "https"),
+          H(":authority", "a"), H("sec-websocket-version", "13")},
+         5,
+         WS_ERR_H2_PATH},
+        {{H(":method", "CONNECT"), H(":protocol", "websocket"), H(":scheme", "https"),
+          H(":path", ""), H(":authority", "a"), H("sec-websocket-version", "13")},
+         6,
+         WS_ERR_H2_PATH},
+        {{H(":method", "CONNECT"), H(":protocol", "websocket"), H(":scheme", "https"),
+          H(":path", "/"), H("sec-websocket-version", "13")},
+         5,
+         WS_ERR_H2_AUTHORITY},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("sec-websocket-version", "8")},
+         6,
+         WS_ERR_HS_WS_VERSION},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD}, 5, WS_ERR_HS_WS_VERSION},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("sec-websocket-version", "13"),
+          H("sec-websocket-version", "13")},
+         7,
+         WS_ERR_HS_DUPLICATE},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("sec-websocket-version", "13"),
+          H("sec-websocket-protocol", "a b")},
+         7,
+         WS_ERR_HS_SUBPROTOCOL},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("sec-websocket-version", "13"),
+          H("sec-websocket-extensions", ";")},
+         7,
+         WS_ERR_HS_EXTENSION},
+        {{H(":method", "CONNECT"), H("sec-websocket-version", "13"), BASE_EXCEPT_METHOD},
+         6,
+         WS_ERR_H2_PSEUDO},
+        {{H(":method", "CONNECT"), H(":method", "CONNECT"), BASE_EXCEPT_METHOD},
+         6,
+         WS_ERR_H2_PSEUDO},
+        {{H(":method", "CONNECT"), H(":status", "200"), BASE_EXCEPT_METHOD}, 6, WS_ERR_H2_PSEUDO},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("Sec-WebSocket-Version", "13")},
+         6,
+         WS_ERR_H2_HEADER},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("connection", "upgrade")},
+         6,
+         WS_ERR_H2_HEADER},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("upgrade", "websocket")},
+         6,
+         WS_ERR_H2_HEADER},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("te", "gzip")}, 6, WS_ERR_H2_HEADER},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("x", "a\r\nb: c")}, 6, WS_ERR_H2_HEADER},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("x", " a")}, 6, WS_ERR_H2_HEADER},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("", "a")}, 6, WS_ERR_H2_HEADER},
+        {{H(":method", "CONNECT"), BASE_EXCEPT_METHOD, H("a b", "a")}, 6, WS_ERR_H2_HEADER},
+#undef BASE_EXCEPT_METHOD
+    };
+    uint8_t out[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ws_handshake *hs = ws_handshake_new(0, NULL);
+        int r = ws_h2_parse_request(hs, cases[i].h, cases[i].n);
+        if (r != cases[i].want)
+            fprintf(stderr, "h2 case %zu: got %s\n", i, ws_errname(r));
+        assert_int_equal(r, cases[i].want);
+        assert_int_equal(ws_h2_end_headers(hs), cases[i].want); /* sticky */
+        assert_int_equal(ws_handshake_error_status(hs),
+                         cases[i].want == WS_ERR_HS_WS_VERSION ? 426 : 400);
+        assert_int_equal(ws_handshake_write_error(hs, out, sizeof out, NULL), WS_ERR_STATE);
+        ws_handshake_free(hs);
+    }
+    /* HTTP/1.1 and HTTP/2 do not mix; clients have no HTTP/2 request to check */
+    {
+        ws_handshake *hs = ws_handshake_new(0, NULL), *c = ws_handshake_new(1, NULL);
+        size_t used;
+        assert_int_equal(ws_handshake_feed(hs, (const uint8_t *)"G", 1, &used), 0);
+        assert_int_equal(ws_h2_add_header(hs, ":method", 7, "CONNECT", 7), WS_ERR_STATE);
+        assert_int_equal(ws_h2_end_headers(hs), WS_ERR_STATE);
+        assert_int_equal(ws_h2_add_header(c, ":method", 7, "CONNECT", 7), WS_ERR_STATE);
+        assert_int_equal(ws_h2_add_header(NULL, ":method", 7, "CONNECT", 7), WS_ERR_INVALID_ARG);
+        ws_handshake_free(hs);
+        ws_handshake_free(c);
+    }
+    /* limits apply */
+    {
+        ws_handshake *hs = ws_handshake_new(0, NULL);
+        static char big[5000];
+        memset(big, 'a', sizeof big);
+        assert_int_equal(ws_h2_add_header(hs, "x-a", 3, big, sizeof big), WS_OK);
+        assert_int_equal(ws_h2_add_header(hs, "x-b", 3, big, sizeof big), WS_ERR_HS_TOO_LARGE);
+        assert_int_equal(ws_handshake_error_status(hs), 431);
+        ws_handshake_free(hs);
+    }
+}
+
+/* ---- allocation failures ---- */
+
+static int run_server(const ws_allocator *a)
+{
+    ws_handshake *hs = ws_handshake_new(0, a);
+    size_t used;
+    uint8_t out[512];
+    int r;
+
+    if (!hs)
+        return WS_ERR_NOMEM;
+    /* byte by byte so the buffer grows through every step */
+    r = feed_pieces(hs, chromium, sizeof chromium - 1, 0, 1, &used);
+    if (r == 1)
+        r = ws_handshake_accept(hs, NULL, "permessage-deflate", NULL, out, sizeof out, NULL);
+    if (r == WS_ERR_NOMEM)
+        assert_int_equal(ws_handshake_error_status(hs), 503);
+    ws_handshake_free(hs);
+    return r;
+}
+
+static int run_client(const ws_allocator *a)
+{
+    static const char *const protos[] = {"chat"};
+    ws_handshake *hs = ws_handshake_new(1, a);
+    unsigned calls = 0;
+    char resp[512];
+    uint8_t out[512];
+    size_t used, n;
+    ws_uri u;
+    int r;
+
+    if (!hs)
+        return WS_ERR_NOMEM;
+    ws_handshake_set_random(hs, counting_rng, &calls);
+    assert_int_equal(ws_uri_parse("ws://h/", 7, &u), WS_OK);
+    r = ws_handshake_client_request(hs, &u, protos, 1, "permessage-deflate", NULL, out, sizeof out,
+                                    NULL);
+    if (r > 0) {
+        n = (size_t)snprintf(resp, sizeof resp,
+                             RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: chat\r\n"
+                                     "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+                             key0_accept);
+        r = feed_pieces(hs, resp, n, 0, 0, &used);
+    }
+    if (r == 1) {
+        /* and a non-101 with a body, after a reset */
+        ws_handshake_reset(hs);
+        r = ws_handshake_client_request(hs, &u, NULL, 0, NULL, NULL, out, sizeof out, NULL);
+        if (r > 0)
+            r = FEED_STR(hs, "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno", &used);
+        if (r == WS_ERR_HS_STATUS)
+            r = 1;
+    }
+    ws_handshake_free(hs);
+    return r;
+}
+
+static int run_h2(const ws_allocator *a)
+{
+    static const ws_h2_header hdrs[] = {
+        H(":method", "CONNECT"),
+        H(":protocol", "websocket"),
+        H(":scheme", "https"),
+        H(":path", "/"),
+        H(":authority", "a"),
+        H("sec-websocket-version", "13"),
+        H("sec-websocket-extensions", "permessage-deflate; client_max_window_bits"),
+    };
+    ws_handshake *hs = ws_handshake_new(0, a);
+    int r;
+
+    if (!hs)
+        return WS_ERR_NOMEM;
+    r = ws_h2_parse_request(hs, hdrs, sizeof hdrs / sizeof hdrs[0]);
+    ws_handshake_free(hs);
+    return r;
+}
+
+static void alloc_sweep(int (*run)(const ws_allocator *), int with_realloc)
+{
+    track t = {0, 0, 0, 0};
+    ws_allocator a = {track_malloc, with_realloc ? track_realloc : NULL, track_free, &t};
+    size_t total;
+    int r;
+
+    /* count the allocations of a successful run, then fail each one in turn */
+    t.fail_at = (size_t)-1; /* count without failing */
+    r = run(&a);
+    assert_true(r > 0);
+    assert_int_equal(t.live, 0);
+    total = t.count;
+    assert_true(total >= 2);
+    for (size_t i = 1; i <= total; i++) {
+        t.count = 0;
+        t.fail_at = i;
+        r = run(&a);
+        assert_int_equal(r, WS_ERR_NOMEM);
+        assert_int_equal(t.live, 0);
+    }
+}
+
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    ws_accept_key(KEY0, 24, key0_accept);
+    for (int with_realloc = 0; with_realloc <= 1; with_realloc++) {
+        alloc_sweep(run_server, with_realloc);
+        alloc_sweep(run_client, with_realloc);
+        alloc_sweep(run_h2, with_realloc);
+    }
+}
+
+/* ---- odds and ends ---- */
+
+static void test_reset_and_args(void **state)
+{
+    ws_handshake *hs = ws_handshake_new(0, NULL);
+    size_t used = 5;
+    const char *p;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(feed_pieces(hs, "BAD\r\n", 5, 0, 0, &used), WS_ERR_HS_SYNTAX);
+    ws_handshake_reset(hs);
+    assert_int_equal(ws_handshake_result(hs), 0);
+    assert_int_equal(feed_pieces(hs, chromium, sizeof chromium - 1, 0, 0, &used), 1);
+    check_chromium_views(hs);
+    assert_int_equal(ws_handshake_feed(hs, NULL, 0, &used), 1);
+    ws_handshake_free(hs);
+
+    hs = ws_handshake_new(0, NULL);
+    assert_int_equal(ws_handshake_feed(hs, NULL, 0, &used), 0);
+    assert_int_equal(ws_handshake_feed(hs, NULL, 3, &used), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_feed(hs, (const uint8_t *)"G", 1, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_feed(NULL, (const uint8_t *)"G", 1, &used), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_header(hs, NULL, 0, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_header_count(hs), 0);
+    assert_int_equal(ws_handshake_subprotocol_count(NULL), 0);
+    assert_int_equal(ws_handshake_status(hs), 0);
+    assert_int_equal(ws_handshake_reason(hs, &p, &n), WS_ERR_STATE);
+    ws_handshake_free(hs);
+    ws_handshake_free(NULL);
+    ws_handshake_reset(NULL);
+
+    /* every handshake error has a name and a text */
+    for (int e = -40; e >= -79; e--)
+        if (strcmp(ws_errname(e), "WS_ERR_UNKNOWN") != 0)
+            assert_string_not_equal(ws_strerror(e), "unknown error");
+    assert_string_equal(ws_errname(WS_ERR_HS_OBS_FOLD), "WS_ERR_HS_OBS_FOLD");
+    assert_string_equal(ws_errname(WS_ERR_URI_FRAGMENT), "WS_ERR_URI_FRAGMENT");
+    assert_string_equal(ws_errname(WS_ERR_H2_PSEUDO), "WS_ERR_H2_PSEUDO");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_chromium_every_split),
+        cmocka_unit_test(test_rfc_example_accept),
+        cmocka_unit_test(test_request_rules),
+        cmocka_unit_test(test_views_after_semantic_error),
+        cmocka_unit_test(test_error_responses),
+        cmocka_unit_test(test_header_size_limit),
+        cmocka_unit_test(test_header_count_limit),
+        cmocka_unit_test(test_subprotocols),
+        cmocka_unit_test(test_extensions),
+        cmocka_unit_test(test_accept_extra_headers),
+        cmocka_unit_test(test_reject),
+        cmocka_unit_test(test_client_request),
+        cmocka_unit_test(test_client_request_errors),
+        cmocka_unit_test(test_client_response_ok),
+        cmocka_unit_test(test_client_response_rules),
+        cmocka_unit_test(test_client_non101),
+        cmocka_unit_test(test_client_limits),
+        cmocka_unit_test(test_h2_good),
+        cmocka_unit_test(test_h2_rules),
+        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_reset_and_args),
+    };
+    return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);
+}

@@ -1,0 +1,169 @@
+/* ws:// and wss:// URI parsing. */
+#include "testutil.h"
+
+#include "ws.h"
+
+#include <stdio.h>
+
+typedef struct uri_case {
+    const char *in;
+    int want;
+    const char *host; /* expected on success */
+    unsigned port;
+    const char *path;
+    const char *query; /* NULL: no '?' */
+    int secure, ipv6;
+} uri_case;
+
+static const uri_case good[] = {
+    {"ws://example.com", WS_OK, "example.com", 80, "", NULL, 0, 0},
+    {"wss://example.com", WS_OK, "example.com", 443, "", NULL, 1, 0},
+    {"WS://Example.COM/", WS_OK, "Example.COM", 80, "/", NULL, 0, 0},
+    {"wSs://example.com:8443/chat?room=1&x=%20", WS_OK, "example.com", 8443, "/chat",
+     "room=1&x=%20", 1, 0},
+    {"ws://example.com:80/", WS_OK, "example.com", 80, "/", NULL, 0, 0},
+    {"ws://example.com:00443", WS_OK, "example.com", 443, "", NULL, 0, 0},
+    {"ws://example.com:65535/a/b/", WS_OK, "example.com", 65535, "/a/b/", NULL, 0, 0},
+    {"ws://h?", WS_OK, "h", 80, "", "", 0, 0},
+    {"ws://h?a=/b?c", WS_OK, "h", 80, "", "a=/b?c", 0, 0},
+    {"ws://h/p:a@b;c=d!$&'()*+,~._-", WS_OK, "h", 80, "/p:a@b;c=d!$&'()*+,~._-", NULL, 0, 0},
+    {"ws://127.0.0.1:9001/", WS_OK, "127.0.0.1", 9001, "/", NULL, 0, 0},
+    {"ws://[::1]", WS_OK, "::1", 80, "", NULL, 0, 1},
+    {"wss://[2001:db8::7]:8443/x?y", WS_OK, "2001:db8::7", 8443, "/x", "y", 1, 1},
+    {"ws://[::ffff:192.0.2.1]/", WS_OK, "::ffff:192.0.2.1", 80, "/", NULL, 0, 1},
+    {"ws://[fe80::1%25eth0]/", WS_OK, "fe80::1%25eth0", 80, "/", NULL, 0, 1},
+    {"ws://xn--bcher-kva.example/%E2%82%AC", WS_OK, "xn--bcher-kva.example", 80, "/%E2%82%AC", NULL,
+     0, 0},
+};
+
+static const uri_case bad[] = {
+    {"http://example.com/", WS_ERR_URI_SCHEME, 0, 0, 0, 0, 0, 0},
+    {"https://example.com/", WS_ERR_URI_SCHEME, 0, 0, 0, 0, 0, 0},
+    {"wsx://example.com/", WS_ERR_URI_SCHEME, 0, 0, 0, 0, 0, 0},
+    {"example.com", WS_ERR_URI_SCHEME, 0, 0, 0, 0, 0, 0},
+    {"//example.com", WS_ERR_URI_SCHEME, 0, 0, 0, 0, 0, 0},
+    {"", WS_ERR_URI_SCHEME, 0, 0, 0, 0, 0, 0},
+    {"ws:example.com", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws:/example.com", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws:///path", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://:80/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://a b/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://a%zz/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://[::1/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://[]/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://[zz::1]/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://[127.0.0.1]/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://[::1]x/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://[fe80::1%eth0]/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://::1/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws://h:/", WS_ERR_URI_PORT, 0, 0, 0, 0, 0, 0},
+    {"ws://h:0/", WS_ERR_URI_PORT, 0, 0, 0, 0, 0, 0},
+    {"ws://h:65536/", WS_ERR_URI_PORT, 0, 0, 0, 0, 0, 0},
+    {"ws://h:99999999999999999999/", WS_ERR_URI_PORT, 0, 0, 0, 0, 0, 0},
+    {"ws://h:8a/", WS_ERR_URI_PORT, 0, 0, 0, 0, 0, 0},
+    {"ws://h:-1/", WS_ERR_URI_PORT, 0, 0, 0, 0, 0, 0},
+    {"ws://h:80:81/", WS_ERR_URI_PORT, 0, 0, 0, 0, 0, 0},
+    {"ws://[::1]:/", WS_ERR_URI_PORT, 0, 0, 0, 0, 0, 0},
+    {"ws://h/#frag", WS_ERR_URI_FRAGMENT, 0, 0, 0, 0, 0, 0},
+    {"ws://h/a?b#", WS_ERR_URI_FRAGMENT, 0, 0, 0, 0, 0, 0},
+    {"ws://h#/", WS_ERR_URI_FRAGMENT, 0, 0, 0, 0, 0, 0},
+    {"ws://user@h/", WS_ERR_URI_USERINFO, 0, 0, 0, 0, 0, 0},
+    {"wss://user:pass@h:443/", WS_ERR_URI_USERINFO, 0, 0, 0, 0, 0, 0},
+    {"ws://h/a b", WS_ERR_URI_PATH, 0, 0, 0, 0, 0, 0},
+    {"ws://h/a\"b", WS_ERR_URI_PATH, 0, 0, 0, 0, 0, 0},
+    {"ws://h/%zz", WS_ERR_URI_PATH, 0, 0, 0, 0, 0, 0},
+    {"ws://h/%4", WS_ERR_URI_PATH, 0, 0, 0, 0, 0, 0},
+    {"ws://h/?a=%", WS_ERR_URI_PATH, 0, 0, 0, 0, 0, 0},
+    {"ws://h/?a=<b>", WS_ERR_URI_PATH, 0, 0, 0, 0, 0, 0},
+    {"ws://h/\xc3\xa9", WS_ERR_URI_PATH, 0, 0, 0, 0, 0, 0},
+    {"ws://h/a\r\nX: y", WS_ERR_URI_PATH, 0, 0, 0, 0, 0, 0},
+};
+
+static int parse_guarded(const char *s, ws_uri *u)
+{
+    size_t n = strlen(s);
+    guarded g = guarded_copy(s, n);
+    int r = ws_uri_parse((const char *)g.data, n, u);
+    /* the views point into the caller's string: rebase them onto s before unmapping */
+    if (r == WS_OK) {
+        u->host = s + (u->host - (const char *)g.data);
+        u->path = s + (u->path - (const char *)g.data);
+        if (u->query)
+            u->query = s + (u->query - (const char *)g.data);
+    }
+    guarded_free(&g);
+    return r;
+}
+
+static void assert_part(const char *p, size_t n, const char *want)
+{
+    assert_non_null(p);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(p, want, n);
+}
+
+static void test_uri_good(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        const uri_case *c = &good[i];
+        ws_uri u;
+        int r = parse_guarded(c->in, &u);
+        if (r != WS_OK)
+            fprintf(stderr, "%s: %s\n", c->in, ws_errname(r));
+        assert_int_equal(r, WS_OK);
+        assert_part(u.host, u.host_len, c->host);
+        assert_int_equal(u.port, c->port);
+        assert_part(u.path, u.path_len, c->path);
+        if (c->query)
+            assert_part(u.query, u.query_len, c->query);
+        else
+            assert_null(u.query);
+        assert_int_equal(u.secure, c->secure);
+        assert_int_equal(u.ipv6, c->ipv6);
+    }
+}
+
+static void test_uri_bad(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ws_uri u;
+        int r = parse_guarded(bad[i].in, &u);
+        if (r != bad[i].want)
+            fprintf(stderr, "%s: got %s\n", bad[i].in, ws_errname(r));
+        assert_int_equal(r, bad[i].want);
+    }
+}
+
+static void test_uri_args_and_prefixes(void **state)
+{
+    static const char s[] = "wss://example.com:8443/chat?room=1";
+    ws_uri u;
+
+    (void)state;
+    assert_int_equal(ws_uri_parse(NULL, 0, &u), WS_ERR_URI_SCHEME);
+    assert_int_equal(ws_uri_parse(NULL, 3, &u), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_uri_parse(s, sizeof s - 1, NULL), WS_ERR_INVALID_ARG);
+    /* the length is obeyed, not the NUL: every prefix parses or fails cleanly */
+    for (size_t n = 0; n <= sizeof s - 1; n++) {
+        guarded g = guarded_copy(s, n);
+        int r = ws_uri_parse((const char *)g.data, n, &u);
+        guarded_free(&g);
+        if (n >= 7 && n != 18)
+            assert_int_equal(r, WS_OK);
+        else
+            assert_true(r < 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uri_good),
+        cmocka_unit_test(test_uri_bad),
+        cmocka_unit_test(test_uri_args_and_prefixes),
+    };
+    return cmocka_run_group_tests_name("uri", tests, NULL, NULL);
+}
