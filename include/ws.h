@@ -6,6 +6,11 @@
  *
  *   - common:    version, errors, allocator and random hooks
  *   - frame:     RFC 6455 section 5 frame header codec and masking
+ *   - handshake: the HTTP/1.1 upgrade (server and client), ws:// URIs, and the extended
+ *                CONNECT of RFC 8441 / RFC 9220
+ *   - conn:      ws_conn, the connection: messages, UTF-8, control frames, the closing
+ *                handshake, timers, backpressure
+ *   - backoff:   reconnect delays with full jitter, for clients
  *
  * Conventions
  *   - Every function that can fail returns an int: 0 (WS_OK) or a positive count on success,
