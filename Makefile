@@ -127,8 +127,14 @@ valgrind: all
 	@EX_DIR=$(B)/examples sh tests/run.sh "$(B)" "valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect" $(TESTS) -- $(FUZZ_REPLAY)
 
-run: $(B)/examples/frame-demo
-	$(B)/examples/frame-demo
+# The quick start: the echo server on 127.0.0.1:9001 (epoll on Linux, poll elsewhere).
+ifeq ($(HAVE_EPOLL),1)
+RUN_SERVER := echo-epoll
+else
+RUN_SERVER := echo-poll
+endif
+run: $(B)/examples/$(RUN_SERVER)
+	$(B)/examples/$(RUN_SERVER) --host 127.0.0.1 --port 9001
 
 # Installs only what is missing (Debian/Ubuntu). Needs root or sudo.
 DEPS_PKGS := libcmocka-dev zlib1g-dev meson ninja-build
