@@ -776,7 +776,8 @@ typedef struct ws_conn_stats {
     uint8_t closed_by_peer;             /* 1 if the peer started the closing handshake */
 } ws_conn_stats;
 
-/* Payload scatter element for ws_conn_output(). */
+/* Payload scatter element for ws_conn_output(). Same layout as POSIX struct iovec (a pointer,
+ * then a size_t), so an array of them can be passed to writev() with a cast. */
 typedef struct ws_iovec {
     const uint8_t *base;
     size_t len;
