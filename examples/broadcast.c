@@ -102,15 +102,18 @@ static void on_event(struct ex_server *s, struct ex_client *cl, const ws_event *
                 ex_flush(s, to);
         }
         break;
-    case WS_EV_CLOSE:
-        if (cl->app) {
-            free(((struct slot *)cl->app)->data);
-            free(cl->app);
-            cl->app = NULL;
-        }
-        break;
     default:
         break;
+    }
+}
+
+static void on_drop(struct ex_server *s, struct ex_client *cl)
+{
+    (void)s;
+    if (cl->app) {
+        free(((struct slot *)cl->app)->data);
+        free(cl->app);
+        cl->app = NULL;
     }
 }
 
@@ -144,6 +147,7 @@ int main(int argc, char **argv)
         return 1;
     s->on_tick = on_tick;
     s->on_drained = on_drained;
+    s->on_drop = on_drop;
     ex_run_poll(s);
     ex_server_free(s);
     free(s);

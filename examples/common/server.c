@@ -202,6 +202,8 @@ int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_lo
 
 static void drop_client(struct ex_server *s, struct ex_client *cl)
 {
+    if (s->on_drop)
+        s->on_drop(s, cl);
     s->ops.watch(s, cl, 0);
     cl->watching = 0;
     close(cl->fd);

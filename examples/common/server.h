@@ -62,6 +62,8 @@ struct ex_server {
      * queued). */
     void (*on_tick)(struct ex_server *s, uint64_t now);
     int (*on_drained)(struct ex_server *s, struct ex_client *cl);
+    /* A client is about to be freed (whatever the reason): release cl->app. */
+    void (*on_drop)(struct ex_server *s, struct ex_client *cl);
     void *app;
     int lfd;
     struct ex_client **by_fd;
