@@ -7,7 +7,10 @@
 #   make run             build and start the demo server / example
 #   make deps            apt-get install what the tests need, only what is missing
 #   make install PREFIX=/usr/local [DESTDIR=...]
-#   make bench           benchmarks (see bench/)
+#   make bench           benchmarks (see bench/; QUICK=1 for a short run; make bench-callgrind)
+#   make conformance     the Autobahn-style conformance suite alone (also part of check)
+#   make interop         against Python websockets, Node ws, Chromium, nginx (tests/interop)
+#   make fuzz, fuzz-run (FUZZ_SECONDS=60), fuzz-afl, coverage, lint: see fuzz/README.md
 #   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1
 
 VERSION   := 0.1.0
@@ -49,6 +52,10 @@ LIB_SRCS  := $(sort $(wildcard lib/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+# The conformance suite (tests/conformance/, its own runner, cmocka-style totals) runs in
+# make check with the rest; make conformance runs it alone, make interop the real peers.
+CONF_SRCS := $(sort $(wildcard tests/conformance/*.c))
+TESTS     += $(B)/tests/test_conformance
 
 # Examples: one program per examples/*.c, sharing examples/common/*.c. echo_kqueue.c needs
 # <sys/event.h>: built where it exists, syntax-checked against a stub elsewhere (make check).
@@ -72,7 +79,8 @@ FUZZ_REPLAY := $(FUZZ_SRCS:fuzz/%.c=$(B)/fuzz/%-replay)
 STATIC    := $(B)/libws.a
 SHARED    := $(B)/libws.so.$(VERSION)
 
-.PHONY: kqueue-syntax all lib check asan valgrind run deps install uninstall clean bench fuzz examples tests
+.PHONY: conformance interop kqueue-syntax all lib check asan valgrind run deps install uninstall clean bench bench-callgrind fuzz examples tests \
+        fuzz-afl fuzz-run coverage lint
 .DEFAULT_GOAL := all
 
 all: lib examples tests
@@ -99,7 +107,11 @@ $(B)/tests/%: tests/%.c $(STATIC) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ilib $(ALL_CFLAGS) $< -o $@ $(STATIC) -lcmocka $(ZLIB_LIBS) $(LDFLAGS)
 
-$(B)/fuzz/%-replay: fuzz/%.c fuzz/replay.c $(STATIC)
+$(B)/tests/test_conformance: $(CONF_SRCS) tests/conformance/conformance.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CONF_SRCS) -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
+
+$(B)/fuzz/%-replay: fuzz/%.c fuzz/replay.c $(wildcard fuzz/*.h) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ilib $(ALL_CFLAGS) fuzz/replay.c $< -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
 
@@ -147,8 +159,77 @@ deps:
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing; \
 	else echo "deps: all present"; fi
 
-bench: lib
-	@sh bench/run.sh "$(CC)" "$(B)"
+conformance: all
+	EX_DIR=$(B)/examples $(B)/tests/test_conformance
+
+interop: all
+	@EX_DIR=$(B)/examples sh tests/interop/run.sh
+
+# Benchmarks vs wslay (needs libwslay-dev) and memcpy: table + $(B)/bench/results.csv.
+# QUICK=1: the same rows from shorter runs (CI smoke, < 1 min).
+bench: lib $(B)/examples/echo-epoll
+	@LIBS="$(ZLIB_LIBS)" sh bench/run.sh "$(CC)" "$(B)" $(if $(filter 1,$(QUICK)),quick,full)
+
+# Instructions per decoded frame under callgrind (needs valgrind): noise-free beside the timings.
+bench-callgrind: lib $(B)/examples/echo-epoll
+	@LIBS="$(ZLIB_LIBS)" sh bench/run.sh "$(CC)" "$(B)" callgrind
+
+# ---- fuzzing, coverage, static analysis (see fuzz/README.md) ----
+# make fuzz        libFuzzer binaries build/fuzz/fuzz_<target> (clang, ASan + UBSan)
+# make fuzz-run    each target for FUZZ_SECONDS (default 60), fails on a crash, leak or timeout
+# make fuzz-afl    the same entry points for AFL++ (afl-clang-fast) into build/fuzz-afl/
+# make coverage    line + branch coverage of lib/ from the suite (gcc --coverage, gcov)
+# make lint        cppcheck and clang-tidy (.clang-tidy) on lib/
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_OBJ     := build/fuzz-obj
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS  := $(CSTD) -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_NAMES   := $(FUZZ_SRCS:fuzz/%.c=%)
+FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/%)
+FUZZ_LOBJS   := $(LIB_SRCS:lib/%.c=$(FUZZ_OBJ)/%.o)
+
+fuzz: $(FUZZ_BINS)
+
+$(FUZZ_LOBJS): $(FUZZ_OBJ)/%.o: lib/%.c include/ws.h $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BINS): $(FUZZ_DIR)/%: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_LOBJS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -Ilib $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LOBJS) -o $@ $(ZLIB_LIBS)
+
+fuzz-run: fuzz
+	@sh fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+AFL_CC    ?= afl-clang-fast
+AFL_DIR   := build/fuzz-afl
+fuzz-afl:
+	@if ! command -v $(AFL_CC) >/dev/null 2>&1; then \
+	  echo "fuzz-afl: $(AFL_CC) not found (Debian: apt-get install afl++); nothing built"; \
+	else \
+	  mkdir -p $(AFL_DIR) && set -e && for t in $(FUZZ_NAMES); do \
+	    echo "  AFL  $(AFL_DIR)/$$t"; \
+	    AFL_USE_ASAN=1 $(AFL_CC) $(CPPFLAGS) -Ilib $(CSTD) -g -O1 -DWS_FUZZ_AFL=1 \
+	      fuzz/afl_main.c fuzz/$$t.c $(LIB_SRCS) -o $(AFL_DIR)/$$t $(ZLIB_LIBS); \
+	  done; \
+	  echo "fuzz-afl: run e.g. afl-fuzz -i fuzz/corpus/fuzz_frame -o build/afl-out -x fuzz/dict/fuzz_frame.dict -- $(AFL_DIR)/fuzz_frame"; \
+	fi
+
+COV_B := build/coverage
+coverage:
+	@rm -rf $(COV_B)
+	@$(MAKE) -s all B=$(COV_B) CC=gcc OPT="-O0 -g" CFLAGS="--coverage" LDFLAGS="--coverage" >/dev/null
+	@EX_DIR=$(COV_B)/examples sh tests/run.sh "$(COV_B)" "" $(patsubst tests/%.c,$(COV_B)/tests/%,$(TEST_SRCS)) \
+	  -- $(FUZZ_SRCS:fuzz/%.c=$(COV_B)/fuzz/%-replay) | tail -n 1
+	@sh fuzz/coverage.sh $(COV_B)
+
+LINT_SRCS := $(LIB_SRCS)
+lint:
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+	  --inline-suppr --suppress=missingIncludeSystem -Iinclude -Ilib -DWS_HAVE_ZLIB=1 $(LINT_SRCS)
+	clang-tidy --quiet $(LINT_SRCS) -- $(CPPFLAGS) -Ilib $(CSTD) -DWS_HAVE_ZLIB=1
 
 install: lib
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig

@@ -1,9 +1,115 @@
 #!/bin/sh
-# make bench: builds and runs the benchmarks against the static library in $2.
-# Results are ratios against a ceiling measured in the same run (memcpy), medians of repeats.
+# bench/run.sh CC BUILD_DIR [full|quick|callgrind]  -- what `make bench` runs.
+#
+#   full       (make bench)            the whole matrix, medians of >= 5 repetitions, ~3-4 min
+#   quick      (make bench QUICK=1)    the same rows from shorter runs, < 1 min, for CI
+#   callgrind  (make bench-callgrind)  instruction counts (Ir) per frame on a fixed decode
+#                                      workload, libws vs wslay; needs valgrind
+#
+# Builds the programs in bench/ against BUILD_DIR/libws.a, runs them, prints one table and
+# writes BUILD_DIR/bench/results.csv (name,unit,libws,reference,reference_value,ratio).
+# Installs nothing: the wslay reference needs Debian's libwslay-dev. LIBS: extra libraries
+# libws.a needs (the Makefile passes -lz for a zlib build).
 set -e
-cc=$1; b=$2
-mkdir -p "$b/bench"
-$cc -std=c11 -O2 -g -Iinclude -Ilib bench/bench_mask.c -o "$b/bench/bench-mask" "$b/libws.a"
-echo "== masking vs memcpy"
-"$b/bench/bench-mask"
+cc=${1:-cc}
+b=${2:-build}
+mode=${3:-full}
+out=$b/bench
+mkdir -p "$out"
+
+if ! printf '#include <wslay/wslay.h>\nint main(void){return wslay_event_want_read(0);}\n' |
+    $cc -x c - -lwslay -o /dev/null >/dev/null 2>&1; then
+    echo "bench: wslay not found (the reference implementation). Install it first:" >&2
+    echo "         apt-get install libwslay-dev" >&2
+    exit 1
+fi
+[ -x "$b/examples/echo-epoll" ] || { echo "bench: $b/examples/echo-epoll missing (make examples)" >&2; exit 1; }
+
+flags="-std=c11 -O2 -g -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Iinclude"
+lib=$b/libws.a
+libs=${LIBS-}   # what libws.a itself needs (-lz when built with zlib); the Makefile passes it
+build() { # output, sources and libraries...
+    o=$1; shift
+    $cc $flags "$@" $libs -o "$out/$o" || { echo "bench: building $o failed" >&2; exit 1; }
+}
+build bench-codec -Ilib bench/bench_codec.c "$lib" -lwslay
+build bench-mask -Ilib bench/bench_mask.c "$lib"
+build echo-wslay bench/echo_wslay.c "$lib" -lwslay
+build echo-load bench/echo_load.c "$lib"
+build idle-conns bench/idle_conns.c "$lib"
+
+# ---- callgrind: Ir per frame on a fixed decode workload ----
+callgrind() {
+    if ! command -v valgrind >/dev/null 2>&1 || ! command -v callgrind_annotate >/dev/null 2>&1; then
+        echo "bench: valgrind not installed; skipping the callgrind counts" >&2
+        return 0
+    fi
+    echo "== callgrind: instructions (Ir) per frame, decode path, fixed workload (alternating"
+    echo "   text/binary masked frames; inclusive cost of each decode loop; frames copied in by"
+    echo "   wslay's recv callback are part of its cost, as with a socket)"
+    printf '%-8s %10s %12s %10s %12s %9s %9s\n' payload ws_conn wslay_event ws_frame wslay_frame \
+        conn/ev frame/fr
+    for size in 16 125 1024 65536; do
+        cgo=$out/callgrind.$size.out
+        frames=$(valgrind --tool=callgrind --callgrind-out-file="$cgo" "$out/bench-codec" \
+            --callgrind $size 2>/dev/null | sed -n 's/^FRAMES //p')
+        callgrind_annotate --inclusive=yes --threshold=100 "$cgo" 2>/dev/null |
+            sed -n 's/^ *\([0-9,]*\) ([ 0-9.]*%) *[^ ]*bench_codec\.c:\(run_[a-z_]*\) .*/\2 \1/p' |
+            awk -v f="$frames" -v s="$size" '
+            { gsub(",", "", $2); v[$1] = $2 / f }
+            END { printf "%-8s %10.0f %12.0f %10.0f %12.0f %9.2f %9.2f\n", s "B",
+                  v["run_libws_conn"], v["run_wslay_event"], v["run_libws_frame"],
+                  v["run_wslay_frame"], v["run_wslay_event"] / v["run_libws_conn"],
+                  v["run_wslay_frame"] / v["run_libws_frame"] }'
+    done
+    echo "   (conn/ev, frame/fr: wslay Ir / libws Ir, higher is better for libws; raw profiles in $out/callgrind.*.out)"
+    echo "   self cost by function, 16 B workload (all four decoders; lib/frame.c and lib/mask.c"
+    echo "   also include building the wire image once):"
+    callgrind_annotate "$out/callgrind.16.out" 2>/dev/null |
+        grep -E '^ *[0-9,]+ .*(lib/|libwslay|libc)' | grep -v -E 'bench_|make_wire|fill_' | head -12 |
+        sed 's/^/     /'
+}
+
+if [ "$mode" = callgrind ]; then
+    callgrind
+    exit 0
+fi
+
+raw=$out/raw.txt
+: >"$raw"
+q=
+idle=10000
+[ "$mode" = quick ] && q=--quick && idle=1000
+
+echo "libws benchmarks ($mode) on $(nproc) CPU(s), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+"$out/bench-codec" $q | tee -a "$raw" | grep -v '^ROW '
+echo
+"$out/echo-load" "$b/examples/echo-epoll" "$out/echo-wslay" $q | tee -a "$raw" | grep -v '^ROW '
+
+echo
+echo "== idle connections: server RSS growth / $idle connections (bench/idle_conns.c)"
+idle_one() { # server -> prints bytes per connection
+    "$out/idle-conns" "$1" $idle >"$out/idle.$2.txt" 2>&1 || { cat "$out/idle.$2.txt" >&2; echo -1; return; }
+    sed -n 's/.*: \([0-9-]*\) bytes per connection.*/\1/p' "$out/idle.$2.txt"
+}
+il=$(idle_one "$b/examples/echo-epoll" libws)
+iw=$(idle_one "$out/echo-wslay" wslay)
+echo "echo-epoll (libws): $il bytes per idle connection; echo-wslay: $iw bytes"
+echo "ROW heap_per_idle_conn,bytes,$il,wslay-echo,$iw," >>"$raw"
+
+echo
+if [ "$mode" = quick ]; then "$out/bench-mask" $((8 << 20)); else "$out/bench-mask"; fi
+
+if [ "$mode" = full ]; then
+    echo
+    callgrind
+fi
+
+csv=$out/results.csv
+echo "name,unit,libws,reference,reference_value,ratio" >"$csv"
+sed -n 's/^ROW //p' "$raw" >>"$csv"
+
+echo
+echo "== summary ($csv; ratio = libws / reference, higher is better; memory rows: lower is better)"
+awk -F, 'NR == 1 { printf "%-22s %-13s %14s  %-16s %14s %8s\n", "name", "unit", "libws", "reference", "value", "ratio"; next }
+         { printf "%-22s %-13s %14.6g  %-16s %14.6g %8s\n", $1, $2, $3, $4, $5, $6 }' "$csv"

@@ -205,6 +205,9 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
         close(w->fd);
         return 1006;
     }
+    if (w->echo) /* room to echo the largest message it accepts, header included */
+        ws_conn_set_option(w->c, WS_OPT_SEND_HIGH_WATER,
+                           ws_conn_get_option(w->c, WS_OPT_MAX_MESSAGE_SIZE) + 64);
     if (w->ping_s) {
         ws_conn_set_option(w->c, WS_OPT_PING_INTERVAL, (uint64_t)w->ping_s * 1000);
         ws_conn_set_option(w->c, WS_OPT_PONG_TIMEOUT, (uint64_t)w->ping_s * 1000);

@@ -10,6 +10,7 @@
  *                CONNECT of RFC 8441 / RFC 9220
  *   - conn:      ws_conn, the connection: messages, UTF-8, control frames, the closing
  *                handshake, timers, backpressure
+ *   - deflate:   permessage-deflate (RFC 7692) through zlib, optional
  *   - backoff:   reconnect delays with full jitter, for clients
  *
  * Conventions
@@ -69,8 +70,9 @@ WS_EXPORT const char *ws_version(void);
  * errors get new numbers, numbers are never reused. Ranges: general -1..-19, frame -20..-39,
  * handshake -40..-79, connection and UTF-8 -80..-119, deflate -120..-139.
  */
-#define WS_ERROR_TABLE(X) \
-    WS_ERRORS_COMMON_(X) WS_ERRORS_FRAME_(X) WS_ERRORS_HANDSHAKE_(X) WS_ERRORS_CONN_(X)
+#define WS_ERROR_TABLE(X)                                                                      \
+    WS_ERRORS_COMMON_(X) WS_ERRORS_FRAME_(X) WS_ERRORS_HANDSHAKE_(X) WS_ERRORS_CONN_(X)        \
+    WS_ERRORS_DEFLATE_(X)
 
 #define WS_ERRORS_COMMON_(X)                                                                   \
     X(WS_OK, 0, "success")                                                                     \
@@ -145,6 +147,13 @@ WS_EXPORT const char *ws_version(void);
     X(WS_ERR_EOF, -93, "transport closed without a close frame")                               \
     X(WS_ERR_OUTPUT_OVERFLOW, -94, "output queue limit reached: connection closed by policy")  \
     X(WS_ERR_EVENTS_PENDING, -95, "events are waiting: drain them before feeding more")
+
+/* permessage-deflate errors, -120..-139. */
+#define WS_ERRORS_DEFLATE_(X)                                                                  \
+    X(WS_ERR_DEFLATE_DATA, -120, "compressed message is not valid DEFLATE data")              \
+    X(WS_ERR_DEFLATE_RSV1, -121, "RSV1 set on a control frame or a continuation frame")       \
+    X(WS_ERR_DEFLATE_NEGOTIATION, -122,                                                        \
+      "permessage-deflate answer malformed or not matching the offer (RFC 7692 section 7)")
 
 typedef enum ws_err {
 #define WS_X_ENUM_(name, value, text) name = value,
@@ -729,7 +738,16 @@ typedef enum ws_option {
     WS_OPT_PONG_TIMEOUT = 12,      /* a ping not answered in time: peer dead; default 10000 */
     WS_OPT_IDLE_TIMEOUT = 13,      /* nothing received for this long: close 1000; default off */
     WS_OPT_CLOSE_TIMEOUT = 14,     /* closing handshake bound; default 5000 */
-    WS_OPT_LENIENT_LENGTH = 15     /* 1: accept non-minimal frame lengths; default 0 */
+    WS_OPT_LENIENT_LENGTH = 15,    /* 1: accept non-minimal frame lengths; default 0 */
+    /* permessage-deflate (RFC 7692): see that section below. Set before the handshake. */
+    WS_OPT_DEFLATE = 16,                 /* 1: negotiate it; default 0 */
+    WS_OPT_DEFLATE_WINDOW_BITS = 17,     /* 9..15: our compressor's window; default 15 */
+    WS_OPT_DEFLATE_PEER_WINDOW_BITS = 18, /* 8..15: window asked of the peer; default 15 */
+    WS_OPT_DEFLATE_MEM_LEVEL = 19,       /* 1..9: zlib memLevel of our compressor; default 8 */
+    WS_OPT_DEFLATE_LEVEL = 20,           /* 0..9: zlib compression level; default 6 */
+    WS_OPT_DEFLATE_THRESHOLD = 21,       /* shorter messages go uncompressed; default 64 */
+    WS_OPT_DEFLATE_NO_TAKEOVER = 22,     /* 1: our compressor forgets between messages */
+    WS_OPT_DEFLATE_PEER_NO_TAKEOVER = 23 /* 1: ask the peer to forget between messages */
 } ws_option;
 
 /* Values of WS_OPT_SEND_POLICY. */
@@ -789,7 +807,11 @@ enum {
      * keeps it unchanged until ws_conn_output_acked() reaches the value that
      * ws_conn_output_queued() had right after the send. Servers only (clients must mask,
      * which copies); ignored for a client. */
-    WS_SEND_BORROW = 1u << 0
+    WS_SEND_BORROW = 1u << 0,
+    /* permessage-deflate: send this message uncompressed (already compressed media, or
+     * secrets that must not share a compression context with attacker-chosen data). Read on
+     * a message's first fragment. */
+    WS_SEND_NO_COMPRESS = 1u << 1
 };
 
 /* Create a connection for role (server or client); flags: WS_CONN_OPEN. alloc NULL: malloc.
@@ -937,9 +959,98 @@ WS_EXPORT uint64_t ws_conn_output_acked(const ws_conn *c);
  * 1 when the caller should shut the transport down now: the connection is closed and its
  * output written. A server closes first (RFC 6455 section 7.1.1); a client waits for the
  * server's end of file (ws_conn_feed_eof) or for the close timeout. Once closed for the close
- * timeout, output a stalled peer never reads is abandoned and this returns 1 too.
+ * timeout, output a stalled peer never reads is abandoned and this returns 1 too; so it is
+ * at once after a pong, close or handshake timeout (the peer is unresponsive).
  */
 WS_EXPORT int ws_conn_wants_shutdown(const ws_conn *c);
+
+/* ------------------------------------------------------------------------------------------ */
+/* permessage-deflate (RFC 7692)                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Per-message compression through zlib, negotiated by the connection when WS_OPT_DEFLATE is 1
+ * (the library default is off; the examples turn it on). Built only with zlib (make ZLIB=1,
+ * meson -Dzlib=enabled); without it ws_deflate_available() is 0, WS_OPT_DEFLATE returns
+ * WS_ERR_UNSUPPORTED, and any offer a peer makes is declined.
+ *
+ * Negotiation. A server given extensions NULL in ws_conn_accept() answers the first
+ * permessage-deflate offer it can accept (offers with unknown, repeated or malformed
+ * parameters are declined, RFC 7692 section 7), adding what the options ask for:
+ * server_no_context_takeover (WS_OPT_DEFLATE_NO_TAKEOVER, or because the client asked),
+ * client_no_context_takeover (WS_OPT_DEFLATE_PEER_NO_TAKEOVER, or because the client offered
+ * it), server_max_window_bits (min of the offer and WS_OPT_DEFLATE_WINDOW_BITS),
+ * client_max_window_bits (WS_OPT_DEFLATE_PEER_WINDOW_BITS, when the offer allows limiting).
+ * An explicit extensions string is sent as given, and permessage-deflate in it is configured
+ * from it. A client given extensions NULL in ws_conn_client_start() offers
+ * "permessage-deflate; client_max_window_bits" plus the parameters the options ask for, and
+ * fails the handshake with WS_ERR_DEFLATE_NEGOTIATION when the answer breaks RFC 7692
+ * (unknown, repeated or invalid parameters, a window larger than offered, a missing
+ * server_no_context_takeover that was asked for, client_max_window_bits not offered).
+ *
+ * A window of 8 bits. zlib cannot compress raw DEFLATE with a 256-byte window (deflateInit2
+ * refuses windowBits -8). When the negotiation limits our compressor to 8 bits, the
+ * connection is still accepted and every message we send goes uncompressed (RSV1 clear, as
+ * RFC 7692 section 6 lets any message be sent); what the peer sends is still decompressed.
+ * Our own option never asks for less than 9 bits for ourselves.
+ *
+ * Data. Messages at least WS_OPT_DEFLATE_THRESHOLD bytes long are compressed unless sent with
+ * WS_SEND_NO_COMPRESS (the threshold applies to messages sent whole with ws_conn_send; a
+ * message sent with ws_conn_send_fragment is compressed fragment by fragment, with a sync
+ * flush per fragment). WS_SEND_BORROW is ignored for compressed messages (the compressed bytes
+ * are copied). Control frames are never compressed. Received messages are decompressed in
+ * bounded steps: at most WS_OPT_MAX_MESSAGE_SIZE bytes are ever produced for one message
+ * (more: close 1009, WS_ERR_MESSAGE_TOO_BIG), so a small frame that would inflate to gigabytes
+ * costs at most the limit. Invalid compressed data: close 1007 (WS_ERR_DEFLATE_DATA). RSV1 on a
+ * control or continuation frame: close 1002 (WS_ERR_DEFLATE_RSV1). In streaming mode
+ * (WS_OPT_STREAMING) a compressed message comes as WS_EV_FRAGMENT chunks of at most 16 KiB;
+ * ws_conn_next_event() produces the next chunk when the previous one was taken.
+ *
+ * Memory. zlib's compressor costs 2^(window+2) + 2^(memLevel+9) bytes plus ~6 KiB
+ * (~262 KiB at 15/8), the decompressor ~7 KiB plus 2^window. Both are allocated through the
+ * connection's allocator and only when the first compressed message goes out or comes in. A
+ * side without context takeover has its context freed after every message. Connections whose
+ * compressor has no context takeover can share one compressor (ws_deflate_shared), so a
+ * server with many such connections pays for one. See README for measured numbers.
+ */
+
+/* The parameters agreed for a connection (ws_conn_deflate_params()). */
+typedef struct ws_deflate_params {
+    uint8_t server_no_context_takeover;
+    uint8_t client_no_context_takeover;
+    uint8_t server_max_window_bits; /* 8..15; 15 when not limited */
+    uint8_t client_max_window_bits; /* 8..15; 15 when not limited */
+} ws_deflate_params;
+
+/* 1 if this library was built with zlib (permessage-deflate available), else 0. */
+WS_EXPORT int ws_deflate_available(void);
+
+/* 1 and *p filled if permessage-deflate was negotiated on c, else 0 (*p zeroed). p may be
+ * NULL. */
+WS_EXPORT int ws_conn_deflate_params(const ws_conn *c, ws_deflate_params *p);
+
+/*
+ * A compressor shared by connections whose own compressor has no context takeover: each such
+ * message is compressed from a reset state, so one zlib stream can serve them all, one
+ * message at a time. Not thread-safe: use one per thread (or per event loop). window_bits
+ * 9..15, mem_level 1..9, level 0..9 (the zlib meanings). Returns NULL on allocation failure,
+ * bad arguments, or without zlib.
+ */
+typedef struct ws_deflate_shared ws_deflate_shared;
+WS_EXPORT ws_deflate_shared *ws_deflate_shared_new(const ws_allocator *alloc, int window_bits,
+                                                   int mem_level, int level);
+/* Free it (NULL is a no-op); every connection using it must be freed first. */
+WS_EXPORT void ws_deflate_shared_free(ws_deflate_shared *s);
+/*
+ * Use s (borrowed; it must outlive c) for c's messages when c's compressor has no context
+ * takeover; also sets WS_OPT_DEFLATE_NO_TAKEOVER to 1, so a server always answers
+ * server_no_context_takeover and a client offers client_no_context_takeover. A message that
+ * cannot use it (sent fragment by fragment, or a negotiated window smaller than s's) uses
+ * the connection's own compressor, freed again after the message. s NULL detaches. Set before
+ * the handshake. Returns WS_OK, WS_ERR_INVALID_ARG, WS_ERR_UNSUPPORTED (no zlib),
+ * WS_ERR_NOMEM.
+ */
+WS_EXPORT int ws_conn_set_deflate_shared(ws_conn *c, ws_deflate_shared *s);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Reconnect backoff (a sans-I/O helper for clients)                                           */

@@ -2,6 +2,7 @@
  * The connection: frames -> messages and control handling, the closing handshake, timers,
  * backpressure. Sans-I/O: bytes and time come in through the API, events and bytes go out.
  */
+#include "deflate.h"
 #include "internal.h"
 #include "utf8.h"
 
@@ -56,6 +57,7 @@ struct ws_conn {
 
     ws_handshake *hs;  /* only while connecting (or to show a failed client handshake) */
     char *subprotocol; /* negotiated, NUL-terminated; NULL if none */
+    ws__pmd *pmd;      /* permessage-deflate options and state; NULL until an option is set */
     uint8_t hs_state;  /* HS_* below */
 };
 
@@ -106,6 +108,8 @@ static void update_decoder_flags(ws_conn *c)
     unsigned f = c->role == WS_ROLE_SERVER ? WS_FRAME_EXPECT_MASKED : WS_FRAME_EXPECT_UNMASKED;
     if (c->opts & OPT_LENIENT)
         f |= WS_FRAME_LENIENT_LENGTH;
+    if (ws__pmd_active(c->pmd))
+        f |= WS_FRAME_ALLOW_RSV1; /* RFC 7692: RSV1 marks a compressed message */
     ws_frame_decoder_set_flags(&c->dec, f, c->max_frame);
 }
 
@@ -123,9 +127,10 @@ static int next_mask_key(ws_conn *c, uint8_t key[4])
 
 /* ---- output ---- */
 
-/* Append one frame. The payload is copied (masked for a client) unless borrowed. */
-static int queue_frame(ws_conn *c, uint8_t op, int fin, const uint8_t *data, size_t len,
-                       int borrow)
+/* Append one frame with these RSV bits. The payload is copied (masked for a client) unless
+ * borrowed. */
+static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const uint8_t *data,
+                           size_t len, int borrow)
 {
     ws_frame_header h;
     int masked = c->role == WS_ROLE_CLIENT;
@@ -136,6 +141,7 @@ static int queue_frame(ws_conn *c, uint8_t op, int fin, const uint8_t *data, siz
 
     memset(&h, 0, sizeof h);
     h.fin = (uint8_t)(fin != 0);
+    h.rsv = rsv;
     h.opcode = op;
     h.masked = (uint8_t)masked;
     h.payload_len = len;
@@ -150,7 +156,7 @@ static int queue_frame(ws_conn *c, uint8_t op, int fin, const uint8_t *data, siz
     if (r < 0)
         return r;
     if (copy) {
-        if (masked)
+        if (masked && len) /* data may be NULL when len is 0 */
             ws_mask_copy(p + hl, data, len, h.mask, 0);
         else if (len)
             memcpy(p + hl, data, len);
@@ -168,6 +174,12 @@ static int queue_frame(ws_conn *c, uint8_t op, int fin, const uint8_t *data, siz
     }
     c->st.frames_out++;
     return WS_OK;
+}
+
+static int queue_frame(ws_conn *c, uint8_t op, int fin, const uint8_t *data, size_t len,
+                       int borrow)
+{
+    return queue_frame_rsv(c, op, fin, 0, data, len, borrow);
 }
 
 /* Serialize the latest unanswered ping's pong ahead of anything else queued now. */
@@ -241,6 +253,7 @@ static uint16_t code_for_error(int err)
     case WS_ERR_MESSAGE_TOO_BIG:
         return 1009;
     case WS_ERR_INVALID_UTF8:
+    case WS_ERR_DEFLATE_DATA:
         return 1007;
     case WS_ERR_DATA_TYPE:
         return 1003;
@@ -267,7 +280,7 @@ ws_conn *ws_conn_new(ws_role role, unsigned flags, const ws_allocator *alloc)
     memset(c, 0, sizeof *c);
     c->alloc = a;
     c->rng = ws_random_os;
-    ws__frame_decoder_init(&c->dec, &a);
+    ws__frame_decoder_init(&c->dec);
     c->role = (uint8_t)role;
     c->opts = OPT_AUTO_PONG;
     c->max_message = (uint64_t)16 << 20;
@@ -297,6 +310,7 @@ void ws_conn_free(ws_conn *c)
     ws__free(&a, c->rbuf);
     ws_handshake_free(c->hs);
     ws__free(&a, c->subprotocol);
+    ws__pmd_free(c->pmd);
     ws__free(&a, c);
 }
 
@@ -321,6 +335,8 @@ int ws_conn_set_option(ws_conn *c, ws_option opt, uint64_t v)
 {
     if (!c)
         return WS_ERR_INVALID_ARG;
+    if (ws__pmd_is_option((int)opt))
+        return ws__pmd_set_option(&c->pmd, &c->alloc, (int)opt, v);
     switch (opt) {
     case WS_OPT_MAX_MESSAGE_SIZE:
         if (v == 0)
@@ -392,6 +408,8 @@ uint64_t ws_conn_get_option(const ws_conn *c, ws_option opt)
 {
     if (!c)
         return UINT64_MAX;
+    if (ws__pmd_is_option((int)opt))
+        return ws__pmd_get_option(c->pmd, (int)opt);
     switch (opt) {
     case WS_OPT_MAX_MESSAGE_SIZE:
         return c->max_message;
@@ -499,7 +517,13 @@ static void on_control(ws_conn *c, uint8_t op, const uint8_t *p, size_t n)
     switch (op) {
     case WS_OP_PING:
         if ((c->opts & OPT_AUTO_PONG) && !c->close_sent) {
-            /* Only the latest ping needs an answer (RFC 6455 5.5.3). */
+            /* Answer every ping (peers such as Autobahn's case 2.10 count the pongs): an
+             * earlier ping's pong still waiting is queued now. Above the high-water mark only
+             * the latest is kept (RFC 6455 5.5.3 allows it), so a ping flood from a peer that
+             * does not read cannot grow the queue. */
+            if (c->pong_pending && (uint64_t)ws__outq_pending(&c->out) + WS_FRAME_MAX_HEADER +
+                                           c->pong_len <= c->high_water)
+                (void)flush_pong(c); /* on failure the older pong is dropped, as before */
             memcpy(c->pong_buf, p, n);
             c->pong_len = (uint8_t)n;
             c->pong_pending = 1;
@@ -525,6 +549,8 @@ static int start_data_frame(ws_conn *c, const ws_frame_header *h)
     if (h->opcode == WS_OP_CONTINUATION) {
         if (!c->rx_msg_op)
             return WS_ERR_UNEXPECTED_CONTINUATION;
+        if (h->rsv & WS_RSV1)
+            return WS_ERR_DEFLATE_RSV1; /* RFC 7692 section 6: the first frame only */
     } else {
         if (c->rx_msg_op)
             return WS_ERR_EXPECTED_CONTINUATION;
@@ -538,11 +564,15 @@ static int start_data_frame(ws_conn *c, const ws_frame_header *h)
     }
     if (h->payload_len > c->max_message - c->rx_msg_len)
         return WS_ERR_MESSAGE_TOO_BIG;
+    if (h->opcode != WS_OP_CONTINUATION && (h->rsv & WS_RSV1))
+        return ws__pmd_rx_begin(c->pmd); /* the decoder allows RSV1 only when negotiated */
     return WS_OK;
 }
 
 static int append_rbuf(ws_conn *c, const uint8_t *p, size_t n)
 {
+    if (n == 0)
+        return WS_OK; /* rbuf may still be NULL: no pointer arithmetic on it */
     if (n > c->rcap - c->rlen) {
         size_t want = c->rlen + n, cap = c->rcap ? c->rcap : 1024;
         while (cap < want)
@@ -560,12 +590,82 @@ static int append_rbuf(ws_conn *c, const uint8_t *p, size_t n)
     return WS_OK;
 }
 
+static void end_compressed(ws_conn *c)
+{
+    c->st.messages_in++;
+    c->rx_msg_op = 0;
+    ws__pmd_rx_end(c->pmd);
+}
+
+/* Streaming: one chunk of a decompressed message (end: its last). */
+static int inflated_chunk(ws_conn *c, const uint8_t *p, size_t n, int end)
+{
+    if (n > c->max_message - c->rx_msg_len)
+        return WS_ERR_MESSAGE_TOO_BIG;
+    c->rx_msg_len += n;
+    if (c->rx_msg_op == WS_OP_TEXT &&
+        (ws_utf8_validate(&c->rx_utf8, p, n) != n || (end && !ws_utf8_complete(c->rx_utf8))))
+        return WS_ERR_INVALID_UTF8;
+    if (n || end) {
+        push_simple(c, WS_EV_FRAGMENT, c->rx_msg_op, p, n);
+        c->ev[(c->ev_head + c->ev_count - 1) % EVQ].fin = (uint8_t)end;
+    }
+    if (end)
+        end_compressed(c);
+    return WS_OK;
+}
+
+/* Streaming: a chunk of output filled up before the input was used; the next chunk is made
+ * when the caller asks for the next event. */
+static void inflate_continue(ws_conn *c)
+{
+    const uint8_t *out = NULL;
+    size_t n = 0;
+    int end = ws__pmd_rx_pending(c->pmd) == 2;
+    int r = ws__pmd_rx_stream(c->pmd, NULL, 0, end, &out, &n);
+    if (r >= 0)
+        r = inflated_chunk(c, out, n, r == 0 && end);
+    if (r < 0)
+        fail(c, r, code_for_error(r), 1);
+}
+
+/* Payload of a compressed message (RFC 7692 section 7.2.2): inflated into the reassembly
+ * buffer, never beyond the message limit, or handed out in chunks when streaming. */
+static int on_compressed(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
+{
+    size_t old = c->rlen;
+    int r;
+
+    if (c->opts & OPT_STREAMING) {
+        const uint8_t *out = NULL;
+        size_t k = 0;
+        r = ws__pmd_rx_stream(c->pmd, p, n, msg_end, &out, &k);
+        return r < 0 ? r : inflated_chunk(c, out, k, r == 0 && msg_end);
+    }
+    r = ws__pmd_rx_append(c->pmd, p, n, msg_end, &c->rbuf, &c->rlen, &c->rcap, c->max_message);
+    if (r < 0)
+        return r;
+    c->rx_msg_len = c->rlen;
+    if (c->rx_msg_op == WS_OP_TEXT &&
+        (ws_utf8_validate(&c->rx_utf8, c->rbuf + old, c->rlen - old) != c->rlen - old ||
+         (msg_end && !ws_utf8_complete(c->rx_utf8))))
+        return WS_ERR_INVALID_UTF8;
+    if (msg_end) {
+        push_simple(c, WS_EV_MESSAGE, c->rx_msg_op, c->rbuf, c->rlen);
+        end_compressed(c);
+    }
+    return WS_OK;
+}
+
 /* A chunk of a data frame's payload, already unmasked. Returns an error to fail with. */
 static int on_data(ws_conn *c, const ws_frame_event *fe)
 {
     const ws_frame_header *h = &fe->header;
     int msg_end = h->fin && fe->frame_end;
     int whole = msg_end && fe->offset == 0 && h->opcode != WS_OP_CONTINUATION;
+
+    if (ws__pmd_rx_in_message(c->pmd))
+        return on_compressed(c, fe->data, fe->len, msg_end);
 
     if (c->rx_msg_op == WS_OP_TEXT) {
         if (ws_utf8_validate(&c->rx_utf8, fe->data, fe->len) != fe->len)
@@ -603,10 +703,22 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 {
     size_t pos = 0;
 
+    /* Nothing waits on an empty feed (an empty frame's data follows its header within one
+     * call), and in may be NULL: no arithmetic on it. */
+    if (n == 0) {
+        *consumed = 0;
+        return WS_OK;
+    }
+
     while (c->ev_count == 0) {
         ws_frame_event fe;
-        size_t used = 0;
-        int r = ws_frame_decoder_feed(&c->dec, in + pos, n - pos, &used, &fe);
+        size_t used = 0, avail = n - pos;
+        /* Compressed input is inflated a bounded piece at a time when streaming: what is left
+         * of it when a chunk of output fills up is copied, so keep that small. */
+        if ((c->opts & OPT_STREAMING) && ws__pmd_rx_in_message(c->pmd) &&
+            avail > WS__PMD_IN_CHUNK)
+            avail = WS__PMD_IN_CHUNK;
+        int r = ws_frame_decoder_feed(&c->dec, in + pos, avail, &used, &fe);
         pos += used;
         if (r < 0) {
             fail(c, r, code_for_error(r), 1);
@@ -617,8 +729,10 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
         if (fe.type == WS_FRAME_EV_HEADER) {
             c->st.frames_in++;
             c->ctl_len = 0;
-            if (!WS_OPCODE_IS_CONTROL(fe.header.opcode) &&
-                (r = start_data_frame(c, &fe.header)) < 0)
+            if (WS_OPCODE_IS_CONTROL(fe.header.opcode) && (fe.header.rsv & WS_RSV1))
+                fail(c, WS_ERR_DEFLATE_RSV1, 1002, 1); /* RFC 7692: never compressed */
+            else if (!WS_OPCODE_IS_CONTROL(fe.header.opcode) &&
+                     (r = start_data_frame(c, &fe.header)) < 0)
                 fail(c, r, code_for_error(r), 1);
             continue;
         }
@@ -669,6 +783,7 @@ static void became_open(ws_conn *c)
     c->hs_state = HS_NONE;
     c->state = WS_STATE_OPEN;
     c->t_last_rx = c->t_last_ping = c->now;
+    update_decoder_flags(c); /* RSV1 if permessage-deflate was agreed */
     push_simple(c, WS_EV_OPEN, 0, NULL, 0);
 }
 
@@ -708,6 +823,16 @@ static int feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *consu
     if (r == 1) {
         const char *p = NULL;
         size_t len = 0;
+        ws__pmd_neg neg;
+        int found = 0;
+        /* RFC 7692 section 7: an answer that breaks the rules fails the connection. */
+        r = ws__pmd_client_check(c->pmd, &c->alloc, c->hs, &neg, &found);
+        if (r == WS_OK && found)
+            r = ws__pmd_commit(&c->pmd, &c->alloc, &neg);
+        if (r < 0) {
+            end_unopened(c, r, ws_strerror(r));
+            return WS_OK;
+        }
         if (ws_handshake_subprotocol_count(c->hs) == 1)
             (void)ws_handshake_subprotocol(c->hs, 0, &p, &len);
         if (keep_subprotocol(c, p, len) < 0) {
@@ -737,6 +862,7 @@ int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprot
     ws_uri uri;
     size_t need = 0;
     uint8_t *o;
+    char offer[160];
     int r;
 
     if (!c || !url)
@@ -745,6 +871,8 @@ int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprot
         return WS_ERR_STATE;
     if ((r = ws_uri_parse(url, strlen(url), &uri)) < 0)
         return r;
+    if (!extensions && ws__pmd_client_offer(c->pmd, offer, sizeof offer) > 0)
+        extensions = offer;
     c->hs = ws_handshake_new(1, &c->alloc);
     if (!c->hs)
         return WS_ERR_NOMEM;
@@ -777,13 +905,27 @@ int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
 {
     size_t need = 0;
     uint8_t *o;
-    int r;
+    char answer[160];
+    ws__pmd_neg neg;
+    int r, found = 0;
 
     if (!c || c->hs_state != HS_DECIDING)
         return WS_ERR_STATE;
+    /* NULL: the library answers a permessage-deflate offer per the options; a string from
+     * the caller is sent as given, and configures the extension if it names it. */
+    if (!extensions) {
+        found = ws__pmd_server_answer(c->pmd, c->hs, answer, sizeof answer, &neg) > 0;
+        if (found)
+            extensions = answer;
+    }
     r = ws_handshake_accept(c->hs, subprotocol, extensions, headers, NULL, 0, &need);
     if (r != WS_ERR_BUFFER_TOO_SMALL)
         return r < 0 ? r : WS_ERR_STATE;
+    if (extensions && extensions != answer &&
+        (r = ws__pmd_server_explicit(&c->pmd, &c->alloc, extensions, &neg, &found)) < 0)
+        return r;
+    if (found && (r = ws__pmd_commit(&c->pmd, &c->alloc, &neg)) < 0)
+        return r;
     if ((r = keep_subprotocol(c, subprotocol, subprotocol ? strlen(subprotocol) : 0)) < 0)
         return r;
     o = ws__outq_reserve(&c->out, &c->alloc, need);
@@ -834,6 +976,16 @@ int ws_conn_subprotocol(const ws_conn *c, const char **p, size_t *len)
     return *s != '\0';
 }
 
+int ws_conn_deflate_params(const ws_conn *c, ws_deflate_params *p)
+{
+    return ws__pmd_params(c ? c->pmd : NULL, c && c->role == WS_ROLE_CLIENT, p);
+}
+
+int ws_conn_set_deflate_shared(ws_conn *c, ws_deflate_shared *s)
+{
+    return c ? ws__pmd_set_shared(&c->pmd, &c->alloc, s) : WS_ERR_INVALID_ARG;
+}
+
 int ws_conn_feed(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 {
     size_t dummy;
@@ -843,8 +995,8 @@ int ws_conn_feed(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
     *consumed = 0;
     if (!c || (!in && n))
         return WS_ERR_INVALID_ARG;
-    if (c->ev_count)
-        return WS_ERR_EVENTS_PENDING;
+    if (c->ev_count || (!c->failed && ws__pmd_rx_pending(c->pmd)))
+        return WS_ERR_EVENTS_PENDING; /* (or decompressed data waiting for next_event) */
     if (c->state == WS_STATE_CLOSED || c->close_received || c->eof) {
         /* Nothing after the close frame (or a failure) is processed. */
         *consumed = n;
@@ -874,7 +1026,12 @@ int ws_conn_feed_eof(ws_conn *c)
 
 int ws_conn_next_event(ws_conn *c, ws_event *ev)
 {
-    if (!c || !ev || c->ev_count == 0)
+    if (!c || !ev)
+        return 0;
+    /* Made only now, so the previous chunk's view stayed valid until this call. */
+    if (c->ev_count == 0 && !c->failed && ws__pmd_rx_pending(c->pmd))
+        inflate_continue(c);
+    if (c->ev_count == 0)
         return 0;
     *ev = c->ev[c->ev_head];
     c->ev_head = (uint8_t)((c->ev_head + 1) % EVQ);
@@ -927,8 +1084,9 @@ static void outq_truncate(ws_outq *q, const ws_outq *mark)
     q->mcount = mark->mcount;
 }
 
-static int send_frames(ws_conn *c, uint8_t first_op, const uint8_t *p, size_t len, int fin,
-                       unsigned flags)
+/* rsv goes on the first frame only (RFC 7692: RSV1 marks the message, not each frame). */
+static int send_frames(ws_conn *c, uint8_t first_op, uint8_t rsv, const uint8_t *p, size_t len,
+                       int fin, unsigned flags)
 {
     size_t frag = c->frag_size ? c->frag_size : len;
     uint8_t op = first_op;
@@ -942,15 +1100,18 @@ static int send_frames(ws_conn *c, uint8_t first_op, const uint8_t *p, size_t le
     frames_out = c->st.frames_out;
     do {
         size_t k = len < frag ? len : frag;
-        r = queue_frame(c, op, fin && k == len, p, k, (flags & WS_SEND_BORROW) != 0);
+        r = queue_frame_rsv(c, op, fin && k == len, op == first_op ? rsv : 0, p, k,
+                            (flags & WS_SEND_BORROW) != 0);
         if (r < 0) {
             /* All or nothing: a message cut short would put the next one inside it. */
             outq_truncate(&c->out, &mark);
             c->st.frames_out = frames_out;
             return r;
         }
-        p += k;
-        len -= k;
+        if (k) { /* p may be NULL for an empty payload */
+            p += k;
+            len -= k;
+        }
         op = WS_OP_CONTINUATION;
     } while (len > 0);
     return WS_OK;
@@ -961,6 +1122,26 @@ static int check_text(const uint8_t *p, size_t len, ws_utf8_state *st, int fin)
     if (ws_utf8_validate(st, p, len) != len || (fin && !ws_utf8_complete(*st)))
         return WS_ERR_INVALID_UTF8;
     return WS_OK;
+}
+
+/* Queue one fragment of a message, compressed when permessage-deflate says so. */
+static int send_payload(ws_conn *c, uint8_t op, const uint8_t *data, size_t len, int fin,
+                        unsigned flags)
+{
+    uint8_t stack[512]; /* small messages compress without touching the allocator */
+    const uint8_t *z;
+    size_t zn;
+    int r;
+
+    if (!c->tx_msg_op && !ws__pmd_tx_begin(c->pmd, len, fin, flags))
+        return send_frames(c, op, 0, data, len, fin, flags);
+    if (!ws__pmd_tx_compressing(c->pmd))
+        return send_frames(c, op, 0, data, len, fin, flags);
+    r = ws__pmd_tx_compress(c->pmd, data, len, fin, stack, sizeof stack, &z, &zn);
+    if (r == WS_OK)
+        r = send_frames(c, op, c->tx_msg_op ? 0 : WS_RSV1, z, zn, fin, flags & ~WS_SEND_BORROW);
+    ws__pmd_tx_done(c->pmd, fin, r == WS_OK);
+    return r;
 }
 
 int ws_conn_send_fragment(ws_conn *c, ws_opcode opcode, const void *data, size_t len, int fin,
@@ -980,8 +1161,8 @@ int ws_conn_send_fragment(ws_conn *c, ws_opcode opcode, const void *data, size_t
         return r;
     if (over_high_water(c, wire_size(c, len, c->frag_size)))
         return WS_ERR_WOULD_BLOCK;
-    r = send_frames(c, c->tx_msg_op ? WS_OP_CONTINUATION : (uint8_t)opcode, data, len, fin,
-                    flags);
+    r = send_payload(c, c->tx_msg_op ? WS_OP_CONTINUATION : (uint8_t)opcode, data, len, fin,
+                     flags);
     if (r < 0)
         return r;
     c->tx_utf8 = u;
@@ -1156,6 +1337,10 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
         c->t_open = c->t_last_rx = c->t_last_ping = now_ms;
     }
     c->now = now_ms;
+    /* Quiet for a second: give back a large drained output buffer (busy connections keep it,
+     * so sending allocates nothing per message). */
+    if (now_ms - c->t_last_rx >= 1000)
+        ws__outq_trim(&c->out, &c->alloc);
 
     switch (c->state) {
     case WS_STATE_CONNECTING:

@@ -186,30 +186,37 @@ int ws_frame_make_mask(ws_random_fn rng, void *rng_user, uint8_t key[4])
 
 /* ---- incremental decoder ---- */
 
-void ws__frame_decoder_init(ws_frame_decoder *d, const ws_allocator *alloc)
+void ws__frame_decoder_init(ws_frame_decoder *d)
 {
     memset(d, 0, sizeof *d);
-    ws__alloc_init(&d->alloc, alloc);
     d->max_payload = UINT64_MAX;
 }
+
+typedef struct decoder_box {
+    ws_frame_decoder d; /* first: a pointer to it is a pointer to the box */
+    ws_allocator alloc;
+} decoder_box;
 
 ws_frame_decoder *ws_frame_decoder_new(const ws_allocator *alloc)
 {
     ws_allocator a;
-    ws_frame_decoder *d;
+    decoder_box *b;
 
     ws__alloc_init(&a, alloc);
-    d = ws__malloc(&a, sizeof *d);
-    if (d)
-        ws__frame_decoder_init(d, &a);
-    return d;
+    b = ws__malloc(&a, sizeof *b);
+    if (!b)
+        return NULL;
+    ws__frame_decoder_init(&b->d);
+    b->alloc = a;
+    return &b->d;
 }
 
 void ws_frame_decoder_free(ws_frame_decoder *d)
 {
     if (d) {
-        ws_allocator a = d->alloc;
-        ws__free(&a, d);
+        decoder_box *b = (decoder_box *)(void *)d;
+        ws_allocator a = b->alloc;
+        ws__free(&a, b);
     }
 }
 

@@ -29,7 +29,6 @@ unsigned ws__mask_kernels(void);
 /* ---- frame decoder state, embedded by value in the connection ---- */
 
 struct ws_frame_decoder {
-    ws_allocator alloc;
     ws_frame_header hdr;   /* header being parsed, or the frame whose payload is streaming */
     uint64_t remaining;    /* payload bytes still to come */
     uint64_t offset;       /* payload bytes already handed out */
@@ -44,7 +43,9 @@ struct ws_frame_decoder {
 
 enum { WS__DEC_HEADER = 0, WS__DEC_PAYLOAD = 1, WS__DEC_EMPTY = 2 };
 
-void ws__frame_decoder_init(ws_frame_decoder *d, const ws_allocator *alloc);
+/* The decoder embedded in a connection carries no allocator of its own (the connection has
+ * one); a standalone decoder from ws_frame_decoder_new lives in a box beside its allocator. */
+void ws__frame_decoder_init(ws_frame_decoder *d);
 
 /* ---- output queue (outq.c) ---- */
 
@@ -71,6 +72,8 @@ void ws__outq_commit(ws_outq *q, size_t n);
 int ws__outq_borrow(ws_outq *q, const ws_allocator *a, const uint8_t *p, size_t len);
 int ws__outq_iov(const ws_outq *q, ws_iovec *iov, int cnt);
 int ws__outq_ack(ws_outq *q, const ws_allocator *a, size_t n);
+/* Release a drained buffer larger than a few KiB (called once the connection is idle). */
+void ws__outq_trim(ws_outq *q, const ws_allocator *a);
 static inline size_t ws__outq_pending(const ws_outq *q)
 {
     return (size_t)(q->queued - q->acked);

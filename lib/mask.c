@@ -155,6 +155,8 @@ unsigned ws__mask_kernels(void)
 size_t ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4],
                     size_t offset)
 {
+    if (n == 0) /* dst/src may be NULL then: no pointer arithmetic on them */
+        return offset & 3;
     if (n < 16)
         return ws__mask_copy_scalar(dst, src, n, key, offset);
 #if defined(WS_MASK_AVX2)

@@ -6,7 +6,8 @@
  */
 #include "internal.h"
 
-/* Above this, a drained buffer is released so idle connections stay small. */
+/* Above this, a drained buffer is released by ws__outq_trim, so idle connections stay small
+ * while busy ones allocate nothing per message. */
 #define OUTQ_KEEP 16384u
 
 void ws__outq_free(ws_outq *q, const ws_allocator *a)
@@ -129,13 +130,21 @@ int ws__outq_ack(ws_outq *q, const ws_allocator *a, size_t n)
         q->owned_out += k;
         n -= k;
     }
+    (void)a;
     if (q->head == q->tail) {
         q->head = q->tail = 0;
-        if (q->cap > OUTQ_KEEP && q->mcount == 0) {
-            ws__free(a, q->buf);
-            q->buf = NULL;
-            q->cap = 0;
-        }
+        if (q->mcount == 0)
+            q->mhead = 0;
     }
     return WS_OK;
+}
+
+void ws__outq_trim(ws_outq *q, const ws_allocator *a)
+{
+    if (q->head == q->tail && q->mcount == 0 && q->cap > OUTQ_KEEP) {
+        ws__free(a, q->buf);
+        q->buf = NULL;
+        q->cap = 0;
+        q->head = q->tail = 0;
+    }
 }

@@ -28,7 +28,7 @@ static void store_be32(uint8_t *p, uint32_t v)
 static void sha1_block(uint32_t h[5], const uint8_t block[64])
 {
     uint32_t w[80];
-    for (int t = 0; t < 16; t++)
+    for (size_t t = 0; t < 16; t++)
         w[t] = load_be32(block + 4 * t);
     for (int t = 16; t < 80; t++)
         w[t] = rol32(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
@@ -113,7 +113,7 @@ void ws_sha1_final(ws_sha1_ctx *c, uint8_t out[20])
     store_be32(c->buf + 56, (uint32_t)(bits >> 32));
     store_be32(c->buf + 60, (uint32_t)bits);
     sha1_block(c->h, c->buf);
-    for (int i = 0; i < 5; i++)
+    for (size_t i = 0; i < 5; i++)
         store_be32(out + 4 * i, c->h[i]);
     memset(c, 0, sizeof *c);
 }

@@ -2,13 +2,21 @@
    sequences").
 
    Structure:
-   - ASCII runs at a character boundary are skipped 16 bytes at a time with SSE2 (64 per step once
-     the run is long), or 16/8 bytes at a time with 64-bit words on the portable path.
-   - At a boundary with the whole sequence available, a well-formed 2/3/4-byte sequence is
+   - Scalar path: ASCII runs at a character boundary are skipped 16 bytes at a time with SSE2 (64
+     per step once the run is long), or 16/8 bytes at a time with 64-bit words on the portable
+     path. At a boundary with the whole sequence available, a well-formed 2/3/4-byte sequence is
      accepted with a few range checks. This shortcut only ever accepts; anything else (including
-     sequences cut by the end of the chunk) goes to the DFA, which alone decides the reject offset.
+     sequences cut by the end of the chunk) goes to the DFA, which alone decides the reject
+     offset.
    - A byte-wise DFA over 12 byte classes. Its states are exactly the viable prefixes of a
-     well-formed sequence, so it rejects on the first byte that no continuation can rescue. */
+     well-formed sequence, so it rejects on the first byte that no continuation can rescue.
+   - Block kernels (x86-64, chosen at run time: AVX2, else SSSE3): from a character boundary,
+     64-byte blocks are checked with the nibble-table classification of Keiser & Lemire
+     ("Validating UTF-8 In Less Than One Instruction Per Byte", 2021), see tab_prev_hi below.
+     A kernel only answers "these blocks are fine" or "something in this block is wrong"; it
+     never decides an offset. On an error the scalar path rescans from the last character
+     boundary before the block, and the bytes after the last whole block are left to the scalar
+     path too, so the reject offset and the carried state are exactly the DFA's. */
 #include "utf8.h"
 
 #include <string.h>
@@ -202,7 +210,290 @@ static size_t whole_seq(const uint8_t *p, size_t avail)
     return 0;
 }
 
-size_t ws_utf8_validate(ws_utf8_state *st, const uint8_t *p, size_t n)
+/* Scalar validation of p[i..end) from state *ps. Returns end, or the offset of the rejected byte
+   with *ps = S_REJECT. The state is carried across `end` exactly as across calls. */
+static size_t run_scalar(uint32_t *ps, const uint8_t *p, size_t i, size_t end)
+{
+    uint32_t s = *ps;
+    while (i < end) {
+        if (s == S_ACCEPT) {
+            /* Fast paths: ASCII runs, then whole well-formed characters. They stop at anything
+               else (ill-formed, cut by the end), which the DFA step below then judges. */
+            size_t len;
+            i = skip_ascii(p, i, end);
+            while (i < end && (len = whole_seq(p + i, end - i)) != 0)
+                i += len;
+            if (i == end)
+                break;
+            if (p[i] < 0x80)
+                continue;
+        }
+        s = utf8_next[s + utf8_class[p[i]]];
+        if (s == S_REJECT) {
+            *ps = S_REJECT;
+            return i;
+        }
+        i++;
+    }
+    *ps = s;
+    return end;
+}
+
+/* ---- Block kernels ------------------------------------------------------------------------ */
+
+/* Kernel contract: p[0] is at a character boundary. The kernel looks at whole 64-byte
+   blocks from p[0] on and returns an offset r at a character boundary such that p[0..r) is
+   well-formed, with *bad_end = 0 if no block showed an error (then r is at most 3 bytes before
+   the end of the last whole block), or with *bad_end = the end of the first block that showed
+   one (then r <= that block's start and the first ill-formed byte lies in [r, *bad_end)). */
+typedef size_t (*block_kernel)(const uint8_t *p, size_t n, size_t *bad_end);
+
+#define BLOCK 64
+
+#if !defined(WS_NO_SIMD) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define WS_UTF8_X86 1
+#include <immintrin.h>
+
+/* The start of the character that the byte at i belongs to, given that p[0..i) passed the block
+   checks and p[0] is a boundary: an unfinished lead among the last three bytes, else i. Lead
+   bytes are recognized by value alone (C0..FF can only start a sequence); C0, C1 and F5..FF are
+   "unfinished" too, which is what makes the rescan report them at their own offset. */
+static size_t boundary_before(const uint8_t *p, size_t i)
+{
+    if (i >= 1 && p[i - 1] >= 0xC0)
+        return i - 1;
+    if (i >= 2 && p[i - 2] >= 0xE0)
+        return i - 2;
+    if (i >= 3 && p[i - 3] >= 0xF0)
+        return i - 3;
+    return i;
+}
+
+
+/* Block classification. For every byte `cur` with predecessor `prev1` (the byte before the block
+   start counts as ASCII, which is equivalent at a character boundary) three 16-entry tables are
+   looked up -- by prev1's high nibble, prev1's low nibble and cur's high nibble -- and ANDed.
+   Each bit is one kind of error that needs all three coordinates to line up:
+
+     TOO_SHORT  lead C0..FF followed by a non-continuation
+     TOO_LONG   ASCII followed by a continuation
+     OVERLONG3  E0 followed by 80..9F
+     TOO_LARGE  F4..FF followed by 90..BF
+     SURROGATE  ED followed by A0..BF
+     OVERLONG2  C0, C1 followed by a continuation
+     OL4_BIG    F0 or F5..FF followed by 80..8F
+     TWO_CONTS  continuation followed by continuation (not an error by itself)
+
+   Together with TOO_SHORT, OVERLONG2, TOO_LARGE and OL4_BIG this rejects every continuation after
+   C0, C1, F5..FF. What a pair cannot see is the length of a sequence: a continuation that follows
+   a continuation is right exactly when it is the third byte of a 3- or 4-byte sequence or the
+   fourth of a 4-byte one, i.e. when the byte two back is E0..FF or the byte three back is F0..FF.
+   So the error for a byte is (tables AND) XOR (0x80 if it must be such a continuation): any bit
+   set means the text is ill-formed at or before that byte. */
+enum {
+    TOO_SHORT = 0x01,
+    TOO_LONG = 0x02,
+    OVERLONG3 = 0x04,
+    TOO_LARGE = 0x08,
+    SURROGATE = 0x10,
+    OVERLONG2 = 0x20,
+    OL4_BIG = 0x40,
+    TWO_CONTS = 0x80,
+    ANY_PAIR = TOO_SHORT | TOO_LONG | TWO_CONTS /* bits that ignore prev1's low nibble */
+};
+
+/* Indexed by the high nibble of the previous byte. */
+static const uint8_t tab_prev_hi[16] = {
+    TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, /* 0..7 */
+    TWO_CONTS, TWO_CONTS, TWO_CONTS, TWO_CONTS,                                     /* 8..B */
+    TOO_SHORT | OVERLONG2,                                                          /* C */
+    TOO_SHORT,                                                                      /* D */
+    TOO_SHORT | OVERLONG3 | SURROGATE,                                              /* E */
+    TOO_SHORT | TOO_LARGE | OL4_BIG,                                                /* F */
+};
+
+/* Indexed by the low nibble of the previous byte. */
+static const uint8_t tab_prev_lo[16] = {
+    ANY_PAIR | OVERLONG2 | OVERLONG3 | OL4_BIG,       /* C0, E0, F0 */
+    ANY_PAIR | OVERLONG2,                             /* C1 */
+    ANY_PAIR,                                         /* 2 */
+    ANY_PAIR,                                         /* 3 */
+    ANY_PAIR | TOO_LARGE,                             /* F4 */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* F5 */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* F6 */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* F7 */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* F8 */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* F9 */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* FA */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* FB */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* FC */
+    ANY_PAIR | TOO_LARGE | OL4_BIG | SURROGATE,       /* ED, FD */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* FE */
+    ANY_PAIR | TOO_LARGE | OL4_BIG,                   /* FF */
+};
+
+/* Indexed by the high nibble of the current byte. */
+static const uint8_t tab_cur_hi[16] = {
+    TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+    TOO_LONG | TWO_CONTS | OVERLONG2 | OVERLONG3 | OL4_BIG,   /* 80..8F */
+    TOO_LONG | TWO_CONTS | OVERLONG2 | OVERLONG3 | TOO_LARGE, /* 90..9F */
+    TOO_LONG | TWO_CONTS | OVERLONG2 | SURROGATE | TOO_LARGE, /* A0..AF */
+    TOO_LONG | TWO_CONTS | OVERLONG2 | SURROGATE | TOO_LARGE, /* B0..BF */
+    TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+};
+
+/* ---- SSSE3: 16 bytes per vector ---- */
+
+__attribute__((target("ssse3"))) static inline __m128i
+errors16(__m128i cur, __m128i prev, __m128i t_phi, __m128i t_plo, __m128i t_chi)
+{
+    const __m128i nib = _mm_set1_epi8(0x0F);
+    __m128i p1 = _mm_alignr_epi8(cur, prev, 15);
+    __m128i p2 = _mm_alignr_epi8(cur, prev, 14);
+    __m128i p3 = _mm_alignr_epi8(cur, prev, 13);
+    __m128i a = _mm_shuffle_epi8(t_phi, _mm_and_si128(_mm_srli_epi16(p1, 4), nib));
+    __m128i b = _mm_shuffle_epi8(t_plo, _mm_and_si128(p1, nib));
+    __m128i c = _mm_shuffle_epi8(t_chi, _mm_and_si128(_mm_srli_epi16(cur, 4), nib));
+    __m128i pairs = _mm_and_si128(_mm_and_si128(a, b), c);
+    /* Saturating p2 - 0x60 has bit 7 set iff p2 >= E0; p3 - 0x70 iff p3 >= F0. */
+    __m128i must = _mm_or_si128(_mm_subs_epu8(p2, _mm_set1_epi8(0x60)),
+                                _mm_subs_epu8(p3, _mm_set1_epi8(0x70)));
+    must = _mm_and_si128(must, _mm_set1_epi8(-128));
+    return _mm_xor_si128(pairs, must);
+}
+
+__attribute__((target("ssse3"))) static size_t kernel_ssse3(const uint8_t *p, size_t n,
+                                                            size_t *bad_end)
+{
+    const __m128i t_phi = _mm_loadu_si128((const __m128i *)(const void *)tab_prev_hi);
+    const __m128i t_plo = _mm_loadu_si128((const __m128i *)(const void *)tab_prev_lo);
+    const __m128i t_chi = _mm_loadu_si128((const __m128i *)(const void *)tab_cur_hi);
+    const __m128i zero = _mm_setzero_si128();
+    __m128i prev = zero;
+    int prev_ascii = 1;
+    size_t i = 0;
+
+    while (n - i >= BLOCK) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 48));
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))) == 0) {
+            /* All ASCII: fine unless the previous block ended inside a sequence. */
+            if (!prev_ascii && boundary_before(p, i) != i)
+                break;
+            prev_ascii = 1;
+            prev = d;
+            i += BLOCK;
+            continue;
+        }
+        __m128i e = _mm_or_si128(_mm_or_si128(errors16(a, prev, t_phi, t_plo, t_chi),
+                                              errors16(b, a, t_phi, t_plo, t_chi)),
+                                 _mm_or_si128(errors16(c, b, t_phi, t_plo, t_chi),
+                                              errors16(d, c, t_phi, t_plo, t_chi)));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(e, zero)) != 0xFFFF)
+            break;
+        prev_ascii = 0;
+        prev = d;
+        i += BLOCK;
+    }
+    *bad_end = n - i >= BLOCK ? i + BLOCK : 0;
+    return boundary_before(p, i);
+}
+
+/* ---- AVX2: 32 bytes per vector ---- */
+
+__attribute__((target("avx2"))) static inline __m256i
+errors32(__m256i cur, __m256i prev, __m256i t_phi, __m256i t_plo, __m256i t_chi)
+{
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    /* vpalignr works within 128-bit lanes: pair each lane of cur with the lane before it. */
+    __m256i before = _mm256_permute2x128_si256(prev, cur, 0x21);
+    __m256i p1 = _mm256_alignr_epi8(cur, before, 15);
+    __m256i p2 = _mm256_alignr_epi8(cur, before, 14);
+    __m256i p3 = _mm256_alignr_epi8(cur, before, 13);
+    __m256i a = _mm256_shuffle_epi8(t_phi, _mm256_and_si256(_mm256_srli_epi16(p1, 4), nib));
+    __m256i b = _mm256_shuffle_epi8(t_plo, _mm256_and_si256(p1, nib));
+    __m256i c = _mm256_shuffle_epi8(t_chi, _mm256_and_si256(_mm256_srli_epi16(cur, 4), nib));
+    __m256i pairs = _mm256_and_si256(_mm256_and_si256(a, b), c);
+    __m256i must = _mm256_or_si256(_mm256_subs_epu8(p2, _mm256_set1_epi8(0x60)),
+                                   _mm256_subs_epu8(p3, _mm256_set1_epi8(0x70)));
+    must = _mm256_and_si256(must, _mm256_set1_epi8(-128));
+    return _mm256_xor_si256(pairs, must);
+}
+
+__attribute__((target("avx2"))) static __m256i load_table32(const uint8_t t[16])
+{
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)t));
+}
+
+__attribute__((target("avx2"))) static size_t kernel_avx2(const uint8_t *p, size_t n,
+                                                          size_t *bad_end)
+{
+    const __m256i t_phi = load_table32(tab_prev_hi);
+    const __m256i t_plo = load_table32(tab_prev_lo);
+    const __m256i t_chi = load_table32(tab_cur_hi);
+    __m256i prev = _mm256_setzero_si256();
+    int prev_ascii = 1;
+    size_t i = 0;
+
+    while (n - i >= BLOCK) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + i + 32));
+        if (_mm256_movemask_epi8(_mm256_or_si256(a, b)) == 0) {
+            if (!prev_ascii && boundary_before(p, i) != i)
+                break;
+            prev_ascii = 1;
+            prev = b;
+            i += BLOCK;
+            continue;
+        }
+        __m256i e = _mm256_or_si256(errors32(a, prev, t_phi, t_plo, t_chi),
+                                    errors32(b, a, t_phi, t_plo, t_chi));
+        if (!_mm256_testz_si256(e, e))
+            break;
+        prev_ascii = 0;
+        prev = b;
+        i += BLOCK;
+    }
+    *bad_end = n - i >= BLOCK ? i + BLOCK : 0;
+    return boundary_before(p, i);
+}
+
+static block_kernel kernel_by_id(int kernel)
+{
+    /* __builtin_cpu_supports reads flags libgcc/compiler-rt set up before main. */
+    if (kernel == WS_UTF8_KERNEL_AVX2 && __builtin_cpu_supports("avx2"))
+        return kernel_avx2;
+    if (kernel == WS_UTF8_KERNEL_SSSE3 && __builtin_cpu_supports("ssse3"))
+        return kernel_ssse3;
+    return NULL;
+}
+
+static block_kernel best_kernel(void)
+{
+    if (__builtin_cpu_supports("avx2"))
+        return kernel_avx2;
+    if (__builtin_cpu_supports("ssse3"))
+        return kernel_ssse3;
+    return NULL;
+}
+#else
+static block_kernel kernel_by_id(int kernel)
+{
+    (void)kernel;
+    return NULL;
+}
+
+static block_kernel best_kernel(void)
+{
+    return NULL;
+}
+#endif
+
+/* ---- Entry points ------------------------------------------------------------------------- */
+
+static size_t validate(block_kernel kernel, ws_utf8_state *st, const uint8_t *p, size_t n)
 {
     uint32_t s = *st;
     size_t i = 0;
@@ -211,28 +502,56 @@ size_t ws_utf8_validate(ws_utf8_state *st, const uint8_t *p, size_t n)
         *st = S_REJECT;
         return 0;
     }
-    while (i < n) {
-        if (s == S_ACCEPT) {
-            /* Fast paths: ASCII runs, then whole well-formed characters. They stop at anything
-               else (ill-formed, cut by the chunk end), which the DFA step below then judges. */
-            size_t len;
-            i = skip_ascii(p, i, n);
-            while (i < n && (len = whole_seq(p + i, n - i)) != 0)
-                i += len;
-            if (i == n)
-                break;
-            if (p[i] < 0x80)
+    if (kernel != NULL) {
+        while (n - i >= BLOCK) {
+            size_t bad_end;
+            if (s != S_ACCEPT) {
+                /* Finish the sequence carried in from the previous call (at most 3 bytes). */
+                s = utf8_next[s + utf8_class[p[i]]];
+                if (s == S_REJECT) {
+                    *st = S_REJECT;
+                    return i;
+                }
+                i++;
                 continue;
+            }
+            size_t r = kernel(p + i, n - i, &bad_end);
+            if (bad_end == 0) {
+                i += r;
+                break;
+            }
+            /* The scalar path finds the exact offset in [i + r, i + bad_end). It cannot get past
+               bad_end without rejecting; if it ever did, validation would just go on from there. */
+            size_t end = i + bad_end;
+            i = run_scalar(&s, p, i + r, end);
+            if (s == S_REJECT) {
+                *st = S_REJECT;
+                return i;
+            }
         }
-        s = utf8_next[s + utf8_class[p[i]]];
-        if (s == S_REJECT) {
-            *st = S_REJECT;
-            return i;
-        }
-        i++;
     }
+    i = run_scalar(&s, p, i, n);
     *st = s;
-    return n;
+    return s == S_REJECT ? i : n;
+}
+
+size_t ws_utf8_validate(ws_utf8_state *st, const uint8_t *p, size_t n)
+{
+    return validate(n >= BLOCK ? best_kernel() : NULL, st, p, n);
+}
+
+size_t ws__utf8_validate_kernel(int kernel, ws_utf8_state *st, const uint8_t *p, size_t n)
+{
+    return validate(kernel_by_id(kernel), st, p, n);
+}
+
+unsigned ws__utf8_kernels(void)
+{
+    unsigned k = 1u << WS_UTF8_KERNEL_SCALAR;
+    for (int id = 1; id < WS_UTF8_KERNEL_COUNT; id++)
+        if (kernel_by_id(id) != NULL)
+            k |= 1u << id;
+    return k;
 }
 
 int ws_utf8_complete(ws_utf8_state st)

@@ -27,4 +27,22 @@ int ws_utf8_complete(ws_utf8_state st);
 /* True if the state is the sticky reject state. */
 int ws_utf8_failed(ws_utf8_state st);
 
+/* Internal, for tests and benchmarks: the block kernels ws_utf8_validate chooses from at run
+   time. The scalar kernel (byte-wise DFA with word-wise ASCII skipping) is always available;
+   the others exist on x86-64 GCC/Clang builds without WS_NO_SIMD and run only on CPUs that have
+   the instructions. */
+enum {
+    WS_UTF8_KERNEL_SCALAR = 0,
+    WS_UTF8_KERNEL_SSSE3 = 1, /* 16-byte pshufb classification */
+    WS_UTF8_KERNEL_AVX2 = 2,  /* 32-byte vpshufb classification */
+    WS_UTF8_KERNEL_COUNT = 3
+};
+
+/* Bit k set iff kernel k is compiled in and usable on this CPU (bit 0 is always set). */
+unsigned ws__utf8_kernels(void);
+
+/* ws_utf8_validate with the kernel forced (same contract; an unusable kernel runs the scalar
+   one). ws_utf8_validate itself uses the best usable kernel. */
+size_t ws__utf8_validate_kernel(int kernel, ws_utf8_state *st, const uint8_t *p, size_t n);
+
 #endif

@@ -133,6 +133,17 @@ static size_t enc_utf8(uint32_t cp, size_t force_len, uint8_t *out)
 
 /* ---- Driving the validator under test ----------------------------------------------------- */
 
+/* -1: the public entry point (best kernel for this CPU); otherwise a WS_UTF8_KERNEL_* forced
+   through the internal hook. Only the kernel tests below change it, and they put it back. */
+static int g_kernel = -1;
+
+static size_t dut_validate(ws_utf8_state *st, const uint8_t *p, size_t n)
+{
+    if (g_kernel < 0)
+        return ws_utf8_validate(st, p, n);
+    return ws__utf8_validate_kernel(g_kernel, st, p, n);
+}
+
 typedef struct dut_result {
     size_t off;       /* global reject offset, or n */
     ws_utf8_state st; /* final state */
@@ -149,7 +160,7 @@ static dut_result dut_cuts(const uint8_t *p, size_t n, const size_t *cuts, size_
     for (size_t c = 0; c <= ncuts; c++) {
         size_t end = c < ncuts ? cuts[c] : n;
         size_t len = end - start;
-        size_t got = ws_utf8_validate(&r.st, p + start, len);
+        size_t got = dut_validate(&r.st, p + start, len);
         if (rejected) {
             if (got != 0 || !ws_utf8_failed(r.st))
                 r.sticky_bad = 1;
@@ -169,7 +180,7 @@ static dut_result dut_cuts(const uint8_t *p, size_t n, const size_t *cuts, size_
 static dut_result dut_whole(const uint8_t *p, size_t n)
 {
     dut_result r = {0, WS_UTF8_ACCEPT, 0};
-    r.off = ws_utf8_validate(&r.st, p, n);
+    r.off = dut_validate(&r.st, p, n);
     if (r.off > n)
         r.sticky_bad = 1; /* returned more than it was given */
     return r;
@@ -189,7 +200,7 @@ static dut_result dut_step(const uint8_t *p, size_t n, size_t step)
     int rejected = 0;
     for (size_t start = 0; start < n; start += step) {
         size_t len = n - start < step ? n - start : step;
-        size_t got = ws_utf8_validate(&r.st, p + start, len);
+        size_t got = dut_validate(&r.st, p + start, len);
         if (rejected) {
             if (got != 0 || !ws_utf8_failed(r.st))
                 r.sticky_bad = 1;
@@ -948,6 +959,352 @@ static void test_random_differential(void **state)
     }
 }
 
+/* ---- Block kernels (SSSE3 / AVX2 where available) against the reference -------------------- */
+
+/* The SIMD kernels work on 64-byte blocks of 16- or 32-byte vectors counted from the first
+   character boundary of a call, carry up to 3 bytes of context from block to block, and hand
+   errors and the tail to the scalar path. Everything below runs every usable kernel on inputs
+   long enough to reach them, and checks the fail-fast offset, completeness, stickiness and also
+   that the final state is bit-identical to the scalar kernel's (so incremental feeding cannot
+   tell kernels apart). */
+
+static int kernel_usable(int k)
+{
+    return (ws__utf8_kernels() >> k & 1u) != 0;
+}
+
+static void kernel_mode(char *buf, size_t size, const char *mode, int k, size_t arg)
+{
+    static const char *const names[WS_UTF8_KERNEL_COUNT] = {"scalar", "ssse3", "avx2"};
+    snprintf(buf, size, "%s [%s, %zu]", mode, names[k], arg);
+}
+
+/* The public entry point and every usable kernel on p[0..n): whole, and split at `split` if it is
+   inside (0, n). States after non-rejecting runs must equal the scalar kernel's. */
+static void check_kernels(const char *mode, const uint8_t *p, size_t n, ref_result want,
+                          size_t split)
+{
+    char name[96];
+    ws_utf8_state ref_whole = 0, ref_split = 0;
+    for (int k = -1; k < WS_UTF8_KERNEL_COUNT; k++) {
+        if (k >= 0 && !kernel_usable(k))
+            continue;
+        g_kernel = k;
+        kernel_mode(name, sizeof name, mode, k < 0 ? 0 : k, split);
+        if (k < 0)
+            name[0] = '*'; /* public entry point */
+        dut_result r = dut_whole(p, n);
+        CHECK(name, p, n, r, want);
+        if (k == WS_UTF8_KERNEL_SCALAR)
+            ref_whole = r.st;
+        else if (k > 0 && r.st != ref_whole)
+            report(name, p, n, r, want);
+        if (split > 0 && split < n) {
+            r = dut_split(p, n, split);
+            CHECK(name, p, n, r, want);
+            if (k == WS_UTF8_KERNEL_SCALAR)
+                ref_split = r.st;
+            else if (k > 0 && r.st != ref_split)
+                report(name, p, n, r, want);
+        }
+    }
+    g_kernel = -1;
+}
+
+static void test_kernels_available(void **state)
+{
+    (void)state;
+    unsigned k = ws__utf8_kernels();
+    assert_true(k & (1u << WS_UTF8_KERNEL_SCALAR));
+    assert_true(k < (1u << WS_UTF8_KERNEL_COUNT));
+#if !defined(WS_NO_SIMD) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    assert_int_equal(kernel_usable(WS_UTF8_KERNEL_SSSE3), __builtin_cpu_supports("ssse3") != 0);
+    assert_int_equal(kernel_usable(WS_UTF8_KERNEL_AVX2), __builtin_cpu_supports("avx2") != 0);
+#else
+    assert_int_equal(k, 1u << WS_UTF8_KERNEL_SCALAR);
+#endif
+    print_message("utf8 kernels: scalar%s%s\n", kernel_usable(WS_UTF8_KERNEL_SSSE3) ? " ssse3" : "",
+                  kernel_usable(WS_UTF8_KERNEL_AVX2) ? " avx2" : "");
+    /* A forced kernel keeps the contract on the simplest inputs too. */
+    for (int id = 0; id < WS_UTF8_KERNEL_COUNT + 1; id++) {
+        ws_utf8_state st = WS_UTF8_ACCEPT;
+        assert_int_equal(ws__utf8_validate_kernel(id, &st, NULL, 0), 0);
+        assert_true(ws_utf8_complete(st));
+        uint8_t big[300];
+        memset(big, 'a', sizeof big);
+        big[200] = 0xFF;
+        assert_int_equal(ws__utf8_validate_kernel(id, &st, big, sizeof big), 200);
+        assert_true(ws_utf8_failed(st));
+        assert_int_equal(ws__utf8_validate_kernel(id, &st, big, 100), 0);
+        assert_true(ws_utf8_failed(st));
+    }
+}
+
+/* n bytes of valid text made of gen_token pieces (ASCII runs and characters of every length),
+   padded with ASCII. */
+static void gen_valid(rng *r, uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t tok[128];
+        size_t len = gen_token(r, tok, 0);
+        if (len > n - i) {
+            memset(p + i, 'p', n - i);
+            break;
+        }
+        memcpy(p + i, tok, len);
+        i += len;
+    }
+}
+
+/* Valid text in one of several styles: 0 mixed tokens, 1 only 2-byte, 2 only 3-byte, 3 only
+   4-byte, 4 ASCII with a 2-byte letter now and then. */
+static void gen_style(rng *r, uint8_t *p, size_t n, int style)
+{
+    if (style == 0) {
+        gen_valid(r, p, n);
+        return;
+    }
+    size_t i = 0;
+    while (i < n) {
+        uint8_t b[4];
+        size_t len;
+        if (style == 1)
+            len = enc_utf8(0x80 + rng_below(r, 0x780), 0, b);
+        else if (style == 2)
+            len = enc_utf8(rng_below(r, 2) ? 0x800 + rng_below(r, 0xD000)
+                                           : 0xE000 + rng_below(r, 0x2000), 0, b);
+        else if (style == 3)
+            len = enc_utf8(0x10000 + rng_below(r, 0x100000), 0, b);
+        else
+            len = rng_below(r, 20) == 0 ? enc_utf8(0xC0 + rng_below(r, 0x40), 0, b)
+                                        : enc_utf8('a' + rng_below(r, 26), 0, b);
+        if (len > n - i) {
+            memset(p + i, 'p', n - i);
+            break;
+        }
+        memcpy(p + i, b, len);
+        i += len;
+    }
+}
+
+/* Every byte value class at every position of valid text of each style, behind every prefix
+   length that shifts the block grid (0..3 bytes beyond a multiple of 16 are enough to move any
+   position across the 16/32/64-byte edges, together with the positions themselves). */
+static void test_kernels_error_every_position(void **state)
+{
+    (void)state;
+    rng r = {UINT64_C(0x243F6A8885A308D3)};
+    const size_t n = 300;
+    int quick = quick_mode();
+    for (int style = 0; style < 5; style++) {
+        for (size_t pre = 0; pre < 4; pre++) {
+            uint8_t *p = malloc(n);
+            assert_non_null(p);
+            memset(p, 'x', pre);
+            gen_style(&r, p + pre, n - pre, style);
+            assert_true(ref_check(p, n).complete);
+            uint8_t *q = malloc(n);
+            assert_non_null(q);
+            for (size_t pos = 0; pos < n; pos++) {
+                if (quick && pos % 7 != (size_t)style)
+                    continue;
+                for (size_t v = 0; v < N_INTERESTING; v++) {
+                    memcpy(q, p, n);
+                    q[pos] = interesting[v];
+                    ref_result want = ref_check(q, n);
+                    check_kernels("error at pos", q, n, want, pos + 1);
+                }
+                /* Deleting a byte (shifting the rest) truncates or splices sequences. */
+                memcpy(q, p, pos);
+                memcpy(q + pos, p + pos + 1, n - pos - 1);
+                check_kernels("byte deleted", q, n - 1, ref_check(q, n - 1), pos);
+            }
+            free(q);
+            free(p);
+        }
+    }
+}
+
+/* All two-byte values, and interesting three- and four-byte windows, straddling each vector and
+   block edge, behind ASCII or behind characters that end exactly at the window; followed by
+   enough valid text that the scalar tail does not cover the window. */
+static void test_kernels_windows_at_edges(void **state)
+{
+    (void)state;
+    static const size_t at[] = {14, 15, 31, 47, 61, 62, 63, 64, 127};
+    const size_t n = 200;
+    int quick = quick_mode();
+    uint8_t *p = malloc(n);
+    assert_non_null(p);
+    for (size_t a = 0; a < sizeof at / sizeof at[0]; a++) {
+        size_t pos = at[a];
+        for (int ctx = 0; ctx < 2; ctx++) {
+            /* Context: ASCII, or 3-byte characters (U+20AC) ending exactly at pos. */
+            memset(p, 'c', n);
+            if (ctx == 1) {
+                for (size_t e = pos; e >= 3; e -= 3)
+                    memcpy(p + e - 3, "\xE2\x82\xAC", 3);
+            }
+            uint8_t saved[4];
+            memcpy(saved, p + pos, 4);
+            for (unsigned v = 0; v < 65536; v++) {
+                if (quick && v % 13 != a % 13)
+                    continue;
+                p[pos] = (uint8_t)(v >> 8);
+                p[pos + 1] = (uint8_t)v;
+                check_kernels("pair at edge", p, n, ref_check(p, n), pos + 1);
+            }
+            for (size_t i = 0; i < N_INTERESTING; i++) {
+                for (size_t j = 0; j < N_INTERESTING; j++) {
+                    for (size_t k = 0; k < N_INTERESTING; k++) {
+                        if (quick && (i + j + k) % 5 != 0)
+                            continue;
+                        p[pos] = interesting[i];
+                        p[pos + 1] = interesting[j];
+                        p[pos + 2] = interesting[k];
+                        check_kernels("triple at edge", p, n, ref_check(p, n), pos + 2);
+                        for (size_t t = 0; t < N_TAIL_EDGES && k % 3 == 0; t++) {
+                            p[pos + 3] = tail_edges[t];
+                            check_kernels("quad at edge", p, n, ref_check(p, n), pos + 3);
+                        }
+                        p[pos + 3] = saved[3];
+                    }
+                }
+            }
+            memcpy(p + pos, saved, 4);
+        }
+    }
+    free(p);
+}
+
+/* Valid text cut at every length (a sequence may be left open at any block position), fed whole
+   and in two pieces at every point; also with an ASCII byte or a stray continuation appended. */
+static void test_kernels_truncation(void **state)
+{
+    (void)state;
+    rng r = {UINT64_C(0x13198A2E03707344)};
+    const size_t n = 260;
+    uint8_t *p = malloc(n + 1);
+    assert_non_null(p);
+    for (int style = 0; style < 5; style++) {
+        gen_style(&r, p, n, style);
+        for (size_t len = 0; len <= n; len++) {
+            uint8_t *q = malloc(len + 1);
+            assert_non_null(q);
+            memcpy(q, p, len);
+            ref_result want = ref_check(q, len);
+            size_t step = quick_mode() ? 17 : 1;
+            for (size_t cut = 0; cut <= len; cut += step)
+                check_kernels("truncated", q, len, want, cut);
+            q[len] = 'A';
+            check_kernels("truncated + ASCII", q, len + 1, ref_check(q, len + 1), len);
+            q[len] = 0x80;
+            check_kernels("truncated + 80", q, len + 1, ref_check(q, len + 1), len);
+            free(q);
+        }
+    }
+    free(p);
+}
+
+/* Kuhn's cases and the hand-written table inside long text: behind every prefix length 0..70 of
+   ASCII or of 2-byte characters, with valid text after them. */
+static void test_kernels_kuhn_in_text(void **state)
+{
+    (void)state;
+    rng r = {UINT64_C(0xA4093822299F31D0)};
+    uint8_t text[160];
+    gen_style(&r, text, sizeof text, 0);
+    for (size_t i = 0; i < sizeof kuhn_cases / sizeof kuhn_cases[0]; i++) {
+        const kcase *c = &kuhn_cases[i];
+        for (size_t pre = 0; pre <= 70; pre++) {
+            if (quick_mode() && pre % 5 != i % 5)
+                continue;
+            for (int ctx = 0; ctx < 2; ctx++) {
+                size_t n = pre + c->len + sizeof text;
+                uint8_t *p = malloc(n);
+                assert_non_null(p);
+                if (ctx == 0) {
+                    memset(p, 'k', pre);
+                } else {
+                    memset(p, 'k', pre % 2);
+                    for (size_t e = pre % 2; e < pre; e += 2)
+                        memcpy(p + e, "\xC3\xA9", 2);
+                }
+                memcpy(p + pre, c->bytes, c->len);
+                memcpy(p + pre + c->len, text, sizeof text);
+                ref_result want = ref_check(p, n);
+                if (c->expect >= 0)
+                    assert_int_equal(want.off, pre + (size_t)c->expect);
+                else if (c->expect == EXP_OK)
+                    assert_true(want.complete);
+                check_kernels(c->name, p, n, want, pre + c->len / 2);
+                free(p);
+            }
+        }
+    }
+}
+
+/* Long random buffers of every style and error rate at every start alignment, fed whole, in
+   random pieces and in fixed pieces around the block size. */
+static void test_kernels_random(void **state)
+{
+    (void)state;
+    rng r = {UINT64_C(0x082EFA98EC4E6C89)};
+    unsigned iters = quick_mode() ? 300 : 4000;
+    static const unsigned error_rates[] = {0, 0, 1, 3, 20};
+    for (unsigned it = 0; it < iters; it++) {
+        size_t n = 1 + rng_below(&r, it % 10 == 0 ? 4096 : 600);
+        size_t align = it % 64;
+        uint8_t *base = malloc(align + n);
+        assert_non_null(base);
+        uint8_t *p = base + align;
+        int style = (int)(it % 6);
+        if (style < 5) {
+            gen_style(&r, p, n, style);
+            /* Sprinkle errors. */
+            unsigned errs = error_rates[it % 5];
+            for (unsigned e = 0; e < errs; e++)
+                p[rng_below(&r, (uint32_t)n)] = (uint8_t)rng_below(&r, 256);
+        } else {
+            size_t m = 0;
+            while (m < n) {
+                uint8_t tok[128];
+                size_t len = gen_token(&r, tok, error_rates[it % 5]);
+                if (len > n - m)
+                    len = n - m;
+                memcpy(p + m, tok, len);
+                m += len;
+            }
+        }
+        ref_result want = ref_check(p, n);
+        check_kernels("random", p, n, want, rng_below(&r, (uint32_t)n + 1));
+        /* Pieces: for each kernel, fixed sizes near the block size and random cuts. */
+        size_t steps[3] = {63 + rng_below(&r, 3), 1 + rng_below(&r, 200), 128};
+        size_t cuts[12], ncuts = 0, pos = 0;
+        while (ncuts < 12 && n > 1) {
+            pos += 1 + rng_below(&r, (uint32_t)(n / 6 + 1));
+            if (pos >= n)
+                break;
+            cuts[ncuts++] = pos;
+        }
+        for (int k = 0; k < WS_UTF8_KERNEL_COUNT; k++) {
+            if (!kernel_usable(k))
+                continue;
+            char name[96];
+            g_kernel = k;
+            for (size_t s = 0; s < 3; s++) {
+                kernel_mode(name, sizeof name, "random steps", k, steps[s]);
+                CHECK(name, p, n, dut_step(p, n, steps[s]), want);
+            }
+            kernel_mode(name, sizeof name, "random cuts", k, ncuts);
+            CHECK(name, p, n, dut_cuts(p, n, cuts, ncuts), want);
+        }
+        g_kernel = -1;
+        free(base);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -966,6 +1323,12 @@ int main(void)
         cmocka_unit_test(test_bad_byte_every_position),
         cmocka_unit_test(test_multibyte_every_position),
         cmocka_unit_test(test_random_differential),
+        cmocka_unit_test(test_kernels_available),
+        cmocka_unit_test(test_kernels_error_every_position),
+        cmocka_unit_test(test_kernels_windows_at_edges),
+        cmocka_unit_test(test_kernels_truncation),
+        cmocka_unit_test(test_kernels_kuhn_in_text),
+        cmocka_unit_test(test_kernels_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

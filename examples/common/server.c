@@ -93,6 +93,7 @@ void ex_parse_args(int argc, char **argv, struct ex_options *o, int bc)
     o->host = "127.0.0.1";
     o->port = 9001;
     o->max_message = 16u << 20;
+    o->deflate = ws_deflate_available(); /* on by default when the library has zlib */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -140,9 +141,9 @@ void ex_parse_args(int argc, char **argv, struct ex_options *o, int bc)
             usage(argv[0], bc);
         }
     }
-    if (o->deflate) {
-        fprintf(stderr, "%s: --deflate: permessage-deflate is not available in this libws "
-                        "build yet\n", argv[0]);
+    if (o->deflate && !ws_deflate_available()) {
+        fprintf(stderr, "%s: --deflate: this libws was built without zlib "
+                        "(permessage-deflate unavailable)\n", argv[0]);
         exit(2);
     }
 }
@@ -263,6 +264,8 @@ static struct ex_client *new_client(struct ex_server *s, int fd)
         return NULL;
     }
     ws_conn_set_option(cl->c, WS_OPT_MAX_MESSAGE_SIZE, s->opt.max_message);
+    if (s->opt.deflate) /* answered automatically: ws_conn_accept gets extensions NULL */
+        ws_conn_set_option(cl->c, WS_OPT_DEFLATE, 1);
     /* Room for what one read can produce past the pause threshold: never WOULD_BLOCK in echo. */
     ws_conn_set_option(cl->c, WS_OPT_SEND_HIGH_WATER,
                        s->pause_above + s->opt.max_message + sizeof s->rbuf + 4096);

@@ -1,0 +1,240 @@
+#!/bin/sh
+# make interop: libws against WebSocket peers nobody here wrote, over loopback only.
+#   Python websockets  client -> echo-epoll, echo-poll;  wsc --echo -> its server
+#   Node ws            client -> echo-epoll, echo-poll;  wsc --echo -> its server
+#   Chromium           a page whose script talks to echo-epoll (headless, fresh profile)
+#   nginx              reverse proxy (Upgrade/Connection) in front of echo-epoll, the Python
+#                      client through it
+# Each check prints PASS/FAIL; a peer that is not installed (and cannot be: see .ci/run)
+# prints SKIP. INTEROP_STRICT=1 (CI) counts a SKIP as a failure. Every wait is bounded and
+# every process started here is killed on exit, failure or not.
+# Env: EX_DIR (built examples, default build/examples), PYTHON (default /usr/bin/python3).
+set -u
+EX_DIR=${EX_DIR:-build/examples}
+PY=${PYTHON:-/usr/bin/python3}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/libws-interop.XXXXXX")
+pids=""
+passed=0
+failed=0
+skipped=0
+
+cleanup() {
+    for p in $pids; do
+        kill -9 "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Count the PASS/FAIL lines of a log (and show it); a command that failed without saying
+# why counts as one failure.
+tally() { # log exit-status name
+    cat "$1"
+    p=$(grep -c '^PASS' "$1")
+    f=$(grep -c '^FAIL' "$1")
+    if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $3: exited with status $2"
+        f=1
+    fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $3: no checks ran"
+        f=1
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+skip() {
+    echo "SKIP $1"
+    skipped=$((skipped + 1))
+}
+
+# Start a program that prints "listening on 127.0.0.1:PORT" first; sets $port and $last_pid.
+start_listener() { # log command...
+    log=$1
+    shift
+    "$@" >"$log" 2>&1 &
+    last_pid=$!
+    pids="$pids $last_pid"
+    port=""
+    i=0
+    while [ $i -lt 100 ]; do
+        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n 1)
+        [ -n "$port" ] && return 0
+        kill -0 "$last_pid" 2>/dev/null || break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "FAIL could not start: $* (see below)"
+    cat "$log"
+    return 1
+}
+
+stop() { # pid
+    kill "$1" 2>/dev/null
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    kill -9 "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+for ex in echo-epoll echo-poll wsc; do
+    if [ ! -x "$EX_DIR/$ex" ]; then
+        echo "interop: $EX_DIR/$ex is missing (make first)"
+        exit 2
+    fi
+done
+
+t0=$(date +%s)
+start_listener "$tmp/echo-epoll.log" "$EX_DIR/echo-epoll" --host 127.0.0.1 --port 0 || exit 1
+epoll_pid=$last_pid
+epoll_port=$port
+start_listener "$tmp/echo-poll.log" "$EX_DIR/echo-poll" --host 127.0.0.1 --port 0 || exit 1
+poll_pid=$last_pid
+poll_port=$port
+
+# A server-side peer, with wsc --echo (libws as client) connecting to it.
+peer_server() { # name command...
+    name=$1
+    shift
+    if ! start_listener "$tmp/$name.log" "$@"; then
+        failed=$((failed + 1))
+        return
+    fi
+    spid=$last_pid
+    timeout -k 5 60 "$EX_DIR/wsc" --echo "ws://127.0.0.1:$port/interop" >"$tmp/$name.wsc" 2>&1
+    i=0
+    while kill -0 "$spid" 2>/dev/null && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    stop "$spid"
+    # The server prints the checks; drop its "listening" line.
+    grep -v '^listening on' "$tmp/$name.log" >"$tmp/$name.out"
+    rc=0
+    grep -q '^FAIL' "$tmp/$name.out" && rc=1
+    tally "$tmp/$name.out" $rc "$name"
+}
+
+# ---- Python websockets ----
+if "$PY" -c 'import websockets' 2>/dev/null; then
+    v=$("$PY" -c 'import websockets; print(websockets.__version__)')
+    echo "== Python websockets $v"
+    for s in echo-epoll:$epoll_port echo-poll:$poll_port; do
+        timeout -k 5 120 "$PY" "$here/py_client.py" "python-client/${s%%:*}" \
+            "ws://127.0.0.1:${s#*:}/" >"$tmp/py.log" 2>&1
+        tally "$tmp/py.log" $? "python-client/${s%%:*}"
+    done
+    peer_server python-server "$PY" "$here/py_server.py"
+else
+    skip "python websockets: cannot import it with $PY (apt-get install python3-websockets)"
+fi
+
+# ---- Node ws ----
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    if timeout -k 5 180 npm install --prefix "$tmp/node" --no-audit --no-fund --silent \
+        --no-package-lock ws@8 >"$tmp/npm.log" 2>&1 && [ -d "$tmp/node/node_modules/ws" ]; then
+        v=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$tmp/node/node_modules/ws/package.json")
+        echo "== Node $(node --version), ws $v"
+        export NODE_PATH="$tmp/node/node_modules"
+        for s in echo-epoll:$epoll_port echo-poll:$poll_port; do
+            timeout -k 5 120 node "$here/node_client.js" "node-client/${s%%:*}" \
+                "ws://127.0.0.1:${s#*:}/" >"$tmp/node.log" 2>&1
+            tally "$tmp/node.log" $? "node-client/${s%%:*}"
+        done
+        peer_server node-server node "$here/node_server.js"
+    else
+        cat "$tmp/npm.log"
+        skip "node ws: npm install ws failed (no registry access?)"
+    fi
+else
+    skip "node ws: node/npm not installed (apt-get install nodejs npm)"
+fi
+
+# ---- Chromium ----
+chromium=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$chromium" ]; then
+    echo "== $("$chromium" --version 2>/dev/null | head -n 1)"
+    timeout -k 5 120 "$PY" "$here/chromium_test.py" "$chromium" \
+        "ws://127.0.0.1:$epoll_port/" >"$tmp/chromium.log" 2>&1
+    tally "$tmp/chromium.log" $? chromium
+else
+    skip "chromium: not installed (apt-get install chromium)"
+fi
+
+# ---- nginx as a reverse proxy ----
+nginx=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+if [ -n "$nginx" ] && "$PY" -c 'import websockets' 2>/dev/null; then
+    echo "== $("$nginx" -v 2>&1)"
+    nd="$tmp/nginx"
+    mkdir -p "$nd"
+    nport=$(free_port)
+    cat >"$nd/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $nd/nginx.pid;
+error_log $nd/error.log warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $nd/body;
+    proxy_temp_path $nd/proxy;
+    fastcgi_temp_path $nd/fastcgi;
+    uwsgi_temp_path $nd/uwsgi;
+    scgi_temp_path $nd/scgi;
+    server {
+        listen 127.0.0.1:$nport;
+        location / {
+            proxy_pass http://127.0.0.1:$epoll_port;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host \$host;
+            proxy_read_timeout 60s;
+        }
+    }
+}
+EOF
+    "$nginx" -p "$nd" -c "$nd/nginx.conf" -e "$nd/error.log" >"$nd/stdout.log" 2>&1 &
+    nginx_pid=$!
+    pids="$pids $nginx_pid"
+    i=0
+    while ! "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $nport), 1)" \
+        2>/dev/null && [ $i -lt 100 ]; do
+        kill -0 "$nginx_pid" 2>/dev/null || break
+        sleep 0.1
+        i=$((i + 1))
+    done
+    timeout -k 5 120 "$PY" "$here/py_client.py" "nginx-proxy/echo-epoll" \
+        "ws://127.0.0.1:$nport/" >"$tmp/nginx.log" 2>&1
+    rc=$?
+    tally "$tmp/nginx.log" $rc nginx-proxy
+    [ $rc -ne 0 ] && cat "$nd/error.log" "$nd/stdout.log"
+    stop "$nginx_pid"
+elif [ -z "$nginx" ]; then
+    skip "nginx: not installed (apt-get install nginx)"
+else
+    skip "nginx: the Python websockets client it needs is missing"
+fi
+
+stop "$epoll_pid"
+stop "$poll_pid"
+echo "interop: $(($(date +%s) - t0)) s"
+echo "$passed passed, $failed failed, $skipped skipped"
+if [ "${INTEROP_STRICT:-0}" = 1 ] && [ $skipped -ne 0 ]; then
+    echo "interop: INTEROP_STRICT=1 and $skipped peer(s) skipped"
+    exit 1
+fi
+[ $failed -eq 0 ]

@@ -1,0 +1,1037 @@
+/* Connection layer: states and the closing handshake, pings and pongs, timers on a fake clock,
+ * backpressure, statistics, options, and allocation-failure injection. */
+#include "conn_util.h"
+
+static ws_conn *other(pair *p, ws_conn *c)
+{
+    return c == p->srv ? p->cli : p->srv;
+}
+
+static ev_log *log_of(pair *p, ws_conn *c)
+{
+    return c == p->srv ? &p->slog : &p->clog;
+}
+
+static void pump_to(pair *p, ws_conn *to)
+{
+    pump(other(p, to), to, log_of(p, to), 0);
+}
+
+/* ---- states ---- */
+
+static void test_not_open(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        ws_conn *c = ws_conn_new((ws_role)role, 0, NULL);
+        ws_event e;
+        ws_iovec iov[2];
+        uint8_t buf[8] = {0x81, 0x00};
+        size_t used = 9;
+        ev_log l = {0};
+        assert_non_null(c);
+        assert_int_equal(ws_conn_get_state(c), WS_STATE_CONNECTING);
+        assert_int_equal(ws_conn_next_event(c, &e), 0);
+        assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_ERR_STATE);
+        assert_int_equal(ws_conn_send_fragment(c, WS_OP_TEXT, "x", 1, 0, 0), WS_ERR_STATE);
+        assert_int_equal(ws_conn_ping(c, "x", 1), WS_ERR_STATE);
+        assert_int_equal(ws_conn_pong(c, "x", 1), WS_ERR_STATE);
+        assert_int_equal(ws_conn_close(c, 1000, NULL, 0), WS_ERR_STATE);
+        assert_int_equal(ws_conn_output(c, iov, 2), 0);
+        assert_int_equal(ws_conn_buffered_amount(c), 0);
+        assert_int_equal(ws_conn_wants_shutdown(c), 0);
+        if (role == WS_ROLE_CLIENT) {
+            /* A client that has not started its handshake takes no input. */
+            assert_int_equal(ws_conn_feed(c, buf, 2, &used), WS_ERR_STATE);
+            assert_int_equal(used, 0);
+            assert_int_equal(ws_conn_get_state(c), WS_STATE_CONNECTING);
+        } else {
+            /* A server reads an HTTP request: a WebSocket frame instead fails the
+             * handshake (no close frame: the connection never opened). */
+            assert_int_equal(feed_chunks(c, &l, buf, 2, 0), WS_OK);
+            assert_int_equal(l.n, 2);
+            assert_int_equal(l.v[0].type, WS_EV_ERROR);
+            assert_true(l.v[0].error <= -40 && l.v[0].error >= -79);
+            assert_int_equal(log_assert_closed(&l)->close_code, 1006);
+            assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+            assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_ERR_CLOSED);
+            ws_conn_free(c);
+            log_clear(&l);
+            c = ws_conn_new((ws_role)role, 0, NULL);
+        }
+        /* The transport going away ends it: 1006, nothing sent. */
+        assert_int_equal(ws_conn_feed_eof(c), WS_OK);
+        drain(c, &l);
+        assert_int_equal(l.n, 2);
+        assert_int_equal(l.v[0].type, WS_EV_ERROR);
+        assert_int_equal(l.v[0].error, WS_ERR_EOF);
+        assert_int_equal(log_assert_closed(&l)->close_code, 1006);
+        assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_wants_shutdown(c), 1);
+        assert_int_equal(ws_conn_output(c, iov, 2), 0);
+        log_free(&l);
+        ws_conn_free(c);
+    }
+    /* Bad arguments. */
+    assert_null(ws_conn_new((ws_role)2, WS_CONN_OPEN, NULL));
+    ws_conn_free(NULL);
+    assert_int_equal(ws_conn_get_state(NULL), WS_STATE_CLOSED);
+    assert_int_equal(ws_conn_next_event(NULL, NULL), 0);
+    assert_int_equal(ws_conn_close(NULL, 1000, NULL, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_feed_eof(NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_tick(NULL, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_next_deadline(NULL), UINT64_MAX);
+    assert_int_equal(ws_conn_wants_shutdown(NULL), 0);
+}
+
+/* OPEN -> CLOSING -> CLOSED, either side starting, the other side still sending meanwhile. */
+static void test_close_handshake(void **state)
+{
+    (void)state;
+    for (int init_srv = 0; init_srv < 2; init_srv++) {
+        pair p;
+        pair_init(&p);
+        ws_conn *a = init_srv ? p.srv : p.cli, *b = other(&p, a);
+        ws_conn *srv = p.srv, *cli = p.cli;
+
+        assert_int_equal(ws_conn_close(a, 1001, "bye", 3), WS_OK);
+        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSING);
+        /* Nothing can be sent after close. */
+        assert_int_equal(ws_conn_send(a, WS_OP_TEXT, "x", 1, 0), WS_ERR_CLOSED);
+        assert_int_equal(ws_conn_send_fragment(a, WS_OP_TEXT, "x", 1, 0, 0), WS_ERR_CLOSED);
+        assert_int_equal(ws_conn_ping(a, "x", 1), WS_ERR_CLOSED);
+        assert_int_equal(ws_conn_pong(a, "x", 1), WS_ERR_CLOSED);
+        assert_int_equal(ws_conn_close(a, 1000, NULL, 0), WS_ERR_CLOSED);
+        assert_int_equal(ws_conn_wants_shutdown(a), 0);
+        /* The peer has not seen it yet and still sends. */
+        assert_int_equal(ws_conn_send(b, WS_OP_TEXT, "late", 4, 0), WS_OK);
+
+        pump_to(&p, b);
+        ev_log *bl = log_of(&p, b);
+        assert_int_equal(bl->n, 1);
+        const ev_rec *cl = log_assert_closed(bl);
+        assert_int_equal(cl->close_code, 1001);
+        assert_int_equal(cl->by_peer, 1);
+        assert_string_equal((char *)cl->data, "bye");
+        assert_int_equal(ws_conn_get_state(b), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_send(b, WS_OP_TEXT, "x", 1, 0), WS_ERR_CLOSED);
+        assert_int_equal(ws_conn_close(b, 1000, NULL, 0), WS_ERR_CLOSED);
+        /* b queued its echo behind "late"; a server waits for it to be written. */
+        assert_int_equal(ws_conn_wants_shutdown(b), 0);
+
+        pump_to(&p, a);
+        ev_log *al = log_of(&p, a);
+        assert_int_equal(al->n, 2);
+        log_assert_message(al, 0, WS_OP_TEXT, "late", 4); /* data while CLOSING is delivered */
+        cl = log_assert_closed(al);
+        assert_int_equal(cl->close_code, 1001); /* the echo carries our code */
+        assert_int_equal(cl->by_peer, 0);
+        assert_int_equal(cl->len, 0);
+        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSED);
+
+        /* Both closed and drained: the server shuts down first, the client waits for the
+         * server's end of file. */
+        assert_int_equal(ws_conn_wants_shutdown(srv), 1);
+        assert_int_equal(ws_conn_wants_shutdown(cli), 0);
+        assert_int_equal(ws_conn_feed_eof(cli), WS_OK);
+        assert_int_equal(ws_conn_wants_shutdown(cli), 1);
+        assert_int_equal(drain(cli, NULL), 0); /* exactly one CLOSE event */
+        assert_int_equal(ws_conn_feed_eof(srv), WS_OK);
+        assert_int_equal(drain(srv, NULL), 0);
+
+        ws_conn_stats st;
+        assert_int_equal(ws_conn_get_stats(a, &st, sizeof st), WS_OK);
+        assert_int_equal(st.close_code_sent, 1001);
+        assert_int_equal(st.close_code_received, 1001);
+        assert_int_equal(st.closed_by_peer, 0);
+        assert_int_equal(ws_conn_get_stats(b, &st, sizeof st), WS_OK);
+        assert_int_equal(st.closed_by_peer, 1);
+        pair_free(&p);
+    }
+}
+
+static void test_close_simultaneous(void **state)
+{
+    (void)state;
+    pair p;
+    pair_init(&p);
+    assert_int_equal(ws_conn_close(p.srv, 4001, "s", 1), WS_OK);
+    assert_int_equal(ws_conn_close(p.cli, 4002, "c", 1), WS_OK);
+    /* Each side's output: exactly one close frame. */
+    bytes s = {0}, c = {0};
+    take_output(p.srv, &s, 0);
+    take_output(p.cli, &c, 0);
+    assert_int_equal(feed_chunks(p.srv, &p.slog, c.p, c.n, 1), WS_OK);
+    assert_int_equal(feed_chunks(p.cli, &p.clog, s.p, s.n, 1), WS_OK);
+    const ev_rec *e = log_assert_closed(&p.slog);
+    assert_int_equal(p.slog.n, 1);
+    assert_int_equal(e->close_code, 4002);
+    assert_int_equal(e->by_peer, 0);
+    e = log_assert_closed(&p.clog);
+    assert_int_equal(p.clog.n, 1);
+    assert_int_equal(e->close_code, 4001);
+    assert_int_equal(ws_conn_get_state(p.srv), WS_STATE_CLOSED);
+    assert_int_equal(ws_conn_get_state(p.cli), WS_STATE_CLOSED);
+    assert_int_equal(ws_conn_buffered_amount(p.srv), 0); /* no second close */
+    assert_int_equal(ws_conn_buffered_amount(p.cli), 0);
+    assert_int_equal(ws_conn_wants_shutdown(p.srv), 1);
+    bytes_free(&s);
+    bytes_free(&c);
+    pair_free(&p);
+}
+
+/* A close without a status code is reported as 1005 and echoed without one. */
+static void test_close_without_code(void **state)
+{
+    (void)state;
+    for (int init_srv = 0; init_srv < 2; init_srv++) {
+        pair p;
+        pair_init(&p);
+        ws_conn *a = init_srv ? p.srv : p.cli, *b = other(&p, a);
+        assert_int_equal(ws_conn_close(a, 0, "x", 1), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_close(a, 0, NULL, 0), WS_OK);
+        frame_list f = output_frames(a);
+        assert_int_equal(f.n, 1);
+        assert_int_equal(f.v[0].len, 0);
+        bytes w = {0};
+        peer_frame(&w, ws_conn_get_role(b), WS_OP_CLOSE, 1, NULL, 0);
+        frames_free(&f);
+        assert_int_equal(feed_chunks(b, log_of(&p, b), w.p, w.n, 0), WS_OK);
+        bytes_free(&w);
+        const ev_rec *e = log_assert_closed(log_of(&p, b));
+        assert_int_equal(e->close_code, 1005);
+        assert_int_equal(e->by_peer, 1);
+        assert_int_equal(e->len, 0);
+        f = output_frames(b);
+        assert_int_equal(f.n, 1);
+        assert_int_equal(f.v[0].len, 0); /* echoed without a code */
+        w.n = 0;
+        peer_frame(&w, ws_conn_get_role(a), WS_OP_CLOSE, 1, NULL, 0);
+        frames_free(&f);
+        assert_int_equal(feed_chunks(a, log_of(&p, a), w.p, w.n, 0), WS_OK);
+        bytes_free(&w);
+        e = log_assert_closed(log_of(&p, a));
+        assert_int_equal(e->close_code, 1005);
+        assert_int_equal(e->by_peer, 0);
+        ws_conn_stats st;
+        assert_int_equal(ws_conn_get_stats(b, &st, sizeof st), WS_OK);
+        assert_int_equal(st.close_code_received, 1005);
+        pair_free(&p);
+    }
+}
+
+static int code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+static void test_close_send_validation(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        for (unsigned code = 0; code <= 5000; code++) {
+            uint32_t rng = 1;
+            ws_conn *c = conn_open((ws_role)role, NULL, &rng);
+            int r = ws_conn_close(c, (uint16_t)code, NULL, 0);
+            if (code == 0 || code_valid(code)) {
+                assert_int_equal(r, WS_OK);
+                assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSING);
+                frame_list f = output_frames(c);
+                assert_int_equal(f.n, 1);
+                assert_int_equal(close_code_of(&f.v[0]), code ? code : 1005);
+                frames_free(&f);
+            } else {
+                assert_int_equal(r, WS_ERR_CLOSE_CODE);
+                assert_int_equal(ws_conn_get_state(c), WS_STATE_OPEN);
+                assert_int_equal(ws_conn_buffered_amount(c), 0);
+                assert_int_equal(ws_conn_output_queued(c), 0);
+            }
+            ws_conn_free(c);
+        }
+    }
+    /* Reasons: at most 123 bytes of valid UTF-8. */
+    char reason[124];
+    memset(reason, 'r', sizeof reason);
+    uint32_t rng = 1;
+    ws_conn *c = conn_open(WS_ROLE_CLIENT, NULL, &rng);
+    assert_int_equal(ws_conn_close(c, 1000, reason, 124), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_close(c, 1000, NULL, 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_close(c, 1000, "\xC0\xAF", 2), WS_ERR_INVALID_UTF8);
+    assert_int_equal(ws_conn_close(c, 1000, "ok\xE2\x82", 4), WS_ERR_INVALID_UTF8);
+    assert_int_equal(ws_conn_close(c, 1005, NULL, 0), WS_ERR_CLOSE_CODE);
+    assert_int_equal(ws_conn_close(c, 1006, NULL, 0), WS_ERR_CLOSE_CODE);
+    assert_int_equal(ws_conn_close(c, 1015, NULL, 0), WS_ERR_CLOSE_CODE);
+    assert_int_equal(ws_conn_buffered_amount(c), 0);
+    assert_int_equal(ws_conn_get_state(c), WS_STATE_OPEN);
+    memcpy(reason + 120, "\xE2\x82\xAC", 3);
+    assert_int_equal(ws_conn_close(c, 3000, reason, 123), WS_OK);
+    frame_list f = output_frames(c);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.v[0].len, 125);
+    assert_memory_equal(f.v[0].data + 2, reason, 123);
+    frames_free(&f);
+    ws_conn_free(c);
+}
+
+/* Nothing after a close frame is processed. */
+static void test_data_after_close_discarded(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        ws_role r = (ws_role)role;
+        for (size_t chunk = 0; chunk < 3; chunk++) {
+            uint32_t rng = 1;
+            ws_conn *c = conn_open(r, NULL, &rng);
+            ev_log l = {0};
+            bytes w = {0};
+            peer_frame(&w, r, WS_OP_TEXT, 1, "before", 6);
+            peer_close(&w, r, 1000, NULL, 0);
+            peer_frame(&w, r, WS_OP_TEXT, 1, "after", 5);
+            peer_frame(&w, r, WS_OP_PING, 1, "p", 1);
+            raw_frame(&w, 5, 1, WS_RSV2, 0, "garbage", 7); /* not even checked */
+            assert_int_equal(feed_chunks(c, &l, w.p, w.n, chunk), WS_OK);
+            assert_int_equal(l.n, 2);
+            log_assert_message(&l, 0, WS_OP_TEXT, "before", 6);
+            assert_int_equal(log_assert_closed(&l)->close_code, 1000);
+            frame_list f = output_frames(c); /* the echo only, no pong */
+            assert_int_equal(f.n, 1);
+            assert_int_equal(close_code_of(&f.v[0]), 1000);
+            frames_free(&f);
+            ws_conn_stats st;
+            assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+            assert_int_equal(st.messages_in, 1);
+            log_free(&l);
+            bytes_free(&w);
+            ws_conn_free(c);
+        }
+    }
+}
+
+static void test_feed_eof(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        ws_role r = (ws_role)role;
+        uint32_t rng = 1;
+        ev_log l = {0};
+        bytes w = {0};
+        ws_iovec iov[4];
+
+        /* While open, with unsent output and an unanswered ping: 1006, nothing more sent. */
+        ws_conn *c = conn_open(r, NULL, &rng);
+        assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "unsent", 6, 0), WS_OK);
+        peer_frame(&w, r, WS_OP_PING, 1, "p", 1);
+        assert_int_equal(feed_chunks(c, &l, w.p, w.n, 0), WS_OK);
+        uint64_t queued = ws_conn_output_queued(c);
+        assert_int_equal(ws_conn_feed_eof(c), WS_OK);
+        drain(c, &l);
+        assert_int_equal(l.n, 3);
+        assert_int_equal(l.v[0].type, WS_EV_PING);
+        assert_int_equal(l.v[1].type, WS_EV_ERROR);
+        assert_int_equal(l.v[1].error, WS_ERR_EOF);
+        const ev_rec *e = log_assert_closed(&l);
+        assert_int_equal(e->close_code, 1006);
+        assert_int_equal(e->by_peer, 0);
+        assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_wants_shutdown(c), 1);
+        /* The transport is gone: no pong, no close frame gets added. */
+        int k = ws_conn_output(c, iov, 4);
+        assert_int_equal(k, 1); /* the unsent message only */
+        assert_int_equal(iov[0].len, ws_frame_header_size(6, r == WS_ROLE_CLIENT) + 6);
+        assert_int_equal(ws_conn_output_queued(c), queued);
+        assert_int_equal(ws_conn_buffered_amount(c), iov[0].len);
+        assert_int_equal(ws_conn_close(c, 1000, NULL, 0), WS_ERR_CLOSED);
+        assert_int_equal(ws_conn_feed_eof(c), WS_OK);
+        assert_int_equal(drain(c, NULL), 0);
+        ws_conn_stats st;
+        assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+        assert_int_equal(st.close_code_sent, 0);
+        ws_conn_free(c);
+        log_clear(&l);
+
+        /* While closing (our close sent, none came back): 1006 too. */
+        c = conn_open(r, NULL, &rng);
+        assert_int_equal(ws_conn_close(c, 1000, NULL, 0), WS_OK);
+        assert_int_equal(ws_conn_feed_eof(c), WS_OK);
+        drain(c, &l);
+        assert_int_equal(l.n, 2);
+        assert_int_equal(l.v[0].error, WS_ERR_EOF);
+        assert_int_equal(log_assert_closed(&l)->close_code, 1006);
+        assert_int_equal(ws_conn_wants_shutdown(c), 1);
+        ws_conn_free(c);
+        log_free(&l);
+        bytes_free(&w);
+    }
+}
+
+/* ---- pings and pongs ---- */
+
+static void test_auto_pong(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        ws_role r = (ws_role)role;
+        uint32_t rng = 1;
+        ev_log l = {0};
+        bytes w = {0};
+        uint8_t big[125];
+        test_fill(big, sizeof big, 8);
+        ws_conn *c = conn_open(r, NULL, &rng);
+        assert_int_equal(ws_conn_get_option(c, WS_OPT_AUTO_PONG), 1);
+
+        /* Many pings before the output is taken: every one answered, in order (Autobahn
+         * 2.10 counts the pongs) ... */
+        peer_frame(&w, r, WS_OP_PING, 1, "p1", 2);
+        peer_frame(&w, r, WS_OP_PING, 1, "p2", 2);
+        peer_frame(&w, r, WS_OP_PING, 1, big, sizeof big);
+        assert_int_equal(feed_copy(c, &l, w.p, w.n, 0), WS_OK);
+        assert_int_equal(l.n, 3);
+        assert_int_equal(l.v[2].type, WS_EV_PING);
+        assert_int_equal(l.v[2].len, 125);
+        assert_memory_equal(l.v[2].data, big, 125);
+        /* The pending pong counts as buffered. */
+        int mk = r == WS_ROLE_CLIENT;
+        assert_int_equal(ws_conn_buffered_amount(c), 2 * ws_frame_header_size(2, mk) + 4 +
+                                                         ws_frame_header_size(125, mk) + 125);
+        frame_list f = output_frames(c);
+        assert_int_equal(f.n, 3);
+        assert_string_equal((char *)f.v[0].data, "p1");
+        assert_string_equal((char *)f.v[1].data, "p2");
+        assert_int_equal(f.v[2].opcode, WS_OP_PONG);
+        assert_int_equal(f.v[2].len, 125);
+        assert_memory_equal(f.v[2].data, big, 125);
+        frames_free(&f);
+        ws_conn_free(c);
+
+        /* ... but over the high-water mark (a ping flood from a peer that does not read)
+         * only the latest one is answered (RFC 6455 5.5.3). */
+        c = conn_open(r, NULL, &rng);
+        log_clear(&l);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 1), WS_OK);
+        assert_int_equal(feed_copy(c, &l, w.p, w.n, 1), WS_OK);
+        assert_int_equal(l.n, 3);
+        assert_int_equal(ws_conn_buffered_amount(c), ws_frame_header_size(125, mk) + 125);
+        f = output_frames(c);
+        assert_int_equal(f.n, 1);
+        assert_int_equal(f.v[0].opcode, WS_OP_PONG);
+        assert_memory_equal(f.v[0].data, big, 125);
+        frames_free(&f);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 1000), WS_OK);
+
+        /* A pong goes out before what the application sends after the ping. */
+        w.n = 0;
+        peer_frame(&w, r, WS_OP_PING, 1, "p3", 2);
+        assert_int_equal(feed_copy(c, &l, w.p, w.n, 1), WS_OK);
+        assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "m", 1, 0), WS_OK);
+        f = output_frames(c);
+        assert_int_equal(f.n, 2);
+        assert_int_equal(f.v[0].opcode, WS_OP_PONG);
+        assert_string_equal((char *)f.v[0].data, "p3");
+        assert_int_equal(f.v[1].opcode, WS_OP_TEXT);
+        frames_free(&f);
+
+        /* A ping just before a close still gets its pong, ahead of the echo. */
+        w.n = 0;
+        peer_frame(&w, r, WS_OP_PING, 1, "p4", 2);
+        peer_close(&w, r, 1000, NULL, 0);
+        assert_int_equal(feed_copy(c, &l, w.p, w.n, 0), WS_OK);
+        f = output_frames(c);
+        assert_int_equal(f.n, 2);
+        assert_int_equal(f.v[0].opcode, WS_OP_PONG);
+        assert_string_equal((char *)f.v[0].data, "p4");
+        assert_int_equal(close_code_of(&f.v[1]), 1000);
+        frames_free(&f);
+        ws_conn_free(c);
+
+        /* WS_OPT_AUTO_PONG = 0: the caller answers. */
+        c = conn_open(r, NULL, &rng);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_AUTO_PONG, 0), WS_OK);
+        assert_int_equal(ws_conn_get_option(c, WS_OPT_AUTO_PONG), 0);
+        log_clear(&l);
+        w.n = 0;
+        peer_frame(&w, r, WS_OP_PING, 1, "q", 1);
+        assert_int_equal(feed_copy(c, &l, w.p, w.n, 0), WS_OK);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.v[0].type, WS_EV_PING);
+        assert_int_equal(ws_conn_buffered_amount(c), 0);
+        assert_int_equal(ws_conn_pong(c, "q", 1), WS_OK);
+        f = output_frames(c);
+        assert_int_equal(f.n, 1);
+        assert_int_equal(f.v[0].opcode, WS_OP_PONG);
+        frames_free(&f);
+
+        /* An unsolicited pong is fine. */
+        log_clear(&l);
+        w.n = 0;
+        peer_frame(&w, r, WS_OP_PONG, 1, "hb", 2);
+        assert_int_equal(feed_copy(c, &l, w.p, w.n, 1), WS_OK);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.v[0].type, WS_EV_PONG);
+        assert_string_equal((char *)l.v[0].data, "hb");
+        assert_int_equal(ws_conn_get_state(c), WS_STATE_OPEN);
+        ws_conn_stats st;
+        assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+        assert_int_equal(st.pongs_received, 1);
+        assert_int_equal(st.last_rtt_ms, 0);
+        ws_conn_free(c);
+        log_free(&l);
+        bytes_free(&w);
+    }
+}
+
+/* ---- timers on a fake clock ---- */
+
+static void tick_both(pair *p, uint64_t now)
+{
+    assert_int_equal(ws_conn_tick(p->srv, now), WS_OK);
+    assert_int_equal(ws_conn_tick(p->cli, now), WS_OK);
+}
+
+static void test_ping_interval(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        pair p;
+        pair_init(&p);
+        ws_conn *a = role == WS_ROLE_SERVER ? p.srv : p.cli;
+        ev_log *al = log_of(&p, a);
+        assert_int_equal(ws_conn_next_deadline(a), UINT64_MAX); /* nothing armed */
+        assert_int_equal(ws_conn_set_option(a, WS_OPT_PING_INTERVAL, 1000), WS_OK);
+        assert_int_equal(ws_conn_set_option(a, WS_OPT_PONG_TIMEOUT, 500), WS_OK);
+        /* The clock starts at 0: the first tick sets the origin, later ones don't move it. */
+        tick_both(&p, 0);
+        assert_int_equal(ws_conn_next_deadline(a), 1000);
+        tick_both(&p, 500);
+        assert_int_equal(ws_conn_next_deadline(a), 1000);
+        assert_int_equal(ws_conn_buffered_amount(a), 0);
+        tick_both(&p, 999);
+        assert_int_equal(ws_conn_buffered_amount(a), 0);
+        tick_both(&p, 1000);
+        assert_int_equal(ws_conn_next_deadline(a), 1500); /* the pong deadline */
+        ws_conn_stats st;
+        assert_int_equal(ws_conn_get_stats(a, &st, sizeof st), WS_OK);
+        assert_int_equal(st.pings_sent, 1);
+        assert_true(ws_conn_buffered_amount(a) > 0);
+
+        /* Answered after 200 ms. */
+        pump_to(&p, other(&p, a));
+        tick_both(&p, 1200);
+        pump_to(&p, a);
+        assert_int_equal(al->n, 1);
+        assert_int_equal(al->v[0].type, WS_EV_PONG);
+        assert_int_equal(ws_conn_get_stats(a, &st, sizeof st), WS_OK);
+        assert_int_equal(st.last_rtt_ms, 200);
+        assert_int_equal(st.pongs_received, 1);
+        assert_int_equal(ws_conn_next_deadline(a), 2000);
+        tick_both(&p, 1700); /* no pong timeout any more */
+        assert_int_equal(ws_conn_get_state(a), WS_STATE_OPEN);
+
+        /* Not answered: the peer is presumed dead. */
+        tick_both(&p, 2000);
+        assert_int_equal(ws_conn_get_stats(a, &st, sizeof st), WS_OK);
+        assert_int_equal(st.pings_sent, 2);
+        assert_int_equal(ws_conn_next_deadline(a), 2500);
+        tick_both(&p, 2499);
+        assert_int_equal(drain(a, al), 0);
+        tick_both(&p, 2500);
+        drain(a, al);
+        assert_int_equal(al->n, 3);
+        assert_int_equal(al->v[1].type, WS_EV_ERROR);
+        assert_int_equal(al->v[1].error, WS_ERR_PONG_TIMEOUT);
+        assert_int_equal(log_assert_closed(al)->close_code, 1006);
+        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSED);
+        /* A dead peer may never read the unsent ping: shut down now, don't wait for it. */
+        assert_int_equal(ws_conn_wants_shutdown(a), 1);
+        assert_int_equal(ws_conn_next_deadline(a), UINT64_MAX);
+        /* No close frame is sent to a dead peer. */
+        frame_list f = output_frames(a);
+        for (size_t i = 0; i < f.n; i++)
+            assert_int_not_equal(f.v[i].opcode, WS_OP_CLOSE);
+        frames_free(&f);
+        tick_both(&p, 100000);
+        assert_int_equal(drain(a, NULL), 0);
+        pair_free(&p);
+    }
+}
+
+static void test_idle_timeout(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        pair p;
+        pair_init(&p);
+        ws_conn *a = role == WS_ROLE_SERVER ? p.srv : p.cli, *b = other(&p, a);
+        ev_log *al = log_of(&p, a);
+        assert_int_equal(ws_conn_set_option(a, WS_OPT_IDLE_TIMEOUT, 1000), WS_OK);
+        tick_both(&p, 0);
+        assert_int_equal(ws_conn_next_deadline(a), 1000);
+        tick_both(&p, 600);
+        assert_int_equal(ws_conn_send(b, WS_OP_TEXT, "alive", 5, 0), WS_OK);
+        pump_to(&p, a); /* input resets the idle timer */
+        assert_int_equal(ws_conn_next_deadline(a), 1600);
+        /* Sending does not count as activity. */
+        assert_int_equal(ws_conn_send(a, WS_OP_TEXT, "me too", 6, 0), WS_OK);
+        pump_to(&p, b);
+        tick_both(&p, 1599);
+        assert_int_equal(ws_conn_get_state(a), WS_STATE_OPEN);
+        tick_both(&p, 1600);
+        drain(a, al);
+        assert_int_equal(al->n, 2);
+        assert_int_equal(al->v[1].type, WS_EV_ERROR);
+        assert_int_equal(al->v[1].error, WS_ERR_IDLE_TIMEOUT);
+        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSING);
+        /* A normal close: 1000 on the wire, the peer answers, CLOSE follows. */
+        pump_to(&p, b);
+        const ev_rec *e = log_assert_closed(log_of(&p, b));
+        assert_int_equal(e->close_code, 1000);
+        assert_int_equal(e->by_peer, 1);
+        pump_to(&p, a);
+        e = log_assert_closed(al);
+        assert_int_equal(e->close_code, 1000);
+        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSED);
+        pair_free(&p);
+    }
+}
+
+static void test_close_timeout(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        pair p;
+        pair_init(&p);
+        ws_conn *a = role == WS_ROLE_SERVER ? p.srv : p.cli;
+        ev_log *al = log_of(&p, a);
+        assert_int_equal(ws_conn_get_option(a, WS_OPT_CLOSE_TIMEOUT), 5000);
+        assert_int_equal(ws_conn_set_option(a, WS_OPT_CLOSE_TIMEOUT, 300), WS_OK);
+        tick_both(&p, 50);
+        tick_both(&p, 100);
+        assert_int_equal(ws_conn_close(a, 1000, NULL, 0), WS_OK);
+        assert_int_equal(ws_conn_next_deadline(a), 400);
+        tick_both(&p, 399);
+        assert_int_equal(drain(a, al), 0);
+        tick_both(&p, 400);
+        drain(a, al);
+        assert_int_equal(al->n, 2);
+        assert_int_equal(al->v[0].error, WS_ERR_CLOSE_TIMEOUT);
+        assert_int_equal(log_assert_closed(al)->close_code, 1006);
+        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_wants_shutdown(a), 1);
+        pair_free(&p);
+    }
+
+    /* A client that got the server's echo waits for the server's EOF, but not forever. */
+    pair p;
+    pair_init(&p);
+    assert_int_equal(ws_conn_set_option(p.cli, WS_OPT_CLOSE_TIMEOUT, 300), WS_OK);
+    tick_both(&p, 1000);
+    assert_int_equal(ws_conn_close(p.cli, 1000, NULL, 0), WS_OK);
+    tick_both(&p, 1100);
+    pump_all(&p);
+    assert_int_equal(ws_conn_get_state(p.cli), WS_STATE_CLOSED);
+    assert_int_equal(ws_conn_wants_shutdown(p.cli), 0);
+    assert_true(ws_conn_next_deadline(p.cli) <= 1400);
+    tick_both(&p, 1400);
+    assert_int_equal(ws_conn_wants_shutdown(p.cli), 1);
+    assert_int_equal(log_count(&p.clog, WS_EV_ERROR), 0); /* a clean close all the same */
+    assert_int_equal(log_assert_closed(&p.clog)->close_code, 1000);
+    pair_free(&p);
+}
+
+static void test_handshake_timeout(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        ws_conn *c = ws_conn_new((ws_role)role, 0, NULL);
+        ev_log l = {0};
+        assert_non_null(c);
+        assert_int_equal(ws_conn_get_option(c, WS_OPT_HANDSHAKE_TIMEOUT), 10000);
+        assert_int_equal(ws_conn_tick(c, 1000), WS_OK);
+        assert_int_equal(ws_conn_next_deadline(c), 11000);
+        assert_int_equal(ws_conn_tick(c, 10999), WS_OK);
+        assert_int_equal(drain(c, NULL), 0);
+        assert_int_equal(ws_conn_tick(c, 11000), WS_OK);
+        drain(c, &l);
+        assert_int_equal(l.n, 2);
+        assert_int_equal(l.v[0].error, WS_ERR_HANDSHAKE_TIMEOUT);
+        assert_int_equal(log_assert_closed(&l)->close_code, 1006);
+        assert_int_equal(ws_conn_wants_shutdown(c), 1);
+        assert_int_equal(ws_conn_buffered_amount(c), 0);
+        log_free(&l);
+        ws_conn_free(c);
+
+        /* Off: no deadline. An open connection has no handshake timer. */
+        c = ws_conn_new((ws_role)role, 0, NULL);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_HANDSHAKE_TIMEOUT, 0), WS_OK);
+        assert_int_equal(ws_conn_tick(c, 5), WS_OK);
+        assert_int_equal(ws_conn_next_deadline(c), UINT64_MAX);
+        assert_int_equal(ws_conn_tick(c, 1000000), WS_OK);
+        assert_int_equal(ws_conn_get_state(c), WS_STATE_CONNECTING);
+        ws_conn_free(c);
+        uint32_t rng = 1;
+        c = conn_open((ws_role)role, NULL, &rng);
+        assert_int_equal(ws_conn_tick(c, 0), WS_OK);
+        assert_int_equal(ws_conn_tick(c, 1000000), WS_OK);
+        assert_int_equal(ws_conn_get_state(c), WS_STATE_OPEN);
+        ws_conn_free(c);
+    }
+}
+
+/* A clock that seems to go back does not fire or wrap timers. */
+static void test_clock_monotonic(void **state)
+{
+    (void)state;
+    uint32_t rng = 1;
+    ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_PING_INTERVAL, 100), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 1000), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 5), WS_OK);
+    assert_int_equal(ws_conn_buffered_amount(c), 0);
+    assert_int_equal(ws_conn_next_deadline(c), 1100);
+    assert_int_equal(ws_conn_tick(c, 1100), WS_OK);
+    assert_true(ws_conn_buffered_amount(c) > 0);
+    ws_conn_free(c);
+}
+
+/* ---- backpressure ---- */
+
+static void test_high_water(void **state)
+{
+    (void)state;
+    uint8_t d[100];
+    memset(d, 'h', sizeof d);
+    for (int role = 0; role < 2; role++) {
+        uint32_t rng = 1;
+        size_t mk = role == WS_ROLE_CLIENT ? 4 : 0;
+        ws_conn *c = conn_open((ws_role)role, NULL, &rng);
+        ev_log l = {0};
+        assert_int_equal(ws_conn_get_option(c, WS_OPT_SEND_HIGH_WATER), (uint64_t)16 << 20);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 100 + 2 * mk), WS_OK);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 90, 0), WS_OK);
+        assert_int_equal(ws_conn_buffered_amount(c), 92 + mk);
+        uint64_t q = ws_conn_output_queued(c);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 7, 0), WS_ERR_WOULD_BLOCK);
+        assert_int_equal(ws_conn_send_fragment(c, WS_OP_BINARY, d, 7, 0, 0),
+                         WS_ERR_WOULD_BLOCK);
+        assert_int_equal(ws_conn_buffered_amount(c), 92 + mk);
+        assert_int_equal(ws_conn_output_queued(c), q);
+        assert_int_equal(drain(c, NULL), 0);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 6, 0), WS_OK); /* exactly full */
+        assert_int_equal(ws_conn_buffered_amount(c), 100 + 2 * mk);
+        assert_int_equal(ws_conn_ping(c, NULL, 0), WS_ERR_WOULD_BLOCK);
+        assert_int_equal(ws_conn_pong(c, NULL, 0), WS_ERR_WOULD_BLOCK);
+        ws_conn_stats st;
+        assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+        assert_int_equal(st.buffered, 100 + 2 * mk);
+        assert_int_equal(st.frames_out, 2);
+        /* Draining makes room again. */
+        assert_int_equal(ws_conn_output_ack(c, 50), WS_OK);
+        assert_int_equal(ws_conn_buffered_amount(c), 50 + 2 * mk);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 48 - mk, 0), WS_OK); /* full */
+        assert_int_equal(ws_conn_buffered_amount(c), 100 + 2 * mk);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 0, 0), WS_ERR_WOULD_BLOCK);
+        /* A close is never refused for backpressure. */
+        assert_int_equal(ws_conn_close(c, 1000, NULL, 0), WS_OK);
+        assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSING);
+        ws_conn_free(c);
+
+        /* Exact accounting for auto-fragmented sends: 25 bytes in 10-byte frames. */
+        c = conn_open((ws_role)role, NULL, &rng);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, 10), WS_OK);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 30 + 3 * mk), WS_OK);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 25, 0), WS_ERR_WOULD_BLOCK);
+        assert_int_equal(ws_conn_buffered_amount(c), 0);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 31 + 3 * mk), WS_OK);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 25, 0), WS_OK);
+        assert_int_equal(ws_conn_buffered_amount(c), 31 + 3 * mk);
+        ws_conn_free(c);
+        log_free(&l);
+    }
+}
+
+static void test_high_water_policies(void **state)
+{
+    (void)state;
+    static const struct {
+        int policy, code;
+    } cases[] = {{WS_POLICY_CLOSE_1013, 1013}, {WS_POLICY_CLOSE_1009, 1009}};
+    uint8_t d[100] = {0};
+    for (int role = 0; role < 2; role++) {
+        for (size_t i = 0; i < 2; i++) {
+            uint32_t rng = 1;
+            ev_log l = {0};
+            ws_conn *c = conn_open((ws_role)role, NULL, &rng);
+            assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_POLICY, (uint64_t)cases[i].policy),
+                             WS_OK);
+            assert_int_equal(ws_conn_get_option(c, WS_OPT_SEND_POLICY), cases[i].policy);
+            assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 150), WS_OK);
+            assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 100, 0), WS_OK);
+            assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 100, 0), WS_ERR_WOULD_BLOCK);
+            drain(c, &l);
+            assert_int_equal(l.n, 2);
+            assert_int_equal(l.v[0].type, WS_EV_ERROR);
+            assert_int_equal(l.v[0].error, WS_ERR_OUTPUT_OVERFLOW);
+            assert_int_equal(log_assert_closed(&l)->close_code, cases[i].code);
+            assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+            assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 1, 0), WS_ERR_CLOSED);
+            /* The first message, then the close frame with the policy's code. */
+            frame_list f = output_frames(c);
+            assert_int_equal(f.n, 2);
+            assert_int_equal(f.v[0].len, 100);
+            assert_int_equal(close_code_of(&f.v[1]), cases[i].code);
+            frames_free(&f);
+            assert_int_equal(ws_conn_wants_shutdown(c), 1);
+            log_free(&l);
+            ws_conn_free(c);
+        }
+    }
+}
+
+/* ---- statistics, options, sizes ---- */
+
+static void test_stats(void **state)
+{
+    (void)state;
+    pair p;
+    uint8_t d[10] = {0};
+    ws_conn_stats s, c;
+    pair_init(&p);
+    assert_int_equal(ws_conn_send(p.cli, WS_OP_TEXT, "a", 1, 0), WS_OK);
+    assert_int_equal(ws_conn_send_fragment(p.cli, WS_OP_TEXT, "b", 1, 0, 0), WS_OK);
+    assert_int_equal(ws_conn_send_fragment(p.cli, WS_OP_TEXT, "c", 1, 1, 0), WS_OK);
+    assert_int_equal(ws_conn_send(p.cli, WS_OP_BINARY, d, sizeof d, 0), WS_OK);
+    assert_int_equal(ws_conn_ping(p.cli, "p", 1), WS_OK);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_TEXT, "x", 1, 0), WS_OK);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_TEXT, "y", 1, 0), WS_OK);
+    assert_int_equal(ws_conn_close(p.cli, 1000, NULL, 0), WS_OK);
+    assert_int_equal(ws_conn_get_stats(p.cli, &c, sizeof c), WS_OK);
+    assert_int_equal(c.buffered, ws_conn_buffered_amount(p.cli));
+    assert_int_equal(c.bytes_out, 0); /* queued, not written */
+    pump_all_ex(&p, 5, 3);
+    assert_int_equal(ws_conn_get_stats(p.srv, &s, sizeof s), WS_OK);
+    assert_int_equal(ws_conn_get_stats(p.cli, &c, sizeof c), WS_OK);
+    assert_int_equal(c.frames_out, 6);
+    assert_int_equal(c.messages_out, 3);
+    assert_int_equal(c.pings_sent, 1);
+    assert_int_equal(s.frames_in, 6);
+    assert_int_equal(s.messages_in, 3);
+    assert_int_equal(s.frames_out, 4); /* x, y, pong, close */
+    assert_int_equal(s.messages_out, 2);
+    assert_int_equal(c.frames_in, 4);
+    assert_int_equal(c.messages_in, 2);
+    assert_int_equal(c.pongs_received, 1);
+    assert_int_equal(s.pongs_received, 0);
+    assert_int_equal(s.bytes_in, c.bytes_out);
+    assert_int_equal(c.bytes_in, s.bytes_out);
+    assert_int_equal(c.bytes_out, ws_conn_output_acked(p.cli));
+    assert_int_equal(s.bytes_out, 3 + 3 + 3 + 4);
+    assert_int_equal(s.buffered, 0);
+    assert_int_equal(s.close_code_received, 1000);
+    assert_int_equal(s.close_code_sent, 1000);
+    assert_int_equal(s.closed_by_peer, 1);
+    assert_int_equal(c.closed_by_peer, 0);
+
+    /* Older, smaller structs are filled as far as they go; larger ones are refused. */
+    uint8_t raw[sizeof(ws_conn_stats) + 8];
+    memset(raw, 0xee, sizeof raw);
+    assert_int_equal(ws_conn_get_stats(p.srv, (ws_conn_stats *)(void *)raw, 16), WS_OK);
+    assert_memory_equal(raw, &s, 16);
+    assert_int_equal(raw[16], 0xee);
+    assert_int_equal(ws_conn_get_stats(p.srv, &s, sizeof s + 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_get_stats(p.srv, NULL, sizeof s), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_get_stats(NULL, &s, sizeof s), WS_ERR_INVALID_ARG);
+    pair_free(&p);
+}
+
+static void test_options(void **state)
+{
+    (void)state;
+    uint32_t rng = 1;
+    ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    static const struct {
+        ws_option opt;
+        uint64_t def, set;
+    } opts[] = {
+        {WS_OPT_MAX_MESSAGE_SIZE, (uint64_t)16 << 20, 1000},
+        {WS_OPT_MAX_FRAME_SIZE, 1000, 500},
+        {WS_OPT_AUTO_PONG, 1, 0},
+        {WS_OPT_STREAMING, 0, 1},
+        {WS_OPT_FRAGMENT_SIZE, 0, 4096},
+        {WS_OPT_SEND_HIGH_WATER, (uint64_t)16 << 20, 1},
+        {WS_OPT_SEND_POLICY, WS_POLICY_ERROR, WS_POLICY_CLOSE_1009},
+        {WS_OPT_REFUSE_TEXT, 0, 1},
+        {WS_OPT_REFUSE_BINARY, 0, 1},
+        {WS_OPT_HANDSHAKE_TIMEOUT, 10000, 1},
+        {WS_OPT_PING_INTERVAL, 0, 30000},
+        {WS_OPT_PONG_TIMEOUT, 10000, 0},
+        {WS_OPT_IDLE_TIMEOUT, 0, 60000},
+        {WS_OPT_CLOSE_TIMEOUT, 5000, 1},
+        {WS_OPT_LENIENT_LENGTH, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        assert_int_equal(ws_conn_get_option(c, opts[i].opt), opts[i].def);
+        assert_int_equal(ws_conn_set_option(c, opts[i].opt, opts[i].set), WS_OK);
+        assert_int_equal(ws_conn_get_option(c, opts[i].opt), opts[i].set);
+    }
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_FRAME_SIZE, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_AUTO_PONG, 2), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_POLICY, 3), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_PING_INTERVAL, (uint64_t)1 << 32),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, (uint64_t)1 << 32),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_set_option(c, (ws_option)99, 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_set_option(NULL, WS_OPT_AUTO_PONG, 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_get_option(c, (ws_option)99), UINT64_MAX);
+    assert_int_equal(ws_conn_get_option(NULL, WS_OPT_AUTO_PONG), UINT64_MAX);
+    /* Unchanged by the refused values. */
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        assert_int_equal(ws_conn_get_option(c, opts[i].opt), opts[i].set);
+    /* The frame limit follows the message limit down, not up. */
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 100), WS_OK);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_MAX_FRAME_SIZE), 100);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 1000), WS_OK);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_MAX_FRAME_SIZE), 1000);
+    ws_conn_free(c);
+}
+
+static void test_sizeof(void **state)
+{
+    (void)state;
+    print_message("sizeof: ws_conn = %zu bytes\n", ws_conn_sizeof());
+    assert_true(ws_conn_sizeof() > 0);
+    assert_true(ws_conn_sizeof() < 4096);
+}
+
+/* ---- allocation-failure injection ---- */
+
+typedef struct outcome {
+    int nomem;        /* an API call returned WS_ERR_NOMEM (or a connection was not created) */
+    int nomem_events; /* WS_EV_ERROR with WS_ERR_NOMEM */
+    int other_errors; /* any other WS_EV_ERROR: must never happen */
+} outcome;
+
+static uint8_t fa_big[100000];
+
+static void note(outcome *o, int r)
+{
+    if (r == WS_ERR_NOMEM)
+        o->nomem++;
+    else
+        assert_true(r == WS_OK || r == WS_ERR_CLOSED);
+}
+
+static void scan(outcome *o, const ev_log *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].type == WS_EV_ERROR) {
+            if (l->v[i].error == WS_ERR_NOMEM)
+                o->nomem_events++;
+            else {
+                print_message("unexpected %s\n", ws_errname(l->v[i].error));
+                o->other_errors++;
+            }
+        }
+    }
+    assert_true(log_count(l, WS_EV_CLOSE) <= 1);
+    if (log_count(l, WS_EV_CLOSE))
+        assert_int_equal(log_last(l)->type, WS_EV_CLOSE);
+}
+
+/* A session touching every allocation site: fragmented and auto-fragmented sends, borrowed
+ * sends, large messages reassembled from partial writes, timer pings, the close handshake. */
+static void scenario(const ws_allocator *a, outcome *o, int check_success)
+{
+    pair p;
+    memset(o, 0, sizeof *o);
+    if (pair_init_alloc(&p, a) < 0) {
+        o->nomem++;
+        return;
+    }
+    tick_both(&p, 0);
+    note(o, ws_conn_set_option(p.cli, WS_OPT_FRAGMENT_SIZE, 1000));
+    note(o, ws_conn_set_option(p.srv, WS_OPT_PING_INTERVAL, 10));
+    note(o, ws_conn_send(p.cli, WS_OP_BINARY, fa_big, 5000, 0));
+    note(o, ws_conn_send_fragment(p.cli, WS_OP_TEXT, "hello ", 6, 0, 0));
+    note(o, ws_conn_ping(p.cli, "p", 1));
+    note(o, ws_conn_send_fragment(p.cli, WS_OP_TEXT, "world", 5, 1, 0));
+    note(o, ws_conn_send(p.srv, WS_OP_BINARY, fa_big, sizeof fa_big, 0));
+    note(o, ws_conn_send(p.srv, WS_OP_BINARY, fa_big, 30000, WS_SEND_BORROW));
+    for (int i = 0; i < 6; i++)
+        note(o, ws_conn_send_fragment(p.srv, WS_OP_BINARY, fa_big + i, 100, i == 5,
+                                      WS_SEND_BORROW));
+    pump_all_ex(&p, 4096, 1000);
+    tick_both(&p, 10); /* timer ping, into a released output buffer */
+    pump_all_ex(&p, 0, 0);
+    note(o, ws_conn_send(p.cli, WS_OP_BINARY, fa_big, 20000, 0));
+    pump_all_ex(&p, 3000, 0);
+    note(o, ws_conn_close(p.cli, 1000, "done", 4));
+    pump_all_ex(&p, 0, 1);
+    drain(p.srv, &p.slog);
+    drain(p.cli, &p.clog);
+    scan(o, &p.slog);
+    scan(o, &p.clog);
+    if (check_success) {
+        assert_int_equal(o->nomem + o->nomem_events + o->other_errors, 0);
+        assert_int_equal(log_count(&p.slog, WS_EV_MESSAGE), 3);
+        assert_int_equal(log_count(&p.clog, WS_EV_MESSAGE), 3);
+        assert_int_equal(log_assert_closed(&p.slog)->close_code, 1000);
+        assert_int_equal(log_assert_closed(&p.clog)->close_code, 1000);
+        assert_int_equal(ws_conn_wants_shutdown(p.srv), 1);
+    }
+    pair_free(&p);
+}
+
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    failalloc fa;
+    outcome o;
+    test_fill(fa_big, sizeof fa_big, 4);
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    scenario(&a, &o, 1);
+    long total = fa.calls;
+    assert_int_equal(fa.live, 0);
+    assert_true(total >= 5);
+    print_message("info: conn alloc-failure scenario makes %ld allocations\n", total);
+    for (int sticky = 0; sticky < 2; sticky++) {
+        for (long i = 0; i < total; i++) {
+            a = failalloc_init(&fa, i, sticky);
+            scenario(&a, &o, 0);
+            if (fa.live != 0 || o.other_errors || (fa.failed && !o.nomem && !o.nomem_events))
+                print_message("fail_at %ld sticky %d: live %ld, other %d, nomem %d/%d\n", i,
+                              sticky, fa.live, o.other_errors, o.nomem, o.nomem_events);
+            assert_int_equal(fa.live, 0);     /* no leak */
+            assert_int_equal(o.other_errors, 0); /* never a corrupted stream */
+            assert_int_equal(fa.failed > 0, 1);
+            assert_true(o.nomem + o.nomem_events > 0); /* the failure was reported */
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_not_open),
+        cmocka_unit_test(test_close_handshake),
+        cmocka_unit_test(test_close_simultaneous),
+        cmocka_unit_test(test_close_without_code),
+        cmocka_unit_test(test_close_send_validation),
+        cmocka_unit_test(test_data_after_close_discarded),
+        cmocka_unit_test(test_feed_eof),
+        cmocka_unit_test(test_auto_pong),
+        cmocka_unit_test(test_ping_interval),
+        cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_close_timeout),
+        cmocka_unit_test(test_handshake_timeout),
+        cmocka_unit_test(test_clock_monotonic),
+        cmocka_unit_test(test_high_water),
+        cmocka_unit_test(test_high_water_policies),
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_sizeof),
+        cmocka_unit_test(test_alloc_failures),
+    };
+    return cmocka_run_group_tests_name("conn_lifecycle", tests, NULL, NULL);
+}

@@ -1,0 +1,699 @@
+/* Connection layer: messages both ways, fragmentation, streaming, zero-copy, byte-at-a-time
+ * sessions, masking, borrowed sends and partial writes. */
+#include "conn_util.h"
+
+/* One direction of a pair: from sends, to receives into log. */
+typedef struct way {
+    ws_conn *from, *to;
+    ev_log *log;
+    const char *name;
+} way;
+
+static way way_of(pair *p, int to_server)
+{
+    way w;
+    w.from = to_server ? p->cli : p->srv;
+    w.to = to_server ? p->srv : p->cli;
+    w.log = to_server ? &p->slog : &p->clog;
+    w.name = to_server ? "client->server" : "server->client";
+    return w;
+}
+
+static const char kosme[] = "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"; /* κόσμε */
+
+static void test_text_binary_both_ways(void **state)
+{
+    (void)state;
+    for (int ts = 0; ts < 2; ts++) {
+        pair p;
+        uint8_t bin[300];
+        test_fill(bin, sizeof bin, 42);
+        pair_init(&p);
+        way w = way_of(&p, ts);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, "Hello", 5, 0), WS_OK);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, kosme, sizeof kosme - 1, 0), WS_OK);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, bin, 125, 0), WS_OK);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, bin, 126, 0), WS_OK); /* 16-bit */
+        assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, bin, sizeof bin, 0), WS_OK);
+        pump_all(&p);
+        assert_int_equal(w.log->n, 5);
+        log_assert_message(w.log, 0, WS_OP_TEXT, "Hello", 5);
+        log_assert_message(w.log, 1, WS_OP_TEXT, kosme, sizeof kosme - 1);
+        log_assert_message(w.log, 2, WS_OP_BINARY, bin, 125);
+        log_assert_message(w.log, 3, WS_OP_BINARY, bin, 126);
+        log_assert_message(w.log, 4, WS_OP_BINARY, bin, sizeof bin);
+        /* Nothing went the other way. */
+        assert_int_equal((ts ? &p.clog : &p.slog)->n, 0);
+        assert_int_equal(ws_conn_get_state(w.from), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_get_state(w.to), WS_STATE_OPEN);
+        pair_free(&p);
+    }
+}
+
+static void test_empty_messages(void **state)
+{
+    (void)state;
+    for (int ts = 0; ts < 2; ts++) {
+        for (size_t chunk = 0; chunk < 3; chunk++) {
+            pair p;
+            pair_init(&p);
+            way w = way_of(&p, ts);
+            assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, NULL, 0, 0), WS_OK);
+            assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, "", 0, 0), WS_OK);
+            assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, NULL, 0, 0, 0), WS_OK);
+            assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, NULL, 0, 0, 0), WS_OK);
+            assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, NULL, 0, 1, 0), WS_OK);
+            assert_int_equal(ws_conn_ping(w.from, NULL, 0), WS_OK);
+            pump_all_ex(&p, chunk, chunk);
+            assert_int_equal(w.log->n, 4);
+            log_assert_message(w.log, 0, WS_OP_TEXT, "", 0);
+            log_assert_message(w.log, 1, WS_OP_BINARY, "", 0);
+            log_assert_message(w.log, 2, WS_OP_TEXT, "", 0);
+            assert_int_equal(w.log->v[3].type, WS_EV_PING);
+            assert_int_equal(w.log->v[3].len, 0);
+            /* The auto pong came back, empty too. */
+            ev_log *back = ts ? &p.clog : &p.slog;
+            assert_int_equal(back->n, 1);
+            assert_int_equal(back->v[0].type, WS_EV_PONG);
+            assert_int_equal(back->v[0].len, 0);
+            pair_free(&p);
+        }
+    }
+}
+
+static void test_large_messages(void **state)
+{
+    (void)state;
+    size_t n = (size_t)1 << 20;
+    uint8_t *big = malloc(n);
+    char *text = malloc(n);
+    assert_non_null(big);
+    assert_non_null(text);
+    test_fill(big, n, 1234);
+    for (size_t i = 0; i < n; i++)
+        text[i] = (char)('a' + i % 26);
+    /* A few multi-byte characters, one straddling a 64 KiB write boundary. */
+    memcpy(text + 65535, "\xE2\x82\xAC", 3);
+    memcpy(text + n - 4, "\xF0\x9F\x98\x80", 4);
+
+    for (int ts = 0; ts < 2; ts++) {
+        static const size_t chunks[] = {0, 65536, 1000};
+        for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
+            pair p;
+            pair_init(&p);
+            way w = way_of(&p, ts);
+            assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, big, n, 0), WS_OK);
+            assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, text, n, 0), WS_OK);
+            assert_true(ws_conn_buffered_amount(w.from) >= 2 * n + 20);
+            pump_all_ex(&p, chunks[k], chunks[k]);
+            assert_int_equal(w.log->n, 2);
+            log_assert_message(w.log, 0, WS_OP_BINARY, big, n);
+            log_assert_message(w.log, 1, WS_OP_TEXT, text, n);
+            pair_free(&p);
+        }
+    }
+    free(big);
+    free(text);
+}
+
+/* Caller-chosen fragments with pings (and an unsolicited pong) between them. */
+static void test_fragments_with_pings(void **state)
+{
+    (void)state;
+    for (int ts = 0; ts < 2; ts++) {
+        pair p;
+        pair_init(&p);
+        way w = way_of(&p, ts);
+        /* κ = CE BA split between two fragments: valid across fragments. */
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, "ab\xCE", 3, 0, 0), WS_OK);
+        assert_int_equal(ws_conn_ping(w.from, "p1", 2), WS_OK);
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, "\xBA", 1, 0, 0), WS_OK);
+        assert_int_equal(ws_conn_pong(w.from, "hb", 2), WS_OK);
+        assert_int_equal(ws_conn_ping(w.from, "p2", 2), WS_OK);
+        /* Misuse mid-message changes nothing. */
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_BINARY, "x", 1, 1, 0), WS_ERR_STATE);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, "x", 1, 0), WS_ERR_STATE);
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, "\xCE", 1, 1, 0),
+                         WS_ERR_INVALID_UTF8);
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, "\xFF", 1, 0, 0),
+                         WS_ERR_INVALID_UTF8);
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, "cd", 2, 1, 0), WS_OK);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, "next", 4, 0), WS_OK);
+
+        frame_list f = output_frames(w.from);
+        static const int ops[] = {WS_OP_TEXT, WS_OP_PING, WS_OP_CONTINUATION, WS_OP_PONG,
+                                  WS_OP_PING, WS_OP_CONTINUATION, WS_OP_BINARY};
+        static const int fins[] = {0, 1, 0, 1, 1, 1, 1};
+        assert_int_equal(f.n, 7);
+        for (size_t i = 0; i < f.n; i++) {
+            assert_int_equal(f.v[i].opcode, ops[i]);
+            assert_int_equal(f.v[i].fin, fins[i]);
+            assert_int_equal(f.v[i].rsv, 0);
+        }
+        /* Replay the wire into the receiver byte by byte and at once: same events. */
+        bytes wire = {0};
+        for (size_t i = 0; i < f.n; i++)
+            peer_frame(&wire, ws_conn_get_role(w.to), (unsigned)f.v[i].opcode, f.v[i].fin,
+                       f.v[i].data, f.v[i].len);
+        frames_free(&f);
+        assert_int_equal(feed_copy(w.to, w.log, wire.p, wire.n, 1), WS_OK);
+        assert_int_equal(w.log->n, 5);
+        assert_int_equal(w.log->v[0].type, WS_EV_PING);
+        assert_string_equal((char *)w.log->v[0].data, "p1");
+        assert_int_equal(w.log->v[1].type, WS_EV_PONG);
+        assert_string_equal((char *)w.log->v[1].data, "hb");
+        assert_int_equal(w.log->v[2].type, WS_EV_PING);
+        assert_string_equal((char *)w.log->v[2].data, "p2");
+        log_assert_message(w.log, 3, WS_OP_TEXT, "ab\xCE\xBA" "cd", 6);
+        log_assert_message(w.log, 4, WS_OP_BINARY, "next", 4);
+        bytes_free(&wire);
+        pair_free(&p);
+    }
+}
+
+static void check_auto_frames(ws_conn *from, size_t len, size_t frag, int first_op, int fin)
+{
+    frame_list f = output_frames(from);
+    size_t want = len == 0 ? 1 : (len + frag - 1) / frag;
+    assert_int_equal(f.n, want);
+    for (size_t i = 0; i < f.n; i++) {
+        assert_int_equal(f.v[i].opcode, i == 0 ? first_op : WS_OP_CONTINUATION);
+        assert_int_equal(f.v[i].fin, i + 1 == f.n ? fin : 0);
+        assert_int_equal(f.v[i].len, i + 1 < f.n ? frag : len - frag * (f.n - 1));
+    }
+    frames_free(&f);
+}
+
+static void test_auto_fragmentation(void **state)
+{
+    (void)state;
+    uint8_t data[1050];
+    test_fill(data, sizeof data, 9);
+    for (int ts = 0; ts < 2; ts++) {
+        static const size_t lens[] = {0, 1, 99, 100, 101, 1000, 1050};
+        pair p;
+        pair_init(&p);
+        way w = way_of(&p, ts);
+        assert_int_equal(ws_conn_set_option(w.from, WS_OPT_FRAGMENT_SIZE, 100), WS_OK);
+        assert_int_equal(ws_conn_get_option(w.from, WS_OPT_FRAGMENT_SIZE), 100);
+        /* Frame layout on the wire. */
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+            assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, data, lens[i], 0), WS_OK);
+            check_auto_frames(w.from, lens[i], 100, WS_OP_BINARY, 1);
+        }
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_BINARY, data, 250, 0, 0), WS_OK);
+        check_auto_frames(w.from, 250, 100, WS_OP_BINARY, 0);
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_BINARY, data, 250, 1, 0), WS_OK);
+        check_auto_frames(w.from, 250, 100, WS_OP_CONTINUATION, 1);
+
+        /* And through to the peer, with pings between caller fragments. */
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+            assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, data, lens[i], 0), WS_OK);
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, "0123456789", 10, 0, 0),
+                         WS_OK);
+        assert_int_equal(ws_conn_ping(w.from, "mid", 3), WS_OK);
+        assert_int_equal(ws_conn_set_option(w.from, WS_OPT_FRAGMENT_SIZE, 3), WS_OK);
+        assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_TEXT, "abcdefghij", 10, 1, 0),
+                         WS_OK);
+        pump_all_ex(&p, 0, 7);
+        size_t nl = sizeof lens / sizeof lens[0];
+        assert_int_equal(w.log->n, nl + 2);
+        for (size_t i = 0; i < nl; i++)
+            log_assert_message(w.log, i, WS_OP_BINARY, data, lens[i]);
+        assert_int_equal(w.log->v[nl].type, WS_EV_PING);
+        log_assert_message(w.log, nl + 1, WS_OP_TEXT, "0123456789abcdefghij", 20);
+        pair_free(&p);
+    }
+}
+
+/* Streaming: FRAGMENT events whose concatenation is the message, fin on the last only. */
+static void check_streamed(const ev_log *l, size_t *i, int opcode, const uint8_t *msg,
+                           size_t len)
+{
+    size_t got = 0;
+    for (;;) {
+        assert_true(*i < l->n);
+        const ev_rec *r = &l->v[*i];
+        (*i)++;
+        if (r->type == WS_EV_PING || r->type == WS_EV_PONG)
+            continue;
+        assert_int_equal(r->type, WS_EV_FRAGMENT);
+        assert_int_equal(r->opcode, opcode);
+        assert_true(got + r->len <= len);
+        if (r->len)
+            assert_memory_equal(r->data, msg + got, r->len);
+        got += r->len;
+        if (r->fin)
+            break;
+        assert_true(r->len > 0); /* no empty non-final chunks */
+    }
+    assert_int_equal(got, len);
+}
+
+static void test_streaming(void **state)
+{
+    (void)state;
+    uint8_t data[5000];
+    test_fill(data, sizeof data, 77);
+    for (int ts = 0; ts < 2; ts++) {
+        static const size_t chunks[] = {0, 1, 7, 300};
+        for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
+            pair p;
+            pair_init(&p);
+            way w = way_of(&p, ts);
+            assert_int_equal(ws_conn_set_option(w.to, WS_OPT_STREAMING, 1), WS_OK);
+            assert_int_equal(ws_conn_get_option(w.to, WS_OPT_STREAMING), 1);
+            assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_BINARY, data, 1000, 0, 0),
+                             WS_OK);
+            assert_int_equal(ws_conn_ping(w.from, "x", 1), WS_OK);
+            assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_BINARY, data + 1000, 0, 0, 0),
+                             WS_OK);
+            assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_BINARY, data + 1000, 4000, 1,
+                                                   0),
+                             WS_OK);
+            /* An unfragmented message and an empty one stream as well. */
+            assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, kosme, sizeof kosme - 1, 0),
+                             WS_OK);
+            assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, NULL, 0, 0), WS_OK);
+            pump_all_ex(&p, chunks[k], chunks[k]);
+            assert_int_equal(log_count(w.log, WS_EV_MESSAGE), 0);
+            size_t i = 0;
+            check_streamed(w.log, &i, WS_OP_BINARY, data, sizeof data);
+            check_streamed(w.log, &i, WS_OP_TEXT, (const uint8_t *)kosme, sizeof kosme - 1);
+            check_streamed(w.log, &i, WS_OP_BINARY, data, 0);
+            assert_int_equal(i, w.log->n);
+            assert_int_equal(log_count(w.log, WS_EV_PING), 1);
+            ws_conn_stats st;
+            assert_int_equal(ws_conn_get_stats(w.to, &st, sizeof st), WS_OK);
+            assert_int_equal(st.messages_in, 3);
+            pair_free(&p);
+        }
+    }
+}
+
+/* A complete unfragmented frame is handed out in place: the view points into the input. */
+static void test_zero_copy(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        uint32_t rng = 1;
+        ws_conn *c = conn_open((ws_role)role, NULL, &rng);
+        bytes wire = {0};
+        uint8_t payload[1000];
+        ws_event e;
+        size_t used;
+        test_fill(payload, sizeof payload, 5);
+        peer_frame(&wire, (ws_role)role, WS_OP_BINARY, 1, payload, sizeof payload);
+        size_t second = wire.n;
+        peer_frame(&wire, (ws_role)role, WS_OP_TEXT, 1, "zc", 2);
+        size_t third = wire.n;
+        peer_frame(&wire, (ws_role)role, WS_OP_BINARY, 0, "ab", 2);
+        peer_frame(&wire, (ws_role)role, WS_OP_CONTINUATION, 1, "cd", 2);
+
+        assert_int_equal(ws_conn_feed(c, wire.p, wire.n, &used), WS_OK);
+        assert_int_equal(used, second);
+        assert_int_equal(ws_conn_feed(c, wire.p + used, wire.n - used, &used),
+                         WS_ERR_EVENTS_PENDING);
+        assert_int_equal(used, 0);
+        assert_int_equal(ws_conn_next_event(c, &e), 1);
+        assert_int_equal(e.type, WS_EV_MESSAGE);
+        assert_ptr_equal(e.data, wire.p + second - sizeof payload);
+        assert_memory_equal(e.data, payload, sizeof payload); /* unmasked in place */
+        assert_int_equal(ws_conn_next_event(c, &e), 0);
+
+        assert_int_equal(ws_conn_feed(c, wire.p + second, wire.n - second, &used), WS_OK);
+        assert_int_equal(used, third - second);
+        assert_int_equal(ws_conn_next_event(c, &e), 1);
+        assert_ptr_equal(e.data, wire.p + third - 2);
+        assert_int_equal(e.len, 2);
+
+        /* A fragmented message is reassembled: its view is not in the input. */
+        assert_int_equal(ws_conn_feed(c, wire.p + third, wire.n - third, &used), WS_OK);
+        assert_int_equal(used, wire.n - third);
+        assert_int_equal(ws_conn_next_event(c, &e), 1);
+        assert_int_equal(e.type, WS_EV_MESSAGE);
+        assert_memory_equal(e.data, "abcd", 4);
+        assert_true(e.data + e.len <= wire.p || e.data >= wire.p + wire.n);
+        bytes_free(&wire);
+        ws_conn_free(c);
+    }
+}
+
+/* ---- whole sessions fed at once, byte at a time and in every small chunk size ---- */
+
+static uint8_t session_big[70000];
+
+/* Queue a whole session on c: every kind of message and control frame, then a close. */
+static void queue_session(ws_conn *c)
+{
+    test_fill(session_big, sizeof session_big, 3);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "hello", 5, 0), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, session_big, 200, 0), WS_OK);
+    assert_int_equal(ws_conn_ping(c, "p1", 2), WS_OK);
+    assert_int_equal(ws_conn_send_fragment(c, WS_OP_TEXT, "frag-\xCE", 6, 0, 0), WS_OK);
+    assert_int_equal(ws_conn_ping(c, "p2", 2), WS_OK);
+    assert_int_equal(ws_conn_pong(c, "unsolicited", 11), WS_OK);
+    assert_int_equal(ws_conn_send_fragment(c, WS_OP_TEXT, "\xBA", 1, 0, 0), WS_OK);
+    assert_int_equal(ws_conn_send_fragment(c, WS_OP_TEXT, "end", 3, 1, 0), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, NULL, 0, 0), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, NULL, 0, 0), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, session_big, sizeof session_big, 0), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, 1000), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, session_big, 5000, 0), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, 0), WS_OK);
+    assert_int_equal(ws_conn_ping(c, NULL, 0), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, kosme, sizeof kosme - 1, 0), WS_OK);
+    assert_int_equal(ws_conn_close(c, 1000, "bye", 3), WS_OK);
+}
+
+/* Feed the session to a fresh connection of role `role` in chunks; its events into l and its
+ * output (pong, close echo) into out. */
+static void replay(ws_role role, const bytes *wire, size_t chunk, ev_log *l, bytes *out)
+{
+    uint32_t rng = 99;
+    ws_conn *c = conn_open(role, NULL, &rng);
+    assert_int_equal(feed_copy(c, l, wire->p, wire->n, chunk), WS_OK);
+    take_output(c, out, 0);
+    assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+    ws_conn_free(c);
+}
+
+static void test_session_split(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        uint32_t rng = 7;
+        ws_conn *sender = conn_open(role == WS_ROLE_SERVER ? WS_ROLE_CLIENT : WS_ROLE_SERVER,
+                                    NULL, &rng);
+        bytes wire = {0}, ref_out = {0};
+        ev_log ref = {0};
+        queue_session(sender);
+        take_output(sender, &wire, 0);
+        ws_conn_free(sender);
+
+        replay((ws_role)role, &wire, 0, &ref, &ref_out);
+        /* The reference itself. */
+        assert_int_equal(ref.n, 13);
+        log_assert_message(&ref, 0, WS_OP_TEXT, "hello", 5);
+        log_assert_message(&ref, 1, WS_OP_BINARY, session_big, 200);
+        assert_int_equal(ref.v[2].type, WS_EV_PING);
+        assert_int_equal(ref.v[3].type, WS_EV_PING);
+        assert_int_equal(ref.v[4].type, WS_EV_PONG);
+        log_assert_message(&ref, 5, WS_OP_TEXT, "frag-\xCE\xBA" "end", 10);
+        log_assert_message(&ref, 6, WS_OP_BINARY, "", 0);
+        log_assert_message(&ref, 7, WS_OP_TEXT, "", 0);
+        log_assert_message(&ref, 8, WS_OP_BINARY, session_big, sizeof session_big);
+        log_assert_message(&ref, 9, WS_OP_BINARY, session_big, 5000);
+        assert_int_equal(ref.v[10].type, WS_EV_PING);
+        log_assert_message(&ref, 11, WS_OP_TEXT, kosme, sizeof kosme - 1);
+        const ev_rec *cl = log_assert_closed(&ref);
+        assert_int_equal(cl->close_code, 1000);
+        assert_int_equal(cl->by_peer, 1);
+        assert_string_equal((char *)cl->data, "bye");
+        (void)cl;
+
+        static const size_t chunks[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,   10,  11,
+                                        13, 14, 15, 16, 17, 31, 64, 127, 1000, 65536};
+        for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
+            ev_log l = {0};
+            bytes out = {0};
+            replay((ws_role)role, &wire, chunks[k], &l, &out);
+            log_assert_equal(&ref, &l);
+            assert_int_equal(out.n, ref_out.n);
+            assert_memory_equal(out.p, ref_out.p, out.n);
+            log_free(&l);
+            bytes_free(&out);
+        }
+        log_free(&ref);
+        bytes_free(&wire);
+        bytes_free(&ref_out);
+    }
+}
+
+/* ---- masking ---- */
+
+static void test_masking(void **state)
+{
+    (void)state;
+    pair p;
+    uint8_t data[300];
+    memset(data, 'A', sizeof data);
+    pair_init(&p);
+    for (int ts = 0; ts < 2; ts++) {
+        way w = way_of(&p, ts);
+        bytes b = {0};
+        assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, data, sizeof data, 0), WS_OK);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, data, 10, 0), WS_OK);
+        assert_int_equal(ws_conn_ping(w.from, data, 5), WS_OK);
+        assert_int_equal(ws_conn_close(w.from, 1000, NULL, 0), WS_OK);
+        take_output(w.from, &b, 0);
+        size_t pos = 0, frames = 0;
+        uint8_t keys[4][4];
+        while (pos < b.n) {
+            ws_frame_header h;
+            unsigned good = ts ? WS_FRAME_EXPECT_MASKED : WS_FRAME_EXPECT_UNMASKED;
+            unsigned bad = ts ? WS_FRAME_EXPECT_UNMASKED : WS_FRAME_EXPECT_MASKED;
+            int hl = ws_frame_parse_header(b.p + pos, b.n - pos, good, UINT64_MAX, &h);
+            assert_true(hl >= 2);
+            assert_int_equal(ws_frame_parse_header(b.p + pos, b.n - pos, bad, UINT64_MAX, &h),
+                             ts ? WS_ERR_FRAME_MASKED : WS_ERR_FRAME_UNMASKED);
+            assert_int_equal(h.masked, ts);
+            if (ts) {
+                memcpy(keys[frames], h.mask, 4);
+                /* Masked bytes are not the plain ones (the key is not zero here). */
+                if (h.opcode == WS_OP_BINARY)
+                    assert_memory_not_equal(b.p + pos + hl, data, 4);
+            } else if (h.opcode == WS_OP_BINARY) {
+                assert_memory_equal(b.p + pos + hl, data, sizeof data);
+            }
+            pos += (size_t)hl + (size_t)h.payload_len;
+            frames++;
+        }
+        assert_int_equal(frames, 4);
+        if (ts) /* a fresh key per frame */
+            for (int i = 0; i < 4; i++)
+                for (int j = i + 1; j < 4; j++)
+                    assert_memory_not_equal(keys[i], keys[j], 4);
+        bytes_free(&b);
+    }
+    pair_free(&p);
+}
+
+/* ---- borrowed sends ---- */
+
+static int iov_in(const ws_iovec *v, const uint8_t *buf, size_t n)
+{
+    return v->base >= buf && v->base < buf + n;
+}
+
+static void test_borrow(void **state)
+{
+    (void)state;
+    pair p;
+    size_t n = 100000;
+    uint8_t *a = malloc(n), *c = malloc(n);
+    ws_iovec iov[8];
+    assert_non_null(a);
+    assert_non_null(c);
+    test_fill(a, n, 11);
+    test_fill(c, n, 12);
+    pair_init(&p);
+
+    /* Server: borrowed A, copied B, borrowed C -> [hdrA][A][hdrB B hdrC][C]. */
+    assert_int_equal(ws_conn_output_queued(p.srv), 0);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_BINARY, a, n, WS_SEND_BORROW), WS_OK);
+    uint64_t qa = ws_conn_output_queued(p.srv);
+    assert_int_equal(qa, n + 10);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_BINARY, "copied", 6, 0), WS_OK);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_BINARY, c, n, WS_SEND_BORROW), WS_OK);
+    uint64_t qc = ws_conn_output_queued(p.srv);
+    assert_int_equal(qc, qa + 8 + n + 10);
+    assert_int_equal(ws_conn_buffered_amount(p.srv), qc);
+    assert_int_equal(ws_conn_output(p.srv, iov, 8), 4);
+    assert_int_equal(iov[0].len, 10);
+    assert_ptr_equal(iov[1].base, a);
+    assert_int_equal(iov[1].len, n);
+    assert_int_equal(iov[2].len, 8 + 10);
+    assert_ptr_equal(iov[3].base, c);
+    assert_int_equal(iov[3].len, n);
+    assert_int_equal(ws_conn_output(p.srv, iov, 2), 2); /* fewer slots: a prefix */
+    assert_ptr_equal(iov[1].base, a);
+
+    /* Partial acks move through the borrowed piece without copying it. */
+    assert_int_equal(ws_conn_output_ack(p.srv, 10 + 1234), WS_OK);
+    assert_int_equal(ws_conn_output_acked(p.srv), 10 + 1234);
+    assert_true(ws_conn_output_acked(p.srv) < qa); /* A still referenced */
+    assert_true(ws_conn_output(p.srv, iov, 8) >= 1);
+    assert_ptr_equal(iov[0].base, a + 1234);
+    assert_int_equal(iov[0].len, n - 1234);
+    assert_int_equal(ws_conn_output_ack(p.srv, n - 1234 + 3), WS_OK);
+    assert_true(ws_conn_output_acked(p.srv) >= qa); /* A released */
+    assert_int_equal(ws_conn_output(p.srv, iov, 8), 2);
+    assert_int_equal(iov[0].len, 15);
+    assert_ptr_equal(iov[1].base, c);
+    /* More than pending is refused and changes nothing. */
+    assert_int_equal(ws_conn_output_ack(p.srv, 15 + n + 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_buffered_amount(p.srv), 15 + n);
+    assert_int_equal(ws_conn_output_ack(p.srv, 0), WS_OK);
+
+    bytes rest = {0};
+    assert_int_equal(take_output(p.srv, &rest, 999), 15 + n);
+    assert_memory_equal(rest.p + 15, c, n);
+    assert_int_equal(ws_conn_output_acked(p.srv), qc);
+    bytes_free(&rest);
+    pair_free(&p);
+
+    /* The whole stream, through to the client in odd-sized writes. */
+    pair_init(&p);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_BINARY, a, n, WS_SEND_BORROW), WS_OK);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_TEXT, "copied", 6, 0), WS_OK);
+    assert_int_equal(ws_conn_send_fragment(p.srv, WS_OP_BINARY, c, 1000, 0, WS_SEND_BORROW),
+                     WS_OK);
+    assert_int_equal(ws_conn_ping(p.srv, "pp", 2), WS_OK);
+    assert_int_equal(ws_conn_send_fragment(p.srv, WS_OP_BINARY, c + 1000, n - 1000, 1,
+                                           WS_SEND_BORROW),
+                     WS_OK);
+    assert_int_equal(ws_conn_set_option(p.srv, WS_OPT_FRAGMENT_SIZE, 4096), WS_OK);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_BINARY, a, n, WS_SEND_BORROW), WS_OK);
+    pump_all_ex(&p, 777, 0);
+    assert_int_equal(p.clog.n, 5);
+    log_assert_message(&p.clog, 0, WS_OP_BINARY, a, n);
+    log_assert_message(&p.clog, 1, WS_OP_TEXT, "copied", 6);
+    assert_int_equal(p.clog.v[2].type, WS_EV_PING);
+    log_assert_message(&p.clog, 3, WS_OP_BINARY, c, n);
+    log_assert_message(&p.clog, 4, WS_OP_BINARY, a, n);
+    log_clear(&p.clog);
+
+    /* A client copies (it must mask): BORROW is ignored, no view into the caller's buffer. */
+    uint64_t q0 = ws_conn_output_queued(p.cli);
+    assert_int_equal(ws_conn_send(p.cli, WS_OP_BINARY, a, n, WS_SEND_BORROW), WS_OK);
+    assert_int_equal(ws_conn_output_queued(p.cli) - q0, n + 14);
+    int k = ws_conn_output(p.cli, iov, 8);
+    assert_true(k >= 1);
+    for (int i = 0; i < k; i++)
+        assert_false(iov_in(&iov[i], a, n));
+    pump_all(&p);
+    assert_int_equal(p.slog.n, 2); /* the pong for "pp", then the message */
+    assert_int_equal(p.slog.v[0].type, WS_EV_PONG);
+    log_assert_message(&p.slog, 1, WS_OP_BINARY, a, n);
+    pair_free(&p);
+    free(a);
+    free(c);
+}
+
+/* Partial writes of arbitrary sizes and feeds of other sizes give the same events. */
+static void test_partial_writes(void **state)
+{
+    (void)state;
+    uint8_t data[20000];
+    test_fill(data, sizeof data, 21);
+    ev_log ref[2] = {{0}, {0}};
+    static const size_t w[] = {0, 1, 2, 3, 5, 7, 13, 100, 1023, 4096};
+    static const size_t f[] = {0, 1, 4, 9, 64};
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+        for (size_t j = 0; j < sizeof f / sizeof f[0]; j++) {
+            if (w[i] == 1 && f[j] != 1 && f[j] != 0)
+                continue; /* nothing new: every write is one byte */
+            pair p;
+            pair_init(&p);
+            for (int ts = 0; ts < 2; ts++) {
+                way wy = way_of(&p, ts);
+                assert_int_equal(ws_conn_send(wy.from, WS_OP_BINARY, data, sizeof data,
+                                              ts ? 0 : WS_SEND_BORROW),
+                                 WS_OK);
+                assert_int_equal(ws_conn_ping(wy.from, "ping", 4), WS_OK);
+                assert_int_equal(ws_conn_send(wy.from, WS_OP_TEXT, "t", 1, 0), WS_OK);
+            }
+            assert_int_equal(ws_conn_close(p.cli, 4000, "done", 4), WS_OK);
+            pump_all_ex(&p, w[i], f[j]);
+            if (i == 0 && j == 0) {
+                /* The client sent its close before the server's ping arrived, so it does not
+                 * answer it: server sees msg, ping, msg, close; client also a pong. */
+                assert_int_equal(p.slog.n, 4);
+                assert_int_equal(p.clog.n, 5);
+                assert_int_equal(p.clog.v[3].type, WS_EV_PONG);
+                assert_int_equal(log_assert_closed(&p.slog)->close_code, 4000);
+                assert_int_equal(log_assert_closed(&p.clog)->close_code, 4000);
+                ref[0] = p.slog;
+                ref[1] = p.clog;
+                memset(&p.slog, 0, sizeof p.slog);
+                memset(&p.clog, 0, sizeof p.clog);
+            } else {
+                log_assert_equal(&ref[0], &p.slog);
+                log_assert_equal(&ref[1], &p.clog);
+            }
+            assert_int_equal(ws_conn_get_state(p.srv), WS_STATE_CLOSED);
+            assert_int_equal(ws_conn_get_state(p.cli), WS_STATE_CLOSED);
+            pair_free(&p);
+        }
+    }
+    log_free(&ref[0]);
+    log_free(&ref[1]);
+}
+
+/* Caller errors: returned, nothing queued, connection unchanged. */
+static void test_send_misuse(void **state)
+{
+    (void)state;
+    pair p;
+    uint8_t big[126] = {0};
+    pair_init(&p);
+    for (int ts = 0; ts < 2; ts++) {
+        way w = way_of(&p, ts);
+        uint64_t q = ws_conn_output_queued(w.from);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_PING, "x", 1, 0), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_CONTINUATION, "x", 1, 0),
+                         WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_send(w.from, (ws_opcode)3, "x", 1, 0), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, NULL, 1, 0), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_send(NULL, WS_OP_BINARY, "x", 1, 0), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, "a\xC0\xAF", 3, 0),
+                         WS_ERR_INVALID_UTF8);
+        assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, "a\xCE", 2, 0), WS_ERR_INVALID_UTF8);
+        assert_int_equal(ws_conn_ping(w.from, big, 126), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_pong(w.from, big, 126), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_ping(w.from, NULL, 3), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_output_queued(w.from), q);
+        assert_int_equal(ws_conn_buffered_amount(w.from), 0);
+        /* Binary is not checked for UTF-8. */
+        assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, "a\xC0\xAF", 3, 0), WS_OK);
+        assert_int_equal(ws_conn_ping(w.from, big, 125), WS_OK);
+        pump_all(&p);
+        assert_int_equal(ws_conn_get_state(w.to), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_get_state(w.from), WS_STATE_OPEN);
+    }
+    /* A client whose random source fails cannot mask: nothing is queued. */
+    ws_conn_set_random(p.cli, failing_rng, NULL);
+    assert_int_equal(ws_conn_send(p.cli, WS_OP_BINARY, "x", 1, 0), WS_ERR_RANDOM);
+    assert_int_equal(ws_conn_buffered_amount(p.cli), 0);
+    /* A server never needs randomness. */
+    ws_conn_set_random(p.srv, failing_rng, NULL);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_BINARY, "x", 1, 0), WS_OK);
+    /* Feed misuse. */
+    size_t used = 5;
+    assert_int_equal(ws_conn_feed(p.srv, NULL, 3, &used), WS_ERR_INVALID_ARG);
+    assert_int_equal(used, 0);
+    assert_int_equal(ws_conn_feed(p.srv, NULL, 0, &used), WS_OK);
+    assert_int_equal(ws_conn_feed(NULL, NULL, 0, &used), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_output(p.srv, NULL, 8), 0);
+    pair_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_binary_both_ways),
+        cmocka_unit_test(test_empty_messages),
+        cmocka_unit_test(test_large_messages),
+        cmocka_unit_test(test_fragments_with_pings),
+        cmocka_unit_test(test_auto_fragmentation),
+        cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_zero_copy),
+        cmocka_unit_test(test_session_split),
+        cmocka_unit_test(test_masking),
+        cmocka_unit_test(test_borrow),
+        cmocka_unit_test(test_partial_writes),
+        cmocka_unit_test(test_send_misuse),
+    };
+    return cmocka_run_group_tests_name("conn_messages", tests, NULL, NULL);
+}
