@@ -47,11 +47,8 @@ struct ws_conn {
     uint8_t close_sent, close_received, failed, eof, close_waited;
     uint8_t ping_outstanding, clock_set;
     uint8_t ctl_len, pong_pending, pong_len, key_pos;
-    uint8_t ping_id[8];
-    uint8_t ctl_buf[WS_FRAME_MAX_CONTROL];
-    uint8_t pong_buf[WS_FRAME_MAX_CONTROL];
-    uint8_t keys[32]; /* client masking keys, drawn from the random hook in batches */
-    uint64_t ping_seq;
+    uint64_t ping_seq;      /* the timer ping's payload is this, big-endian */
+    struct conn_aux *aux;   /* control-frame scratch, allocated when first needed */
 
     ws_conn_stats st;
 
@@ -59,6 +56,14 @@ struct ws_conn {
     char *subprotocol; /* negotiated, NUL-terminated; NULL if none */
     ws__pmd *pmd;      /* permessage-deflate options and state; NULL until an option is set */
     uint8_t hs_state;  /* HS_* below */
+};
+
+/* What only some connections need, some of the time: kept out of the core state so an idle
+ * connection stays small, and released again once it is quiet (ws_conn_tick). */
+struct conn_aux {
+    uint8_t ctl_buf[WS_FRAME_MAX_CONTROL];  /* a control frame split across feeds */
+    uint8_t pong_buf[WS_FRAME_MAX_CONTROL]; /* the payload of the pong still owed */
+    uint8_t keys[32]; /* client masking keys, drawn from the random hook in batches */
 };
 
 enum {
@@ -113,14 +118,26 @@ static void update_decoder_flags(ws_conn *c)
     ws_frame_decoder_set_flags(&c->dec, f, c->max_frame);
 }
 
+static struct conn_aux *get_aux(ws_conn *c)
+{
+    if (!c->aux) {
+        c->aux = ws__malloc(&c->alloc, sizeof *c->aux);
+        c->key_pos = sizeof c->aux->keys;
+    }
+    return c->aux;
+}
+
 static int next_mask_key(ws_conn *c, uint8_t key[4])
 {
-    if (c->key_pos >= sizeof c->keys) {
-        if (c->rng(c->rng_user, c->keys, sizeof c->keys) != 0)
+    struct conn_aux *x = get_aux(c);
+    if (!x)
+        return WS_ERR_NOMEM;
+    if (c->key_pos >= sizeof x->keys) {
+        if (c->rng(c->rng_user, x->keys, sizeof x->keys) != 0)
             return WS_ERR_RANDOM;
         c->key_pos = 0;
     }
-    memcpy(key, c->keys + c->key_pos, 4);
+    memcpy(key, x->keys + c->key_pos, 4);
     c->key_pos += 4;
     return WS_OK;
 }
@@ -187,7 +204,7 @@ static int flush_pong(ws_conn *c)
 {
     if (!c->pong_pending)
         return WS_OK;
-    int r = queue_frame(c, WS_OP_PONG, 1, c->pong_buf, c->pong_len, 0);
+    int r = queue_frame(c, WS_OP_PONG, 1, c->aux->pong_buf, c->pong_len, 0);
     if (r == WS_OK)
         c->pong_pending = 0;
     return r;
@@ -289,7 +306,6 @@ ws_conn *ws_conn_new(ws_role role, unsigned flags, const ws_allocator *alloc)
     c->t_handshake = 10000;
     c->t_pong = 10000;
     c->t_close = 5000;
-    c->key_pos = sizeof c->keys;
     update_decoder_flags(c);
     if (flags & WS_CONN_OPEN) {
         c->state = WS_STATE_OPEN;
@@ -308,6 +324,7 @@ void ws_conn_free(ws_conn *c)
     ws_allocator a = c->alloc;
     ws__outq_free(&c->out, &a);
     ws__free(&a, c->rbuf);
+    ws__free(&a, c->aux);
     ws_handshake_free(c->hs);
     ws__free(&a, c->subprotocol);
     ws__pmd_free(c->pmd);
@@ -319,7 +336,7 @@ void ws_conn_set_random(ws_conn *c, ws_random_fn rng, void *user)
     if (c) {
         c->rng = rng ? rng : ws_random_os;
         c->rng_user = user;
-        c->key_pos = sizeof c->keys;
+        c->key_pos = sizeof c->aux->keys; /* keys drawn from the old hook are not used */
     }
 }
 
@@ -524,7 +541,11 @@ static void on_control(ws_conn *c, uint8_t op, const uint8_t *p, size_t n)
             if (c->pong_pending && (uint64_t)ws__outq_pending(&c->out) + WS_FRAME_MAX_HEADER +
                                            c->pong_len <= c->high_water)
                 (void)flush_pong(c); /* on failure the older pong is dropped, as before */
-            memcpy(c->pong_buf, p, n);
+            if (!get_aux(c)) {
+                fail(c, WS_ERR_NOMEM, 1011, 1);
+                return;
+            }
+            memcpy(c->aux->pong_buf, p, n);
             c->pong_len = (uint8_t)n;
             c->pong_pending = 1;
         }
@@ -532,7 +553,9 @@ static void on_control(ws_conn *c, uint8_t op, const uint8_t *p, size_t n)
         break;
     case WS_OP_PONG:
         c->st.pongs_received++;
-        if (c->ping_outstanding && n == sizeof c->ping_id && memcmp(p, c->ping_id, n) == 0) {
+        uint8_t id[8];
+        ws__store_be64(id, c->ping_seq);
+        if (c->ping_outstanding && n == sizeof id && memcmp(p, id, n) == 0) {
             c->ping_outstanding = 0;
             c->st.last_rtt_ms = c->now - c->t_last_ping;
         }
@@ -740,9 +763,13 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
             const uint8_t *p = fe.data;
             if (!(fe.offset == 0 && fe.frame_end)) {
                 /* Split across feeds: gather it (at most 125 bytes). */
-                memcpy(c->ctl_buf + c->ctl_len, fe.data, fe.len);
+                if (!get_aux(c)) {
+                    fail(c, WS_ERR_NOMEM, 1011, 1);
+                    continue;
+                }
+                memcpy(c->aux->ctl_buf + c->ctl_len, fe.data, fe.len);
                 c->ctl_len = (uint8_t)(c->ctl_len + fe.len);
-                p = c->ctl_buf;
+                p = c->aux->ctl_buf;
             }
             if (fe.frame_end)
                 on_control(c, fe.header.opcode, p, (size_t)fe.header.payload_len);
@@ -1282,11 +1309,40 @@ int ws_conn_wants_shutdown(const ws_conn *c)
 
 /* ---- time ---- */
 
+/* Last traffic we know the time of: input, or our timer ping. */
+static uint64_t quiet_since(const ws_conn *c)
+{
+    return c->t_last_rx > c->t_last_ping ? c->t_last_rx : c->t_last_ping;
+}
+
+/* Buffers worth giving back once the connection has been quiet for a second. */
+static int trimmable(const ws_conn *c)
+{
+    return (c->aux && !c->pong_pending && c->ctl_len == 0) ||
+           (c->rbuf && !c->rx_msg_op) ||
+           (c->out.buf && ws__outq_pending(&c->out) == 0);
+}
+
+static void trim(ws_conn *c)
+{
+    ws__outq_trim(&c->out, &c->alloc);
+    if (c->aux && !c->pong_pending && c->ctl_len == 0) {
+        ws__free(&c->alloc, c->aux);
+        c->aux = NULL;
+    }
+    if (c->rbuf && !c->rx_msg_op) {
+        ws__free(&c->alloc, c->rbuf);
+        c->rbuf = NULL;
+        c->rlen = c->rcap = 0;
+    }
+}
+
 static void send_timer_ping(ws_conn *c)
 {
+    uint8_t id[8];
     c->ping_seq++;
-    ws__store_be64(c->ping_id, c->ping_seq);
-    if (flush_pong(c) < 0 || queue_frame(c, WS_OP_PING, 1, c->ping_id, sizeof c->ping_id, 0)) {
+    ws__store_be64(id, c->ping_seq);
+    if (flush_pong(c) < 0 || queue_frame(c, WS_OP_PING, 1, id, sizeof id, 0)) {
         fail(c, WS_ERR_NOMEM, 1011, 0);
         return;
     }
@@ -1314,6 +1370,8 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
             WS_MIN_DEADLINE_(c->t_last_ping + c->t_ping);
         if (c->t_idle)
             WS_MIN_DEADLINE_(c->t_last_rx + c->t_idle);
+        if (trimmable(c)) /* one wake-up to give buffers back once quiet */
+            WS_MIN_DEADLINE_(quiet_since(c) + 1000);
     }
     if (c->state == WS_STATE_CLOSING && c->t_close)
         WS_MIN_DEADLINE_(c->t_closing + c->t_close);
@@ -1339,8 +1397,8 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
     c->now = now_ms;
     /* Quiet for a second: give back a large drained output buffer (busy connections keep it,
      * so sending allocates nothing per message). */
-    if (now_ms - c->t_last_rx >= 1000)
-        ws__outq_trim(&c->out, &c->alloc);
+    if (now_ms - quiet_since(c) >= 1000)
+        trim(c);
 
     switch (c->state) {
     case WS_STATE_CONNECTING:

@@ -72,7 +72,8 @@ void ws__outq_commit(ws_outq *q, size_t n);
 int ws__outq_borrow(ws_outq *q, const ws_allocator *a, const uint8_t *p, size_t len);
 int ws__outq_iov(const ws_outq *q, ws_iovec *iov, int cnt);
 int ws__outq_ack(ws_outq *q, const ws_allocator *a, size_t n);
-/* Release a drained buffer larger than a few KiB (called once the connection is idle). */
+/* Release the drained buffer (called once the connection has been quiet for a while), so busy
+ * connections allocate nothing per message and idle ones hold no buffer. */
 void ws__outq_trim(ws_outq *q, const ws_allocator *a);
 static inline size_t ws__outq_pending(const ws_outq *q)
 {

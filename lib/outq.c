@@ -6,9 +6,6 @@
  */
 #include "internal.h"
 
-/* Above this, a drained buffer is released by ws__outq_trim, so idle connections stay small
- * while busy ones allocate nothing per message. */
-#define OUTQ_KEEP 16384u
 
 void ws__outq_free(ws_outq *q, const ws_allocator *a)
 {
@@ -130,7 +127,7 @@ int ws__outq_ack(ws_outq *q, const ws_allocator *a, size_t n)
         q->owned_out += k;
         n -= k;
     }
-    (void)a;
+    (void)a; /* a drained buffer is kept: ws__outq_trim gives it back once the line is quiet */
     if (q->head == q->tail) {
         q->head = q->tail = 0;
         if (q->mcount == 0)
@@ -141,7 +138,7 @@ int ws__outq_ack(ws_outq *q, const ws_allocator *a, size_t n)
 
 void ws__outq_trim(ws_outq *q, const ws_allocator *a)
 {
-    if (q->head == q->tail && q->mcount == 0 && q->cap > OUTQ_KEEP) {
+    if (q->head == q->tail && q->mcount == 0 && q->cap > 0) {
         ws__free(a, q->buf);
         q->buf = NULL;
         q->cap = 0;

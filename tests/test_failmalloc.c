@@ -270,6 +270,10 @@ static void drive(ws_conn *c, uint8_t *in, size_t n, seen *s, int reject)
         int any = 0;
         while (ws_conn_next_event(c, &ev) > 0) {
             any = 1;
+#ifdef FM_TRACE
+            fprintf(stderr, "event %d err %s code %d\n", (int)ev.type, ws_errname(ev.error),
+                    ev.close_code);
+#endif
             assert_false(closed); /* nothing after the close event */
             if (ev.type == WS_EV_ERROR && ev.error == WS_ERR_NOMEM)
                 s->nomem = 1;
@@ -339,6 +343,41 @@ static void scen_conn_server_accept(const ws_allocator *a, seen *s)
 static void scen_conn_server_reject(const ws_allocator *a, seen *s)
 {
     scen_conn_server(a, s, 1);
+}
+
+/* permessage-deflate: a compressed message in, compressed messages out (zlib allocates through
+ * the connection's allocator, so its failures are injected too). */
+static void scen_conn_deflate(const ws_allocator *a, seen *s)
+{
+    static const char req[] =
+        "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: chat\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+    /* "Hello", compressed as in RFC 7692 section 7.2.3.1, masked with 11 22 33 44 */
+    static const uint8_t hello[] = {0xc1, 0x87, 0x11, 0x22, 0x33, 0x44, 0xf2 ^ 0x11,
+                                    0x48 ^ 0x22, 0xcd ^ 0x33, 0xc9 ^ 0x44, 0xc9 ^ 0x11,
+                                    0x07 ^ 0x22, 0x00 ^ 0x33};
+    uint8_t in[1024];
+    size_t n = sizeof req - 1;
+    ws_conn *c = ws_conn_new(WS_ROLE_SERVER, 0, a);
+    if (!c) {
+        s->nomem = 1;
+        return;
+    }
+    if (ws_conn_set_option(c, WS_OPT_DEFLATE, 1) != WS_OK) {
+        /* a build without zlib, or the option state could not be allocated */
+        s->nomem = 1;
+        s->done = 1;
+        ws_conn_free(c);
+        return;
+    }
+    memcpy(in, req, n);
+    memcpy(in + n, hello, sizeof hello);
+    n += sizeof hello;
+    n = put_frame(in, n, WS_OP_CLOSE, 1, "\x03\xe8", 2, 1);
+    drive(c, in, n, s, 0);
+    ws_conn_free(c);
 }
 
 static void scen_conn_client(const ws_allocator *a, seen *s)
@@ -435,6 +474,12 @@ static void test_conn_server_reject(void **state)
     run_failing(scen_conn_server_reject, "conn server reject");
 }
 
+static void test_conn_deflate(void **state)
+{
+    (void)state;
+    run_failing(scen_conn_deflate, "conn deflate");
+}
+
 static void test_conn_client(void **state)
 {
     (void)state;
@@ -447,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_frame_decoder),     cmocka_unit_test(test_handshake_server),
         cmocka_unit_test(test_handshake_client),  cmocka_unit_test(test_conn_server),
         cmocka_unit_test(test_conn_server_reject), cmocka_unit_test(test_conn_client),
+        cmocka_unit_test(test_conn_deflate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
