@@ -146,7 +146,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    usleep(200 * 1000);
+    /* Past the one quiet second after which a connection gives its buffers back. */
+    usleep(1500 * 1000);
     long after = rss_kib(pid);
     /* All still alive? Every connection echoes one more message. */
     int alive = 0;
