@@ -85,7 +85,7 @@ static void push_event(ws_conn *c, const ws_event *e)
     /* The queue never overflows: feeding stops at the first event and at most three
      * (error, close, and one more) are produced by one step. */
     if (c->ev_count < EVQ) {
-        c->ev[(c->ev_head + c->ev_count) % EVQ] = *e;
+        c->ev[(unsigned)(c->ev_head + c->ev_count) % EVQ] = *e;
         c->ev_count++;
     }
 }
@@ -722,6 +722,69 @@ static int on_data(ws_conn *c, const ws_frame_event *fe)
     return WS_OK;
 }
 
+/* A frame header is complete: check it against the message in progress. */
+static void on_header(ws_conn *c, const ws_frame_header *h)
+{
+    int r;
+    c->st.frames_in++;
+    c->ctl_len = 0;
+    if (WS_OPCODE_IS_CONTROL(h->opcode) && (h->rsv & WS_RSV1))
+        fail(c, WS_ERR_DEFLATE_RSV1, 1002, 1); /* RFC 7692: never compressed */
+    else if (!WS_OPCODE_IS_CONTROL(h->opcode) && (r = start_data_frame(c, h)) < 0)
+        fail(c, r, code_for_error(r), 1);
+}
+
+/* A chunk of a frame's payload, unmasked. */
+static void on_payload(ws_conn *c, const ws_frame_event *fe)
+{
+    int r;
+    if (WS_OPCODE_IS_CONTROL(fe->header.opcode)) {
+        const uint8_t *p = fe->data;
+        if (!(fe->offset == 0 && fe->frame_end)) {
+            /* Split across feeds: gather it (at most 125 bytes). */
+            if (!get_aux(c)) {
+                fail(c, WS_ERR_NOMEM, 1011, 1);
+                return;
+            }
+            memcpy(c->aux->ctl_buf + c->ctl_len, fe->data, fe->len);
+            c->ctl_len = (uint8_t)(c->ctl_len + fe->len);
+            p = c->aux->ctl_buf;
+        }
+        if (fe->frame_end)
+            on_control(c, fe->header.opcode, p, (size_t)fe->header.payload_len);
+        return;
+    }
+    if ((r = on_data(c, fe)) < 0)
+        fail(c, r, code_for_error(r), 1);
+}
+
+/* The common case, in one step: between frames, and the whole next frame is in the input.
+ * Parses, unmasks and handles it without the decoder's header/data round trip. Returns the
+ * bytes used, or 0 to let the incremental decoder take it (incomplete frame, or an error it
+ * will report). */
+static size_t whole_frame(ws_conn *c, uint8_t *in, size_t n)
+{
+    ws_frame_event fe;
+    int hl;
+
+    if (c->dec.state != WS__DEC_HEADER || c->dec.hbuf_len != 0)
+        return 0;
+    hl = ws_frame_parse_header(in, n, c->dec.flags, c->dec.max_payload, &fe.header);
+    if (hl <= 0 || fe.header.payload_len > n - (size_t)hl)
+        return 0;
+    fe.type = WS_FRAME_EV_DATA;
+    fe.data = in + hl;
+    fe.len = (size_t)fe.header.payload_len;
+    fe.offset = 0;
+    fe.frame_end = 1;
+    if (fe.header.masked)
+        ws_mask(fe.data, fe.len, fe.header.mask, 0);
+    on_header(c, &fe.header);
+    if (c->ev_count == 0)
+        on_payload(c, &fe);
+    return (size_t)hl + fe.len;
+}
+
 static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 {
     size_t pos = 0;
@@ -738,9 +801,13 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
         size_t used = 0, avail = n - pos;
         /* Compressed input is inflated a bounded piece at a time when streaming: what is left
          * of it when a chunk of output fills up is copied, so keep that small. */
-        if ((c->opts & OPT_STREAMING) && ws__pmd_rx_in_message(c->pmd) &&
-            avail > WS__PMD_IN_CHUNK)
+        int bounded = (c->opts & OPT_STREAMING) && ws__pmd_rx_in_message(c->pmd);
+        if (bounded && avail > WS__PMD_IN_CHUNK)
             avail = WS__PMD_IN_CHUNK;
+        if (!bounded && avail >= 2 && (used = whole_frame(c, in + pos, avail)) > 0) {
+            pos += used;
+            continue;
+        }
         int r = ws_frame_decoder_feed(&c->dec, in + pos, avail, &used, &fe);
         pos += used;
         if (r < 0) {
@@ -749,34 +816,10 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
         }
         if (fe.type == WS_FRAME_EV_NONE)
             break;
-        if (fe.type == WS_FRAME_EV_HEADER) {
-            c->st.frames_in++;
-            c->ctl_len = 0;
-            if (WS_OPCODE_IS_CONTROL(fe.header.opcode) && (fe.header.rsv & WS_RSV1))
-                fail(c, WS_ERR_DEFLATE_RSV1, 1002, 1); /* RFC 7692: never compressed */
-            else if (!WS_OPCODE_IS_CONTROL(fe.header.opcode) &&
-                     (r = start_data_frame(c, &fe.header)) < 0)
-                fail(c, r, code_for_error(r), 1);
-            continue;
-        }
-        if (WS_OPCODE_IS_CONTROL(fe.header.opcode)) {
-            const uint8_t *p = fe.data;
-            if (!(fe.offset == 0 && fe.frame_end)) {
-                /* Split across feeds: gather it (at most 125 bytes). */
-                if (!get_aux(c)) {
-                    fail(c, WS_ERR_NOMEM, 1011, 1);
-                    continue;
-                }
-                memcpy(c->aux->ctl_buf + c->ctl_len, fe.data, fe.len);
-                c->ctl_len = (uint8_t)(c->ctl_len + fe.len);
-                p = c->aux->ctl_buf;
-            }
-            if (fe.frame_end)
-                on_control(c, fe.header.opcode, p, (size_t)fe.header.payload_len);
-            continue;
-        }
-        if ((r = on_data(c, &fe)) < 0)
-            fail(c, r, code_for_error(r), 1);
+        if (fe.type == WS_FRAME_EV_HEADER)
+            on_header(c, &fe.header);
+        else
+            on_payload(c, &fe);
     }
     *consumed = pos;
     return WS_OK;

@@ -11,7 +11,7 @@ static int opcode_reserved(unsigned op)
 int ws_frame_parse_header(const uint8_t *in, size_t n, unsigned flags, uint64_t max_payload,
                           ws_frame_header *h)
 {
-    unsigned allowed_rsv = 0, op, len7, masked, fin, rsv;
+    unsigned allowed_rsv, op, len7, masked, fin, rsv;
     size_t hlen;
     uint64_t len;
     int non_minimal = 0;
@@ -25,12 +25,8 @@ int ws_frame_parse_header(const uint8_t *in, size_t n, unsigned flags, uint64_t 
     fin = in[0] >> 7;
     rsv = in[0] & 0x70u;
     op = in[0] & 0x0Fu;
-    if (flags & WS_FRAME_ALLOW_RSV1)
-        allowed_rsv |= WS_RSV1;
-    if (flags & WS_FRAME_ALLOW_RSV2)
-        allowed_rsv |= WS_RSV2;
-    if (flags & WS_FRAME_ALLOW_RSV3)
-        allowed_rsv |= WS_RSV3;
+    /* ALLOW_RSV1..3 are flag bits 2..4; RSV1..3 are header bits 6..4 (branch-free map). */
+    allowed_rsv = ((flags >> 2) & 1u) << 6 | ((flags >> 3) & 1u) << 5 | ((flags >> 4) & 1u) << 4;
     if (opcode_reserved(op))
         return WS_ERR_FRAME_RESERVED_OPCODE;
     if (rsv & ~allowed_rsv)

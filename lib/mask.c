@@ -157,7 +157,7 @@ size_t ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t ke
 {
     if (n == 0) /* dst/src may be NULL then: no pointer arithmetic on them */
         return offset & 3;
-    if (n < 16)
+    if (n < 32) /* a few 8-byte words beat setting up a vector */
         return ws__mask_copy_scalar(dst, src, n, key, offset);
 #if defined(WS_MASK_AVX2)
     if (n >= 64 && have_avx2())
