@@ -1,13 +1,16 @@
 /*
  * wsc: a wscat-like WebSocket client on libws and poll(2).
  *
- *   wsc [--echo] [--ping SECONDS] [--reconnect] [--header "Name: value"]...
- *       [--subprotocol NAME]... ws://host[:port]/path
+ *   wsc [--echo] [--ping SECONDS] [--reconnect] [--deflate | --no-deflate]
+ *       [--header "Name: value"]... [--subprotocol NAME]... ws://host[:port]/path
  *
  * Sends each stdin line as a text message and prints each message received (binary ones as a
  * summary line); prints "closed CODE REASON" at the end. --echo sends every message back
  * instead of reading stdin (for conformance servers that test clients). --reconnect: after an
  * abnormal close, reconnect with exponential backoff and full jitter (ws_backoff).
+ * --deflate (the default when the library has zlib, ws_deflate_available()) offers
+ * permessage-deflate (RFC 7692) with the library's default offer; --no-deflate offers nothing.
+ * "connected" on stderr names the agreed extension.
  * Exit status: 0 after a normal close (1000, 1001, 1005), 1 otherwise, 2 for usage errors.
  */
 #include "common/server.h"
@@ -29,7 +32,7 @@ struct wsc {
     const char *subs[EX_MAX_SUBPROTOCOLS];
     size_t nsub;
     char headers[4096];
-    int echo, reconnect;
+    int echo, reconnect, deflate;
     unsigned ping_s;
     int fd;
     ws_conn *c;
@@ -41,8 +44,10 @@ struct wsc {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: wsc [--echo] [--ping SECONDS] [--reconnect] [--header 'K: V']...\n"
-                    "           [--subprotocol NAME]... ws://host[:port]/path\n");
+    fprintf(stderr, "usage: wsc [--echo] [--ping SECONDS] [--reconnect] "
+                    "[--deflate | --no-deflate]\n"
+                    "           [--header 'K: V']... [--subprotocol NAME]... "
+                    "ws://host[:port]/path\n");
     exit(2);
 }
 
@@ -97,10 +102,18 @@ static void on_event(struct wsc *w, const ws_event *ev)
     case WS_EV_OPEN: {
         const char *p;
         size_t n;
+        ws_deflate_params dp;
         if (ws_conn_subprotocol(w->c, &p, &n))
-            fprintf(stderr, "connected (subprotocol %s)\n", p);
+            fprintf(stderr, "connected (subprotocol %s)", p);
         else
-            fprintf(stderr, "connected\n");
+            fprintf(stderr, "connected");
+        if (ws_conn_deflate_params(w->c, &dp))
+            fprintf(stderr, " (permessage-deflate: server window %u%s, client window %u%s)",
+                    dp.server_max_window_bits,
+                    dp.server_no_context_takeover ? " no takeover" : "",
+                    dp.client_max_window_bits,
+                    dp.client_no_context_takeover ? " no takeover" : "");
+        fprintf(stderr, "\n");
         break;
     }
     case WS_EV_MESSAGE:
@@ -212,6 +225,11 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
         ws_conn_set_option(w->c, WS_OPT_PING_INTERVAL, (uint64_t)w->ping_s * 1000);
         ws_conn_set_option(w->c, WS_OPT_PONG_TIMEOUT, (uint64_t)w->ping_s * 1000);
     }
+    if (w->deflate) {
+        int d = ws_conn_set_option(w->c, WS_OPT_DEFLATE, 1);
+        if (d < 0)
+            fprintf(stderr, "wsc: --deflate: %s\n", ws_strerror(d));
+    }
     ws_conn_tick(w->c, ex_now_ms());
     int r = ws_conn_client_start(w->c, w->url, w->subs, w->nsub,
                                  NULL, w->headers[0] ? w->headers : NULL);
@@ -263,10 +281,15 @@ int main(int argc, char **argv)
     ws_uri u;
 
     memset(&w, 0, sizeof w);
+    w.deflate = ws_deflate_available();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--echo")) {
             w.echo = 1;
+        } else if (!strcmp(a, "--deflate")) {
+            w.deflate = 1;
+        } else if (!strcmp(a, "--no-deflate")) {
+            w.deflate = 0;
         } else if (!strcmp(a, "--reconnect")) {
             w.reconnect = 1;
         } else if (!strcmp(a, "--ping") && i + 1 < argc) {

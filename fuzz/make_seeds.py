@@ -104,6 +104,8 @@ for i, u in enumerate([b"ws://example.com/chat", b"wss://[::1]:8443/a/b?c=d&e=%2
                        b"ws://user@h/", b"ws://h:0/", b"http://h/", b"ws://[v1.x]/",
                        b"ws://[fe80::1%25eth0]/", b"ws://h/%zz", b"wss://a.b.c:443/x?y#"]):
     put("fuzz_uri", "uri%02d" % i, bytes([i]) + u)
+# found by fuzz_uri: a request longer than the server's default 8 KiB limit (harness fixed)
+put("fuzz_uri", "long_path", b"\x09ws://'F/" + b"ws43/'%25" * 1200)
 
 # UTF-8: a mode byte (split pattern), then the text
 for i, t in enumerate([b"plain ascii " * 3, "h\u00e9llo w\u20acrld \U0001F600".encode(),
@@ -122,3 +124,34 @@ put("fuzz_handshake_client", "not_offered", b"\x00" + response(b"other"))
 put("fuzz_handshake_client", "redirect", b"\x10" +
     b"HTTP/1.1 302 Found\r\nLocation: ws://elsewhere/\r\nContent-Length: 5\r\n\r\nmoved")
 put("fuzz_handshake_client", "split", b"\xf8" + response() + frame(1, b"pipelined"))
+
+# permessage-deflate: byte 0 = config, then messages (2-byte length, flag byte, payload)
+import zlib
+
+
+def deflate_raw(data, wbits=15, sync_only=False):
+    c = zlib.compressobj(6, zlib.DEFLATED, -wbits)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def msg(payload, text=True, plain=False):
+    return struct.pack(">H", len(payload)) + bytes([(1 if text else 0) | (2 if plain else 0)]) + payload
+
+
+HELLO = "Hello, w\u00f6rld! ".encode() * 20
+put("fuzz_deflate", "hello", b"\x00" + msg(deflate_raw(b"Hello")))
+put("fuzz_deflate", "rfc7692_example", b"\x00" + msg(b"\xf2\x48\xcd\xc9\xc9\x07\x00"))
+put("fuzz_deflate", "two_messages_takeover", b"\x00" + msg(deflate_raw(HELLO)) +
+    msg(b"\xf2\x00\x11\x00\x00"))  # the RFC's "Hello" referencing the previous message
+put("fuzz_deflate", "no_takeover_small_window", b"\x05" + msg(deflate_raw(HELLO, 12)) +
+    msg(deflate_raw(b"again " * 50, 12), text=False))
+put("fuzz_deflate", "window8_fragments", b"\x33" + msg(deflate_raw(bytes(range(256)) * 4, 9), text=False))
+put("fuzz_deflate", "plain_and_compressed", b"\x10" + msg(b"plain text", plain=True) +
+    msg(deflate_raw(b"x" * 5000)))
+put("fuzz_deflate", "bomb_limited", b"\x08" + msg(deflate_raw(b"\x00" * 60000), text=False))
+put("fuzz_deflate", "bad_data", b"\x00" + msg(b"\xff\xff\xff\xff"))
+put("fuzz_deflate", "bad_utf8", b"\x00" + msg(deflate_raw(b"\xed\xa0\x80")))
+put("fuzz_deflate", "empty", b"\x00" + msg(b"\x00") + msg(b"", text=False))
+put("fuzz_deflate", "stored_block", b"\x20" + msg(b"\x00\x05\x00\xfa\xffhello"))

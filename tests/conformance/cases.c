@@ -502,12 +502,127 @@ static void c_autofrag(peer *p, const conf_case *c)
     expect_close_by_me(p, REPLY_MS);
 }
 
+/* ---- 12 / 13 permessage-deflate ---- */
+
 /*
- * 12 and 13 (permessage-deflate) hook here once lib/deflate.c exists: the runner would
- * offer/accept "permessage-deflate" in connect_client()/accept_server() (the parameters per
- * case in conf_case.a/.b), compress with zlib in peer_message(), and the cases reuse
- * c_big-style payloads. Until then there is nothing to negotiate, so no case is added.
+ * Autobahn's shape: messages of one size cut one after another from a data set (wrapping
+ * around), each compressed by the tester, echoed by libws and decompressed by the tester, one
+ * at a time; OK when every echo matches. Autobahn sends 1000 messages per case; here the
+ * count is bounded by a byte budget per case (at least 4, at most 100) so the 216 cases of a
+ * target take seconds, not minutes. The data sets are generated (the same bytes every run):
+ * prose with some non-ASCII letters and a grey-scale picture (both sent as binary, like
+ * Autobahn's text and bitmap files), random bytes (incompressible, like its PDF), and JSON
+ * and HTML (ASCII, sent as text, so any slice is valid UTF-8).
  */
+#define PMD_DATA_LEN (192u * 1024u)
+#define PMD_BUDGET (256u * 1024u)
+#define PMD_BUDGET_QUICK (32u * 1024u)
+
+static void c_pmd(peer *p, const conf_case *c)
+{
+    size_t n = (size_t)c->a, frag = (size_t)c->b, off = 0;
+    unsigned op = c->valid ? WS_OP_BINARY : WS_OP_TEXT;
+    for (int i = 0; i < c->count; i++) {
+        uint8_t *m = peer_alloc(p, n);
+        for (size_t done = 0; done < n;) {
+            size_t k = c->len - off < n - done ? c->len - off : n - done;
+            memcpy(m + done, c->data + off, k);
+            done += k;
+            off = (off + k) % c->len;
+        }
+        expect_msg(p, 0, op, m, n);
+        if (peer_message_deflate(p, op, m, n, frag) < 0 || !peer_wait_events(p, (size_t)i + 1,
+                                                                              REPLY_MS))
+            break;
+    }
+    expect_close_by_me(p, REPLY_MS);
+}
+
+static uint32_t ds_rand(uint64_t *st)
+{
+    *st ^= *st >> 12;
+    *st ^= *st << 25;
+    *st ^= *st >> 27;
+    return (uint32_t)((*st * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+enum { DS_PROSE, DS_PICTURE, DS_RANDOM, DS_JSON, DS_HTML, DS_N };
+
+static uint8_t *pmd_data[DS_N];
+
+static size_t ds_put(uint8_t *d, size_t at, const char *s)
+{
+    size_t k = strlen(s);
+    if (at + k > PMD_DATA_LEN)
+        k = PMD_DATA_LEN - at;
+    memcpy(d + at, s, k);
+    return at + k;
+}
+
+static const uint8_t *dataset(int k)
+{
+    static const char *const words[] = {
+        "der", "die", "und", "Nacht", "Geist", "Stunde", "f\xc3\xbcr", "Gl\xc3\xbc\x63k",
+        "sch\xc3\xb6n", "Welt", "mich", "nicht", "Tr\xc3\xa4ume", "wei\xc3\x9f", "Himmel", "Erde", "wo", "was",
+        "ach", "Studierzimmer", "Wissenschaft", "immer", "strebend", "bem\xc3\xbcht"};
+    static const char *const names[] = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta",
+                                        "eta", "theta", "iota", "kappa"};
+    uint64_t st = 0x9E3779B97F4A7C15ull + (uint64_t)k * 0x632BE59BD9B4E019ull;
+    size_t at = 0;
+    char line[256];
+
+    if (pmd_data[k])
+        return pmd_data[k];
+    uint8_t *d = malloc(PMD_DATA_LEN);
+    if (!d) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    for (unsigned i = 0; at < PMD_DATA_LEN; i++) {
+        uint32_t r = ds_rand(&st);
+        switch (k) {
+        case DS_PROSE:
+            at = ds_put(d, at, words[r % (sizeof words / sizeof *words)]);
+            at = ds_put(d, at, r % 11 == 0 ? ",\n" : r % 17 == 0 ? ". " : " ");
+            break;
+        case DS_PICTURE: {
+            unsigned x = i % 512, y = i / 512 % 512;
+            d[at++] = (uint8_t)((x * 3 + y * 5) / 8 + (x / 64 + y / 64) * 9 + (r & 7));
+            break;
+        }
+        case DS_RANDOM:
+            d[at++] = (uint8_t)r;
+            break;
+        case DS_JSON:
+            snprintf(line, sizeof line,
+                     "{\"id\": %u, \"name\": \"%s-%u\", \"tags\": [\"%s\", \"%s\"], "
+                     "\"score\": %u.%02u, \"active\": %s},\n",
+                     i, names[r % 10], r % 1000, names[(r >> 8) % 10], names[(r >> 12) % 10],
+                     (r >> 4) % 100, r % 100, (r & 0x100) ? "true" : "false");
+            at = ds_put(d, at, line);
+            break;
+        default:
+            snprintf(line, sizeof line,
+                     "<tr class=\"row-%u\"><td><a href=\"/item/%u\">%s</a></td>"
+                     "<td>%u</td><td>%s</td></tr>\n",
+                     i % 2, r % 5000, names[r % 10], (r >> 8) % 100000,
+                     names[(r >> 20) % 10]);
+            at = ds_put(d, at, line);
+            break;
+        }
+    }
+    pmd_data[k] = d;
+    return d;
+}
+
+/* Autobahn's sizes: (payload length, auto-fragment size of the compressed payload). */
+static const long pmd_sizes[18][2] = {
+    {16, 0},      {64, 0},      {256, 0},     {1024, 0},    {4096, 0},     {8192, 0},
+    {16384, 0},   {32768, 0},   {65536, 0},   {131072, 0},  {8192, 256},   {16384, 256},
+    {32768, 256}, {65536, 256}, {131072, 256}, {131072, 1024}, {131072, 4096}, {131072, 32768},
+};
+
+static char pmd_desc[(DS_N + 7) * 18][200];
 
 /* ---- the table ---- */
 
@@ -703,6 +818,39 @@ static void add_utf8_vectors(struct builder *b)
     for (int x = 0xb9; x <= 0xbf; x++) {
         uint8_t q[3] = {0xef, 0xbf, (uint8_t)x};
         add_vec(b, g, &j, "Unicode Specials block (valid UTF-8)", q, 3, 1);
+    }
+}
+
+static void add_pmd(struct builder *b, int g, int sub, const char *what, int ds, int quick,
+                    const char *offer, const char *answer)
+{
+    static size_t ndesc;
+    char id[16];
+    for (int i = 0; i < 18; i++) {
+        size_t len = (size_t)pmd_sizes[i][0], frag = (size_t)pmd_sizes[i][1];
+        size_t budget = quick ? PMD_BUDGET_QUICK : PMD_BUDGET;
+        size_t count = budget / len;
+        count = count < 4 ? 4 : count > 100 ? 100 : count;
+        if (quick && count > 20)
+            count = 20;
+        char *d = ndesc < sizeof pmd_desc / sizeof *pmd_desc ? pmd_desc[ndesc++] : NULL;
+        if (!d) {
+            fprintf(stderr, "too many permessage-deflate cases\n");
+            exit(2);
+        }
+        char fr[64] = "";
+        if (frag)
+            snprintf(fr, sizeof fr, ", compressed payload in frames of %zu", frag);
+        snprintf(d, sizeof pmd_desc[0], "deflate, %s: %zu messages of %zu bytes%s", what,
+                 count, len, fr);
+        snprintf(id, sizeof id, "%d.%d.%d", g, sub, i + 1);
+        conf_case *c = add(b, id, d, c_pmd, (long)len, (long)frag);
+        c->data = dataset(ds);
+        c->len = PMD_DATA_LEN;
+        c->valid = ds != DS_JSON && ds != DS_HTML;
+        c->count = (int)count;
+        c->pmd_offer = offer;
+        c->pmd_answer = answer;
     }
 }
 
@@ -913,6 +1061,59 @@ size_t conf_cases(conf_case **out, int quick)
     /* 10 auto-fragmentation */
     add(&b, "10.1.1", "64 KiB text message auto-fragmented into 1300-byte frames", c_autofrag,
         0, 0);
+
+    if (!conf_have_zlib()) {
+        *out = b.v;
+        return b.n;
+    }
+
+    /* 12 permessage-deflate, default offer and answer: each data set at every size. The
+     * tester as a client offers what libws offers by default; as a server it accepts. */
+    static const char *const dsname[DS_N] = {
+        "prose with umlauts (binary)", "grey-scale picture (binary)",
+        "random bytes, incompressible (binary)", "JSON records (text)", "HTML table (text)"};
+    for (int k = 0; k < DS_N; k++)
+        add_pmd(&b, 12, k + 1, dsname[k], k, quick, "permessage-deflate; client_max_window_bits",
+                "permessage-deflate");
+
+    /* 13 the parameter matrix, on the JSON data set. Offer: what the tester as a client
+     * offers the echo servers (they pick); answer: what the tester as a server answers wsc's
+     * default offer. Windows of 8 bits make libws send uncompressed (zlib cannot compress
+     * with them) while the tester still compresses (Z_RLE, distance 1 only). */
+    static const struct {
+        const char *what, *offer, *answer;
+    } g13[7] = {
+        {"no parameters",
+         "permessage-deflate; client_max_window_bits",
+         "permessage-deflate"},
+        {"no context takeover both ways",
+         "permessage-deflate; client_no_context_takeover; server_no_context_takeover",
+         "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+        {"windows of 8 bits both ways",
+         "permessage-deflate; client_max_window_bits=8; server_max_window_bits=8",
+         "permessage-deflate; server_max_window_bits=8; client_max_window_bits=8"},
+        {"windows of 15 bits both ways, stated",
+         "permessage-deflate; client_max_window_bits=15; server_max_window_bits=15",
+         "permessage-deflate; server_max_window_bits=15; client_max_window_bits=15"},
+        {"no context takeover and windows of 8 bits both ways",
+         "permessage-deflate; client_no_context_takeover; client_max_window_bits=8; "
+         "server_no_context_takeover; server_max_window_bits=8",
+         "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+         "server_max_window_bits=8; client_max_window_bits=8"},
+        {"no context takeover and windows of 15 bits both ways",
+         "permessage-deflate; client_no_context_takeover; client_max_window_bits=15; "
+         "server_no_context_takeover; server_max_window_bits=15",
+         "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+         "server_max_window_bits=15; client_max_window_bits=15"},
+        {"three offers, the first unacceptable; windows of 9..12 bits",
+         "permessage-deflate; client_max_window_bits; x_unknown_param, "
+         "permessage-deflate; client_max_window_bits=11; server_max_window_bits=10; "
+         "server_no_context_takeover, permessage-deflate",
+         "permessage-deflate; server_max_window_bits=9; client_max_window_bits=12; "
+         "server_no_context_takeover"},
+    };
+    for (int k = 0; k < 7; k++)
+        add_pmd(&b, 13, k + 1, g13[k].what, DS_JSON, quick, g13[k].offer, g13[k].answer);
 
     *out = b.v;
     return b.n;

@@ -2,7 +2,8 @@
  * The conformance suite: a scripted WebSocket peer built on libws's raw frame encoder and
  * decoder, and the cases it plays, modelled on the groups of Autobahn|Testsuite (1 framing,
  * 2 ping/pong, 3 reserved bits, 4 reserved opcodes, 5 fragmentation, 6 UTF-8, 7 close, 9
- * limits, 10 auto-fragmentation). The same case runs in both directions: the tester as a
+ * limits, 10 auto-fragmentation, and with zlib 12 permessage-deflate message sizes and 13 its
+ * parameter matrix). The same case runs in both directions: the tester as a
  * client against the echo servers (libws as server), and the tester as a server that
  * `wsc --echo` connects to (libws as client).
  *
@@ -73,6 +74,11 @@ int peer_frame_begin(peer *p, int fin, unsigned opcode, uint64_t len);
 int peer_frame_data(peer *p, const void *data, size_t len);
 /* A whole message, auto-fragmented into frames of at most frag bytes (0: one frame). */
 int peer_message(peer *p, unsigned opcode, const void *data, size_t len, size_t frag);
+/* The same, compressed with the permessage-deflate agreed for the connection (RSV1 on the
+ * first frame; frag counts compressed bytes). Returns -1 too when nothing was agreed. */
+int peer_message_deflate(peer *p, unsigned opcode, const void *data, size_t len, size_t frag);
+/* 1 if permessage-deflate was agreed on this connection. */
+int peer_deflate_active(const peer *p);
 /* A close frame with code (0: no payload) and reason; or a raw close payload. */
 int peer_close(peer *p, uint16_t code, const char *reason, size_t rlen);
 int peer_close_raw(peer *p, const void *payload, size_t len, size_t header_len_force);
@@ -101,12 +107,48 @@ typedef struct conf_case {
     const uint8_t *data;
     size_t len;
     int valid;
+    /* Groups 12/13: the tester as a client offers pmd_offer (a Sec-WebSocket-Extensions
+     * value); as a server it answers the client's offer with pmd_answer's parameters (those
+     * the offer allows). NULL: permessage-deflate is neither offered nor accepted. */
+    const char *pmd_offer, *pmd_answer;
+    int count; /* groups 12/13: messages to send, one at a time */
 } conf_case;
 
 /* The independent UTF-8 check the runner uses on what it receives (RFC 3629). */
 int conf_utf8_ok(const uint8_t *s, size_t n);
 
-/* Fill *out with every case (malloc'd array); returns the count. quick caps group 9. */
+/* Fill *out with every case (malloc'd array); returns the count. quick caps groups 9, 12
+ * and 13. Groups 12 and 13 only when built with zlib (conf_have_zlib()). */
 size_t conf_cases(conf_case **out, int quick);
+
+/* ---- the tester's own permessage-deflate (pmd.c, zlib directly) ---- */
+
+int conf_have_zlib(void);
+
+/* One element of a Sec-WebSocket-Extensions value. Window bits: 0 absent, 1 present without
+ * a value (client_max_window_bits in an offer), else 8..15. */
+typedef struct tp_elem {
+    char name[40];
+    int snct, cnct, smwb, cmwb;
+    int bad; /* a parameter breaks RFC 7692 section 7 (why says which) */
+    char why[96];
+} tp_elem;
+
+/* Parse s[0..n) into at most max elements; returns the count. response: the rules of an
+ * answer (client_max_window_bits needs a value). */
+int tp_parse(const char *s, size_t n, tp_elem *out, int max, int response);
+int tp_is_pmd(const tp_elem *e);
+/* 1 if r may answer offer o (RFC 7692 section 7.1), else 0 with the reason in why. */
+int tp_answers(const tp_elem *o, const tp_elem *r, char *why, size_t whylen);
+
+typedef struct tpmd tpmd;
+/* Our compressor (tx) and decompressor (rx): windows 8..15 and no-context-takeover flags. */
+tpmd *tpmd_new(int tx_bits, int tx_nct, int rx_bits, int rx_nct);
+void tpmd_free(tpmd *z);
+/* Compress one message; *out (without the 00 00 ff ff tail) stays valid until the next call. */
+int tpmd_compress(tpmd *z, const uint8_t *in, size_t n, const uint8_t **out, size_t *outlen);
+/* Decompress one message into a malloc'd *out; -1 with err on invalid data or over limit. */
+int tpmd_decompress(tpmd *z, const uint8_t *in, size_t n, uint8_t **out, size_t *outlen,
+                    size_t limit, char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,9 @@
 Usage: chromium_test.py CHROMIUM_BINARY ws://127.0.0.1:PORT/
 
 Serves a page on a loopback HTTP server; the page's script opens a WebSocket to the echo
-server, exchanges text and binary messages up to 1 MiB, pings nothing (browsers cannot), closes
+server, checks that permessage-deflate was agreed (ws.extensions: Chromium always offers it,
+libws's echo servers accept it), exchanges text and binary messages up to 1 MiB (compressed
+both ways), pings nothing (browsers cannot), closes
 with a code and reads the close code the server echoed, then POSTs its results (JSON) back
 to the same HTTP server. The browser runs with a fresh profile and is killed at the end,
 whatever happens. One "PASS/FAIL chromium/echo-epoll <check>" line per check.
@@ -49,6 +51,8 @@ async function run() {
   const closed = new Promise((r) => { ws.onclose = (e) => r(e); });
   await new Promise((ok, bad) => { ws.onopen = ok; ws.onerror = () => bad("error event"); });
   report("open", true);
+  report("permessage-deflate agreed (" + ws.extensions + ")",
+         ws.extensions.indexOf("permessage-deflate") === 0, "extensions '" + ws.extensions + "'");
   const text = "hello from Chromium \u00b5\u00df\u20ac\u{1F600}";
   ws.send(text);
   report("text", (await next()) === text, "echo differs");
@@ -62,6 +66,15 @@ async function run() {
   const big = "0123456789abcdef".repeat(65536);
   ws.send(big);
   report("1MiB text", (await next()) === big, "echo differs");
+  const prose = "Habe nun, ach! Philosophie, Juristerei und Medizin \u00e4\u00f6\u00fc\n";
+  const bigProse = prose.repeat(Math.ceil((1 << 20) / prose.length)).slice(0, 1 << 20);
+  ws.send(bigProse);
+  report("1MiB compressible text with non-ASCII", (await next()) === bigProse, "echo differs");
+  const zeros = new Uint8Array(1 << 20);
+  ws.send(zeros);
+  const gz = await next();
+  report("1MiB of zeros (binary)", gz instanceof ArrayBuffer && sameBytes(new Uint8Array(gz), zeros),
+         "echo differs");
   ws.send(new Blob(["blob ", "parts"]));
   const blob = await next();
   report("blob", new TextDecoder().decode(blob) === "blob parts", "echo differs");

@@ -29,7 +29,7 @@ function withTimeout(p, what) {
 }
 
 function open() {
-    const ws = new WebSocket(url, { maxPayload: 64 * MIB, perMessageDeflate: false });
+    const ws = new WebSocket(url, { maxPayload: 64 * MIB, perMessageDeflate: true });
     const queue = [];
     let waiting = null;
     ws.on('message', (data, isBinary) => {
@@ -56,6 +56,10 @@ async function echo(ws, name, payload, binary) {
 
 async function messages() {
     const ws = await open();
+    // perMessageDeflate: true offers it; libws's echo servers accept it.
+    report(`permessage-deflate agreed (${ws.extensions})`,
+           ws.extensions.split(',').some((e) => e.trim() === 'permessage-deflate'),
+           `extensions '${ws.extensions}'`);
     await echo(ws, 'text', 'hello from ws \u00b5\u00df\u20ac\u{1F600}', false);
     await echo(ws, 'binary', pattern(4096, 3), true);
     await echo(ws, '1MiB text', 'abcdefghijklmnop'.repeat(MIB / 16), false);

@@ -72,13 +72,17 @@ async function checks(ws) {
 }
 
 const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0, maxPayload: 64 * MIB,
-                                   perMessageDeflate: false });
+                                   perMessageDeflate: true });
 const guard = setTimeout(() => {
     report('connection', false, 'no client finished within 60 s');
     process.exit(1);
 }, 60000);
 wss.on('listening', () => console.log(`listening on 127.0.0.1:${wss.address().port}`));
-wss.once('connection', async (ws) => {
+wss.once('connection', async (ws, req) => {
+    // wsc offers permessage-deflate by default; perMessageDeflate: true accepts it.
+    report(`permessage-deflate agreed (offer: ${req.headers['sec-websocket-extensions']})`,
+           ws.extensions.split(',').some((e) => e.trim() === 'permessage-deflate'),
+           `extensions '${ws.extensions}'`);
     try {
         await checks(ws);
     } catch (e) {

@@ -29,6 +29,11 @@ async def check_messages(url):
     results = []
     async with websockets.connect(url, max_size=None, open_timeout=TIMEOUT,
                                   close_timeout=TIMEOUT, ping_interval=None) as ws:
+        # websockets offers permessage-deflate by default and libws's echo servers accept
+        # it: every message below then goes compressed both ways.
+        agreed = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+        results.append(("permessage-deflate agreed (%s)" % agreed,
+                        any(e.name == "permessage-deflate" for e in ws.extensions)))
         text = "hello from websockets \u00b5\u00df\u20ac\U0001F600"
         results.append(("text", await echo(ws, text) == text))
         blob = pattern(4096, 7)

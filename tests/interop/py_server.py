@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Interop: a Python `websockets` server that `wsc --echo` (libws as a client) connects to.
 Prints "listening on 127.0.0.1:PORT" first; then, on the first connection, sends text,
-binary, 1 MiB, fragmented messages and a ping, checks every echo, closes with code 3001 and
+binary, 1 MiB, fragmented messages and a ping (compressed: permessage-deflate must be agreed), checks every echo, closes with code 3001 and
 checks that wsc echoed the code. One "PASS/FAIL python-server <check>" line per check; exits
 once the connection is done (or after 60 s).
 """
@@ -25,6 +25,10 @@ async def run_checks(ws, report):
         got = await asyncio.wait_for(ws.recv(), TIMEOUT)
         report(name, got == data, "echo differs (%d vs %d bytes)" % (len(got), len(data)))
 
+    # wsc offers permessage-deflate by default and websockets accepts it by default.
+    offer = ws.request_headers.get("Sec-WebSocket-Extensions", "")
+    report("permessage-deflate agreed (offer: %s)" % offer,
+           any(e.name == "permessage-deflate" for e in ws.extensions), "not agreed")
     await echo("text", "hello from websockets \u00b5\u00df\u20ac\U0001F600")
     await echo("binary", pattern(4096, 5))
     await echo("1MiB text", "fedcba9876543210" * (MIB // 16))
