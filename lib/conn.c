@@ -173,9 +173,11 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
     if (r < 0)
         return r;
     if (copy) {
-        if (masked && len) /* data may be NULL when len is 0 */
+        /* data is NULL only with len 0 (the send functions check), said again for the
+         * analyzer. */
+        if (masked && len && data)
             ws_mask_copy(p + hl, data, len, h.mask, 0);
-        else if (len)
+        else if (len && data)
             memcpy(p + hl, data, len);
         ws__outq_commit(&c->out, hl + len);
     } else {
