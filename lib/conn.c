@@ -201,15 +201,26 @@ static int queue_frame(ws_conn *c, uint8_t op, int fin, const uint8_t *data, siz
     return queue_frame_rsv(c, op, fin, 0, data, len, borrow);
 }
 
-/* Serialize the latest unanswered ping's pong ahead of anything else queued now. */
-static int flush_pong(ws_conn *c)
+/* Serialize the latest unanswered ping's pong ahead of anything else queued now -- but not
+ * past the high-water mark: a peer that pings and never reads must not grow the queue (the
+ * pong waits, replaced by newer ones, RFC 6455 5.5.3). A close frame forces it out first. */
+static int flush_pong_if(ws_conn *c, int force)
 {
     if (!c->pong_pending)
+        return WS_OK;
+    /* An empty queue always takes it: the bound is then max(mark, one pong). */
+    if (!force && ws__outq_pending(&c->out) > 0 &&
+        (uint64_t)ws__outq_pending(&c->out) + WS_FRAME_MAX_HEADER + c->pong_len > c->high_water)
         return WS_OK;
     int r = queue_frame(c, WS_OP_PONG, 1, c->aux->pong_buf, c->pong_len, 0);
     if (r == WS_OK)
         c->pong_pending = 0;
     return r;
+}
+
+static int flush_pong(ws_conn *c)
+{
+    return flush_pong_if(c, 0);
 }
 
 static int queue_close(ws_conn *c, uint16_t code, const uint8_t *reason, size_t rlen)
@@ -218,7 +229,7 @@ static int queue_close(ws_conn *c, uint16_t code, const uint8_t *reason, size_t 
     size_t n = 0;
     int r;
 
-    if ((r = flush_pong(c)) < 0)
+    if ((r = flush_pong_if(c, 1)) < 0) /* a ping before the close is answered before it */
         return r;
     if (code) {
         if (rlen > WS_FRAME_MAX_CONTROL - 2)
@@ -622,6 +633,13 @@ static void end_compressed(ws_conn *c)
     ws__pmd_rx_end(c->pmd);
 }
 
+/* Streaming: how much one step may inflate: one byte past what the message limit leaves. */
+static size_t inflate_room(const ws_conn *c)
+{
+    uint64_t left = c->max_message - c->rx_msg_len;
+    return left >= SIZE_MAX ? SIZE_MAX : (size_t)left + 1;
+}
+
 /* Streaming: one chunk of a decompressed message (end: its last). */
 static int inflated_chunk(ws_conn *c, const uint8_t *p, size_t n, int end)
 {
@@ -647,7 +665,7 @@ static void inflate_continue(ws_conn *c)
     const uint8_t *out = NULL;
     size_t n = 0;
     int end = ws__pmd_rx_pending(c->pmd) == 2;
-    int r = ws__pmd_rx_stream(c->pmd, NULL, 0, end, &out, &n);
+    int r = ws__pmd_rx_stream(c->pmd, NULL, 0, end, inflate_room(c), &out, &n);
     if (r >= 0)
         r = inflated_chunk(c, out, n, r == 0 && end);
     if (r < 0)
@@ -664,7 +682,7 @@ static int on_compressed(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
     if (c->opts & OPT_STREAMING) {
         const uint8_t *out = NULL;
         size_t k = 0;
-        r = ws__pmd_rx_stream(c->pmd, p, n, msg_end, &out, &k);
+        r = ws__pmd_rx_stream(c->pmd, p, n, msg_end, inflate_room(c), &out, &k);
         return r < 0 ? r : inflated_chunk(c, out, k, r == 0 && msg_end);
     }
     r = ws__pmd_rx_append(c->pmd, p, n, msg_end, &c->rbuf, &c->rlen, &c->rcap, c->max_message);

@@ -907,8 +907,8 @@ int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint
     return rx_finish_check(p);
 }
 
-int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, const uint8_t **out,
-                      size_t *out_len)
+int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, size_t max_out,
+                      const uint8_t **out, size_t *out_len)
 {
     size_t made;
     int r;
@@ -917,7 +917,10 @@ int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, cons
         rx_input(p, in, n, msg_end);
     if (!p->chunk && !(p->chunk = ws__malloc(&p->alloc, WS__PMD_OUT_CHUNK)))
         return WS_ERR_NOMEM;
-    r = inflate_into(p, p->chunk, WS__PMD_OUT_CHUNK, &made);
+    /* Never inflate further than one byte past the message limit: the limit is then reported
+     * (1009) exactly as when reassembling, before any corruption further on is reached. */
+    r = inflate_into(p, p->chunk, max_out < WS__PMD_OUT_CHUNK ? max_out : WS__PMD_OUT_CHUNK,
+                     &made);
     if (r < 0)
         return r;
     *out = p->chunk;
@@ -1054,13 +1057,14 @@ int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint
     return WS_ERR_UNSUPPORTED;
 }
 
-int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, const uint8_t **out,
-                      size_t *out_len)
+int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, size_t max_out,
+                      const uint8_t **out, size_t *out_len)
 {
     (void)p;
     (void)in;
     (void)n;
     (void)msg_end;
+    (void)max_out;
     (void)out;
     (void)out_len;
     return WS_ERR_UNSUPPORTED;

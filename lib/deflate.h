@@ -83,12 +83,12 @@ int ws__pmd_rx_in_message(const ws__pmd *p);
  * all. WS_OK, WS_ERR_MESSAGE_TOO_BIG, WS_ERR_DEFLATE_DATA, WS_ERR_NOMEM. */
 int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint8_t **buf,
                       size_t *len, size_t *cap, uint64_t limit);
-/* Streaming: decompress the next chunk (at most WS__PMD_OUT_CHUNK bytes) of in[0..n), or with
+/* Streaming: decompress the next chunk (at most WS__PMD_OUT_CHUNK and max_out bytes) of in[0..n), or with
  * in NULL continue the pending input. *out and *out_len: the chunk, valid until the next call.
  * Returns 1 (more output may follow: the unread input was copied), 0 (input used up; with
  * msg_end that was the message's last chunk), or WS_ERR_DEFLATE_DATA / WS_ERR_NOMEM. */
-int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, const uint8_t **out,
-                      size_t *out_len);
+int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, size_t max_out,
+                      const uint8_t **out, size_t *out_len);
 /* 0: nothing pending; 1: pending input; 2: pending input that ends the message. */
 int ws__pmd_rx_pending(const ws__pmd *p);
 /* The compressed message ended: frees a decompressor without context takeover. */
