@@ -937,9 +937,9 @@ int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, size
                 p->stash = s;
                 p->stash_cap = total;
             }
-            if (k)
+            if (k && p->rx.next_in) /* zlib left k unread bytes at next_in */
                 memcpy(p->stash, p->rx.next_in, k);
-            if (p->in_n)
+            if (p->in_n && p->in_p) /* in_p is set whenever in_n is: said for the analyzer */
                 memcpy(p->stash + k, p->in_p, p->in_n);
             p->rx.avail_in = 0;
             p->in_p = p->stash;
