@@ -26,12 +26,6 @@ static void watch(struct ex_server *s, struct ex_client *cl, unsigned want)
         epoll_ctl(ep, EPOLL_CTL_ADD, cl->fd, &e);
 }
 
-static void echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev)
-{
-    if (ev->type == WS_EV_MESSAGE)
-        ex_send(s, cl, (ws_opcode)ev->opcode, ev->data, ev->len);
-}
-
 int main(int argc, char **argv)
 {
     struct ex_options o;
@@ -43,7 +37,7 @@ int main(int argc, char **argv)
     ex_raise_nofile();
     ex_install_signals();
     ep = epoll_create1(EPOLL_CLOEXEC);
-    if (!s || ep < 0 || ex_server_init(s, &o, ops, echo) != 0)
+    if (!s || ep < 0 || ex_server_init(s, &o, ops, ex_echo) != 0)
         return 1;
     for (;;) {
         int exit_now, timeout = ex_service(s, &exit_now);

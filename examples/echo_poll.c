@@ -7,12 +7,6 @@
 
 #include <stdlib.h>
 
-static void echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev)
-{
-    if (ev->type == WS_EV_MESSAGE)
-        ex_send(s, cl, (ws_opcode)ev->opcode, ev->data, ev->len);
-}
-
 int main(int argc, char **argv)
 {
     struct ex_options o;
@@ -21,7 +15,7 @@ int main(int argc, char **argv)
     ex_parse_args(argc, argv, &o, 0);
     ex_raise_nofile();
     ex_install_signals();
-    if (!s || ex_server_init(s, &o, ex_poll_ops, echo) != 0)
+    if (!s || ex_server_init(s, &o, ex_poll_ops, ex_echo) != 0)
         return 1;
     ex_run_poll(s);
     ex_server_free(s);

@@ -406,6 +406,12 @@ int ex_send(struct ex_server *s, struct ex_client *cl, ws_opcode op, const void 
     return r;
 }
 
+void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev)
+{
+    if (ev->type == WS_EV_MESSAGE)
+        ex_send(s, cl, (ws_opcode)ev->opcode, ev->data, ev->len);
+}
+
 void ex_flush(struct ex_server *s, struct ex_client *cl)
 {
     ws_iovec iov[16];

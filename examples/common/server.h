@@ -106,6 +106,8 @@ void ex_on_writable(struct ex_server *s, struct ex_client *cl);
  * the drain on SIGINT/SIGTERM and returns 0 when the loop should exit. */
 int ex_service(struct ex_server *s, int *exit_now);
 
+/* The echo servers' event handler: every message goes back with its type. */
+void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev);
 /* Send a message to a client, applying its backpressure policy. */
 int ex_send(struct ex_server *s, struct ex_client *cl, ws_opcode op, const void *p, size_t n);
 /* Write what the client has queued, then re-arm or close it. */
