@@ -726,7 +726,10 @@ typedef enum ws_conn_state {
 typedef enum ws_option {
     WS_OPT_MAX_MESSAGE_SIZE = 1, /* bytes, default 16 MiB; over it: close 1009 */
     WS_OPT_MAX_FRAME_SIZE = 2,   /* bytes of one incoming frame, default: the message limit */
-    WS_OPT_AUTO_PONG = 3,        /* 1 (default): answer pings; 0: the caller does */
+    WS_OPT_AUTO_PONG = 3,        /* 1 (default): answer every ping; while the output is
+                                    above the high-water mark only the latest waits (RFC 6455
+                                    5.5.3), so a ping flood cannot grow the queue; 0: the
+                                    caller answers */
     WS_OPT_STREAMING = 4,        /* 1: all data as WS_EV_FRAGMENT chunks, no reassembly */
     WS_OPT_FRAGMENT_SIZE = 5,    /* outgoing auto-fragmentation: max payload per frame */
     WS_OPT_SEND_HIGH_WATER = 6,  /* queued-output limit in bytes, default 16 MiB */
