@@ -56,42 +56,12 @@ static void server_answer(ws_conn *s, const char *offer, char *out, size_t cap)
     log_free(&l);
 }
 
-/* conn_util.h's frame parser refuses RSV bits; these take RSV1 (and record it). */
-static inline frame_list pframes(const uint8_t *p, size_t n)
-{
-    frame_list f = {NULL, 0};
-    size_t pos = 0;
-    while (pos < n) {
-        ws_frame_header h;
-        int hl = ws_frame_parse_header(p + pos, n - pos, WS_FRAME_ALLOW_RSV1, UINT64_MAX, &h);
-        assert_true(hl >= 2);
-        assert_true(h.payload_len <= n - pos - (size_t)hl);
-        f.v = realloc(f.v, (f.n + 1) * sizeof *f.v);
-        assert_non_null(f.v);
-        frame_rec *r = &f.v[f.n++];
-        r->opcode = h.opcode;
-        r->fin = h.fin;
-        r->rsv = h.rsv;
-        r->masked = h.masked;
-        memcpy(r->mask, h.mask, 4);
-        r->len = (size_t)h.payload_len;
-        r->data = malloc(r->len + 1);
-        assert_non_null(r->data);
-        if (r->len)
-            ws_mask_copy(r->data, p + pos + hl, r->len, h.mask, 0);
-        if (r->len && !h.masked)
-            memcpy(r->data, p + pos + hl, r->len);
-        r->data[r->len] = 0;
-        pos += (size_t)hl + r->len;
-    }
-    return f;
-}
-
+/* The connection's whole output so far, as frames (RSV bits recorded). */
 static inline frame_list oframes(ws_conn *c)
 {
     bytes b = {0};
     take_output(c, &b, 0);
-    frame_list f = pframes(b.p, b.n);
+    frame_list f = parse_frames(b.p, b.n);
     bytes_free(&b);
     return f;
 }
@@ -190,7 +160,7 @@ static void xfer(ws_conn *from, ws_conn *to, ev_log *tolog, frame_list *fl, size
     bytes b = {0};
     take_output(from, &b, 0);
     if (fl)
-        *fl = pframes(b.p, b.n);
+        *fl = parse_frames(b.p, b.n);
     if (b.n)
         assert_int_equal(feed_copy(to, tolog, b.p, b.n, fchunk), WS_OK);
     bytes_free(&b);
@@ -808,7 +778,7 @@ static void test_send_fragments(void **state)
             }
             bytes b = {0};
             take_output(p.srv, &b, 0);
-            frame_list f = pframes(b.p, b.n);
+            frame_list f = parse_frames(b.p, b.n);
             size_t data_frames = 0;
             for (size_t i = 0; i < f.n; i++) {
                 if (f.v[i].opcode == WS_OP_PING)
