@@ -11,14 +11,12 @@
  *   bench-codec [--quick] [--only decode|encode|utf8|handshake|memory]
  *   bench-codec --callgrind SIZE     fixed decode workload for callgrind (see bench/run.sh)
  *
- * Links build/libws.a and includes lib/ for the internal UTF-8 validator and accept-key
- * helper; links -lwslay (Debian libwslay-dev) for the references.
+ * Links build/libws.a and includes lib/ for the internal accept-key and base64 helpers;
+ * links -lwslay (Debian libwslay-dev) for the references.
  */
 #define _GNU_SOURCE
 #include "bench_util.h"
 #include "hash.h"
-#include "internal.h"
-#include "utf8.h"
 
 #include <malloc.h>
 #include <stdio.h>
@@ -155,7 +153,7 @@ static void make_wire(struct wire *w, size_t size, int mode, size_t target, uint
             fill_text(tmp, size, &rng, mode == 3);
         else
             fill_binary(tmp, size, &rng);
-        int r = ws_frame_encode(w->bytes + pos, w->len - pos, &h, tmp, size);
+        int r = ws_frame_encode(w->bytes + pos, w->len - pos, &h, sizeof h, tmp, size);
         if (r < 0) {
             fprintf(stderr, "encode: %s\n", ws_strerror(r));
             exit(1);
@@ -173,7 +171,8 @@ static void free_wire(struct wire *w)
 
 /* ---- the decoders under test ---- */
 
-/* libws connection API: whole messages out, text validated. Returns messages seen. */
+/* libws connection API, zero copy (ws_conn_feed_inplace): whole messages out, text validated.
+ * Returns messages seen. */
 __attribute__((noinline)) static uint64_t run_libws_conn(ws_conn *c, uint8_t *buf, size_t len)
 {
     size_t pos = 0;
@@ -182,10 +181,10 @@ __attribute__((noinline)) static uint64_t run_libws_conn(ws_conn *c, uint8_t *bu
 
     while (pos < len) {
         size_t used = 0;
-        int r = ws_conn_feed(c, buf + pos, len - pos, &used);
+        int r = ws_conn_feed_inplace(c, buf + pos, len - pos, &used);
         pos += used;
         int any = 0;
-        while (ws_conn_next_event(c, &ev) > 0) {
+        while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
             any = 1;
             if (ev.type == WS_EV_MESSAGE) {
                 msgs++;
@@ -211,7 +210,7 @@ __attribute__((noinline)) static uint64_t run_libws_frame(ws_frame_decoder *d, u
 
     for (;;) {
         size_t used = 0;
-        if (ws_frame_decoder_feed(d, buf + pos, len - pos, &used, &ev) < 0) {
+        if (ws_frame_decoder_feed(d, buf + pos, len - pos, &used, &ev, sizeof ev) < 0) {
             fprintf(stderr, "frame decode failed\n");
             exit(1);
         }
@@ -342,16 +341,28 @@ __attribute__((noinline)) static void run_memcpy(uint8_t *dst, const uint8_t *sr
 
 static ws_conn *new_server_conn(const ws_allocator *a)
 {
-    ws_conn *c = ws_conn_new(WS_ROLE_SERVER, WS_CONN_OPEN, a);
+    ws_conn *c;
     ws_event ev;
-    if (!c) {
-        fprintf(stderr, "ws_conn_new failed\n");
+    int r = ws_conn_new(&c, WS_ROLE_SERVER, WS_CONN_OPEN, a);
+    if (r != WS_OK) {
+        fprintf(stderr, "ws_conn_new failed: %s\n", ws_strerror(r));
         exit(1);
     }
     ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, (uint64_t)64 << 20);
-    while (ws_conn_next_event(c, &ev) > 0)
+    while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
         ;
     return c;
+}
+
+static ws_frame_decoder *new_server_decoder(void)
+{
+    ws_frame_decoder *d;
+    if (ws_frame_decoder_new(&d, NULL) != WS_OK) {
+        fprintf(stderr, "ws_frame_decoder_new failed\n");
+        exit(1);
+    }
+    ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, UINT64_MAX);
+    return d;
 }
 
 static void check_count(const char *who, uint64_t got, uint64_t want)
@@ -390,8 +401,7 @@ static void bench_decode(void)
         make_wire(&w, size, text_only ? extra_mode[extra] : 0, decode_bytes, 42 + (uint64_t)si);
 
         ws_conn *c = new_server_conn(NULL);
-        ws_frame_decoder *d = ws_frame_decoder_new(NULL);
-        ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, UINT64_MAX);
+        ws_frame_decoder *d = new_server_decoder();
         struct src es = {w.bytes, w.len, 0, 0, 0}, fs = es;
         wslay_event_context_ptr ectx;
         wslay_frame_context_ptr fctx;
@@ -553,16 +563,20 @@ static void bench_encode(void)
             if (count < 16)
                 count = 16;
             uint64_t seed = 99;
-            ws_conn *c = ws_conn_new(client ? WS_ROLE_CLIENT : WS_ROLE_SERVER, WS_CONN_OPEN,
-                                     NULL);
+            ws_conn *c = NULL;
             ws_event ev;
-            while (c && ws_conn_next_event(c, &ev) > 0)
+            if (ws_conn_new(&c, client ? WS_ROLE_CLIENT : WS_ROLE_SERVER, WS_CONN_OPEN, NULL) !=
+                WS_OK) {
+                fprintf(stderr, "init failed\n");
+                exit(1);
+            }
+            while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
                 ;
             ws_conn_set_random(c, bu_random_hook, &seed);
             struct enc_sink es = {0};
             wslay_event_context_ptr ctx;
-            if (!c || (client ? wslay_event_context_client_init(&ctx, &cb, &es)
-                              : wslay_event_context_server_init(&ctx, &cb, &es)) != 0) {
+            if ((client ? wslay_event_context_client_init(&ctx, &cb, &es)
+                        : wslay_event_context_server_init(&ctx, &cb, &es)) != 0) {
                 fprintf(stderr, "init failed\n");
                 exit(1);
             }
@@ -740,9 +754,10 @@ static int fixed_random(void *user, void *buf, size_t n)
 __attribute__((noinline)) static int server_handshake_once(uint8_t *out, size_t cap)
 {
     size_t used = 0;
-    ws_handshake *hs = ws_handshake_new(0, NULL);
-    int ok = hs && ws_handshake_feed(hs, (const uint8_t *)browser_request,
-                                     sizeof browser_request - 1, &used) == 1;
+    ws_handshake *hs = NULL;
+    int ok = ws_handshake_new(&hs, WS_ROLE_SERVER, NULL) == WS_OK &&
+             ws_handshake_feed(hs, (const uint8_t *)browser_request,
+                               sizeof browser_request - 1, &used) == WS_HANDSHAKE_COMPLETE;
     int r = ok ? ws_handshake_accept(hs, NULL, NULL, NULL, out, cap, NULL) : -1;
     ws_handshake_free(hs);
     return r;
@@ -751,20 +766,21 @@ __attribute__((noinline)) static int server_handshake_once(uint8_t *out, size_t 
 __attribute__((noinline)) static int accept_key_once(char out[29])
 {
     static const char key[] = "x3JJHMbDL1EzLkh9GBhXDw==";
-    ws_accept_key(key, sizeof key - 1, out);
+    ws__accept_key(key, sizeof key - 1, out);
     return out[0];
 }
 
-__attribute__((noinline)) static int client_handshake_once(const ws_uri *uri, uint8_t *out,
-                                                           size_t cap, const uint8_t *resp,
-                                                           size_t resp_len)
+__attribute__((noinline)) static int client_handshake_once(const char *url, size_t url_len,
+                                                           uint8_t *out, size_t cap,
+                                                           const uint8_t *resp, size_t resp_len)
 {
     size_t used = 0;
-    ws_handshake *hs = ws_handshake_new(1, NULL);
+    ws_handshake *hs = NULL;
     int r = -1;
-    if (hs) {
+    if (ws_handshake_new(&hs, WS_ROLE_CLIENT, NULL) == WS_OK) {
         ws_handshake_set_random(hs, fixed_random, NULL);
-        if (ws_handshake_client_request(hs, uri, NULL, 0, NULL, NULL, out, cap, NULL) > 0)
+        int k = ws_handshake_client_request(hs, url, url_len, NULL, 0, NULL, NULL, out, cap, NULL);
+        if (k > 0)
             r = ws_handshake_feed(hs, resp, resp_len, &used);
     }
     ws_handshake_free(hs);
@@ -777,20 +793,19 @@ static void bench_handshake(void)
     char acc[29];
     size_t iters = quick ? 20000 : 100000;
     static const char url[] = "ws://example.com:8080/chat?room=42";
-    ws_uri uri;
 
     /* The client's expected response: accept key of the key the fixed hook gives. */
     uint8_t raw[16];
     char key[32], resp[256];
     memset(raw, 0x5a, sizeof raw);
-    ws_base64_encode(raw, sizeof raw, key);
-    ws_accept_key(key, strlen(key), acc);
+    ws__base64_encode(raw, sizeof raw, key);
+    ws__accept_key(key, strlen(key), acc);
     int rl = snprintf(resp, sizeof resp,
                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", acc);
-    if (ws_uri_parse(url, sizeof url - 1, &uri) != WS_OK ||
-        server_handshake_once(out, sizeof out) <= 0 ||
-        client_handshake_once(&uri, out, sizeof out, (const uint8_t *)resp, (size_t)rl) != 1) {
+    if (server_handshake_once(out, sizeof out) <= 0 ||
+        client_handshake_once(url, sizeof url - 1, out, sizeof out, (const uint8_t *)resp,
+                              (size_t)rl) != WS_HANDSHAKE_COMPLETE) {
         fprintf(stderr, "handshake setup failed\n");
         exit(1);
     }
@@ -806,8 +821,8 @@ static void bench_handshake(void)
         tk[r] = bu_now() - t0;
         t0 = bu_now();
         for (size_t i = 0; i < iters; i++)
-            sink += (uint64_t)client_handshake_once(&uri, out, sizeof out, (const uint8_t *)resp,
-                                                    (size_t)rl);
+            sink += (uint64_t)client_handshake_once(url, sizeof url - 1, out, sizeof out,
+                                                    (const uint8_t *)resp, (size_t)rl);
         tc[r] = bu_now() - t0;
         rr[r] = tk[r] / ts[r];
     }
@@ -849,11 +864,14 @@ static void bench_memory(void)
     printf("\n== memory\n");
     g_counting = 1; /* from here on every block is counted both ways, so live bytes balance */
     /* Core state: what one open connection costs before any traffic. */
-    ws_conn *c = ws_conn_new(WS_ROLE_SERVER, WS_CONN_OPEN, &ca);
+    ws_conn *c = NULL, *cc = NULL;
+    if (ws_conn_new(&c, WS_ROLE_SERVER, WS_CONN_OPEN, &ca) != WS_OK)
+        exit(1);
     int64_t at_open = cnt.live;
     uint64_t allocs_open = cnt.mallocs;
     ws_conn_free(c);
-    ws_conn *cc = ws_conn_new(WS_ROLE_SERVER, 0, &ca);
+    if (ws_conn_new(&cc, WS_ROLE_SERVER, 0, &ca) != WS_OK)
+        exit(1);
     int64_t at_new = cnt.live;
     ws_conn_free(cc);
 
@@ -885,8 +903,10 @@ static void bench_memory(void)
         size_t size = echo_sizes[k];
         struct wire w;
         make_wire(&w, size, 2, quick ? (size_t)1 << 20 : (size_t)4 << 20, 5 + (uint64_t)k);
-        ws_conn *s = ws_conn_new(WS_ROLE_SERVER, WS_CONN_OPEN, &ca);
+        ws_conn *s = NULL;
         ws_event ev;
+        if (ws_conn_new(&s, WS_ROLE_SERVER, WS_CONN_OPEN, &ca) != WS_OK)
+            exit(1);
         uint64_t a0 = 0, m = 0;
         for (int round = 0; round < 2; round++) {
             if (round == 1)
@@ -895,13 +915,13 @@ static void bench_memory(void)
             size_t pos = 0;
             while (pos < w.len) {
                 size_t used = 0;
-                ws_conn_feed(s, w.work + pos, w.len - pos, &used);
+                ws_conn_feed_inplace(s, w.work + pos, w.len - pos, &used);
                 pos += used;
-                while (ws_conn_next_event(s, &ev) > 0) {
+                while (ws_conn_next_event(s, &ev, sizeof ev) > 0) {
                     if (ev.type != WS_EV_MESSAGE)
                         continue;
                     m += round;
-                    ws_conn_send(s, (ws_opcode)ev.opcode, ev.data, ev.len, 0);
+                    ws_conn_send(s, ev.opcode, ev.data, ev.len, 0);
                     ws_iovec iov[4];
                     int n;
                     while ((n = ws_conn_output(s, iov, 4)) > 0) {
@@ -961,8 +981,7 @@ static void callgrind_workload(size_t size)
     size_t frames = size <= 1024 ? 20000 : 64;
     make_wire(&w, size, 0, frames * (size + ws_frame_header_size(size, 1)), 42);
     ws_conn *c = new_server_conn(NULL);
-    ws_frame_decoder *d = ws_frame_decoder_new(NULL);
-    ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, UINT64_MAX);
+    ws_frame_decoder *d = new_server_decoder();
     struct src es = {w.bytes, w.len, 0, 0, 0}, fs = es;
     wslay_event_context_ptr ectx;
     wslay_frame_context_ptr fctx;

@@ -70,7 +70,8 @@ static inline int bu_random_hook(void *user, void *buf, size_t n)
     return 0;
 }
 
-/* Counting allocator for the libws hooks: calls, and bytes live (a size header per block). */
+/* Counting allocator for the libws hooks: calls, and bytes live (the hooks are told the size
+ * of every block, so no header is needed). */
 struct bu_counts {
     uint64_t mallocs, reallocs, frees;
     int64_t live;
@@ -79,43 +80,42 @@ struct bu_counts {
 static void *bu_cmalloc(void *user, size_t n)
 {
     struct bu_counts *c = user;
-    size_t *p = malloc(n + sizeof(size_t) * 2);
+    void *p = malloc(n);
     if (!p)
         return NULL;
     c->mallocs++;
     c->live += (int64_t)n;
-    p[0] = n;
-    return p + 2;
+    return p;
 }
 
-static void *bu_crealloc(void *user, void *ptr, size_t n)
+static void *bu_crealloc(void *user, void *ptr, size_t old_n, size_t n)
 {
     struct bu_counts *c = user;
-    size_t *p = ptr ? (size_t *)ptr - 2 : NULL;
-    size_t old = p ? p[0] : 0;
-    size_t *q = realloc(p, n + sizeof(size_t) * 2);
+    void *q = realloc(ptr, n);
     if (!q)
         return NULL;
     c->reallocs++;
-    c->live += (int64_t)n - (int64_t)old;
-    q[0] = n;
-    return q + 2;
+    c->live += (int64_t)n - (int64_t)old_n;
+    return q;
 }
 
-static void bu_cfree(void *user, void *ptr)
+static void bu_cfree(void *user, void *ptr, size_t n)
 {
     struct bu_counts *c = user;
-    if (!ptr)
-        return;
-    size_t *p = (size_t *)ptr - 2;
     c->frees++;
-    c->live -= (int64_t)p[0];
-    free(p);
+    c->live -= (int64_t)n;
+    free(ptr);
 }
 
 static inline ws_allocator bu_counting_allocator(struct bu_counts *c)
 {
-    ws_allocator a = {bu_cmalloc, bu_crealloc, bu_cfree, c};
+    ws_allocator a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.user = c;
+    a.malloc = bu_cmalloc;
+    a.realloc = bu_crealloc;
+    a.free = bu_cfree;
     return a;
 }
 

@@ -124,19 +124,19 @@ static int open_conn(int port)
     uint8_t req[1024], resp[1024];
     size_t need = 0, got = 0, used = 0;
     int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), r = 0;
-    ws_uri uri;
     char url[64];
-    ws_handshake *hs = ws_handshake_new(1, NULL);
+    ws_handshake *hs = NULL;
 
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
-    if (fd < 0 || !hs || connect(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        ws_uri_parse(url, strlen(url), &uri) != WS_OK)
+    if (fd < 0 || ws_handshake_new(&hs, WS_ROLE_CLIENT, NULL) != WS_OK ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
         goto fail;
-    int k = ws_handshake_client_request(hs, &uri, NULL, 0, NULL, NULL, req, sizeof req, &need);
+    int k = ws_handshake_client_request(hs, url, strlen(url), NULL, 0, NULL, NULL, req,
+                                        sizeof req, &need);
     if (k <= 0 || write(fd, req, (size_t)k) != k)
         goto fail;
     while (r == 0) {
@@ -145,10 +145,10 @@ static int open_conn(int port)
             goto fail;
         r = ws_handshake_feed(hs, resp + got, (size_t)n, &used);
         got += (size_t)n;
-        if (r == 1 && used != (size_t)n)
+        if (r == WS_HANDSHAKE_COMPLETE && used != (size_t)n)
             goto fail; /* the server spoke first: not expected from an echo server */
     }
-    if (r != 1)
+    if (r != WS_HANDSHAKE_COMPLETE)
         goto fail;
     ws_handshake_free(hs);
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -179,7 +179,7 @@ static void build_frames(size_t size)
         bu_random_hook(&rng, h.mask, 4);
         free(frames[i]);
         frames[i] = malloc(frame_len);
-        if (!frames[i] || ws_frame_encode(frames[i], frame_len, &h, payload, size) < 0)
+        if (!frames[i] || ws_frame_encode(frames[i], frame_len, &h, sizeof h, payload, size) < 0)
             exit(1);
     }
     msg_size = size;

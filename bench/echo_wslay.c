@@ -164,7 +164,7 @@ static void on_handshake_readable(struct client *c)
     }
     int r = ws_handshake_feed(c->hs, buf, (size_t)n, &used);
     if (r == 0)
-        return;
+        return; /* not complete yet */
     if (r < 0) {
         int k = ws_handshake_write_error(c->hs, out, sizeof out, NULL);
         if (k > 0)
@@ -238,7 +238,7 @@ int main(int argc, char **argv)
                 int fd;
                 while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
                     c = calloc(1, sizeof *c);
-                    if (!c || !(c->hs = ws_handshake_new(0, NULL))) {
+                    if (!c || ws_handshake_new(&c->hs, WS_ROLE_SERVER, NULL) != WS_OK) {
                         free(c);
                         close(fd);
                         continue;

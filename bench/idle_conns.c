@@ -46,14 +46,15 @@ static int open_conn(int port, ws_conn **out)
     char url[64];
     uint8_t buf[4096];
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ws_conn *c = ws_conn_new(WS_ROLE_CLIENT, 0, NULL);
+    ws_conn *c = NULL;
     int got = 0;
 
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
     a.sin_port = htons((uint16_t)port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || !c || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+    if (fd < 0 || ws_conn_new(&c, WS_ROLE_CLIENT, 0, NULL) != WS_OK ||
+        connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
         goto fail;
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
     if (ws_conn_client_start(c, url, NULL, 0, NULL, NULL) != WS_OK)
@@ -73,20 +74,14 @@ static int open_conn(int port, ws_conn **out)
         ssize_t n = read(fd, buf, sizeof buf);
         if (n <= 0)
             goto fail;
-        size_t pos = 0;
-        while (pos < (size_t)n) {
-            size_t used = 0;
-            ws_event ev;
-            ws_conn_feed(c, buf + pos, (size_t)n - pos, &used);
-            pos += used;
-            while (ws_conn_next_event(c, &ev) > 0) {
-                if (ev.type == WS_EV_OPEN)
-                    ws_conn_send(c, WS_OP_TEXT, "ping!", 5, 0);
-                if (ev.type == WS_EV_MESSAGE && ev.len == 5)
-                    got = 1;
-            }
-            if (!used)
-                break;
+        ws_event ev;
+        if (ws_conn_feed(c, buf, (size_t)n, NULL) != WS_OK)
+            goto fail;
+        while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
+            if (ev.type == WS_EV_OPEN)
+                ws_conn_send(c, WS_OP_TEXT, "ping!", 5, 0);
+            if (ev.type == WS_EV_MESSAGE && ev.len == 5)
+                got = 1;
         }
     }
     if (!got)

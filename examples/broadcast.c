@@ -35,16 +35,16 @@ static void send_or_hold(struct ex_server *s, struct ex_client *to, uint8_t op, 
                          size_t n)
 {
     struct slot *sl = to->app;
-    if (!sl || ws_conn_get_state(to->c) != WS_STATE_OPEN)
+    if (!sl || ws_conn_state(to->c) != WS_STATE_OPEN)
         return;
     if (s->opt.policy_close) {
         /* The connection's own policy closes it with 1013 when over the mark. */
-        if (ws_conn_send(to->c, (ws_opcode)op, p, n, 0) == WS_OK)
+        if (ws_conn_send(to->c, op, p, n, 0) == WS_OK)
             stats.out++;
         return;
     }
     if (!sl->full && ws_conn_buffered_amount(to->c) + n <= HIGH_WATER) {
-        if (ws_conn_send(to->c, (ws_opcode)op, p, n, 0) == WS_OK)
+        if (ws_conn_send(to->c, op, p, n, 0) == WS_OK)
             stats.out++;
         return;
     }
@@ -70,10 +70,10 @@ static int on_drained(struct ex_server *s, struct ex_client *cl)
 {
     struct slot *sl = cl->app;
     (void)s;
-    if (!sl || !sl->full || ws_conn_get_state(cl->c) != WS_STATE_OPEN)
+    if (!sl || !sl->full || ws_conn_state(cl->c) != WS_STATE_OPEN)
         return 0;
     sl->full = 0;
-    if (ws_conn_send(cl->c, (ws_opcode)sl->opcode, sl->data, sl->len, 0) != WS_OK)
+    if (ws_conn_send(cl->c, sl->opcode, sl->data, sl->len, 0) != WS_OK)
         return 0;
     stats.out++;
     return 1;

@@ -26,7 +26,7 @@ static int encode(const char *label, uint8_t op, int fin, const uint8_t *mask, c
         h.masked = 1;
         memcpy(h.mask, mask, 4);
     }
-    int n = ws_frame_encode(out, cap, &h, text, strlen(text));
+    int n = ws_frame_encode(out, cap, &h, sizeof h, text, strlen(text));
     if (n < 0) {
         fprintf(stderr, "%s: %s\n", label, ws_strerror(n));
         return n;
@@ -55,14 +55,14 @@ int main(void)
     len += (size_t)n;
 
     printf("\ndecoding the two masked frames as a server would, one byte per feed:\n");
-    ws_frame_decoder *d = ws_frame_decoder_new(NULL);
-    if (!d)
+    ws_frame_decoder *d;
+    if (ws_frame_decoder_new(&d, NULL) != WS_OK)
         return 1;
     ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, 125);
     for (size_t pos = 0; pos < len || 1;) {
         ws_frame_event ev;
         size_t used;
-        int r = ws_frame_decoder_feed(d, wire + pos, pos < len ? 1 : 0, &used, &ev);
+        int r = ws_frame_decoder_feed(d, wire + pos, pos < len ? 1 : 0, &used, &ev, sizeof ev);
         if (r < 0) {
             fprintf(stderr, "decode error: %s\n", ws_strerror(r));
             ws_frame_decoder_free(d);
@@ -71,8 +71,8 @@ int main(void)
         pos += used;
         if (ev.type == WS_FRAME_EV_HEADER)
             printf("  header: opcode=0x%x fin=%u masked=%u len=%llu (after byte %zu)\n",
-                   ev.header.opcode, ev.header.fin, ev.header.masked,
-                   (unsigned long long)ev.header.payload_len, pos);
+                   ev.header->opcode, ev.header->fin, ev.header->masked,
+                   (unsigned long long)ev.header->payload_len, pos);
         else if (ev.type == WS_FRAME_EV_DATA)
             printf("  data:   '%.*s' at offset %llu%s\n", (int)ev.len, (const char *)ev.data,
                    (unsigned long long)ev.offset, ev.frame_end ? " (frame end)" : "");

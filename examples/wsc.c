@@ -103,11 +103,11 @@ static void on_event(struct wsc *w, const ws_event *ev)
         const char *p;
         size_t n;
         ws_deflate_params dp;
-        if (ws_conn_subprotocol(w->c, &p, &n))
-            fprintf(stderr, "connected (subprotocol %s)", p);
+        if (ws_conn_subprotocol(w->c, &p, &n) == WS_OK)
+            fprintf(stderr, "connected (subprotocol %.*s)", (int)n, p);
         else
             fprintf(stderr, "connected");
-        if (ws_conn_deflate_params(w->c, &dp))
+        if (ws_conn_get_deflate_params(w->c, &dp, sizeof dp) == WS_OK)
             fprintf(stderr, " (permessage-deflate: server window %u%s, client window %u%s)",
                     dp.server_max_window_bits,
                     dp.server_no_context_takeover ? " no takeover" : "",
@@ -123,7 +123,7 @@ static void on_event(struct wsc *w, const ws_event *ev)
             printf("<binary message, %zu bytes>\n", ev->len);
         fflush(stdout);
         if (w->echo)
-            ws_conn_send(w->c, (ws_opcode)ev->opcode, ev->data, ev->len, 0);
+            ws_conn_send(w->c, ev->opcode, ev->data, ev->len, 0);
         break;
     case WS_EV_ERROR:
         fprintf(stderr, "error: %s\n", ws_strerror(ev->error));
@@ -132,9 +132,9 @@ static void on_event(struct wsc *w, const ws_event *ev)
             const char *v;
             size_t n;
             fprintf(stderr, "server answered %d\n", ws_handshake_status(hs));
-            if (ws_handshake_header(hs, "Retry-After", 0, &v, &n) == 1)
+            if (ws_handshake_header(hs, "Retry-After", 0, &v, &n) == WS_OK)
                 fprintf(stderr, "Retry-After: %.*s\n", (int)n, v);
-            if (ws_handshake_header(hs, "Location", 0, &v, &n) == 1)
+            if (ws_handshake_header(hs, "Location", 0, &v, &n) == WS_OK)
                 fprintf(stderr, "Location: %.*s\n", (int)n, v);
         }
         break;
@@ -151,25 +151,23 @@ static void on_event(struct wsc *w, const ws_event *ev)
 static void drain(struct wsc *w)
 {
     ws_event ev;
-    while (ws_conn_next_event(w->c, &ev) > 0)
+    while (ws_conn_next_event(w->c, &ev, sizeof ev) > 0)
         on_event(w, &ev);
 }
 
-static void feed(struct wsc *w, uint8_t *p, size_t n)
+/* Bytes in: ws_conn_feed copies them and keeps what it has not processed yet, so one call
+ * normally takes all n; it takes less only while events wait, which draining frees. */
+static void feed(struct wsc *w, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        size_t used = 0;
-        int r = ws_conn_feed(w->c, p, n, &used);
-        p += used;
-        n -= used;
-        ws_event ev;
-        int got = 0;
-        while (ws_conn_next_event(w->c, &ev) > 0) {
-            got = 1;
-            on_event(w, &ev);
-        }
-        if (!got && (r < 0 || used == 0))
+        size_t taken = 0;
+        if (ws_conn_feed(w->c, p, n, &taken) != WS_OK)
             break;
+        p += taken;
+        n -= taken;
+        drain(w);
+        if (taken == 0)
+            break; /* nothing taken even after draining: cannot happen on a client */
     }
 }
 
@@ -178,8 +176,8 @@ static void read_stdin(struct wsc *w)
     ssize_t n = read(0, w->line + w->line_len, sizeof w->line - w->line_len);
     if (n <= 0) {
         w->stdin_open = 0;
-        if (ws_conn_get_state(w->c) == WS_STATE_OPEN)
-            ws_conn_close(w->c, 1000, NULL, 0);
+        if (ws_conn_state(w->c) == WS_STATE_OPEN)
+            ws_conn_close(w->c, WS_CLOSE_NORMAL, NULL, 0);
         return;
     }
     w->line_len += (size_t)n;
@@ -202,25 +200,28 @@ static void read_stdin(struct wsc *w)
     }
 }
 
-/* One connection, from dial to shutdown. Returns the close code (1006 if never opened). */
+/* One connection, from dial to shutdown. Returns the close code (WS_CLOSE_ABNORMAL, 1006, if
+ * never opened). */
 static uint16_t run_once(struct wsc *w, const ws_uri *u)
 {
     uint8_t buf[64 * 1024];
+    uint64_t max_message;
+    int r;
 
-    w->close_code = 1006;
+    w->close_code = WS_CLOSE_ABNORMAL;
     w->fd = dial(u);
     if (w->fd < 0) {
         fprintf(stderr, "cannot connect to %s\n", w->url);
-        return 1006;
+        return WS_CLOSE_ABNORMAL;
     }
-    w->c = ws_conn_new(WS_ROLE_CLIENT, 0, NULL);
-    if (!w->c) {
+    if ((r = ws_conn_new(&w->c, WS_ROLE_CLIENT, 0, NULL)) != WS_OK) {
+        fprintf(stderr, "wsc: %s\n", ws_strerror(r));
         close(w->fd);
-        return 1006;
+        return WS_CLOSE_ABNORMAL;
     }
-    if (w->echo) /* room to echo the largest message it accepts, header included */
-        ws_conn_set_option(w->c, WS_OPT_SEND_HIGH_WATER,
-                           ws_conn_get_option(w->c, WS_OPT_MAX_MESSAGE_SIZE) + 64);
+    /* room to echo the largest message it accepts, header included */
+    if (w->echo && ws_conn_get_option(w->c, WS_OPT_MAX_MESSAGE_SIZE, &max_message) == WS_OK)
+        ws_conn_set_option(w->c, WS_OPT_SEND_HIGH_WATER, max_message + 64);
     if (w->ping_s) {
         ws_conn_set_option(w->c, WS_OPT_PING_INTERVAL, (uint64_t)w->ping_s * 1000);
         ws_conn_set_option(w->c, WS_OPT_PONG_TIMEOUT, (uint64_t)w->ping_s * 1000);
@@ -231,8 +232,8 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
             fprintf(stderr, "wsc: --deflate: %s\n", ws_strerror(d));
     }
     ws_conn_tick(w->c, ex_now_ms());
-    int r = ws_conn_client_start(w->c, w->url, w->subs, w->nsub,
-                                 NULL, w->headers[0] ? w->headers : NULL);
+    r = ws_conn_client_start(w->c, w->url, w->subs, w->nsub, WS_EXTENSIONS_AUTO,
+                             w->headers[0] ? w->headers : NULL);
     if (r < 0) {
         fprintf(stderr, "wsc: %s\n", ws_strerror(r));
         exit(2);
@@ -246,15 +247,15 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
             break;
         p[0].fd = w->fd;
         p[0].events = POLLIN | (ws_conn_buffered_amount(w->c) ? POLLOUT : 0);
-        if (w->stdin_open && !w->echo && ws_conn_get_state(w->c) == WS_STATE_OPEN) {
+        if (w->stdin_open && !w->echo && ws_conn_state(w->c) == WS_STATE_OPEN) {
             p[1].fd = 0;
             p[1].events = POLLIN;
             np = 2;
         }
         uint64_t now = ex_now_ms(), dl = ws_conn_next_deadline(w->c);
-        int timeout = dl == UINT64_MAX ? -1 : dl <= now ? 0 : (int)(dl - now);
-        if (ex_stop && ws_conn_get_state(w->c) == WS_STATE_OPEN)
-            ws_conn_close(w->c, 1001, "client exiting", 14);
+        int timeout = dl == WS_DEADLINE_NONE ? -1 : dl <= now ? 0 : (int)(dl - now);
+        if (ex_stop && ws_conn_state(w->c) == WS_STATE_OPEN)
+            ws_conn_close(w->c, WS_CLOSE_GOING_AWAY, "client exiting", 14);
         if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
             break;
         ws_conn_tick(w->c, ex_now_ms());
@@ -319,7 +320,7 @@ int main(int argc, char **argv)
     }
     if (!w.url)
         usage();
-    int r = ws_uri_parse(w.url, strlen(w.url), &u);
+    int r = ws_uri_parse(w.url, strlen(w.url), &u, sizeof u);
     if (r < 0) {
         fprintf(stderr, "wsc: %s: %s\n", w.url, ws_strerror(r));
         return 2;
@@ -333,19 +334,22 @@ int main(int argc, char **argv)
     w.stdin_open = 1;
 
     ws_backoff bo;
-    ws_backoff_init(&bo, 500, 30000, 10000);
+    ws_backoff_init(&bo, sizeof bo, 500, 30000, 10000);
     for (;;) {
         uint64_t t0 = ex_now_ms();
         ws_backoff_connected(&bo, t0);
         uint16_t code = run_once(&w, &u);
         ws_backoff_disconnected(&bo, ex_now_ms());
-        int abnormal = code == 1006 || code == 1011 || code == 1012 || code == 1013 ||
-                       code == 1014 || (code == 1001 && !ex_stop);
+        int abnormal = code == WS_CLOSE_ABNORMAL || code == WS_CLOSE_INTERNAL_ERROR ||
+                       code == WS_CLOSE_SERVICE_RESTART || code == WS_CLOSE_TRY_AGAIN_LATER ||
+                       code == WS_CLOSE_BAD_GATEWAY || (code == WS_CLOSE_GOING_AWAY && !ex_stop);
+        int normal = code == WS_CLOSE_NORMAL || code == WS_CLOSE_GOING_AWAY ||
+                     code == WS_CLOSE_NO_STATUS;
         if (!w.reconnect || !abnormal || ex_stop || !w.stdin_open)
-            return (code == 1000 || code == 1001 || code == 1005) ? 0 : 1;
-        uint32_t rnd = 0;
+            return normal ? 0 : 1;
+        uint32_t rnd = 0, delay = 0;
         ws_random_os(NULL, &rnd, sizeof rnd);
-        uint32_t delay = ws_backoff_next(&bo, rnd);
+        ws_backoff_next(&bo, rnd, &delay);
         fprintf(stderr, "reconnecting in %u ms (attempt %u)\n", delay, bo.attempt);
         usleep((useconds_t)delay * 1000u);
     }

@@ -9,6 +9,15 @@
  * much output is written, clock steps, application actions; bit 7 of byte 1: the socket is
  * stalled, nothing is written until the end), then the peer's byte stream.
  *
+ * The schedule (from the seed) also calls tick (the clock jumping past the quiet second and
+ * the timers), send, ping, close, output and ack at points it chooses: between a feed and the
+ * draining of its events, and between taking an event and the next call that may end its
+ * view. Every event's payload is copied when taken and compared after those calls, and the
+ * connection allocates through a poisoning allocator (freed and moved blocks are overwritten),
+ * so memory freed or moved under a queued or last-taken event is caught even without a
+ * sanitizer (ws.h: no call frees or moves memory an event still points into). Input goes in
+ * both ways, read-only (ws_conn_feed) or in place (ws_conn_feed_inplace).
+ *
  * Invariants (abort on violation):
  *   - feed never consumes more than it was given, returns WS_OK, and bytes_in adds up;
  *   - no event after WS_EV_CLOSE, exactly one WS_EV_CLOSE once EOF is fed, and the state never
@@ -24,7 +33,6 @@
 #ifndef WS_FUZZ_CONN_FUZZ_H
 #define WS_FUZZ_CONN_FUZZ_H
 
-#include "utf8.h"
 #include "ws.h"
 
 #include <stdio.h>
@@ -69,6 +77,7 @@ typedef struct cf_state {
     int last_state;
     uint64_t max_message, high_water;
     uint64_t fed;
+    size_t wire_n; /* bytes of peer input in all */
     int stalled; /* the peer reads nothing: output is asked for but never written */
 } cf_state;
 
@@ -106,7 +115,7 @@ static void cf_out_frames(cf_out *o, uint8_t *p, size_t n)
     for (;;) {
         ws_frame_event ev;
         size_t used = 0;
-        int r = ws_frame_decoder_feed(o->dec, p + pos, n - pos, &used, &ev);
+        int r = ws_frame_decoder_feed(o->dec, p + pos, n - pos, &used, &ev, sizeof ev);
         CF_CHECK(r == WS_OK); /* the library must never write an invalid frame */
         CF_CHECK(used <= n - pos);
         pos += used;
@@ -114,9 +123,9 @@ static void cf_out_frames(cf_out *o, uint8_t *p, size_t n)
             break;
         if (ev.type == WS_FRAME_EV_HEADER) {
             CF_CHECK(!o->in_frame && !o->saw_close);
-            CF_CHECK(ev.header.rsv == 0);
+            CF_CHECK(ev.header->rsv == 0);
             o->in_frame = 1;
-            o->op = ev.header.opcode;
+            o->op = ev.header->opcode;
             o->ctl_len = 0;
             if (o->op == WS_OP_CONTINUATION)
                 CF_CHECK(o->msg_op != 0);
@@ -125,7 +134,7 @@ static void cf_out_frames(cf_out *o, uint8_t *p, size_t n)
                 o->msg_op = o->op;
                 o->tx_utf8 = WS_UTF8_ACCEPT;
             }
-            if (!WS_OPCODE_IS_CONTROL(o->op) && ev.header.fin)
+            if (!WS_OPCODE_IS_CONTROL(o->op) && ev.header->fin)
                 o->msg_op = o->msg_op | 0x100; /* ends with this frame */
             continue;
         }
@@ -197,6 +206,34 @@ static void cf_out_bytes(cf_out *o, const uint8_t *p, size_t n)
     }
 }
 
+/* ---- a poisoning allocator: freed (and moved) blocks are overwritten at once ---- */
+
+static void *cf_malloc(void *user, size_t n)
+{
+    (void)user;
+    return malloc(n);
+}
+
+static void cf_free(void *user, void *p, size_t n)
+{
+    (void)user;
+    memset(p, 0xDD, n); /* n is the block's size (ws.h): a wrong one shows as heap damage */
+    free(p);
+}
+
+static void *cf_realloc(void *user, void *p, size_t old_n, size_t n)
+{
+    void *q = malloc(n);
+    if (q) {
+        memcpy(q, p, old_n < n ? old_n : n);
+        cf_free(user, p, old_n);
+    }
+    return q;
+}
+
+static const ws_allocator cf_poison = {sizeof(ws_allocator), NULL, cf_malloc, cf_realloc,
+                                       cf_free};
+
 /* ---- the application side ---- */
 
 static void cf_event(cf_state *s, const ws_event *ev)
@@ -233,8 +270,8 @@ static void cf_event(cf_state *s, const ws_event *ev)
         break;
     case WS_EV_CLOSE: {
         ws_utf8_state u = WS_UTF8_ACCEPT;
-        CF_CHECK(cf_code_on_wire(ev->close_code) || ev->close_code == 1005 ||
-                 ev->close_code == 1006);
+        CF_CHECK(cf_code_on_wire(ev->close_code) || ev->close_code == WS_CLOSE_NO_STATUS ||
+                 ev->close_code == WS_CLOSE_ABNORMAL);
         CF_CHECK(ws_utf8_validate(&u, ev->data, ev->len) == ev->len && ws_utf8_complete(u));
         s->saw_close = 1;
         s->closes++;
@@ -246,7 +283,9 @@ static void cf_event(cf_state *s, const ws_event *ev)
     case WS_EV_REQUEST: {
         CF_CHECK(s->role == WS_ROLE_SERVER && ws_conn_handshake(s->c) != NULL);
         if (s->cfg & 0x80) {
-            CF_CHECK(ws_conn_reject(s->c, 403, NULL, "X-Why: fuzz\r\n", "no", 2) == WS_OK);
+            int r = ws_conn_reject(s->c, 403, NULL, "X-Why: fuzz\r\n", "no", 2);
+            /* A timer may have ended the connection while the request waited. */
+            CF_CHECK(r == WS_OK || (r == WS_ERR_STATE && ws_conn_state(s->c) == WS_STATE_CLOSED));
         } else {
             const char *p = NULL;
             size_t n = 0;
@@ -254,7 +293,8 @@ static void cf_event(cf_state *s, const ws_event *ev)
             if (ws_handshake_subprotocol(ws_conn_handshake(s->c), 0, &p, &n) == WS_OK &&
                 n < sizeof proto)
                 memcpy(proto, p, n + 1);
-            CF_CHECK(ws_conn_accept(s->c, proto[0] ? proto : NULL, NULL, NULL) == WS_OK);
+            int r = ws_conn_accept(s->c, proto[0] ? proto : NULL, NULL, NULL);
+            CF_CHECK(r == WS_OK || (r == WS_ERR_STATE && ws_conn_state(s->c) == WS_STATE_CLOSED));
         }
         break;
     }
@@ -265,7 +305,7 @@ static void cf_event(cf_state *s, const ws_event *ev)
 
 static void cf_check_state(cf_state *s)
 {
-    int st = (int)ws_conn_get_state(s->c);
+    int st = ws_conn_state(s->c);
 #ifdef CF_TRACE
     fprintf(stderr, "  now %llu state %d buffered %zu deadline %llu\n", (unsigned long long)s->now,
             st, ws_conn_buffered_amount(s->c), (unsigned long long)ws_conn_next_deadline(s->c));
@@ -280,23 +320,28 @@ static void cf_check_state(cf_state *s)
 static void cf_drain(cf_state *s)
 {
     ws_event ev;
-    int guard = 0;
-    while (ws_conn_next_event(s->c, &ev) > 0) {
+    size_t guard = 0;
+    while (ws_conn_next_event(s->c, &ev, sizeof ev) > 0) {
         cf_event(s, &ev);
-        CF_CHECK(++guard < 64);
+        CF_CHECK(++guard < 64 + 2 * s->wire_n); /* kept input: events of many frames */
     }
     cf_check_state(s);
 }
 
-/* Write (acknowledge) part of the pending output, as a socket taking some bytes would. */
-static void cf_write(cf_state *s, unsigned how)
+/* Write (acknowledge) part of the pending output, as a socket taking some bytes would; events
+ * are left where they are. */
+static void cf_write_now(cf_state *s, unsigned how)
 {
-    ws_iovec iov[4];
-    int cnt = ws_conn_output(s->c, iov, 4);
+    ws_iovec iov[4], again[4];
+    int cnt;
     size_t total = 0, budget;
 
-    cf_drain(s); /* output may fail the connection on allocation failure */
+    cnt = ws_conn_output(s->c, iov, 4);
     CF_CHECK(cnt >= 0 && cnt <= 4);
+    /* a pure accessor: asking again gives the same chunks */
+    CF_CHECK(ws_conn_output(s->c, again, 4) == cnt);
+    for (int i = 0; i < cnt; i++)
+        CF_CHECK(again[i].base == iov[i].base && again[i].len == iov[i].len);
     for (int i = 0; i < cnt; i++) {
         CF_CHECK(iov[i].len > 0 && iov[i].base != NULL);
         total += iov[i].len;
@@ -317,7 +362,13 @@ static void cf_write(cf_state *s, unsigned how)
              WS_ERR_INVALID_ARG);
 }
 
-static void cf_app_action(cf_state *s, unsigned a)
+static void cf_write(cf_state *s, unsigned how)
+{
+    cf_drain(s); /* next_event ends output views: take the events first */
+    cf_write_now(s, how);
+}
+
+static void cf_app_call(cf_state *s, unsigned a)
 {
     static const uint8_t text[] = "h\xC3\xA9llo w\xE2\x82\xACrld \xF0\x9F\x98\x80 fuzz";
     static uint8_t big[3000];
@@ -349,7 +400,7 @@ static void cf_app_action(cf_state *s, unsigned a)
             s->frag_open = 0;
         break;
     case 5:
-        r = ws_conn_close(s->c, 4000, "bye", 3);
+        r = ws_conn_close(s->c, WS_CLOSE_PRIVATE_MIN, "bye", 3);
         break;
     case 6:
         r = ws_conn_pong(s->c, NULL, 0);
@@ -360,7 +411,62 @@ static void cf_app_action(cf_state *s, unsigned a)
     }
     CF_CHECK(r <= 0 && strcmp(ws_errname(r), "WS_ERR_UNKNOWN") != 0);
     CF_CHECK(r != WS_ERR_INVALID_ARG && r != WS_ERR_INVALID_UTF8);
+}
+
+static void cf_app_action(cf_state *s, unsigned a)
+{
+    cf_app_call(s, a);
     cf_drain(s);
+}
+
+/* One call that must leave every event view alone: the clock (jumping past the quiet second
+ * and the timers), an application send / ping / close, a look at the output, a partial
+ * write. */
+static void cf_between(cf_state *s, uint32_t r)
+{
+    static const uint64_t jumps[4] = {1, 1500, 20000, 400000};
+    ws_iovec iov[4];
+
+    switch (r & 3) {
+    case 0:
+        s->now += jumps[(r >> 2) & 3];
+        CF_CHECK(ws_conn_tick(s->c, s->now) == WS_OK);
+        break;
+    case 1:
+        cf_app_call(s, (r >> 2) & 7);
+        break;
+    case 2:
+        cf_write_now(s, s->stalled ? 0 : (r >> 2) & 3);
+        break;
+    default:
+        CF_CHECK(ws_conn_output(s->c, iov, 4) >= 0);
+        break;
+    }
+}
+
+/* Drain the events; after some of them, before the next call that may end the view, do
+ * between-calls and check the payload is still what it was when taken. */
+static void cf_drain_checked(cf_state *s)
+{
+    ws_event ev;
+    uint8_t *shadow;
+    size_t guard = 0;
+
+    while (ws_conn_next_event(s->c, &ev, sizeof ev) > 0) {
+        uint32_t r = cf_next(&s->rng);
+        cf_event(s, &ev);
+        CF_CHECK(++guard < 64 + 2 * s->wire_n); /* kept input: events of many frames */
+        if (!ev.len || (r & 3) != 0)
+            continue;
+        shadow = malloc(ev.len);
+        CF_CHECK(shadow != NULL);
+        memcpy(shadow, ev.data, ev.len);
+        for (unsigned i = 0; i < 1 + ((r >> 2) & 3); i++)
+            cf_between(s, cf_next(&s->rng));
+        CF_CHECK(memcmp(shadow, ev.data, ev.len) == 0);
+        free(shadow);
+    }
+    cf_check_state(s);
 }
 
 static int cf_run(int role, const uint8_t *data, size_t size)
@@ -379,13 +485,14 @@ static int cf_run(int role, const uint8_t *data, size_t size)
     s.rng = ((uint32_t)data[1] << 8 | data[2]) * 2654435761u + 1u;
     s.stalled = (data[1] & 0x80) != 0;
     n = size - 3;
+    s.wire_n = n;
     wire = malloc(n ? n : 1);
     CF_CHECK(wire != NULL);
     if (n)
         memcpy(wire, data + 3, n);
 
-    s.c = ws_conn_new((ws_role)role, (s.cfg & 1) ? WS_CONN_OPEN : 0, NULL);
-    CF_CHECK(s.c != NULL);
+    CF_CHECK(ws_conn_new(&s.c, (uint32_t)role, (s.cfg & 1) ? WS_CONN_OPEN : 0, &cf_poison) ==
+             WS_OK);
     ws_conn_set_random(s.c, cf_rng, NULL);
     CF_CHECK(ws_conn_set_option(s.c, WS_OPT_STREAMING, (s.cfg >> 1) & 1) == WS_OK);
     CF_CHECK(ws_conn_set_option(s.c, WS_OPT_AUTO_PONG, !((s.cfg >> 2) & 1)) == WS_OK);
@@ -408,11 +515,10 @@ static int cf_run(int role, const uint8_t *data, size_t size)
         CF_CHECK(ws_conn_set_option(s.c, WS_OPT_REFUSE_BINARY, 1) == WS_OK);
         CF_CHECK(ws_conn_set_option(s.c, WS_OPT_SEND_POLICY, WS_POLICY_CLOSE_1013) == WS_OK);
     }
-    s.max_message = ws_conn_get_option(s.c, WS_OPT_MAX_MESSAGE_SIZE);
-    s.high_water = ws_conn_get_option(s.c, WS_OPT_SEND_HIGH_WATER);
+    CF_CHECK(ws_conn_get_option(s.c, WS_OPT_MAX_MESSAGE_SIZE, &s.max_message) == WS_OK);
+    CF_CHECK(ws_conn_get_option(s.c, WS_OPT_SEND_HIGH_WATER, &s.high_water) == WS_OK);
     s.out.role = role;
-    s.out.dec = ws_frame_decoder_new(NULL);
-    CF_CHECK(s.out.dec != NULL);
+    CF_CHECK(ws_frame_decoder_new(&s.out.dec, NULL) == WS_OK);
     ws_frame_decoder_set_flags(s.out.dec,
                                role == WS_ROLE_CLIENT ? WS_FRAME_EXPECT_MASKED
                                                       : WS_FRAME_EXPECT_UNMASKED,
@@ -435,12 +541,16 @@ static int cf_run(int role, const uint8_t *data, size_t size)
         size_t k = chunks[r & 7], used = (size_t)-1;
         if (k > n - pos)
             k = n - pos;
-        int ret = ws_conn_feed(s.c, wire + pos, k, &used);
+        int ret = (r >> 15) & 1 ? ws_conn_feed(s.c, wire + pos, k, &used)
+                                : ws_conn_feed_inplace(s.c, wire + pos, k, &used);
         CF_CHECK(ret == WS_OK);
         CF_CHECK(used <= k);
         pos += used;
         s.fed += used;
-        cf_drain(&s);
+        /* Sometimes the loop does other things before it drains (a timer fired, a send). */
+        if (((r >> 16) & 3) == 0)
+            cf_between(&s, r >> 18);
+        cf_drain_checked(&s);
         cf_write(&s, s.stalled ? 0 : (r >> 3) & 3);
         if (((r >> 5) & 1) == 0) {
             s.now += steps[(r >> 6) & 7];
@@ -465,12 +575,13 @@ static int cf_run(int role, const uint8_t *data, size_t size)
     CF_CHECK(ws_conn_feed_eof(s.c) == WS_OK);
     cf_drain(&s);
     CF_CHECK(s.closes == 1);
-    CF_CHECK(ws_conn_get_state(s.c) == WS_STATE_CLOSED);
+    CF_CHECK(ws_conn_state(s.c) == WS_STATE_CLOSED);
     CF_CHECK(ws_conn_wants_shutdown(s.c) == 1);
     {
         size_t used = 0;
         uint8_t more[4] = {0x81, 0, 0x88, 0};
-        CF_CHECK(ws_conn_feed(s.c, more, sizeof more, &used) == WS_OK && used == sizeof more);
+        CF_CHECK(ws_conn_feed_inplace(s.c, more, sizeof more, &used) == WS_OK &&
+                 used == sizeof more);
         cf_drain(&s);
     }
     cf_write(&s, 3);

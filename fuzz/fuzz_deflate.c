@@ -15,7 +15,6 @@
  *   - no message is longer than the limit, text is valid UTF-8, no event follows WS_EV_CLOSE;
  *   - every close frame written carries a code allowed on the wire.
  */
-#include "utf8.h"
 #include "ws.h"
 
 #include <stdio.h>
@@ -114,7 +113,7 @@ static void check_output(ws_conn *c, int *saw_http)
         while (n > 0) {
             ws_frame_header h;
             int hl = ws_frame_parse_header(p, n, WS_FRAME_EXPECT_UNMASKED | WS_FRAME_ALLOW_RSV1,
-                                           UINT64_MAX, &h);
+                                           UINT64_MAX, &h, sizeof h);
             CHECK(hl > 0 && h.payload_len <= n - (size_t)hl);
             if (h.opcode == WS_OP_CLOSE && h.payload_len >= 2) {
                 unsigned code = (unsigned)p[hl] << 8 | p[hl + 1];
@@ -135,10 +134,10 @@ static void feed_all(ws_conn *c, transcript *t, uint8_t *p, size_t n, int stream
     while (n > 0) {
         size_t used = 0;
         ws_event ev;
-        CHECK(ws_conn_feed(c, p, n, &used) == WS_OK && used <= n);
+        CHECK(ws_conn_feed_inplace(c, p, n, &used) == WS_OK && used <= n);
         p += used;
         n -= used;
-        while (ws_conn_next_event(c, &ev) > 0)
+        while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
             on_event(t, &ev, streaming);
         check_output(c, saw_http);
         CHECK(++guard < 1000000);
@@ -159,7 +158,7 @@ static size_t put_frame(uint8_t *out, uint8_t op, int fin, int rsv1, const uint8
     h.masked = 1;
     memcpy(h.mask, zero_key, 4);
     h.payload_len = n;
-    hl = ws_frame_write_header(out, WS_FRAME_MAX_HEADER, &h);
+    hl = ws_frame_write_header(out, WS_FRAME_MAX_HEADER, &h, sizeof h);
     CHECK(hl > 0);
     if (n)
         memcpy(out + hl, p, n);
@@ -174,10 +173,10 @@ static void run(const uint8_t *data, size_t size, int streaming, transcript *t)
     char req[512];
     uint8_t *wire = malloc(3 * size + 64);
     int saw_http = 0;
-    ws_conn *c = ws_conn_new(WS_ROLE_SERVER, 0, NULL);
+    ws_conn *c = NULL;
     ws_event ev;
 
-    CHECK(c && wire);
+    CHECK(ws_conn_new(&c, WS_ROLE_SERVER, 0, NULL) == WS_OK && wire);
     if (ws_conn_set_option(c, WS_OPT_DEFLATE, 1) != WS_OK) {
         /* built without zlib: nothing to fuzz */
         ws_conn_free(c);
@@ -188,7 +187,7 @@ static void run(const uint8_t *data, size_t size, int streaming, transcript *t)
     CHECK(ws_conn_set_option(c, WS_OPT_STREAMING, (uint64_t)streaming) == WS_OK);
     if (cfg & 8)
         CHECK(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 1000) == WS_OK);
-    t->limit = ws_conn_get_option(c, WS_OPT_MAX_MESSAGE_SIZE);
+    CHECK(ws_conn_get_option(c, WS_OPT_MAX_MESSAGE_SIZE, &t->limit) == WS_OK);
     snprintf(req, sizeof req,
              "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -196,11 +195,12 @@ static void run(const uint8_t *data, size_t size, int streaming, transcript *t)
              (cfg & 4) ? "; client_no_context_takeover" : "");
     {
         size_t used = 0;
-        CHECK(ws_conn_feed(c, (uint8_t *)req, strlen(req), &used) == WS_OK);
-        CHECK(ws_conn_next_event(c, &ev) == 1 && ev.type == WS_EV_REQUEST);
+        ws_deflate_params dp;
+        CHECK(ws_conn_feed_inplace(c, (uint8_t *)req, strlen(req), &used) == WS_OK);
+        CHECK(ws_conn_next_event(c, &ev, sizeof ev) == 1 && ev.type == WS_EV_REQUEST);
         CHECK(ws_conn_accept(c, NULL, NULL, NULL) == WS_OK);
-        CHECK(ws_conn_next_event(c, &ev) == 1 && ev.type == WS_EV_OPEN);
-        CHECK(ws_conn_deflate_params(c, NULL) == 1);
+        CHECK(ws_conn_next_event(c, &ev, sizeof ev) == 1 && ev.type == WS_EV_OPEN);
+        CHECK(ws_conn_get_deflate_params(c, &dp, sizeof dp) == WS_OK);
         check_output(c, &saw_http);
     }
 
@@ -228,7 +228,7 @@ static void run(const uint8_t *data, size_t size, int streaming, transcript *t)
     n += put_frame(wire + n, WS_OP_CLOSE, 1, 0, (const uint8_t *)"\x03\xe8", 2);
     feed_all(c, t, wire, n, streaming, &saw_http);
     CHECK(ws_conn_feed_eof(c) == WS_OK);
-    while (ws_conn_next_event(c, &ev) > 0)
+    while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
         on_event(t, &ev, streaming);
     CHECK(t->closed);
     check_output(c, &saw_http);

@@ -41,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = size - 2;
     wire = malloc(n ? n : 1);
     orig = malloc(n ? n : 1);
-    d = ws_frame_decoder_new(NULL);
-    if (!wire || !orig || !d)
+    if (!wire || !orig || ws_frame_decoder_new(&d, NULL) != WS_OK)
         abort();
     if (n) {
         memcpy(wire, data + 2, n);
@@ -57,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             avail = chunk;
         ws_frame_event ev;
         size_t used = 0;
-        int r = ws_frame_decoder_feed(d, wire + pos, avail, &used, &ev);
+        int r = ws_frame_decoder_feed(d, wire + pos, avail, &used, &ev, sizeof ev);
         if (r < 0)
             break;
         if (used > avail)
@@ -65,17 +64,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ev.type == WS_FRAME_EV_HEADER) {
             ws_frame_header h2;
             uint8_t re[WS_FRAME_MAX_HEADER];
-            size_t start = pos + used - ev.header.header_len;
-            if (in_frame || ev.header.header_len < 2)
+            size_t start = pos + used - ev.header->header_len;
+            if (in_frame || ev.header->header_len < 2)
                 abort();
-            if (ws_frame_parse_header(orig + start, n - start, flags, max, &h2) !=
-                ev.header.header_len)
+            if (ws_frame_parse_header(orig + start, n - start, flags, max, &h2, sizeof h2) !=
+                ev.header->header_len)
                 abort();
-            unsigned lb = ev.header.header_len - (ev.header.masked ? 4u : 0u) - 2u;
-            int w = ws_frame_write_header_raw(re, sizeof re, &ev.header, lb ? lb : 1);
-            if (w != ev.header.header_len || memcmp(re, orig + start, (size_t)w) != 0)
+            unsigned lb = ev.header->header_len - (ev.header->masked ? 4u : 0u) - 2u;
+            int w = ws_frame_write_header_raw(re, sizeof re, ev.header, sizeof *ev.header,
+                                              lb ? lb : 1);
+            if (w != ev.header->header_len || memcmp(re, orig + start, (size_t)w) != 0)
                 abort();
-            cur = ev.header;
+            cur = *ev.header;
             got = 0;
             in_frame = 1;
         } else if (ev.type == WS_FRAME_EV_DATA) {

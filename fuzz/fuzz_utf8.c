@@ -8,7 +8,7 @@
  *   - after a rejection every later call returns 0 and the state stays failed;
  *   - the answer is the same in one piece and in many, at any alignment.
  */
-#include "utf8.h"
+#include "ws.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -13,13 +13,52 @@
  *   - deflate:   permessage-deflate (RFC 7692) through zlib, optional
  *   - backoff:   reconnect delays with full jitter, for clients
  *
- * Conventions
- *   - Every function that can fail returns an int: 0 (WS_OK) or a positive count on success,
- *     a negative ws_err on failure. ws_strerror() turns any of them into text.
- *   - Pointers passed in are borrowed for the duration of the call unless a comment says
- *     otherwise. Pointers handed out ("views") stay valid until the next call on the same
- *     object.
- *   - Lengths are size_t; quantities that come from the wire are uint64_t.
+ * The rules of the API (they hold for every function below, and are kept from 0.2 on)
+ *
+ *   1. Return values. Every function that can fail returns an int: a negative ws_err on
+ *      failure, else WS_OK (0) or, where its comment says so, a non-negative count (bytes
+ *      written, events taken) or a named positive status (WS_HANDSHAKE_COMPLETE). Values come
+ *      back through out-parameters. Exceptions, all documented: constructors' handles come
+ *      back through a `**out` parameter too (set to NULL on any failure, so "initialise to
+ *      NULL, always free" is safe); destructors (`*_free`) return nothing; pure
+ *      queries that cannot fail on a valid handle (ws_conn_state, ws_conn_buffered_amount,
+ *      ws_mask...) return their value directly and say what a NULL handle gives.
+ *   2. Lookups. Something that may legitimately be absent (a header, a subprotocol, a body)
+ *      is WS_ERR_NOT_FOUND with the view set to NULL and 0; a present but empty value is a
+ *      non-NULL view of length 0 and WS_OK. Index-based lookups past the end are
+ *      WS_ERR_NOT_FOUND too, so "loop until WS_ERR_NOT_FOUND" is a valid iteration.
+ *   3. Arguments. A NULL handle or a NULL required pointer is WS_ERR_INVALID_ARG, always;
+ *      each other misuse has its own code (WS_ERR_STATE, WS_ERR_OPTION, WS_ERR_RANGE,
+ *      WS_ERR_ARG_*), and a call that fails that way changes nothing.
+ *   4. Structs that grow. Every struct the library writes into or reads from caller memory is
+ *      passed with its size (a `size` argument, or a leading `size` field that the caller
+ *      sets to sizeof). The library never reads or writes past that size; it zero-fills what
+ *      the caller's struct has beyond the library's own (a newer header with an older
+ *      library), and treats fields the caller's struct lacks as 0. Structs only grow at the
+ *      end and never embed a growable struct by value. Sizes smaller than the 0.2 layout are
+ *      WS_ERR_INVALID_ARG. Frozen structs (never grow, so no size): ws_iovec (the layout of
+ *      struct iovec) and ws_h2_header.
+ *   5. Fixed-width fields. Struct fields and parameters that carry an enumerated value are
+ *      fixed-width integers (uint8_t..uint32_t, int32_t), never an enum type, whose size
+ *      depends on the compiler (-fshort-enums); the enums below only name constants.
+ *   6. Views. Pointers passed in are borrowed for the duration of the call unless a comment
+ *      says otherwise. Pointers handed out ("views") have the lifetime their function states;
+ *      no call ever frees or moves memory that a queued event, or the last event handed out,
+ *      still points into (see ws_conn_next_event).
+ *   7. Names. Public symbols are ws_<layer>_<verb|noun>, types ws_<noun>, constants WS_*;
+ *      everything else in the library is ws__ and not exported. Protocol numbers have names
+ *      (WS_CLOSE_*, WS_OP_*) and every default a macro (WS_DEFAULT_*).
+ *   8. Threads. libws has no global state: different objects may be used from different
+ *      threads at the same time without locking; one object (a ws_conn, ws_handshake,
+ *      ws_frame_decoder, ws_deflate_shared) must not be used by two threads at once. The only
+ *      object meant to be shared by several connections, ws_deflate_shared, must therefore
+ *      serve connections of one thread (one per thread or event loop). The allocator and
+ *      random hooks are called only from inside calls on the object they were given to.
+ *   9. ABI. The shared library exports only ws_* symbols, versioned (WS_0.2 in
+ *      lib/libws.map); CI compares the ABI against the baseline lib/libws.abi with abidiff, so
+ *      an incompatible change cannot land unnoticed.
+ *
+ * Lengths are size_t; quantities that come from the wire are uint64_t.
  *
  * Copyright (c) 2026 the libws authors. MIT licence, see LICENSE.
  */
@@ -38,9 +77,9 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 #define WS_VERSION_MAJOR 0
-#define WS_VERSION_MINOR 1
+#define WS_VERSION_MINOR 2
 #define WS_VERSION_PATCH 0
-#define WS_VERSION_STRING "0.1.0"
+#define WS_VERSION_STRING "0.2.0"
 /* Comparable version number: 0xMMmmpp. */
 #define WS_VERSION_NUM \
     ((WS_VERSION_MAJOR << 16) | (WS_VERSION_MINOR << 8) | WS_VERSION_PATCH)
@@ -58,7 +97,7 @@ extern "C" {
 /* Version of the library actually linked, as WS_VERSION_NUM; compare with the macro to catch
  * a header/library mismatch. */
 WS_EXPORT unsigned ws_version_num(void);
-/* Version of the linked library as a static string such as "0.1.0". */
+/* Version of the linked library as a static string such as "0.2.0". */
 WS_EXPORT const char *ws_version(void);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -81,7 +120,11 @@ WS_EXPORT const char *ws_version(void);
     X(WS_ERR_BUFFER_TOO_SMALL, -3, "output buffer too small")                                  \
     X(WS_ERR_STATE, -4, "operation not valid in the current state")                            \
     X(WS_ERR_RANDOM, -5, "the random source failed")                                           \
-    X(WS_ERR_UNSUPPORTED, -6, "feature not built into this library")
+    X(WS_ERR_UNSUPPORTED, -6, "feature not built into this library")                          \
+    X(WS_ERR_NOT_FOUND, -7, "no such item (absent header, value or index past the end)")        \
+    X(WS_ERR_OPTION, -8, "unknown option")                                                     \
+    X(WS_ERR_RANGE, -9, "option value outside its documented range")                          \
+    X(WS_ERR_BUDGET, -10, "memory limit of the connection or its shared budget reached")
 
 #define WS_ERRORS_FRAME_(X)                                                                    \
     X(WS_ERR_FRAME_LEN64_MSB, -20, "64-bit payload length with the most significant bit set")  \
@@ -115,12 +158,16 @@ WS_EXPORT const char *ws_version(void);
     X(WS_ERR_HS_EXTENSION, -56, "Sec-WebSocket-Extensions malformed or not offered")           \
     X(WS_ERR_HS_STATUS, -57, "server answered with a status other than 101")                   \
     X(WS_ERR_HS_ACCEPT, -58, "Sec-WebSocket-Accept missing or wrong")                          \
+    X(WS_ERR_ARG_SUBPROTOCOL, -59, "subprotocol argument not a token or not one the client offered") \
     X(WS_ERR_URI_SCHEME, -60, "URI scheme is not ws or wss")                                   \
     X(WS_ERR_URI_HOST, -61, "URI host missing or malformed")                                   \
     X(WS_ERR_URI_PORT, -62, "URI port not a number in 1..65535")                               \
     X(WS_ERR_URI_FRAGMENT, -63, "URI has a fragment (not allowed in WebSocket URIs)")          \
     X(WS_ERR_URI_USERINFO, -64, "URI has user information (not allowed in WebSocket URIs)")    \
     X(WS_ERR_URI_PATH, -65, "URI path or query has an invalid character or escape")            \
+    X(WS_ERR_ARG_EXTENSIONS, -66, "extensions argument malformed or naming one not offered")   \
+    X(WS_ERR_ARG_HEADERS, -67, "extra header lines malformed or naming a header the library writes") \
+    X(WS_ERR_ARG_STATUS, -68, "HTTP status not in 200..599, or reason phrase with a bad character") \
     X(WS_ERR_H2_METHOD, -70, "extended CONNECT: :method is not CONNECT")                       \
     X(WS_ERR_H2_PROTOCOL, -71, "extended CONNECT: :protocol missing or not websocket")         \
     X(WS_ERR_H2_SCHEME, -72, "extended CONNECT: :scheme missing or not http/https")            \
@@ -146,7 +193,9 @@ WS_EXPORT const char *ws_version(void);
     X(WS_ERR_CLOSE_TIMEOUT, -92, "closing handshake not completed in time")                    \
     X(WS_ERR_EOF, -93, "transport closed without a close frame")                               \
     X(WS_ERR_OUTPUT_OVERFLOW, -94, "output queue limit reached: connection closed by policy")  \
-    X(WS_ERR_EVENTS_PENDING, -95, "events are waiting: drain them before feeding more")
+    X(WS_ERR_EVENTS_PENDING, -95, "events are waiting: drain them before feeding more")        \
+    X(WS_ERR_MESSAGE_TIMEOUT, -96, "a message was not completed within the message timeout")   \
+    X(WS_ERR_SEND_TIMEOUT, -97, "queued output made no progress within the send timeout")
 
 /* permessage-deflate errors, -120..-139. */
 #define WS_ERRORS_DEFLATE_(X)                                                                  \
@@ -163,7 +212,9 @@ typedef enum ws_err {
 } ws_err;
 
 /* Text for an error code (or for any int a libws function returned). Never NULL; the string
- * is static. Unknown codes give "unknown error"; non-negative values give "success". */
+ * is static. Unknown codes give "unknown error"; non-negative values give "success".
+ * Errors named WS_ERR_ARG_* and WS_ERR_INVALID_ARG, WS_ERR_STATE, WS_ERR_OPTION, WS_ERR_RANGE
+ * are the caller's mistakes; the others report the peer, the environment or a limit. */
 WS_EXPORT const char *ws_strerror(int err);
 /* The enumerator's name, e.g. "WS_ERR_NOMEM", for logs and bindings; "WS_ERR_UNKNOWN" if
  * unknown, "WS_OK" for non-negative values. Static string. */
@@ -174,16 +225,27 @@ WS_EXPORT const char *ws_errname(int err);
 /* ------------------------------------------------------------------------------------------ */
 
 /*
- * Allocator hooks. Every allocation libws makes goes through them. A NULL ws_allocator pointer
- * wherever one is accepted means the C library's malloc/realloc/free. realloc may be NULL, in
- * which case libws uses malloc + copy + free. free must accept NULL. The struct is copied when
- * an object is created; `user` is passed back unchanged.
+ * Allocator hooks. Every allocation libws makes goes through them; the C library's allocator
+ * is used wherever NULL is given instead. The contract:
+ *   - size: the caller sets it to sizeof(ws_allocator) (the struct may grow; see rule 4).
+ *   - malloc(user, n): n >= 1; return memory aligned for any object type (max_align_t), or
+ *     NULL, which libws reports as WS_ERR_NOMEM and survives.
+ *   - realloc(user, p, old_n, n): p non-NULL, old_n its current size, n >= 1; may be NULL,
+ *     and then libws uses malloc + copy + free.
+ *   - free(user, p, n): p non-NULL and n the size it was allocated (or last reallocated)
+ *     with, so allocators that need the size (Rust's GlobalAlloc, arenas) get it.
+ *   - Lifetime: memory is freed at the latest by the object's *_free; the struct is copied
+ *     when an object is created, so it need not outlive the call; `user` is passed back
+ *     unchanged and must outlive every object created with it.
+ *   - Calls come only from inside calls on the object the allocator was given to (never from
+ *     another thread behind your back), and may be made from inside zlib for deflate state.
  */
 typedef struct ws_allocator {
-    void *(*malloc)(void *user, size_t size);
-    void *(*realloc)(void *user, void *ptr, size_t size);
-    void (*free)(void *user, void *ptr);
+    uint32_t size; /* sizeof(ws_allocator) */
     void *user;
+    void *(*malloc)(void *user, size_t n);
+    void *(*realloc)(void *user, void *p, size_t old_n, size_t n);
+    void (*free)(void *user, void *p, size_t n);
 } ws_allocator;
 
 /*
@@ -202,14 +264,50 @@ WS_EXPORT int ws_random_os(void *user, void *buf, size_t n);
 /* ------------------------------------------------------------------------------------------ */
 
 /* Opcodes. 3-7 and 11-15 are reserved: the decoder rejects them, the raw encoder writes them. */
-typedef enum ws_opcode {
+enum {
     WS_OP_CONTINUATION = 0x0,
     WS_OP_TEXT = 0x1,
     WS_OP_BINARY = 0x2,
     WS_OP_CLOSE = 0x8,
     WS_OP_PING = 0x9,
     WS_OP_PONG = 0xA
-} ws_opcode;
+};
+
+/*
+ * Close codes (RFC 6455 section 7.4, IANA registry). 1005, 1006 and 1015 are never sent on the
+ * wire: libws reports them in WS_EV_CLOSE only (no status received, abnormal end, TLS).
+ * 3000-3999 are registered with IANA for libraries and frameworks, 4000-4999 are private.
+ */
+enum {
+    WS_CLOSE_NORMAL = 1000,
+    WS_CLOSE_GOING_AWAY = 1001,
+    WS_CLOSE_PROTOCOL_ERROR = 1002,
+    WS_CLOSE_UNSUPPORTED_DATA = 1003,
+    WS_CLOSE_NO_STATUS = 1005,
+    WS_CLOSE_ABNORMAL = 1006,
+    WS_CLOSE_INVALID_PAYLOAD = 1007,
+    WS_CLOSE_POLICY_VIOLATION = 1008,
+    WS_CLOSE_MESSAGE_TOO_BIG = 1009,
+    WS_CLOSE_MANDATORY_EXTENSION = 1010,
+    WS_CLOSE_INTERNAL_ERROR = 1011,
+    WS_CLOSE_SERVICE_RESTART = 1012,
+    WS_CLOSE_TRY_AGAIN_LATER = 1013,
+    WS_CLOSE_BAD_GATEWAY = 1014,
+    WS_CLOSE_TLS_HANDSHAKE = 1015,
+    WS_CLOSE_REGISTERED_MIN = 3000,
+    WS_CLOSE_PRIVATE_MIN = 4000,
+    WS_CLOSE_PRIVATE_MAX = 4999
+};
+
+/* 1 if code may appear in a close frame on the wire (1000-1003, 1007-1014, 3000-4999), else
+ * 0. Pure. */
+WS_EXPORT int ws_close_code_valid(unsigned code);
+/* The close code RFC 6455 (and RFC 7692) asks for when the peer commits the violation `err`
+ * (a ws_err): 1009 for WS_ERR_FRAME_TOO_LARGE / WS_ERR_MESSAGE_TOO_BIG, 1007 for
+ * WS_ERR_INVALID_UTF8 / WS_ERR_DEFLATE_DATA, 1003 for WS_ERR_DATA_TYPE, 1011 for
+ * WS_ERR_NOMEM, 1013 for WS_ERR_BUDGET, 1008 for WS_ERR_MESSAGE_TIMEOUT, 1002 for every other
+ * frame, connection and deflate rule. Pure. */
+WS_EXPORT unsigned ws_close_code_for_error(int err);
 
 /* RSV bits, at their position in the first header byte. */
 #define WS_RSV1 0x40u
@@ -225,8 +323,8 @@ typedef enum ws_opcode {
 #define WS_OPCODE_IS_CONTROL(op) (((op) & 0x8u) != 0)
 
 /*
- * A decoded (or to-be-encoded) frame header. This is a plain value type and part of the ABI:
- * fields are only ever added at the end.
+ * A decoded (or to-be-encoded) frame header. It may grow at the end: functions take its size
+ * (rule 4); pass sizeof(ws_frame_header).
  */
 typedef struct ws_frame_header {
     uint64_t payload_len; /* payload length as on the wire */
@@ -260,12 +358,13 @@ enum {
  * UINT64_MAX for none).
  * Returns the header length (2..14) when complete, 0 when more bytes are needed, or one of
  * WS_ERR_FRAME_* (RESERVED_OPCODE, CONTROL_FRAGMENTED, RSV, UNMASKED, MASKED,
- * CONTROL_TOO_LONG, NON_MINIMAL_LENGTH, LEN64_MSB, TOO_LARGE), WS_ERR_INVALID_ARG.
+ * CONTROL_TOO_LONG, NON_MINIMAL_LENGTH, LEN64_MSB, TOO_LARGE), WS_ERR_INVALID_ARG (NULL
+ * pointers, h_size too small). *h (h_size bytes) is written only on success.
  */
-WS_EXPORT int ws_frame_parse_header(const uint8_t *in, size_t n, unsigned flags,
-                                    uint64_t max_payload, ws_frame_header *h);
+WS_EXPORT int ws_frame_parse_header(const uint8_t *in, size_t n, uint32_t flags,
+                                    uint64_t max_payload, ws_frame_header *h, size_t h_size);
 
-/* Bytes a header needs for this payload length, masked (14 max) or not. */
+/* Bytes a header needs for this payload length, masked (14 max) or not. Pure. */
 WS_EXPORT size_t ws_frame_header_size(uint64_t payload_len, int masked);
 
 /*
@@ -275,7 +374,8 @@ WS_EXPORT size_t ws_frame_header_size(uint64_t payload_len, int masked);
  * Returns the header length, WS_ERR_BUFFER_TOO_SMALL, or WS_ERR_FRAME_RESERVED_OPCODE /
  * CONTROL_FRAGMENTED / CONTROL_TOO_LONG / LEN64_MSB, WS_ERR_INVALID_ARG.
  */
-WS_EXPORT int ws_frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h);
+WS_EXPORT int ws_frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h,
+                                    size_t h_size);
 
 /*
  * Raw mode for testers and fuzzers: write exactly the bits asked for, valid or not: any
@@ -286,7 +386,7 @@ WS_EXPORT int ws_frame_write_header(uint8_t *out, size_t cap, const ws_frame_hea
  * WS_ERR_INVALID_ARG (len_bytes not 0/1/2/8 or too small for payload_len, opcode > 15).
  */
 WS_EXPORT int ws_frame_write_header_raw(uint8_t *out, size_t cap, const ws_frame_header *h,
-                                        unsigned len_bytes);
+                                        size_t h_size, unsigned len_bytes);
 
 /*
  * Encode a whole frame: header plus payload (copied, and masked when h->masked) into
@@ -295,7 +395,7 @@ WS_EXPORT int ws_frame_write_header_raw(uint8_t *out, size_t cap, const ws_frame
  * ws_frame_write_header + ws_mask_copy), or the errors of ws_frame_write_header.
  */
 WS_EXPORT int ws_frame_encode(uint8_t *out, size_t cap, const ws_frame_header *h,
-                              const void *payload, size_t len);
+                              size_t h_size, const void *payload, size_t len);
 
 /* Fill key[0..4) from rng (NULL: ws_random_os). Returns WS_OK or WS_ERR_RANDOM. */
 WS_EXPORT int ws_frame_make_mask(ws_random_fn rng, void *rng_user, uint8_t key[4]);
@@ -304,7 +404,7 @@ WS_EXPORT int ws_frame_make_mask(ws_random_fn rng, void *rng_user, uint8_t key[4
  * XOR data[0..n) in place with the masking key, starting at key byte (offset & 3). Returns the
  * key offset for the byte after the last one, (offset + n) & 3, so a payload masked or unmasked
  * in several pieces gives the same bytes as in one. Any alignment, any length; uses SSE2/AVX2
- * or NEON when available, a word-at-a-time scalar loop otherwise.
+ * or NEON when available, a word-at-a-time scalar loop otherwise. Pure (cannot fail).
  */
 WS_EXPORT size_t ws_mask(uint8_t *data, size_t n, const uint8_t key[4], size_t offset);
 
@@ -320,42 +420,72 @@ WS_EXPORT size_t ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const 
  */
 typedef struct ws_frame_decoder ws_frame_decoder;
 
-/* Events of ws_frame_decoder_feed(). */
-typedef enum ws_frame_event_type {
+/* Events of ws_frame_decoder_feed() (ws_frame_event.type). */
+enum {
     WS_FRAME_EV_NONE = 0,   /* all input consumed, need more bytes */
     WS_FRAME_EV_HEADER = 1, /* a frame header is complete: ev->header */
     WS_FRAME_EV_DATA = 2    /* a payload chunk: ev->data/len, ev->offset; ev->frame_end */
-} ws_frame_event_type;
+};
 
+/* May grow at the end (rule 4): pass sizeof(ws_frame_event). */
 typedef struct ws_frame_event {
-    ws_frame_event_type type;
-    ws_frame_header header; /* the current frame's header (HEADER and DATA) */
-    uint8_t *data;          /* DATA: chunk inside the caller's input, already unmasked */
-    size_t len;             /* DATA: chunk length (0 only for an empty payload) */
-    uint64_t offset;        /* DATA: position of the chunk within the frame payload */
-    int frame_end;          /* DATA: 1 if this chunk ends the frame */
+    uint32_t type;                 /* WS_FRAME_EV_* */
+    uint32_t frame_end;            /* DATA: 1 if this chunk ends the frame */
+    const ws_frame_header *header; /* HEADER and DATA: the current frame's header, owned by
+                                      the decoder, valid until its next feed or reset (read
+                                      only the fields your ws_frame_header has) */
+    uint8_t *data;                 /* DATA: chunk inside the caller's input, unmasked */
+    size_t len;                    /* DATA: chunk length (0 only for an empty payload) */
+    uint64_t offset;               /* DATA: position of the chunk within the frame payload */
 } ws_frame_event;
 
-/* Create a decoder (alloc NULL: malloc). Defaults: no role check, no RSV allowed, strict
- * lengths, no payload limit. Returns NULL on allocation failure. */
-WS_EXPORT ws_frame_decoder *ws_frame_decoder_new(const ws_allocator *alloc);
+/* Create a decoder into *out (alloc NULL: malloc). Defaults: no role check, no RSV allowed,
+ * strict lengths, no payload limit. Returns WS_OK, WS_ERR_NOMEM or WS_ERR_INVALID_ARG (out
+ * NULL, allocator size too small). */
+WS_EXPORT int ws_frame_decoder_new(ws_frame_decoder **out, const ws_allocator *alloc);
 /* Free a decoder (NULL is a no-op). */
 WS_EXPORT void ws_frame_decoder_free(ws_frame_decoder *d);
-/* Set WS_FRAME_* flags (replaces the previous set) and the payload limit (UINT64_MAX: none). */
-WS_EXPORT void ws_frame_decoder_set_flags(ws_frame_decoder *d, unsigned flags,
-                                          uint64_t max_payload);
-/* Back to "expecting a header", clearing a sticky error; flags and limit are kept. */
-WS_EXPORT void ws_frame_decoder_reset(ws_frame_decoder *d);
+/* Set WS_FRAME_* flags (replaces the previous set) and the payload limit (UINT64_MAX: none).
+ * WS_OK or WS_ERR_INVALID_ARG (d NULL). */
+WS_EXPORT int ws_frame_decoder_set_flags(ws_frame_decoder *d, uint32_t flags,
+                                         uint64_t max_payload);
+/* Back to "expecting a header", clearing a sticky error; flags and limit are kept. WS_OK or
+ * WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_frame_decoder_reset(ws_frame_decoder *d);
 
 /*
  * Consume bytes from in[0..n) until one event is ready. Every frame gives one HEADER event,
  * then one or more DATA events, the last with frame_end = 1 (an empty payload gives one empty
  * DATA event). *consumed is set to the bytes used by this call (possibly 0 for the empty DATA
- * event); call again with the rest. Returns WS_OK with ev filled (type NONE when all input was
- * used and more is needed) or a WS_ERR_FRAME_* error, which is sticky until reset.
+ * event); call again with the rest. Returns WS_OK with ev (ev_size bytes) filled (type NONE
+ * when all input was used and more is needed), a WS_ERR_FRAME_* error, which is sticky until
+ * reset, or WS_ERR_INVALID_ARG.
  */
 WS_EXPORT int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n,
-                                    size_t *consumed, ws_frame_event *ev);
+                                    size_t *consumed, ws_frame_event *ev, size_t ev_size);
+
+/* ------------------------------------------------------------------------------------------ */
+/* UTF-8 validation (RFC 3629), incremental and fail-fast                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * The validator the connection uses for text messages and close reasons, for callers who
+ * check text themselves (a tester, a binding validating before it sends). State is one
+ * uint32_t: start with WS_UTF8_ACCEPT and pass the same state to every piece of the text,
+ * split anywhere. Uses SSSE3/AVX2 when the CPU has them, a scalar DFA otherwise.
+ */
+typedef uint32_t ws_utf8_state;
+#define WS_UTF8_ACCEPT 0u
+
+/* Validate p[0..n) continuing from *st. Returns n when every byte so far can still be part of
+ * valid UTF-8 (the text may end inside a sequence: check ws_utf8_complete at its end), or the
+ * offset (< n) of the first byte at which no valid continuation exists, leaving *st in a
+ * sticky reject state (later calls return 0). Pure apart from *st. */
+WS_EXPORT size_t ws_utf8_validate(ws_utf8_state *st, const uint8_t *p, size_t n);
+/* 1 if the text so far ends on a character boundary with no error, else 0. */
+WS_EXPORT int ws_utf8_complete(ws_utf8_state st);
+/* 1 once an invalid byte was seen (sticky), else 0. */
+WS_EXPORT int ws_utf8_failed(ws_utf8_state st);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Handshake layer (RFC 6455 section 4; RFC 8441 / RFC 9220)                                   */
@@ -368,27 +498,28 @@ WS_EXPORT int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n,
  * written into a caller buffer. Nothing here blocks, reads a clock or owns a socket.
  *
  * Server, in outline:
- *     hs = ws_handshake_new(0, NULL);
+ *     ws_handshake_new(&hs, WS_ROLE_SERVER, NULL);
  *     r = ws_handshake_feed(hs, in, n, &used);   (0: need more; keep in[used..n) for frames)
- *     r == 1: inspect target, headers, subprotocols, extensions, then either
+ *     r == WS_HANDSHAKE_COMPLETE: inspect target, headers, subprotocols, extensions, then
  *             ws_handshake_accept(hs, proto, exts, headers, out, cap, &need) or
  *             ws_handshake_reject(401, NULL, headers, body, len, out, cap, &need)
  *     r <  0: ws_handshake_write_error(hs, out, cap, &need) answers 400/405/426/431/505.
  * Client:
- *     ws_uri_parse(url, strlen(url), &uri);
- *     ws_handshake_client_request(hs, &uri, protos, nprotos, exts, headers, out, cap, &need);
- *     r = ws_handshake_feed(hs, in, n, &used);   (1: open; bytes after `used` are frames;
+ *     ws_handshake_new(&hs, WS_ROLE_CLIENT, NULL);
+ *     ws_handshake_client_request(hs, url, strlen(url), protos, nprotos, exts, headers,
+ *                                 out, cap, &need);
+ *     r = ws_handshake_feed(hs, in, n, &used);   (COMPLETE: open; bytes after `used` are frames;
  *                                                 WS_ERR_HS_STATUS: see ws_handshake_status)
  *
  * Views. Every string the object hands out is a pointer + length into memory the object owns,
  * valid until ws_handshake_reset() or ws_handshake_free(). Each is also NUL-terminated, so C
  * callers may use it as a string; the length is authoritative (a value may contain no NUL
  * byte anyway: the parser rejects them). Views exist once the header block is complete: after
- * feed returned 1, or after it returned one of the errors that judge a complete message
+ * feed returned WS_HANDSHAKE_COMPLETE, or after it returned one of the errors that judge a complete message
  * (WS_ERR_HS_DUPLICATE, _METHOD, _VERSION_HTTP, _NO_HOST, _UPGRADE, _CONNECTION, _KEY,
  * _WS_VERSION, _BODY, _SUBPROTOCOL, _EXTENSION, _STATUS, _ACCEPT and the WS_ERR_H2_* ones), so a
  * server can still serve a plain HTTP GET or log what it refused. Before that, accessors
- * return WS_ERR_STATE.
+ * return WS_ERR_STATE. Lookups of what is absent return WS_ERR_NOT_FOUND (rule 2).
  *
  * Limits. The header block (start line through the empty line) is copied into one buffer that
  * grows up to the header size limit (default 8192 bytes) and never beyond; at most 64 header
@@ -405,40 +536,47 @@ WS_EXPORT int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n,
  */
 typedef struct ws_handshake ws_handshake;
 
+/* Roles, for ws_handshake_new() and ws_conn_new(). */
+enum { WS_ROLE_SERVER = 0, WS_ROLE_CLIENT = 1 };
+
 /* Default limits. */
-#define WS_HANDSHAKE_DEFAULT_MAX_HEADER_SIZE 8192u
-#define WS_HANDSHAKE_DEFAULT_MAX_HEADERS 64u
-#define WS_HANDSHAKE_DEFAULT_MAX_BODY 16384u
+#define WS_DEFAULT_MAX_HEADER_SIZE 8192u
+#define WS_DEFAULT_MAX_HEADERS 64u
+#define WS_DEFAULT_MAX_BODY 16384u
 /* Subprotocols + extension offers + extension parameters, in total, in one message. */
 #define WS_HANDSHAKE_MAX_LIST_ITEMS 256u
+/* ws_handshake_feed(), ws_handshake_result(), ws_h2_end_headers(): the message is complete
+ * and valid. */
+#define WS_HANDSHAKE_COMPLETE 1
 
-/* Create a handshake for a client (is_client != 0: builds the request, parses the response) or
- * a server (parses the request, writes the response). alloc NULL: malloc. The random hook
- * defaults to ws_random_os. Returns NULL on allocation failure. Nothing else is allocated
- * until bytes are fed. */
-WS_EXPORT ws_handshake *ws_handshake_new(int is_client, const ws_allocator *alloc);
+/* Create a handshake into *out for role WS_ROLE_CLIENT (builds the request, parses the
+ * response) or WS_ROLE_SERVER (parses the request, writes the response). alloc NULL: malloc.
+ * The random hook defaults to ws_random_os. Nothing else is allocated until bytes are fed.
+ * Returns WS_OK, WS_ERR_NOMEM, WS_ERR_INVALID_ARG (out NULL, unknown role, allocator size). */
+WS_EXPORT int ws_handshake_new(ws_handshake **out, uint32_t role, const ws_allocator *alloc);
 /* Free the object and everything it owns (NULL is a no-op); all views die with it. */
 WS_EXPORT void ws_handshake_free(ws_handshake *hs);
 /* Forget the message, the error, the client key and offers (views die; buffers are freed);
- * keep the role, the limits and the random hook. */
-WS_EXPORT void ws_handshake_reset(ws_handshake *hs);
+ * keep the role, the limits and the random hook. WS_OK or WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_handshake_reset(ws_handshake *hs);
 
 /* Header block size limit in bytes, 64..16 MiB. Only before the first feed: WS_ERR_STATE
- * after, WS_ERR_INVALID_ARG out of range. */
+ * after, WS_ERR_RANGE out of range. */
 WS_EXPORT int ws_handshake_set_max_header_size(ws_handshake *hs, size_t bytes);
-/* Header line count limit, 1..65535. WS_ERR_STATE after the first feed, WS_ERR_INVALID_ARG. */
+/* Header line count limit, 1..65535. WS_ERR_STATE after the first feed, WS_ERR_RANGE. */
 WS_EXPORT int ws_handshake_set_max_headers(ws_handshake *hs, size_t count);
-/* Client: most body bytes of a non-101 response kept for ws_handshake_body() (0: none).
- * WS_ERR_STATE after the first feed. */
+/* Client: most body bytes of a non-101 response kept for ws_handshake_body() (0: none,
+ * at most 16 MiB: WS_ERR_RANGE). WS_ERR_STATE after the first feed. */
 WS_EXPORT int ws_handshake_set_max_body(ws_handshake *hs, size_t bytes);
-/* Client: random source for Sec-WebSocket-Key (fn NULL: ws_random_os). */
-WS_EXPORT void ws_handshake_set_random(ws_handshake *hs, ws_random_fn fn, void *user);
+/* Client: random source for Sec-WebSocket-Key (fn NULL: ws_random_os). WS_OK or
+ * WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_handshake_set_random(ws_handshake *hs, ws_random_fn fn, void *user);
 
 /*
  * Consume bytes of the peer's HTTP message from in[0..n); *consumed is set on every return.
  * Returns
  *   0  all n bytes consumed, the message is not complete yet;
- *   1  the message is complete and valid; *consumed counts only the bytes up to and including
+ *   WS_HANDSHAKE_COMPLETE (1)  the message is complete and valid; *consumed counts only the bytes up to and including
  *      the empty line that ends the header block: in[*consumed..n) already belongs to the
  *      WebSocket stream (a client's first frame, pipelined) and must go to the frame layer;
  *   <0 an error, sticky until reset (further calls return it again, consuming nothing):
@@ -452,7 +590,7 @@ WS_EXPORT void ws_handshake_set_random(ws_handshake *hs, ws_random_fn fn, void *
  *      _ACCEPT, _SUBPROTOCOL (more than one, or one not offered), _EXTENSION (malformed or a
  *      name not offered); WS_ERR_NOMEM; WS_ERR_STATE (client before
  *      ws_handshake_client_request, or a server fed after ws_h2_*); WS_ERR_INVALID_ARG.
- * After 1, further calls consume nothing and return 1.
+ * After WS_HANDSHAKE_COMPLETE, further calls consume nothing and return it again.
  * Client, non-101 status: when the response has a Content-Length (and no Transfer-Encoding),
  * feed keeps consuming (returning 0) until min(Content-Length, max body) body bytes are in,
  * and *consumed includes them; then WS_ERR_HS_STATUS. Without a Content-Length the body is
@@ -462,39 +600,40 @@ WS_EXPORT void ws_handshake_set_random(ws_handshake *hs, ws_random_fn fn, void *
 WS_EXPORT int ws_handshake_feed(ws_handshake *hs, const uint8_t *in, size_t n,
                                 size_t *consumed);
 
-/* The sticky error (negative), 1 if complete, 0 if still parsing. */
+/* The sticky error (negative), WS_HANDSHAKE_COMPLETE, or 0 if still parsing; WS_ERR_INVALID_ARG
+ * for NULL. */
 WS_EXPORT int ws_handshake_result(const ws_handshake *hs);
 
 /* ---- views of the parsed message (see "Views" above) ---- */
 
 /* Request method / request target exactly as sent (origin-form "/path?query", or
  * absolute-form; percent-decoding is the caller's). Over HTTP/2 these are :method and :path.
- * Return 1 (view set) or WS_ERR_STATE (no complete request; also on a client). */
+ * Return WS_OK (view set) or WS_ERR_STATE (no complete request; also on a client). */
 WS_EXPORT int ws_handshake_method(const ws_handshake *hs, const char **p, size_t *len);
 WS_EXPORT int ws_handshake_target(const ws_handshake *hs, const char **p, size_t *len);
-/* Host header (over HTTP/2: :authority). Returns 1, 0 when absent (view NULL, 0), or
- * WS_ERR_STATE. */
+/* Host header (over HTTP/2: :authority). Returns WS_OK, WS_ERR_NOT_FOUND when absent (view
+ * NULL, 0), or WS_ERR_STATE. */
 WS_EXPORT int ws_handshake_host(const ws_handshake *hs, const char **p, size_t *len);
 /*
  * The index-th (0-based) header line named `name` (NUL-terminated, case-insensitive), its
  * value with surrounding whitespace removed. Origin, Cookie, Authorization, Location,
- * Retry-After... are all read this way. Returns 1 and sets the view, 0 if there is no such
- * line (view set to NULL, 0), WS_ERR_STATE before the header block is complete,
- * WS_ERR_INVALID_ARG (name NULL). Over HTTP/2 pseudo-headers can be looked up as ":path" etc.
+ * Retry-After... are all read this way. Returns WS_OK and sets the view, WS_ERR_NOT_FOUND if
+ * there is no such line (view set to NULL, 0), WS_ERR_STATE before the header block is
+ * complete, WS_ERR_INVALID_ARG (name NULL). Over HTTP/2 pseudo-headers can be looked up as ":path" etc.
  */
 WS_EXPORT int ws_handshake_header(const ws_handshake *hs, const char *name, size_t index,
                                   const char **value, size_t *len);
-/* Number of header lines (0 before the block is complete). */
+/* Number of header lines (0 before the block is complete, or for NULL). Pure query. */
 WS_EXPORT size_t ws_handshake_header_count(const ws_handshake *hs);
-/* The i-th header line in arrival order: WS_OK, WS_ERR_STATE, or WS_ERR_INVALID_ARG (i out of
- * range). Either out-pointer pair may be NULL. */
+/* The i-th header line in arrival order: WS_OK, WS_ERR_STATE, or WS_ERR_NOT_FOUND (i past
+ * the end). Either out-pointer pair may be NULL. */
 WS_EXPORT int ws_handshake_header_at(const ws_handshake *hs, size_t i, const char **name,
                                      size_t *name_len, const char **value, size_t *value_len);
 
 /* Subprotocols: on a server, those the client offered, in order, from every
- * Sec-WebSocket-Protocol line; on a client, the one the server chose (count 0 or 1). */
+ * Sec-WebSocket-Protocol line; on a client, the one the server chose (count 0 or 1). Pure. */
 WS_EXPORT size_t ws_handshake_subprotocol_count(const ws_handshake *hs);
-/* The i-th subprotocol: WS_OK, or WS_ERR_INVALID_ARG (i out of range). */
+/* The i-th subprotocol: WS_OK, or WS_ERR_NOT_FOUND (i past the end). */
 WS_EXPORT int ws_handshake_subprotocol(const ws_handshake *hs, size_t i, const char **p,
                                        size_t *len);
 
@@ -506,10 +645,11 @@ WS_EXPORT int ws_handshake_subprotocol(const ws_handshake *hs, size_t i, const c
  * Quoted-string values are returned unescaped. Names are as sent: compare case-insensitively.
  */
 WS_EXPORT size_t ws_handshake_extension_count(const ws_handshake *hs);
-/* Name and parameter count of element i: WS_OK or WS_ERR_INVALID_ARG. nparams may be NULL. */
+/* Name and parameter count of element i: WS_OK or WS_ERR_NOT_FOUND. nparams may be NULL. */
 WS_EXPORT int ws_handshake_extension(const ws_handshake *hs, size_t i, const char **name,
                                      size_t *name_len, size_t *nparams);
-/* Parameter j of element i: WS_OK or WS_ERR_INVALID_ARG. */
+/* Parameter j of element i: WS_OK or WS_ERR_NOT_FOUND. A parameter without a value has the
+ * value view NULL, 0. */
 WS_EXPORT int ws_handshake_extension_param(const ws_handshake *hs, size_t i, size_t j,
                                            const char **name, size_t *name_len,
                                            const char **value, size_t *value_len);
@@ -517,7 +657,7 @@ WS_EXPORT int ws_handshake_extension_param(const ws_handshake *hs, size_t i, siz
 /* ---- server side ---- */
 
 /*
- * Write the 101 answer to a valid request (feed returned 1) into out[0..cap):
+ * Write the 101 answer to a valid request (feed returned WS_HANDSHAKE_COMPLETE) into out[0..cap):
  * Upgrade, Connection, Sec-WebSocket-Accept, then
  *   subprotocol  NULL for none, or NUL-terminated and exactly (case-sensitively) one of the
  *                offered subprotocols -- a view from ws_handshake_subprotocol() will do;
@@ -531,7 +671,8 @@ WS_EXPORT int ws_handshake_extension_param(const ws_handshake *hs, size_t i, siz
  * *needed (if not NULL) gets the full length on success and on WS_ERR_BUFFER_TOO_SMALL, so
  * out may be NULL with cap 0 to ask for the size. Nothing is kept: calling again writes the
  * same bytes. Returns the length, WS_ERR_BUFFER_TOO_SMALL, WS_ERR_STATE (client, not complete,
- * failed, or an HTTP/2 request), WS_ERR_INVALID_ARG (any argument rule above).
+ * failed, or an HTTP/2 request), WS_ERR_ARG_SUBPROTOCOL, WS_ERR_ARG_EXTENSIONS,
+ * WS_ERR_ARG_HEADERS (the rules above), WS_ERR_INVALID_ARG (hs NULL, out NULL with cap > 0).
  */
 WS_EXPORT int ws_handshake_accept(const ws_handshake *hs, const char *subprotocol,
                                   const char *extensions, const char *headers, uint8_t *out,
@@ -545,7 +686,8 @@ WS_EXPORT int ws_handshake_accept(const ws_handshake *hs, const char *subprotoco
  * gives the standard phrase (or an empty one for an unknown code), otherwise visible ASCII,
  * SP and HTAB only. The connection is meant to be closed after it: unconsumed input may
  * already be WebSocket frames. Returns the length, WS_ERR_BUFFER_TOO_SMALL (with *needed),
- * or WS_ERR_INVALID_ARG.
+ * WS_ERR_ARG_STATUS (status or reason), WS_ERR_ARG_HEADERS, or WS_ERR_INVALID_ARG (body NULL
+ * with body_len > 0, out NULL with cap > 0).
  */
 WS_EXPORT int ws_handshake_reject(unsigned status, const char *reason, const char *headers,
                                   const void *body, size_t body_len, uint8_t *out, size_t cap,
@@ -554,7 +696,8 @@ WS_EXPORT int ws_handshake_reject(unsigned status, const char *reason, const cha
 /* The status a server should answer its failed request with: 400 for syntax and most rules,
  * 405 WS_ERR_HS_METHOD, 426 WS_ERR_HS_WS_VERSION, 431 WS_ERR_HS_TOO_LARGE /
  * _TOO_MANY_HEADERS, 505 WS_ERR_HS_VERSION_HTTP, 503 WS_ERR_NOMEM. 0 if there is no error or
- * hs is a client. Over HTTP/2 send it as :status (with sec-websocket-version: 13 for 426). */
+ * hs is a client. Over HTTP/2 send it as :status (with sec-websocket-version: 13 for 426).
+ * Pure query. */
 WS_EXPORT int ws_handshake_error_status(const ws_handshake *hs);
 /* Write the answer for the failed request (status above, "Connection: close", and what the
  * status requires: "Allow: GET" for 405, "Upgrade: websocket" and "Sec-WebSocket-Version: 13"
@@ -566,8 +709,9 @@ WS_EXPORT int ws_handshake_write_error(const ws_handshake *hs, uint8_t *out, siz
 /* ---- client side ---- */
 
 /*
- * A parsed ws:// or wss:// URI (RFC 6455 section 3). Plain value type: the views point into the
- * string given to ws_uri_parse() and live as long as it does. They are not NUL-terminated.
+ * A parsed ws:// or wss:// URI (RFC 6455 section 3). The views point into the string given to
+ * ws_uri_parse() and live as long as it does. They are not NUL-terminated. May grow at the
+ * end (rule 4): pass sizeof(ws_uri).
  */
 typedef struct ws_uri {
     const char *host;  /* without the brackets of an IPv6 literal; never empty */
@@ -586,12 +730,14 @@ typedef struct ws_uri {
  * host is a reg-name, IPv4 address or bracketed IPv6 literal; percent escapes are checked but
  * not decoded. Returns WS_OK, WS_ERR_URI_SCHEME, WS_ERR_URI_USERINFO ("user@host"),
  * WS_ERR_URI_HOST, WS_ERR_URI_PORT (empty, non-digit, 0 or > 65535), WS_ERR_URI_PATH,
- * WS_ERR_URI_FRAGMENT ('#' anywhere: write %23), WS_ERR_INVALID_ARG.
+ * WS_ERR_URI_FRAGMENT ('#' anywhere: write %23), WS_ERR_INVALID_ARG (NULL, uri_size too
+ * small). *uri is written only on success.
  */
-WS_EXPORT int ws_uri_parse(const char *s, size_t len, ws_uri *uri);
+WS_EXPORT int ws_uri_parse(const char *s, size_t len, ws_uri *uri, size_t uri_size);
 
 /*
- * Write the client's upgrade request for uri into out[0..cap): "GET path?query HTTP/1.1",
+ * Write the client's upgrade request for url[0..url_len) (parsed as by ws_uri_parse) into
+ * out[0..cap): "GET path?query HTTP/1.1",
  * Host (with ":port" when not the scheme's default), Upgrade, Connection, a fresh
  * Sec-WebSocket-Key (16 bytes from the random hook), Sec-WebSocket-Version: 13, then
  *   subprotocols[0..nsub)  offered in Sec-WebSocket-Protocol (tokens, NUL-terminated);
@@ -601,21 +747,24 @@ WS_EXPORT int ws_uri_parse(const char *s, size_t len, ws_uri *uri);
  * The offers are remembered to check the response. The key is drawn once and reused by later
  * calls (so a size query with out NULL and the real call send the same key); reset draws a
  * new one. *needed as for accept. Returns the length, WS_ERR_BUFFER_TOO_SMALL, WS_ERR_RANDOM,
- * WS_ERR_NOMEM, WS_ERR_STATE (a server, or the response is already being fed),
- * WS_ERR_INVALID_ARG (uri fields malformed, a subprotocol not a token, extensions malformed,
- * headers malformed or forbidden).
+ * WS_ERR_NOMEM, WS_ERR_STATE (a server, or the response is already being fed), the
+ * WS_ERR_URI_* errors, WS_ERR_ARG_SUBPROTOCOL (one not a token, or more than
+ * WS_HANDSHAKE_MAX_LIST_ITEMS), WS_ERR_ARG_EXTENSIONS (malformed), WS_ERR_ARG_HEADERS,
+ * WS_ERR_INVALID_ARG (hs or url NULL, nsub > 0 with subprotocols NULL, a NULL subprotocol).
  */
-WS_EXPORT int ws_handshake_client_request(ws_handshake *hs, const ws_uri *uri,
+WS_EXPORT int ws_handshake_client_request(ws_handshake *hs, const char *url, size_t url_len,
                                           const char *const *subprotocols, size_t nsub,
                                           const char *extensions, const char *headers,
                                           uint8_t *out, size_t cap, size_t *needed);
 
-/* Client: the response's status code (100..599) once its header block is complete, else 0. */
+/* Client: the response's status code (100..599) once its header block is complete, else 0.
+ * Pure query. */
 WS_EXPORT int ws_handshake_status(const ws_handshake *hs);
-/* Client: the reason phrase (may be empty). Returns 1 or WS_ERR_STATE. */
+/* Client: the reason phrase (may be empty: a non-NULL view of length 0). Returns WS_OK or
+ * WS_ERR_STATE. */
 WS_EXPORT int ws_handshake_reason(const ws_handshake *hs, const char **p, size_t *len);
 /* Client: body bytes of a non-101 response kept so far (up to Content-Length and the body
- * limit). The view is empty (p non-NULL, len 0) when no body was read. Returns 1 or
+ * limit). Returns WS_OK, WS_ERR_NOT_FOUND when no body byte was kept (view NULL, 0), or
  * WS_ERR_STATE. */
 WS_EXPORT int ws_handshake_body(const ws_handshake *hs, const uint8_t **p, size_t *len);
 
@@ -623,18 +772,18 @@ WS_EXPORT int ws_handshake_body(const ws_handshake *hs, const uint8_t **p, size_
  * ---- WebSockets over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220) ----
  *
  * There the upgrade is an extended CONNECT on one stream, with no Key/Accept exchange, and the
- * header list arrives decoded from HPACK/QPACK. A server-side ws_handshake (is_client 0) can
+ * header list arrives decoded from HPACK/QPACK. A ws_handshake of role WS_ROLE_SERVER can
  * take that list instead of HTTP/1.1 bytes; afterwards the same views work (method = :method,
  * target = :path, host = :authority, subprotocols, extensions, header lookup).
  *
  * A binding to nghttp2 would:
  *   1. send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 in its SETTINGS (nghttp2_submit_settings);
- *   2. on on_begin_headers_callback for a new stream: hs = ws_handshake_new(0, alloc);
+ *   2. on on_begin_headers_callback for a new stream: ws_handshake_new(&hs, WS_ROLE_SERVER, a);
  *   3. in on_header_callback: ws_h2_add_header(hs, name, namelen, value, valuelen) -- the
  *      bytes are copied, so nghttp2's buffers need not outlive the callback; a negative
  *      return -> answer the error (step 5);
  *   4. on on_frame_recv_callback for that stream's HEADERS with END_HEADERS:
- *      r = ws_h2_end_headers(hs); on 1, pick a subprotocol/extensions from the views and
+ *      r = ws_h2_end_headers(hs); on WS_HANDSHAKE_COMPLETE, pick a subprotocol/extensions from the views and
  *      nghttp2_submit_response() with ":status: 200" (plus "sec-websocket-protocol",
  *      "sec-websocket-extensions" as chosen) and a data provider that does not end the stream;
  *      from then on the stream's DATA payload is the WebSocket byte stream: hand it to the
@@ -645,6 +794,7 @@ WS_EXPORT int ws_handshake_body(const ws_handshake *hs, const uint8_t **p, size_
  * With nghttp3 (HTTP/3) it is the same with SETTINGS_ENABLE_CONNECT_PROTOCOL in the HTTP/3
  * SETTINGS frame. ws_handshake_accept/write_error are HTTP/1.1 only (WS_ERR_STATE here).
  */
+/* Frozen (never grows), so arrays of it need no size. */
 typedef struct ws_h2_header {
     const char *name; /* lowercase, pseudo-headers (":path") first */
     size_t name_len;
@@ -670,7 +820,7 @@ WS_EXPORT int ws_h2_add_header(ws_handshake *hs, const char *name, size_t name_l
  * :scheme http or https, :path and :authority present and non-empty, sec-websocket-version 13
  * (WS_ERR_HS_WS_VERSION), single-valued fields once (WS_ERR_HS_DUPLICATE), and parse
  * sec-websocket-protocol / sec-websocket-extensions (WS_ERR_HS_SUBPROTOCOL / _EXTENSION).
- * A Sec-WebSocket-Key, if any, is ignored. Returns 1 or, sticky, WS_ERR_H2_METHOD,
+ * A Sec-WebSocket-Key, if any, is ignored. Returns WS_HANDSHAKE_COMPLETE or, sticky, WS_ERR_H2_METHOD,
  * WS_ERR_H2_PROTOCOL, WS_ERR_H2_SCHEME, WS_ERR_H2_PATH, WS_ERR_H2_AUTHORITY and the errors
  * named, WS_ERR_NOMEM, WS_ERR_STATE.
  */
@@ -687,26 +837,44 @@ WS_EXPORT int ws_h2_parse_request(ws_handshake *hs, const ws_h2_header *hdrs, si
  * driven entirely by the caller. The loop, in any event loop:
  *
  *     ws_conn_tick(c, now_ms);                         // the time, and timers that expired
- *     while (have input) {
- *         r = ws_conn_feed(c, in, n, &used);           // bytes in (unmasked in place)
- *         in += used; n -= used;
- *         while (ws_conn_next_event(c, &ev) > 0)       // events out, one at a time
- *             handle(&ev);                             // views valid until the next call
- *         if (r < 0) break;
- *     }
- *     n = ws_conn_output(c, iov, 8);                   // pending bytes as chunks
- *     sent = writev(fd, iov, n) ...; ws_conn_output_ack(c, sent);
- *     if (ws_conn_wants_shutdown(c)) close the socket;
+ *     n = read(fd, buf, sizeof buf);                   // bytes in: const, or in place:
+ *     ws_conn_feed(c, buf, n, &taken);                 //   copied, the library keeps them
+ *     while (ws_conn_next_event(c, &ev, sizeof ev) > 0)    // events out, one at a time
+ *         handle(&ev);                                 // views: see ws_conn_next_event
+ *     k = ws_conn_output(c, iov, 8);                   // pending bytes as chunks
+ *     sent = writev(fd, iov, k) ...; ws_conn_output_ack(c, sent);
+ *     if (ws_conn_wants_shutdown(c)) shut the transport down (see there);
  *     sleep until readable/writable or ws_conn_next_deadline(c).
  *
  * Peer errors (protocol violations) fail the connection: an WS_EV_ERROR event names the rule,
- * the close frame with the RFC's code (1002, 1007, 1009, 1003) is queued, and a WS_EV_CLOSE
+ * the close frame with the RFC's code (ws_close_code_for_error) is queued, and a WS_EV_CLOSE
  * event follows. Caller errors (misuse) are returned and change nothing. Every connection ends
- * with exactly one WS_EV_CLOSE event.
+ * with exactly one WS_EV_CLOSE event, its last.
+ *
+ * Which calls produce events (taken with ws_conn_next_event):
+ *   ws_conn_new (WS_CONN_OPEN)   OPEN
+ *   ws_conn_feed, _feed_inplace  REQUEST, OPEN, MESSAGE, FRAGMENT, PING, PONG, ERROR, CLOSE
+ *   ws_conn_next_event           the same as feed, from input the library kept (ws_conn_feed)
+ *                                or from a compressed message still being inflated
+ *   ws_conn_feed_eof             ERROR (WS_ERR_EOF), CLOSE
+ *   ws_conn_tick                 ERROR (a timeout), CLOSE
+ *   ws_conn_accept               OPEN;      ws_conn_reject  CLOSE
+ *   ws_conn_send*, ws_conn_ping, ws_conn_pong, ws_conn_close, ws_conn_output_ack
+ *                                ERROR + CLOSE only: a send policy closing on overflow, or an
+ *                                allocation failure while queueing a frame of its own
+ *   all other calls              none
+ *
+ * Lifetime of what the library hands out:
+ *   - An event's data view stays valid until the next ws_conn_next_event(), ws_conn_feed(),
+ *     ws_conn_feed_inplace(), ws_conn_feed_eof() or ws_conn_free() on the connection -- across
+ *     tick, send, ping, pong, close, accept, reject, output and ack. Events still queued stay
+ *     valid until they are taken, and then as above. (Data of WS_EVF_IN_INPUT events lives in
+ *     the caller's buffer, as long as the caller keeps it.)
+ *   - Output views (ws_conn_output) stay valid until the next call that changes the queue:
+ *     ws_conn_output_ack, feed*, next_event, tick, send*, ping, pong, close, accept, reject,
+ *     client_start, feed_eof. ws_conn_output itself changes nothing.
  */
 typedef struct ws_conn ws_conn;
-
-typedef enum ws_role { WS_ROLE_SERVER = 0, WS_ROLE_CLIENT = 1 } ws_role;
 
 /* Flags for ws_conn_new(). */
 enum {
@@ -715,43 +883,111 @@ enum {
     WS_CONN_OPEN = 1u << 0
 };
 
-typedef enum ws_conn_state {
+/* States (ws_conn_state()). */
+enum {
     WS_STATE_CONNECTING = 0, /* opening handshake in progress */
     WS_STATE_OPEN = 1,       /* messages flow both ways */
     WS_STATE_CLOSING = 2,    /* one close frame sent or received, not both */
     WS_STATE_CLOSED = 3      /* both sent (or the connection failed): shut the transport */
-} ws_conn_state;
+};
 
-/* Options for ws_conn_set_option() / ws_conn_get_option(). Times in milliseconds, 0 = off. */
-typedef enum ws_option {
-    WS_OPT_MAX_MESSAGE_SIZE = 1, /* bytes, default 16 MiB; over it: close 1009 */
-    WS_OPT_MAX_FRAME_SIZE = 2,   /* bytes of one incoming frame, default: the message limit */
-    WS_OPT_AUTO_PONG = 3,        /* 1 (default): answer every ping; while the output is
+/* Defaults of the options below. */
+#define WS_DEFAULT_MAX_MESSAGE_SIZE ((uint64_t)16 << 20)
+#define WS_DEFAULT_SEND_HIGH_WATER ((uint64_t)16 << 20)
+#define WS_DEFAULT_MAX_INPUT_BUFFER 65536u
+#define WS_DEFAULT_HANDSHAKE_TIMEOUT 10000u
+#define WS_DEFAULT_PONG_TIMEOUT 10000u
+#define WS_DEFAULT_CLOSE_TIMEOUT 5000u
+#define WS_DEFAULT_MESSAGE_TIMEOUT 0u
+#define WS_DEFAULT_SEND_TIMEOUT 0u
+#define WS_DEFAULT_DEFLATE_WINDOW_BITS 15u
+#define WS_DEFAULT_DEFLATE_MEM_LEVEL 8u
+#define WS_DEFAULT_DEFLATE_LEVEL 6u
+#define WS_DEFAULT_DEFLATE_THRESHOLD 64u
+/*
+ * Memory budgets. Everything a connection allocates after ws_conn_new (reassembly and input
+ * buffers, queued output, the deflate contexts and their output, the handshake) is counted
+ * (ws_conn_memory) and may be bounded twice: by its own WS_OPT_MEMORY_LIMIT and by a ws_budget
+ * shared with other connections (a total, and a share per connection). An allocation past
+ * either bound is refused: a send returns WS_ERR_BUDGET, receiving fails the connection with
+ * WS_EV_ERROR WS_ERR_BUDGET and close 1013 (a message over WS_OPT_MAX_MESSAGE_SIZE is still
+ * 1009). Memory never grows past the bounds; what was accepted before is kept. A budget is
+ * not thread-safe: share one between the connections of one thread or event loop.
+ */
+typedef struct ws_budget ws_budget;
+/* Create a budget into *out: limit bytes in all (>= 1), per_conn bytes at most per connection
+ * (0: no share limit). WS_OK, WS_ERR_RANGE (limit 0), WS_ERR_NOMEM, WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_budget_new(ws_budget **out, uint64_t limit, uint64_t per_conn,
+                            const ws_allocator *alloc);
+/* Free it (NULL is a no-op); detach or free every connection using it first. */
+WS_EXPORT void ws_budget_free(ws_budget *b);
+/* Bytes the attached connections hold now. Pure query (NULL: 0). */
+WS_EXPORT uint64_t ws_budget_used(const ws_budget *b);
+
+/* Largest value of the time options (ms, about 49.7 days) and of WS_OPT_FRAGMENT_SIZE. */
+#define WS_MAX_TIMEOUT 0xFFFFFFFFu
+#define WS_MAX_FRAGMENT_SIZE 0xFFFFFFFFu
+/* ws_conn_next_deadline(): no timer armed. */
+#define WS_DEADLINE_NONE UINT64_MAX
+
+/*
+ * Options for ws_conn_set_option() / ws_conn_get_option(). Times in milliseconds, 0 = off.
+ * Each says its range; a value outside it is WS_ERR_RANGE, an unknown option WS_ERR_OPTION.
+ */
+enum {
+    WS_OPT_MAX_MESSAGE_SIZE = 1, /* 1..2^63-1 bytes; default WS_DEFAULT_MAX_MESSAGE_SIZE;
+                                    over it: close 1009. Also lowers MAX_FRAME_SIZE to it */
+    WS_OPT_MAX_FRAME_SIZE = 2,   /* 1..2^63-1 bytes of one incoming frame; default: the
+                                    message limit */
+    WS_OPT_AUTO_PONG = 3,        /* 0/1; 1 (default): answer every ping; while the output is
                                     above the high-water mark only the latest waits (RFC 6455
                                     5.5.3), so a ping flood cannot grow the queue; 0: the
                                     caller answers */
-    WS_OPT_STREAMING = 4,        /* 1: all data as WS_EV_FRAGMENT chunks, no reassembly */
-    WS_OPT_FRAGMENT_SIZE = 5,    /* outgoing auto-fragmentation: max payload per frame */
-    WS_OPT_SEND_HIGH_WATER = 6,  /* queued-output limit in bytes, default 16 MiB */
+    WS_OPT_STREAMING = 4,        /* 0/1; 1: all data as WS_EV_FRAGMENT chunks, no reassembly */
+    WS_OPT_FRAGMENT_SIZE = 5,    /* 0..WS_MAX_FRAGMENT_SIZE; outgoing auto-fragmentation: max
+                                    payload per frame; 0 (default): no fragmentation */
+    WS_OPT_SEND_HIGH_WATER = 6,  /* 0..2^63-1 queued-output bytes; default
+                                    WS_DEFAULT_SEND_HIGH_WATER */
     WS_OPT_SEND_POLICY = 7,      /* WS_POLICY_*: what a send over the high-water mark does */
-    WS_OPT_REFUSE_TEXT = 8,      /* 1: a text message fails the connection with 1003 */
-    WS_OPT_REFUSE_BINARY = 9,    /* 1: a binary message fails the connection with 1003 */
-    WS_OPT_HANDSHAKE_TIMEOUT = 10, /* default 10000 */
-    WS_OPT_PING_INTERVAL = 11,     /* send a ping this long after the previous one; default off */
-    WS_OPT_PONG_TIMEOUT = 12,      /* a ping not answered in time: peer dead; default 10000 */
-    WS_OPT_IDLE_TIMEOUT = 13,      /* nothing received for this long: close 1000; default off */
-    WS_OPT_CLOSE_TIMEOUT = 14,     /* closing handshake bound; default 5000 */
-    WS_OPT_LENIENT_LENGTH = 15,    /* 1: accept non-minimal frame lengths; default 0 */
+    WS_OPT_REFUSE_TEXT = 8,      /* 0/1; 1: a text message fails the connection with 1003 */
+    WS_OPT_REFUSE_BINARY = 9,    /* 0/1; 1: a binary message fails the connection with 1003 */
+    WS_OPT_HANDSHAKE_TIMEOUT = 10, /* 0..WS_MAX_TIMEOUT; default WS_DEFAULT_HANDSHAKE_TIMEOUT */
+    WS_OPT_PING_INTERVAL = 11,     /* 0..WS_MAX_TIMEOUT; send a ping this long after the
+                                      previous one; default 0 (off) */
+    WS_OPT_PONG_TIMEOUT = 12,      /* 0..WS_MAX_TIMEOUT; a timer ping not answered in time:
+                                      peer dead; default WS_DEFAULT_PONG_TIMEOUT */
+    WS_OPT_IDLE_TIMEOUT = 13,      /* 0..WS_MAX_TIMEOUT; nothing received for this long:
+                                      close 1000; default 0 (off) */
+    WS_OPT_CLOSE_TIMEOUT = 14,     /* 0..WS_MAX_TIMEOUT; closing handshake bound; default
+                                      WS_DEFAULT_CLOSE_TIMEOUT */
+    WS_OPT_LENIENT_LENGTH = 15,    /* 0/1; 1: accept non-minimal frame lengths; default 0 */
     /* permessage-deflate (RFC 7692): see that section below. Set before the handshake. */
-    WS_OPT_DEFLATE = 16,                 /* 1: negotiate it; default 0 */
+    WS_OPT_DEFLATE = 16,                 /* 0/1: negotiate it; default 0 */
     WS_OPT_DEFLATE_WINDOW_BITS = 17,     /* 9..15: our compressor's window; default 15 */
     WS_OPT_DEFLATE_PEER_WINDOW_BITS = 18, /* 8..15: window asked of the peer; default 15 */
     WS_OPT_DEFLATE_MEM_LEVEL = 19,       /* 1..9: zlib memLevel of our compressor; default 8 */
     WS_OPT_DEFLATE_LEVEL = 20,           /* 0..9: zlib compression level; default 6 */
-    WS_OPT_DEFLATE_THRESHOLD = 21,       /* shorter messages go uncompressed; default 64 */
-    WS_OPT_DEFLATE_NO_TAKEOVER = 22,     /* 1: our compressor forgets between messages */
-    WS_OPT_DEFLATE_PEER_NO_TAKEOVER = 23 /* 1: ask the peer to forget between messages */
-} ws_option;
+    WS_OPT_DEFLATE_THRESHOLD = 21,       /* 0..2^32-1: shorter messages go uncompressed;
+                                            default 64 */
+    WS_OPT_DEFLATE_NO_TAKEOVER = 22,     /* 0/1: our compressor forgets between messages */
+    WS_OPT_DEFLATE_PEER_NO_TAKEOVER = 23, /* 0/1: ask the peer to forget between messages */
+    WS_OPT_MAX_INPUT_BUFFER = 24,        /* 1..2^31 bytes ws_conn_feed() may keep; default
+                                            WS_DEFAULT_MAX_INPUT_BUFFER */
+    WS_OPT_MESSAGE_TIMEOUT = 25,   /* 0..WS_MAX_TIMEOUT; a message (or a frame) started must be
+                                      complete within this time, else close 1008
+                                      (WS_ERR_MESSAGE_TIMEOUT): a peer trickling a message
+                                      cannot hold its reassembly memory; default
+                                      WS_DEFAULT_MESSAGE_TIMEOUT */
+    WS_OPT_SEND_TIMEOUT = 26,      /* 0..WS_MAX_TIMEOUT; output queued that sees no ack for this
+                                      long (counted from the last tick before it was queued, or
+                                      the last ack) fails the connection (WS_ERR_SEND_TIMEOUT,
+                                      1006, nothing more sent; ws_conn_wants_shutdown is 1): a
+                                      peer that never reads cannot hold the queue; default
+                                      WS_DEFAULT_SEND_TIMEOUT */
+    WS_OPT_MEMORY_LIMIT = 27       /* 0..2^64-1 bytes this connection may hold (buffers, zlib
+                                      state, the handshake): see "Memory budgets"; 0 (default):
+                                      no limit of its own */
+};
 
 /* Values of WS_OPT_SEND_POLICY. */
 enum {
@@ -760,8 +996,8 @@ enum {
     WS_POLICY_CLOSE_1009 = 2  /* ... and the connection is closed with 1009 (too big) */
 };
 
-/* Event types of ws_conn_next_event(). */
-typedef enum ws_event_type {
+/* Event types (ws_event.type). */
+enum {
     WS_EV_NONE = 0,
     WS_EV_OPEN = 1,     /* handshake done (or WS_CONN_OPEN): messages may be sent */
     WS_EV_MESSAGE = 2,  /* a complete message: opcode TEXT or BINARY, data/len */
@@ -771,21 +1007,33 @@ typedef enum ws_event_type {
     WS_EV_CLOSE = 6,    /* close_code, data/len = reason, by_peer; always the last event */
     WS_EV_ERROR = 7,    /* error: which rule the peer broke (or which timer fired) */
     WS_EV_REQUEST = 8   /* server: the upgrade request is in; see ws_conn_handshake(), then
-                           ws_conn_accept() or ws_conn_reject() before feeding more */
-} ws_event_type;
+                           ws_conn_accept() or ws_conn_reject() */
+};
 
+/* Bits of ws_event.flags. */
+enum {
+    /* data points into the caller's own buffer given to ws_conn_feed_inplace() (not into
+     * memory of the library's): a zero-copy view. */
+    WS_EVF_IN_INPUT = 1u << 0
+};
+
+/* An event. May grow at the end (rule 4): pass sizeof(ws_event) to ws_conn_next_event. */
 typedef struct ws_event {
-    ws_event_type type;
+    uint32_t type;       /* WS_EV_* */
+    int32_t error;       /* ERROR: a ws_err */
+    uint16_t close_code; /* CLOSE: the code received; WS_CLOSE_NO_STATUS when the
+                            frame had none, WS_CLOSE_ABNORMAL when the connection
+                            ended without one (neither is ever on the wire) */
     uint8_t opcode;      /* MESSAGE/FRAGMENT: WS_OP_TEXT or WS_OP_BINARY */
     uint8_t fin;         /* FRAGMENT: last chunk of the message */
     uint8_t by_peer;     /* CLOSE: 1 if the peer started the closing handshake */
-    uint16_t close_code; /* CLOSE: received code; 1005 none, 1006 abnormal (never on wire) */
-    int error;           /* ERROR: a ws_err */
-    const uint8_t *data; /* payload view, valid until the next call on this connection */
+    uint8_t flags;       /* WS_EVF_* */
+    uint8_t reserved_[2];
+    const uint8_t *data; /* payload view (lifetime: see above); NULL when len is 0 */
     size_t len;
 } ws_event;
 
-/* Per-connection statistics (ws_conn_get_stats()); fields are only ever appended. */
+/* Per-connection statistics (ws_conn_get_stats()); may grow at the end (rule 4). */
 typedef struct ws_conn_stats {
     uint64_t bytes_in, bytes_out;       /* wire bytes fed / acknowledged as written */
     uint64_t frames_in, frames_out;
@@ -797,8 +1045,8 @@ typedef struct ws_conn_stats {
     uint8_t closed_by_peer;             /* 1 if the peer started the closing handshake */
 } ws_conn_stats;
 
-/* Payload scatter element for ws_conn_output(). Same layout as POSIX struct iovec (a pointer,
- * then a size_t), so an array of them can be passed to writev() with a cast. */
+/* Output scatter element. Frozen: the layout of POSIX struct iovec (a pointer, then a
+ * size_t), so an array of them can be passed to writev() with a cast. */
 typedef struct ws_iovec {
     const uint8_t *base;
     size_t len;
@@ -806,10 +1054,10 @@ typedef struct ws_iovec {
 
 /* Flags for the send functions. */
 enum {
-    /* Don't copy the payload: the output queue references it until written. The caller
-     * keeps it unchanged until ws_conn_output_acked() reaches the value that
-     * ws_conn_output_queued() had right after the send. Servers only (clients must mask,
-     * which copies); ignored for a client. */
+    /* Don't copy the payload: the output queue references it until written. Release rule:
+     * note v = ws_conn_output_queued(c) right after the send; the payload may be changed or
+     * freed once ws_conn_output_acked(c) >= v, or once the connection is freed. Servers only
+     * (clients must mask, which copies); ignored for a client and for a compressed message. */
     WS_SEND_BORROW = 1u << 0,
     /* permessage-deflate: send this message uncompressed (already compressed media, or
      * secrets that must not share a compression context with attacker-chosen data). Read on
@@ -817,66 +1065,109 @@ enum {
     WS_SEND_NO_COMPRESS = 1u << 1
 };
 
-/* Create a connection for role (server or client); flags: WS_CONN_OPEN. alloc NULL: malloc.
- * Returns NULL on allocation failure. A client without WS_CONN_OPEN starts its handshake
- * with ws_conn_client_start(); a server reads the request from ws_conn_feed(). */
-WS_EXPORT ws_conn *ws_conn_new(ws_role role, unsigned flags, const ws_allocator *alloc);
-/* Free the connection and everything it owns (NULL is a no-op). */
-WS_EXPORT void ws_conn_free(ws_conn *c);
-/* Set the random hook (client masking keys, handshake key). NULL: ws_random_os. */
-WS_EXPORT void ws_conn_set_random(ws_conn *c, ws_random_fn rng, void *user);
-/* Set an option. WS_ERR_INVALID_ARG for an unknown option or a bad value. */
-WS_EXPORT int ws_conn_set_option(ws_conn *c, ws_option opt, uint64_t value);
-/* Read an option's value (UINT64_MAX for an unknown option). */
-WS_EXPORT uint64_t ws_conn_get_option(const ws_conn *c, ws_option opt);
+/* Named values of the `extensions` argument of ws_conn_accept / ws_conn_client_start. */
+#define WS_EXTENSIONS_AUTO ((const char *)0) /* the library negotiates permessage-deflate
+                                                 per the WS_OPT_DEFLATE* options */
+#define WS_EXTENSIONS_NONE ""                /* no extension at all */
 
-/* Current state. */
-WS_EXPORT ws_conn_state ws_conn_get_state(const ws_conn *c);
-/* Role given at creation. */
-WS_EXPORT ws_role ws_conn_get_role(const ws_conn *c);
-/* Fill *st (st_size = sizeof *st, so older callers keep working). WS_ERR_INVALID_ARG if
- * st is NULL or st_size too large. */
+/* Create a connection into *out for role WS_ROLE_SERVER or WS_ROLE_CLIENT; flags:
+ * WS_CONN_OPEN. alloc NULL: malloc. A client without WS_CONN_OPEN starts its handshake with
+ * ws_conn_client_start(); a server reads the request from ws_conn_feed(). Call
+ * ws_conn_tick() once with the current time before anything else, to start the clock.
+ * Returns WS_OK, WS_ERR_NOMEM, WS_ERR_INVALID_ARG (out NULL, unknown role or flag, allocator
+ * size too small). */
+WS_EXPORT int ws_conn_new(ws_conn **out, uint32_t role, uint32_t flags,
+                          const ws_allocator *alloc);
+/* Free the connection and everything it owns (NULL is a no-op). Borrowed payloads are
+ * released with it. */
+WS_EXPORT void ws_conn_free(ws_conn *c);
+/* Set the random hook (client masking keys, handshake key). NULL: ws_random_os. WS_OK or
+ * WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_conn_set_random(ws_conn *c, ws_random_fn rng, void *user);
+/* Set an option. WS_OK, WS_ERR_OPTION (unknown), WS_ERR_RANGE (outside the option's range),
+ * WS_ERR_UNSUPPORTED (WS_OPT_DEFLATE 1 without zlib), WS_ERR_NOMEM, WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_conn_set_option(ws_conn *c, uint32_t opt, uint64_t value);
+/* Read an option's value into *value. WS_OK, WS_ERR_OPTION, WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_conn_get_option(const ws_conn *c, uint32_t opt, uint64_t *value);
+
+/* Current state, WS_STATE_*. Pure query (NULL: WS_STATE_CLOSED). */
+WS_EXPORT int ws_conn_state(const ws_conn *c);
+/* Role given at creation. Pure query (NULL: -1). */
+WS_EXPORT int ws_conn_role(const ws_conn *c);
+/* Fill *st (st_size = sizeof *st, rule 4). WS_OK or WS_ERR_INVALID_ARG. */
 WS_EXPORT int ws_conn_get_stats(const ws_conn *c, ws_conn_stats *st, size_t st_size);
 /* sizeof the connection object itself (buffers excluded), for capacity planning. */
 WS_EXPORT size_t ws_conn_sizeof(void);
+/* Bytes the connection holds beyond the object itself (see "Memory budgets"). Pure (NULL:
+ * 0). */
+WS_EXPORT uint64_t ws_conn_memory(const ws_conn *c);
+/* Attach c to budget b (borrowed: b must outlive c or be detached with NULL first), moving
+ * what c holds now to it. WS_OK, WS_ERR_BUDGET (c already holds more than b allows; nothing
+ * changed), WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_conn_set_budget(ws_conn *c, ws_budget *b);
 
 /*
  * Pass the current monotonic time in milliseconds and run the timers that expired: sends the
  * timer ping, fails a connection whose pong, handshake or close did not come in time, closes an
- * idle one. Call it whenever the loop wakes up (before feeding) and at ws_conn_next_deadline().
- * The first call sets the time origin. Returns WS_OK.
+ * idle one, and gives back buffers of a connection quiet for a second. Call it whenever the
+ * loop wakes up and at ws_conn_next_deadline(). The first call sets the time origin; a time
+ * earlier than the previous one counts as the previous one. WS_OK or WS_ERR_INVALID_ARG.
  */
 WS_EXPORT int ws_conn_tick(ws_conn *c, uint64_t now_ms);
 /* The next time (ms, same clock as tick) at which ws_conn_tick should be called, or
- * UINT64_MAX if no timer is armed. */
+ * WS_DEADLINE_NONE if no timer is armed -- which is also the answer before the first tick
+ * (it never returns a time from before the clock started). Pure query. */
 WS_EXPORT uint64_t ws_conn_next_deadline(const ws_conn *c);
 
 /*
- * Feed received bytes. The input must be writable: payloads are unmasked in place and events
- * may point into it, so keep it unchanged until the events are drained. Consumes input until
- * an event is ready (or all of it), sets *consumed, and returns WS_OK; then drain the events
- * and feed the rest. Returns WS_ERR_EVENTS_PENDING (consuming nothing) while events wait.
- * After the connection failed or closed, input is discarded (consumed) and WS_OK returned:
- * the error was reported as an event. WS_ERR_INVALID_ARG for NULL with n > 0.
+ * Feed received bytes, read-only. The bytes are copied into the connection's input buffer
+ * (at most WS_OPT_MAX_INPUT_BUFFER bytes kept) and processed until an event is ready; what
+ * was not processed yet stays there and is processed as ws_conn_next_event() drains the
+ * events -- so the caller never keeps leftover input. *taken (may be NULL) gets how many bytes
+ * were taken: all n (any n) unless events became ready while more than the buffer's room was
+ * left -- then drain them and feed the rest -- or a server has not answered WS_EV_REQUEST yet
+ * and the bytes after the request fill the buffer. A caller that reads at most
+ * WS_OPT_MAX_INPUT_BUFFER bytes at a time and drains the events after each feed always has
+ * everything taken. The input need not outlive
+ * the call. After the connection failed or closed, input is discarded (taken) and WS_OK
+ * returned: the error was reported as an event. Returns WS_OK, WS_ERR_NOMEM or WS_ERR_BUDGET
+ * (no memory for an input buffer at all; nothing taken, nothing lost: feed again later or
+ * close), WS_ERR_INVALID_ARG (c NULL, in NULL with n > 0).
  */
-WS_EXPORT int ws_conn_feed(ws_conn *c, uint8_t *in, size_t n, size_t *consumed);
+WS_EXPORT int ws_conn_feed(ws_conn *c, const void *in, size_t n, size_t *taken);
+/*
+ * Feed received bytes in place, without a copy: payloads are unmasked inside in[] and events
+ * point into it (WS_EVF_IN_INPUT), so in[] must be writable and unchanged until those events
+ * are drained. Consumes input until an event is ready (or all of it) and sets *consumed;
+ * drain the events, then feed in[*consumed..n) (after WS_EV_REQUEST: once accepted). Returns
+ * WS_OK, WS_ERR_EVENTS_PENDING (consuming nothing) while events wait or input given to
+ * ws_conn_feed() is still buffered, WS_ERR_INVALID_ARG (c or consumed NULL, in NULL with
+ * n > 0). Closed or failed connections discard input as ws_conn_feed does.
+ */
+WS_EXPORT int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed);
 /*
  * The transport reached end of file (or failed). Without a close frame before it, this gives
- * WS_EV_CLOSE with code 1006 (and WS_EV_ERROR WS_ERR_EOF); nothing is sent.
+ * WS_EV_ERROR WS_ERR_EOF and WS_EV_CLOSE with code 1006; nothing is sent. Input still buffered
+ * is processed first (by ws_conn_next_event). WS_OK or WS_ERR_INVALID_ARG.
  */
 WS_EXPORT int ws_conn_feed_eof(ws_conn *c);
-/* Take the next event into *ev. Returns 1 if one was taken, 0 if none is waiting. */
-WS_EXPORT int ws_conn_next_event(ws_conn *c, ws_event *ev);
+/*
+ * Take the next event into *ev (ev_size = sizeof *ev, rule 4). Returns 1 if one was taken,
+ * 0 if none is waiting, WS_ERR_INVALID_ARG. The previous event's data view ends here; the new
+ * one lives until the next next_event / feed / free (see above).
+ */
+WS_EXPORT int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size);
 
 /*
  * Send a whole message (opcode WS_OP_TEXT or WS_OP_BINARY). Text is checked for UTF-8.
- * Auto-fragmented when WS_OPT_FRAGMENT_SIZE is set. flags: WS_SEND_BORROW.
+ * Auto-fragmented when WS_OPT_FRAGMENT_SIZE is set. flags: WS_SEND_*.
  * Returns WS_OK, WS_ERR_WOULD_BLOCK (over the high-water mark; nothing queued),
  * WS_ERR_CLOSED, WS_ERR_STATE (not open yet, or a fragmented send is in progress),
- * WS_ERR_INVALID_UTF8, WS_ERR_INVALID_ARG, WS_ERR_NOMEM, WS_ERR_RANDOM.
+ * WS_ERR_INVALID_UTF8, WS_ERR_INVALID_ARG (bad opcode, data NULL with len > 0), WS_ERR_NOMEM,
+ * WS_ERR_RANDOM.
  */
-WS_EXPORT int ws_conn_send(ws_conn *c, ws_opcode opcode, const void *data, size_t len,
-                           unsigned flags);
+WS_EXPORT int ws_conn_send(ws_conn *c, uint32_t opcode, const void *data, size_t len,
+                           uint32_t flags);
 /*
  * Send one fragment of a message whose fragments the caller chooses: opcode TEXT or BINARY
  * (the same for every fragment of a message), fin = 1 on the last. The first fragment goes
@@ -884,18 +1175,19 @@ WS_EXPORT int ws_conn_send(ws_conn *c, ws_opcode opcode, const void *data, size_
  * Text is validated across fragments. Errors as ws_conn_send; WS_ERR_STATE if a different
  * opcode is given mid-message; WS_ERR_INVALID_UTF8 if fin comes inside a UTF-8 sequence.
  */
-WS_EXPORT int ws_conn_send_fragment(ws_conn *c, ws_opcode opcode, const void *data, size_t len,
-                                    int fin, unsigned flags);
+WS_EXPORT int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t len,
+                                    int fin, uint32_t flags);
 /* Send a ping (len <= 125). WS_ERR_INVALID_ARG if longer; errors as ws_conn_send. */
 WS_EXPORT int ws_conn_ping(ws_conn *c, const void *data, size_t len);
 /* Send an unsolicited pong (a one-way heartbeat, len <= 125). */
 WS_EXPORT int ws_conn_pong(ws_conn *c, const void *data, size_t len);
 /*
  * Start (or answer) the closing handshake. code 0 sends a close frame without a status;
- * otherwise code must be 1000-1003, 1007-1014 or 3000-4999 (never 1005/1006/1015) and the
- * reason valid UTF-8 of at most 123 bytes. Nothing can be sent afterwards.
+ * otherwise ws_close_code_valid(code) must hold (never 1005/1006/1015) and the reason be
+ * valid UTF-8 of at most 123 bytes. Nothing can be sent afterwards.
  * Returns WS_OK, WS_ERR_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_INVALID_ARG (reason too
- * long), WS_ERR_CLOSED (close already sent), WS_ERR_STATE (still connecting), WS_ERR_NOMEM.
+ * long, or a reason with code 0), WS_ERR_CLOSED (close already sent), WS_ERR_STATE (still
+ * connecting), WS_ERR_NOMEM.
  */
 WS_EXPORT int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_len);
 
@@ -903,12 +1195,14 @@ WS_EXPORT int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_
 
 /*
  * Client: start the opening handshake for url ("ws://host[:port]/path?query"; wss:// is
- * parsed the same way, TLS being the caller's layer under the byte stream). subprotocols,
- * extensions and headers as for ws_handshake_client_request(). The request is queued as
- * output; the response is read by ws_conn_feed(), which then gives WS_EV_OPEN, or
- * WS_EV_ERROR (the handshake error, e.g. WS_ERR_HS_STATUS) and WS_EV_CLOSE (1006) -- after
- * which ws_conn_handshake() still shows the response's status, headers and body.
- * Returns WS_OK, the WS_ERR_URI_* errors, WS_ERR_STATE (a server, or already started),
+ * parsed the same way, TLS being the caller's layer under the byte stream). subprotocols and
+ * headers as for ws_handshake_client_request(); extensions WS_EXTENSIONS_AUTO (offer
+ * permessage-deflate per the options), WS_EXTENSIONS_NONE, or a value to offer as is. The
+ * request is queued as output; the response is read by ws_conn_feed(), which then gives
+ * WS_EV_OPEN, or WS_EV_ERROR (the handshake error, e.g. WS_ERR_HS_STATUS) and WS_EV_CLOSE
+ * (1006) -- after which ws_conn_handshake() still shows the response's status, headers and
+ * body. Returns WS_OK, the WS_ERR_URI_* and WS_ERR_ARG_* errors of
+ * ws_handshake_client_request, WS_ERR_STATE (a server, or already started),
  * WS_ERR_INVALID_ARG, WS_ERR_RANDOM, WS_ERR_NOMEM.
  */
 WS_EXPORT int ws_conn_client_start(ws_conn *c, const char *url,
@@ -919,14 +1213,16 @@ WS_EXPORT int ws_conn_client_start(ws_conn *c, const char *url,
  * Host, Origin, Cookie, offered subprotocols and extensions, any header) between
  * WS_EV_REQUEST and ws_conn_accept()/ws_conn_reject(); a client's response after a failed
  * handshake. NULL at other times (it is freed once the connection is open, to keep idle
- * connections small).
+ * connections small). Pure query.
  */
 WS_EXPORT const ws_handshake *ws_conn_handshake(const ws_conn *c);
 /*
- * Server, after WS_EV_REQUEST: accept, queueing the 101 response (arguments as for
- * ws_handshake_accept). The connection is open: WS_EV_OPEN follows, and the bytes that came
- * after the request can be fed. Returns WS_OK, WS_ERR_STATE (no request waiting),
- * WS_ERR_INVALID_ARG (as ws_handshake_accept), WS_ERR_NOMEM.
+ * Server, after WS_EV_REQUEST: accept, queueing the 101 response (subprotocol and headers as
+ * for ws_handshake_accept; extensions WS_EXTENSIONS_AUTO: answer a permessage-deflate offer
+ * per the options, WS_EXTENSIONS_NONE, or a value sent as is, which configures
+ * permessage-deflate if it names it). The connection is open: WS_EV_OPEN follows, then the
+ * events of input that came after the request. Returns WS_OK, WS_ERR_STATE (no request
+ * waiting), WS_ERR_ARG_SUBPROTOCOL, WS_ERR_ARG_EXTENSIONS, WS_ERR_ARG_HEADERS, WS_ERR_NOMEM.
  */
 WS_EXPORT int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
                              const char *headers);
@@ -934,28 +1230,30 @@ WS_EXPORT int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *ex
  * Server, after WS_EV_REQUEST: refuse with an HTTP status (e.g. 401, 403 for a bad Origin,
  * 429 with "Retry-After: 30\r\n" in headers), queued as output (arguments as for
  * ws_handshake_reject). The connection is then closed (WS_EV_CLOSE with 1006 follows; shut the
- * transport once the output is written). Returns WS_OK, WS_ERR_STATE, WS_ERR_INVALID_ARG,
- * WS_ERR_NOMEM.
+ * transport once the output is written). Returns WS_OK, WS_ERR_STATE, WS_ERR_ARG_STATUS,
+ * WS_ERR_ARG_HEADERS, WS_ERR_INVALID_ARG, WS_ERR_NOMEM.
  */
 WS_EXPORT int ws_conn_reject(ws_conn *c, unsigned status, const char *reason,
                              const char *headers, const void *body, size_t body_len);
-/* The negotiated subprotocol once open: 1 and a NUL-terminated view valid as long as the
- * connection, or 0 (none; *p = "", *len = 0). */
+/* The negotiated subprotocol once open: WS_OK and a NUL-terminated view valid as long as the
+ * connection, or WS_ERR_NOT_FOUND (none; view NULL, 0). */
 WS_EXPORT int ws_conn_subprotocol(const ws_conn *c, const char **p, size_t *len);
 
 /*
  * Pending output as up to iovcnt chunks (in order), without copying; returns how many chunks
- * were filled (0: nothing to write). The views stay valid until the next call that changes
- * the queue (send, feed, tick, ack).
+ * were filled (0: nothing to write) or WS_ERR_INVALID_ARG. A pure accessor: it changes
+ * nothing, so calling it twice gives the same chunks. Lifetime: see above.
  */
-WS_EXPORT int ws_conn_output(ws_conn *c, ws_iovec *iov, int iovcnt);
-/* Report that the first n bytes of the pending output were written. WS_ERR_INVALID_ARG if n
- * exceeds what is pending. */
+WS_EXPORT int ws_conn_output(const ws_conn *c, ws_iovec *iov, int iovcnt);
+/* Report that the first n bytes of the pending output were written. May queue a pong that
+ * waited for the queue to drain below the high-water mark. WS_OK, WS_ERR_INVALID_ARG (c NULL,
+ * n exceeds what is pending). */
 WS_EXPORT int ws_conn_output_ack(ws_conn *c, size_t n);
-/* Bytes waiting to be written (the browser API's bufferedAmount). */
+/* Bytes waiting to be written, including a pong still owed (the browser API's
+ * bufferedAmount). Pure query (NULL: 0). */
 WS_EXPORT size_t ws_conn_buffered_amount(const ws_conn *c);
-/* Total bytes ever queued / acknowledged: a borrowed payload is released once
- * ws_conn_output_acked() >= the value ws_conn_output_queued() had after its send. */
+/* Total bytes ever queued / acknowledged, for releasing borrowed payloads (WS_SEND_BORROW).
+ * Pure queries (NULL: 0). */
 WS_EXPORT uint64_t ws_conn_output_queued(const ws_conn *c);
 WS_EXPORT uint64_t ws_conn_output_acked(const ws_conn *c);
 /*
@@ -963,7 +1261,7 @@ WS_EXPORT uint64_t ws_conn_output_acked(const ws_conn *c);
  * output written. A server closes first (RFC 6455 section 7.1.1); a client waits for the
  * server's end of file (ws_conn_feed_eof) or for the close timeout. Once closed for the close
  * timeout, output a stalled peer never reads is abandoned and this returns 1 too; so it is
- * at once after a pong, close or handshake timeout (the peer is unresponsive).
+ * at once after a pong, close or handshake timeout (the peer is unresponsive). Pure query.
  */
 WS_EXPORT int ws_conn_wants_shutdown(const ws_conn *c);
 
@@ -1017,7 +1315,8 @@ WS_EXPORT int ws_conn_wants_shutdown(const ws_conn *c);
  * server with many such connections pays for one. See README for measured numbers.
  */
 
-/* The parameters agreed for a connection (ws_conn_deflate_params()). */
+/* The parameters agreed for a connection (ws_conn_get_deflate_params()); may grow at the
+ * end (rule 4). */
 typedef struct ws_deflate_params {
     uint8_t server_no_context_takeover;
     uint8_t client_no_context_takeover;
@@ -1025,23 +1324,24 @@ typedef struct ws_deflate_params {
     uint8_t client_max_window_bits; /* 8..15; 15 when not limited */
 } ws_deflate_params;
 
-/* 1 if this library was built with zlib (permessage-deflate available), else 0. */
+/* 1 if this library was built with zlib (permessage-deflate available), else 0. Pure. */
 WS_EXPORT int ws_deflate_available(void);
 
-/* 1 and *p filled if permessage-deflate was negotiated on c, else 0 (*p zeroed). p may be
- * NULL. */
-WS_EXPORT int ws_conn_deflate_params(const ws_conn *c, ws_deflate_params *p);
+/* WS_OK and *p (p_size bytes) filled if permessage-deflate was negotiated on c, else
+ * WS_ERR_NOT_FOUND (*p zeroed); WS_ERR_INVALID_ARG (NULL, p_size too small). */
+WS_EXPORT int ws_conn_get_deflate_params(const ws_conn *c, ws_deflate_params *p,
+                                         size_t p_size);
 
 /*
  * A compressor shared by connections whose own compressor has no context takeover: each such
  * message is compressed from a reset state, so one zlib stream can serve them all, one
  * message at a time. Not thread-safe: use one per thread (or per event loop). window_bits
- * 9..15, mem_level 1..9, level 0..9 (the zlib meanings). Returns NULL on allocation failure,
- * bad arguments, or without zlib.
+ * 9..15, mem_level 1..9, level 0..9 (the zlib meanings). Created into *out: WS_OK,
+ * WS_ERR_NOMEM, WS_ERR_RANGE (a parameter), WS_ERR_UNSUPPORTED (no zlib), WS_ERR_INVALID_ARG.
  */
 typedef struct ws_deflate_shared ws_deflate_shared;
-WS_EXPORT ws_deflate_shared *ws_deflate_shared_new(const ws_allocator *alloc, int window_bits,
-                                                   int mem_level, int level);
+WS_EXPORT int ws_deflate_shared_new(ws_deflate_shared **out, const ws_allocator *alloc,
+                                    int window_bits, int mem_level, int level);
 /* Free it (NULL is a no-op); every connection using it must be freed first. */
 WS_EXPORT void ws_deflate_shared_free(ws_deflate_shared *s);
 /*
@@ -1050,7 +1350,7 @@ WS_EXPORT void ws_deflate_shared_free(ws_deflate_shared *s);
  * server_no_context_takeover and a client offers client_no_context_takeover. A message that
  * cannot use it (sent fragment by fragment, or a negotiated window smaller than s's) uses
  * the connection's own compressor, freed again after the message. s NULL detaches. Set before
- * the handshake. Returns WS_OK, WS_ERR_INVALID_ARG, WS_ERR_UNSUPPORTED (no zlib),
+ * the handshake. Returns WS_OK, WS_ERR_INVALID_ARG (c NULL), WS_ERR_UNSUPPORTED (no zlib),
  * WS_ERR_NOMEM.
  */
 WS_EXPORT int ws_conn_set_deflate_shared(ws_conn *c, ws_deflate_shared *s);
@@ -1063,28 +1363,32 @@ WS_EXPORT int ws_conn_set_deflate_shared(ws_conn *c, ws_deflate_shared *s);
  * Exponential backoff with full jitter: the delay before attempt n (0-based) is uniform in
  * [0, min(cap, base * 2^n)] milliseconds, so a fleet of clients dropped at once spreads its
  * reconnects instead of stampeding. The attempt count resets after a connection that stayed up
- * for at least stable_ms. A plain value type; no clock, no randomness of its own.
+ * for at least stable_ms. Caller-allocated state with no clock and no randomness of its own;
+ * it may grow at the end (rule 4): ws_backoff_init records the caller's size in b->size.
  *
- *     ws_backoff b; ws_backoff_init(&b, 500, 30000, 10000);
- *     on disconnect: ws_backoff_disconnected(&b, now); sleep(ws_backoff_next(&b, rand32));
+ *     ws_backoff b; ws_backoff_init(&b, sizeof b, 500, 30000, 10000);
+ *     on disconnect: ws_backoff_disconnected(&b, now); ws_backoff_next(&b, rand32, &delay);
  *     on connect:    ws_backoff_connected(&b, now);
  */
 typedef struct ws_backoff {
+    uint32_t size; /* set by ws_backoff_init */
     uint32_t base_ms, cap_ms, stable_ms, attempt;
+    uint32_t reserved_;
     uint64_t connected_at; /* 0 when not connected */
 } ws_backoff;
 
-/* Initialise (base_ms 0 is taken as 1; cap_ms below base_ms is raised to it). */
-WS_EXPORT void ws_backoff_init(ws_backoff *b, uint32_t base_ms, uint32_t cap_ms,
-                               uint32_t stable_ms);
-/* The delay in ms before the next attempt, drawn with the caller's 32 random bits, and count
- * the attempt. */
-WS_EXPORT uint32_t ws_backoff_next(ws_backoff *b, uint32_t random32);
-/* A connection was established at now_ms. */
-WS_EXPORT void ws_backoff_connected(ws_backoff *b, uint64_t now_ms);
+/* Initialise (base_ms 0 is taken as 1; cap_ms below base_ms is raised to it). WS_OK or
+ * WS_ERR_INVALID_ARG (b NULL, b_size too small). */
+WS_EXPORT int ws_backoff_init(ws_backoff *b, size_t b_size, uint32_t base_ms, uint32_t cap_ms,
+                              uint32_t stable_ms);
+/* The delay in ms before the next attempt into *delay_ms, drawn with the caller's 32 random
+ * bits, and count the attempt. WS_OK or WS_ERR_INVALID_ARG (NULL, b not initialised). */
+WS_EXPORT int ws_backoff_next(ws_backoff *b, uint32_t random32, uint32_t *delay_ms);
+/* A connection was established at now_ms. WS_OK or WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_backoff_connected(ws_backoff *b, uint64_t now_ms);
 /* The connection was lost at now_ms: if it had been up for stable_ms or longer, the next delay
- * starts from the base again. */
-WS_EXPORT void ws_backoff_disconnected(ws_backoff *b, uint64_t now_ms);
+ * starts from the base again. WS_OK or WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_backoff_disconnected(ws_backoff *b, uint64_t now_ms);
 
 #ifdef __cplusplus
 }

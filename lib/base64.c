@@ -20,13 +20,13 @@ static int b64_value(unsigned char ch)
     return -1;
 }
 
-size_t ws_base64_encoded_len(size_t n)
+size_t ws__base64_encoded_len(size_t n)
 {
     /* Written so it cannot overflow in the intermediate step for n near SIZE_MAX. */
     return (n / 3 + (n % 3 != 0)) * 4;
 }
 
-size_t ws_base64_encode(const uint8_t *in, size_t n, char *out)
+size_t ws__base64_encode(const uint8_t *in, size_t n, char *out)
 {
     size_t o = 0;
     for (; n >= 3; in += 3, n -= 3) {
@@ -49,7 +49,7 @@ size_t ws_base64_encode(const uint8_t *in, size_t n, char *out)
     return o;
 }
 
-size_t ws_base64_decode(const char *in, size_t n, uint8_t *out, size_t out_cap)
+size_t ws__base64_decode(const char *in, size_t n, uint8_t *out, size_t out_cap)
 {
     const unsigned char *p = (const unsigned char *)in;
     if (n % 4 != 0)

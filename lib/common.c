@@ -49,28 +49,35 @@ static void *default_malloc(void *user, size_t n)
     return malloc(n);
 }
 
-static void *default_realloc(void *user, void *p, size_t n)
+static void *default_realloc(void *user, void *p, size_t old_n, size_t n)
 {
     (void)user;
+    (void)old_n;
     return realloc(p, n);
 }
 
-static void default_free(void *user, void *p)
+static void default_free(void *user, void *p, size_t n)
 {
     (void)user;
+    (void)n;
     free(p);
 }
 
-void ws__alloc_init(ws_allocator *dst, const ws_allocator *src)
+int ws__alloc_init(ws_allocator *dst, const ws_allocator *src)
 {
-    if (src && src->malloc && src->free) {
-        *dst = *src;
-    } else {
+    memset(dst, 0, sizeof *dst);
+    dst->size = sizeof *dst;
+    if (!src) {
         dst->malloc = default_malloc;
         dst->realloc = default_realloc;
         dst->free = default_free;
-        dst->user = NULL;
+        return WS_OK;
     }
+    if (src->size < WS__MIN_ALLOCATOR || !src->malloc || !src->free)
+        return WS_ERR_INVALID_ARG;
+    ws__struct_copy(dst, sizeof *dst, src, src->size);
+    dst->size = sizeof *dst;
+    return WS_OK;
 }
 
 void *ws__malloc(const ws_allocator *a, size_t n)
@@ -82,18 +89,51 @@ void *ws__realloc(const ws_allocator *a, void *p, size_t old_n, size_t n)
 {
     if (n == 0)
         n = 1;
+    if (!p)
+        return a->malloc(a->user, n);
+    if (old_n == 0)
+        old_n = 1; /* what ws__malloc asked for */
     if (a->realloc)
-        return a->realloc(a->user, p, n);
+        return a->realloc(a->user, p, old_n, n);
     void *q = a->malloc(a->user, n);
-    if (q && p) {
+    if (q) {
         memcpy(q, p, old_n < n ? old_n : n);
-        a->free(a->user, p);
+        a->free(a->user, p, old_n);
     }
     return q;
 }
 
-void ws__free(const ws_allocator *a, void *p)
+void ws__free(const ws_allocator *a, void *p, size_t n)
 {
     if (p)
-        a->free(a->user, p);
+        a->free(a->user, p, n ? n : 1);
+}
+
+int ws_close_code_valid(unsigned code)
+{
+    return (code >= WS_CLOSE_NORMAL && code <= WS_CLOSE_UNSUPPORTED_DATA) ||
+           (code >= WS_CLOSE_INVALID_PAYLOAD && code <= WS_CLOSE_BAD_GATEWAY) ||
+           (code >= WS_CLOSE_REGISTERED_MIN && code <= WS_CLOSE_PRIVATE_MAX);
+}
+
+unsigned ws_close_code_for_error(int err)
+{
+    switch (err) {
+    case WS_ERR_FRAME_TOO_LARGE:
+    case WS_ERR_MESSAGE_TOO_BIG:
+        return WS_CLOSE_MESSAGE_TOO_BIG;
+    case WS_ERR_INVALID_UTF8:
+    case WS_ERR_DEFLATE_DATA:
+        return WS_CLOSE_INVALID_PAYLOAD;
+    case WS_ERR_DATA_TYPE:
+        return WS_CLOSE_UNSUPPORTED_DATA;
+    case WS_ERR_NOMEM:
+        return WS_CLOSE_INTERNAL_ERROR;
+    case WS_ERR_BUDGET:
+        return WS_CLOSE_TRY_AGAIN_LATER;
+    case WS_ERR_MESSAGE_TIMEOUT:
+        return WS_CLOSE_POLICY_VIOLATION;
+    default:
+        return WS_CLOSE_PROTOCOL_ERROR;
+    }
 }

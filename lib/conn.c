@@ -7,6 +7,10 @@
 #include "utf8.h"
 
 enum { EVQ = 4 };
+/* A connection quiet this long (ms) gives its buffers back (ws_conn_tick). */
+enum { QUIET_MS = 1000 };
+/* Smallest input buffer ws_conn_feed allocates. */
+enum { IBUF_MIN = 4096 };
 
 /* Option bits kept in conn->opts. */
 enum {
@@ -18,7 +22,12 @@ enum {
 };
 
 struct ws_conn {
-    ws_allocator alloc;
+    ws_allocator alloc;    /* what the layers allocate through: counts, then the caller's */
+    ws_allocator user;     /* the caller's allocator */
+    ws_budget *budget;     /* shared memory budget, NULL if none */
+    uint64_t live;         /* bytes allocated through alloc and not freed */
+    uint64_t mem_limit;    /* WS_OPT_MEMORY_LIMIT, 0: none */
+    uint8_t mem_refused;   /* an allocation was refused by the limit or the budget */
     ws_random_fn rng;
     void *rng_user;
     ws_frame_decoder dec;
@@ -33,14 +42,22 @@ struct ws_conn {
     /* events waiting to be taken, a small ring */
     ws_event ev[EVQ];
     uint8_t ev_head, ev_count;
+    uint8_t view_live;   /* the last event handed out points into our memory: keep it */
+    uint8_t eof_pending; /* end of file seen while fed input was still buffered */
+
+    /* input given to ws_conn_feed (read-only bytes), kept until processed */
+    uint8_t *ibuf;
+    uint32_t icap, ipos, ilen, max_input;
+    /* the caller's buffer during ws_conn_feed_inplace, for WS_EVF_IN_INPUT */
+    const uint8_t *in_lo, *in_hi;
 
     /* configuration */
     uint64_t max_message, max_frame, high_water;
     uint32_t frag_size;
-    uint32_t t_handshake, t_ping, t_pong, t_idle, t_close;
+    uint32_t t_handshake, t_ping, t_pong, t_idle, t_close, t_message, t_send;
 
     /* time, in the caller's milliseconds */
-    uint64_t now, t_open, t_last_rx, t_last_ping, t_closing;
+    uint64_t now, t_open, t_last_rx, t_last_ping, t_closing, t_msg_start, t_out_progress;
 
     uint8_t role, state, opts, policy;
     uint8_t rx_msg_op, tx_msg_op; /* message in progress each way, 0 if none */
@@ -54,6 +71,7 @@ struct ws_conn {
 
     ws_handshake *hs;  /* only while connecting (or to show a failed client handshake) */
     char *subprotocol; /* negotiated, NUL-terminated; NULL if none */
+    size_t subprotocol_len;
     ws__pmd *pmd;      /* permessage-deflate options and state; NULL until an option is set */
     uint8_t hs_state;  /* HS_* below */
 };
@@ -90,7 +108,7 @@ static void push_event(ws_conn *c, const ws_event *e)
     }
 }
 
-static void push_simple(ws_conn *c, ws_event_type type, uint8_t opcode, const uint8_t *data,
+static void push_simple(ws_conn *c, uint32_t type, uint8_t opcode, const uint8_t *data,
                         size_t len)
 {
     ws_event e;
@@ -99,14 +117,11 @@ static void push_simple(ws_conn *c, ws_event_type type, uint8_t opcode, const ui
     e.opcode = opcode;
     e.data = data;
     e.len = len;
+    if (data && data >= c->in_lo && data < c->in_hi)
+        e.flags = WS_EVF_IN_INPUT;
     push_event(c, &e);
 }
 
-static int close_code_valid(unsigned code)
-{
-    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-           (code >= 3000 && code <= 4999);
-}
 
 static void update_decoder_flags(ws_conn *c)
 {
@@ -144,6 +159,13 @@ static int next_mask_key(ws_conn *c, uint8_t key[4])
 
 /* ---- output ---- */
 
+/* The send timeout counts from when the queue last moved, or stopped being empty. */
+static void out_starting(ws_conn *c)
+{
+    if (ws__outq_pending(&c->out) == 0)
+        c->t_out_progress = c->now;
+}
+
 /* Append one frame with these RSV bits. The payload is copied (masked for a client) unless
  * borrowed. */
 static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const uint8_t *data,
@@ -166,10 +188,11 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
         return r;
     if (copy && len > SIZE_MAX - hl)
         return WS_ERR_NOMEM;
+    out_starting(c);
     p = ws__outq_reserve(&c->out, &c->alloc, hl + (copy ? len : 0));
     if (!p)
         return WS_ERR_NOMEM;
-    r = ws_frame_write_header(p, hl, &h);
+    r = ws__frame_write_header(p, hl, &h);
     if (r < 0)
         return r;
     if (copy) {
@@ -242,7 +265,7 @@ static int queue_close(ws_conn *c, uint16_t code, const uint8_t *reason, size_t 
     r = queue_frame(c, WS_OP_CLOSE, 1, payload, n, 0);
     if (r == WS_OK) {
         c->close_sent = 1;
-        c->st.close_code_sent = code ? code : 1005;
+        c->st.close_code_sent = code ? code : WS_CLOSE_NO_STATUS;
         c->t_closing = c->now;
     }
     return r;
@@ -257,6 +280,12 @@ static void fail(ws_conn *c, int err, uint16_t code, int send_frame)
 
     if (c->failed || c->state == WS_STATE_CLOSED)
         return;
+    if (err == WS_ERR_NOMEM && c->mem_refused) {
+        err = WS_ERR_BUDGET; /* the limit said no, not the allocator */
+        if (code == WS_CLOSE_INTERNAL_ERROR)
+            code = WS_CLOSE_TRY_AGAIN_LATER;
+        why = ws_strerror(err);
+    }
     push_simple(c, WS_EV_ERROR, 0, NULL, 0);
     c->ev[(c->ev_head + c->ev_count - 1) % EVQ].error = err;
     if (send_frame && !c->close_sent && c->state != WS_STATE_CONNECTING) {
@@ -264,13 +293,14 @@ static void fail(ws_conn *c, int err, uint16_t code, int send_frame)
         (void)queue_close(c, code, (const uint8_t *)why, strlen(why));
     }
     c->pong_pending = 0; /* a failed connection answers nothing more */
+    c->hs_state = HS_NONE; /* nor a request still waiting for accept or reject */
     c->failed = 1;
     c->state = WS_STATE_CLOSED;
     c->t_closing = c->now;
     c->rx_msg_op = 0;
     memset(&e, 0, sizeof e);
     e.type = WS_EV_CLOSE;
-    e.close_code = send_frame ? code : 1006;
+    e.close_code = send_frame ? code : WS_CLOSE_ABNORMAL;
     e.data = (const uint8_t *)why;
     e.len = strlen(why);
     push_event(c, &e);
@@ -278,47 +308,170 @@ static void fail(ws_conn *c, int err, uint16_t code, int send_frame)
 
 static uint16_t code_for_error(int err)
 {
-    switch (err) {
-    case WS_ERR_FRAME_TOO_LARGE:
-    case WS_ERR_MESSAGE_TOO_BIG:
-        return 1009;
-    case WS_ERR_INVALID_UTF8:
-    case WS_ERR_DEFLATE_DATA:
-        return 1007;
-    case WS_ERR_DATA_TYPE:
-        return 1003;
-    case WS_ERR_NOMEM:
-        return 1011;
-    default:
-        return 1002;
-    }
+    return (uint16_t)ws_close_code_for_error(err);
 }
 
 /* ---- life cycle and options ---- */
 
-ws_conn *ws_conn_new(ws_role role, unsigned flags, const ws_allocator *alloc)
+/* ---- memory: every allocation of the connection is counted, and bounded by its limit and
+ * its budget (ws.h: "Memory budgets") ---- */
+
+struct ws_budget {
+    ws_allocator alloc;
+    uint64_t limit, per_conn, used;
+    uint64_t conns;
+};
+
+/* May n more bytes be held? Refusals are remembered, so that the failure reports the budget
+ * (1013) rather than the allocator (1011). */
+static int mem_take(ws_conn *c, size_t n)
+{
+    ws_budget *b = c->budget;
+    if ((c->mem_limit && (n > c->mem_limit || c->live > c->mem_limit - n)) ||
+        (b && ((b->per_conn && (n > b->per_conn || c->live > b->per_conn - n)) ||
+               n > b->limit || b->used > b->limit - n))) {
+        c->mem_refused = 1;
+        return 0;
+    }
+    c->live += n;
+    if (b)
+        b->used += n;
+    return 1;
+}
+
+static void mem_give(ws_conn *c, size_t n)
+{
+    c->live -= n;
+    if (c->budget)
+        c->budget->used -= n;
+}
+
+static void *conn_malloc(void *user, size_t n)
+{
+    ws_conn *c = user;
+    if (!mem_take(c, n))
+        return NULL;
+    void *p = c->user.malloc(c->user.user, n);
+    if (!p)
+        mem_give(c, n);
+    return p;
+}
+
+static void *conn_realloc(void *user, void *p, size_t old_n, size_t n)
+{
+    ws_conn *c = user;
+    if (n > old_n && !mem_take(c, n - old_n))
+        return NULL;
+    void *q = ws__realloc(&c->user, p, old_n, n);
+    if (!q && n > old_n)
+        mem_give(c, n - old_n);
+    else if (q && n < old_n)
+        mem_give(c, old_n - n);
+    return q;
+}
+
+static void conn_free(void *user, void *p, size_t n)
+{
+    ws_conn *c = user;
+    mem_give(c, n);
+    c->user.free(c->user.user, p, n);
+}
+
+int ws_budget_new(ws_budget **out, uint64_t limit, uint64_t per_conn, const ws_allocator *alloc)
+{
+    ws_allocator a;
+    ws_budget *b;
+
+    if (!out)
+        return WS_ERR_INVALID_ARG;
+    *out = NULL;
+    if (limit == 0)
+        return WS_ERR_RANGE;
+    if (ws__alloc_init(&a, alloc) < 0)
+        return WS_ERR_INVALID_ARG;
+    if (!(b = ws__malloc(&a, sizeof *b)))
+        return WS_ERR_NOMEM;
+    memset(b, 0, sizeof *b);
+    b->alloc = a;
+    b->limit = limit;
+    b->per_conn = per_conn;
+    *out = b;
+    return WS_OK;
+}
+
+void ws_budget_free(ws_budget *b)
+{
+    if (b) {
+        ws_allocator a = b->alloc;
+        ws__free(&a, b, sizeof *b);
+    }
+}
+
+uint64_t ws_budget_used(const ws_budget *b)
+{
+    return b ? b->used : 0;
+}
+
+int ws_conn_set_budget(ws_conn *c, ws_budget *b)
+{
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    if (b == c->budget)
+        return WS_OK;
+    if (b && ((b->per_conn && c->live > b->per_conn) || c->live > b->limit - b->used ||
+              c->live > b->limit))
+        return WS_ERR_BUDGET;
+    if (c->budget) {
+        c->budget->used -= c->live;
+        c->budget->conns--;
+    }
+    c->budget = b;
+    if (b) {
+        b->used += c->live;
+        b->conns++;
+    }
+    return WS_OK;
+}
+
+uint64_t ws_conn_memory(const ws_conn *c)
+{
+    return c ? c->live : 0;
+}
+
+int ws_conn_new(ws_conn **out, uint32_t role, uint32_t flags, const ws_allocator *alloc)
 {
     ws_allocator a;
     ws_conn *c;
 
-    if (role != WS_ROLE_SERVER && role != WS_ROLE_CLIENT)
-        return NULL;
-    ws__alloc_init(&a, alloc);
+    if (!out)
+        return WS_ERR_INVALID_ARG;
+    *out = NULL;
+    if ((role != WS_ROLE_SERVER && role != WS_ROLE_CLIENT) || (flags & ~(uint32_t)WS_CONN_OPEN) ||
+        ws__alloc_init(&a, alloc) < 0)
+        return WS_ERR_INVALID_ARG;
     c = ws__malloc(&a, sizeof *c);
     if (!c)
-        return NULL;
+        return WS_ERR_NOMEM;
     memset(c, 0, sizeof *c);
-    c->alloc = a;
+    c->user = a;
+    c->alloc.size = sizeof c->alloc;
+    c->alloc.user = c;
+    c->alloc.malloc = conn_malloc;
+    c->alloc.realloc = conn_realloc;
+    c->alloc.free = conn_free;
     c->rng = ws_random_os;
     ws__frame_decoder_init(&c->dec);
     c->role = (uint8_t)role;
     c->opts = OPT_AUTO_PONG;
-    c->max_message = (uint64_t)16 << 20;
+    c->max_message = WS_DEFAULT_MAX_MESSAGE_SIZE;
     c->max_frame = c->max_message;
-    c->high_water = (uint64_t)16 << 20;
-    c->t_handshake = 10000;
-    c->t_pong = 10000;
-    c->t_close = 5000;
+    c->high_water = WS_DEFAULT_SEND_HIGH_WATER;
+    c->max_input = WS_DEFAULT_MAX_INPUT_BUFFER;
+    c->t_handshake = WS_DEFAULT_HANDSHAKE_TIMEOUT;
+    c->t_pong = WS_DEFAULT_PONG_TIMEOUT;
+    c->t_close = WS_DEFAULT_CLOSE_TIMEOUT;
+    c->t_message = WS_DEFAULT_MESSAGE_TIMEOUT;
+    c->t_send = WS_DEFAULT_SEND_TIMEOUT;
     update_decoder_flags(c);
     if (flags & WS_CONN_OPEN) {
         c->state = WS_STATE_OPEN;
@@ -327,41 +480,57 @@ ws_conn *ws_conn_new(ws_role role, unsigned flags, const ws_allocator *alloc)
         c->state = WS_STATE_CONNECTING;
         c->hs_state = role == WS_ROLE_SERVER ? HS_READING : HS_IDLE;
     }
-    return c;
+    *out = c;
+    return WS_OK;
 }
 
 void ws_conn_free(ws_conn *c)
 {
     if (!c)
         return;
-    ws_allocator a = c->alloc;
-    ws__outq_free(&c->out, &a);
-    ws__free(&a, c->rbuf);
-    ws__free(&a, c->aux);
+    const ws_allocator *a = &c->alloc;
+    ws__outq_free(&c->out, a);
+    ws__free(a, c->rbuf, c->rcap);
+    ws__free(a, c->ibuf, c->icap);
+    ws__free(a, c->aux, sizeof *c->aux);
     ws_handshake_free(c->hs);
-    ws__free(&a, c->subprotocol);
+    ws__free(a, c->subprotocol, c->subprotocol_len + 1);
     ws__pmd_free(c->pmd);
-    ws__free(&a, c);
+    ws_conn_set_budget(c, NULL);
+    ws_allocator u = c->user;
+    ws__free(&u, c, sizeof *c);
 }
 
-void ws_conn_set_random(ws_conn *c, ws_random_fn rng, void *user)
+int ws_conn_set_random(ws_conn *c, ws_random_fn rng, void *user)
 {
-    if (c) {
-        c->rng = rng ? rng : ws_random_os;
-        c->rng_user = user;
-        c->key_pos = sizeof c->aux->keys; /* keys drawn from the old hook are not used */
-    }
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    c->rng = rng ? rng : ws_random_os;
+    c->rng_user = user;
+    c->key_pos = sizeof c->aux->keys; /* keys drawn from the old hook are not used */
+    return WS_OK;
 }
 
 static int set_bit(ws_conn *c, unsigned bit, uint64_t v)
 {
     if (v > 1)
-        return WS_ERR_INVALID_ARG;
+        return WS_ERR_RANGE;
     c->opts = (uint8_t)(v ? (c->opts | bit) : (c->opts & ~bit));
     return WS_OK;
 }
 
-int ws_conn_set_option(ws_conn *c, ws_option opt, uint64_t v)
+/* Largest byte count an option takes (2^63-1: what a wire length can say). */
+#define MAX_BYTES (UINT64_MAX >> 1)
+
+static int set_u32(uint32_t *field, uint64_t v)
+{
+    if (v > UINT32_MAX)
+        return WS_ERR_RANGE;
+    *field = (uint32_t)v;
+    return WS_OK;
+}
+
+int ws_conn_set_option(ws_conn *c, uint32_t opt, uint64_t v)
 {
     if (!c)
         return WS_ERR_INVALID_ARG;
@@ -369,16 +538,16 @@ int ws_conn_set_option(ws_conn *c, ws_option opt, uint64_t v)
         return ws__pmd_set_option(&c->pmd, &c->alloc, (int)opt, v);
     switch (opt) {
     case WS_OPT_MAX_MESSAGE_SIZE:
-        if (v == 0)
-            return WS_ERR_INVALID_ARG;
+        if (v == 0 || v > MAX_BYTES)
+            return WS_ERR_RANGE;
         if (c->max_frame == c->max_message || c->max_frame > v)
             c->max_frame = v;
         c->max_message = v;
         update_decoder_flags(c);
         return WS_OK;
     case WS_OPT_MAX_FRAME_SIZE:
-        if (v == 0)
-            return WS_ERR_INVALID_ARG;
+        if (v == 0 || v > MAX_BYTES)
+            return WS_ERR_RANGE;
         c->max_frame = v;
         update_decoder_flags(c);
         return WS_OK;
@@ -396,103 +565,136 @@ int ws_conn_set_option(ws_conn *c, ws_option opt, uint64_t v)
         return r;
     }
     case WS_OPT_FRAGMENT_SIZE:
-        if (v > UINT32_MAX)
-            return WS_ERR_INVALID_ARG;
-        c->frag_size = (uint32_t)v;
-        return WS_OK;
+        return set_u32(&c->frag_size, v);
     case WS_OPT_SEND_HIGH_WATER:
+        if (v > MAX_BYTES)
+            return WS_ERR_RANGE;
         c->high_water = v;
         return WS_OK;
     case WS_OPT_SEND_POLICY:
         if (v > WS_POLICY_CLOSE_1009)
-            return WS_ERR_INVALID_ARG;
+            return WS_ERR_RANGE;
         c->policy = (uint8_t)v;
         return WS_OK;
-    default:
-        break;
-    }
-    if (v > UINT32_MAX)
-        return WS_ERR_INVALID_ARG;
-    switch (opt) {
     case WS_OPT_HANDSHAKE_TIMEOUT:
-        c->t_handshake = (uint32_t)v;
-        return WS_OK;
+        return set_u32(&c->t_handshake, v);
     case WS_OPT_PING_INTERVAL:
-        c->t_ping = (uint32_t)v;
-        return WS_OK;
+        return set_u32(&c->t_ping, v);
     case WS_OPT_PONG_TIMEOUT:
-        c->t_pong = (uint32_t)v;
-        return WS_OK;
+        return set_u32(&c->t_pong, v);
     case WS_OPT_IDLE_TIMEOUT:
-        c->t_idle = (uint32_t)v;
-        return WS_OK;
+        return set_u32(&c->t_idle, v);
     case WS_OPT_CLOSE_TIMEOUT:
-        c->t_close = (uint32_t)v;
+        return set_u32(&c->t_close, v);
+    case WS_OPT_MAX_INPUT_BUFFER:
+        if (v == 0 || v > ((uint64_t)1 << 31))
+            return WS_ERR_RANGE;
+        c->max_input = (uint32_t)v;
+        return WS_OK;
+    case WS_OPT_MESSAGE_TIMEOUT:
+        return set_u32(&c->t_message, v);
+    case WS_OPT_SEND_TIMEOUT:
+        return set_u32(&c->t_send, v);
+    case WS_OPT_MEMORY_LIMIT:
+        c->mem_limit = v;
         return WS_OK;
     default:
-        return WS_ERR_INVALID_ARG;
+        return WS_ERR_OPTION;
     }
 }
 
-uint64_t ws_conn_get_option(const ws_conn *c, ws_option opt)
+int ws_conn_get_option(const ws_conn *c, uint32_t opt, uint64_t *value)
 {
-    if (!c)
-        return UINT64_MAX;
-    if (ws__pmd_is_option((int)opt))
-        return ws__pmd_get_option(c->pmd, (int)opt);
+    uint64_t v;
+
+    if (!c || !value)
+        return WS_ERR_INVALID_ARG;
+    if (ws__pmd_is_option((int)opt)) {
+        *value = ws__pmd_get_option(c->pmd, (int)opt);
+        return WS_OK;
+    }
     switch (opt) {
     case WS_OPT_MAX_MESSAGE_SIZE:
-        return c->max_message;
+        v = c->max_message;
+        break;
     case WS_OPT_MAX_FRAME_SIZE:
-        return c->max_frame;
+        v = c->max_frame;
+        break;
     case WS_OPT_AUTO_PONG:
-        return (c->opts & OPT_AUTO_PONG) != 0;
+        v = (c->opts & OPT_AUTO_PONG) != 0;
+        break;
     case WS_OPT_STREAMING:
-        return (c->opts & OPT_STREAMING) != 0;
+        v = (c->opts & OPT_STREAMING) != 0;
+        break;
     case WS_OPT_REFUSE_TEXT:
-        return (c->opts & OPT_REFUSE_TEXT) != 0;
+        v = (c->opts & OPT_REFUSE_TEXT) != 0;
+        break;
     case WS_OPT_REFUSE_BINARY:
-        return (c->opts & OPT_REFUSE_BINARY) != 0;
+        v = (c->opts & OPT_REFUSE_BINARY) != 0;
+        break;
     case WS_OPT_LENIENT_LENGTH:
-        return (c->opts & OPT_LENIENT) != 0;
+        v = (c->opts & OPT_LENIENT) != 0;
+        break;
     case WS_OPT_FRAGMENT_SIZE:
-        return c->frag_size;
+        v = c->frag_size;
+        break;
     case WS_OPT_SEND_HIGH_WATER:
-        return c->high_water;
+        v = c->high_water;
+        break;
     case WS_OPT_SEND_POLICY:
-        return c->policy;
+        v = c->policy;
+        break;
     case WS_OPT_HANDSHAKE_TIMEOUT:
-        return c->t_handshake;
+        v = c->t_handshake;
+        break;
     case WS_OPT_PING_INTERVAL:
-        return c->t_ping;
+        v = c->t_ping;
+        break;
     case WS_OPT_PONG_TIMEOUT:
-        return c->t_pong;
+        v = c->t_pong;
+        break;
     case WS_OPT_IDLE_TIMEOUT:
-        return c->t_idle;
+        v = c->t_idle;
+        break;
     case WS_OPT_CLOSE_TIMEOUT:
-        return c->t_close;
+        v = c->t_close;
+        break;
+    case WS_OPT_MAX_INPUT_BUFFER:
+        v = c->max_input;
+        break;
+    case WS_OPT_MESSAGE_TIMEOUT:
+        v = c->t_message;
+        break;
+    case WS_OPT_SEND_TIMEOUT:
+        v = c->t_send;
+        break;
+    case WS_OPT_MEMORY_LIMIT:
+        v = c->mem_limit;
+        break;
     default:
-        return UINT64_MAX;
+        return WS_ERR_OPTION;
     }
+    *value = v;
+    return WS_OK;
 }
 
-ws_conn_state ws_conn_get_state(const ws_conn *c)
+int ws_conn_state(const ws_conn *c)
 {
-    return c ? (ws_conn_state)c->state : WS_STATE_CLOSED;
+    return c ? (int)c->state : WS_STATE_CLOSED;
 }
 
-ws_role ws_conn_get_role(const ws_conn *c)
+int ws_conn_role(const ws_conn *c)
 {
-    return c ? (ws_role)c->role : WS_ROLE_SERVER;
+    return c ? (int)c->role : -1;
 }
 
 int ws_conn_get_stats(const ws_conn *c, ws_conn_stats *st, size_t st_size)
 {
-    if (!c || !st || st_size > sizeof *st)
+    if (!c || !st || st_size < WS__MIN_STATS)
         return WS_ERR_INVALID_ARG;
     ws_conn_stats s = c->st;
     s.buffered = ws_conn_buffered_amount(c);
-    memcpy(st, &s, st_size);
+    ws__struct_copy(st, st_size, &s, sizeof s);
     return WS_OK;
 }
 
@@ -500,22 +702,22 @@ int ws_conn_get_stats(const ws_conn *c, ws_conn_stats *st, size_t st_size)
 
 static void on_close_frame(ws_conn *c, const uint8_t *p, size_t n)
 {
-    unsigned code = 1005;
+    unsigned code = WS_CLOSE_NO_STATUS;
     ws_event e;
 
     if (n == 1) {
-        fail(c, WS_ERR_CLOSE_PAYLOAD, 1002, 1);
+        fail(c, WS_ERR_CLOSE_PAYLOAD, WS_CLOSE_PROTOCOL_ERROR, 1);
         return;
     }
     if (n >= 2) {
         code = ws__load_be16(p);
-        if (!close_code_valid(code)) {
-            fail(c, WS_ERR_CLOSE_CODE, 1002, 1);
+        if (!ws_close_code_valid(code)) {
+            fail(c, WS_ERR_CLOSE_CODE, WS_CLOSE_PROTOCOL_ERROR, 1);
             return;
         }
         ws_utf8_state u = WS_UTF8_ACCEPT;
         if (ws_utf8_validate(&u, p + 2, n - 2) != n - 2 || !ws_utf8_complete(u)) {
-            fail(c, WS_ERR_INVALID_UTF8, 1007, 1);
+            fail(c, WS_ERR_INVALID_UTF8, WS_CLOSE_INVALID_PAYLOAD, 1);
             return;
         }
     }
@@ -532,8 +734,8 @@ static void on_close_frame(ws_conn *c, const uint8_t *p, size_t n)
         e.by_peer = 1;
         /* A ping that came before this close still gets its pong (RFC 6455 5.5.2): the
          * close below flushes it first. */
-        if (queue_close(c, code == 1005 ? 0 : (uint16_t)code, NULL, 0) < 0) {
-            fail(c, WS_ERR_NOMEM, 1011, 0);
+        if (queue_close(c, code == WS_CLOSE_NO_STATUS ? 0 : (uint16_t)code, NULL, 0) < 0) {
+            fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 0);
             return;
         }
     }
@@ -555,12 +757,18 @@ static void on_control(ws_conn *c, uint8_t op, const uint8_t *p, size_t n)
                                            c->pong_len <= c->high_water)
                 (void)flush_pong(c); /* on failure the older pong is dropped, as before */
             if (!get_aux(c)) {
-                fail(c, WS_ERR_NOMEM, 1011, 1);
+                fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 1);
                 return;
             }
             memcpy(c->aux->pong_buf, p, n);
             c->pong_len = (uint8_t)n;
             c->pong_pending = 1;
+            /* Queued now when the mark allows (output stays a pure accessor); else it waits
+             * for an ack that drains the queue, the next send, or the close. */
+            if (flush_pong(c) < 0) {
+                fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 1);
+                return;
+            }
         }
         push_simple(c, WS_EV_PING, 0, p, n);
         break;
@@ -594,6 +802,7 @@ static int start_data_frame(ws_conn *c, const ws_frame_header *h)
             (h->opcode == WS_OP_BINARY && (c->opts & OPT_REFUSE_BINARY)))
             return WS_ERR_DATA_TYPE;
         c->rx_msg_op = h->opcode;
+        c->t_msg_start = c->now;
         c->rx_msg_len = 0;
         c->rlen = 0;
         c->rx_utf8 = WS_UTF8_ACCEPT;
@@ -615,7 +824,7 @@ static int append_rbuf(ws_conn *c, const uint8_t *p, size_t n)
             cap = cap > SIZE_MAX / 2 ? want : cap * 2;
         if (cap > c->max_message && want <= c->max_message)
             cap = (size_t)c->max_message;
-        uint8_t *q = ws__realloc(&c->alloc, c->rbuf, c->rlen, cap);
+        uint8_t *q = ws__realloc(&c->alloc, c->rbuf, c->rcap, cap);
         if (!q)
             return WS_ERR_NOMEM;
         c->rbuf = q;
@@ -703,7 +912,7 @@ static int on_compressed(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
 /* A chunk of a data frame's payload, already unmasked. Returns an error to fail with. */
 static int on_data(ws_conn *c, const ws_frame_event *fe)
 {
-    const ws_frame_header *h = &fe->header;
+    const ws_frame_header *h = fe->header;
     int msg_end = h->fin && fe->frame_end;
     int whole = msg_end && fe->offset == 0 && h->opcode != WS_OP_CONTINUATION;
 
@@ -749,7 +958,7 @@ static void on_header(ws_conn *c, const ws_frame_header *h)
     c->st.frames_in++;
     c->ctl_len = 0;
     if (WS_OPCODE_IS_CONTROL(h->opcode) && (h->rsv & WS_RSV1))
-        fail(c, WS_ERR_DEFLATE_RSV1, 1002, 1); /* RFC 7692: never compressed */
+        fail(c, WS_ERR_DEFLATE_RSV1, WS_CLOSE_PROTOCOL_ERROR, 1); /* RFC 7692: never compressed */
     else if (!WS_OPCODE_IS_CONTROL(h->opcode) && (r = start_data_frame(c, h)) < 0)
         fail(c, r, code_for_error(r), 1);
 }
@@ -758,12 +967,12 @@ static void on_header(ws_conn *c, const ws_frame_header *h)
 static void on_payload(ws_conn *c, const ws_frame_event *fe)
 {
     int r;
-    if (WS_OPCODE_IS_CONTROL(fe->header.opcode)) {
+    if (WS_OPCODE_IS_CONTROL(fe->header->opcode)) {
         const uint8_t *p = fe->data;
         if (!(fe->offset == 0 && fe->frame_end)) {
             /* Split across feeds: gather it (at most 125 bytes). */
             if (!get_aux(c)) {
-                fail(c, WS_ERR_NOMEM, 1011, 1);
+                fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 1);
                 return;
             }
             memcpy(c->aux->ctl_buf + c->ctl_len, fe->data, fe->len);
@@ -771,7 +980,7 @@ static void on_payload(ws_conn *c, const ws_frame_event *fe)
             p = c->aux->ctl_buf;
         }
         if (fe->frame_end)
-            on_control(c, fe->header.opcode, p, (size_t)fe->header.payload_len);
+            on_control(c, fe->header->opcode, p, (size_t)fe->header->payload_len);
         return;
     }
     if ((r = on_data(c, fe)) < 0)
@@ -785,21 +994,23 @@ static void on_payload(ws_conn *c, const ws_frame_event *fe)
 static size_t whole_frame(ws_conn *c, uint8_t *in, size_t n)
 {
     ws_frame_event fe;
+    ws_frame_header h;
     int hl;
 
     if (c->dec.state != WS__DEC_HEADER || c->dec.hbuf_len != 0)
         return 0;
-    hl = ws_frame_parse_header(in, n, c->dec.flags, c->dec.max_payload, &fe.header);
-    if (hl <= 0 || fe.header.payload_len > n - (size_t)hl)
+    hl = ws__frame_parse_header(in, n, c->dec.flags, c->dec.max_payload, &h);
+    if (hl <= 0 || h.payload_len > n - (size_t)hl)
         return 0;
+    fe.header = &h;
     fe.type = WS_FRAME_EV_DATA;
     fe.data = in + hl;
-    fe.len = (size_t)fe.header.payload_len;
+    fe.len = (size_t)fe.header->payload_len;
     fe.offset = 0;
     fe.frame_end = 1;
-    if (fe.header.masked)
-        ws_mask(fe.data, fe.len, fe.header.mask, 0);
-    on_header(c, &fe.header);
+    if (fe.header->masked)
+        ws_mask(fe.data, fe.len, fe.header->mask, 0);
+    on_header(c, fe.header);
     if (c->ev_count == 0)
         on_payload(c, &fe);
     return (size_t)hl + fe.len;
@@ -828,7 +1039,7 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
             pos += used;
             continue;
         }
-        int r = ws_frame_decoder_feed(&c->dec, in + pos, avail, &used, &fe);
+        int r = ws__frame_decoder_step(&c->dec, in + pos, avail, &used, &fe);
         pos += used;
         if (r < 0) {
             fail(c, r, code_for_error(r), 1);
@@ -837,7 +1048,7 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
         if (fe.type == WS_FRAME_EV_NONE)
             break;
         if (fe.type == WS_FRAME_EV_HEADER)
-            on_header(c, &fe.header);
+            on_header(c, fe.header);
         else
             on_payload(c, &fe);
     }
@@ -852,7 +1063,7 @@ static void end_unopened(ws_conn *c, int err, const char *why)
 {
     ws_event e;
     if (err)
-        fail(c, err, 1006, 0);
+        fail(c, err, WS_CLOSE_ABNORMAL, 0);
     if (c->state == WS_STATE_CLOSED)
         return;
     c->failed = 1;
@@ -860,7 +1071,7 @@ static void end_unopened(ws_conn *c, int err, const char *why)
     c->t_closing = c->now;
     memset(&e, 0, sizeof e);
     e.type = WS_EV_CLOSE;
-    e.close_code = 1006;
+    e.close_code = WS_CLOSE_ABNORMAL;
     e.data = (const uint8_t *)why;
     e.len = strlen(why);
     push_event(c, &e);
@@ -884,6 +1095,7 @@ static int keep_subprotocol(ws_conn *c, const char *p, size_t len)
     c->subprotocol = ws__malloc(&c->alloc, len + 1);
     if (!c->subprotocol)
         return WS_ERR_NOMEM;
+    c->subprotocol_len = len;
     memcpy(c->subprotocol, p, len);
     c->subprotocol[len] = '\0';
     return WS_OK;
@@ -896,8 +1108,7 @@ static int feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *consu
     if (c->hs_state != HS_READING)
         return WS_ERR_STATE; /* client not started, or server owes accept/reject */
     if (!c->hs) {
-        c->hs = ws_handshake_new(0, &c->alloc);
-        if (!c->hs) {
+        if (ws_handshake_new(&c->hs, WS_ROLE_SERVER, &c->alloc) < 0) {
             end_unopened(c, WS_ERR_NOMEM, "out of memory");
             return WS_OK;
         }
@@ -936,6 +1147,7 @@ static int feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *consu
         /* Answer the bad request (400/405/426/431/505) before closing. */
         size_t need = 0;
         if (ws_handshake_write_error(c->hs, NULL, 0, &need) == WS_ERR_BUFFER_TOO_SMALL) {
+            out_starting(c);
             uint8_t *o = ws__outq_reserve(&c->out, &c->alloc, need);
             int w = o ? ws_handshake_write_error(c->hs, o, need, NULL) : -1;
             if (w > 0)
@@ -949,8 +1161,7 @@ static int feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *consu
 int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprotocols,
                          size_t nsub, const char *extensions, const char *headers)
 {
-    ws_uri uri;
-    size_t need = 0;
+    size_t need = 0, url_len;
     uint8_t *o;
     char offer[160];
     int r;
@@ -959,19 +1170,18 @@ int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprot
         return WS_ERR_INVALID_ARG;
     if (c->role != WS_ROLE_CLIENT || c->hs_state != HS_IDLE)
         return WS_ERR_STATE;
-    if ((r = ws_uri_parse(url, strlen(url), &uri)) < 0)
-        return r;
+    url_len = strlen(url);
     if (!extensions && ws__pmd_client_offer(c->pmd, offer, sizeof offer) > 0)
         extensions = offer;
-    c->hs = ws_handshake_new(1, &c->alloc);
-    if (!c->hs)
-        return WS_ERR_NOMEM;
+    if ((r = ws_handshake_new(&c->hs, WS_ROLE_CLIENT, &c->alloc)) < 0)
+        return r;
     ws_handshake_set_random(c->hs, c->rng, c->rng_user);
-    r = ws_handshake_client_request(c->hs, &uri, subprotocols, nsub, extensions, headers, NULL,
-                                    0, &need);
+    r = ws_handshake_client_request(c->hs, url, url_len, subprotocols, nsub, extensions, headers,
+                                    NULL, 0, &need);
     if (r == WS_ERR_BUFFER_TOO_SMALL) {
+        out_starting(c);
         o = ws__outq_reserve(&c->out, &c->alloc, need);
-        r = o ? ws_handshake_client_request(c->hs, &uri, subprotocols, nsub, extensions,
+        r = o ? ws_handshake_client_request(c->hs, url, url_len, subprotocols, nsub, extensions,
                                             headers, o, need, NULL)
               : WS_ERR_NOMEM;
     }
@@ -1018,10 +1228,12 @@ int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
         return r;
     if ((r = keep_subprotocol(c, subprotocol, subprotocol ? strlen(subprotocol) : 0)) < 0)
         return r;
+    out_starting(c);
     o = ws__outq_reserve(&c->out, &c->alloc, need);
     if (!o) {
-        ws__free(&c->alloc, c->subprotocol);
+        ws__free(&c->alloc, c->subprotocol, c->subprotocol_len + 1);
         c->subprotocol = NULL;
+        c->subprotocol_len = 0;
         return WS_ERR_NOMEM;
     }
     r = ws_handshake_accept(c->hs, subprotocol, extensions, headers, o, need, NULL);
@@ -1044,6 +1256,7 @@ int ws_conn_reject(ws_conn *c, unsigned status, const char *reason, const char *
     r = ws_handshake_reject(status, reason, headers, body, body_len, NULL, 0, &need);
     if (r != WS_ERR_BUFFER_TOO_SMALL)
         return r < 0 ? r : WS_ERR_STATE;
+    out_starting(c);
     o = ws__outq_reserve(&c->out, &c->alloc, need);
     if (!o)
         return WS_ERR_NOMEM;
@@ -1058,17 +1271,26 @@ int ws_conn_reject(ws_conn *c, unsigned status, const char *reason, const char *
 
 int ws_conn_subprotocol(const ws_conn *c, const char **p, size_t *len)
 {
-    const char *s = c && c->subprotocol ? c->subprotocol : "";
+    const char *s = c ? c->subprotocol : NULL;
     if (p)
         *p = s;
     if (len)
-        *len = strlen(s);
-    return *s != '\0';
+        *len = s ? c->subprotocol_len : 0;
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    return s ? WS_OK : WS_ERR_NOT_FOUND;
 }
 
-int ws_conn_deflate_params(const ws_conn *c, ws_deflate_params *p)
+int ws_conn_get_deflate_params(const ws_conn *c, ws_deflate_params *p, size_t p_size)
 {
-    return ws__pmd_params(c ? c->pmd : NULL, c && c->role == WS_ROLE_CLIENT, p);
+    ws_deflate_params d;
+    int on;
+
+    if (!c || !p || p_size < WS__MIN_DEFLATE_PARAMS)
+        return WS_ERR_INVALID_ARG;
+    on = ws__pmd_params(c->pmd, c->role == WS_ROLE_CLIENT, &d);
+    ws__struct_copy(p, p_size, &d, sizeof d);
+    return on ? WS_OK : WS_ERR_NOT_FOUND;
 }
 
 int ws_conn_set_deflate_shared(ws_conn *c, ws_deflate_shared *s)
@@ -1076,31 +1298,145 @@ int ws_conn_set_deflate_shared(ws_conn *c, ws_deflate_shared *s)
     return c ? ws__pmd_set_shared(&c->pmd, &c->alloc, s) : WS_ERR_INVALID_ARG;
 }
 
-int ws_conn_feed(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
+/* A refused allocation reports which bound refused it. */
+static int budget_error(const ws_conn *c, int r)
 {
-    size_t dummy;
+    return r == WS_ERR_NOMEM && c->mem_refused ? WS_ERR_BUDGET : r;
+}
 
-    if (!consumed)
-        consumed = &dummy;
-    *consumed = 0;
-    if (!c || (!in && n))
-        return WS_ERR_INVALID_ARG;
-    if (c->ev_count || (!c->failed && ws__pmd_rx_pending(c->pmd)))
-        return WS_ERR_EVENTS_PENDING; /* (or decompressed data waiting for next_event) */
+/* Events wait to be taken (or decompressed data to be made into the next one). */
+static int pending(const ws_conn *c)
+{
+    return c->ev_count || (!c->failed && ws__pmd_rx_pending(c->pmd));
+}
+
+/* Process in[0..n) (writable: unmasked in place) until an event is ready. */
+static int feed_core(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
+{
+    int r;
+
     if (c->state == WS_STATE_CLOSED || c->close_received || c->eof) {
         /* Nothing after the close frame (or a failure) is processed. */
         *consumed = n;
         return WS_OK;
     }
+    c->mem_refused = 0;
     if (n)
         c->t_last_rx = c->now;
-    if (c->state == WS_STATE_CONNECTING) {
-        int r = feed_handshake(c, in, n, consumed);
-        c->st.bytes_in += *consumed;
-        return r;
-    }
-    int r = feed_frames(c, in, n, consumed);
+    if (c->state == WS_STATE_CONNECTING)
+        r = feed_handshake(c, in, n, consumed);
+    else
+        r = feed_frames(c, in, n, consumed);
     c->st.bytes_in += *consumed;
+    return r;
+}
+
+static void end_of_file(ws_conn *c)
+{
+    c->eof = 1;
+    if (c->state != WS_STATE_CLOSED)
+        fail(c, WS_ERR_EOF, WS_CLOSE_ABNORMAL, 0);
+}
+
+/* Go on with input that ws_conn_feed kept, unless a server still owes its answer to the
+ * request (the bytes after it wait for accept). */
+static void process_kept(ws_conn *c)
+{
+    while (c->ipos < c->ilen && !pending(c) && c->hs_state != HS_DECIDING) {
+        size_t used = 0;
+        (void)feed_core(c, c->ibuf + c->ipos, c->ilen - c->ipos, &used);
+        c->ipos += (uint32_t)used;
+        if (used == 0)
+            break;
+    }
+    if (c->eof_pending && c->ipos == c->ilen && !pending(c)) {
+        c->eof_pending = 0;
+        end_of_file(c);
+    }
+}
+
+/* Grow the input buffer to cap bytes; 0 when the allocator (or the memory bound) says no. */
+static int input_grow(ws_conn *c, size_t cap)
+{
+    uint8_t *q = ws__realloc(&c->alloc, c->ibuf, c->icap, cap);
+    if (!q)
+        return 0;
+    c->ibuf = q;
+    c->icap = (uint32_t)cap;
+    return 1;
+}
+
+/* Make room for n more kept bytes, without moving what queued events point into: as much as
+ * wanted up to the limit, else at least a small buffer. */
+static size_t input_room(ws_conn *c, size_t n)
+{
+    if (!c->ev_count) {
+        if (c->ipos > 0) {
+            memmove(c->ibuf, c->ibuf + c->ipos, c->ilen - c->ipos);
+            c->ilen -= c->ipos;
+            c->ipos = 0;
+        }
+        size_t lim = c->max_input, want = c->ilen + n;
+        size_t small = IBUF_MIN < lim ? IBUF_MIN : lim;
+        if (want > lim)
+            want = lim;
+        if (want < small)
+            want = small;
+        if (want > c->icap && !input_grow(c, want) && small > c->icap)
+            (void)input_grow(c, small);
+    }
+    return c->icap - c->ilen;
+}
+
+int ws_conn_feed(ws_conn *c, const void *in, size_t n, size_t *taken)
+{
+    size_t dummy, k;
+
+    if (!taken)
+        taken = &dummy;
+    *taken = 0;
+    if (!c || (!in && n))
+        return WS_ERR_INVALID_ARG;
+    c->view_live = 0;
+    if (n == 0)
+        return WS_OK;
+    if (c->state == WS_STATE_CLOSED || c->close_received || c->eof) {
+        *taken = n;
+        return WS_OK;
+    }
+    c->mem_refused = 0;
+    while (*taken < n) {
+        k = input_room(c, n - *taken);
+        if (k == 0) /* full while events wait (drain them), or no memory for a buffer */
+            return c->ilen == 0 ? budget_error(c, WS_ERR_NOMEM) : WS_OK;
+        if (k > n - *taken)
+            k = n - *taken;
+        memcpy(c->ibuf + c->ilen, (const uint8_t *)in + *taken, k);
+        c->ilen += (uint32_t)k;
+        *taken += k;
+        process_kept(c);
+        if (c->state == WS_STATE_CLOSED || c->close_received || c->eof) {
+            *taken = n; /* the rest would be discarded anyway */
+            break;
+        }
+    }
+    return WS_OK;
+}
+
+int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
+{
+    int r;
+
+    if (!c || !consumed || (!in && n))
+        return WS_ERR_INVALID_ARG;
+    *consumed = 0;
+    c->view_live = 0;
+    if (pending(c) || c->ipos < c->ilen)
+        return WS_ERR_EVENTS_PENDING; /* (or decompressed data, or kept input, first) */
+    c->in_lo = in;
+    c->in_hi = in + n;
+    r = feed_core(c, in, n, consumed);
+    c->in_lo = c->in_hi = NULL;
     return r;
 }
 
@@ -1108,22 +1444,32 @@ int ws_conn_feed_eof(ws_conn *c)
 {
     if (!c)
         return WS_ERR_INVALID_ARG;
-    c->eof = 1;
-    if (c->state != WS_STATE_CLOSED)
-        fail(c, WS_ERR_EOF, 1006, 0);
+    if (c->ipos < c->ilen && c->state != WS_STATE_CLOSED) {
+        c->eof_pending = 1; /* after what was fed before it */
+        process_kept(c);
+        return WS_OK;
+    }
+    end_of_file(c);
     return WS_OK;
 }
 
-int ws_conn_next_event(ws_conn *c, ws_event *ev)
+int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size)
 {
-    if (!c || !ev)
-        return 0;
-    /* Made only now, so the previous chunk's view stayed valid until this call. */
-    if (c->ev_count == 0 && !c->failed && ws__pmd_rx_pending(c->pmd))
-        inflate_continue(c);
+    if (!c || !ev || ev_size < WS__MIN_EVENT)
+        return WS_ERR_INVALID_ARG;
+    c->view_live = 0; /* the previous event's view ends here */
+    if (c->ev_count == 0) {
+        /* Made only now, so the previous chunk's view stayed valid until this call. */
+        if (!c->failed && ws__pmd_rx_pending(c->pmd))
+            inflate_continue(c);
+        else
+            process_kept(c);
+    }
     if (c->ev_count == 0)
         return 0;
-    *ev = c->ev[c->ev_head];
+    const ws_event *e = &c->ev[c->ev_head];
+    ws__struct_copy(ev, ev_size, e, sizeof *e);
+    c->view_live = e->len != 0;
     c->ev_head = (uint8_t)((c->ev_head + 1) % EVQ);
     c->ev_count--;
     return 1;
@@ -1138,7 +1484,8 @@ static int over_high_water(ws_conn *c, uint64_t bytes)
     if (bytes <= c->high_water && pending <= c->high_water - bytes)
         return 0;
     if (c->policy != WS_POLICY_ERROR && !c->close_sent) {
-        uint16_t code = c->policy == WS_POLICY_CLOSE_1013 ? 1013 : 1009;
+        uint16_t code = c->policy == WS_POLICY_CLOSE_1013 ? WS_CLOSE_TRY_AGAIN_LATER
+                                                          : WS_CLOSE_MESSAGE_TOO_BIG;
         fail(c, WS_ERR_OUTPUT_OVERFLOW, code, 1);
     }
     return 1;
@@ -1234,7 +1581,7 @@ static int send_payload(ws_conn *c, uint8_t op, const uint8_t *data, size_t len,
     return r;
 }
 
-int ws_conn_send_fragment(ws_conn *c, ws_opcode opcode, const void *data, size_t len, int fin,
+int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t len, int fin,
                           unsigned flags)
 {
     int r;
@@ -1251,10 +1598,11 @@ int ws_conn_send_fragment(ws_conn *c, ws_opcode opcode, const void *data, size_t
         return r;
     if (over_high_water(c, wire_size(c, len, c->frag_size)))
         return WS_ERR_WOULD_BLOCK;
+    c->mem_refused = 0;
     r = send_payload(c, c->tx_msg_op ? WS_OP_CONTINUATION : (uint8_t)opcode, data, len, fin,
                      flags);
     if (r < 0)
-        return r;
+        return budget_error(c, r);
     c->tx_utf8 = u;
     c->tx_msg_op = fin ? 0 : (uint8_t)opcode;
     if (fin)
@@ -1262,7 +1610,7 @@ int ws_conn_send_fragment(ws_conn *c, ws_opcode opcode, const void *data, size_t
     return WS_OK;
 }
 
-int ws_conn_send(ws_conn *c, ws_opcode opcode, const void *data, size_t len, unsigned flags)
+int ws_conn_send(ws_conn *c, uint32_t opcode, const void *data, size_t len, unsigned flags)
 {
     if (c && c->tx_msg_op && can_send(c) == WS_OK)
         return WS_ERR_STATE;
@@ -1278,9 +1626,10 @@ static int send_control(ws_conn *c, uint8_t op, const void *data, size_t len)
         return r;
     if (over_high_water(c, wire_size(c, len, 0)))
         return WS_ERR_WOULD_BLOCK;
-    if ((r = flush_pong(c)) < 0)
-        return r;
-    return queue_frame(c, op, 1, data, len, 0);
+    c->mem_refused = 0;
+    if ((r = flush_pong(c)) < 0 || (r = queue_frame(c, op, 1, data, len, 0)) < 0)
+        return budget_error(c, r);
+    return WS_OK;
 }
 
 int ws_conn_ping(ws_conn *c, const void *data, size_t len)
@@ -1307,7 +1656,7 @@ int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_l
         return WS_ERR_STATE;
     if (c->close_sent || c->state == WS_STATE_CLOSED)
         return WS_ERR_CLOSED;
-    if (code == 0 ? reason_len != 0 : !close_code_valid(code))
+    if (code == 0 ? reason_len != 0 : !ws_close_code_valid(code))
         return code == 0 ? WS_ERR_INVALID_ARG : WS_ERR_CLOSE_CODE;
     if (reason_len > WS_FRAME_MAX_CONTROL - 2)
         return WS_ERR_INVALID_ARG;
@@ -1321,13 +1670,11 @@ int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_l
 
 /* ---- output ---- */
 
-int ws_conn_output(ws_conn *c, ws_iovec *iov, int iovcnt)
+int ws_conn_output(const ws_conn *c, ws_iovec *iov, int iovcnt)
 {
-    if (!c || !iov || iovcnt <= 0)
-        return 0;
-    if (c->pong_pending && !c->close_sent && flush_pong(c) < 0)
-        fail(c, WS_ERR_NOMEM, 1011, 0);
-    return ws__outq_iov(&c->out, iov, iovcnt);
+    if (!c || (!iov && iovcnt > 0) || iovcnt < 0)
+        return WS_ERR_INVALID_ARG;
+    return iovcnt ? ws__outq_iov(&c->out, iov, iovcnt) : 0;
 }
 
 int ws_conn_output_ack(ws_conn *c, size_t n)
@@ -1335,9 +1682,15 @@ int ws_conn_output_ack(ws_conn *c, size_t n)
     if (!c)
         return WS_ERR_INVALID_ARG;
     int r = ws__outq_ack(&c->out, &c->alloc, n);
-    if (r == WS_OK)
-        c->st.bytes_out += n;
-    return r;
+    if (r < 0)
+        return r;
+    c->st.bytes_out += n;
+    if (n)
+        c->t_out_progress = c->now;
+    /* A pong held back by the high-water mark goes out once the queue has drained. */
+    if (c->pong_pending && !c->close_sent && flush_pong(c) < 0)
+        fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 0);
+    return WS_OK;
 }
 
 size_t ws_conn_buffered_amount(const ws_conn *c)
@@ -1378,25 +1731,40 @@ static uint64_t quiet_since(const ws_conn *c)
     return c->t_last_rx > c->t_last_ping ? c->t_last_rx : c->t_last_ping;
 }
 
+/* Receive-side memory may be given back only when no event, queued or last handed out,
+ * points into it (ws.h: no call frees what an event still shows). */
+static int rx_views_clear(const ws_conn *c)
+{
+    return c->ev_count == 0 && !c->view_live;
+}
+
 /* Buffers worth giving back once the connection has been quiet for a second. */
 static int trimmable(const ws_conn *c)
 {
-    return (c->aux && !c->pong_pending && c->ctl_len == 0) ||
-           (c->rbuf && !c->rx_msg_op) ||
+    int rx = rx_views_clear(c);
+    return (c->aux && !c->pong_pending && c->ctl_len == 0 && rx) ||
+           (c->rbuf && !c->rx_msg_op && rx) || (c->ibuf && c->ipos == c->ilen && rx) ||
            (c->out.buf && ws__outq_pending(&c->out) == 0);
 }
 
 static void trim(ws_conn *c)
 {
     ws__outq_trim(&c->out, &c->alloc);
+    if (!rx_views_clear(c))
+        return;
     if (c->aux && !c->pong_pending && c->ctl_len == 0) {
-        ws__free(&c->alloc, c->aux);
+        ws__free(&c->alloc, c->aux, sizeof *c->aux);
         c->aux = NULL;
     }
     if (c->rbuf && !c->rx_msg_op) {
-        ws__free(&c->alloc, c->rbuf);
+        ws__free(&c->alloc, c->rbuf, c->rcap);
         c->rbuf = NULL;
         c->rlen = c->rcap = 0;
+    }
+    if (c->ibuf && c->ipos == c->ilen) {
+        ws__free(&c->alloc, c->ibuf, c->icap);
+        c->ibuf = NULL;
+        c->icap = c->ipos = c->ilen = 0;
     }
 }
 
@@ -1406,7 +1774,7 @@ static void send_timer_ping(ws_conn *c)
     c->ping_seq++;
     ws__store_be64(id, c->ping_seq);
     if (flush_pong(c) < 0 || queue_frame(c, WS_OP_PING, 1, id, sizeof id, 0)) {
-        fail(c, WS_ERR_NOMEM, 1011, 0);
+        fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 0);
         return;
     }
     c->st.pings_sent++;
@@ -1422,8 +1790,8 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
         if ((t) < d)        \
             d = (t);        \
     } while (0)
-    if (!c)
-        return d;
+    if (!c || !c->clock_set)
+        return d; /* no time origin yet: nothing can be due */
     if (c->state == WS_STATE_CONNECTING && c->t_handshake)
         WS_MIN_DEADLINE_(c->t_open + c->t_handshake);
     if (c->state == WS_STATE_OPEN) {
@@ -1434,10 +1802,14 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
         if (c->t_idle)
             WS_MIN_DEADLINE_(c->t_last_rx + c->t_idle);
         if (trimmable(c)) /* one wake-up to give buffers back once quiet */
-            WS_MIN_DEADLINE_(quiet_since(c) + 1000);
+            WS_MIN_DEADLINE_(quiet_since(c) + QUIET_MS);
     }
     if (c->state == WS_STATE_CLOSING && c->t_close)
         WS_MIN_DEADLINE_(c->t_closing + c->t_close);
+    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->t_message)
+        WS_MIN_DEADLINE_(c->t_msg_start + c->t_message);
+    if (c->t_send && !c->close_waited && !c->eof && ws__outq_pending(&c->out) > 0)
+        WS_MIN_DEADLINE_(c->t_out_progress + c->t_send);
     if (c->state == WS_STATE_CLOSED && !c->eof && !c->close_waited && c->t_close &&
         (ws__outq_pending(&c->out) > 0 || (c->role == WS_ROLE_CLIENT && !c->failed)))
         WS_MIN_DEADLINE_(c->t_closing + c->t_close);
@@ -1460,19 +1832,30 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
     c->now = now_ms;
     /* Quiet for a second: give back a large drained output buffer (busy connections keep it,
      * so sending allocates nothing per message). */
-    if (now_ms - quiet_since(c) >= 1000)
+    if (now_ms - quiet_since(c) >= QUIET_MS)
         trim(c);
+
+    /* Work in progress bounded in time: a message started must complete, queued output must
+     * move (the peer reads). */
+    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->t_message &&
+        now_ms >= c->t_msg_start + c->t_message)
+        fail(c, WS_ERR_MESSAGE_TIMEOUT, WS_CLOSE_POLICY_VIOLATION, 1);
+    if (c->t_send && !c->close_waited && ws__outq_pending(&c->out) > 0 &&
+        now_ms >= c->t_out_progress + c->t_send) {
+        fail(c, WS_ERR_SEND_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
+        c->close_waited = 1; /* the peer does not read: its output is given up */
+    }
 
     switch (c->state) {
     case WS_STATE_CONNECTING:
         if (c->t_handshake && now_ms >= c->t_open + c->t_handshake) {
-            fail(c, WS_ERR_HANDSHAKE_TIMEOUT, 1006, 0);
+            fail(c, WS_ERR_HANDSHAKE_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
             c->close_waited = 1; /* the peer is unresponsive: don't wait for it to read */
         }
         break;
     case WS_STATE_OPEN:
         if (c->ping_outstanding && c->t_pong && now_ms >= c->t_last_ping + c->t_pong) {
-            fail(c, WS_ERR_PONG_TIMEOUT, 1006, 0);
+            fail(c, WS_ERR_PONG_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
             c->close_waited = 1; /* presumed dead: its unread output is moot */
             break;
         }
@@ -1481,8 +1864,8 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
             /* The reason first: a failure below must still end with the CLOSE event. */
             push_simple(c, WS_EV_ERROR, 0, NULL, 0);
             c->ev[(c->ev_head + c->ev_count - 1) % EVQ].error = WS_ERR_IDLE_TIMEOUT;
-            if (queue_close(c, 1000, (const uint8_t *)why, sizeof why - 1) < 0)
-                fail(c, WS_ERR_NOMEM, 1011, 0);
+            if (queue_close(c, WS_CLOSE_NORMAL, (const uint8_t *)why, sizeof why - 1) < 0)
+                fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 0);
             else
                 c->state = WS_STATE_CLOSING;
             break;
@@ -1492,7 +1875,7 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
         break;
     case WS_STATE_CLOSING:
         if (c->t_close && now_ms >= c->t_closing + c->t_close) {
-            fail(c, WS_ERR_CLOSE_TIMEOUT, 1006, 0);
+            fail(c, WS_ERR_CLOSE_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
             c->close_waited = 1; /* waited long enough already */
         }
         break;

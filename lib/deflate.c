@@ -39,6 +39,7 @@ struct ws__pmd {
     const uint8_t *in_p; /* input not yet handed to zlib */
     size_t in_n;
     uint8_t *obuf; /* heap output of the fragment being sent, NULL when the stack sufficed */
+    size_t obuf_cap;
     uint8_t *chunk; /* streaming: one chunk of decompressed output */
     uint8_t *stash; /* streaming: compressed input left over when a chunk filled up */
     size_t stash_cap;
@@ -55,7 +56,11 @@ struct ws_deflate_shared {
 
 /* The configuration used when no option was ever set (no state allocated). */
 static const struct ws__pmd pmd_defaults = {
-    .threshold = 64, .win_bits = 15, .peer_win_bits = 15, .mem_level = 8, .level = 6};
+    .threshold = WS_DEFAULT_DEFLATE_THRESHOLD,
+    .win_bits = WS_DEFAULT_DEFLATE_WINDOW_BITS,
+    .peer_win_bits = WS_DEFAULT_DEFLATE_WINDOW_BITS,
+    .mem_level = WS_DEFAULT_DEFLATE_MEM_LEVEL,
+    .level = WS_DEFAULT_DEFLATE_LEVEL};
 
 static const struct ws__pmd *cfg(const ws__pmd *p)
 {
@@ -115,8 +120,10 @@ int ws__pmd_set_option(ws__pmd **pp, const ws_allocator *a, int opt, uint64_t v)
     default:
         break;
     }
-    if (!ws__pmd_is_option(opt) || v < lo || v > hi)
-        return WS_ERR_INVALID_ARG;
+    if (!ws__pmd_is_option(opt))
+        return WS_ERR_OPTION;
+    if (v < lo || v > hi)
+        return WS_ERR_RANGE;
     if (opt == WS_OPT_DEFLATE && v && !ws_deflate_available())
         return WS_ERR_UNSUPPORTED;
     if (!*pp && ws__pmd_get_option(NULL, opt) == v)
@@ -204,7 +211,7 @@ int ws__pmd_active(const ws__pmd *p)
 }
 
 int ws__pmd_params(const ws__pmd *p, int is_client, ws_deflate_params *out)
-{
+{ /* 1 when negotiated, else 0; *out filled either way */
     ws_deflate_params d;
     memset(&d, 0, sizeof d);
     int on = ws__pmd_active(p);
@@ -290,13 +297,16 @@ static int hs_elem(const ws_handshake *hs, size_t i, int response, pmd_elem *e)
     return 1;
 }
 
-/* A parsed Sec-WebSocket-Extensions string, in one allocation (count, then fill). */
-static int parse_list(const ws_allocator *a, const char *s, ws__list *l, void **mem)
+/* A parsed Sec-WebSocket-Extensions string, in one allocation (count, then fill) of
+ * *mem_size bytes. */
+static int parse_list(const ws_allocator *a, const char *s, ws__list *l, void **mem,
+                      size_t *mem_size)
 {
     ws__list c;
     memset(&c, 0, sizeof c);
     memset(l, 0, sizeof *l);
     *mem = NULL;
+    *mem_size = 0;
     if (!s || ws__parse_extensions(&c, s, strlen(s)) < 0)
         return WS_ERR_INVALID_ARG;
     if (c.nexts == 0)
@@ -310,6 +320,7 @@ static int parse_list(const ws_allocator *a, const char *s, ws__list *l, void **
     l->str = (char *)l->params + c.nparams * sizeof(ws__param);
     (void)ws__parse_extensions(l, s, strlen(s));
     *mem = m;
+    *mem_size = size;
     return WS_OK;
 }
 
@@ -406,8 +417,9 @@ int ws__pmd_server_explicit(ws__pmd **pp, const ws_allocator *a, const char *res
 {
     ws__list l;
     void *mem;
+    size_t mem_size;
     pmd_elem e;
-    int r = parse_list(a, response, &l, &mem);
+    int r = parse_list(a, response, &l, &mem, &mem_size);
 
     *found = 0;
     if (r < 0)
@@ -415,7 +427,7 @@ int ws__pmd_server_explicit(ws__pmd **pp, const ws_allocator *a, const char *res
     for (size_t i = 0; i < l.nexts && !*found; i++) {
         int k = list_elem(&l, i, 1, &e);
         if (k < 0) {
-            r = WS_ERR_INVALID_ARG;
+            r = WS_ERR_ARG_EXTENSIONS; /* not a valid response's parameters */
             break;
         }
         if (k == 0)
@@ -426,7 +438,7 @@ int ws__pmd_server_explicit(ws__pmd **pp, const ws_allocator *a, const char *res
         neg->rx_bits = e.cmwb ? e.cmwb : 15;
         neg->rx_no_takeover = e.cnct;
     }
-    ws__free(a, mem);
+    ws__free(a, mem, mem_size);
     if (r == WS_OK && *found && !ws_deflate_available())
         r = WS_ERR_UNSUPPORTED;
     return r;
@@ -482,6 +494,7 @@ int ws__pmd_client_check(const ws__pmd *p, const ws_allocator *a, const ws_hands
     pmd_elem e, o;
     ws__list l;
     void *mem = NULL;
+    size_t mem_size = 0;
     int r = WS_OK;
 
     *found = 0;
@@ -492,7 +505,7 @@ int ws__pmd_client_check(const ws__pmd *p, const ws_allocator *a, const ws_hands
         if (k < 0 || *found)
             return WS_ERR_DEFLATE_NEGOTIATION; /* bad parameters, or accepted twice */
         *found = 1;
-        r = parse_list(a, hs->offer_ext, &l, &mem);
+        r = parse_list(a, hs->offer_ext, &l, &mem, &mem_size);
         if (r == WS_ERR_INVALID_ARG)
             r = WS_ERR_DEFLATE_NEGOTIATION; /* nothing offered */
         if (r < 0)
@@ -501,7 +514,7 @@ int ws__pmd_client_check(const ws__pmd *p, const ws_allocator *a, const ws_hands
         for (; j < l.nexts; j++)
             if (list_elem(&l, j, 0, &o) == 1 && answers(&o, &e))
                 break;
-        ws__free(a, mem);
+        ws__free(a, mem, mem_size);
         if (j == l.nexts)
             return WS_ERR_DEFLATE_NEGOTIATION;
         neg->tx_bits = min8(cfg(p)->win_bits, e.cmwb ? e.cmwb : 15);
@@ -520,16 +533,28 @@ int ws__pmd_client_check(const ws__pmd *p, const ws_allocator *a, const ws_hands
 
 /* ---- zlib through the caller's allocator ---- */
 
+/* zlib frees without a size, and the allocator hook gets one (ws.h): each block zlib asks
+ * for carries its size in a header of Z_HDR bytes, which keeps the payload max-aligned. */
+#define Z_HDR (sizeof(max_align_t) > sizeof(size_t) ? sizeof(max_align_t) : sizeof(size_t))
+
 static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
 {
-    if (size && items > SIZE_MAX / size)
+    if (size && items > (SIZE_MAX - Z_HDR) / size)
         return Z_NULL;
-    return ws__malloc(opaque, (size_t)items * size);
+    size_t n = (size_t)items * size + Z_HDR;
+    unsigned char *b = ws__malloc(opaque, n);
+    if (!b)
+        return Z_NULL;
+    memcpy(b, &n, sizeof n);
+    return b + Z_HDR;
 }
 
 static void z_free(voidpf opaque, voidpf ptr)
 {
-    ws__free(opaque, ptr);
+    size_t n;
+    unsigned char *b = (unsigned char *)ptr - Z_HDR;
+    memcpy(&n, b, sizeof n);
+    ws__free(opaque, b, n);
 }
 
 static void z_prepare(z_stream *z, const ws_allocator *a)
@@ -548,28 +573,33 @@ static uInt z_len(size_t n)
     return (uInt)(n < Z_STEP ? n : Z_STEP);
 }
 
-ws_deflate_shared *ws_deflate_shared_new(const ws_allocator *alloc, int window_bits,
-                                         int mem_level, int level)
+int ws_deflate_shared_new(ws_deflate_shared **out, const ws_allocator *alloc, int window_bits,
+                          int mem_level, int level)
 {
     ws_allocator a;
     ws_deflate_shared *s;
 
+    if (!out)
+        return WS_ERR_INVALID_ARG;
+    *out = NULL;
     if (window_bits < 9 || window_bits > 15 || mem_level < 1 || mem_level > 9 || level < 0 ||
         level > 9)
-        return NULL;
-    ws__alloc_init(&a, alloc);
+        return WS_ERR_RANGE;
+    if (ws__alloc_init(&a, alloc) < 0)
+        return WS_ERR_INVALID_ARG;
     s = ws__malloc(&a, sizeof *s);
     if (!s)
-        return NULL;
+        return WS_ERR_NOMEM;
     s->alloc = a;
     s->bits = window_bits;
     z_prepare(&s->z, &s->alloc);
     if (deflateInit2(&s->z, level, Z_DEFLATED, -window_bits, mem_level, Z_DEFAULT_STRATEGY) !=
         Z_OK) {
-        ws__free(&a, s);
-        return NULL;
+        ws__free(&a, s, sizeof *s);
+        return WS_ERR_NOMEM; /* the parameters were checked: only memory can fail */
     }
-    return s;
+    *out = s;
+    return WS_OK;
 }
 
 void ws_deflate_shared_free(ws_deflate_shared *s)
@@ -578,7 +608,7 @@ void ws_deflate_shared_free(ws_deflate_shared *s)
         return;
     ws_allocator a = s->alloc;
     deflateEnd(&s->z);
-    ws__free(&a, s);
+    ws__free(&a, s, sizeof *s);
 }
 
 static void tx_release(ws__pmd *p)
@@ -595,11 +625,11 @@ static void rx_release(ws__pmd *p, int with_chunk)
     if (p->rx_live)
         inflateEnd(&p->rx);
     p->rx_live = 0;
-    ws__free(&p->alloc, p->stash);
+    ws__free(&p->alloc, p->stash, p->stash_cap);
     p->stash = NULL;
     p->stash_cap = 0;
     if (with_chunk) {
-        ws__free(&p->alloc, p->chunk);
+        ws__free(&p->alloc, p->chunk, WS__PMD_OUT_CHUNK);
         p->chunk = NULL;
     }
 }
@@ -610,9 +640,9 @@ void ws__pmd_free(ws__pmd *p)
         return;
     tx_release(p);
     rx_release(p, 1);
-    ws__free(&p->alloc, p->obuf);
+    ws__free(&p->alloc, p->obuf, p->obuf_cap);
     ws_allocator a = p->alloc;
-    ws__free(&a, p);
+    ws__free(&a, p, sizeof *p);
 }
 
 /* ---- sending ---- */
@@ -665,8 +695,9 @@ static int tx_grow(ws__pmd *p, uint8_t **buf, size_t *cap, size_t len, size_t ne
         return WS_ERR_NOMEM;
     if (len)
         memcpy(q, *buf, len);
-    ws__free(&p->alloc, p->obuf);
+    ws__free(&p->alloc, p->obuf, p->obuf_cap);
     p->obuf = *buf = q;
+    p->obuf_cap = want;
     *cap = want;
     return WS_OK;
 }
@@ -721,8 +752,9 @@ int ws__pmd_tx_compress(ws__pmd *p, const uint8_t *in, size_t n, int fin, uint8_
 
 void ws__pmd_tx_done(ws__pmd *p, int fin, int ok)
 {
-    ws__free(&p->alloc, p->obuf);
+    ws__free(&p->alloc, p->obuf, p->obuf_cap);
     p->obuf = NULL;
+    p->obuf_cap = 0;
     if (!ok && p->tx_live) {
         /* The peer never saw what the compressor just took in: forget it all. Later output
          * then refers only to bytes the peer does get, whatever its window holds. */
@@ -794,6 +826,9 @@ static void rx_feed(ws__pmd *p)
     }
 }
 
+/* The largest LZ77 window (2^15), all inflateGetDictionary can return. */
+#define RX_DICT_MAX 32768u
+
 /* A final block ended the stream: start a new one for the next message, keeping the window
  * when the peer takes its context over. */
 static int rx_restart(ws__pmd *p)
@@ -802,7 +837,7 @@ static int rx_restart(ws__pmd *p)
     uInt dlen = 0;
 
     if (!p->neg.rx_no_takeover) {
-        dict = ws__malloc(&p->alloc, 32768);
+        dict = ws__malloc(&p->alloc, RX_DICT_MAX);
         if (!dict)
             return WS_ERR_NOMEM;
         inflateGetDictionary(&p->rx, dict, &dlen);
@@ -810,7 +845,7 @@ static int rx_restart(ws__pmd *p)
     inflateReset(&p->rx);
     if (dict && dlen)
         inflateSetDictionary(&p->rx, dict, dlen);
-    ws__free(&p->alloc, dict);
+    ws__free(&p->alloc, dict, RX_DICT_MAX);
     p->rx_done = 1;
     return WS_OK;
 }
@@ -890,7 +925,7 @@ int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint
             size_t want = *cap ? (*cap > SIZE_MAX / 2 ? SIZE_MAX : *cap * 2) : 1024;
             if (want > limit)
                 want = (size_t)limit;
-            uint8_t *q = ws__realloc(&p->alloc, *buf, *len, want);
+            uint8_t *q = ws__realloc(&p->alloc, *buf, *cap, want);
             if (!q)
                 return WS_ERR_NOMEM;
             *buf = q;
@@ -933,7 +968,7 @@ int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, size
                 uint8_t *s = ws__malloc(&p->alloc, total);
                 if (!s)
                     return WS_ERR_NOMEM;
-                ws__free(&p->alloc, p->stash);
+                ws__free(&p->alloc, p->stash, p->stash_cap);
                 p->stash = s;
                 p->stash_cap = total;
             }
@@ -972,14 +1007,17 @@ void ws__pmd_rx_end(ws__pmd *p)
 
 #else /* !WS_HAVE_ZLIB: never active, so the data path is never entered */
 
-ws_deflate_shared *ws_deflate_shared_new(const ws_allocator *alloc, int window_bits,
-                                         int mem_level, int level)
+int ws_deflate_shared_new(ws_deflate_shared **out, const ws_allocator *alloc, int window_bits,
+                          int mem_level, int level)
 {
     (void)alloc;
     (void)window_bits;
     (void)mem_level;
     (void)level;
-    return NULL;
+    if (!out)
+        return WS_ERR_INVALID_ARG;
+    *out = NULL;
+    return WS_ERR_UNSUPPORTED;
 }
 
 void ws_deflate_shared_free(ws_deflate_shared *s)
@@ -991,7 +1029,7 @@ void ws__pmd_free(ws__pmd *p)
 {
     if (p) {
         ws_allocator a = p->alloc;
-        ws__free(&a, p);
+        ws__free(&a, p, sizeof *p);
     }
 }
 

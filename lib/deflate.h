@@ -41,7 +41,7 @@ int ws__pmd_params(const ws__pmd *p, int is_client, ws_deflate_params *out);
 size_t ws__pmd_server_answer(const ws__pmd *p, const ws_handshake *hs, char *out, size_t cap,
                              ws__pmd_neg *neg);
 /* Server: configure from a Sec-WebSocket-Extensions response the caller wrote (the first
- * permessage-deflate element in it, if any). WS_OK, WS_ERR_INVALID_ARG (its parameters are
+ * permessage-deflate element in it, if any). WS_OK, WS_ERR_ARG_EXTENSIONS (its parameters are
  * not a valid response), WS_ERR_UNSUPPORTED (no zlib), WS_ERR_NOMEM. */
 int ws__pmd_server_explicit(ws__pmd **pp, const ws_allocator *a, const char *response,
                             ws__pmd_neg *neg, int *found);

@@ -8,8 +8,8 @@ static int opcode_reserved(unsigned op)
     return (op >= 0x3 && op <= 0x7) || op >= 0xB;
 }
 
-int ws_frame_parse_header(const uint8_t *in, size_t n, unsigned flags, uint64_t max_payload,
-                          ws_frame_header *h)
+int ws__frame_parse_header(const uint8_t *in, size_t n, uint32_t flags, uint64_t max_payload,
+                           ws_frame_header *h)
 {
     unsigned allowed_rsv, op, len7, masked, fin, rsv;
     size_t hlen;
@@ -96,8 +96,31 @@ size_t ws_frame_header_size(uint64_t payload_len, int masked)
     return masked ? s + 4 : s;
 }
 
-int ws_frame_write_header_raw(uint8_t *out, size_t cap, const ws_frame_header *h,
-                              unsigned len_bytes)
+int ws_frame_parse_header(const uint8_t *in, size_t n, uint32_t flags, uint64_t max_payload,
+                          ws_frame_header *h, size_t h_size)
+{
+    ws_frame_header mine;
+    int r;
+
+    if (!h || h_size < WS__MIN_FRAME_HEADER)
+        return WS_ERR_INVALID_ARG;
+    r = ws__frame_parse_header(in, n, flags, max_payload, &mine);
+    if (r > 0)
+        ws__struct_copy(h, h_size, &mine, sizeof mine);
+    return r;
+}
+
+/* A caller's header (h_size bytes) as the library's struct. */
+static int header_in(ws_frame_header *dst, const ws_frame_header *h, size_t h_size)
+{
+    if (!h || h_size < WS__MIN_FRAME_HEADER)
+        return WS_ERR_INVALID_ARG;
+    ws__struct_copy(dst, sizeof *dst, h, h_size);
+    return WS_OK;
+}
+
+static int write_header_raw(uint8_t *out, size_t cap, const ws_frame_header *h,
+                            unsigned len_bytes)
 {
     size_t size;
     uint64_t len;
@@ -130,7 +153,15 @@ int ws_frame_write_header_raw(uint8_t *out, size_t cap, const ws_frame_header *h
     return (int)size;
 }
 
-int ws_frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h)
+int ws_frame_write_header_raw(uint8_t *out, size_t cap, const ws_frame_header *h,
+                              size_t h_size, unsigned len_bytes)
+{
+    ws_frame_header mine;
+    int r = header_in(&mine, h, h_size);
+    return r < 0 ? r : write_header_raw(out, cap, &mine, len_bytes);
+}
+
+int ws__frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h)
 {
     if (!h || h->opcode > 0xF || (h->rsv & ~0x70u))
         return WS_ERR_INVALID_ARG;
@@ -142,22 +173,28 @@ int ws_frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h)
         return WS_ERR_FRAME_CONTROL_TOO_LONG;
     if (h->payload_len >> 63)
         return WS_ERR_FRAME_LEN64_MSB;
-    return ws_frame_write_header_raw(out, cap, h, 0);
+    return write_header_raw(out, cap, h, 0);
 }
 
-int ws_frame_encode(uint8_t *out, size_t cap, const ws_frame_header *h, const void *payload,
-                    size_t len)
+int ws_frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h, size_t h_size)
+{
+    ws_frame_header mine;
+    int r = header_in(&mine, h, h_size);
+    return r < 0 ? r : ws__frame_write_header(out, cap, &mine);
+}
+
+int ws_frame_encode(uint8_t *out, size_t cap, const ws_frame_header *h, size_t h_size,
+                    const void *payload, size_t len)
 {
     ws_frame_header hh;
     int hl;
 
-    if (!h || (!payload && len))
+    if (header_in(&hh, h, h_size) < 0 || (!payload && len))
         return WS_ERR_INVALID_ARG;
-    hh = *h;
     hh.payload_len = len;
     if (len > (size_t)INT_MAX - WS_FRAME_MAX_HEADER)
         return WS_ERR_INVALID_ARG;
-    hl = ws_frame_write_header(out, cap, &hh);
+    hl = ws__frame_write_header(out, cap, &hh);
     if (hl < 0)
         return hl;
     if (cap - (size_t)hl < len)
@@ -193,18 +230,23 @@ typedef struct decoder_box {
     ws_allocator alloc;
 } decoder_box;
 
-ws_frame_decoder *ws_frame_decoder_new(const ws_allocator *alloc)
+int ws_frame_decoder_new(ws_frame_decoder **out, const ws_allocator *alloc)
 {
     ws_allocator a;
     decoder_box *b;
 
-    ws__alloc_init(&a, alloc);
+    if (!out)
+        return WS_ERR_INVALID_ARG;
+    *out = NULL;
+    if (ws__alloc_init(&a, alloc) < 0)
+        return WS_ERR_INVALID_ARG;
     b = ws__malloc(&a, sizeof *b);
     if (!b)
-        return NULL;
+        return WS_ERR_NOMEM;
     ws__frame_decoder_init(&b->d);
     b->alloc = a;
-    return &b->d;
+    *out = &b->d;
+    return WS_OK;
 }
 
 void ws_frame_decoder_free(ws_frame_decoder *d)
@@ -212,28 +254,30 @@ void ws_frame_decoder_free(ws_frame_decoder *d)
     if (d) {
         decoder_box *b = (decoder_box *)(void *)d;
         ws_allocator a = b->alloc;
-        ws__free(&a, b);
+        ws__free(&a, b, sizeof *b);
     }
 }
 
-void ws_frame_decoder_set_flags(ws_frame_decoder *d, unsigned flags, uint64_t max_payload)
+int ws_frame_decoder_set_flags(ws_frame_decoder *d, uint32_t flags, uint64_t max_payload)
 {
-    if (d) {
-        d->flags = flags;
-        d->max_payload = max_payload;
-    }
+    if (!d)
+        return WS_ERR_INVALID_ARG;
+    d->flags = flags;
+    d->max_payload = max_payload;
+    return WS_OK;
 }
 
-void ws_frame_decoder_reset(ws_frame_decoder *d)
+int ws_frame_decoder_reset(ws_frame_decoder *d)
 {
-    if (d) {
-        d->state = WS__DEC_HEADER;
-        d->error = 0;
-        d->hbuf_len = 0;
-        d->remaining = 0;
-        d->offset = 0;
-        d->mask_off = 0;
-    }
+    if (!d)
+        return WS_ERR_INVALID_ARG;
+    d->state = WS__DEC_HEADER;
+    d->error = 0;
+    d->hbuf_len = 0;
+    d->remaining = 0;
+    d->offset = 0;
+    d->mask_off = 0;
+    return WS_OK;
 }
 
 static int header_done(ws_frame_decoder *d, ws_frame_event *ev)
@@ -244,7 +288,7 @@ static int header_done(ws_frame_decoder *d, ws_frame_event *ev)
     d->hbuf_len = 0;
     d->state = d->remaining ? WS__DEC_PAYLOAD : WS__DEC_EMPTY;
     ev->type = WS_FRAME_EV_HEADER;
-    ev->header = d->hdr;
+    ev->header = &d->hdr;
     return WS_OK;
 }
 
@@ -255,7 +299,7 @@ static int feed_header(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consu
 
     if (d->hbuf_len == 0) {
         /* Common case: the whole header is in this input, parse it where it lies. */
-        r = ws_frame_parse_header(in, n, d->flags, d->max_payload, &d->hdr);
+        r = ws__frame_parse_header(in, n, d->flags, d->max_payload, &d->hdr);
         if (r > 0) {
             *consumed = (size_t)r;
             return header_done(d, ev);
@@ -274,7 +318,7 @@ static int feed_header(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consu
     if (k > n)
         k = n;
     memcpy(d->hbuf + old, in, k);
-    r = ws_frame_parse_header(d->hbuf, old + k, d->flags, d->max_payload, &d->hdr);
+    r = ws__frame_parse_header(d->hbuf, old + k, d->flags, d->max_payload, &d->hdr);
     if (r < 0)
         return d->error = r;
     if (r == 0) {
@@ -287,7 +331,21 @@ static int feed_header(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consu
 }
 
 int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
-                          ws_frame_event *ev)
+                          ws_frame_event *ev, size_t ev_size)
+{
+    ws_frame_event mine;
+    int r;
+
+    if (!ev || ev_size < WS__MIN_FRAME_EVENT)
+        return WS_ERR_INVALID_ARG;
+    memset(&mine, 0, sizeof mine);
+    r = ws__frame_decoder_step(d, in, n, consumed, &mine);
+    ws__struct_copy(ev, ev_size, &mine, sizeof mine);
+    return r;
+}
+
+int ws__frame_decoder_step(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                           ws_frame_event *ev)
 {
     size_t dummy;
 
@@ -297,6 +355,7 @@ int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *co
     if (!d || !ev || (!in && n))
         return WS_ERR_INVALID_ARG;
     ev->type = WS_FRAME_EV_NONE;
+    ev->header = &d->hdr;
     ev->data = NULL;
     ev->len = 0;
     ev->offset = 0;
@@ -307,7 +366,7 @@ int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *co
     switch (d->state) {
     case WS__DEC_EMPTY:
         ev->type = WS_FRAME_EV_DATA;
-        ev->header = d->hdr;
+        ev->header = &d->hdr;
         ev->data = in;
         ev->frame_end = 1;
         d->state = WS__DEC_HEADER;
@@ -319,7 +378,7 @@ int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *co
         if (d->hdr.masked)
             d->mask_off = (uint8_t)ws_mask(in, k, d->hdr.mask, d->mask_off);
         ev->type = WS_FRAME_EV_DATA;
-        ev->header = d->hdr;
+        ev->header = &d->hdr;
         ev->data = in;
         ev->len = k;
         ev->offset = d->offset;

@@ -42,31 +42,36 @@ static const char *const response_single[] = {"Sec-WebSocket-Accept", "Sec-WebSo
 
 /* ---- object ---- */
 
-ws_handshake *ws_handshake_new(int is_client, const ws_allocator *alloc)
+int ws_handshake_new(ws_handshake **out, uint32_t role, const ws_allocator *alloc)
 {
     ws_allocator a;
     ws_handshake *hs;
 
-    ws__alloc_init(&a, alloc);
+    if (!out)
+        return WS_ERR_INVALID_ARG;
+    *out = NULL;
+    if ((role != WS_ROLE_SERVER && role != WS_ROLE_CLIENT) || ws__alloc_init(&a, alloc) < 0)
+        return WS_ERR_INVALID_ARG;
     hs = ws__malloc(&a, sizeof *hs);
     if (!hs)
-        return NULL;
+        return WS_ERR_NOMEM;
     memset(hs, 0, sizeof *hs);
     hs->alloc = a;
-    hs->is_client = (uint8_t)(is_client != 0);
-    hs->max_body = WS_HANDSHAKE_DEFAULT_MAX_BODY;
+    hs->is_client = (uint8_t)(role == WS_ROLE_CLIENT);
+    hs->max_body = WS_DEFAULT_MAX_BODY;
     /* The parser keeps a pointer to hs->alloc: it lives exactly as long as the object. */
-    ws__http_init(&hs->http, &hs->alloc, hs->is_client, WS_HANDSHAKE_DEFAULT_MAX_HEADER_SIZE,
-                  WS_HANDSHAKE_DEFAULT_MAX_HEADERS);
-    return hs;
+    ws__http_init(&hs->http, &hs->alloc, hs->is_client, WS_DEFAULT_MAX_HEADER_SIZE,
+                  WS_DEFAULT_MAX_HEADERS);
+    *out = hs;
+    return WS_OK;
 }
 
 static void clear(ws_handshake *hs)
 {
     ws__http_clear(&hs->http);
-    ws__free(&hs->alloc, hs->lists);
-    ws__free(&hs->alloc, hs->offer);
-    ws__free(&hs->alloc, hs->body);
+    ws__free(&hs->alloc, hs->lists, hs->lists_size);
+    ws__free(&hs->alloc, hs->offer, hs->offer_size);
+    ws__free(&hs->alloc, hs->body, hs->body_want);
 }
 
 void ws_handshake_free(ws_handshake *hs)
@@ -74,15 +79,15 @@ void ws_handshake_free(ws_handshake *hs)
     if (!hs)
         return;
     clear(hs);
-    ws__free(&hs->alloc, hs);
+    ws__free(&hs->alloc, hs, sizeof *hs);
 }
 
-void ws_handshake_reset(ws_handshake *hs)
+int ws_handshake_reset(ws_handshake *hs)
 {
     ws_handshake keep;
 
     if (!hs)
-        return;
+        return WS_ERR_INVALID_ARG;
     clear(hs);
     keep = *hs;
     memset(hs, 0, sizeof *hs);
@@ -93,12 +98,15 @@ void ws_handshake_reset(ws_handshake *hs)
     hs->rng_user = keep.rng_user;
     hs->max_body = keep.max_body;
     hs->is_client = keep.is_client;
+    return WS_OK;
 }
 
 int ws_handshake_set_max_header_size(ws_handshake *hs, size_t bytes)
 {
-    if (!hs || bytes < 64 || bytes > (16u << 20))
+    if (!hs)
         return WS_ERR_INVALID_ARG;
+    if (bytes < 64 || bytes > (16u << 20))
+        return WS_ERR_RANGE;
     if (hs->state != WS__HS_IDLE || hs->error)
         return WS_ERR_STATE;
     hs->http.max_size = bytes;
@@ -107,8 +115,10 @@ int ws_handshake_set_max_header_size(ws_handshake *hs, size_t bytes)
 
 int ws_handshake_set_max_headers(ws_handshake *hs, size_t count)
 {
-    if (!hs || count < 1 || count > 65535)
+    if (!hs)
         return WS_ERR_INVALID_ARG;
+    if (count < 1 || count > 65535)
+        return WS_ERR_RANGE;
     if (hs->state != WS__HS_IDLE || hs->error)
         return WS_ERR_STATE;
     hs->http.max_headers = count;
@@ -119,18 +129,21 @@ int ws_handshake_set_max_body(ws_handshake *hs, size_t bytes)
 {
     if (!hs)
         return WS_ERR_INVALID_ARG;
+    if (bytes > (16u << 20))
+        return WS_ERR_RANGE;
     if (hs->state != WS__HS_IDLE || hs->error)
         return WS_ERR_STATE;
     hs->max_body = bytes;
     return WS_OK;
 }
 
-void ws_handshake_set_random(ws_handshake *hs, ws_random_fn fn, void *user)
+int ws_handshake_set_random(ws_handshake *hs, ws_random_fn fn, void *user)
 {
     if (!hs)
-        return;
+        return WS_ERR_INVALID_ARG;
     hs->rng = fn;
     hs->rng_user = user;
+    return WS_OK;
 }
 
 int ws__hs_fail(ws_handshake *hs, int err)
@@ -192,6 +205,7 @@ int ws__hs_build_lists(ws_handshake *hs, int *perr, int *eerr)
     if (!mem)
         return WS_ERR_NOMEM;
     hs->lists = mem;
+    hs->lists_size = size;
     memset(&f, 0, sizeof f);
     f.protos = (ws__view *)(void *)mem;
     f.exts = (ws__ext *)(void *)(mem + cp.nprotos * sizeof(ws__view));
@@ -262,7 +276,7 @@ static int check_request(ws_handshake *hs)
     if (!header_is(hs, "Sec-WebSocket-Version", "13"))
         return WS_ERR_HS_WS_VERSION;
     x = ws__http_find(h, LIT("Sec-WebSocket-Key"), 0);
-    if (!x || ws_base64_decode(ws__hval(h, x), x->value_len, raw, sizeof raw) != 16)
+    if (!x || ws__base64_decode(ws__hval(h, x), x->value_len, raw, sizeof raw) != 16)
         return WS_ERR_HS_KEY;
     if (has_body(hs))
         return WS_ERR_HS_BODY;
@@ -425,13 +439,14 @@ int ws_handshake_result(const ws_handshake *hs)
 
 /* ---- views ---- */
 
+/* Set a view; an absent one (p NULL) is WS_ERR_NOT_FOUND with NULL, 0 (ws.h rule 2). */
 static int view(const char *p, size_t n, const char **out, size_t *len)
 {
     if (out)
         *out = p;
     if (len)
-        *len = n;
-    return p != NULL;
+        *len = p ? n : 0;
+    return p ? WS_OK : WS_ERR_NOT_FOUND;
 }
 
 static int server_view_ok(const ws_handshake *hs)
@@ -447,6 +462,8 @@ static int pseudo(const ws_handshake *hs, const char *name, const char **p, size
 
 int ws_handshake_method(const ws_handshake *hs, const char **p, size_t *len)
 {
+    if (!hs)
+        return WS_ERR_INVALID_ARG;
     if (!server_view_ok(hs))
         return WS_ERR_STATE;
     if (hs->h2)
@@ -456,6 +473,8 @@ int ws_handshake_method(const ws_handshake *hs, const char **p, size_t *len)
 
 int ws_handshake_target(const ws_handshake *hs, const char **p, size_t *len)
 {
+    if (!hs)
+        return WS_ERR_INVALID_ARG;
     if (!server_view_ok(hs))
         return WS_ERR_STATE;
     if (hs->h2)
@@ -465,6 +484,8 @@ int ws_handshake_target(const ws_handshake *hs, const char **p, size_t *len)
 
 int ws_handshake_host(const ws_handshake *hs, const char **p, size_t *len)
 {
+    if (!hs)
+        return WS_ERR_INVALID_ARG;
     if (!server_view_ok(hs))
         return WS_ERR_STATE;
     return pseudo(hs, hs->h2 ? ":authority" : "Host", p, len);
@@ -481,7 +502,7 @@ int ws_handshake_header(const ws_handshake *hs, const char *name, size_t index, 
     if (!hs->parsed)
         return WS_ERR_STATE;
     x = ws__http_find(&hs->http, name, strlen(name), index);
-    return x ? view(ws__hval(&hs->http, x), x->value_len, value, len) : 0;
+    return x ? view(ws__hval(&hs->http, x), x->value_len, value, len) : WS_ERR_NOT_FOUND;
 }
 
 size_t ws_handshake_header_count(const ws_handshake *hs)
@@ -498,8 +519,10 @@ int ws_handshake_header_at(const ws_handshake *hs, size_t i, const char **name, 
         return WS_ERR_INVALID_ARG;
     if (!hs->parsed)
         return WS_ERR_STATE;
-    if (i >= hs->http.nhdrs)
-        return WS_ERR_INVALID_ARG;
+    if (i >= hs->http.nhdrs) {
+        view(NULL, 0, name, name_len);
+        return view(NULL, 0, value, value_len);
+    }
     x = &hs->http.hdrs[i];
     view(ws__hname(&hs->http, x), x->name_len, name, name_len);
     view(ws__hval(&hs->http, x), x->value_len, value, value_len);
@@ -513,8 +536,12 @@ size_t ws_handshake_subprotocol_count(const ws_handshake *hs)
 
 int ws_handshake_subprotocol(const ws_handshake *hs, size_t i, const char **p, size_t *len)
 {
-    if (!hs || i >= hs->nprotos)
+    if (!hs)
         return WS_ERR_INVALID_ARG;
+    if (i >= hs->nprotos) {
+        view(NULL, 0, p, len);
+        return WS_ERR_NOT_FOUND;
+    }
     view(hs->protos[i].p, hs->protos[i].len, p, len);
     return WS_OK;
 }
@@ -527,8 +554,12 @@ size_t ws_handshake_extension_count(const ws_handshake *hs)
 int ws_handshake_extension(const ws_handshake *hs, size_t i, const char **name, size_t *name_len,
                            size_t *nparams)
 {
-    if (!hs || i >= hs->nexts)
+    if (!hs)
         return WS_ERR_INVALID_ARG;
+    if (nparams)
+        *nparams = 0;
+    if (i >= hs->nexts)
+        return view(NULL, 0, name, name_len);
     view(hs->exts[i].name, hs->exts[i].name_len, name, name_len);
     if (nparams)
         *nparams = hs->exts[i].nparams;
@@ -540,11 +571,15 @@ int ws_handshake_extension_param(const ws_handshake *hs, size_t i, size_t j, con
 {
     const ws__param *p;
 
-    if (!hs || i >= hs->nexts || j >= hs->exts[i].nparams)
+    if (!hs)
         return WS_ERR_INVALID_ARG;
+    if (i >= hs->nexts || j >= hs->exts[i].nparams) {
+        view(NULL, 0, name, name_len);
+        return view(NULL, 0, value, value_len);
+    }
     p = &hs->params[hs->exts[i].first + j];
     view(p->name, p->name_len, name, name_len);
-    view(p->value, p->value_len, value, value_len);
+    (void)view(p->value, p->value_len, value, value_len); /* no value: NULL, 0 */
     return WS_OK;
 }
 
@@ -555,22 +590,31 @@ int ws_handshake_status(const ws_handshake *hs)
 
 int ws_handshake_reason(const ws_handshake *hs, const char **p, size_t *len)
 {
-    if (!hs || !hs->is_client || !hs->parsed)
+    if (!hs)
+        return WS_ERR_INVALID_ARG;
+    if (!hs->is_client || !hs->parsed)
         return WS_ERR_STATE;
     return view(hs->http.buf + hs->http.reason, hs->http.reason_len, p, len);
 }
 
 int ws_handshake_body(const ws_handshake *hs, const uint8_t **p, size_t *len)
 {
-    static const uint8_t empty[1] = {0};
+    int have;
 
-    if (!hs || !hs->is_client || !hs->parsed)
-        return WS_ERR_STATE;
     if (p)
-        *p = hs->body ? hs->body : empty;
+        *p = NULL;
     if (len)
+        *len = 0;
+    if (!hs)
+        return WS_ERR_INVALID_ARG;
+    if (!hs->is_client || !hs->parsed)
+        return WS_ERR_STATE;
+    have = hs->body && hs->body_len;
+    if (p && have)
+        *p = hs->body;
+    if (len && have)
         *len = hs->body_len;
-    return 1;
+    return have ? WS_OK : WS_ERR_NOT_FOUND;
 }
 
 /* ---- writing ---- */
@@ -693,7 +737,7 @@ int ws_handshake_accept(const ws_handshake *hs, const char *subprotocol, const c
             if (hs->protos[i].len == n && memcmp(hs->protos[i].p, subprotocol, n) == 0)
                 break;
         if (i == hs->nprotos)
-            return WS_ERR_INVALID_ARG;
+            return WS_ERR_ARG_SUBPROTOCOL;
     }
     if (extensions) {
         ws__list l;
@@ -701,14 +745,14 @@ int ws_handshake_accept(const ws_handshake *hs, const char *subprotocol, const c
         l.allow = hs->exts;
         l.nallow = hs->nexts;
         if (ws__parse_extensions(&l, extensions, strlen(extensions)) < 0 || l.bad)
-            return WS_ERR_INVALID_ARG;
+            return WS_ERR_ARG_EXTENSIONS;
         if (l.nexts == 0)
             extensions = NULL;
     }
     if (headers && ws__check_header_lines(headers, accept_forbidden) < 0)
-        return WS_ERR_INVALID_ARG;
+        return WS_ERR_ARG_HEADERS;
     key = ws__http_find(&hs->http, LIT("Sec-WebSocket-Key"), 0);
-    ws_accept_key(ws__hval(&hs->http, key), key->value_len, accept);
+    ws__accept_key(ws__hval(&hs->http, key), key->value_len, accept);
     put_accept(&o, accept, subprotocol, extensions, headers);
     if ((r = sized(&o, out, cap, needed)) < 0)
         return r;
@@ -751,17 +795,19 @@ int ws_handshake_reject(unsigned status, const char *reason, const char *headers
 {
     if (needed)
         *needed = 0;
-    if (status < 200 || status > 599 || (!body && body_len) || (!out && cap))
+    if ((!body && body_len) || (!out && cap))
         return WS_ERR_INVALID_ARG;
+    if (status < 200 || status > 599)
+        return WS_ERR_ARG_STATUS;
     if (reason) {
         for (const char *p = reason; *p; p++)
             if (!ws__is_vchar_ws((unsigned char)*p))
-                return WS_ERR_INVALID_ARG;
+                return WS_ERR_ARG_STATUS;
     } else {
         reason = default_reason(status);
     }
     if (headers && ws__check_header_lines(headers, reject_forbidden) < 0)
-        return WS_ERR_INVALID_ARG;
+        return WS_ERR_ARG_HEADERS;
     return write_response(status, reason, "", headers, "close", body, body_len, out, cap, needed);
 }
 
@@ -811,27 +857,6 @@ int ws_handshake_write_error(const ws_handshake *hs, uint8_t *out, size_t cap, s
 
 /* ---- client: the request ---- */
 
-static int check_uri(const ws_uri *u)
-{
-    if (!u->host || !u->host_len || (!u->path && u->path_len) || (u->path_len && u->path[0] != '/'))
-        return WS_ERR_INVALID_ARG;
-    for (size_t i = 0; i < u->host_len; i++) {
-        unsigned c = (unsigned char)u->host[i];
-        if (c <= 0x20 || c >= 0x7f || strchr("/?#@[]", (int)c) || (c == ':' && !u->ipv6))
-            return WS_ERR_INVALID_ARG;
-    }
-    for (size_t i = 0; i < u->path_len; i++) {
-        unsigned c = (unsigned char)u->path[i];
-        if (c <= 0x20 || c >= 0x7f || c == '#' || c == '?')
-            return WS_ERR_INVALID_ARG;
-    }
-    for (size_t i = 0; u->query && i < u->query_len; i++) {
-        unsigned c = (unsigned char)u->query[i];
-        if (c <= 0x20 || c >= 0x7f || c == '#')
-            return WS_ERR_INVALID_ARG;
-    }
-    return WS_OK;
-}
 
 static int remember_offers(ws_handshake *hs, const char *const *sub, size_t nsub, const char *ext)
 {
@@ -850,8 +875,9 @@ static int remember_offers(ws_handshake *hs, const char *const *sub, size_t nsub
     }
     if (ext)
         memcpy(mem + k, ext, strlen(ext) + 1);
-    ws__free(&hs->alloc, hs->offer);
+    ws__free(&hs->alloc, hs->offer, hs->offer_size);
     hs->offer = mem;
+    hs->offer_size = size;
     hs->offer_nprotos = nsub;
     hs->offer_ext = ext ? mem + k : NULL;
     return WS_OK;
@@ -901,51 +927,54 @@ static void put_request(const ws_handshake *hs, ws__out *o, const ws_uri *u, con
     ws__puts(o, "\r\n");
 }
 
-int ws_handshake_client_request(ws_handshake *hs, const ws_uri *uri,
+int ws_handshake_client_request(ws_handshake *hs, const char *url, size_t url_len,
                                 const char *const *subprotocols, size_t nsub,
                                 const char *extensions, const char *headers, uint8_t *out,
                                 size_t cap, size_t *needed)
 {
     ws__out o = {NULL, 0, 0};
+    ws_uri parsed;
+    const ws_uri *uri = &parsed;
     int r;
 
     if (needed)
         *needed = 0;
-    if (!hs || !uri || (nsub && !subprotocols) || (!out && cap))
+    if (!hs || !url || (nsub && !subprotocols) || (!out && cap))
         return WS_ERR_INVALID_ARG;
     if (!hs->is_client || hs->state != WS__HS_IDLE || hs->error)
         return WS_ERR_STATE;
-    if (check_uri(uri) < 0)
-        return WS_ERR_INVALID_ARG;
+    if ((r = ws_uri_parse(url, url_len, &parsed, sizeof parsed)) < 0)
+        return r;
+    for (size_t i = 0; i < nsub; i++)
+        if (!subprotocols[i])
+            return WS_ERR_INVALID_ARG;
     if (nsub > WS_HANDSHAKE_MAX_LIST_ITEMS)
-        return WS_ERR_INVALID_ARG;
+        return WS_ERR_ARG_SUBPROTOCOL;
     for (size_t i = 0; i < nsub; i++) {
         const char *s = subprotocols[i];
         size_t k = 0;
-        if (!s)
-            return WS_ERR_INVALID_ARG;
         while (ws__is_tchar((unsigned char)s[k]))
             k++;
         if (k == 0 || s[k])
-            return WS_ERR_INVALID_ARG;
+            return WS_ERR_ARG_SUBPROTOCOL;
     }
     if (extensions) {
         ws__list l;
         memset(&l, 0, sizeof l);
         if (ws__parse_extensions(&l, extensions, strlen(extensions)) < 0)
-            return WS_ERR_INVALID_ARG;
+            return WS_ERR_ARG_EXTENSIONS;
         if (l.nexts == 0)
             extensions = NULL;
     }
     if (headers && ws__check_header_lines(headers, request_forbidden) < 0)
-        return WS_ERR_INVALID_ARG;
+        return WS_ERR_ARG_HEADERS;
     if (!hs->have_key) {
         uint8_t raw[16];
         ws_random_fn rng = hs->rng ? hs->rng : ws_random_os;
         if (rng(hs->rng_user, raw, sizeof raw) != 0)
             return WS_ERR_RANDOM;
-        ws_base64_encode(raw, sizeof raw, hs->key);
-        ws_accept_key(hs->key, 24, hs->accept);
+        ws__base64_encode(raw, sizeof raw, hs->key);
+        ws__accept_key(hs->key, 24, hs->accept);
         hs->have_key = 1;
     }
     put_request(hs, &o, uri, subprotocols, nsub, extensions, headers);

@@ -66,8 +66,8 @@ void ws__http_init(ws__http *h, const ws_allocator *a, int response, size_t max_
 
 void ws__http_clear(ws__http *h)
 {
-    ws__free(h->alloc, h->buf);
-    ws__free(h->alloc, h->hdrs);
+    ws__free(h->alloc, h->buf, h->cap);
+    ws__free(h->alloc, h->hdrs, h->hcap * sizeof *h->hdrs);
     ws__http_init(h, h->alloc, h->response, h->max_size, h->max_headers);
 }
 

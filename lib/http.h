@@ -156,6 +156,7 @@ struct ws_handshake {
     uint8_t h2_fields; /* a regular field was added: no more pseudo-headers */
     /* Subprotocols and extensions of the message, in one allocation. */
     void *lists;
+    size_t lists_size;
     ws__view *protos;
     ws__ext *exts;
     ws__param *params;
@@ -164,6 +165,7 @@ struct ws_handshake {
     uint8_t have_key, requested;
     char key[25], accept[29];
     char *offer; /* offered subprotocols, NUL-terminated one after the other, then extensions */
+    size_t offer_size;
     size_t offer_nprotos;
     const char *offer_ext; /* into offer, NULL when no extension was offered */
     /* Client: body of a non-101 response. */

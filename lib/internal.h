@@ -7,13 +7,43 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <stddef.h>
+
 /* ---- allocation through the caller's hooks ---- */
 
-/* Resolve a possibly-NULL caller allocator into a complete one (malloc/realloc/free set). */
-void ws__alloc_init(ws_allocator *dst, const ws_allocator *src);
+/* Resolve a possibly-NULL caller allocator into a complete one (malloc/realloc/free set).
+ * WS_OK, or WS_ERR_INVALID_ARG for a struct smaller than the 0.2 layout or without malloc and
+ * free. */
+int ws__alloc_init(ws_allocator *dst, const ws_allocator *src);
 void *ws__malloc(const ws_allocator *a, size_t n);
 void *ws__realloc(const ws_allocator *a, void *p, size_t old_n, size_t n);
-void ws__free(const ws_allocator *a, void *p);
+/* n: the size p was allocated (or last reallocated) with -- the hook gets it (ws.h). */
+void ws__free(const ws_allocator *a, void *p, size_t n);
+
+/* ---- caller structs that grow (ws.h rule 4) ---- */
+
+/* The 0.2 layouts: the smallest size a caller may pass. Later versions keep these values. */
+#define WS__END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+#define WS__MIN_ALLOCATOR WS__END_OF(ws_allocator, free)
+#define WS__MIN_FRAME_HEADER WS__END_OF(ws_frame_header, non_minimal)
+#define WS__MIN_FRAME_EVENT WS__END_OF(ws_frame_event, offset)
+#define WS__MIN_URI WS__END_OF(ws_uri, ipv6)
+#define WS__MIN_EVENT WS__END_OF(ws_event, len)
+#define WS__MIN_STATS WS__END_OF(ws_conn_stats, closed_by_peer)
+#define WS__MIN_DEFLATE_PARAMS WS__END_OF(ws_deflate_params, client_max_window_bits)
+#define WS__MIN_BACKOFF WS__END_OF(ws_backoff, connected_at)
+
+/* Copy a struct of src_size bytes into one of dst_size bytes: no byte past dst_size is
+ * written, and what dst has beyond src is zeroed (a field the other side does not know). */
+static inline void ws__struct_copy(void *dst, size_t dst_size, const void *src, size_t src_size)
+{
+    if (dst_size <= src_size) {
+        memcpy(dst, src, dst_size);
+    } else {
+        memcpy(dst, src, src_size);
+        memset((unsigned char *)dst + src_size, 0, dst_size - src_size);
+    }
+}
 
 /* ---- masking kernels, exposed so the tests can check each one against the reference ---- */
 
@@ -46,6 +76,13 @@ enum { WS__DEC_HEADER = 0, WS__DEC_PAYLOAD = 1, WS__DEC_EMPTY = 2 };
 /* The decoder embedded in a connection carries no allocator of its own (the connection has
  * one); a standalone decoder from ws_frame_decoder_new lives in a box beside its allocator. */
 void ws__frame_decoder_init(ws_frame_decoder *d);
+/* The decoder and header codec without the size handling of the public wrappers (ws.h rule
+ * 4), for the library's own structs. */
+int ws__frame_decoder_step(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                           ws_frame_event *ev);
+int ws__frame_parse_header(const uint8_t *in, size_t n, uint32_t flags, uint64_t max_payload,
+                           ws_frame_header *h);
+int ws__frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h);
 
 /* ---- output queue (outq.c) ---- */
 

@@ -9,8 +9,8 @@
 
 void ws__outq_free(ws_outq *q, const ws_allocator *a)
 {
-    ws__free(a, q->buf);
-    ws__free(a, q->marks);
+    ws__free(a, q->buf, q->cap);
+    ws__free(a, q->marks, q->mcap * sizeof *q->marks);
     memset(q, 0, sizeof *q);
 }
 
@@ -30,7 +30,7 @@ uint8_t *ws__outq_reserve(ws_outq *q, const ws_allocator *a, size_t n)
     size_t want = q->tail + n, cap = q->cap ? q->cap : 256;
     while (cap < want)
         cap *= 2;
-    uint8_t *p = ws__realloc(a, q->buf, q->tail, cap);
+    uint8_t *p = ws__realloc(a, q->buf, q->cap, cap);
     if (!p)
         return NULL;
     q->buf = p;
@@ -139,7 +139,7 @@ int ws__outq_ack(ws_outq *q, const ws_allocator *a, size_t n)
 void ws__outq_trim(ws_outq *q, const ws_allocator *a)
 {
     if (q->head == q->tail && q->mcount == 0 && q->cap > 0) {
-        ws__free(a, q->buf);
+        ws__free(a, q->buf, q->cap);
         q->buf = NULL;
         q->cap = 0;
         q->head = q->tail = 0;

@@ -63,7 +63,7 @@ static void sha1_block(uint32_t h[5], const uint8_t block[64])
     h[4] += e;
 }
 
-void ws_sha1_init(ws_sha1_ctx *c)
+void ws__sha1_init(ws__sha1_ctx *c)
 {
     c->h[0] = 0x67452301u;
     c->h[1] = 0xEFCDAB89u;
@@ -74,7 +74,7 @@ void ws_sha1_init(ws_sha1_ctx *c)
     c->used = 0;
 }
 
-void ws_sha1_update(ws_sha1_ctx *c, const void *data, size_t n)
+void ws__sha1_update(ws__sha1_ctx *c, const void *data, size_t n)
 {
     const uint8_t *p = data;
     if (n == 0)
@@ -99,7 +99,7 @@ void ws_sha1_update(ws_sha1_ctx *c, const void *data, size_t n)
     c->used = n;
 }
 
-void ws_sha1_final(ws_sha1_ctx *c, uint8_t out[20])
+void ws__sha1_final(ws__sha1_ctx *c, uint8_t out[20])
 {
     uint64_t bits = c->len * 8u;
     c->buf[c->used++] = 0x80;
@@ -118,22 +118,22 @@ void ws_sha1_final(ws_sha1_ctx *c, uint8_t out[20])
     memset(c, 0, sizeof *c);
 }
 
-void ws_sha1(const void *data, size_t n, uint8_t out[20])
+void ws__sha1(const void *data, size_t n, uint8_t out[20])
 {
-    ws_sha1_ctx c;
-    ws_sha1_init(&c);
-    ws_sha1_update(&c, data, n);
-    ws_sha1_final(&c, out);
+    ws__sha1_ctx c;
+    ws__sha1_init(&c);
+    ws__sha1_update(&c, data, n);
+    ws__sha1_final(&c, out);
 }
 
-void ws_accept_key(const char *key, size_t key_len, char out[29])
+void ws__accept_key(const char *key, size_t key_len, char out[29])
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     uint8_t digest[20];
-    ws_sha1_ctx c;
-    ws_sha1_init(&c);
-    ws_sha1_update(&c, key, key_len);
-    ws_sha1_update(&c, guid, sizeof guid - 1);
-    ws_sha1_final(&c, digest);
-    ws_base64_encode(digest, sizeof digest, out);
+    ws__sha1_ctx c;
+    ws__sha1_init(&c);
+    ws__sha1_update(&c, key, key_len);
+    ws__sha1_update(&c, guid, sizeof guid - 1);
+    ws__sha1_final(&c, digest);
+    ws__base64_encode(digest, sizeof digest, out);
 }

@@ -143,13 +143,26 @@ static int parse_authority(const char *s, size_t n, ws_uri *u)
     return WS_OK;
 }
 
-int ws_uri_parse(const char *s, size_t len, ws_uri *u)
+static int parse(const char *s, size_t len, ws_uri *u);
+
+int ws_uri_parse(const char *s, size_t len, ws_uri *uri, size_t uri_size)
+{
+    ws_uri mine;
+    int r;
+
+    if (!uri || uri_size < WS__MIN_URI || (!s && len))
+        return WS_ERR_INVALID_ARG;
+    r = parse(s, len, &mine);
+    if (r == WS_OK)
+        ws__struct_copy(uri, uri_size, &mine, sizeof mine);
+    return r;
+}
+
+static int parse(const char *s, size_t len, ws_uri *u)
 {
     size_t i = 0, a, e;
     int r;
 
-    if (!u || (!s && len))
-        return WS_ERR_INVALID_ARG;
     memset(u, 0, sizeof *u);
     while (i < len &&
            (is_alpha((unsigned char)s[i]) ||

@@ -66,6 +66,7 @@ static inline void bytes_free(bytes *b)
 
 typedef struct ev_rec {
     int type, opcode, fin, by_peer, close_code, error;
+    int flags;     /* WS_EVF_*: recorded, not compared by rec_assert_equal (feeding modes differ) */
     uint8_t *data; /* copy of the payload, NUL-terminated for convenience */
     size_t len;
 } ev_rec;
@@ -90,6 +91,7 @@ static inline void log_add(ev_log *l, const ws_event *e)
     r->by_peer = e->by_peer;
     r->close_code = e->close_code;
     r->error = e->error;
+    r->flags = e->flags;
     r->len = e->len;
     r->data = malloc(e->len + 1);
     assert_non_null(r->data);
@@ -119,7 +121,7 @@ static inline size_t drain(ws_conn *c, ev_log *l)
 {
     ws_event e;
     size_t k = 0;
-    while (ws_conn_next_event(c, &e) > 0) {
+    while (ws_conn_next_event(c, &e, sizeof e) > 0) {
         assert_true(e.type >= WS_EV_OPEN && e.type <= WS_EV_REQUEST);
         if (l)
             log_add(l, &e);
@@ -218,7 +220,7 @@ static inline void log_assert_message(const ev_log *l, size_t i, int opcode, con
 /*
  * Feed in[0..n) (writable: unmasked in place) to c in pieces of at most chunk bytes (0: all at
  * once), following the rule "feed, drain the events, feed the rest". Events go to l. Returns
- * the first error ws_conn_feed returned, WS_OK if none.
+ * the first error ws_conn_feed_inplace returned, WS_OK if none.
  */
 static inline int feed_chunks(ws_conn *c, ev_log *l, uint8_t *in, size_t n, size_t chunk)
 {
@@ -229,7 +231,7 @@ static inline int feed_chunks(ws_conn *c, ev_log *l, uint8_t *in, size_t n, size
         size_t end = chunk && n - pos > chunk ? pos + chunk : n;
         while (pos < end) {
             size_t used = 0;
-            int r = ws_conn_feed(c, in + pos, end - pos, &used);
+            int r = ws_conn_feed_inplace(c, in + pos, end - pos, &used);
             assert_true(used <= end - pos);
             pos += used;
             size_t got = drain(c, l);
@@ -254,15 +256,58 @@ static inline int feed_copy(ws_conn *c, ev_log *l, const uint8_t *in, size_t n, 
     return r;
 }
 
+/*
+ * As feed_chunks, through the copying ws_conn_feed: in is read-only and each piece is handed
+ * over from a scratch copy that is scribbled over right after the call (the library must have
+ * copied what it took). Pieces not taken in full are offered again after draining. Every event
+ * from copied input must say it does not point into the caller's buffer.
+ */
+static inline int feed_const(ws_conn *c, ev_log *l, const uint8_t *in, size_t n, size_t chunk)
+{
+    size_t pos = 0;
+    uint8_t *tmp = malloc(n ? n : 1);
+    assert_non_null(tmp);
+
+    drain(c, l);
+    while (pos < n) {
+        size_t len = chunk && n - pos > chunk ? chunk : n - pos;
+        size_t taken = len + 1;
+        size_t before = l ? l->n : 0;
+        memcpy(tmp, in + pos, len);
+        int r = ws_conn_feed(c, tmp, len, &taken);
+        memset(tmp, 0xA5, len);
+        if (r < 0) {
+            free(tmp);
+            drain(c, l);
+            return r;
+        }
+        assert_true(taken <= len);
+        pos += taken;
+        size_t got = drain(c, l);
+        for (size_t i = before; l && i < l->n; i++)
+            assert_int_equal(l->v[i].flags & WS_EVF_IN_INPUT, 0);
+        assert_true(taken > 0 || got > 0); /* progress */
+    }
+    free(tmp);
+    drain(c, l);
+    return WS_OK;
+}
+
 /* One write: up to wchunk bytes (0: all that ws_conn_output offers) of c's output appended to
  * out and acknowledged. Returns the bytes taken (0: nothing pending). */
 static inline size_t take_write(ws_conn *c, bytes *out, size_t wchunk)
 {
-    ws_iovec iov[8];
+    ws_iovec iov[8], again[8];
     size_t took = 0;
     int k = ws_conn_output(c, iov, 8);
 
     assert_true(k >= 0 && k <= 8);
+    /* A pure accessor: asking again changes nothing and gives the same chunks. */
+    assert_int_equal(ws_conn_output(c, again, 8), k);
+    for (int i = 0; i < k; i++) {
+        assert_ptr_equal(again[i].base, iov[i].base);
+        assert_int_equal(again[i].len, iov[i].len);
+    }
     for (int i = 0; i < k; i++) {
         size_t len = iov[i].len;
         assert_true(len > 0);
@@ -329,19 +374,22 @@ typedef struct pair {
 } pair;
 
 /* Create a connection with WS_CONN_OPEN and the deterministic random hook; its OPEN event is
- * taken and checked. NULL on allocation failure. */
-static inline ws_conn *conn_open(ws_role role, const ws_allocator *a, uint32_t *rng)
+ * taken and checked. NULL on allocation failure (ws_conn_new returned WS_ERR_NOMEM). */
+static inline ws_conn *conn_open(uint32_t role, const ws_allocator *a, uint32_t *rng)
 {
-    ws_conn *c = ws_conn_new(role, WS_CONN_OPEN, a);
+    ws_conn *c = NULL;
     ws_event e;
-    if (!c)
+    int r = ws_conn_new(&c, role, WS_CONN_OPEN, a);
+    if (r == WS_ERR_NOMEM)
         return NULL;
-    ws_conn_set_random(c, test_rng, rng);
-    assert_int_equal(ws_conn_get_state(c), WS_STATE_OPEN);
-    assert_int_equal(ws_conn_get_role(c), role);
-    assert_int_equal(ws_conn_next_event(c, &e), 1);
+    assert_int_equal(r, WS_OK);
+    assert_non_null(c);
+    assert_int_equal(ws_conn_set_random(c, test_rng, rng), WS_OK);
+    assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
+    assert_int_equal(ws_conn_role(c), role);
+    assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
     assert_int_equal(e.type, WS_EV_OPEN);
-    assert_int_equal(ws_conn_next_event(c, &e), 0);
+    assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 0);
     return c;
 }
 
@@ -410,7 +458,7 @@ static inline void raw_frame(bytes *b, unsigned opcode, int fin, unsigned rsv, i
     h.masked = (uint8_t)(masked != 0);
     memcpy(h.mask, test_mask_key, 4);
     h.payload_len = len;
-    int hl = ws_frame_write_header_raw(hdr, sizeof hdr, &h, 0);
+    int hl = ws_frame_write_header_raw(hdr, sizeof hdr, &h, sizeof h, 0);
     assert_true(hl >= 2 && hl <= (int)sizeof hdr);
     bytes_append(b, hdr, hl > 0 && hl <= (int)sizeof hdr ? (size_t)hl : 0);
     size_t at = b->n;
@@ -432,14 +480,14 @@ static inline void raw_header(bytes *b, unsigned opcode, int fin, int masked,
     h.masked = (uint8_t)(masked != 0);
     memcpy(h.mask, test_mask_key, 4);
     h.payload_len = payload_len;
-    int hl = ws_frame_write_header_raw(hdr, sizeof hdr, &h, len_bytes);
+    int hl = ws_frame_write_header_raw(hdr, sizeof hdr, &h, sizeof h, len_bytes);
     assert_true(hl >= 2 && hl <= (int)sizeof hdr);
     bytes_append(b, hdr, hl > 0 && hl <= (int)sizeof hdr ? (size_t)hl : 0);
 }
 
 /* Append a valid frame (ws_frame_encode) as a peer of `to` would send it: masked when the
  * receiver is a server. */
-static inline void peer_frame(bytes *b, ws_role to, unsigned opcode, int fin, const void *payload,
+static inline void peer_frame(bytes *b, uint32_t to, unsigned opcode, int fin, const void *payload,
                               size_t len)
 {
     ws_frame_header h;
@@ -451,15 +499,14 @@ static inline void peer_frame(bytes *b, ws_role to, unsigned opcode, int fin, co
     h.fin = (uint8_t)(fin != 0);
     h.masked = to == WS_ROLE_SERVER;
     memcpy(h.mask, test_mask_key, 4);
-    int n = ws_frame_encode(tmp, cap, &h, payload, len);
+    int n = ws_frame_encode(tmp, cap, &h, sizeof h, payload, len);
     assert_true(n >= 2);
     bytes_append(b, tmp, (size_t)n);
     free(tmp);
 }
 
 /* Append a close frame to `to` carrying code (0: no payload) and reason. */
-static inline void peer_close(bytes *b, ws_role to, unsigned code, const void *reason,
-                              size_t rlen)
+static inline void peer_close(bytes *b, uint32_t to, unsigned code, const void *reason, size_t rlen)
 {
     uint8_t pl[WS_FRAME_MAX_CONTROL];
     assert_true(rlen <= sizeof pl - 2);
@@ -490,10 +537,9 @@ static inline frame_list parse_frames(const uint8_t *p, size_t n)
     size_t pos = 0, cap = 0;
     while (pos < n) {
         ws_frame_header h;
-        int hl = ws_frame_parse_header(p + pos, n - pos,
-                                       WS_FRAME_ALLOW_RSV1 | WS_FRAME_ALLOW_RSV2 |
-                                           WS_FRAME_ALLOW_RSV3,
-                                       UINT64_MAX, &h);
+        int hl = ws_frame_parse_header(
+            p + pos, n - pos, WS_FRAME_ALLOW_RSV1 | WS_FRAME_ALLOW_RSV2 | WS_FRAME_ALLOW_RSV3,
+            UINT64_MAX, &h, sizeof h);
         assert_true(hl >= 2);
         assert_true(h.payload_len <= n - pos - (size_t)hl);
         if (f.n == cap) {
@@ -544,20 +590,30 @@ static inline frame_list output_frames(ws_conn *c)
     take_output(c, &b, 0);
     frame_list f = parse_frames(b.p, b.n);
     for (size_t i = 0; i < f.n; i++)
-        assert_int_equal(f.v[i].masked, ws_conn_get_role(c) == WS_ROLE_CLIENT);
+        assert_int_equal(f.v[i].masked, ws_conn_role(c) == WS_ROLE_CLIENT);
     bytes_free(&b);
     return f;
 }
 
 /* ---- an allocator that fails on request and counts live blocks ---- */
 
+/*
+ * Each block carries its size in a header in front of it, so that free and realloc can check
+ * they are given the size the block was allocated (or last reallocated) with, as ws.h promises.
+ */
 typedef struct failalloc {
     long calls;   /* malloc/realloc calls so far */
     long fail_at; /* index (0-based) of the call to fail; -1: never */
     int sticky;   /* fail every call from fail_at on, not only that one */
     long failed;  /* calls that failed */
     long live;    /* blocks allocated and not yet freed */
+    size_t bytes; /* bytes allocated and not yet freed */
 } failalloc;
+
+typedef union fa_hdr {
+    size_t n;
+    max_align_t align_;
+} fa_hdr;
 
 static inline int fa_should_fail(failalloc *fa)
 {
@@ -569,34 +625,54 @@ static inline int fa_should_fail(failalloc *fa)
     return 0;
 }
 
+/* The header of block p, checking that n is the size it was allocated with. */
+static inline fa_hdr *fa_check(void *p, size_t n)
+{
+    assert_non_null(p);
+    fa_hdr *h = (fa_hdr *)p - 1;
+    if (h->n != n)
+        print_message("allocator: block of %zu bytes given back as %zu\n", h->n, n);
+    assert_int_equal(h->n, n);
+    return h;
+}
+
 static inline void *fa_malloc(void *user, size_t n)
 {
     failalloc *fa = user;
+    assert_true(n >= 1);
     if (fa_should_fail(fa))
         return NULL;
-    void *p = malloc(n);
-    if (p)
-        fa->live++;
-    return p;
+    fa_hdr *h = malloc(sizeof *h + n);
+    if (!h)
+        return NULL;
+    h->n = n;
+    fa->live++;
+    fa->bytes += n;
+    return h + 1;
 }
 
-static inline void *fa_realloc(void *user, void *p, size_t n)
+static inline void *fa_realloc(void *user, void *p, size_t old_n, size_t n)
 {
     failalloc *fa = user;
+    assert_true(n >= 1);
+    fa_hdr *h = fa_check(p, old_n);
     if (fa_should_fail(fa))
         return NULL;
-    void *q = realloc(p, n);
-    if (q && !p)
-        fa->live++;
-    return q;
+    fa_hdr *q = realloc(h, sizeof *q + n);
+    if (!q)
+        return NULL;
+    q->n = n;
+    fa->bytes = fa->bytes - old_n + n;
+    return q + 1;
 }
 
-static inline void fa_free(void *user, void *p)
+static inline void fa_free(void *user, void *p, size_t n)
 {
     failalloc *fa = user;
-    if (p)
-        fa->live--;
-    free(p);
+    fa_hdr *h = fa_check(p, n);
+    fa->live--;
+    fa->bytes -= n;
+    free(h);
 }
 
 static inline ws_allocator failalloc_init(failalloc *fa, long fail_at, int sticky)
@@ -605,10 +681,12 @@ static inline ws_allocator failalloc_init(failalloc *fa, long fail_at, int stick
     memset(fa, 0, sizeof *fa);
     fa->fail_at = fail_at;
     fa->sticky = sticky;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.user = fa;
     a.malloc = fa_malloc;
     a.realloc = fa_realloc;
     a.free = fa_free;
-    a.user = fa;
     return a;
 }
 

@@ -3,21 +3,30 @@
 
 #include "ws.h"
 
+/* ws_backoff_next, asserting it succeeds; returns the delay. */
+static uint32_t next_delay(ws_backoff *b, uint32_t random32)
+{
+    uint32_t d = 0xDEADBEEFu;
+    assert_int_equal(ws_backoff_next(b, random32, &d), WS_OK);
+    return d;
+}
+
 static void test_bounds_and_growth(void **state)
 {
     (void)state;
     ws_backoff b;
-    ws_backoff_init(&b, 100, 5000, 10000);
+    assert_int_equal(ws_backoff_init(&b, sizeof b, 100, 5000, 10000), WS_OK);
+    assert_int_equal(b.size, sizeof b);
     /* random == ceiling gives the ceiling itself: 100, 200, 400 ... 5000. */
     uint32_t expect[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
         ws_backoff probe = b;
-        assert_int_equal(ws_backoff_next(&probe, expect[i]), expect[i]);
-        assert_int_equal(ws_backoff_next(&b, 0), 0); /* full jitter reaches zero */
+        assert_int_equal(next_delay(&probe, expect[i]), expect[i]);
+        assert_int_equal(next_delay(&b, 0), 0); /* full jitter reaches zero */
     }
     /* Thousands of attempts: never overflows, never passes the cap. */
     for (int i = 0; i < 5000; i++)
-        assert_true(ws_backoff_next(&b, 0xFFFFFFFFu) <= 5000);
+        assert_true(next_delay(&b, 0xFFFFFFFFu) <= 5000);
 }
 
 static void test_jitter_spread(void **state)
@@ -25,9 +34,9 @@ static void test_jitter_spread(void **state)
     (void)state;
     ws_backoff b;
     uint32_t seed = 1, lo = 0, hi = 0;
-    ws_backoff_init(&b, 1000, 1000, 0);
+    assert_int_equal(ws_backoff_init(&b, sizeof b, 1000, 1000, 0), WS_OK);
     for (int i = 0; i < 10000; i++) {
-        uint32_t d = ws_backoff_next(&b, test_rand(&seed));
+        uint32_t d = next_delay(&b, test_rand(&seed));
         assert_true(d <= 1000);
         lo += d < 250;
         hi += d > 750;
@@ -41,28 +50,48 @@ static void test_reset_after_stable(void **state)
 {
     (void)state;
     ws_backoff b;
-    ws_backoff_init(&b, 100, 100000, 10000);
+    uint32_t d;
+    assert_int_equal(ws_backoff_init(&b, sizeof b, 100, 100000, 10000), WS_OK);
     for (int i = 0; i < 5; i++)
-        ws_backoff_next(&b, 0);
+        next_delay(&b, 0);
     assert_int_equal(b.attempt, 5);
     /* A short-lived connection does not reset. */
-    ws_backoff_connected(&b, 1000);
-    ws_backoff_disconnected(&b, 5000);
+    assert_int_equal(ws_backoff_connected(&b, 1000), WS_OK);
+    assert_int_equal(ws_backoff_disconnected(&b, 5000), WS_OK);
     assert_int_equal(b.attempt, 5);
     /* A stable one does. */
-    ws_backoff_connected(&b, 6000);
-    ws_backoff_disconnected(&b, 16000);
+    assert_int_equal(ws_backoff_connected(&b, 6000), WS_OK);
+    assert_int_equal(ws_backoff_disconnected(&b, 16000), WS_OK);
     assert_int_equal(b.attempt, 0);
-    assert_int_equal(ws_backoff_next(&b, 100), 100); /* back to the base ceiling */
+    assert_int_equal(next_delay(&b, 100), 100); /* back to the base ceiling */
     /* Disconnect without connect: no change. */
-    ws_backoff_disconnected(&b, 99999);
+    assert_int_equal(ws_backoff_disconnected(&b, 99999), WS_OK);
     assert_int_equal(b.attempt, 1);
     /* Degenerate parameters. */
-    ws_backoff_init(&b, 0, 0, 0);
+    assert_int_equal(ws_backoff_init(&b, sizeof b, 0, 0, 0), WS_OK);
     assert_int_equal(b.base_ms, 1);
     assert_int_equal(b.cap_ms, 1);
-    assert_true(ws_backoff_next(&b, 7) <= 1);
-    assert_int_equal(ws_backoff_next(NULL, 7), 0);
+    assert_true(next_delay(&b, 7) <= 1);
+    /* NULL arguments (rule 3). */
+    assert_int_equal(ws_backoff_next(NULL, 7, &d), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_next(&b, 7, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_init(NULL, sizeof b, 1, 1, 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_connected(NULL, 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_disconnected(NULL, 1), WS_ERR_INVALID_ARG);
+}
+
+/* Rule 4: a size smaller than the 0.2 layout is refused; next on a struct never initialised
+ * (size 0) is refused too. */
+static void test_struct_size(void **state)
+{
+    (void)state;
+    ws_backoff b;
+    uint32_t d;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(ws_backoff_init(&b, offsetof(ws_backoff, connected_at), 100, 1000, 0),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_init(&b, 0, 100, 1000, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_next(&b, 7, &d), WS_ERR_INVALID_ARG);
 }
 
 int main(void)
@@ -71,6 +100,7 @@ int main(void)
         cmocka_unit_test(test_bounds_and_growth),
         cmocka_unit_test(test_jitter_spread),
         cmocka_unit_test(test_reset_after_stable),
+        cmocka_unit_test(test_struct_size),
     };
     return cmocka_run_group_tests_name("backoff", tests, NULL, NULL);
 }

@@ -23,15 +23,15 @@ static void test_not_open(void **state)
 {
     (void)state;
     for (int role = 0; role < 2; role++) {
-        ws_conn *c = ws_conn_new((ws_role)role, 0, NULL);
+        ws_conn *c = new_conn((uint32_t)role, 0, NULL);
         ws_event e;
         ws_iovec iov[2];
         uint8_t buf[8] = {0x81, 0x00};
         size_t used = 9;
         ev_log l = {0};
         assert_non_null(c);
-        assert_int_equal(ws_conn_get_state(c), WS_STATE_CONNECTING);
-        assert_int_equal(ws_conn_next_event(c, &e), 0);
+        assert_int_equal(ws_conn_state(c), WS_STATE_CONNECTING);
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 0);
         assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_ERR_STATE);
         assert_int_equal(ws_conn_send_fragment(c, WS_OP_TEXT, "x", 1, 0, 0), WS_ERR_STATE);
         assert_int_equal(ws_conn_ping(c, "x", 1), WS_ERR_STATE);
@@ -42,9 +42,9 @@ static void test_not_open(void **state)
         assert_int_equal(ws_conn_wants_shutdown(c), 0);
         if (role == WS_ROLE_CLIENT) {
             /* A client that has not started its handshake takes no input. */
-            assert_int_equal(ws_conn_feed(c, buf, 2, &used), WS_ERR_STATE);
+            assert_int_equal(ws_conn_feed_inplace(c, buf, 2, &used), WS_ERR_STATE);
             assert_int_equal(used, 0);
-            assert_int_equal(ws_conn_get_state(c), WS_STATE_CONNECTING);
+            assert_int_equal(ws_conn_state(c), WS_STATE_CONNECTING);
         } else {
             /* A server reads an HTTP request: a WebSocket frame instead fails the
              * handshake (no close frame: the connection never opened). */
@@ -53,11 +53,11 @@ static void test_not_open(void **state)
             assert_int_equal(l.v[0].type, WS_EV_ERROR);
             assert_true(l.v[0].error <= -40 && l.v[0].error >= -79);
             assert_int_equal(log_assert_closed(&l)->close_code, 1006);
-            assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+            assert_int_equal(ws_conn_state(c), WS_STATE_CLOSED);
             assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_ERR_CLOSED);
             ws_conn_free(c);
             log_clear(&l);
-            c = ws_conn_new((ws_role)role, 0, NULL);
+            c = new_conn((uint32_t)role, 0, NULL);
         }
         /* The transport going away ends it: 1006, nothing sent. */
         assert_int_equal(ws_conn_feed_eof(c), WS_OK);
@@ -66,21 +66,33 @@ static void test_not_open(void **state)
         assert_int_equal(l.v[0].type, WS_EV_ERROR);
         assert_int_equal(l.v[0].error, WS_ERR_EOF);
         assert_int_equal(log_assert_closed(&l)->close_code, 1006);
-        assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_state(c), WS_STATE_CLOSED);
         assert_int_equal(ws_conn_wants_shutdown(c), 1);
         assert_int_equal(ws_conn_output(c, iov, 2), 0);
         log_free(&l);
         ws_conn_free(c);
     }
     /* Bad arguments. */
-    assert_null(ws_conn_new((ws_role)2, WS_CONN_OPEN, NULL));
+    ws_conn *c = NULL;
+    ws_event e;
+    ws_allocator small = {sizeof(ws_allocator) - 1, NULL, NULL, NULL, NULL};
+    assert_int_equal(ws_conn_new(&c, 2, WS_CONN_OPEN, NULL), WS_ERR_INVALID_ARG);
+    assert_null(c);
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 1u << 7, NULL), WS_ERR_INVALID_ARG);
+    assert_null(c);
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 0, &small), WS_ERR_INVALID_ARG);
+    assert_null(c);
+    assert_int_equal(ws_conn_new(NULL, WS_ROLE_SERVER, 0, NULL), WS_ERR_INVALID_ARG);
     ws_conn_free(NULL);
-    assert_int_equal(ws_conn_get_state(NULL), WS_STATE_CLOSED);
-    assert_int_equal(ws_conn_next_event(NULL, NULL), 0);
+    assert_int_equal(ws_conn_state(NULL), WS_STATE_CLOSED);
+    assert_int_equal(ws_conn_role(NULL), -1);
+    assert_int_equal(ws_conn_next_event(NULL, &e, sizeof e), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_next_event(NULL, NULL, sizeof(ws_event)), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_set_random(NULL, NULL, NULL), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_close(NULL, 1000, NULL, 0), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_feed_eof(NULL), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_tick(NULL, 0), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_conn_next_deadline(NULL), UINT64_MAX);
+    assert_int_equal(ws_conn_next_deadline(NULL), WS_DEADLINE_NONE);
     assert_int_equal(ws_conn_wants_shutdown(NULL), 0);
 }
 
@@ -95,7 +107,7 @@ static void test_close_handshake(void **state)
         ws_conn *srv = p.srv, *cli = p.cli;
 
         assert_int_equal(ws_conn_close(a, 1001, "bye", 3), WS_OK);
-        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSING);
+        assert_int_equal(ws_conn_state(a), WS_STATE_CLOSING);
         /* Nothing can be sent after close. */
         assert_int_equal(ws_conn_send(a, WS_OP_TEXT, "x", 1, 0), WS_ERR_CLOSED);
         assert_int_equal(ws_conn_send_fragment(a, WS_OP_TEXT, "x", 1, 0, 0), WS_ERR_CLOSED);
@@ -113,7 +125,7 @@ static void test_close_handshake(void **state)
         assert_int_equal(cl->close_code, 1001);
         assert_int_equal(cl->by_peer, 1);
         assert_string_equal((char *)cl->data, "bye");
-        assert_int_equal(ws_conn_get_state(b), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_state(b), WS_STATE_CLOSED);
         assert_int_equal(ws_conn_send(b, WS_OP_TEXT, "x", 1, 0), WS_ERR_CLOSED);
         assert_int_equal(ws_conn_close(b, 1000, NULL, 0), WS_ERR_CLOSED);
         /* b queued its echo behind "late"; a server waits for it to be written. */
@@ -127,7 +139,7 @@ static void test_close_handshake(void **state)
         assert_int_equal(cl->close_code, 1001); /* the echo carries our code */
         assert_int_equal(cl->by_peer, 0);
         assert_int_equal(cl->len, 0);
-        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_state(a), WS_STATE_CLOSED);
 
         /* Both closed and drained: the server shuts down first, the client waits for the
          * server's end of file. */
@@ -170,8 +182,8 @@ static void test_close_simultaneous(void **state)
     e = log_assert_closed(&p.clog);
     assert_int_equal(p.clog.n, 1);
     assert_int_equal(e->close_code, 4001);
-    assert_int_equal(ws_conn_get_state(p.srv), WS_STATE_CLOSED);
-    assert_int_equal(ws_conn_get_state(p.cli), WS_STATE_CLOSED);
+    assert_int_equal(ws_conn_state(p.srv), WS_STATE_CLOSED);
+    assert_int_equal(ws_conn_state(p.cli), WS_STATE_CLOSED);
     assert_int_equal(ws_conn_buffered_amount(p.srv), 0); /* no second close */
     assert_int_equal(ws_conn_buffered_amount(p.cli), 0);
     assert_int_equal(ws_conn_wants_shutdown(p.srv), 1);
@@ -194,7 +206,7 @@ static void test_close_without_code(void **state)
         assert_int_equal(f.n, 1);
         assert_int_equal(f.v[0].len, 0);
         bytes w = {0};
-        peer_frame(&w, ws_conn_get_role(b), WS_OP_CLOSE, 1, NULL, 0);
+        peer_frame(&w, ws_conn_role(b), WS_OP_CLOSE, 1, NULL, 0);
         frames_free(&f);
         assert_int_equal(feed_chunks(b, log_of(&p, b), w.p, w.n, 0), WS_OK);
         bytes_free(&w);
@@ -206,7 +218,7 @@ static void test_close_without_code(void **state)
         assert_int_equal(f.n, 1);
         assert_int_equal(f.v[0].len, 0); /* echoed without a code */
         w.n = 0;
-        peer_frame(&w, ws_conn_get_role(a), WS_OP_CLOSE, 1, NULL, 0);
+        peer_frame(&w, ws_conn_role(a), WS_OP_CLOSE, 1, NULL, 0);
         frames_free(&f);
         assert_int_equal(feed_chunks(a, log_of(&p, a), w.p, w.n, 0), WS_OK);
         bytes_free(&w);
@@ -232,18 +244,19 @@ static void test_close_send_validation(void **state)
     for (int role = 0; role < 2; role++) {
         for (unsigned code = 0; code <= 5000; code++) {
             uint32_t rng = 1;
-            ws_conn *c = conn_open((ws_role)role, NULL, &rng);
+            ws_conn *c = conn_open((uint32_t)role, NULL, &rng);
             int r = ws_conn_close(c, (uint16_t)code, NULL, 0);
+            assert_int_equal(ws_close_code_valid(code), code_valid(code));
             if (code == 0 || code_valid(code)) {
                 assert_int_equal(r, WS_OK);
-                assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSING);
+                assert_int_equal(ws_conn_state(c), WS_STATE_CLOSING);
                 frame_list f = output_frames(c);
                 assert_int_equal(f.n, 1);
                 assert_int_equal(close_code_of(&f.v[0]), code ? code : 1005);
                 frames_free(&f);
             } else {
                 assert_int_equal(r, WS_ERR_CLOSE_CODE);
-                assert_int_equal(ws_conn_get_state(c), WS_STATE_OPEN);
+                assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
                 assert_int_equal(ws_conn_buffered_amount(c), 0);
                 assert_int_equal(ws_conn_output_queued(c), 0);
             }
@@ -263,7 +276,7 @@ static void test_close_send_validation(void **state)
     assert_int_equal(ws_conn_close(c, 1006, NULL, 0), WS_ERR_CLOSE_CODE);
     assert_int_equal(ws_conn_close(c, 1015, NULL, 0), WS_ERR_CLOSE_CODE);
     assert_int_equal(ws_conn_buffered_amount(c), 0);
-    assert_int_equal(ws_conn_get_state(c), WS_STATE_OPEN);
+    assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
     memcpy(reason + 120, "\xE2\x82\xAC", 3);
     assert_int_equal(ws_conn_close(c, 3000, reason, 123), WS_OK);
     frame_list f = output_frames(c);
@@ -279,7 +292,7 @@ static void test_data_after_close_discarded(void **state)
 {
     (void)state;
     for (int role = 0; role < 2; role++) {
-        ws_role r = (ws_role)role;
+        uint32_t r = (uint32_t)role;
         for (size_t chunk = 0; chunk < 3; chunk++) {
             uint32_t rng = 1;
             ws_conn *c = conn_open(r, NULL, &rng);
@@ -312,7 +325,7 @@ static void test_feed_eof(void **state)
 {
     (void)state;
     for (int role = 0; role < 2; role++) {
-        ws_role r = (ws_role)role;
+        uint32_t r = (uint32_t)role;
         uint32_t rng = 1;
         ev_log l = {0};
         bytes w = {0};
@@ -333,14 +346,26 @@ static void test_feed_eof(void **state)
         const ev_rec *e = log_assert_closed(&l);
         assert_int_equal(e->close_code, 1006);
         assert_int_equal(e->by_peer, 0);
-        assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_state(c), WS_STATE_CLOSED);
         assert_int_equal(ws_conn_wants_shutdown(c), 1);
-        /* The transport is gone: no pong, no close frame gets added. */
+        /* The transport is gone: no close frame gets added. What was queued before stays:
+         * the unsent message and the pong answering the ping as it came in. */
         int k = ws_conn_output(c, iov, 4);
-        assert_int_equal(k, 1); /* the unsent message only */
-        assert_int_equal(iov[0].len, ws_frame_header_size(6, r == WS_ROLE_CLIENT) + 6);
+        size_t pending = 0;
+        assert_true(k >= 1);
+        for (int i = 0; i < k; i++)
+            pending += iov[i].len;
+        assert_int_equal(pending, ws_frame_header_size(6, r == WS_ROLE_CLIENT) + 6 +
+                                      ws_frame_header_size(1, r == WS_ROLE_CLIENT) + 1);
         assert_int_equal(ws_conn_output_queued(c), queued);
-        assert_int_equal(ws_conn_buffered_amount(c), iov[0].len);
+        assert_int_equal(ws_conn_buffered_amount(c), pending);
+        {
+            frame_list f = output_frames(c);
+            assert_int_equal(f.n, 2);
+            assert_int_equal(f.v[0].opcode, WS_OP_TEXT);
+            assert_int_equal(f.v[1].opcode, WS_OP_PONG);
+            frames_free(&f);
+        }
         assert_int_equal(ws_conn_close(c, 1000, NULL, 0), WS_ERR_CLOSED);
         assert_int_equal(ws_conn_feed_eof(c), WS_OK);
         assert_int_equal(drain(c, NULL), 0);
@@ -365,20 +390,67 @@ static void test_feed_eof(void **state)
     }
 }
 
+/* ---- the opening handshake through the connection: the negotiated subprotocol ---- */
+
+static void test_subprotocol(void **state)
+{
+    (void)state;
+    static const char *const offer[] = {"chat", "superchat"};
+    for (int pick = 0; pick < 2; pick++) {
+        pair p;
+        const char *v = "x";
+        size_t n = 9;
+        memset(&p, 0, sizeof p);
+        p.srng = 1;
+        p.crng = 2;
+        p.srv = new_conn(WS_ROLE_SERVER, 0, NULL);
+        p.cli = new_conn(WS_ROLE_CLIENT, 0, NULL);
+        assert_int_equal(ws_conn_set_random(p.cli, test_rng, &p.crng), WS_OK);
+        assert_int_equal(ws_conn_client_start(p.cli, "ws://example.com/chat", offer, 2,
+                                              WS_EXTENSIONS_NONE, NULL),
+                         WS_OK);
+        pump(p.cli, p.srv, &p.slog, 0);
+        assert_non_null(log_find(&p.slog, WS_EV_REQUEST, 0));
+        assert_int_equal(ws_conn_accept(p.srv, pick ? "superchat" : NULL, WS_EXTENSIONS_NONE, NULL),
+                         WS_OK);
+        pump(p.srv, p.cli, &p.clog, 0);
+        drain(p.srv, &p.slog);
+        assert_int_equal(ws_conn_state(p.srv), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_state(p.cli), WS_STATE_OPEN);
+        for (int side = 0; side < 2; side++) {
+            ws_conn *c = side ? p.cli : p.srv;
+            v = "x";
+            n = 9;
+            if (pick) {
+                assert_int_equal(ws_conn_subprotocol(c, &v, &n), WS_OK);
+                assert_int_equal(n, 9);
+                assert_string_equal(v, "superchat"); /* NUL-terminated */
+            } else {
+                /* none agreed: WS_ERR_NOT_FOUND and an empty view (rule 2) */
+                assert_int_equal(ws_conn_subprotocol(c, &v, &n), WS_ERR_NOT_FOUND);
+                assert_null(v);
+                assert_int_equal(n, 0);
+            }
+        }
+        assert_int_equal(ws_conn_subprotocol(NULL, &v, &n), WS_ERR_INVALID_ARG);
+        pair_free(&p);
+    }
+}
+
 /* ---- pings and pongs ---- */
 
 static void test_auto_pong(void **state)
 {
     (void)state;
     for (int role = 0; role < 2; role++) {
-        ws_role r = (ws_role)role;
+        uint32_t r = (uint32_t)role;
         uint32_t rng = 1;
         ev_log l = {0};
         bytes w = {0};
         uint8_t big[125];
         test_fill(big, sizeof big, 8);
         ws_conn *c = conn_open(r, NULL, &rng);
-        assert_int_equal(ws_conn_get_option(c, WS_OPT_AUTO_PONG), 1);
+        assert_int_equal(get_opt(c, WS_OPT_AUTO_PONG), 1);
 
         /* Many pings before the output is taken: every one answered, in order (Autobahn
          * 2.10 counts the pongs) ... */
@@ -405,17 +477,46 @@ static void test_auto_pong(void **state)
         ws_conn_free(c);
 
         /* ... but over the high-water mark (a ping flood from a peer that does not read)
-         * only the latest one is answered (RFC 6455 5.5.3). */
+         * only the latest one is answered (RFC 6455 5.5.3): the pongs wait, each replacing
+         * the one before, and the one left is queued once ws_conn_output_ack has drained the
+         * output -- not by ws_conn_output, which only looks. */
         c = conn_open(r, NULL, &rng);
         log_clear(&l);
-        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 1), WS_OK);
+        assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "m", 1, 0), WS_OK);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 1), WS_OK); /* over */
+        size_t msg = ws_frame_header_size(1, mk) + 1, pong = ws_frame_header_size(125, mk) + 125;
+        assert_int_equal(ws_conn_buffered_amount(c), msg);
         assert_int_equal(feed_copy(c, &l, w.p, w.n, 1), WS_OK);
         assert_int_equal(l.n, 3);
-        assert_int_equal(ws_conn_buffered_amount(c), ws_frame_header_size(125, mk) + 125);
-        f = output_frames(c);
-        assert_int_equal(f.n, 1);
-        assert_int_equal(f.v[0].opcode, WS_OP_PONG);
-        assert_memory_equal(f.v[0].data, big, 125);
+        assert_int_equal(ws_conn_buffered_amount(c), msg + pong); /* the pong owed counts */
+        assert_int_equal(ws_conn_output_queued(c), msg);
+        {
+            ws_iovec iov[4], again[4];
+            bytes out = {0};
+            int k = ws_conn_output(c, iov, 4);
+            assert_true(k >= 1);
+            assert_int_equal(ws_conn_output(c, again, 4), k); /* pure: the same chunks */
+            size_t total = 0;
+            for (int i = 0; i < k; i++) {
+                assert_ptr_equal(again[i].base, iov[i].base);
+                assert_int_equal(again[i].len, iov[i].len);
+                bytes_append(&out, iov[i].base, iov[i].len);
+                total += iov[i].len;
+            }
+            assert_int_equal(total, msg); /* the message only: the pong is not queued yet */
+            assert_int_equal(ws_conn_output_queued(c), msg);
+            assert_int_equal(ws_conn_output_ack(c, msg), WS_OK);
+            /* The ack drained the output: the latest pong is queued now. */
+            assert_int_equal(ws_conn_output_queued(c), msg + pong);
+            assert_int_equal(ws_conn_buffered_amount(c), pong);
+            take_output(c, &out, 0);
+            f = parse_frames(out.p, out.n);
+            bytes_free(&out);
+        }
+        assert_int_equal(f.n, 2);
+        assert_int_equal(f.v[0].opcode, WS_OP_TEXT);
+        assert_int_equal(f.v[1].opcode, WS_OP_PONG);
+        assert_memory_equal(f.v[1].data, big, 125);
         frames_free(&f);
         assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 1000), WS_OK);
 
@@ -447,7 +548,7 @@ static void test_auto_pong(void **state)
         /* WS_OPT_AUTO_PONG = 0: the caller answers. */
         c = conn_open(r, NULL, &rng);
         assert_int_equal(ws_conn_set_option(c, WS_OPT_AUTO_PONG, 0), WS_OK);
-        assert_int_equal(ws_conn_get_option(c, WS_OPT_AUTO_PONG), 0);
+        assert_int_equal(get_opt(c, WS_OPT_AUTO_PONG), 0);
         log_clear(&l);
         w.n = 0;
         peer_frame(&w, r, WS_OP_PING, 1, "q", 1);
@@ -469,7 +570,7 @@ static void test_auto_pong(void **state)
         assert_int_equal(l.n, 1);
         assert_int_equal(l.v[0].type, WS_EV_PONG);
         assert_string_equal((char *)l.v[0].data, "hb");
-        assert_int_equal(ws_conn_get_state(c), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
         ws_conn_stats st;
         assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
         assert_int_equal(st.pongs_received, 1);
@@ -496,9 +597,11 @@ static void test_ping_interval(void **state)
         pair_init(&p);
         ws_conn *a = role == WS_ROLE_SERVER ? p.srv : p.cli;
         ev_log *al = log_of(&p, a);
-        assert_int_equal(ws_conn_next_deadline(a), UINT64_MAX); /* nothing armed */
+        assert_int_equal(ws_conn_next_deadline(a), WS_DEADLINE_NONE); /* nothing armed */
         assert_int_equal(ws_conn_set_option(a, WS_OPT_PING_INTERVAL, 1000), WS_OK);
         assert_int_equal(ws_conn_set_option(a, WS_OPT_PONG_TIMEOUT, 500), WS_OK);
+        /* Armed, but the clock has not started: no deadline before the first tick. */
+        assert_int_equal(ws_conn_next_deadline(a), WS_DEADLINE_NONE);
         /* The clock starts at 0: the first tick sets the origin, later ones don't move it. */
         tick_both(&p, 0);
         assert_int_equal(ws_conn_next_deadline(a), 1000);
@@ -525,7 +628,7 @@ static void test_ping_interval(void **state)
         assert_int_equal(st.pongs_received, 1);
         assert_int_equal(ws_conn_next_deadline(a), 2000);
         tick_both(&p, 1700); /* no pong timeout any more */
-        assert_int_equal(ws_conn_get_state(a), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_state(a), WS_STATE_OPEN);
 
         /* Not answered: the peer is presumed dead. */
         tick_both(&p, 2000);
@@ -540,10 +643,10 @@ static void test_ping_interval(void **state)
         assert_int_equal(al->v[1].type, WS_EV_ERROR);
         assert_int_equal(al->v[1].error, WS_ERR_PONG_TIMEOUT);
         assert_int_equal(log_assert_closed(al)->close_code, 1006);
-        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_state(a), WS_STATE_CLOSED);
         /* A dead peer may never read the unsent ping: shut down now, don't wait for it. */
         assert_int_equal(ws_conn_wants_shutdown(a), 1);
-        assert_int_equal(ws_conn_next_deadline(a), UINT64_MAX);
+        assert_int_equal(ws_conn_next_deadline(a), WS_DEADLINE_NONE);
         /* No close frame is sent to a dead peer. */
         frame_list f = output_frames(a);
         for (size_t i = 0; i < f.n; i++)
@@ -574,13 +677,13 @@ static void test_idle_timeout(void **state)
         assert_int_equal(ws_conn_send(a, WS_OP_TEXT, "me too", 6, 0), WS_OK);
         pump_to(&p, b);
         tick_both(&p, 1599);
-        assert_int_equal(ws_conn_get_state(a), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_state(a), WS_STATE_OPEN);
         tick_both(&p, 1600);
         drain(a, al);
         assert_int_equal(al->n, 2);
         assert_int_equal(al->v[1].type, WS_EV_ERROR);
         assert_int_equal(al->v[1].error, WS_ERR_IDLE_TIMEOUT);
-        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSING);
+        assert_int_equal(ws_conn_state(a), WS_STATE_CLOSING);
         /* A normal close: 1000 on the wire, the peer answers, CLOSE follows. */
         pump_to(&p, b);
         const ev_rec *e = log_assert_closed(log_of(&p, b));
@@ -589,7 +692,7 @@ static void test_idle_timeout(void **state)
         pump_to(&p, a);
         e = log_assert_closed(al);
         assert_int_equal(e->close_code, 1000);
-        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_state(a), WS_STATE_CLOSED);
         pair_free(&p);
     }
 }
@@ -602,7 +705,7 @@ static void test_close_timeout(void **state)
         pair_init(&p);
         ws_conn *a = role == WS_ROLE_SERVER ? p.srv : p.cli;
         ev_log *al = log_of(&p, a);
-        assert_int_equal(ws_conn_get_option(a, WS_OPT_CLOSE_TIMEOUT), 5000);
+        assert_int_equal(get_opt(a, WS_OPT_CLOSE_TIMEOUT), 5000);
         assert_int_equal(ws_conn_set_option(a, WS_OPT_CLOSE_TIMEOUT, 300), WS_OK);
         tick_both(&p, 50);
         tick_both(&p, 100);
@@ -615,7 +718,7 @@ static void test_close_timeout(void **state)
         assert_int_equal(al->n, 2);
         assert_int_equal(al->v[0].error, WS_ERR_CLOSE_TIMEOUT);
         assert_int_equal(log_assert_closed(al)->close_code, 1006);
-        assert_int_equal(ws_conn_get_state(a), WS_STATE_CLOSED);
+        assert_int_equal(ws_conn_state(a), WS_STATE_CLOSED);
         assert_int_equal(ws_conn_wants_shutdown(a), 1);
         pair_free(&p);
     }
@@ -628,7 +731,7 @@ static void test_close_timeout(void **state)
     assert_int_equal(ws_conn_close(p.cli, 1000, NULL, 0), WS_OK);
     tick_both(&p, 1100);
     pump_all(&p);
-    assert_int_equal(ws_conn_get_state(p.cli), WS_STATE_CLOSED);
+    assert_int_equal(ws_conn_state(p.cli), WS_STATE_CLOSED);
     assert_int_equal(ws_conn_wants_shutdown(p.cli), 0);
     assert_true(ws_conn_next_deadline(p.cli) <= 1400);
     tick_both(&p, 1400);
@@ -642,10 +745,12 @@ static void test_handshake_timeout(void **state)
 {
     (void)state;
     for (int role = 0; role < 2; role++) {
-        ws_conn *c = ws_conn_new((ws_role)role, 0, NULL);
+        ws_conn *c = new_conn((uint32_t)role, 0, NULL);
         ev_log l = {0};
         assert_non_null(c);
-        assert_int_equal(ws_conn_get_option(c, WS_OPT_HANDSHAKE_TIMEOUT), 10000);
+        assert_int_equal(get_opt(c, WS_OPT_HANDSHAKE_TIMEOUT), WS_DEFAULT_HANDSHAKE_TIMEOUT);
+        /* No deadline before the first tick starts the clock (never one from before it). */
+        assert_int_equal(ws_conn_next_deadline(c), WS_DEADLINE_NONE);
         assert_int_equal(ws_conn_tick(c, 1000), WS_OK);
         assert_int_equal(ws_conn_next_deadline(c), 11000);
         assert_int_equal(ws_conn_tick(c, 10999), WS_OK);
@@ -661,18 +766,18 @@ static void test_handshake_timeout(void **state)
         ws_conn_free(c);
 
         /* Off: no deadline. An open connection has no handshake timer. */
-        c = ws_conn_new((ws_role)role, 0, NULL);
+        c = new_conn((uint32_t)role, 0, NULL);
         assert_int_equal(ws_conn_set_option(c, WS_OPT_HANDSHAKE_TIMEOUT, 0), WS_OK);
         assert_int_equal(ws_conn_tick(c, 5), WS_OK);
-        assert_int_equal(ws_conn_next_deadline(c), UINT64_MAX);
+        assert_int_equal(ws_conn_next_deadline(c), WS_DEADLINE_NONE);
         assert_int_equal(ws_conn_tick(c, 1000000), WS_OK);
-        assert_int_equal(ws_conn_get_state(c), WS_STATE_CONNECTING);
+        assert_int_equal(ws_conn_state(c), WS_STATE_CONNECTING);
         ws_conn_free(c);
         uint32_t rng = 1;
-        c = conn_open((ws_role)role, NULL, &rng);
+        c = conn_open((uint32_t)role, NULL, &rng);
         assert_int_equal(ws_conn_tick(c, 0), WS_OK);
         assert_int_equal(ws_conn_tick(c, 1000000), WS_OK);
-        assert_int_equal(ws_conn_get_state(c), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
         ws_conn_free(c);
     }
 }
@@ -703,9 +808,9 @@ static void test_high_water(void **state)
     for (int role = 0; role < 2; role++) {
         uint32_t rng = 1;
         size_t mk = role == WS_ROLE_CLIENT ? 4 : 0;
-        ws_conn *c = conn_open((ws_role)role, NULL, &rng);
+        ws_conn *c = conn_open((uint32_t)role, NULL, &rng);
         ev_log l = {0};
-        assert_int_equal(ws_conn_get_option(c, WS_OPT_SEND_HIGH_WATER), (uint64_t)16 << 20);
+        assert_int_equal(get_opt(c, WS_OPT_SEND_HIGH_WATER), (uint64_t)16 << 20);
         assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 100 + 2 * mk), WS_OK);
         assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 90, 0), WS_OK);
         assert_int_equal(ws_conn_buffered_amount(c), 92 + mk);
@@ -732,11 +837,11 @@ static void test_high_water(void **state)
         assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 0, 0), WS_ERR_WOULD_BLOCK);
         /* A close is never refused for backpressure. */
         assert_int_equal(ws_conn_close(c, 1000, NULL, 0), WS_OK);
-        assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSING);
+        assert_int_equal(ws_conn_state(c), WS_STATE_CLOSING);
         ws_conn_free(c);
 
         /* Exact accounting for auto-fragmented sends: 25 bytes in 10-byte frames. */
-        c = conn_open((ws_role)role, NULL, &rng);
+        c = conn_open((uint32_t)role, NULL, &rng);
         assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, 10), WS_OK);
         assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 30 + 3 * mk), WS_OK);
         assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 25, 0), WS_ERR_WOULD_BLOCK);
@@ -760,10 +865,10 @@ static void test_high_water_policies(void **state)
         for (size_t i = 0; i < 2; i++) {
             uint32_t rng = 1;
             ev_log l = {0};
-            ws_conn *c = conn_open((ws_role)role, NULL, &rng);
+            ws_conn *c = conn_open((uint32_t)role, NULL, &rng);
             assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_POLICY, (uint64_t)cases[i].policy),
                              WS_OK);
-            assert_int_equal(ws_conn_get_option(c, WS_OPT_SEND_POLICY), cases[i].policy);
+            assert_int_equal(get_opt(c, WS_OPT_SEND_POLICY), cases[i].policy);
             assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 150), WS_OK);
             assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 100, 0), WS_OK);
             assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 100, 0), WS_ERR_WOULD_BLOCK);
@@ -772,7 +877,7 @@ static void test_high_water_policies(void **state)
             assert_int_equal(l.v[0].type, WS_EV_ERROR);
             assert_int_equal(l.v[0].error, WS_ERR_OUTPUT_OVERFLOW);
             assert_int_equal(log_assert_closed(&l)->close_code, cases[i].code);
-            assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+            assert_int_equal(ws_conn_state(c), WS_STATE_CLOSED);
             assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 1, 0), WS_ERR_CLOSED);
             /* The first message, then the close frame with the policy's code. */
             frame_list f = output_frames(c);
@@ -831,13 +936,24 @@ static void test_stats(void **state)
     assert_int_equal(s.closed_by_peer, 1);
     assert_int_equal(c.closed_by_peer, 0);
 
-    /* Older, smaller structs are filled as far as they go; larger ones are refused. */
-    uint8_t raw[sizeof(ws_conn_stats) + 8];
-    memset(raw, 0xee, sizeof raw);
-    assert_int_equal(ws_conn_get_stats(p.srv, (ws_conn_stats *)(void *)raw, 16), WS_OK);
-    assert_memory_equal(raw, &s, 16);
-    assert_int_equal(raw[16], 0xee);
-    assert_int_equal(ws_conn_get_stats(p.srv, &s, sizeof s + 1), WS_ERR_INVALID_ARG);
+    /* Rule 4: a struct smaller than the 0.2 layout is refused and left alone; a larger one
+     * (a newer header) is filled and its unknown tail zeroed. */
+    union {
+        ws_conn_stats st;
+        uint8_t raw[sizeof(ws_conn_stats) + 8];
+    } big;
+    uint8_t ee[sizeof big.raw], zero[8];
+    memset(big.raw, 0xee, sizeof big.raw);
+    memset(ee, 0xee, sizeof ee);
+    memset(zero, 0, sizeof zero);
+    assert_int_equal(ws_conn_get_stats(p.srv, &big.st, 16), WS_ERR_INVALID_ARG);
+    assert_memory_equal(big.raw, ee, sizeof ee);
+    assert_int_equal(ws_conn_get_stats(p.srv, &big.st, sizeof big.raw), WS_OK);
+    assert_int_equal(big.st.frames_in, s.frames_in);
+    assert_int_equal(big.st.bytes_out, s.bytes_out);
+    assert_int_equal(big.st.close_code_received, s.close_code_received);
+    assert_int_equal(big.st.closed_by_peer, s.closed_by_peer);
+    assert_memory_equal(big.raw + sizeof(ws_conn_stats), zero, sizeof zero);
     assert_int_equal(ws_conn_get_stats(p.srv, NULL, sizeof s), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_get_stats(NULL, &s, sizeof s), WS_ERR_INVALID_ARG);
     pair_free(&p);
@@ -849,50 +965,73 @@ static void test_options(void **state)
     uint32_t rng = 1;
     ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
     static const struct {
-        ws_option opt;
+        uint32_t opt;
         uint64_t def, set;
     } opts[] = {
-        {WS_OPT_MAX_MESSAGE_SIZE, (uint64_t)16 << 20, 1000},
+        {WS_OPT_MAX_MESSAGE_SIZE, WS_DEFAULT_MAX_MESSAGE_SIZE, 1000},
         {WS_OPT_MAX_FRAME_SIZE, 1000, 500},
         {WS_OPT_AUTO_PONG, 1, 0},
         {WS_OPT_STREAMING, 0, 1},
         {WS_OPT_FRAGMENT_SIZE, 0, 4096},
-        {WS_OPT_SEND_HIGH_WATER, (uint64_t)16 << 20, 1},
+        {WS_OPT_SEND_HIGH_WATER, WS_DEFAULT_SEND_HIGH_WATER, 1},
         {WS_OPT_SEND_POLICY, WS_POLICY_ERROR, WS_POLICY_CLOSE_1009},
         {WS_OPT_REFUSE_TEXT, 0, 1},
         {WS_OPT_REFUSE_BINARY, 0, 1},
-        {WS_OPT_HANDSHAKE_TIMEOUT, 10000, 1},
+        {WS_OPT_HANDSHAKE_TIMEOUT, WS_DEFAULT_HANDSHAKE_TIMEOUT, 1},
         {WS_OPT_PING_INTERVAL, 0, 30000},
-        {WS_OPT_PONG_TIMEOUT, 10000, 0},
+        {WS_OPT_PONG_TIMEOUT, WS_DEFAULT_PONG_TIMEOUT, 0},
         {WS_OPT_IDLE_TIMEOUT, 0, 60000},
-        {WS_OPT_CLOSE_TIMEOUT, 5000, 1},
+        {WS_OPT_CLOSE_TIMEOUT, WS_DEFAULT_CLOSE_TIMEOUT, 1},
         {WS_OPT_LENIENT_LENGTH, 0, 1},
+        {WS_OPT_MAX_INPUT_BUFFER, WS_DEFAULT_MAX_INPUT_BUFFER, 1000},
     };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
-        assert_int_equal(ws_conn_get_option(c, opts[i].opt), opts[i].def);
+        assert_int_equal(get_opt(c, opts[i].opt), opts[i].def);
         assert_int_equal(ws_conn_set_option(c, opts[i].opt, opts[i].set), WS_OK);
-        assert_int_equal(ws_conn_get_option(c, opts[i].opt), opts[i].set);
+        assert_int_equal(get_opt(c, opts[i].opt), opts[i].set);
     }
-    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 0), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_FRAME_SIZE, 0), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_conn_set_option(c, WS_OPT_AUTO_PONG, 2), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_POLICY, 3), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_conn_set_option(c, WS_OPT_PING_INTERVAL, (uint64_t)1 << 32),
-                     WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, (uint64_t)1 << 32),
-                     WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_conn_set_option(c, (ws_option)99, 1), WS_ERR_INVALID_ARG);
+    /* Values outside an option's range: WS_ERR_RANGE; unknown options: WS_ERR_OPTION. */
+    const uint64_t big63 = (uint64_t)1 << 63;
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 0), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, big63), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_FRAME_SIZE, 0), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_FRAME_SIZE, big63), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_AUTO_PONG, 2), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_STREAMING, 2), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_POLICY, 3), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, big63), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_PING_INTERVAL, (uint64_t)WS_MAX_TIMEOUT + 1),
+                     WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_CLOSE_TIMEOUT, (uint64_t)WS_MAX_TIMEOUT + 1),
+                     WS_ERR_RANGE);
+    assert_int_equal(
+        ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, (uint64_t)WS_MAX_FRAGMENT_SIZE + 1),
+        WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_INPUT_BUFFER, 0), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_INPUT_BUFFER, ((uint64_t)1 << 31) + 1),
+                     WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, 99, 1), WS_ERR_OPTION);
+    assert_int_equal(ws_conn_set_option(c, 0, 1), WS_ERR_OPTION);
     assert_int_equal(ws_conn_set_option(NULL, WS_OPT_AUTO_PONG, 1), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_conn_get_option(c, (ws_option)99), UINT64_MAX);
-    assert_int_equal(ws_conn_get_option(NULL, WS_OPT_AUTO_PONG), UINT64_MAX);
+    uint64_t v = 12345;
+    assert_int_equal(ws_conn_get_option(c, 99, &v), WS_ERR_OPTION);
+    assert_int_equal(ws_conn_get_option(NULL, WS_OPT_AUTO_PONG, &v), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_AUTO_PONG, NULL), WS_ERR_INVALID_ARG);
+    /* The largest values in range are taken. */
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_PING_INTERVAL, WS_MAX_TIMEOUT), WS_OK);
+    assert_int_equal(get_opt(c, WS_OPT_PING_INTERVAL), WS_MAX_TIMEOUT);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_PING_INTERVAL, 30000), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_INPUT_BUFFER, (uint64_t)1 << 31), WS_OK);
+    assert_int_equal(get_opt(c, WS_OPT_MAX_INPUT_BUFFER), (uint64_t)1 << 31);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_INPUT_BUFFER, 1000), WS_OK);
     /* Unchanged by the refused values. */
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        assert_int_equal(ws_conn_get_option(c, opts[i].opt), opts[i].set);
+        assert_int_equal(get_opt(c, opts[i].opt), opts[i].set);
     /* The frame limit follows the message limit down, not up. */
     assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 100), WS_OK);
-    assert_int_equal(ws_conn_get_option(c, WS_OPT_MAX_FRAME_SIZE), 100);
+    assert_int_equal(get_opt(c, WS_OPT_MAX_FRAME_SIZE), 100);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 1000), WS_OK);
-    assert_int_equal(ws_conn_get_option(c, WS_OPT_MAX_FRAME_SIZE), 1000);
+    assert_int_equal(get_opt(c, WS_OPT_MAX_FRAME_SIZE), 1000);
     ws_conn_free(c);
 }
 
@@ -1020,6 +1159,7 @@ int main(void)
         cmocka_unit_test(test_close_send_validation),
         cmocka_unit_test(test_data_after_close_discarded),
         cmocka_unit_test(test_feed_eof),
+        cmocka_unit_test(test_subprotocol),
         cmocka_unit_test(test_auto_pong),
         cmocka_unit_test(test_ping_interval),
         cmocka_unit_test(test_idle_timeout),

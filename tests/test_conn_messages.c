@@ -44,8 +44,8 @@ static void test_text_binary_both_ways(void **state)
         log_assert_message(w.log, 4, WS_OP_BINARY, bin, sizeof bin);
         /* Nothing went the other way. */
         assert_int_equal((ts ? &p.clog : &p.slog)->n, 0);
-        assert_int_equal(ws_conn_get_state(w.from), WS_STATE_OPEN);
-        assert_int_equal(ws_conn_get_state(w.to), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_state(w.from), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_state(w.to), WS_STATE_OPEN);
         pair_free(&p);
     }
 }
@@ -153,8 +153,8 @@ static void test_fragments_with_pings(void **state)
         /* Replay the wire into the receiver byte by byte and at once: same events. */
         bytes wire = {0};
         for (size_t i = 0; i < f.n; i++)
-            peer_frame(&wire, ws_conn_get_role(w.to), (unsigned)f.v[i].opcode, f.v[i].fin,
-                       f.v[i].data, f.v[i].len);
+            peer_frame(&wire, ws_conn_role(w.to), (unsigned)f.v[i].opcode, f.v[i].fin, f.v[i].data,
+                       f.v[i].len);
         frames_free(&f);
         assert_int_equal(feed_copy(w.to, w.log, wire.p, wire.n, 1), WS_OK);
         assert_int_equal(w.log->n, 5);
@@ -195,7 +195,7 @@ static void test_auto_fragmentation(void **state)
         pair_init(&p);
         way w = way_of(&p, ts);
         assert_int_equal(ws_conn_set_option(w.from, WS_OPT_FRAGMENT_SIZE, 100), WS_OK);
-        assert_int_equal(ws_conn_get_option(w.from, WS_OPT_FRAGMENT_SIZE), 100);
+        assert_int_equal(get_opt(w.from, WS_OPT_FRAGMENT_SIZE), 100);
         /* Frame layout on the wire. */
         for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
             assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, data, lens[i], 0), WS_OK);
@@ -262,7 +262,7 @@ static void test_streaming(void **state)
             pair_init(&p);
             way w = way_of(&p, ts);
             assert_int_equal(ws_conn_set_option(w.to, WS_OPT_STREAMING, 1), WS_OK);
-            assert_int_equal(ws_conn_get_option(w.to, WS_OPT_STREAMING), 1);
+            assert_int_equal(get_opt(w.to, WS_OPT_STREAMING), 1);
             assert_int_equal(ws_conn_send_fragment(w.from, WS_OP_BINARY, data, 1000, 0, 0),
                              WS_OK);
             assert_int_equal(ws_conn_ping(w.from, "x", 1), WS_OK);
@@ -297,43 +297,156 @@ static void test_zero_copy(void **state)
     (void)state;
     for (int role = 0; role < 2; role++) {
         uint32_t rng = 1;
-        ws_conn *c = conn_open((ws_role)role, NULL, &rng);
+        ws_conn *c = conn_open((uint32_t)role, NULL, &rng);
         bytes wire = {0};
         uint8_t payload[1000];
         ws_event e;
         size_t used;
         test_fill(payload, sizeof payload, 5);
-        peer_frame(&wire, (ws_role)role, WS_OP_BINARY, 1, payload, sizeof payload);
+        peer_frame(&wire, (uint32_t)role, WS_OP_BINARY, 1, payload, sizeof payload);
         size_t second = wire.n;
-        peer_frame(&wire, (ws_role)role, WS_OP_TEXT, 1, "zc", 2);
+        peer_frame(&wire, (uint32_t)role, WS_OP_TEXT, 1, "zc", 2);
         size_t third = wire.n;
-        peer_frame(&wire, (ws_role)role, WS_OP_BINARY, 0, "ab", 2);
-        peer_frame(&wire, (ws_role)role, WS_OP_CONTINUATION, 1, "cd", 2);
+        peer_frame(&wire, (uint32_t)role, WS_OP_BINARY, 0, "ab", 2);
+        peer_frame(&wire, (uint32_t)role, WS_OP_CONTINUATION, 1, "cd", 2);
 
-        assert_int_equal(ws_conn_feed(c, wire.p, wire.n, &used), WS_OK);
+        assert_int_equal(ws_conn_feed_inplace(c, wire.p, wire.n, &used), WS_OK);
         assert_int_equal(used, second);
-        assert_int_equal(ws_conn_feed(c, wire.p + used, wire.n - used, &used),
+        assert_int_equal(ws_conn_feed_inplace(c, wire.p + used, wire.n - used, &used),
                          WS_ERR_EVENTS_PENDING);
         assert_int_equal(used, 0);
-        assert_int_equal(ws_conn_next_event(c, &e), 1);
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
         assert_int_equal(e.type, WS_EV_MESSAGE);
         assert_ptr_equal(e.data, wire.p + second - sizeof payload);
         assert_memory_equal(e.data, payload, sizeof payload); /* unmasked in place */
-        assert_int_equal(ws_conn_next_event(c, &e), 0);
+        assert_int_equal(e.flags & WS_EVF_IN_INPUT, WS_EVF_IN_INPUT);
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 0);
 
-        assert_int_equal(ws_conn_feed(c, wire.p + second, wire.n - second, &used), WS_OK);
+        assert_int_equal(ws_conn_feed_inplace(c, wire.p + second, wire.n - second, &used), WS_OK);
         assert_int_equal(used, third - second);
-        assert_int_equal(ws_conn_next_event(c, &e), 1);
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
         assert_ptr_equal(e.data, wire.p + third - 2);
         assert_int_equal(e.len, 2);
+        assert_int_equal(e.flags & WS_EVF_IN_INPUT, WS_EVF_IN_INPUT);
 
         /* A fragmented message is reassembled: its view is not in the input. */
-        assert_int_equal(ws_conn_feed(c, wire.p + third, wire.n - third, &used), WS_OK);
+        assert_int_equal(ws_conn_feed_inplace(c, wire.p + third, wire.n - third, &used), WS_OK);
         assert_int_equal(used, wire.n - third);
-        assert_int_equal(ws_conn_next_event(c, &e), 1);
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
         assert_int_equal(e.type, WS_EV_MESSAGE);
         assert_memory_equal(e.data, "abcd", 4);
         assert_true(e.data + e.len <= wire.p || e.data >= wire.p + wire.n);
+        assert_int_equal(e.flags & WS_EVF_IN_INPUT, 0);
+        bytes_free(&wire);
+        ws_conn_free(c);
+    }
+}
+
+/* ws_conn_feed copies: the caller's buffer may be reused at once, what was not processed yet
+ * waits in the connection and is processed as the events are taken, and meanwhile in-place
+ * feeding is refused (the order of the input would be lost). */
+static void test_feed_copies(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        uint32_t rng = 1;
+        ws_conn *c = conn_open((uint32_t)role, NULL, &rng);
+        bytes wire = {0};
+        uint8_t payload[1000], *buf;
+        ws_event e;
+        size_t taken = 0, used = 9;
+        test_fill(payload, sizeof payload, 6);
+        peer_frame(&wire, (uint32_t)role, WS_OP_BINARY, 1, payload, sizeof payload);
+        peer_frame(&wire, (uint32_t)role, WS_OP_TEXT, 1, "two", 3);
+        peer_frame(&wire, (uint32_t)role, WS_OP_PING, 1, "p", 1);
+        size_t whole = wire.n;
+        peer_frame(&wire, (uint32_t)role, WS_OP_TEXT, 0, "par", 3); /* half a message */
+
+        buf = malloc(wire.n);
+        assert_non_null(buf);
+        memcpy(buf, wire.p, wire.n);
+        assert_int_equal(ws_conn_feed(c, buf, wire.n, &taken), WS_OK);
+        assert_int_equal(taken, wire.n); /* everything kept */
+        memset(buf, 0, wire.n);          /* the caller's buffer is free again */
+        uint8_t spare[2] = {0x81, 0x00};
+        assert_int_equal(ws_conn_feed_inplace(c, spare, sizeof spare, &used),
+                         WS_ERR_EVENTS_PENDING);
+        assert_int_equal(used, 0);
+
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+        assert_int_equal(e.type, WS_EV_MESSAGE);
+        assert_int_equal(e.opcode, WS_OP_BINARY);
+        assert_int_equal(e.len, sizeof payload);
+        assert_memory_equal(e.data, payload, sizeof payload);
+        assert_int_equal(e.flags & WS_EVF_IN_INPUT, 0);
+        assert_true(e.data + e.len <= buf || e.data >= buf + wire.n);
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+        assert_int_equal(e.type, WS_EV_MESSAGE);
+        assert_int_equal(e.len, 3);
+        assert_memory_equal(e.data, "two", 3);
+        assert_int_equal(e.flags & WS_EVF_IN_INPUT, 0);
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+        assert_int_equal(e.type, WS_EV_PING);
+        assert_int_equal(e.len, 1);
+        assert_memory_equal(e.data, "p", 1);
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 0);
+        /* The pong went out; the half message waits for its end, fed in place now. */
+        frame_list f = output_frames(c);
+        assert_int_equal(f.n, 1);
+        assert_int_equal(f.v[0].opcode, WS_OP_PONG);
+        frames_free(&f);
+        wire.n = whole;
+        size_t at = wire.n;
+        peer_frame(&wire, (uint32_t)role, WS_OP_CONTINUATION, 1, "tial", 4);
+        assert_int_equal(ws_conn_feed_inplace(c, wire.p + at, wire.n - at, &used), WS_OK);
+        assert_int_equal(used, wire.n - at);
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+        assert_int_equal(e.type, WS_EV_MESSAGE);
+        assert_int_equal(e.len, 7);
+        assert_memory_equal(e.data, "partial", 7);
+
+        /* Misuse. */
+        assert_int_equal(ws_conn_feed(c, NULL, 3, &taken), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_feed(NULL, "x", 1, &taken), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_feed(c, NULL, 0, NULL), WS_OK);
+        assert_int_equal(ws_conn_feed_inplace(c, spare, sizeof spare, NULL), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
+        free(buf);
+        bytes_free(&wire);
+        ws_conn_free(c);
+    }
+}
+
+/* Input the library keeps is bounded by WS_OPT_MAX_INPUT_BUFFER: past it (events waiting),
+ * ws_conn_feed takes only part, and the rest is fed once the events are drained. */
+static void test_feed_input_limit(void **state)
+{
+    (void)state;
+    for (int role = 0; role < 2; role++) {
+        uint32_t rng = 1;
+        ws_conn *c = conn_open((uint32_t)role, NULL, &rng);
+        bytes wire = {0};
+        ev_log l = {0};
+        size_t taken = 0;
+        assert_int_equal(get_opt(c, WS_OPT_MAX_INPUT_BUFFER), WS_DEFAULT_MAX_INPUT_BUFFER);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_INPUT_BUFFER, 64), WS_OK);
+        for (int i = 0; i < 40; i++) {
+            char m[16];
+            snprintf(m, sizeof m, "m%02d", i);
+            peer_frame(&wire, (uint32_t)role, WS_OP_TEXT, 1, m, 3);
+        }
+        /* 40 frames of 5 or 9 bytes: more than 64 bytes cannot be kept. */
+        assert_int_equal(ws_conn_feed(c, wire.p, wire.n, &taken), WS_OK);
+        assert_true(taken > 0 && taken < wire.n);
+        /* The same rule through the helper, which feeds the rest after draining. */
+        assert_int_equal(feed_const(c, &l, wire.p + taken, wire.n - taken, 0), WS_OK);
+        assert_int_equal(l.n, 40);
+        for (size_t i = 0; i < 40; i++) {
+            char m[16];
+            snprintf(m, sizeof m, "m%02zu", i);
+            log_assert_message(&l, i, WS_OP_TEXT, m, 3);
+        }
+        log_free(&l);
         bytes_free(&wire);
         ws_conn_free(c);
     }
@@ -366,15 +479,20 @@ static void queue_session(ws_conn *c)
     assert_int_equal(ws_conn_close(c, 1000, "bye", 3), WS_OK);
 }
 
-/* Feed the session to a fresh connection of role `role` in chunks; its events into l and its
- * output (pong, close echo) into out. */
-static void replay(ws_role role, const bytes *wire, size_t chunk, ev_log *l, bytes *out)
+/* Feed the session to a fresh connection of role `role` in chunks, in place
+ * (ws_conn_feed_inplace) or copied (ws_conn_feed); its events into l and its output (pong,
+ * close echo) into out. */
+static void replay(uint32_t role, const bytes *wire, size_t chunk, int copied, ev_log *l,
+                   bytes *out)
 {
     uint32_t rng = 99;
     ws_conn *c = conn_open(role, NULL, &rng);
-    assert_int_equal(feed_copy(c, l, wire->p, wire->n, chunk), WS_OK);
+    if (copied)
+        assert_int_equal(feed_const(c, l, wire->p, wire->n, chunk), WS_OK);
+    else
+        assert_int_equal(feed_copy(c, l, wire->p, wire->n, chunk), WS_OK);
     take_output(c, out, 0);
-    assert_int_equal(ws_conn_get_state(c), WS_STATE_CLOSED);
+    assert_int_equal(ws_conn_state(c), WS_STATE_CLOSED);
     ws_conn_free(c);
 }
 
@@ -391,7 +509,7 @@ static void test_session_split(void **state)
         take_output(sender, &wire, 0);
         ws_conn_free(sender);
 
-        replay((ws_role)role, &wire, 0, &ref, &ref_out);
+        replay((uint32_t)role, &wire, 0, 0, &ref, &ref_out);
         /* The reference itself. */
         assert_int_equal(ref.n, 13);
         log_assert_message(&ref, 0, WS_OP_TEXT, "hello", 5);
@@ -414,15 +532,20 @@ static void test_session_split(void **state)
 
         static const size_t chunks[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,   10,  11,
                                         13, 14, 15, 16, 17, 31, 64, 127, 1000, 65536};
-        for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
-            ev_log l = {0};
-            bytes out = {0};
-            replay((ws_role)role, &wire, chunks[k], &l, &out);
-            log_assert_equal(&ref, &l);
-            assert_int_equal(out.n, ref_out.n);
-            assert_memory_equal(out.p, ref_out.p, out.n);
-            log_free(&l);
-            bytes_free(&out);
+        for (size_t k = 0; k <= sizeof chunks / sizeof chunks[0]; k++) {
+            for (int copied = 0; copied < 2; copied++) {
+                size_t chunk = k < sizeof chunks / sizeof chunks[0] ? chunks[k] : 0;
+                ev_log l = {0};
+                bytes out = {0};
+                if (chunk == 0 && !copied)
+                    continue; /* the reference */
+                replay((uint32_t)role, &wire, chunk, copied, &l, &out);
+                log_assert_equal(&ref, &l);
+                assert_int_equal(out.n, ref_out.n);
+                assert_memory_equal(out.p, ref_out.p, out.n);
+                log_free(&l);
+                bytes_free(&out);
+            }
         }
         log_free(&ref);
         bytes_free(&wire);
@@ -453,10 +576,11 @@ static void test_masking(void **state)
             ws_frame_header h;
             unsigned good = ts ? WS_FRAME_EXPECT_MASKED : WS_FRAME_EXPECT_UNMASKED;
             unsigned bad = ts ? WS_FRAME_EXPECT_UNMASKED : WS_FRAME_EXPECT_MASKED;
-            int hl = ws_frame_parse_header(b.p + pos, b.n - pos, good, UINT64_MAX, &h);
+            int hl = ws_frame_parse_header(b.p + pos, b.n - pos, good, UINT64_MAX, &h, sizeof h);
             assert_true(hl >= 2);
-            assert_int_equal(ws_frame_parse_header(b.p + pos, b.n - pos, bad, UINT64_MAX, &h),
-                             ts ? WS_ERR_FRAME_MASKED : WS_ERR_FRAME_UNMASKED);
+            assert_int_equal(
+                ws_frame_parse_header(b.p + pos, b.n - pos, bad, UINT64_MAX, &h, sizeof h),
+                ts ? WS_ERR_FRAME_MASKED : WS_ERR_FRAME_UNMASKED);
             assert_int_equal(h.masked, ts);
             if (ts) {
                 memcpy(keys[frames], h.mask, 4);
@@ -622,8 +746,8 @@ static void test_partial_writes(void **state)
                 log_assert_equal(&ref[0], &p.slog);
                 log_assert_equal(&ref[1], &p.clog);
             }
-            assert_int_equal(ws_conn_get_state(p.srv), WS_STATE_CLOSED);
-            assert_int_equal(ws_conn_get_state(p.cli), WS_STATE_CLOSED);
+            assert_int_equal(ws_conn_state(p.srv), WS_STATE_CLOSED);
+            assert_int_equal(ws_conn_state(p.cli), WS_STATE_CLOSED);
             pair_free(&p);
         }
     }
@@ -644,7 +768,7 @@ static void test_send_misuse(void **state)
         assert_int_equal(ws_conn_send(w.from, WS_OP_PING, "x", 1, 0), WS_ERR_INVALID_ARG);
         assert_int_equal(ws_conn_send(w.from, WS_OP_CONTINUATION, "x", 1, 0),
                          WS_ERR_INVALID_ARG);
-        assert_int_equal(ws_conn_send(w.from, (ws_opcode)3, "x", 1, 0), WS_ERR_INVALID_ARG);
+        assert_int_equal(ws_conn_send(w.from, (uint32_t)3, "x", 1, 0), WS_ERR_INVALID_ARG);
         assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, NULL, 1, 0), WS_ERR_INVALID_ARG);
         assert_int_equal(ws_conn_send(NULL, WS_OP_BINARY, "x", 1, 0), WS_ERR_INVALID_ARG);
         assert_int_equal(ws_conn_send(w.from, WS_OP_TEXT, "a\xC0\xAF", 3, 0),
@@ -659,23 +783,24 @@ static void test_send_misuse(void **state)
         assert_int_equal(ws_conn_send(w.from, WS_OP_BINARY, "a\xC0\xAF", 3, 0), WS_OK);
         assert_int_equal(ws_conn_ping(w.from, big, 125), WS_OK);
         pump_all(&p);
-        assert_int_equal(ws_conn_get_state(w.to), WS_STATE_OPEN);
-        assert_int_equal(ws_conn_get_state(w.from), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_state(w.to), WS_STATE_OPEN);
+        assert_int_equal(ws_conn_state(w.from), WS_STATE_OPEN);
     }
     /* A client whose random source fails cannot mask: nothing is queued. */
-    ws_conn_set_random(p.cli, failing_rng, NULL);
+    assert_int_equal(ws_conn_set_random(p.cli, failing_rng, NULL), WS_OK);
     assert_int_equal(ws_conn_send(p.cli, WS_OP_BINARY, "x", 1, 0), WS_ERR_RANDOM);
     assert_int_equal(ws_conn_buffered_amount(p.cli), 0);
     /* A server never needs randomness. */
-    ws_conn_set_random(p.srv, failing_rng, NULL);
+    assert_int_equal(ws_conn_set_random(p.srv, failing_rng, NULL), WS_OK);
     assert_int_equal(ws_conn_send(p.srv, WS_OP_BINARY, "x", 1, 0), WS_OK);
     /* Feed misuse. */
     size_t used = 5;
-    assert_int_equal(ws_conn_feed(p.srv, NULL, 3, &used), WS_ERR_INVALID_ARG);
-    assert_int_equal(used, 0);
-    assert_int_equal(ws_conn_feed(p.srv, NULL, 0, &used), WS_OK);
-    assert_int_equal(ws_conn_feed(NULL, NULL, 0, &used), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_conn_output(p.srv, NULL, 8), 0);
+    assert_int_equal(ws_conn_feed_inplace(p.srv, NULL, 3, &used), WS_ERR_INVALID_ARG);
+    assert_int_equal(used, 5); /* a call refused for its arguments changes nothing (rule 3) */
+    assert_int_equal(ws_conn_feed_inplace(p.srv, NULL, 0, &used), WS_OK);
+    assert_int_equal(ws_conn_feed_inplace(NULL, NULL, 0, &used), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_output(p.srv, NULL, 8), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_output(NULL, NULL, 8), WS_ERR_INVALID_ARG);
     pair_free(&p);
 }
 
@@ -689,6 +814,8 @@ int main(void)
         cmocka_unit_test(test_auto_fragmentation),
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_zero_copy),
+        cmocka_unit_test(test_feed_copies),
+        cmocka_unit_test(test_feed_input_limit),
         cmocka_unit_test(test_session_split),
         cmocka_unit_test(test_masking),
         cmocka_unit_test(test_borrow),

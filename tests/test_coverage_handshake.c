@@ -36,31 +36,32 @@ static ws_handshake *client(const char *exts, int offer_protos)
 {
     static const char *const protos[] = {"chat"};
     static uint8_t out[1024];
-    ws_handshake *hs = ws_handshake_new(1, NULL);
-    ws_uri u;
-    assert_non_null(hs);
-    ws_handshake_set_random(hs, key_rng, NULL);
-    assert_int_equal(ws_uri_parse("ws://h/", 7, &u), WS_OK);
-    assert_true(ws_handshake_client_request(hs, &u, protos, offer_protos ? 1 : 0, exts, NULL, out,
-                                            sizeof out, NULL) > 0);
+    ws_handshake *hs = new_hs(WS_ROLE_CLIENT, NULL);
+    assert_int_equal(ws_handshake_set_random(hs, key_rng, NULL), WS_OK);
+    assert_true(ws_handshake_client_request(hs, "ws://h/", 7, protos, offer_protos ? 1 : 0, exts,
+                                            NULL, out, sizeof out, NULL) > 0);
     return hs;
 }
 
 static void test_setters(void **state)
 {
-    ws_handshake *hs = ws_handshake_new(0, NULL);
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
     size_t used;
     (void)state;
 
     assert_int_equal(ws_handshake_set_max_header_size(NULL, 1024), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_handshake_set_max_header_size(hs, 63), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_handshake_set_max_header_size(hs, (16u << 20) + 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 63), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, (16u << 20) + 1), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 16u << 20), WS_OK);
     assert_int_equal(ws_handshake_set_max_header_size(hs, 64), WS_OK);
     assert_int_equal(ws_handshake_set_max_headers(NULL, 8), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_handshake_set_max_headers(hs, 0), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_handshake_set_max_headers(hs, 65536), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 0), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 65536), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 65535), WS_OK);
     assert_int_equal(ws_handshake_set_max_body(NULL, 8), WS_ERR_INVALID_ARG);
-    ws_handshake_set_random(NULL, key_rng, NULL); /* a no-op, not a crash */
+    assert_int_equal(ws_handshake_set_max_body(hs, (16u << 20) + 1), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_body(hs, 0), WS_OK);
+    assert_int_equal(ws_handshake_set_random(NULL, key_rng, NULL), WS_ERR_INVALID_ARG);
 
     /* after the first byte, the limits are fixed */
     assert_int_equal(feed_str(hs, "G", &used), 0);
@@ -80,30 +81,45 @@ static void test_null_accessors(void **state)
     const uint8_t *b;
     (void)state;
 
+    /* A NULL handle is WS_ERR_INVALID_ARG, always (ws.h rule 3); pure counts give 0. */
     assert_int_equal(ws_handshake_result(NULL), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_handshake_method(NULL, &p, &n), WS_ERR_STATE);
-    assert_int_equal(ws_handshake_target(NULL, &p, &n), WS_ERR_STATE);
-    assert_int_equal(ws_handshake_host(NULL, &p, &n), WS_ERR_STATE);
-    assert_true(ws_handshake_header(NULL, "Host", 0, &p, &n) < 0);
+    assert_int_equal(ws_handshake_method(NULL, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_target(NULL, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_host(NULL, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_header(NULL, "Host", 0, &p, &n), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_handshake_header_count(NULL), 0);
-    assert_true(ws_handshake_header_at(NULL, 0, &p, &n, &p, &n) < 0);
+    assert_int_equal(ws_handshake_header_at(NULL, 0, &p, &n, &p, &n), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_handshake_subprotocol_count(NULL), 0);
-    assert_true(ws_handshake_subprotocol(NULL, 0, &p, &n) < 0);
+    assert_int_equal(ws_handshake_subprotocol(NULL, 0, &p, &n), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_handshake_extension_count(NULL), 0);
-    assert_true(ws_handshake_extension(NULL, 0, &p, &n, &np) < 0);
-    assert_true(ws_handshake_extension_param(NULL, 0, 0, &p, &n, &p, &n) < 0);
+    assert_int_equal(ws_handshake_extension(NULL, 0, &p, &n, &np), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_extension_param(NULL, 0, 0, &p, &n, &p, &n), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_handshake_status(NULL), 0);
-    assert_true(ws_handshake_reason(NULL, &p, &n) < 0);
-    assert_int_equal(ws_handshake_body(NULL, &b, &n), WS_ERR_STATE);
+    assert_int_equal(ws_handshake_reason(NULL, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_body(NULL, &b, &n), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_handshake_error_status(NULL), 0);
     assert_int_equal(ws_handshake_write_error(NULL, NULL, 0, &n), WS_ERR_INVALID_ARG);
     assert_int_equal(n, 0);
-    assert_true(ws_handshake_accept(NULL, NULL, NULL, NULL, NULL, 0, NULL) < 0);
+    assert_int_equal(ws_handshake_accept(NULL, NULL, NULL, NULL, NULL, 0, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(
+        ws_handshake_client_request(NULL, "ws://h/", 7, NULL, 0, NULL, NULL, NULL, 0, NULL),
+        WS_ERR_INVALID_ARG);
     assert_int_equal(ws_h2_add_header(NULL, "a", 1, "b", 1), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_h2_end_headers(NULL), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_h2_parse_request(NULL, NULL, 0), WS_ERR_INVALID_ARG);
-    ws_handshake_reset(NULL);
+    assert_int_equal(ws_handshake_reset(NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_set_random(NULL, NULL, NULL), WS_ERR_INVALID_ARG);
     ws_handshake_free(NULL);
+    /* Constructors: out NULL, an unknown role, an allocator struct smaller than the 0.2
+     * layout. */
+    ws_handshake *hs = NULL;
+    ws_allocator small = {sizeof(ws_allocator) - 1, NULL, NULL, NULL, NULL};
+    assert_int_equal(ws_handshake_new(NULL, WS_ROLE_SERVER, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_new(&hs, 2, NULL), WS_ERR_INVALID_ARG);
+    assert_null(hs);
+    assert_int_equal(ws_handshake_new(&hs, WS_ROLE_CLIENT, &small), WS_ERR_INVALID_ARG);
+    assert_null(hs);
 }
 
 /* A request's Content-Length: absent, empty, all zeros, or a real body. */
@@ -113,8 +129,8 @@ static void test_request_content_length(void **state)
         const char *line;
         int want;
     } cases[] = {
-        {"Content-Length: 0\r\n", 1},
-        {"Content-Length: 000\r\n", 1},
+        {"Content-Length: 0\r\n", WS_HANDSHAKE_COMPLETE},
+        {"Content-Length: 000\r\n", WS_HANDSHAKE_COMPLETE},
         {"Content-Length: 5\r\n", WS_ERR_HS_BODY},
         {"Content-Length: 10\r\n", WS_ERR_HS_BODY},
         {"Content-Length:\r\n", WS_ERR_HS_BODY},
@@ -124,7 +140,7 @@ static void test_request_content_length(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char req[512];
         size_t used;
-        ws_handshake *hs = ws_handshake_new(0, NULL);
+        ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
         snprintf(req, sizeof req, "%s%s\r\n", REQ_HEAD, cases[i].line);
         assert_int_equal(feed_str(hs, req, &used), cases[i].want);
         if (cases[i].want < 0)
@@ -160,8 +176,19 @@ static void test_response_body_rules(void **state)
             assert_int_equal(r, 0); /* still waiting for the rest of the 40 bytes */
         else
             assert_int_equal(r, WS_ERR_HS_STATUS);
-        assert_int_equal(ws_handshake_body(hs, &b, &bn), 1);
-        assert_int_equal(bn, cases[i].body);
+        if (cases[i].body) {
+            assert_int_equal(ws_handshake_body(hs, &b, &bn), WS_OK);
+            assert_non_null(b);
+            assert_int_equal(bn, cases[i].body);
+            assert_memory_equal(b, "abc", bn);
+        } else {
+            /* no body byte kept: WS_ERR_NOT_FOUND with an empty view */
+            b = (const uint8_t *)"x";
+            bn = 1;
+            assert_int_equal(ws_handshake_body(hs, &b, &bn), WS_ERR_NOT_FOUND);
+            assert_null(b);
+            assert_int_equal(bn, 0);
+        }
         ws_handshake_free(hs);
     }
 }
@@ -258,11 +285,16 @@ static void test_reject_default_reasons(void **state)
         }
     }
     assert_int_equal(ws_handshake_reject(199, NULL, NULL, NULL, 0, out, sizeof out, NULL),
-                     WS_ERR_INVALID_ARG);
+                     WS_ERR_ARG_STATUS);
     assert_int_equal(ws_handshake_reject(600, NULL, NULL, NULL, 0, out, sizeof out, NULL),
-                     WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_handshake_reject(403, "bad\r\nreason", NULL, NULL, 0, out, sizeof out,
-                                         NULL),
+                     WS_ERR_ARG_STATUS);
+    assert_int_equal(
+        ws_handshake_reject(403, "bad\r\nreason", NULL, NULL, 0, out, sizeof out, NULL),
+        WS_ERR_ARG_STATUS);
+    assert_int_equal(
+        ws_handshake_reject(403, NULL, "Bad Header\r\n", NULL, 0, out, sizeof out, NULL),
+        WS_ERR_ARG_HEADERS);
+    assert_int_equal(ws_handshake_reject(403, NULL, NULL, NULL, 0, NULL, 10, NULL),
                      WS_ERR_INVALID_ARG);
     assert_int_equal(ws_handshake_reject(403, NULL, NULL, NULL, 4, out, sizeof out, NULL),
                      WS_ERR_INVALID_ARG);
@@ -270,24 +302,24 @@ static void test_reject_default_reasons(void **state)
 
 static void test_accept_arguments(void **state)
 {
-    ws_handshake *hs = ws_handshake_new(0, NULL);
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
     uint8_t out[512];
     size_t used, need = 0;
     (void)state;
 
     assert_int_equal(feed_str(hs, REQ_HEAD "Sec-WebSocket-Extensions: x-a; p=1\r\n\r\n", &used),
-                     1);
+                     WS_HANDSHAKE_COMPLETE);
     assert_int_equal(ws_handshake_accept(hs, NULL, "x-a; ", NULL, out, sizeof out, NULL),
-                     WS_ERR_INVALID_ARG);
+                     WS_ERR_ARG_EXTENSIONS);
     assert_int_equal(ws_handshake_accept(hs, NULL, "x-b", NULL, out, sizeof out, NULL),
-                     WS_ERR_INVALID_ARG);
+                     WS_ERR_ARG_EXTENSIONS);
     assert_int_equal(ws_handshake_accept(hs, NULL, "", NULL, out, sizeof out, NULL) > 0, 1);
-    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, "Bad Header\r\n", out, sizeof out,
-                                         NULL),
-                     WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, "Upgrade: x\r\n", out, sizeof out,
-                                         NULL),
-                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, "Bad Header\r\n", out, sizeof out, NULL),
+                     WS_ERR_ARG_HEADERS);
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, "Upgrade: x\r\n", out, sizeof out, NULL),
+                     WS_ERR_ARG_HEADERS);
+    assert_int_equal(ws_handshake_accept(hs, "chat", NULL, NULL, out, sizeof out, NULL),
+                     WS_ERR_ARG_SUBPROTOCOL); /* not offered */
     assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, NULL, 10, NULL),
                      WS_ERR_INVALID_ARG);
     assert_int_equal(ws_handshake_accept(hs, NULL, "x-a", NULL, out, 10, &need),
@@ -302,7 +334,7 @@ static void test_accept_arguments(void **state)
 
 static void test_h2_edges(void **state)
 {
-    ws_handshake *hs = ws_handshake_new(0, NULL);
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
     size_t used;
     (void)state;
 
@@ -314,18 +346,18 @@ static void test_h2_edges(void **state)
     ws_handshake_free(hs);
 
     /* HTTP/1.1 bytes and HTTP/2 fields don't mix */
-    hs = ws_handshake_new(0, NULL);
+    hs = new_hs(WS_ROLE_SERVER, NULL);
     assert_int_equal(feed_str(hs, "GET", &used), 0);
     assert_int_equal(ws_h2_add_header(hs, ":method", 7, "CONNECT", 7), WS_ERR_STATE);
     assert_int_equal(ws_h2_end_headers(hs), WS_ERR_STATE);
     ws_handshake_free(hs);
 
-    hs = ws_handshake_new(1, NULL);
+    hs = new_hs(WS_ROLE_CLIENT, NULL);
     assert_int_equal(ws_h2_end_headers(hs), WS_ERR_STATE);
     ws_handshake_free(hs);
 
     /* too many fields */
-    hs = ws_handshake_new(0, NULL);
+    hs = new_hs(WS_ROLE_SERVER, NULL);
     assert_int_equal(ws_handshake_set_max_headers(hs, 2), WS_OK);
     assert_int_equal(ws_h2_add_header(hs, ":method", 7, "CONNECT", 7), WS_OK);
     assert_int_equal(ws_h2_add_header(hs, ":path", 5, "/", 1), WS_OK);
@@ -350,7 +382,7 @@ static void test_http_syntax_edges(void **state)
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        ws_handshake *hs = ws_handshake_new(0, NULL);
+        ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
         size_t used;
         char req[512];
         int r;
@@ -370,17 +402,18 @@ static void test_http_syntax_edges(void **state)
 /* Header values: trailing whitespace trimmed, lists with quoted parameters and escapes. */
 static void test_lists_and_whitespace(void **state)
 {
-    ws_handshake *hs = ws_handshake_new(0, NULL);
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
     const char *p, *v;
     size_t n, vn, np, used;
     (void)state;
 
-    assert_int_equal(feed_str(hs, REQ_HEAD "Origin: http://o \t \r\n"
-                                           "Sec-WebSocket-Protocol: a, , b\r\n"
-                                           "Sec-WebSocket-Extensions: x; q=\"a\\\"b\", y\r\n\r\n",
+    assert_int_equal(feed_str(hs,
+                              REQ_HEAD "Origin: http://o \t \r\n"
+                                       "Sec-WebSocket-Protocol: a, , b\r\n"
+                                       "Sec-WebSocket-Extensions: x; q=\"a\\\"b\", y\r\n\r\n",
                               &used),
-                     1);
-    assert_int_equal(ws_handshake_header(hs, "origin", 0, &p, &n), 1);
+                     WS_HANDSHAKE_COMPLETE);
+    assert_int_equal(ws_handshake_header(hs, "origin", 0, &p, &n), WS_OK);
     assert_int_equal(n, 8);
     assert_int_equal(ws_handshake_subprotocol_count(hs), 2);
     assert_int_equal(ws_handshake_extension_count(hs), 2);
@@ -388,19 +421,27 @@ static void test_lists_and_whitespace(void **state)
     assert_int_equal(np, 1);
     assert_int_equal(ws_handshake_extension_param(hs, 0, 0, &p, &n, &v, &vn), WS_OK);
     assert_string_equal(v, "a\"b");
-    assert_int_equal(ws_handshake_extension_param(hs, 0, 1, &p, &n, &v, &vn), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_handshake_extension(hs, 2, &p, &n, &np), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_handshake_header_at(hs, 99, &p, &n, &v, &vn), WS_ERR_INVALID_ARG);
+    /* index lookups past the end: WS_ERR_NOT_FOUND (rule 2) */
+    assert_int_equal(ws_handshake_extension_param(hs, 0, 1, &p, &n, &v, &vn), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_handshake_extension_param(hs, 5, 0, &p, &n, &v, &vn), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_handshake_extension(hs, 2, &p, &n, &np), WS_ERR_NOT_FOUND);
+    assert_null(p); /* an empty view */
+    assert_int_equal(n, 0);
+    assert_int_equal(ws_handshake_subprotocol(hs, 2, &p, &n), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_handshake_header_at(hs, 99, &p, &n, &v, &vn), WS_ERR_NOT_FOUND);
+    assert_null(p);
+    assert_null(v);
+    assert_int_equal(vn, 0);
     assert_int_equal(ws_handshake_header_at(hs, 0, NULL, NULL, NULL, NULL), WS_OK);
     assert_int_equal(ws_handshake_header(hs, NULL, 0, &p, &n), WS_ERR_INVALID_ARG);
     ws_handshake_free(hs);
 
     /* a quoted value that ends in a lone backslash, and an empty subprotocol list */
-    hs = ws_handshake_new(0, NULL);
+    hs = new_hs(WS_ROLE_SERVER, NULL);
     assert_int_equal(feed_str(hs, REQ_HEAD "Sec-WebSocket-Extensions: x; q=\"a\\\r\n\r\n", &used),
                      WS_ERR_HS_EXTENSION);
     ws_handshake_free(hs);
-    hs = ws_handshake_new(0, NULL);
+    hs = new_hs(WS_ROLE_SERVER, NULL);
     assert_int_equal(feed_str(hs, REQ_HEAD "Sec-WebSocket-Protocol: a b\r\n\r\n", &used),
                      WS_ERR_HS_SUBPROTOCOL);
     ws_handshake_free(hs);
@@ -432,11 +473,11 @@ static void test_uri_edges(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ws_uri u;
-        int r = ws_uri_parse(cases[i].s, strlen(cases[i].s), &u);
+        int r = ws_uri_parse(cases[i].s, strlen(cases[i].s), &u, sizeof u);
         if (r != cases[i].want)
             fail_msg("%s: got %s, want %s", cases[i].s, ws_errname(r), ws_errname(cases[i].want));
     }
-    assert_int_equal(ws_uri_parse(NULL, 3, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_uri_parse(NULL, 3, NULL, sizeof(ws_uri)), WS_ERR_INVALID_ARG);
 }
 
 int main(void)

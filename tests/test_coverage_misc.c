@@ -24,35 +24,43 @@ static void test_frame_argument_checks(void **state)
     h.fin = 1;
     h.opcode = WS_OP_TEXT;
     h.rsv = 0x01; /* not an RSV bit position */
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h), WS_ERR_INVALID_ARG);
     h.rsv = 0;
     h.opcode = 16;
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0),
+                     WS_ERR_INVALID_ARG);
     h.opcode = WS_OP_TEXT;
-    assert_int_equal(ws_frame_write_header_raw(NULL, 0, &h, 0), WS_ERR_BUFFER_TOO_SMALL);
-    assert_int_equal(ws_frame_write_header_raw(out, 1, &h, 0), WS_ERR_BUFFER_TOO_SMALL);
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, NULL, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(NULL, 0, &h, sizeof h, 0), WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(ws_frame_write_header_raw(out, 1, &h, sizeof h, 0), WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, NULL, sizeof(ws_frame_header), 0),
+                     WS_ERR_INVALID_ARG);
 
     /* encode: payload NULL with a length, a length past INT_MAX, an invalid header */
-    assert_int_equal(ws_frame_encode(out, sizeof out, &h, NULL, 3), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_encode(out, sizeof out, NULL, "x", 1), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_encode(out, sizeof out, &h, "x", (size_t)INT_MAX),
+    assert_int_equal(ws_frame_encode(out, sizeof out, &h, sizeof h, NULL, 3), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_encode(out, sizeof out, NULL, sizeof(ws_frame_header), "x", 1),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_encode(out, sizeof out, &h, sizeof h, "x", (size_t)INT_MAX),
                      WS_ERR_INVALID_ARG);
     h.opcode = 3;
-    assert_int_equal(ws_frame_encode(out, sizeof out, &h, "x", 1), WS_ERR_FRAME_RESERVED_OPCODE);
+    assert_int_equal(ws_frame_encode(out, sizeof out, &h, sizeof h, "x", 1),
+                     WS_ERR_FRAME_RESERVED_OPCODE);
 
     /* the decoder tolerates NULL where documented and refuses it elsewhere */
     ws_frame_decoder_free(NULL);
-    ws_frame_decoder_set_flags(NULL, 0, 0);
-    ws_frame_decoder_reset(NULL);
-    d = ws_frame_decoder_new(NULL);
+    assert_int_equal(ws_frame_decoder_set_flags(NULL, 0, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_reset(NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_new(NULL, NULL), WS_ERR_INVALID_ARG);
+    d = NULL;
+    assert_int_equal(ws_frame_decoder_new(&d, NULL), WS_OK);
     assert_non_null(d);
-    assert_int_equal(ws_frame_decoder_feed(d, in, sizeof in, NULL, &ev), WS_OK);
+    assert_int_equal(ws_frame_decoder_feed(d, in, sizeof in, NULL, &ev, sizeof ev), WS_OK);
     assert_int_equal(ev.type, WS_FRAME_EV_HEADER);
-    assert_int_equal(ws_frame_decoder_feed(d, NULL, 1, NULL, &ev), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_decoder_feed(d, in, 1, NULL, NULL), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_decoder_feed(NULL, in, 1, NULL, &ev), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed(d, NULL, 1, NULL, &ev, sizeof ev), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed(d, in, 1, NULL, NULL, sizeof(ws_frame_event)),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed(NULL, in, 1, NULL, &ev, sizeof ev), WS_ERR_INVALID_ARG);
     ws_frame_decoder_free(d);
 }
 
@@ -67,7 +75,7 @@ static void test_outq_edges(void **state)
     uint8_t *p;
     (void)state;
 
-    ws__alloc_init(&a, NULL);
+    assert_int_equal(ws__alloc_init(&a, NULL), WS_OK);
     memset(&q, 0, sizeof q);
     assert_int_equal(ws__outq_borrow(&q, &a, piece, 0), WS_OK);
     assert_int_equal(ws__outq_pending(&q), 0);
@@ -88,32 +96,47 @@ static void test_outq_edges(void **state)
     ws__outq_free(&q, &a);
 }
 
+/* A counting allocator that records each block's size in a header and checks that free gets
+ * the size the block was allocated with (ws.h: free(user, p, n) with n the allocated size). */
 static int n_malloc, n_free;
+
+typedef union sized_hdr {
+    size_t n;
+    max_align_t align;
+} sized_hdr;
 
 static void *counting_malloc(void *user, size_t n)
 {
     (void)user;
+    assert_true(n >= 1);
+    sized_hdr *h = malloc(sizeof *h + n);
+    assert_non_null(h);
+    h->n = n;
     n_malloc++;
-    return malloc(n);
+    return h + 1;
 }
 
-static void counting_free(void *user, void *p)
+static void counting_free(void *user, void *p, size_t n)
 {
     (void)user;
-    if (p)
-        n_free++;
-    free(p);
+    assert_non_null(p);
+    sized_hdr *h = (sized_hdr *)p - 1;
+    assert_int_equal(n, h->n);
+    n_free++;
+    free(h);
 }
 
-/* Without a realloc hook, growth is malloc + copy + free; a zero size is taken as 1. */
+/* Without a realloc hook, growth is malloc + copy + free (with the old size); a zero size is
+ * taken as 1, for malloc, realloc and free alike. */
 static void test_allocator_without_realloc(void **state)
 {
-    ws_allocator in = {counting_malloc, NULL, counting_free, NULL}, a;
-    ws_allocator incomplete = {counting_malloc, NULL, NULL, NULL};
+    ws_allocator in = {sizeof(ws_allocator), NULL, counting_malloc, NULL, counting_free}, a;
+    ws_allocator incomplete = {sizeof(ws_allocator), NULL, counting_malloc, NULL, NULL};
+    ws_allocator old = in;
     uint8_t *p, *q;
     (void)state;
 
-    ws__alloc_init(&a, &in);
+    assert_int_equal(ws__alloc_init(&a, &in), WS_OK);
     p = ws__malloc(&a, 0);
     assert_non_null(p);
     p[0] = 42;
@@ -123,14 +146,20 @@ static void test_allocator_without_realloc(void **state)
     q = ws__realloc(&a, q, 100, 0);
     assert_non_null(q);
     assert_int_equal(q[0], 42);
-    ws__free(&a, q);
+    ws__free(&a, q, 1);
+    assert_int_equal(n_malloc, n_free);
+    ws__free(&a, NULL, 0); /* NULL is not passed to the hook */
     assert_int_equal(n_malloc, n_free);
 
-    /* a hook set without free falls back to the C library entirely */
-    ws__alloc_init(&a, &incomplete);
+    /* a hook without free, or a struct smaller than the 0.2 layout, is refused */
+    assert_int_equal(ws__alloc_init(&a, &incomplete), WS_ERR_INVALID_ARG);
+    old.size = sizeof(ws_allocator) - 1;
+    assert_int_equal(ws__alloc_init(&a, &old), WS_ERR_INVALID_ARG);
+    /* NULL: the C library */
+    assert_int_equal(ws__alloc_init(&a, NULL), WS_OK);
     p = ws__malloc(&a, 8);
     assert_non_null(p);
-    ws__free(&a, p);
+    ws__free(&a, p, 8);
 }
 
 /* Every error has a distinct name and text; unknown codes are named as such. */
@@ -154,25 +183,28 @@ static void test_error_table(void **state)
 static void test_backoff_edges(void **state)
 {
     ws_backoff b;
+    uint32_t d = 0;
     (void)state;
 
-    ws_backoff_init(NULL, 1, 2, 3);
-    ws_backoff_connected(NULL, 5);
-    ws_backoff_disconnected(NULL, 5);
-    assert_int_equal(ws_backoff_next(NULL, 7), 0);
+    assert_int_equal(ws_backoff_init(NULL, sizeof b, 1, 2, 3), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_connected(NULL, 5), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_disconnected(NULL, 5), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_next(NULL, 7, &d), WS_ERR_INVALID_ARG);
 
     /* the attempt counter saturates instead of wrapping back to the base delay */
-    ws_backoff_init(&b, 100, 1000, 10);
+    assert_int_equal(ws_backoff_init(&b, sizeof b, 100, 1000, 10), WS_OK);
     b.attempt = UINT32_MAX;
-    assert_true(ws_backoff_next(&b, UINT32_MAX) <= 1000);
+    assert_int_equal(ws_backoff_next(&b, UINT32_MAX, &d), WS_OK);
+    assert_true(d <= 1000);
     assert_int_equal(b.attempt, UINT32_MAX);
 
     /* a clock at 0 still counts as connected; a clock that went back does not reset */
-    ws_backoff_connected(&b, 0);
+    assert_int_equal(ws_backoff_connected(&b, 0), WS_OK);
     assert_int_equal(b.connected_at, 1);
-    ws_backoff_disconnected(&b, 0);
+    assert_int_equal(ws_backoff_disconnected(&b, 0), WS_OK);
     assert_int_equal(b.attempt, UINT32_MAX);
-    ws_backoff_disconnected(&b, 100); /* not connected any more: nothing changes */
+    /* not connected any more: nothing changes */
+    assert_int_equal(ws_backoff_disconnected(&b, 100), WS_OK);
     assert_int_equal(b.attempt, UINT32_MAX);
 }
 

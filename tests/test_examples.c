@@ -148,7 +148,7 @@ static void client_flush(client *cl)
 static void on_events(client *cl)
 {
     ws_event ev;
-    while (ws_conn_next_event(cl->c, &ev) > 0) {
+    while (ws_conn_next_event(cl->c, &ev, sizeof ev) > 0) {
         switch (ev.type) {
         case WS_EV_OPEN:
             cl->opened = 1;
@@ -193,10 +193,10 @@ static int pump(client *cl, int (*cond)(const client *), int timeout_ms)
         size_t pos = 0;
         while (pos < (size_t)n) {
             size_t used = 0;
-            ws_conn_feed(cl->c, buf + pos, (size_t)n - pos, &used);
+            ws_conn_feed_inplace(cl->c, buf + pos, (size_t)n - pos, &used);
             pos += used;
             on_events(cl);
-            if (!used && ws_conn_get_state(cl->c) == WS_STATE_CLOSED)
+            if (!used && ws_conn_state(cl->c) == WS_STATE_CLOSED)
                 break;
         }
     }
@@ -215,7 +215,7 @@ static client connect_client_rcvbuf(int port, const char *sub, int rcvbuf)
     const char *subs[1] = {sub};
     memset(&cl, 0, sizeof cl);
     cl.fd = dial(port, rcvbuf);
-    cl.c = ws_conn_new(WS_ROLE_CLIENT, 0, NULL);
+    cl.c = new_conn(WS_ROLE_CLIENT, 0, NULL);
     assert_non_null(cl.c);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
     assert_int_equal(ws_conn_client_start(cl.c, url, subs, sub ? 1 : 0, NULL, NULL), WS_OK);
@@ -236,7 +236,7 @@ static void client_free(client *cl)
     free(cl->msg);
 }
 
-static void expect_echo(client *cl, ws_opcode op, const uint8_t *p, size_t n)
+static void expect_echo(client *cl, uint32_t op, const uint8_t *p, size_t n)
 {
     free(cl->msg);
     cl->msg = NULL;
@@ -257,7 +257,8 @@ static void echo_session(const char *name)
     size_t plen;
     static uint8_t big[1 << 20];
 
-    assert_int_equal(ws_conn_subprotocol(cl.c, &proto, &plen), 1);
+    assert_int_equal(ws_conn_subprotocol(cl.c, &proto, &plen), WS_OK);
+    assert_int_equal(plen, 4);
     assert_string_equal(proto, "chat");
     expect_echo(&cl, WS_OP_TEXT, (const uint8_t *)"hello", 5);
     expect_echo(&cl, WS_OP_BINARY, (const uint8_t *)"\x00\x01\xff", 3);

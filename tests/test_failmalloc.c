@@ -20,13 +20,21 @@
 
 /* ---- the allocator ---- */
 
+/* Every block carries its size in a header, so free and realloc can check they are given the
+ * size it was allocated (or last reallocated) with, as ws.h promises. */
 typedef struct fm {
     long calls;      /* allocation attempts so far */
     long fail_at;    /* attempt index to fail, -1: none */
     int sticky;      /* fail every attempt from fail_at on */
     long failures;   /* NULLs handed out */
     long live;       /* blocks allocated and not yet freed */
+    long bad_sizes;  /* free/realloc calls given a size other than the block's */
 } fm;
+
+typedef union fm_hdr {
+    size_t n;
+    max_align_t align_;
+} fm_hdr;
 
 static int fm_should_fail(fm *f)
 {
@@ -38,36 +46,53 @@ static int fm_should_fail(fm *f)
     return 0;
 }
 
+static fm_hdr *fm_check(fm *f, void *p, size_t n)
+{
+    fm_hdr *h;
+    assert_non_null(p);
+    h = (fm_hdr *)p - 1;
+    if (h->n != n) {
+        fprintf(stderr, "allocator: block of %zu bytes given back as %zu\n", h->n, n);
+        f->bad_sizes++;
+    }
+    return h;
+}
+
 static void *fm_malloc(void *user, size_t n)
 {
     fm *f = user;
-    void *p;
+    fm_hdr *h;
+    assert_true(n >= 1);
     if (fm_should_fail(f))
         return NULL;
-    p = malloc(n);
-    if (p)
-        f->live++;
-    return p;
+    h = malloc(sizeof *h + n);
+    if (!h)
+        return NULL;
+    h->n = n;
+    f->live++;
+    return h + 1;
 }
 
-static void *fm_realloc(void *user, void *old, size_t n)
+static void *fm_realloc(void *user, void *old, size_t old_n, size_t n)
 {
     fm *f = user;
-    void *p;
+    fm_hdr *h = fm_check(f, old, old_n), *q;
+    assert_true(n >= 1);
     if (fm_should_fail(f))
         return NULL;
-    p = realloc(old, n);
-    if (p && !old)
-        f->live++;
-    return p;
+    q = realloc(h, sizeof *q + n);
+    if (!q)
+        return NULL;
+    q->n = n;
+    return q + 1;
 }
 
-static void fm_free(void *user, void *p)
+static void fm_free(void *user, void *p, size_t n)
 {
     fm *f = user;
-    if (p)
-        f->live--;
-    free(p);
+    fm_hdr *h = fm_check(f, p, n);
+    f->live--;
+    free(h);
 }
 
 /* What a scenario noticed: any WS_ERR_NOMEM returned, or a connection that failed. */
@@ -80,6 +105,31 @@ static void note(seen *s, int r)
 {
     if (r == WS_ERR_NOMEM)
         s->nomem = 1;
+}
+
+/* The constructors may fail only for lack of memory here: that is noted and NULL returned. */
+static ws_conn *conn_new(uint32_t role, const ws_allocator *a, seen *s)
+{
+    ws_conn *c = NULL;
+    int r = ws_conn_new(&c, role, 0, a);
+    if (r == WS_ERR_NOMEM) {
+        s->nomem = 1;
+        return NULL;
+    }
+    assert_int_equal(r, WS_OK);
+    return c;
+}
+
+static ws_handshake *hs_new(uint32_t role, const ws_allocator *a, seen *s)
+{
+    ws_handshake *hs = NULL;
+    int r = ws_handshake_new(&hs, role, a);
+    if (r == WS_ERR_NOMEM) {
+        s->nomem = 1;
+        return NULL;
+    }
+    assert_int_equal(r, WS_OK);
+    return hs;
 }
 
 /* ---- shared inputs ---- */
@@ -117,7 +167,7 @@ static size_t put_frame(uint8_t *out, size_t at, uint8_t op, int fin, const char
     h.fin = (uint8_t)fin;
     h.masked = (uint8_t)mask;
     memcpy(h.mask, "\x11\x22\x33\x44", 4);
-    n = ws_frame_encode(out + at, 4096 - at, &h, payload, len);
+    n = ws_frame_encode(out + at, 4096 - at, &h, sizeof h, payload, len);
     assert_true(n > 0);
     return at + (size_t)n;
 }
@@ -146,16 +196,18 @@ static void scen_frame_decoder(const ws_allocator *a, seen *s)
 {
     uint8_t wire[4096];
     size_t n = peer_session(wire, 1), pos = 0;
-    ws_frame_decoder *d = ws_frame_decoder_new(a);
-    if (!d) {
+    ws_frame_decoder *d = NULL;
+    int r = ws_frame_decoder_new(&d, a);
+    if (r == WS_ERR_NOMEM) {
         s->nomem = 1;
         return;
     }
-    ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, UINT64_MAX);
+    assert_int_equal(r, WS_OK);
+    assert_int_equal(ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, UINT64_MAX), WS_OK);
     while (pos < n) {
         ws_frame_event ev;
         size_t used = 0;
-        if (ws_frame_decoder_feed(d, wire + pos, n - pos, &used, &ev) < 0)
+        if (ws_frame_decoder_feed(d, wire + pos, n - pos, &used, &ev, sizeof ev) < 0)
             break;
         pos += used;
         if (ev.type == WS_FRAME_EV_NONE)
@@ -168,13 +220,11 @@ static void scen_frame_decoder(const ws_allocator *a, seen *s)
 static void scen_handshake_server(const ws_allocator *a, seen *s)
 {
     static uint8_t out[2048];
-    ws_handshake *hs = ws_handshake_new(0, a);
+    ws_handshake *hs = hs_new(WS_ROLE_SERVER, a, s);
     size_t used = 0;
     int r;
-    if (!hs) {
-        s->nomem = 1;
+    if (!hs)
         return;
-    }
     /* in two pieces, so the header buffer has to grow */
     r = ws_handshake_feed(hs, (const uint8_t *)request, 40, &used);
     note(s, r);
@@ -182,22 +232,20 @@ static void scen_handshake_server(const ws_allocator *a, seen *s)
         r = ws_handshake_feed(hs, (const uint8_t *)request + 40, sizeof request - 41, &used);
         note(s, r);
     }
-    if (r == 1)
+    if (r == WS_HANDSHAKE_COMPLETE)
         note(s, ws_handshake_accept(hs, "chat", "permessage-deflate", "Set-Cookie: a=b\r\n", out,
                                     sizeof out, NULL));
     else if (r < 0)
         (void)ws_handshake_write_error(hs, out, sizeof out, NULL);
-    ws_handshake_reset(hs);
+    assert_int_equal(ws_handshake_reset(hs), WS_OK);
     r = ws_handshake_feed(hs, (const uint8_t *)request, sizeof request - 1, &used);
     note(s, r);
     ws_handshake_free(hs);
 
     /* the same request over HTTP/2 */
-    hs = ws_handshake_new(0, a);
-    if (!hs) {
-        s->nomem = 1;
+    hs = hs_new(WS_ROLE_SERVER, a, s);
+    if (!hs)
         return;
-    }
     {
         static const ws_h2_header h2[] = {
             {":method", 7, "CONNECT", 7},
@@ -212,7 +260,7 @@ static void scen_handshake_server(const ws_allocator *a, seen *s)
         };
         int r2 = ws_h2_parse_request(hs, h2, sizeof h2 / sizeof h2[0]);
         note(s, r2);
-        s->done = r == 1 && r2 == 1;
+        s->done = r == WS_HANDSHAKE_COMPLETE && r2 == WS_HANDSHAKE_COMPLETE;
     }
     ws_handshake_free(hs);
 }
@@ -223,18 +271,15 @@ static void scen_handshake_client(const ws_allocator *a, seen *s)
     static const char refused[] = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic\r\n"
                                   "Content-Length: 12\r\n\r\nlog in first";
     static uint8_t out[2048];
-    ws_handshake *hs = ws_handshake_new(1, a);
-    ws_uri u;
+    static const char url[] = "ws://example.com:8080/chat";
+    ws_handshake *hs = hs_new(WS_ROLE_CLIENT, a, s);
     size_t used = 0;
     int r;
-    if (!hs) {
-        s->nomem = 1;
+    if (!hs)
         return;
-    }
-    ws_handshake_set_random(hs, key_rng, NULL);
-    assert_int_equal(ws_uri_parse("ws://example.com:8080/chat", 26, &u), WS_OK);
-    r = ws_handshake_client_request(hs, &u, protos, 2, "permessage-deflate", "Origin: x\r\n",
-                                    out, sizeof out, NULL);
+    assert_int_equal(ws_handshake_set_random(hs, key_rng, NULL), WS_OK);
+    r = ws_handshake_client_request(hs, url, sizeof url - 1, protos, 2, "permessage-deflate",
+                                    "Origin: x\r\n", out, sizeof out, NULL);
     note(s, r);
     if (r > 0) {
         r = ws_handshake_feed(hs, (const uint8_t *)refused, 30, &used);
@@ -243,13 +288,14 @@ static void scen_handshake_client(const ws_allocator *a, seen *s)
             note(s, ws_handshake_feed(hs, (const uint8_t *)refused + 30, sizeof refused - 31,
                                       &used));
     }
-    ws_handshake_reset(hs);
-    r = ws_handshake_client_request(hs, &u, protos, 2, NULL, NULL, out, sizeof out, NULL);
+    assert_int_equal(ws_handshake_reset(hs), WS_OK);
+    r = ws_handshake_client_request(hs, url, sizeof url - 1, protos, 2, NULL, NULL, out, sizeof out,
+                                    NULL);
     note(s, r);
     if (r > 0) {
         r = ws_handshake_feed(hs, (const uint8_t *)response_101, sizeof response_101 - 1, &used);
         note(s, r);
-        s->done = r == 1;
+        s->done = r == WS_HANDSHAKE_COMPLETE;
     }
     ws_handshake_free(hs);
 }
@@ -264,11 +310,11 @@ static void drive(ws_conn *c, uint8_t *in, size_t n, seen *s, int reject)
     while (pos < n && guard++ < 1000) {
         ws_event ev;
         size_t used = 0;
-        int r = ws_conn_feed(c, in + pos, n - pos, &used);
+        int r = ws_conn_feed_inplace(c, in + pos, n - pos, &used);
         note(s, r);
         pos += used;
         int any = 0;
-        while (ws_conn_next_event(c, &ev) > 0) {
+        while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
             any = 1;
 #ifdef FM_TRACE
             fprintf(stderr, "event %d err %s code %d\n", (int)ev.type, ws_errname(ev.error),
@@ -313,7 +359,7 @@ static void drive(ws_conn *c, uint8_t *in, size_t n, seen *s, int reject)
     (void)ws_conn_feed_eof(c);
     {
         ws_event ev;
-        while (ws_conn_next_event(c, &ev) > 0)
+        while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
             if (ev.type == WS_EV_ERROR && ev.error == WS_ERR_NOMEM)
                 s->nomem = 1;
     }
@@ -323,14 +369,12 @@ static void scen_conn_server(const ws_allocator *a, seen *s, int reject)
 {
     uint8_t in[4096];
     size_t n = sizeof request - 1;
-    ws_conn *c = ws_conn_new(WS_ROLE_SERVER, 0, a);
-    if (!c) {
-        s->nomem = 1;
+    ws_conn *c = conn_new(WS_ROLE_SERVER, a, s);
+    if (!c)
         return;
-    }
     memcpy(in, request, n);
     n += peer_session(in + n, 1) - 0;
-    ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, 256);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, 256), WS_OK);
     drive(c, in, n, s, reject);
     ws_conn_free(c);
 }
@@ -360,11 +404,9 @@ static void scen_conn_deflate(const ws_allocator *a, seen *s)
                                     0x07 ^ 0x22, 0x00 ^ 0x33};
     uint8_t in[1024];
     size_t n = sizeof req - 1;
-    ws_conn *c = ws_conn_new(WS_ROLE_SERVER, 0, a);
-    if (!c) {
-        s->nomem = 1;
+    ws_conn *c = conn_new(WS_ROLE_SERVER, a, s);
+    if (!c)
         return;
-    }
     if (ws_conn_set_option(c, WS_OPT_DEFLATE, 1) != WS_OK) {
         /* a build without zlib, or the option state could not be allocated */
         s->nomem = 1;
@@ -385,13 +427,11 @@ static void scen_conn_client(const ws_allocator *a, seen *s)
     static const char *const protos[] = {"chat"};
     uint8_t in[4096];
     size_t n = sizeof response_101 - 1;
-    ws_conn *c = ws_conn_new(WS_ROLE_CLIENT, 0, a);
+    ws_conn *c = conn_new(WS_ROLE_CLIENT, a, s);
     int r;
-    if (!c) {
-        s->nomem = 1;
+    if (!c)
         return;
-    }
-    ws_conn_set_random(c, key_rng, NULL);
+    assert_int_equal(ws_conn_set_random(c, key_rng, NULL), WS_OK);
     memcpy(in, response_101, n);
     n += peer_session(in + n, 0);
     r = ws_conn_client_start(c, "ws://example.com/chat", protos, 1, NULL, "Origin: x\r\n");
@@ -408,13 +448,14 @@ typedef void (*scenario_fn)(const ws_allocator *a, seen *s);
 /* Run once counting, then with each allocation failing (once, and from there on). */
 static void run_failing(scenario_fn fn, const char *name)
 {
-    fm f = {0, -1, 0, 0, 0};
-    ws_allocator a = {fm_malloc, fm_realloc, fm_free, &f};
+    fm f = {0, -1, 0, 0, 0, 0};
+    ws_allocator a = {sizeof(ws_allocator), &f, fm_malloc, fm_realloc, fm_free};
     seen s = {0};
     long total;
 
     fn(&a, &s);
     assert_int_equal(f.live, 0);
+    assert_int_equal(f.bad_sizes, 0);
     assert_false(s.nomem); /* nothing fails when nothing is made to */
     assert_true(s.done);   /* and the scenario runs to its end */
     total = f.calls;
@@ -426,9 +467,12 @@ static void run_failing(scenario_fn fn, const char *name)
             f.sticky = sticky;
             memset(&s, 0, sizeof s);
             fn(&a, &s);
-            if (f.live != 0 || (f.failures > 0 && !s.nomem)) {
-                fprintf(stderr, "%s: allocation %ld of %ld failing (%s): live %ld, nomem %d\n",
-                        name, i, total, sticky ? "and all after" : "once", f.live, s.nomem);
+            if (f.live != 0 || f.bad_sizes != 0 || (f.failures > 0 && !s.nomem)) {
+                fprintf(stderr,
+                        "%s: allocation %ld of %ld failing (%s): live %ld, bad sizes %ld, "
+                        "nomem %d\n",
+                        name, i, total, sticky ? "and all after" : "once", f.live, f.bad_sizes,
+                        s.nomem);
                 fail();
             }
         }
@@ -440,6 +484,7 @@ static void run_failing(scenario_fn fn, const char *name)
     memset(&s, 0, sizeof s);
     fn(&a, &s);
     assert_int_equal(f.live, 0);
+    assert_int_equal(f.bad_sizes, 0);
     printf("info: failmalloc %s: %ld allocations, each failed once and from there on\n",
            name, total);
 }

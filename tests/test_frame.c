@@ -23,6 +23,15 @@ static void collected_free(collected *c)
         free(c->payload[i]);
 }
 
+/* A decoder with the default allocator, asserting it was created. */
+static ws_frame_decoder *new_decoder(void)
+{
+    ws_frame_decoder *d = NULL;
+    assert_int_equal(ws_frame_decoder_new(&d, NULL), WS_OK);
+    assert_non_null(d);
+    return d;
+}
+
 /* Feed `wire` (copied, the decoder unmasks in place) in pieces: the first piece `split` bytes,
  * then pieces of `step` bytes (0: the rest at once). */
 static collected decode_split(const uint8_t *wire, size_t n, unsigned flags, uint64_t max,
@@ -30,20 +39,19 @@ static collected decode_split(const uint8_t *wire, size_t n, unsigned flags, uin
 {
     collected c;
     uint8_t *buf = malloc(n ? n : 1);
-    ws_frame_decoder *d = ws_frame_decoder_new(NULL);
+    ws_frame_decoder *d = new_decoder();
     size_t pos = 0, end;
     int in_frame = 0;
 
     memset(&c, 0, sizeof c);
     assert_non_null(buf);
-    assert_non_null(d);
     memcpy(buf, wire, n);
-    ws_frame_decoder_set_flags(d, flags, max);
+    assert_int_equal(ws_frame_decoder_set_flags(d, flags, max), WS_OK);
     end = split < n ? split : n;
     for (;;) {
         ws_frame_event ev;
         size_t used = 0;
-        int r = ws_frame_decoder_feed(d, buf + pos, end - pos, &used, &ev);
+        int r = ws_frame_decoder_feed(d, buf + pos, end - pos, &used, &ev, sizeof ev);
         if (r < 0) {
             c.err = r;
             break;
@@ -53,8 +61,8 @@ static collected decode_split(const uint8_t *wire, size_t n, unsigned flags, uin
         if (ev.type == WS_FRAME_EV_HEADER) {
             assert_false(in_frame);
             assert_true(c.nframes < MAX_FRAMES);
-            c.hdr[c.nframes] = ev.header;
-            c.payload[c.nframes] = malloc(ev.header.payload_len ? ev.header.payload_len : 1);
+            c.hdr[c.nframes] = *ev.header;
+            c.payload[c.nframes] = malloc(ev.header->payload_len ? ev.header->payload_len : 1);
             assert_non_null(c.payload[c.nframes]);
             c.plen[c.nframes] = 0;
             in_frame = 1;
@@ -87,11 +95,11 @@ static void expect_encode(const ws_frame_header *h, const char *payload, size_t 
                           const uint8_t *wire, size_t wlen)
 {
     uint8_t out[64];
-    int r = ws_frame_encode(out, sizeof out, h, payload, plen);
+    int r = ws_frame_encode(out, sizeof out, h, sizeof *h, payload, plen);
     assert_int_equal(r, (int)wlen);
     assert_memory_equal(out, wire, wlen);
     /* One byte short of room is refused, and nothing beyond cap is touched. */
-    r = ws_frame_encode(out, wlen - 1, h, payload, plen);
+    r = ws_frame_encode(out, wlen - 1, h, sizeof *h, payload, plen);
     assert_int_equal(r, WS_ERR_BUFFER_TOO_SMALL);
 }
 
@@ -173,17 +181,17 @@ static void test_rfc_examples_long(void **state)
     h.fin = 1;
     h.opcode = WS_OP_BINARY;
     h.payload_len = 256;
-    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), 4);
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h), 4);
     assert_memory_equal(out, h256, 4);
     h.payload_len = 65536;
-    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), 10);
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h), 10);
     assert_memory_equal(out, h64k, 10);
 
     memset(&h, 0xAA, sizeof h);
-    assert_int_equal(ws_frame_parse_header(h256, sizeof h256, 0, UINT64_MAX, &h), 4);
+    assert_int_equal(ws_frame_parse_header(h256, sizeof h256, 0, UINT64_MAX, &h, sizeof h), 4);
     assert_int_equal(h.payload_len, 256);
     assert_int_equal(h.opcode, WS_OP_BINARY);
-    assert_int_equal(ws_frame_parse_header(h64k, sizeof h64k, 0, UINT64_MAX, &h), 10);
+    assert_int_equal(ws_frame_parse_header(h64k, sizeof h64k, 0, UINT64_MAX, &h, sizeof h), 10);
     assert_int_equal(h.payload_len, 65536);
     assert_int_equal(h.header_len, 10);
     assert_int_equal(h.non_minimal, 0);
@@ -210,7 +218,7 @@ static void test_length_boundaries(void **state)
             h.opcode = WS_OP_BINARY;
             h.masked = (uint8_t)masked;
             memcpy(h.mask, "\x01\x80\xfe\x55", 4);
-            n = ws_frame_encode(wire, cap, &h, payload, plen);
+            n = ws_frame_encode(wire, cap, &h, sizeof h, payload, plen);
             assert_int_equal(n, (int)(ws_frame_header_size(plen, masked) + plen));
             /* Every split point for small frames; for big ones every point in the header and a
              * stride through the payload (each split is a full decode). */
@@ -256,34 +264,38 @@ static void test_length_huge_header_only(void **state)
         h.payload_len = lens[li];
         h.masked = 1;
         memcpy(h.mask, "abcd", 4);
-        int n = ws_frame_write_header(wire, sizeof wire, &h);
+        int n = ws_frame_write_header(wire, sizeof wire, &h, sizeof h);
         assert_int_equal(n, 14);
         assert_int_equal(wire[1], 0x80 | 127);
         for (int k = 0; k < n; k++)
-            assert_int_equal(ws_frame_parse_header(wire, (size_t)k, 0, UINT64_MAX, &got), 0);
-        assert_int_equal(ws_frame_parse_header(wire, (size_t)n, 0, UINT64_MAX, &got), 14);
+            assert_int_equal(
+                ws_frame_parse_header(wire, (size_t)k, 0, UINT64_MAX, &got, sizeof got), 0);
+        assert_int_equal(ws_frame_parse_header(wire, (size_t)n, 0, UINT64_MAX, &got, sizeof got),
+                         14);
         assert_int_equal(got.payload_len, lens[li]);
         assert_memory_equal(got.mask, "abcd", 4);
         /* The decoder: header event after exactly 14 bytes, whatever the split. */
         for (int split = 0; split <= n; split++) {
-            ws_frame_decoder *d = ws_frame_decoder_new(NULL);
+            ws_frame_decoder *d = new_decoder();
             ws_frame_event ev;
             size_t used;
             uint8_t buf[WS_FRAME_MAX_HEADER];
             memcpy(buf, wire, sizeof buf);
-            assert_int_equal(ws_frame_decoder_feed(d, buf, (size_t)split, &used, &ev), 0);
+            assert_int_equal(ws_frame_decoder_feed(d, buf, (size_t)split, &used, &ev, sizeof ev),
+                             0);
             if (split == n) {
                 assert_int_equal(ev.type, WS_FRAME_EV_HEADER);
                 assert_int_equal(used, 14);
             } else {
                 assert_int_equal(ev.type, WS_FRAME_EV_NONE);
                 assert_int_equal(used, (size_t)split);
-                assert_int_equal(
-                    ws_frame_decoder_feed(d, buf + split, (size_t)(n - split), &used, &ev), 0);
+                assert_int_equal(ws_frame_decoder_feed(d, buf + split, (size_t)(n - split), &used,
+                                                       &ev, sizeof ev),
+                                 0);
                 assert_int_equal(ev.type, WS_FRAME_EV_HEADER);
                 assert_int_equal(used, (size_t)(n - split));
             }
-            assert_int_equal(ev.header.payload_len, lens[li]);
+            assert_int_equal(ev.header->payload_len, lens[li]);
             ws_frame_decoder_free(d);
         }
     }
@@ -297,7 +309,7 @@ static void expect_error_guarded(const uint8_t *wire, size_t n, unsigned flags, 
     ws_frame_header h;
     for (size_t k = 0; k <= n; k++) {
         guarded g = guarded_copy(wire, k);
-        int r = ws_frame_parse_header(g.data, k, flags, max, &h);
+        int r = ws_frame_parse_header(g.data, k, flags, max, &h, sizeof h);
         if (k < decided_at)
             assert_int_equal(r, 0);
         else
@@ -351,25 +363,29 @@ static void test_malformed_headers(void **state)
 
     /* Allowed RSV bits pass and are reported; lenient lengths are flagged, not refused. */
     ws_frame_header h;
-    assert_int_equal(ws_frame_parse_header(rsv1, 2, WS_FRAME_ALLOW_RSV1, UINT64_MAX, &h), 2);
+    assert_int_equal(ws_frame_parse_header(rsv1, 2, WS_FRAME_ALLOW_RSV1, UINT64_MAX, &h, sizeof h),
+                     2);
     assert_int_equal(h.rsv, WS_RSV1);
     assert_int_equal(
-        ws_frame_parse_header(nonmin16, 4, WS_FRAME_LENIENT_LENGTH, UINT64_MAX, &h), 4);
+        ws_frame_parse_header(nonmin16, 4, WS_FRAME_LENIENT_LENGTH, UINT64_MAX, &h, sizeof h), 4);
     assert_int_equal(h.non_minimal, 1);
     assert_int_equal(h.payload_len, 125);
     assert_int_equal(
-        ws_frame_parse_header(nonmin64, 10, WS_FRAME_LENIENT_LENGTH, UINT64_MAX, &h), 10);
+        ws_frame_parse_header(nonmin64, 10, WS_FRAME_LENIENT_LENGTH, UINT64_MAX, &h, sizeof h), 10);
     assert_int_equal(h.non_minimal, 1);
     assert_int_equal(h.payload_len, 65535);
     /* Exactly at the limit is fine. */
-    assert_int_equal(ws_frame_parse_header(toolarge, 4, 0, 257, &h), 4);
+    assert_int_equal(ws_frame_parse_header(toolarge, 4, 0, 257, &h, sizeof h), 4);
     /* A 125-byte ping is fine, 126 is not. */
     static const uint8_t ping125[] = {0x89, 0x7D};
-    assert_int_equal(ws_frame_parse_header(ping125, 2, 0, UINT64_MAX, &h), 2);
+    assert_int_equal(ws_frame_parse_header(ping125, 2, 0, UINT64_MAX, &h, sizeof h), 2);
     /* Bad arguments. */
-    assert_int_equal(ws_frame_parse_header(NULL, 1, 0, UINT64_MAX, &h), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_parse_header(ping125, 2, 0, UINT64_MAX, NULL), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_parse_header(NULL, 0, 0, UINT64_MAX, &h), 0);
+    assert_int_equal(ws_frame_parse_header(NULL, 1, 0, UINT64_MAX, &h, sizeof h),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(
+        ws_frame_parse_header(ping125, 2, 0, UINT64_MAX, NULL, sizeof(ws_frame_header)),
+        WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_parse_header(NULL, 0, 0, UINT64_MAX, &h, sizeof h), 0);
 }
 
 /* A conforming sender refuses what a receiver would reject; raw mode writes it anyway and the
@@ -384,69 +400,78 @@ static void test_encoder_validation_and_raw(void **state)
     memset(&h, 0, sizeof h);
     h.fin = 1;
     h.opcode = 0x3;
-    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), WS_ERR_FRAME_RESERVED_OPCODE);
-    n = ws_frame_write_header_raw(out, sizeof out, &h, 0);
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h),
+                     WS_ERR_FRAME_RESERVED_OPCODE);
+    n = ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0);
     assert_int_equal(n, 2);
-    assert_int_equal(ws_frame_parse_header(out, 2, 0, UINT64_MAX, &h),
+    assert_int_equal(ws_frame_parse_header(out, 2, 0, UINT64_MAX, &h, sizeof h),
                      WS_ERR_FRAME_RESERVED_OPCODE);
 
     memset(&h, 0, sizeof h);
     h.opcode = WS_OP_PING;
-    assert_int_equal(ws_frame_write_header(out, sizeof out, &h),
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h),
                      WS_ERR_FRAME_CONTROL_FRAGMENTED);
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), 2);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0), 2);
     assert_int_equal(out[0], 0x09);
 
     h.fin = 1;
     h.payload_len = 126;
-    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), WS_ERR_FRAME_CONTROL_TOO_LONG);
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), 4);
-    assert_int_equal(ws_frame_parse_header(out, 4, 0, UINT64_MAX, &h),
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h),
+                     WS_ERR_FRAME_CONTROL_TOO_LONG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0), 4);
+    assert_int_equal(ws_frame_parse_header(out, 4, 0, UINT64_MAX, &h, sizeof h),
                      WS_ERR_FRAME_CONTROL_TOO_LONG);
 
     memset(&h, 0, sizeof h);
     h.fin = 1;
     h.opcode = WS_OP_TEXT;
     h.rsv = WS_RSV1 | WS_RSV2 | WS_RSV3;
-    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), 2);
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h), 2);
     assert_int_equal(out[0], 0xF1);
     h.rsv = 0x08; /* not an RSV bit */
-    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0),
+                     WS_ERR_INVALID_ARG);
     h.rsv = 0;
     h.opcode = 16;
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0),
+                     WS_ERR_INVALID_ARG);
     h.opcode = WS_OP_TEXT;
 
     /* Non-minimal lengths on purpose. */
     h.payload_len = 5;
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 2), 4);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 2), 4);
     assert_memory_equal(out, "\x81\x7E\x00\x05", 4);
-    assert_int_equal(ws_frame_parse_header(out, 4, 0, UINT64_MAX, &h),
+    assert_int_equal(ws_frame_parse_header(out, 4, 0, UINT64_MAX, &h, sizeof h),
                      WS_ERR_FRAME_NON_MINIMAL_LENGTH);
     h.payload_len = 5;
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 8), 10);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 8), 10);
     assert_memory_equal(out, "\x81\x7F\0\0\0\0\0\0\0\x05", 10);
     h.payload_len = 300;
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 1),
+                     WS_ERR_INVALID_ARG);
     h.payload_len = 70000;
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 2), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 3), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 2),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 3),
+                     WS_ERR_INVALID_ARG);
 
     /* Top bit of the 64-bit length. */
     h.payload_len = UINT64_C(1) << 63;
-    assert_int_equal(ws_frame_write_header(out, sizeof out, &h), WS_ERR_FRAME_LEN64_MSB);
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), 10);
-    assert_int_equal(ws_frame_parse_header(out, 10, 0, UINT64_MAX, &h), WS_ERR_FRAME_LEN64_MSB);
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h), WS_ERR_FRAME_LEN64_MSB);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0), 10);
+    assert_int_equal(ws_frame_parse_header(out, 10, 0, UINT64_MAX, &h, sizeof h),
+                     WS_ERR_FRAME_LEN64_MSB);
 
     /* Wrong masking for the role. */
     memset(&h, 0, sizeof h);
     h.fin = 1;
     h.opcode = WS_OP_BINARY;
     h.masked = 1;
-    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, 0), 6);
-    assert_int_equal(ws_frame_parse_header(out, 6, WS_FRAME_EXPECT_UNMASKED, UINT64_MAX, &h),
-                     WS_ERR_FRAME_MASKED);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0), 6);
+    assert_int_equal(
+        ws_frame_parse_header(out, 6, WS_FRAME_EXPECT_UNMASKED, UINT64_MAX, &h, sizeof h),
+        WS_ERR_FRAME_MASKED);
 
     /* Buffer too small at every size below the header. */
     memset(&h, 0, sizeof h);
@@ -455,15 +480,16 @@ static void test_encoder_validation_and_raw(void **state)
     h.payload_len = 70000;
     h.masked = 1;
     for (size_t cap = 0; cap < 14; cap++)
-        assert_int_equal(ws_frame_write_header(out, cap, &h), WS_ERR_BUFFER_TOO_SMALL);
-    assert_int_equal(ws_frame_write_header(out, 14, &h), 14);
+        assert_int_equal(ws_frame_write_header(out, cap, &h, sizeof h), WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(ws_frame_write_header(out, 14, &h, sizeof h), 14);
     assert_int_equal(ws_frame_header_size(70000, 1), 14);
     assert_int_equal(ws_frame_header_size(125, 0), 2);
     assert_int_equal(ws_frame_header_size(126, 0), 4);
     assert_int_equal(ws_frame_header_size(65535, 1), 8);
     assert_int_equal(ws_frame_header_size(65536, 0), 10);
-    assert_int_equal(ws_frame_write_header(out, 14, NULL), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_encode(out, 14, &h, NULL, 3), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header(out, 14, NULL, sizeof(ws_frame_header)),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_encode(out, 14, &h, sizeof h, NULL, 3), WS_ERR_INVALID_ARG);
 }
 
 /* Several frames in one buffer, masked, fed at every split point and byte by byte. */
@@ -486,7 +512,8 @@ static void test_decoder_stream(void **state)
         h.mask[1] = 0xA5;
         h.mask[2] = (uint8_t)i;
         h.mask[3] = 0xFF;
-        int r = ws_frame_encode(wire + n, sizeof wire - n, &h, texts[i], strlen(texts[i]));
+        int r =
+            ws_frame_encode(wire + n, sizeof wire - n, &h, sizeof h, texts[i], strlen(texts[i]));
         assert_true(r > 0);
         n += (size_t)r;
     }
@@ -514,33 +541,36 @@ static void test_decoder_sticky_and_reset(void **state)
     (void)state;
     uint8_t bad[] = {0x81, 0x05, 'h', 'e', 'l', 'l', 'o'};
     uint8_t good[] = {0x81, 0x05, 'h', 'e', 'l', 'l', 'o'};
-    ws_frame_decoder *d = ws_frame_decoder_new(NULL);
+    ws_frame_decoder *d = new_decoder();
     ws_frame_event ev;
     size_t used = 99;
 
-    ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, UINT64_MAX);
-    assert_int_equal(ws_frame_decoder_feed(d, bad, sizeof bad, &used, &ev),
+    assert_int_equal(ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, UINT64_MAX), WS_OK);
+    assert_int_equal(ws_frame_decoder_feed(d, bad, sizeof bad, &used, &ev, sizeof ev),
                      WS_ERR_FRAME_UNMASKED);
-    assert_int_equal(ws_frame_decoder_feed(d, good, sizeof good, &used, &ev),
+    assert_int_equal(ws_frame_decoder_feed(d, good, sizeof good, &used, &ev, sizeof ev),
                      WS_ERR_FRAME_UNMASKED);
     assert_int_equal(used, 0);
-    ws_frame_decoder_reset(d);
-    assert_int_equal(ws_frame_decoder_feed(d, good, sizeof good, &used, &ev),
+    assert_int_equal(ws_frame_decoder_reset(d), WS_OK);
+    assert_int_equal(ws_frame_decoder_feed(d, good, sizeof good, &used, &ev, sizeof ev),
                      WS_ERR_FRAME_UNMASKED);
-    ws_frame_decoder_set_flags(d, 0, UINT64_MAX);
-    ws_frame_decoder_reset(d);
-    assert_int_equal(ws_frame_decoder_feed(d, good, sizeof good, &used, &ev), 0);
+    assert_int_equal(ws_frame_decoder_set_flags(d, 0, UINT64_MAX), WS_OK);
+    assert_int_equal(ws_frame_decoder_reset(d), WS_OK);
+    assert_int_equal(ws_frame_decoder_feed(d, good, sizeof good, &used, &ev, sizeof ev), 0);
     assert_int_equal(ev.type, WS_FRAME_EV_HEADER);
     assert_int_equal(used, 2);
-    assert_int_equal(ws_frame_decoder_feed(d, good + 2, 5, &used, &ev), 0);
+    assert_int_equal(ws_frame_decoder_feed(d, good + 2, 5, &used, &ev, sizeof ev), 0);
     assert_int_equal(ev.type, WS_FRAME_EV_DATA);
     assert_int_equal(ev.frame_end, 1);
     assert_memory_equal(ev.data, "hello", 5);
     /* Nothing more: NONE with 0 bytes. */
-    assert_int_equal(ws_frame_decoder_feed(d, NULL, 0, &used, &ev), 0);
+    assert_int_equal(ws_frame_decoder_feed(d, NULL, 0, &used, &ev, sizeof ev), 0);
     assert_int_equal(ev.type, WS_FRAME_EV_NONE);
-    assert_int_equal(ws_frame_decoder_feed(NULL, good, 1, &used, &ev), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_frame_decoder_feed(d, NULL, 1, &used, &ev), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed(NULL, good, 1, &used, &ev, sizeof ev),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed(d, NULL, 1, &used, &ev, sizeof ev), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_set_flags(NULL, 0, UINT64_MAX), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_reset(NULL), WS_ERR_INVALID_ARG);
     ws_frame_decoder_free(d);
     ws_frame_decoder_free(NULL);
 }
@@ -556,12 +586,13 @@ static void test_decoder_zero_copy(void **state)
     h.opcode = WS_OP_BINARY;
     h.masked = 1;
     memcpy(h.mask, "\xde\xad\xbe\xef", 4);
-    int n = ws_frame_encode(wire, sizeof wire, &h, "0123456789", 10);
-    ws_frame_decoder *d = ws_frame_decoder_new(NULL);
+    int n = ws_frame_encode(wire, sizeof wire, &h, sizeof h, "0123456789", 10);
+    ws_frame_decoder *d = new_decoder();
     ws_frame_event ev;
     size_t used;
-    assert_int_equal(ws_frame_decoder_feed(d, wire, (size_t)n, &used, &ev), 0);
-    assert_int_equal(ws_frame_decoder_feed(d, wire + used, (size_t)n - used, &used, &ev), 0);
+    assert_int_equal(ws_frame_decoder_feed(d, wire, (size_t)n, &used, &ev, sizeof ev), 0);
+    assert_int_equal(ws_frame_decoder_feed(d, wire + used, (size_t)n - used, &used, &ev, sizeof ev),
+                     0);
     assert_ptr_equal(ev.data, wire + 6);
     assert_memory_equal(wire + 6, "0123456789", 10);
     ws_frame_decoder_free(d);
@@ -575,34 +606,112 @@ static void *failing_malloc(void *user, size_t n)
     fail_count++;
     return NULL;
 }
-static void counting_free(void *user, void *p)
+static void never_free(void *user, void *p, size_t n)
 {
     (void)user;
-    free(p);
+    (void)p;
+    (void)n;
+    fail();
 }
 
 static void test_decoder_alloc_failure(void **state)
 {
     (void)state;
-    ws_allocator a = {failing_malloc, NULL, counting_free, NULL};
+    ws_allocator a = {sizeof(ws_allocator), NULL, failing_malloc, NULL, never_free};
+    ws_frame_decoder *d = NULL;
     fail_count = 0;
-    assert_null(ws_frame_decoder_new(&a));
+    assert_int_equal(ws_frame_decoder_new(&d, &a), WS_ERR_NOMEM);
     assert_int_equal(fail_count, 1);
+    /* Bad arguments: no out pointer, an allocator struct smaller than the 0.2 layout. */
+    assert_int_equal(ws_frame_decoder_new(NULL, NULL), WS_ERR_INVALID_ARG);
+    a.size = sizeof(ws_allocator) - 1;
+    assert_int_equal(ws_frame_decoder_new(&d, &a), WS_ERR_INVALID_ARG);
+    assert_int_equal(fail_count, 1);
+}
+
+/* Rule 4 (structs that grow): a caller struct larger than the library's has its tail zeroed
+ * on output and ignored on input; one smaller than the 0.2 layout is refused. */
+typedef struct big_header {
+    ws_frame_header h;
+    uint8_t tail[16];
+} big_header;
+
+typedef struct big_event {
+    ws_frame_event ev;
+    uint8_t tail[16];
+} big_event;
+
+static void test_struct_sizes(void **state)
+{
+    (void)state;
+    static const uint8_t hello[] = {0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
+    uint8_t out[32], in[sizeof hello];
+    big_header bh;
+    big_event be;
+    ws_frame_header h;
+    ws_frame_event ev;
+    size_t used;
+    uint8_t zero[16];
+
+    memset(zero, 0, sizeof zero);
+    memset(&bh, 0xAA, sizeof bh);
+    assert_int_equal(ws_frame_parse_header(hello, sizeof hello, 0, UINT64_MAX, &bh.h, sizeof bh),
+                     2);
+    assert_int_equal(bh.h.opcode, WS_OP_TEXT);
+    assert_int_equal(bh.h.payload_len, 5);
+    assert_memory_equal(bh.tail, zero, sizeof zero);
+    /* Smaller than the 0.2 layout (one without its last fields): refused, nothing written. */
+    const size_t old_h = offsetof(ws_frame_header, header_len);
+    memset(&h, 0xAA, sizeof h);
+    assert_int_equal(ws_frame_parse_header(hello, sizeof hello, 0, UINT64_MAX, &h, old_h),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(h.opcode, 0xAA);
+
+    /* Input: a larger struct whose unknown tail holds garbage encodes like the plain one. */
+    memset(&bh, 0xAA, sizeof bh);
+    memset(&bh.h, 0, sizeof bh.h);
+    bh.h.fin = 1;
+    bh.h.opcode = WS_OP_TEXT;
+    assert_int_equal(ws_frame_encode(out, sizeof out, &bh.h, sizeof bh, "Hello", 5),
+                     (int)sizeof hello);
+    assert_memory_equal(out, hello, sizeof hello);
+    bh.h.payload_len = 5;
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &bh.h, sizeof bh), 2);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &bh.h, sizeof bh, 2), 4);
+    assert_int_equal(ws_frame_encode(out, sizeof out, &bh.h, old_h, "Hello", 5),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &bh.h, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &bh.h, 1, 0), WS_ERR_INVALID_ARG);
+
+    /* The decoder's event. */
+    ws_frame_decoder *d = new_decoder();
+    memcpy(in, hello, sizeof hello);
+    memset(&be, 0xAA, sizeof be);
+    assert_int_equal(ws_frame_decoder_feed(d, in, sizeof in, &used, &be.ev, sizeof be), WS_OK);
+    assert_int_equal(be.ev.type, WS_FRAME_EV_HEADER);
+    assert_non_null(be.ev.header);
+    assert_int_equal(be.ev.header->payload_len, 5);
+    assert_memory_equal(be.tail, zero, sizeof zero);
+    assert_int_equal(ws_frame_decoder_feed(d, in + used, sizeof in - used, &used, &ev,
+                                           offsetof(ws_frame_event, offset)),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed(d, in + 2, sizeof in - 2, &used, &ev, sizeof ev), WS_OK);
+    assert_int_equal(ev.type, WS_FRAME_EV_DATA);
+    assert_int_equal(ev.len, 5);
+    assert_int_equal(ev.header->opcode, WS_OP_TEXT);
+    assert_memory_equal(ev.data, "Hello", 5);
+    ws_frame_decoder_free(d);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc_examples),
-        cmocka_unit_test(test_rfc_examples_long),
-        cmocka_unit_test(test_length_boundaries),
-        cmocka_unit_test(test_length_huge_header_only),
-        cmocka_unit_test(test_malformed_headers),
-        cmocka_unit_test(test_encoder_validation_and_raw),
-        cmocka_unit_test(test_decoder_stream),
-        cmocka_unit_test(test_decoder_sticky_and_reset),
-        cmocka_unit_test(test_decoder_zero_copy),
-        cmocka_unit_test(test_decoder_alloc_failure),
+        cmocka_unit_test(test_rfc_examples),      cmocka_unit_test(test_rfc_examples_long),
+        cmocka_unit_test(test_length_boundaries), cmocka_unit_test(test_length_huge_header_only),
+        cmocka_unit_test(test_malformed_headers), cmocka_unit_test(test_encoder_validation_and_raw),
+        cmocka_unit_test(test_decoder_stream),    cmocka_unit_test(test_decoder_sticky_and_reset),
+        cmocka_unit_test(test_decoder_zero_copy), cmocka_unit_test(test_decoder_alloc_failure),
+        cmocka_unit_test(test_struct_sizes),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }

@@ -26,7 +26,7 @@ static void check_sha1(const void *data, size_t n, const char *want_hex)
 {
     uint8_t d[20];
     char hex[41];
-    ws_sha1(data, n, d);
+    ws__sha1(data, n, d);
     to_hex(d, hex);
     assert_string_equal(hex, want_hex);
 }
@@ -47,13 +47,13 @@ static void test_sha1_rfc3174_repeated(void **state)
 {
     (void)state;
     static const char unit[] = "0123456701234567012345670123456701234567012345670123456701234567";
-    ws_sha1_ctx c;
+    ws__sha1_ctx c;
     uint8_t d[20];
     char hex[41];
-    ws_sha1_init(&c);
+    ws__sha1_init(&c);
     for (int i = 0; i < 10; i++)
-        ws_sha1_update(&c, unit, strlen(unit));
-    ws_sha1_final(&c, d);
+        ws__sha1_update(&c, unit, strlen(unit));
+    ws__sha1_final(&c, d);
     to_hex(d, hex);
     assert_string_equal(hex, "dea356a2cddd90c7a7ecedc5ebb563934f460452");
 }
@@ -88,20 +88,20 @@ static void test_sha1_million_a(void **state)
     memset(a, 'a', total);
 
     for (size_t k = 0; k <= sizeof chunks / sizeof chunks[0]; k++) {
-        ws_sha1_ctx c;
+        ws__sha1_ctx c;
         uint8_t d[20];
         char hex[41];
         size_t done = 0, step = 0;
-        ws_sha1_init(&c);
+        ws__sha1_init(&c);
         while (done < total) {
             /* Last pass cycles through 1/63/64/65 so the buffer fill level keeps shifting. */
             size_t sz = k < sizeof chunks / sizeof chunks[0] ? chunks[k] : chunks[step++ % 4];
             if (sz > total - done)
                 sz = total - done;
-            ws_sha1_update(&c, a + done, sz);
+            ws__sha1_update(&c, a + done, sz);
             done += sz;
         }
-        ws_sha1_final(&c, d);
+        ws__sha1_final(&c, d);
         to_hex(d, hex);
         assert_string_equal(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
     }
@@ -114,25 +114,25 @@ static void test_sha1_incremental_splits(void **state)
     uint8_t msg[200], want[20], got[20];
     for (size_t i = 0; i < sizeof msg; i++)
         msg[i] = (uint8_t)(i * 131u + 7u);
-    ws_sha1(msg, sizeof msg, want);
+    ws__sha1(msg, sizeof msg, want);
 
     for (size_t i = 0; i <= sizeof msg; i++) {
-        ws_sha1_ctx c;
-        ws_sha1_init(&c);
-        ws_sha1_update(&c, msg, i);
-        ws_sha1_update(&c, msg + i, sizeof msg - i);
-        ws_sha1_final(&c, got);
+        ws__sha1_ctx c;
+        ws__sha1_init(&c);
+        ws__sha1_update(&c, msg, i);
+        ws__sha1_update(&c, msg + i, sizeof msg - i);
+        ws__sha1_final(&c, got);
         assert_memory_equal(got, want, 20);
     }
     /* Three-way splits exercise a partial buffer that is topped up but not filled. */
     for (size_t i = 0; i <= sizeof msg; i++) {
         for (size_t j = i; j <= sizeof msg; j++) {
-            ws_sha1_ctx c;
-            ws_sha1_init(&c);
-            ws_sha1_update(&c, msg, i);
-            ws_sha1_update(&c, msg + i, j - i);
-            ws_sha1_update(&c, msg + j, sizeof msg - j);
-            ws_sha1_final(&c, got);
+            ws__sha1_ctx c;
+            ws__sha1_init(&c);
+            ws__sha1_update(&c, msg, i);
+            ws__sha1_update(&c, msg + i, j - i);
+            ws__sha1_update(&c, msg + j, sizeof msg - j);
+            ws__sha1_final(&c, got);
             assert_memory_equal(got, want, 20);
         }
     }
@@ -153,13 +153,13 @@ static const struct { const char *plain, *enc; } rfc4648[] = {
 static void test_base64_encoded_len(void **state)
 {
     (void)state;
-    assert_int_equal(ws_base64_encoded_len(0), 0);
-    assert_int_equal(ws_base64_encoded_len(1), 4);
-    assert_int_equal(ws_base64_encoded_len(2), 4);
-    assert_int_equal(ws_base64_encoded_len(3), 4);
-    assert_int_equal(ws_base64_encoded_len(4), 8);
-    assert_int_equal(ws_base64_encoded_len(16), 24);
-    assert_int_equal(ws_base64_encoded_len(20), 28);
+    assert_int_equal(ws__base64_encoded_len(0), 0);
+    assert_int_equal(ws__base64_encoded_len(1), 4);
+    assert_int_equal(ws__base64_encoded_len(2), 4);
+    assert_int_equal(ws__base64_encoded_len(3), 4);
+    assert_int_equal(ws__base64_encoded_len(4), 8);
+    assert_int_equal(ws__base64_encoded_len(16), 24);
+    assert_int_equal(ws__base64_encoded_len(20), 28);
 }
 
 static void test_base64_rfc4648_encode(void **state)
@@ -169,9 +169,9 @@ static void test_base64_rfc4648_encode(void **state)
         char out[16];
         size_t n = strlen(rfc4648[i].plain);
         memset(out, 'X', sizeof out);
-        size_t w = ws_base64_encode((const uint8_t *)rfc4648[i].plain, n, out);
+        size_t w = ws__base64_encode((const uint8_t *)rfc4648[i].plain, n, out);
         assert_int_equal(w, strlen(rfc4648[i].enc));
-        assert_int_equal(w, ws_base64_encoded_len(n));
+        assert_int_equal(w, ws__base64_encoded_len(n));
         assert_string_equal(out, rfc4648[i].enc);
     }
 }
@@ -183,12 +183,12 @@ static void test_base64_rfc4648_decode(void **state)
         uint8_t out[16];
         const char *enc = rfc4648[i].enc;
         size_t want = strlen(rfc4648[i].plain);
-        assert_int_equal(ws_base64_decode(enc, strlen(enc), out, sizeof out), want);
+        assert_int_equal(ws__base64_decode(enc, strlen(enc), out, sizeof out), want);
         assert_memory_equal(out, rfc4648[i].plain, want);
         /* Exactly-sized output must also work. */
-        assert_int_equal(ws_base64_decode(enc, strlen(enc), out, want), want);
+        assert_int_equal(ws__base64_decode(enc, strlen(enc), out, want), want);
     }
-    assert_int_equal(ws_base64_decode(NULL, 0, NULL, 0), 0);
+    assert_int_equal(ws__base64_decode(NULL, 0, NULL, 0), 0);
 }
 
 static void test_base64_round_trip(void **state)
@@ -200,10 +200,10 @@ static void test_base64_round_trip(void **state)
         for (unsigned start = 0; start < 256; start++) {
             for (size_t i = 0; i < len; i++)
                 in[i] = (uint8_t)(start + i * 97u);
-            size_t el = ws_base64_encode(in, len, enc);
-            assert_int_equal(el, ws_base64_encoded_len(len));
+            size_t el = ws__base64_encode(in, len, enc);
+            assert_int_equal(el, ws__base64_encoded_len(len));
             assert_int_equal(enc[el], '\0');
-            assert_int_equal(ws_base64_decode(enc, el, back, len), len);
+            assert_int_equal(ws__base64_decode(enc, el, back, len), len);
             assert_memory_equal(back, in, len);
         }
     }
@@ -212,16 +212,16 @@ static void test_base64_round_trip(void **state)
     char all_enc[4 * 86 + 1];
     for (int i = 0; i < 256; i++)
         all[i] = (uint8_t)i;
-    size_t el = ws_base64_encode(all, sizeof all, all_enc);
+    size_t el = ws__base64_encode(all, sizeof all, all_enc);
     assert_int_equal(el, 344);
-    assert_int_equal(ws_base64_decode(all_enc, el, all_back, sizeof all_back), 256);
+    assert_int_equal(ws__base64_decode(all_enc, el, all_back, sizeof all_back), 256);
     assert_memory_equal(all_back, all, 256);
 }
 
 static void expect_reject(const char *s, size_t n)
 {
     uint8_t out[64];
-    assert_int_equal(ws_base64_decode(s, n, out, sizeof out), B64_FAIL);
+    assert_int_equal(ws__base64_decode(s, n, out, sizeof out), B64_FAIL);
 }
 #define REJECT(lit) expect_reject((lit), sizeof(lit) - 1)
 
@@ -267,13 +267,13 @@ static void test_base64_decode_out_cap(void **state)
     (void)state;
     uint8_t out[8];
     memset(out, 0xAA, sizeof out);
-    assert_int_equal(ws_base64_decode("Zm9vYmFy", 8, out, 5), B64_FAIL);
-    assert_int_equal(ws_base64_decode("Zg==", 4, out, 0), B64_FAIL);
-    assert_int_equal(ws_base64_decode("Zm9vYg==", 8, out, 3), B64_FAIL);
+    assert_int_equal(ws__base64_decode("Zm9vYmFy", 8, out, 5), B64_FAIL);
+    assert_int_equal(ws__base64_decode("Zg==", 4, out, 0), B64_FAIL);
+    assert_int_equal(ws__base64_decode("Zm9vYg==", 8, out, 3), B64_FAIL);
     /* Rejected early: nothing may have been written. */
     for (size_t i = 0; i < sizeof out; i++)
         assert_int_equal(out[i], 0xAA);
-    assert_int_equal(ws_base64_decode("Zm9vYg==", 8, out, 4), 4);
+    assert_int_equal(ws__base64_decode("Zm9vYg==", 8, out, 4), 4);
     assert_memory_equal(out, "foob", 4);
     assert_int_equal(out[4], 0xAA);
 }
@@ -287,13 +287,13 @@ static void test_base64_decode_bounds(void **state)
     assert_non_null(in);
     assert_non_null(out);
     memcpy(in, "Zm9vYmFy", 8); /* not NUL-terminated */
-    assert_int_equal(ws_base64_decode(in, 8, out, 6), 6);
+    assert_int_equal(ws__base64_decode(in, 8, out, 6), 6);
     assert_memory_equal(out, "foobar", 6);
     /* A prefix of the input decodes on its own; trailing bytes beyond n are ignored. */
-    assert_int_equal(ws_base64_decode(in, 4, out, 3), 3);
+    assert_int_equal(ws__base64_decode(in, 4, out, 3), 3);
     assert_memory_equal(out, "foo", 3);
     memcpy(in + 4, "Yg==", 4);
-    assert_int_equal(ws_base64_decode(in, 8, out, 4), 4);
+    assert_int_equal(ws__base64_decode(in, 8, out, 4), 4);
     assert_memory_equal(out, "foob", 4);
     free(in);
     free(out);
@@ -307,7 +307,7 @@ static void test_accept_key_rfc6455(void **state)
     static const char key[] = "dGhlIHNhbXBsZSBub25jZQ==";
     char out[29];
     memset(out, 'X', sizeof out);
-    ws_accept_key(key, strlen(key), out);
+    ws__accept_key(key, strlen(key), out);
     assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 
@@ -316,14 +316,14 @@ static void test_client_key_is_16_bytes(void **state)
     (void)state;
     static const char key[] = "dGhlIHNhbXBsZSBub25jZQ==";
     uint8_t nonce[16];
-    assert_int_equal(ws_base64_decode(key, strlen(key), nonce, sizeof nonce), 16);
+    assert_int_equal(ws__base64_decode(key, strlen(key), nonce, sizeof nonce), 16);
     assert_memory_equal(nonce, "the sample nonce", 16);
     /* One byte short of room must be refused rather than truncated. */
-    assert_int_equal(ws_base64_decode(key, strlen(key), nonce, 15), B64_FAIL);
+    assert_int_equal(ws__base64_decode(key, strlen(key), nonce, 15), B64_FAIL);
     /* 15 or 17 raw bytes encode to keys of the wrong decoded length. */
     uint8_t big[32];
-    assert_int_equal(ws_base64_decode("dGhlIHNhbXBsZSBub25j", 20, big, sizeof big), 15);
-    assert_int_equal(ws_base64_decode("dGhlIHNhbXBsZSBub25jZSE=", 24, big, sizeof big), 17);
+    assert_int_equal(ws__base64_decode("dGhlIHNhbXBsZSBub25j", 20, big, sizeof big), 15);
+    assert_int_equal(ws__base64_decode("dGhlIHNhbXBsZSBub25jZSE=", 24, big, sizeof big), 17);
 }
 
 int main(void)

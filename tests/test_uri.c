@@ -84,7 +84,7 @@ static int parse_guarded(const char *s, ws_uri *u)
 {
     size_t n = strlen(s);
     guarded g = guarded_copy(s, n);
-    int r = ws_uri_parse((const char *)g.data, n, u);
+    int r = ws_uri_parse((const char *)g.data, n, u, sizeof *u);
     /* the views point into the caller's string: rebase them onto s before unmapping */
     if (r == WS_OK) {
         u->host = s + (u->host - (const char *)g.data);
@@ -143,13 +143,32 @@ static void test_uri_args_and_prefixes(void **state)
     ws_uri u;
 
     (void)state;
-    assert_int_equal(ws_uri_parse(NULL, 0, &u), WS_ERR_URI_SCHEME);
-    assert_int_equal(ws_uri_parse(NULL, 3, &u), WS_ERR_INVALID_ARG);
-    assert_int_equal(ws_uri_parse(s, sizeof s - 1, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_uri_parse(NULL, 0, &u, sizeof u), WS_ERR_URI_SCHEME);
+    assert_int_equal(ws_uri_parse(NULL, 3, &u, sizeof u), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_uri_parse(s, sizeof s - 1, NULL, sizeof(ws_uri)), WS_ERR_INVALID_ARG);
+    /* rule 4: a struct smaller than the 0.2 layout is refused and not written; a larger one
+     * gets its unknown tail zeroed */
+    memset(&u, 0xAA, sizeof u);
+    assert_int_equal(ws_uri_parse(s, sizeof s - 1, &u, offsetof(ws_uri, ipv6)), WS_ERR_INVALID_ARG);
+    assert_int_equal(u.port, 0xAAAA);
+    {
+        struct {
+            ws_uri u;
+            uint8_t tail[16];
+        } big;
+        uint8_t zero[16];
+        memset(&big, 0xAA, sizeof big);
+        memset(zero, 0, sizeof zero);
+        assert_int_equal(ws_uri_parse(s, sizeof s - 1, &big.u, sizeof big), WS_OK);
+        assert_int_equal(big.u.port, 8443);
+        assert_int_equal(big.u.secure, 1);
+        assert_part(big.u.host, big.u.host_len, "example.com");
+        assert_memory_equal(big.tail, zero, sizeof zero);
+    }
     /* the length is obeyed, not the NUL: every prefix parses or fails cleanly */
     for (size_t n = 0; n <= sizeof s - 1; n++) {
         guarded g = guarded_copy(s, n);
-        int r = ws_uri_parse((const char *)g.data, n, &u);
+        int r = ws_uri_parse((const char *)g.data, n, &u, sizeof u);
         guarded_free(&g);
         if (n >= 7 && n != 18)
             assert_int_equal(r, WS_OK);

@@ -1,4 +1,5 @@
-/* Tests for the incremental UTF-8 validator (lib/utf8.c).
+/* Tests for the incremental UTF-8 validator (lib/utf8.c): the public ws_utf8_* API of ws.h and,
+   through lib/utf8.h, each of its kernels.
 
    Every case is compared against a deliberately naive reference validator below, for validity,
    completeness and the fail-fast reject offset, and most cases are fed whole, byte-at-a-time and
@@ -16,6 +17,7 @@
 /* clang-format on */
 
 #include "utf8.h"
+#include "ws.h"
 
 #include <stdio.h>
 #include <stdlib.h>

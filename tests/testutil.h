@@ -16,6 +16,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "ws.h"
+
 /*
  * A copy of data[0..n) placed so that its last byte is the last byte of a page followed by an
  * inaccessible page: any read past the end faults instead of passing silently (the habit of
@@ -62,6 +64,34 @@ static inline void test_fill(uint8_t *p, size_t n, uint32_t seed)
 {
     for (size_t i = 0; i < n; i++)
         p[i] = (uint8_t)(test_rand(&seed) >> 7);
+}
+
+/* ---- shorthands for the constructors and getters that report through out-parameters ---- */
+
+/* A new connection (ws_conn_new), asserting it was created. */
+static inline ws_conn *new_conn(uint32_t role, uint32_t flags, const ws_allocator *a)
+{
+    ws_conn *c = NULL;
+    assert_int_equal(ws_conn_new(&c, role, flags, a), WS_OK);
+    assert_non_null(c);
+    return c;
+}
+
+/* A new handshake object (ws_handshake_new), asserting it was created. */
+static inline ws_handshake *new_hs(uint32_t role, const ws_allocator *a)
+{
+    ws_handshake *hs = NULL;
+    assert_int_equal(ws_handshake_new(&hs, role, a), WS_OK);
+    assert_non_null(hs);
+    return hs;
+}
+
+/* An option's value (ws_conn_get_option), asserting the option is known. */
+static inline uint64_t get_opt(const ws_conn *c, uint32_t opt)
+{
+    uint64_t v = 0;
+    assert_int_equal(ws_conn_get_option(c, opt, &v), WS_OK);
+    return v;
 }
 
 #endif

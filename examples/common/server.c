@@ -258,8 +258,7 @@ static struct ex_client *new_client(struct ex_server *s, int fd)
     if (!cl)
         return NULL;
     cl->fd = fd;
-    cl->c = ws_conn_new(WS_ROLE_SERVER, 0, NULL);
-    if (!cl->c) {
+    if (ws_conn_new(&cl->c, WS_ROLE_SERVER, 0, NULL) != WS_OK) {
         free(cl);
         return NULL;
     }
@@ -342,7 +341,7 @@ static int drain_events(struct ex_server *s, struct ex_client *cl)
 {
     ws_event ev;
     int n = 0;
-    while (ws_conn_next_event(cl->c, &ev) > 0) {
+    while (ws_conn_next_event(cl->c, &ev, sizeof ev) > 0) {
         n++;
         if (ev.type == WS_EV_REQUEST) {
             if (s->draining)
@@ -350,19 +349,20 @@ static int drain_events(struct ex_server *s, struct ex_client *cl)
             else
                 choose_and_accept(s, cl);
         }
-        if (ev.type == WS_EV_CLOSE && ev.close_code == 1006)
+        if (ev.type == WS_EV_CLOSE && ev.close_code == WS_CLOSE_ABNORMAL)
             s->stat_1006++;
         s->on_event(s, cl, &ev);
     }
     return n;
 }
 
-/* Feed what was read: drain events, feed the rest, until all of it is used. */
+/* Feed what was read: drain events, feed the rest, until all of it is used. The server owns
+ * rbuf, so it feeds in place (zero copy: events point into rbuf until drained). */
 static void feed(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n)
 {
     while (n > 0) {
         size_t used = 0;
-        int r = ws_conn_feed(cl->c, p, n, &used);
+        int r = ws_conn_feed_inplace(cl->c, p, n, &used);
         p += used;
         n -= used;
         if (drain_events(s, cl) == 0 && (r < 0 || used == 0))
@@ -397,19 +397,19 @@ void ex_on_writable(struct ex_server *s, struct ex_client *cl)
     ex_flush(s, cl);
 }
 
-int ex_send(struct ex_server *s, struct ex_client *cl, ws_opcode op, const void *p, size_t n)
+int ex_send(struct ex_server *s, struct ex_client *cl, uint32_t op, const void *p, size_t n)
 {
     (void)s;
     int r = ws_conn_send(cl->c, op, p, n, 0);
     if (r == WS_ERR_WOULD_BLOCK)
-        ws_conn_close(cl->c, 1013, "send queue full", 15);
+        ws_conn_close(cl->c, WS_CLOSE_TRY_AGAIN_LATER, "send queue full", 15);
     return r;
 }
 
 void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev)
 {
     if (ev->type == WS_EV_MESSAGE)
-        ex_send(s, cl, (ws_opcode)ev->opcode, ev->data, ev->len);
+        ex_send(s, cl, ev->opcode, ev->data, ev->len);
 }
 
 void ex_flush(struct ex_server *s, struct ex_client *cl)
@@ -469,9 +469,10 @@ int ex_service(struct ex_server *s, int *exit_now)
             struct ex_client *cl = s->by_fd[i];
             if (!cl)
                 continue;
-            if (ws_conn_get_state(cl->c) == WS_STATE_OPEN)
-                ws_conn_close(cl->c, 1001, "going away: reconnect with jitter", 33);
-            else if (ws_conn_get_state(cl->c) == WS_STATE_CONNECTING) {
+            if (ws_conn_state(cl->c) == WS_STATE_OPEN)
+                ws_conn_close(cl->c, WS_CLOSE_GOING_AWAY, "going away: reconnect with jitter",
+                              33);
+            else if (ws_conn_state(cl->c) == WS_STATE_CONNECTING) {
                 drop_client(s, cl);
                 continue;
             }

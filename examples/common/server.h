@@ -109,7 +109,7 @@ int ex_service(struct ex_server *s, int *exit_now);
 /* The echo servers' event handler: every message goes back with its type. */
 void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev);
 /* Send a message to a client, applying its backpressure policy. */
-int ex_send(struct ex_server *s, struct ex_client *cl, ws_opcode op, const void *p, size_t n);
+int ex_send(struct ex_server *s, struct ex_client *cl, uint32_t op, const void *p, size_t n);
 /* Write what the client has queued, then re-arm or close it. */
 void ex_flush(struct ex_server *s, struct ex_client *cl);
 

@@ -857,7 +857,7 @@ static void add_pmd(struct builder *b, int g, int sub, const char *what, int ds,
 size_t conf_cases(conf_case **out, int quick)
 {
     struct builder b = {0};
-    char id[16];
+    char id[32]; /* room for any two ints (gcc checks), as in conf_case */
     conf_case *c;
 
     /* 1 framing: text then binary at every length boundary, the last one chopped. */

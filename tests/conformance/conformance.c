@@ -257,7 +257,7 @@ static void on_close_frame(peer *p)
         if (h.masked)
             mask_key(p, h.mask);
         uint8_t *o = out_reserve(p, WS_FRAME_MAX_HEADER + 2);
-        int hl = ws_frame_encode(o, WS_FRAME_MAX_HEADER + 2, &h, p->ctl, plen);
+        int hl = ws_frame_encode(o, WS_FRAME_MAX_HEADER + 2, &h, sizeof h, p->ctl, plen);
         if (hl > 0)
             p->olen += (size_t)hl;
         p->close_sent = 1;
@@ -369,7 +369,7 @@ static void process(peer *p, uint8_t *in, size_t n)
     while (!p->proto_err) {
         size_t used = 0;
         ws_frame_event ev;
-        int r = ws_frame_decoder_feed(p->dec, in, n, &used, &ev);
+        int r = ws_frame_decoder_feed(p->dec, in, n, &used, &ev, sizeof ev);
         if (r < 0) {
             protocol_error(p, "bad frame from the peer: %s", ws_strerror(r));
             return;
@@ -379,7 +379,7 @@ static void process(peer *p, uint8_t *in, size_t n)
         if (ev.type == WS_FRAME_EV_NONE)
             return;
         if (ev.type == WS_FRAME_EV_HEADER) {
-            on_header(p, &ev.header);
+            on_header(p, ev.header);
         } else {
             on_data(p, ev.data, ev.len);
             if (ev.frame_end)
@@ -493,7 +493,7 @@ static int encode_into_out(peer *p, int fin, unsigned rsv, unsigned opcode, cons
     if (h.masked)
         mask_key(p, h.mask);
     uint8_t *o = out_reserve(p, WS_FRAME_MAX_HEADER + len);
-    int hl = ws_frame_write_header_raw(o, WS_FRAME_MAX_HEADER, &h, len_bytes);
+    int hl = ws_frame_write_header_raw(o, WS_FRAME_MAX_HEADER, &h, sizeof h, len_bytes);
     if (hl < 0)
         die("raw encoder refused a header: %s", ws_strerror(hl));
     if (h.masked && len)
@@ -547,8 +547,8 @@ int peer_frame_begin(peer *p, int fin, unsigned opcode, uint64_t len)
         mask_key(p, h.mask);
     memcpy(p->cur_mask, h.mask, 4);
     p->cur_off = 0;
-    int hl = ws_frame_write_header_raw(out_reserve(p, WS_FRAME_MAX_HEADER),
-                                       WS_FRAME_MAX_HEADER, &h, 0);
+    int hl = ws_frame_write_header_raw(out_reserve(p, WS_FRAME_MAX_HEADER), WS_FRAME_MAX_HEADER, &h,
+                                       sizeof h, 0);
     if (hl < 0)
         die("raw encoder refused a header: %s", ws_strerror(hl));
     p->olen += (size_t)hl;
@@ -923,7 +923,7 @@ static int handshake_read(peer *p, ws_handshake *hs, char *err, size_t errlen)
             snprintf(err, errlen, "handshake: %s", ws_strerror(r));
             return -1;
         }
-        if (r == 1) {
+        if (r == WS_HANDSHAKE_COMPLETE) {
             memmove(p->rbuf, p->rbuf + used, (size_t)n - used);
             p->rpend = (size_t)n - used;
             return 0;
@@ -939,7 +939,7 @@ static size_t ext_header(const ws_handshake *hs, char *buf, size_t cap)
     const char *v;
     size_t n, len = 0;
     buf[0] = '\0';
-    for (size_t i = 0; ws_handshake_header(hs, "Sec-WebSocket-Extensions", i, &v, &n) == 1;
+    for (size_t i = 0; ws_handshake_header(hs, "Sec-WebSocket-Extensions", i, &v, &n) == WS_OK;
          i++) {
         int k = snprintf(buf + len, cap - len, "%s%.*s", len ? ", " : "", (int)n, v);
         if (k < 0 || (size_t)k >= cap - len)
@@ -954,10 +954,12 @@ static int pmd_start(peer *p, int tx_bits, int tx_nct, int rx_bits, int rx_nct)
     p->pmd = tpmd_new(tx_bits, tx_nct, rx_bits, rx_nct);
     if (!p->pmd)
         return -1;
-    ws_frame_decoder_set_flags(p->dec,
-                               (p->is_client ? WS_FRAME_EXPECT_UNMASKED : WS_FRAME_EXPECT_MASKED) |
-                                   WS_FRAME_ALLOW_RSV1,
-                               UINT64_MAX);
+    if (ws_frame_decoder_set_flags(
+            p->dec,
+            (p->is_client ? WS_FRAME_EXPECT_UNMASKED : WS_FRAME_EXPECT_MASKED) |
+                WS_FRAME_ALLOW_RSV1,
+            UINT64_MAX) != WS_OK)
+        return -1;
     if (verbose)
         fprintf(stderr, "pmd: tester sends with window %d%s, receives with window %d%s\n",
                 tx_bits, tx_nct ? " (no context takeover)" : "", rx_bits,
@@ -1068,12 +1070,12 @@ static void peer_init(peer *p, int fd, int is_client)
     p->fd = fd;
     p->is_client = is_client;
     p->remote_code = -1;
-    p->dec = ws_frame_decoder_new(NULL);
-    if (!p->dec)
+    if (ws_frame_decoder_new(&p->dec, NULL) != WS_OK)
         die("out of memory");
-    ws_frame_decoder_set_flags(p->dec,
-                               is_client ? WS_FRAME_EXPECT_UNMASKED : WS_FRAME_EXPECT_MASKED,
-                               UINT64_MAX);
+    if (ws_frame_decoder_set_flags(p->dec,
+                                   is_client ? WS_FRAME_EXPECT_UNMASKED : WS_FRAME_EXPECT_MASKED,
+                                   UINT64_MAX) != WS_OK)
+        die("decoder flags refused");
     if (ws_random_os(NULL, &p->rng, sizeof p->rng) != 0 || !p->rng)
         p->rng = 0x9E3779B97F4A7C15ull ^ now_ms();
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1099,13 +1101,13 @@ static int connect_client(peer *p, int port, const char *offer, char *err, size_
     peer_init(p, fd, 1);
 
     char url[64];
-    ws_uri u;
     uint8_t req[1024];
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
-    ws_handshake *hs = ws_handshake_new(1, NULL);
-    if (!hs || ws_uri_parse(url, strlen(url), &u) != 0)
+    ws_handshake *hs = NULL;
+    if (ws_handshake_new(&hs, WS_ROLE_CLIENT, NULL) != WS_OK)
         die("handshake setup failed");
-    int n = ws_handshake_client_request(hs, &u, NULL, 0, offer, NULL, req, sizeof req, NULL);
+    int n = ws_handshake_client_request(hs, url, strlen(url), NULL, 0, offer, NULL, req, sizeof req,
+                                        NULL);
     if (n < 0)
         die("client request: %s", ws_strerror(n));
     int r = -1;
@@ -1132,8 +1134,8 @@ static int accept_server(peer *p, int lfd, const char *answer_tmpl, char *err, s
         return -1;
     }
     peer_init(p, fd, 0);
-    ws_handshake *hs = ws_handshake_new(0, NULL);
-    if (!hs)
+    ws_handshake *hs = NULL;
+    if (ws_handshake_new(&hs, WS_ROLE_SERVER, NULL) != WS_OK)
         die("out of memory");
     int r = handshake_read(p, hs, err, errlen);
     char answer[256];

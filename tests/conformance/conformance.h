@@ -100,7 +100,7 @@ void expect_fail(peer *p, uint16_t code, unsigned timeout_ms);
 /* ---- the case table ---- */
 
 typedef struct conf_case {
-    char id[16];
+    char id[32];
     const char *desc;
     void (*run)(peer *p, const struct conf_case *c);
     long a, b;

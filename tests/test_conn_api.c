@@ -1,0 +1,604 @@
+/*
+ * The API 0.2 contract of the connection (ws.h's rules): event views that no call frees or
+ * moves, read-only input the library keeps, caller structs that grow, option ranges, sized
+ * allocator hooks, a pure output accessor and the deadline before the first tick.
+ */
+#include "testutil.h"
+
+#include <stdlib.h>
+
+/* ---- a poisoning, size-checking allocator ---- */
+
+/* Each block carries its size in front, so free can check the size the library passes and
+ * fill the block with 0xDD first: a view into freed memory then reads poison, not the old
+ * bytes, even without a sanitizer. */
+typedef struct poison {
+    size_t live, allocs, frees, reallocs, bad_sizes;
+} poison;
+
+#define HDR 16u
+
+static void *p_malloc(void *user, size_t n)
+{
+    poison *p = user;
+    unsigned char *b = malloc(n + HDR);
+    if (!b)
+        return NULL;
+    memcpy(b, &n, sizeof n);
+    p->allocs++;
+    p->live += n;
+    return b + HDR;
+}
+
+static void p_free(void *user, void *ptr, size_t n)
+{
+    poison *p = user;
+    unsigned char *b = (unsigned char *)ptr - HDR;
+    size_t have;
+    memcpy(&have, b, sizeof have);
+    if (have != n)
+        p->bad_sizes++;
+    memset(b, 0xDD, have + HDR);
+    p->frees++;
+    p->live -= have;
+    free(b);
+}
+
+static void *p_realloc(void *user, void *ptr, size_t old_n, size_t n)
+{
+    poison *p = user;
+    unsigned char *q = p_malloc(user, n);
+    if (!q)
+        return NULL;
+    p->allocs--; /* counted as a realloc */
+    p->reallocs++;
+    memcpy(q, ptr, old_n < n ? old_n : n);
+    p_free(user, ptr, old_n);
+    p->frees--;
+    return q;
+}
+
+static ws_allocator poison_alloc(poison *p)
+{
+    ws_allocator a;
+    memset(p, 0, sizeof *p);
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.user = p;
+    a.malloc = p_malloc;
+    a.realloc = p_realloc;
+    a.free = p_free;
+    return a;
+}
+
+/* ---- frames a client would send ---- */
+
+static size_t client_frame(uint8_t *out, size_t cap, unsigned op, int fin, const char *payload)
+{
+    ws_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.opcode = (uint8_t)op;
+    h.fin = (uint8_t)fin;
+    h.masked = 1;
+    memcpy(h.mask, "\x11\x22\x33\x44", 4);
+    int r = ws_frame_encode(out, cap, &h, sizeof h, payload, strlen(payload));
+    assert_true(r > 0);
+    return (size_t)r;
+}
+
+/* "hello world" as two fragments, in one buffer. */
+static size_t fragmented(uint8_t *out, size_t cap)
+{
+    size_t n = client_frame(out, cap, WS_OP_TEXT, 0, "hello ");
+    return n + client_frame(out + n, cap - n, WS_OP_CONTINUATION, 1, "world");
+}
+
+static ws_conn *open_server(const ws_allocator *a)
+{
+    ws_conn *c = NULL;
+    ws_event ev;
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, WS_CONN_OPEN, a), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 1000), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ev.type, WS_EV_OPEN);
+    return c;
+}
+
+static void assert_text(const ws_event *ev, const char *want)
+{
+    assert_int_equal(ev->type, WS_EV_MESSAGE);
+    assert_int_equal(ev->len, strlen(want));
+    assert_memory_equal(ev->data, want, ev->len);
+}
+
+/* ---- the use-after-free of 0.1: a timer trimmed buffers events pointed into ---- */
+
+static void test_tick_keeps_queued_event_view(void **state)
+{
+    poison p;
+    ws_allocator a = poison_alloc(&p);
+    ws_conn *c = open_server(&a);
+    uint8_t in[64];
+    size_t n = fragmented(in, sizeof in), used = 0;
+    ws_event ev;
+
+    (void)state;
+    assert_int_equal(ws_conn_feed_inplace(c, in, n, &used), WS_OK);
+    assert_int_equal(used, n);
+    /* A timer fires before the loop drained the events: past the quiet second. */
+    assert_int_equal(ws_conn_tick(c, 5000), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_text(&ev, "hello world");
+    assert_int_equal(ev.flags & WS_EVF_IN_INPUT, 0); /* reassembled: the library's memory */
+    ws_conn_free(c);
+    assert_int_equal(p.live, 0);
+    assert_int_equal(p.bad_sizes, 0);
+}
+
+static void test_calls_keep_last_event_view(void **state)
+{
+    poison p;
+    ws_allocator a = poison_alloc(&p);
+    ws_conn *c = open_server(&a);
+    uint8_t in[64];
+    size_t n = fragmented(in, sizeof in), used = 0;
+    ws_event ev;
+    ws_iovec iov[4];
+
+    (void)state;
+    assert_int_equal(ws_conn_feed_inplace(c, in, n, &used), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_text(&ev, "hello world");
+    /* Everything but next_event / feed / free keeps the view alive. */
+    assert_int_equal(ws_conn_tick(c, 5000), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_OK);
+    assert_int_equal(ws_conn_ping(c, "p", 1), WS_OK);
+    assert_true(ws_conn_output(c, iov, 4) > 0);
+    assert_int_equal(ws_conn_output_ack(c, ws_conn_buffered_amount(c)), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 9000), WS_OK);
+    assert_int_equal(ws_conn_close(c, WS_CLOSE_NORMAL, "bye", 3), WS_OK);
+    assert_int_equal(ws_conn_feed_eof(c), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 20000), WS_OK);
+    assert_text(&ev, "hello world");
+    /* Once the events are taken, the quiet second gives the buffers back after all. */
+    while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
+        ;
+    ws_conn_free(c);
+    assert_int_equal(p.live, 0);
+    assert_int_equal(p.bad_sizes, 0);
+}
+
+static void test_quiet_connection_still_trims(void **state)
+{
+    poison p;
+    ws_allocator a = poison_alloc(&p);
+    ws_conn *c = open_server(&a);
+    uint8_t in[64];
+    size_t n = fragmented(in, sizeof in), used = 0, before;
+    ws_event ev;
+
+    (void)state;
+    assert_int_equal(ws_conn_feed_inplace(c, in, n, &used), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0); /* the view ends here */
+    before = p.live;
+    assert_int_equal(ws_conn_tick(c, 5000), WS_OK);
+    assert_true(p.live < before); /* the reassembly buffer went back */
+    ws_conn_free(c);
+    assert_int_equal(p.live, 0);
+}
+
+/* ---- read-only input ---- */
+
+static const char request[] = "GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\n\r\n";
+
+/* Request and two messages in one read-only buffer, fed in pieces of `chunk` bytes. */
+static void const_feed_session(size_t chunk)
+{
+    uint8_t wire[512];
+    size_t n = strlen(request), pos = 0;
+    ws_conn *c = NULL;
+    ws_event ev;
+    int got_request = 0, messages = 0, open = 0;
+
+    memcpy(wire, request, n);
+    n += client_frame(wire + n, sizeof wire - n, WS_OP_TEXT, 1, "one");
+    n += fragmented(wire + n, sizeof wire - n);
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 0, NULL), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 0), WS_OK);
+    while (pos < n || ws_conn_next_event(c, &ev, sizeof ev) > 0) {
+        if (pos < n) {
+            size_t k = n - pos < chunk ? n - pos : chunk, taken = 0;
+            const uint8_t *ro = wire + pos;
+            assert_int_equal(ws_conn_feed(c, ro, k, &taken), WS_OK);
+            assert_int_equal(taken, k); /* the library keeps what waits */
+            pos += k;
+            continue;
+        }
+        if (ev.type == WS_EV_REQUEST) {
+            got_request++;
+            assert_int_equal(ws_conn_accept(c, NULL, WS_EXTENSIONS_NONE, NULL), WS_OK);
+        } else if (ev.type == WS_EV_OPEN) {
+            open++;
+        } else if (ev.type == WS_EV_MESSAGE) {
+            assert_int_equal(ev.flags & WS_EVF_IN_INPUT, 0);
+            if (messages++ == 0)
+                assert_text(&ev, "one");
+            else
+                assert_text(&ev, "hello world");
+        }
+    }
+    /* Events of bytes fed while the request waited for its answer come after accept. */
+    while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
+        if (ev.type == WS_EV_MESSAGE)
+            messages++;
+    assert_int_equal(got_request, 1);
+    assert_int_equal(open, 1);
+    assert_int_equal(messages, 2);
+    ws_conn_free(c);
+}
+
+/* A timer that ends the connection while WS_EV_REQUEST waits: the request can no longer be
+ * accepted, and nothing follows the CLOSE event. */
+static void test_request_outlived_by_timeout(void **state)
+{
+    ws_conn *c = NULL;
+    ws_event ev;
+    size_t taken;
+    int closes = 0;
+
+    (void)state;
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 0, NULL), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 0), WS_OK);
+    assert_int_equal(ws_conn_feed(c, request, strlen(request), &taken), WS_OK);
+    assert_int_equal(ws_conn_tick(c, WS_DEFAULT_HANDSHAKE_TIMEOUT), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ev.type, WS_EV_REQUEST);
+    assert_int_equal(ws_conn_accept(c, NULL, NULL, NULL), WS_ERR_STATE);
+    assert_int_equal(ws_conn_reject(c, 503, NULL, NULL, NULL, 0), WS_ERR_STATE);
+    while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
+        assert_int_equal(closes, 0); /* the CLOSE event is the last */
+        if (ev.type == WS_EV_CLOSE)
+            closes++;
+    }
+    assert_int_equal(closes, 1);
+    ws_conn_free(c);
+}
+
+static void test_const_feed_whole(void **state)
+{
+    (void)state;
+    const_feed_session(4096);
+}
+
+static void test_const_feed_byte_at_a_time(void **state)
+{
+    (void)state;
+    const_feed_session(1);
+}
+
+static void test_const_feed_bounded(void **state)
+{
+    uint8_t wire[4096];
+    size_t n = 0, pos = 0, messages = 0;
+    ws_conn *c = open_server(NULL);
+    ws_event ev;
+
+    (void)state;
+    while (n + 32 < sizeof wire)
+        n += client_frame(wire + n, sizeof wire - n, WS_OP_BINARY, 1, "0123456789");
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_INPUT_BUFFER, 0), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_INPUT_BUFFER, 40), WS_OK);
+    while (pos < n) {
+        size_t taken = 0;
+        assert_int_equal(ws_conn_feed(c, wire + pos, n - pos, &taken), WS_OK);
+        assert_true(taken <= 40); /* never more kept than the bound */
+        pos += taken;
+        while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
+            assert_int_equal(ev.len, 10);
+            messages++;
+        }
+    }
+    assert_int_equal(messages, n / 16);
+    ws_conn_free(c);
+}
+
+static void test_inplace_views_flagged(void **state)
+{
+    ws_conn *c = open_server(NULL);
+    uint8_t in[64];
+    size_t n = client_frame(in, sizeof in, WS_OP_TEXT, 1, "zero copy"), used = 0;
+    ws_event ev;
+
+    (void)state;
+    assert_int_equal(ws_conn_feed_inplace(c, in, n, &used), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_text(&ev, "zero copy");
+    assert_int_equal(ev.flags, WS_EVF_IN_INPUT);
+    assert_true(ev.data >= in && ev.data < in + n);
+    ws_conn_free(c);
+}
+
+/* ---- caller structs that grow (rule 4) ---- */
+
+#define GUARD 0xAAu
+/* The 0.2 layout of a struct ends at its last field (tail padding is not needed). */
+#define END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* Every byte of p[from..to) is the guard. */
+static void assert_guard(const uint8_t *p, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        assert_int_equal(p[i], GUARD);
+}
+
+static void test_event_size_rules(void **state)
+{
+    ws_conn *c = open_server(NULL);
+    uint8_t in[64], buf[sizeof(ws_event) + 32];
+    size_t n = client_frame(in, sizeof in, WS_OP_TEXT, 1, "a"), used = 0;
+
+    (void)state;
+    assert_int_equal(ws_conn_feed_inplace(c, in, n, &used), WS_OK);
+    /* Smaller than the 0.2 layout: refused, nothing written, the event stays queued. */
+    memset(buf, GUARD, sizeof buf);
+    assert_int_equal(ws_conn_next_event(c, (ws_event *)(void *)buf, sizeof(ws_event) - 1),
+                     WS_ERR_INVALID_ARG);
+    assert_guard(buf, 0, sizeof buf);
+    /* A newer caller's larger struct: what the library does not know is zeroed, no byte
+     * past the given size is touched. */
+    memset(buf, GUARD, sizeof buf);
+    assert_int_equal(ws_conn_next_event(c, (ws_event *)(void *)buf, sizeof(ws_event) + 16), 1);
+    for (size_t i = sizeof(ws_event); i < sizeof(ws_event) + 16; i++)
+        assert_int_equal(buf[i], 0);
+    assert_guard(buf, sizeof(ws_event) + 16, sizeof buf);
+    assert_int_equal(((ws_event *)(void *)buf)->type, WS_EV_MESSAGE);
+    ws_conn_free(c);
+}
+
+static void test_struct_sizes_everywhere(void **state)
+{
+    uint8_t buf[256], frame[16] = {0x81, 0x01, 'x'};
+    ws_conn *c = open_server(NULL);
+    ws_frame_decoder *d = NULL;
+    size_t used;
+
+    (void)state;
+    /* Each call: too small is refused untouched; exact size leaves the rest untouched. */
+    memset(buf, GUARD, sizeof buf);
+    assert_int_equal(ws_frame_parse_header(frame, 3, 0, UINT64_MAX, (void *)buf,
+                                           END_OF(ws_frame_header, non_minimal) - 1),
+                     WS_ERR_INVALID_ARG);
+    assert_guard(buf, 0, sizeof buf);
+    assert_int_equal(ws_frame_parse_header(frame, 3, 0, UINT64_MAX, (void *)buf,
+                                           sizeof(ws_frame_header)),
+                     2);
+    assert_guard(buf, sizeof(ws_frame_header), sizeof buf);
+
+    memset(buf, GUARD, sizeof buf);
+    assert_int_equal(ws_uri_parse("ws://h/", 7, (void *)buf, END_OF(ws_uri, ipv6) - 1),
+                     WS_ERR_INVALID_ARG);
+    assert_guard(buf, 0, sizeof buf);
+    assert_int_equal(ws_uri_parse("ws://h/", 7, (void *)buf, sizeof(ws_uri)), WS_OK);
+    assert_guard(buf, sizeof(ws_uri), sizeof buf);
+
+    memset(buf, GUARD, sizeof buf);
+    assert_int_equal(ws_conn_get_stats(c, (void *)buf, END_OF(ws_conn_stats, closed_by_peer) - 1),
+                     WS_ERR_INVALID_ARG);
+    assert_guard(buf, 0, sizeof buf);
+    assert_int_equal(ws_conn_get_stats(c, (void *)buf, sizeof(ws_conn_stats)), WS_OK);
+    assert_guard(buf, sizeof(ws_conn_stats), sizeof buf);
+
+    memset(buf, GUARD, sizeof buf);
+    assert_int_equal(ws_conn_get_deflate_params(c, (void *)buf, END_OF(ws_deflate_params, client_max_window_bits) - 1),
+                     WS_ERR_INVALID_ARG);
+    assert_guard(buf, 0, sizeof buf);
+    assert_int_equal(ws_conn_get_deflate_params(c, (void *)buf, sizeof(ws_deflate_params)),
+                     WS_ERR_NOT_FOUND);
+    assert_guard(buf, sizeof(ws_deflate_params), sizeof buf);
+
+    memset(buf, GUARD, sizeof buf);
+    assert_int_equal(ws_backoff_init((void *)buf, END_OF(ws_backoff, connected_at) - 1, 1, 2, 3),
+                     WS_ERR_INVALID_ARG);
+    assert_guard(buf, 0, sizeof buf);
+    assert_int_equal(ws_backoff_init((void *)buf, sizeof(ws_backoff), 1, 2, 3), WS_OK);
+    assert_guard(buf, sizeof(ws_backoff), sizeof buf);
+    assert_int_equal(((ws_backoff *)(void *)buf)->size, sizeof(ws_backoff));
+
+    assert_int_equal(ws_frame_decoder_new(&d, NULL), WS_OK);
+    memset(buf, GUARD, sizeof buf);
+    assert_int_equal(ws_frame_decoder_feed(d, frame, 3, &used, (void *)buf,
+                                           END_OF(ws_frame_event, offset) - 1),
+                     WS_ERR_INVALID_ARG);
+    assert_guard(buf, 0, sizeof buf);
+    assert_int_equal(ws_frame_decoder_feed(d, frame, 3, &used, (void *)buf,
+                                           sizeof(ws_frame_event)),
+                     WS_OK);
+    assert_guard(buf, sizeof(ws_frame_event), sizeof buf);
+    assert_int_equal(((ws_frame_event *)(void *)buf)->header->opcode, WS_OP_TEXT);
+    ws_frame_decoder_free(d);
+
+    /* A header read from the caller: a smaller one is refused. */
+    ws_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.opcode = WS_OP_TEXT;
+    h.fin = 1;
+    assert_int_equal(ws_frame_write_header(buf, sizeof buf, &h, END_OF(ws_frame_header, non_minimal) - 1),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header(buf, sizeof buf, &h, sizeof h), 2);
+
+    /* An allocator struct smaller than the 0.2 layout, or without free, is refused. */
+    ws_allocator a;
+    ws_conn *c2 = NULL;
+    poison p;
+    a = poison_alloc(&p);
+    a.size = sizeof a - 1;
+    assert_int_equal(ws_conn_new(&c2, WS_ROLE_SERVER, 0, &a), WS_ERR_INVALID_ARG);
+    assert_null(c2);
+    a = poison_alloc(&p);
+    a.free = NULL;
+    assert_int_equal(ws_conn_new(&c2, WS_ROLE_SERVER, 0, &a), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_new(&c2, 7, 0, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_new(&c2, WS_ROLE_SERVER, 0x80, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_new(NULL, WS_ROLE_SERVER, 0, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(p.allocs, 0);
+    ws_conn_free(c);
+}
+
+/* ---- options: ranges, specific errors, unambiguous reads ---- */
+
+static void test_option_ranges(void **state)
+{
+    ws_conn *c = open_server(NULL);
+    uint64_t v = 0;
+
+    (void)state;
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_HANDSHAKE_TIMEOUT, (uint64_t)1 << 40),
+                     WS_ERR_RANGE);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_HANDSHAKE_TIMEOUT, &v), WS_OK);
+    assert_int_equal(v, WS_DEFAULT_HANDSHAKE_TIMEOUT); /* unchanged by the refusal */
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_HANDSHAKE_TIMEOUT, WS_MAX_TIMEOUT), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, (uint64_t)1 << 33),
+                     WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, WS_MAX_FRAGMENT_SIZE), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_AUTO_PONG, 2), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_POLICY, 3), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 0), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, UINT64_MAX), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_DEFLATE_LEVEL, 10), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_set_option(c, 999, 1), WS_ERR_OPTION);
+    /* An unknown option is an error, not a value that could also be a real one. */
+    v = 42;
+    assert_int_equal(ws_conn_get_option(c, 999, &v), WS_ERR_OPTION);
+    assert_int_equal(v, 42);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_MAX_MESSAGE_SIZE, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_MAX_MESSAGE_SIZE, &v), WS_OK);
+    assert_int_equal(v, WS_DEFAULT_MAX_MESSAGE_SIZE);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_MAX_INPUT_BUFFER, &v), WS_OK);
+    assert_int_equal(v, WS_DEFAULT_MAX_INPUT_BUFFER);
+    ws_conn_free(c);
+}
+
+static void test_deadline_before_first_tick(void **state)
+{
+    ws_conn *c = NULL;
+
+    (void)state;
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 0, NULL), WS_OK);
+    assert_true(ws_conn_next_deadline(c) == WS_DEADLINE_NONE);
+    /* A monotonic clock far from 0: the handshake deadline counts from it, not from 0. */
+    assert_int_equal(ws_conn_tick(c, 5000000), WS_OK);
+    assert_true(ws_conn_next_deadline(c) == 5000000 + WS_DEFAULT_HANDSHAKE_TIMEOUT);
+    ws_conn_free(c);
+}
+
+/* ---- output is a pure accessor; a held-back pong leaves on ack ---- */
+
+static void test_output_is_pure(void **state)
+{
+    ws_conn *c = open_server(NULL);
+    uint8_t in[64];
+    size_t used = 0, n;
+    ws_iovec a[4], b[4];
+    ws_event ev;
+
+    (void)state;
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 12), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, "0123456789", 10, 0), WS_OK);
+    n = client_frame(in, sizeof in, WS_OP_PING, 1, "pi");
+    assert_int_equal(ws_conn_feed_inplace(c, in, n, &used), WS_OK);
+    while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
+        ;
+    size_t queued = ws_conn_buffered_amount(c); /* 12 bytes of message + the owed pong */
+    int k = ws_conn_output(c, a, 4);
+    assert_int_equal(ws_conn_output(c, b, 4), k);
+    assert_memory_equal(a, b, (size_t)k * sizeof a[0]);
+    assert_int_equal(ws_conn_buffered_amount(c), queued);
+    assert_int_equal(a[0].len, 12); /* the pong waits: the queue is above the mark */
+    assert_int_equal(ws_conn_output(c, NULL, 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_output_ack(c, 12), WS_OK);
+    k = ws_conn_output(c, a, 4);
+    assert_int_equal(k, 1);
+    assert_int_equal(a[0].len, 4);
+    assert_int_equal(a[0].base[0], 0x8A); /* the pong, queued by the ack */
+    ws_conn_free(c);
+}
+
+/* ---- the allocator contract: sizes on free and realloc ---- */
+
+static void test_allocator_gets_sizes(void **state)
+{
+    poison p;
+    ws_allocator a = poison_alloc(&p);
+    ws_conn *c = open_server(&a);
+    uint8_t in[8192];
+    size_t n = 0, used;
+    ws_event ev;
+
+    (void)state;
+    /* A message fragmented in many pieces grows the reassembly buffer through realloc. */
+    for (int i = 0; i < 200; i++)
+        n += client_frame(in + n, sizeof in - n, i ? WS_OP_CONTINUATION : WS_OP_BINARY,
+                          i == 199, "0123456789abcdefghij");
+    assert_int_equal(ws_conn_feed(c, in, n, &used), WS_OK);
+    assert_int_equal(used, n);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ev.len, 4000);
+    assert_true(p.reallocs > 0);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0);
+    assert_int_equal(ws_conn_tick(c, 10000), WS_OK); /* quiet: buffers go back */
+    ws_conn_free(c);
+    assert_int_equal(p.live, 0);
+    assert_int_equal(p.bad_sizes, 0);
+}
+
+/* ---- protocol constants ---- */
+
+static void test_close_code_helpers(void **state)
+{
+    (void)state;
+    assert_true(ws_close_code_valid(WS_CLOSE_NORMAL));
+    assert_true(ws_close_code_valid(WS_CLOSE_UNSUPPORTED_DATA));
+    assert_false(ws_close_code_valid(1004));
+    assert_false(ws_close_code_valid(WS_CLOSE_NO_STATUS));
+    assert_false(ws_close_code_valid(WS_CLOSE_ABNORMAL));
+    assert_true(ws_close_code_valid(WS_CLOSE_INVALID_PAYLOAD));
+    assert_true(ws_close_code_valid(WS_CLOSE_BAD_GATEWAY));
+    assert_false(ws_close_code_valid(WS_CLOSE_TLS_HANDSHAKE));
+    assert_false(ws_close_code_valid(2999));
+    assert_true(ws_close_code_valid(WS_CLOSE_REGISTERED_MIN));
+    assert_true(ws_close_code_valid(WS_CLOSE_PRIVATE_MAX));
+    assert_false(ws_close_code_valid(5000));
+    assert_int_equal(ws_close_code_for_error(WS_ERR_MESSAGE_TOO_BIG), 1009);
+    assert_int_equal(ws_close_code_for_error(WS_ERR_FRAME_TOO_LARGE), 1009);
+    assert_int_equal(ws_close_code_for_error(WS_ERR_INVALID_UTF8), 1007);
+    assert_int_equal(ws_close_code_for_error(WS_ERR_DEFLATE_DATA), 1007);
+    assert_int_equal(ws_close_code_for_error(WS_ERR_DATA_TYPE), 1003);
+    assert_int_equal(ws_close_code_for_error(WS_ERR_NOMEM), 1011);
+    assert_int_equal(ws_close_code_for_error(WS_ERR_FRAME_RSV), 1002);
+    assert_int_equal(ws_close_code_for_error(WS_ERR_UNEXPECTED_CONTINUATION), 1002);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tick_keeps_queued_event_view),
+        cmocka_unit_test(test_calls_keep_last_event_view),
+        cmocka_unit_test(test_quiet_connection_still_trims),
+        cmocka_unit_test(test_request_outlived_by_timeout),
+        cmocka_unit_test(test_const_feed_whole),
+        cmocka_unit_test(test_const_feed_byte_at_a_time),
+        cmocka_unit_test(test_const_feed_bounded),
+        cmocka_unit_test(test_inplace_views_flagged),
+        cmocka_unit_test(test_event_size_rules),
+        cmocka_unit_test(test_struct_sizes_everywhere),
+        cmocka_unit_test(test_option_ranges),
+        cmocka_unit_test(test_deadline_before_first_tick),
+        cmocka_unit_test(test_output_is_pure),
+        cmocka_unit_test(test_allocator_gets_sizes),
+        cmocka_unit_test(test_close_code_helpers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

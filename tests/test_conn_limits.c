@@ -1,0 +1,308 @@
+/*
+ * Bounds under hostile load: memory limits and shared budgets, the message (assembly) timeout,
+ * the send timeout. Each with the close code and error a peer and the application see.
+ */
+#include "testutil.h"
+
+#include <stdlib.h>
+
+static size_t client_frame(uint8_t *out, size_t cap, unsigned op, int fin, unsigned rsv,
+                           const void *payload, size_t len)
+{
+    ws_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.opcode = (uint8_t)op;
+    h.fin = (uint8_t)fin;
+    h.rsv = (uint8_t)rsv;
+    h.masked = 1;
+    memcpy(h.mask, "\x01\x02\x03\x04", 4);
+    int r = ws_frame_encode(out, cap, &h, sizeof h, payload, len);
+    assert_true(r > 0);
+    return (size_t)r;
+}
+
+static ws_conn *open_server(void)
+{
+    ws_conn *c = NULL;
+    ws_event ev;
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, WS_CONN_OPEN, NULL), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 1000), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    return c;
+}
+
+/* Feed in[0..n), draining; the last ERROR and CLOSE events are reported. A feed refused
+ * for want of memory for the input itself reports WS_ERR_BUDGET in *err (code left 0). */
+static void feed_all(ws_conn *c, const uint8_t *in, size_t n, int *err, unsigned *code)
+{
+    size_t pos = 0;
+    ws_event ev;
+    while (pos < n) {
+        size_t taken = 0;
+        int r = ws_conn_feed(c, in + pos, n - pos, &taken);
+        if (r == WS_ERR_BUDGET) {
+            assert_int_equal(taken, 0);
+            *err = r;
+            return;
+        }
+        assert_int_equal(r, WS_OK);
+        pos += taken;
+        while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
+            if (ev.type == WS_EV_ERROR)
+                *err = ev.error;
+            if (ev.type == WS_EV_CLOSE)
+                *code = ev.close_code;
+        }
+    }
+}
+
+/* The close code of the last frame the connection queued. */
+static unsigned last_close_sent(ws_conn *c)
+{
+    ws_conn_stats st;
+    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+    return st.close_code_sent;
+}
+
+static void test_memory_limit_refuses_reassembly(void **state)
+{
+    ws_conn *c = open_server();
+    static uint8_t wire[40000], chunk[1000];
+    size_t n = 0;
+    int err = 0;
+    unsigned code = 0;
+
+    (void)state;
+    memset(chunk, 'a', sizeof chunk);
+    /* Thirty fragments of a 30,000-byte message against a 16 KiB memory limit. */
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MEMORY_LIMIT, 16384), WS_OK);
+    for (int i = 0; i < 30; i++)
+        n += client_frame(wire + n, sizeof wire - n, i ? WS_OP_CONTINUATION : WS_OP_BINARY,
+                          i == 29, 0, chunk, sizeof chunk);
+    feed_all(c, wire, n, &err, &code);
+    assert_int_equal(err, WS_ERR_BUDGET);
+    assert_int_equal(code, WS_CLOSE_TRY_AGAIN_LATER);
+    assert_int_equal(last_close_sent(c), WS_CLOSE_TRY_AGAIN_LATER);
+    assert_true(ws_conn_memory(c) <= 16384);
+    ws_conn_free(c);
+}
+
+static void test_shared_budget(void **state)
+{
+    ws_budget *b = NULL;
+    ws_conn *c[4];
+    static uint8_t wire[8000], chunk[1000];
+    size_t n = 0;
+    int failed = 0;
+
+    (void)state;
+    memset(chunk, 'b', sizeof chunk);
+    assert_int_equal(ws_budget_new(&b, 0, 0, NULL), WS_ERR_RANGE);
+    assert_int_equal(ws_budget_new(&b, 9000, 0, NULL), WS_OK);
+    /* An unfinished message of 5 fragments (5,000 bytes) from each of four peers. */
+    for (int i = 0; i < 5; i++)
+        n += client_frame(wire + n, sizeof wire - n, i ? WS_OP_CONTINUATION : WS_OP_TEXT, 0, 0,
+                          chunk, sizeof chunk);
+    for (int k = 0; k < 4; k++) {
+        int err = 0;
+        unsigned code = 0;
+        c[k] = open_server();
+        assert_int_equal(ws_conn_set_budget(c[k], b), WS_OK);
+        feed_all(c[k], wire, n, &err, &code);
+        if (err == WS_ERR_BUDGET) {
+            /* Failed with 1013, or its input refused before anything was accepted. */
+            assert_true(code == WS_CLOSE_TRY_AGAIN_LATER || code == 0);
+            failed++;
+        }
+        assert_true(ws_budget_used(b) <= 9000); /* never past the total */
+    }
+    assert_true(failed >= 2); /* 4 x 5,000 bytes cannot fit in 9,000 */
+    for (int k = 0; k < 4; k++)
+        ws_conn_free(c[k]);
+    assert_int_equal(ws_budget_used(b), 0); /* everything given back */
+    ws_budget_free(b);
+}
+
+static void test_budget_share_per_connection(void **state)
+{
+    ws_budget *b = NULL;
+    ws_conn *c = open_server();
+    uint8_t big[3000];
+
+    (void)state;
+    memset(big, 'c', sizeof big);
+    assert_int_equal(ws_budget_new(&b, 1 << 20, 2048, NULL), WS_OK);
+    assert_int_equal(ws_conn_set_budget(c, b), WS_OK);
+    /* Sending is refused with the budget's error; nothing is queued, the connection lives. */
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, big, sizeof big, 0), WS_ERR_BUDGET);
+    assert_int_equal(ws_conn_buffered_amount(c), 0);
+    assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, big, 100, 0), WS_OK);
+    assert_int_equal(ws_conn_set_budget(c, NULL), WS_OK);
+    assert_int_equal(ws_budget_used(b), 0);
+    ws_conn_free(c);
+    ws_budget_free(b);
+}
+
+static void test_budget_refuses_a_holder_too_big(void **state)
+{
+    ws_budget *b = NULL;
+    ws_conn *c = open_server();
+    uint8_t big[3000];
+
+    (void)state;
+    memset(big, 'd', sizeof big);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, big, sizeof big, 0), WS_OK);
+    assert_true(ws_conn_memory(c) >= sizeof big);
+    assert_int_equal(ws_budget_new(&b, 1024, 0, NULL), WS_OK);
+    assert_int_equal(ws_conn_set_budget(c, b), WS_ERR_BUDGET);
+    assert_int_equal(ws_budget_used(b), 0);
+    ws_conn_free(c);
+    ws_budget_free(b);
+}
+
+#if WS_HAVE_ZLIB
+#include <zlib.h>
+
+/* A compressed first fragment (RSV1, no FIN) inflating to `inflated` bytes of zeros. */
+static size_t bomb(uint8_t *out, size_t cap, size_t inflated)
+{
+    uint8_t *zeros = calloc(1, inflated), z[65536];
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(deflateInit2(&s, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    s.next_in = zeros;
+    s.avail_in = (uInt)inflated;
+    s.next_out = z;
+    s.avail_out = sizeof z;
+    assert_int_equal(deflate(&s, Z_SYNC_FLUSH), Z_OK);
+    size_t zn = sizeof z - s.avail_out;
+    deflateEnd(&s);
+    free(zeros);
+    return client_frame(out, cap, WS_OP_BINARY, 0, WS_RSV1, z, zn);
+}
+
+static void test_budget_bounds_deflate_bomb(void **state)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\n"
+                              "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+    static uint8_t wire[70000];
+    ws_budget *b = NULL;
+    ws_conn *c = NULL;
+    ws_event ev;
+    size_t n = strlen(req), taken;
+    int err = 0;
+
+    (void)state;
+    memcpy(wire, req, n);
+    n += bomb(wire + n, sizeof wire - n, 8u << 20); /* 8 MiB of zeros: a few KiB on the wire */
+    assert_int_equal(ws_budget_new(&b, 1u << 20, 0, NULL), WS_OK);
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 0, NULL), WS_OK);
+    assert_int_equal(ws_conn_set_budget(c, b), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_DEFLATE, 1), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 0), WS_OK);
+    assert_int_equal(ws_conn_feed(c, wire, n, &taken), WS_OK);
+    while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
+        if (ev.type == WS_EV_REQUEST)
+            assert_int_equal(ws_conn_accept(c, NULL, WS_EXTENSIONS_AUTO, NULL), WS_OK);
+        if (ev.type == WS_EV_ERROR)
+            err = ev.error;
+        assert_true(ws_budget_used(b) <= 1u << 20);
+    }
+    assert_int_equal(err, WS_ERR_BUDGET);
+    assert_int_equal(last_close_sent(c), WS_CLOSE_TRY_AGAIN_LATER);
+    ws_conn_free(c);
+    assert_int_equal(ws_budget_used(b), 0);
+    ws_budget_free(b);
+}
+#endif
+
+static void test_message_timeout(void **state)
+{
+    ws_conn *c = open_server();
+    uint8_t wire[64];
+    size_t n = client_frame(wire, sizeof wire, WS_OP_TEXT, 0, 0, "slow", 4);
+    int err = 0;
+    unsigned code = 0;
+    ws_event ev;
+
+    (void)state;
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MESSAGE_TIMEOUT, 5000), WS_OK);
+    feed_all(c, wire, n, &err, &code);
+    assert_true(ws_conn_next_deadline(c) <= 1000 + 5000);
+    assert_int_equal(ws_conn_tick(c, 5999), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0);
+    assert_int_equal(ws_conn_tick(c, 6000), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ev.type, WS_EV_ERROR);
+    assert_int_equal(ev.error, WS_ERR_MESSAGE_TIMEOUT);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ev.type, WS_EV_CLOSE);
+    assert_int_equal(ev.close_code, WS_CLOSE_POLICY_VIOLATION);
+    assert_int_equal(last_close_sent(c), WS_CLOSE_POLICY_VIOLATION);
+    ws_conn_free(c);
+}
+
+static void test_message_timeout_spares_complete_messages(void **state)
+{
+    ws_conn *c = open_server();
+    uint8_t wire[64];
+    size_t n = client_frame(wire, sizeof wire, WS_OP_TEXT, 1, 0, "quick", 5);
+    int err = 0;
+    unsigned code = 0;
+    ws_event ev;
+
+    (void)state;
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MESSAGE_TIMEOUT, 5000), WS_OK);
+    feed_all(c, wire, n, &err, &code);
+    assert_int_equal(ws_conn_tick(c, 100000), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0);
+    assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
+    ws_conn_free(c);
+}
+
+static void test_send_timeout(void **state)
+{
+    ws_conn *c = open_server();
+    ws_event ev;
+    ws_iovec iov[2];
+
+    (void)state;
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_TIMEOUT, 3000), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "unread", 6, 0), WS_OK);
+    assert_true(ws_conn_next_deadline(c) <= 1000 + 3000);
+    /* Progress (a partial write) restarts the clock. */
+    assert_int_equal(ws_conn_tick(c, 2500), WS_OK);
+    assert_int_equal(ws_conn_output(c, iov, 2), 1);
+    assert_int_equal(ws_conn_output_ack(c, 2), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 5000), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0);
+    assert_true(ws_conn_next_deadline(c) <= 2500 + 3000);
+    assert_int_equal(ws_conn_tick(c, 5500), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ev.error, WS_ERR_SEND_TIMEOUT);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ev.type, WS_EV_CLOSE);
+    assert_int_equal(ev.close_code, WS_CLOSE_ABNORMAL);
+    assert_int_equal(ws_conn_wants_shutdown(c), 1); /* its output is given up */
+    ws_conn_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_memory_limit_refuses_reassembly),
+        cmocka_unit_test(test_shared_budget),
+        cmocka_unit_test(test_budget_share_per_connection),
+        cmocka_unit_test(test_budget_refuses_a_holder_too_big),
+#if WS_HAVE_ZLIB
+        cmocka_unit_test(test_budget_bounds_deflate_bomb),
+#endif
+        cmocka_unit_test(test_message_timeout),
+        cmocka_unit_test(test_message_timeout_spares_complete_messages),
+        cmocka_unit_test(test_send_timeout),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
