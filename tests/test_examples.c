@@ -1,8 +1,8 @@
 /*
  * The example programs, end to end over loopback: echo-epoll and echo-poll with text, binary,
  * 1 MiB and fragmented messages, ping and close; a protocol violation inside a burst, after
- * which the servers still deliver the close frame 1002 and end without a TCP reset; the
- * SIGTERM drain seen by a client as 1001; wsc against the echo server; broadcast fan-out
+ * which the servers and wsc still deliver the close frame 1002 and end without a TCP reset;
+ * the SIGTERM drain seen by a client as 1001; wsc against the echo server; broadcast fan-out
  * with a stalled client under both policies.
  * The driver is a libws client on blocking-with-timeout sockets. Every wait is bounded.
  * EX_DIR names the folder with the built examples (default build/examples).
@@ -469,6 +469,137 @@ static void test_burst_close_poll(void **state)
     burst_session("echo-poll");
 }
 
+/*
+ * The same for the client: wsc fails the connection on a masked frame from the server while
+ * more is still coming. It must not reset the connection either: the server gets its close
+ * frame 1002, then a clean end of file.
+ */
+enum { WSC_RUNS = 10, WSC_TRAIL = 64 };
+
+static int wsc_burst_once(int lfd, int port, char *why, size_t whylen)
+{
+    static uint8_t out[WSC_TRAIL * (BURST_MSG + 4) + 6];
+    static uint8_t buf[1 << 16];
+    char url[64];
+    client cl;
+    size_t len = 0, off = 0;
+    int eof = 0, err = 0, werr = 0, st = 0;
+
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    snprintf((char *)buf, sizeof buf, "%s/wsc", ex_dir());
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl((char *)buf, "wsc", "--echo", "--no-deflate", url, (char *)NULL);
+        _exit(127);
+    }
+    struct pollfd lp = {lfd, POLLIN, 0};
+    assert_int_equal(poll(&lp, 1, 5000), 1);
+    memset(&cl, 0, sizeof cl);
+    cl.fd = accept(lfd, NULL, NULL);
+    assert_true(cl.fd >= 0);
+    cl.c = ws_conn_new(WS_ROLE_SERVER, 0, NULL);
+    assert_non_null(cl.c);
+    /* The handshake, by ws_conn. */
+    uint64_t end = now_ms() + 5000;
+    while (ws_conn_get_state(cl.c) == WS_STATE_CONNECTING && now_ms() < end) {
+        struct pollfd p = {cl.fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(cl.fd, buf, sizeof buf);
+        assert_true(n > 0);
+        size_t used = 0;
+        ws_conn_feed(cl.c, buf, (size_t)n, &used);
+        assert_int_equal(used, (size_t)n);
+        ws_event ev;
+        while (ws_conn_next_event(cl.c, &ev) > 0)
+            if (ev.type == WS_EV_REQUEST)
+                assert_int_equal(ws_conn_accept(cl.c, NULL, NULL, NULL), WS_OK);
+    }
+    assert_int_equal(ws_conn_get_state(cl.c), WS_STATE_OPEN);
+    client_flush(&cl);
+    /* A masked frame, which a client must fail with 1002, then valid frames behind it. */
+    static const uint8_t bad[6] = {0x82, 0x80, 1, 2, 3, 4};
+    memcpy(out, bad, sizeof bad);
+    len = sizeof bad;
+    for (int i = 0; i < WSC_TRAIL; i++) {
+        out[len++] = 0x82;
+        out[len++] = 126;
+        out[len++] = BURST_MSG >> 8;
+        out[len++] = BURST_MSG & 0xff;
+        memset(out + len, 'x', BURST_MSG);
+        len += BURST_MSG;
+    }
+    assert_int_equal(fcntl(cl.fd, F_SETFL, fcntl(cl.fd, F_GETFL) | O_NONBLOCK), 0);
+    end = now_ms() + 5000;
+    while (off < len && !eof && !err && now_ms() < end) {
+        ssize_t w = write(cl.fd, out + off, len - off);
+        if (w > 0) {
+            off += (size_t)w;
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            werr = errno;
+            break;
+        }
+        struct pollfd p = {cl.fd, POLLIN | POLLOUT, 0};
+        if (poll(&p, 1, 50) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+            read_some(&cl, &eof, &err);
+    }
+    end = now_ms() + 5000;
+    while (!eof && !err && now_ms() < end) {
+        struct pollfd p = {cl.fd, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0)
+            read_some(&cl, &eof, &err);
+    }
+    client_free(&cl); /* wsc, lingering, now sees our end of file */
+    int reaped = 0;
+    for (int i = 0; i < 500 && !(reaped = waitpid(pid, &st, WNOHANG) == pid); i++)
+        usleep(10000);
+    if (!reaped) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    int r = (cl.closed && cl.close_code == 1002 ? 0 : BURST_LOST) |
+            (eof && !err && !werr ? 0 : BURST_RESET);
+    if (r)
+        snprintf(why, whylen, "close %u, sent %zu of %zu bytes%s%s%s%s",
+                 cl.closed ? cl.close_code : 0, off, len, eof ? ", end of file" : "",
+                 err ? ", read: " : "", err ? strerror(err) : "", werr ? ", write failed" : "");
+    return r;
+}
+
+static void test_burst_close_wsc(void **state)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    char why[200] = "";
+    burst_tally t;
+    (void)state;
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    uint64_t t0 = now_ms();
+    memset(&t, 0, sizeof t);
+    while (t.runs < WSC_RUNS && now_ms() - t0 < BURST_BUDGET_MS)
+        burst_count(&t, wsc_burst_once(lfd, ntohs(a.sin_port), why, sizeof why), why);
+    close(lfd);
+    burst_report(&t, "wsc");
+    assert_int_equal(t.failed, 0);
+    assert_true(t.runs >= 5);
+}
+
 /* SIGTERM: every client gets close 1001 and the server exits 0 within its 2 s drain. */
 static void test_sigterm_drain(void **state)
 {
@@ -629,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_echo_poll),
         cmocka_unit_test(test_burst_close_epoll),
         cmocka_unit_test(test_burst_close_poll),
+        cmocka_unit_test(test_burst_close_wsc),
         cmocka_unit_test(test_sigterm_drain),
         cmocka_unit_test(test_wsc),
         cmocka_unit_test(test_broadcast_drop),
