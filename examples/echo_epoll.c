@@ -48,7 +48,7 @@ int main(int argc, char **argv)
             struct ex_client *cl = evs[i].data.ptr;
             if (cl->dead)
                 continue; /* dropped by an earlier handler in this batch */
-            if (cl->c == NULL) {
+            if (cl->listener) {
                 ex_on_accept(s);
                 continue;
             }

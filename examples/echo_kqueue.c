@@ -60,7 +60,7 @@ int main(int argc, char **argv)
             struct ex_client *cl = evs[i].udata;
             if (cl->dead || (evs[i].flags & EV_ERROR))
                 continue; /* dropped earlier in this batch, or a stale registration */
-            if (cl->c == NULL) {
+            if (cl->listener) {
                 ex_on_accept(s);
                 continue;
             }

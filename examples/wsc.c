@@ -36,6 +36,7 @@ struct wsc {
     unsigned ping_s;
     int fd;
     ws_conn *c;
+    int peer_gone; /* end of file, a reset or a failed write: nothing more will come */
     int stdin_open;
     char line[1 << 16];
     size_t line_len;
@@ -89,6 +90,7 @@ static void flush_out(struct wsc *w)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
+            w->peer_gone = 1;
             ws_conn_feed_eof(w->c);
             return;
         }
@@ -200,8 +202,43 @@ static void read_stdin(struct wsc *w)
     }
 }
 
-/* One connection, from dial to shutdown. Returns the close code (WS_CLOSE_ABNORMAL, 1006, if
- * never opened). */
+/*
+ * Shut the transport down without a reset: half-close, then read and discard until the
+ * server's end of file, at most EX_LINGER_BYTES or EX_LINGER_MS (common/server.h). Closing
+ * with unread input would make the kernel send a TCP reset, destroying what it had not sent
+ * yet (our close frame among it).
+ */
+static void linger(int fd)
+{
+    static uint8_t buf[64 * 1024];
+    uint64_t end = ex_now_ms() + EX_LINGER_MS;
+    size_t total = 0;
+
+    if (shutdown(fd, SHUT_WR) != 0)
+        return;
+    for (;;) {
+        uint64_t now = ex_now_ms();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (now >= end)
+            return;
+        int r = poll(&p, 1, (int)(end - now));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return;
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        total += (size_t)n;
+        if (total > EX_LINGER_BYTES)
+            return;
+    }
+}
+
+/* One connection, from dial to shutdown. Returns the close code (WS_CLOSE_ABNORMAL if never
+ * opened). */
 static uint16_t run_once(struct wsc *w, const ws_uri *u)
 {
     uint8_t buf[64 * 1024];
@@ -209,6 +246,7 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
     int r;
 
     w->close_code = WS_CLOSE_ABNORMAL;
+    w->peer_gone = 0;
     w->fd = dial(u);
     if (w->fd < 0) {
         fprintf(stderr, "cannot connect to %s\n", w->url);
@@ -263,13 +301,19 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
             read_stdin(w);
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t n = read(w->fd, buf, sizeof buf);
-            if (n > 0)
+            if (n > 0) {
                 feed(w, buf, (size_t)n);
-            else if (n == 0 || errno != EINTR)
+            } else if (n == 0 || errno != EINTR) {
+                w->peer_gone = 1;
                 ws_conn_feed_eof(w->c);
+            }
         }
     }
     drain(w);
+    /* Normally the server closed first (we saw its end of file). If not (we failed the
+     * connection, or the close timeout passed), the server may still be sending. */
+    if (!w->peer_gone)
+        linger(w->fd);
     close(w->fd);
     ws_conn_free(w->c);
     w->c = NULL;

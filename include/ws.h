@@ -1261,7 +1261,15 @@ WS_EXPORT uint64_t ws_conn_output_acked(const ws_conn *c);
  * output written. A server closes first (RFC 6455 section 7.1.1); a client waits for the
  * server's end of file (ws_conn_feed_eof) or for the close timeout. Once closed for the close
  * timeout, output a stalled peer never reads is abandoned and this returns 1 too; so it is
- * at once after a pong, close or handshake timeout (the peer is unresponsive). Pure query.
+ * at once after a pong, close or handshake timeout (the peer is unresponsive).
+ *
+ * Shutting a TCP transport down means: half-close the write side (shutdown(fd, SHUT_WR): the
+ * peer reads the close frame, then end of file), then read and discard input, feeding none of
+ * it to the connection, until the peer's end of file, bounded in time and bytes (the examples:
+ * 2 s, 1 MiB), and only then close(). If the peer's end of file was already read, close() at
+ * once. Why: close() on a socket with unread input makes the kernel send a TCP reset (RST)
+ * instead of a FIN, which throws away output not yet sent, the close frame among it; some
+ * stacks also drop what the peer received but had not read yet. Pure query.
  */
 WS_EXPORT int ws_conn_wants_shutdown(const ws_conn *c);
 

@@ -1,7 +1,9 @@
 /*
  * The example programs, end to end over loopback: echo-epoll and echo-poll with text, binary,
- * 1 MiB and fragmented messages, ping and close; the SIGTERM drain seen by a client as 1001;
- * wsc against the echo server; broadcast fan-out with a stalled client under both policies.
+ * 1 MiB and fragmented messages, ping and close; a protocol violation inside a burst, after
+ * which the servers and wsc still deliver the close frame 1002 and end without a TCP reset;
+ * the SIGTERM drain seen by a client as 1001; wsc against the echo server; broadcast fan-out
+ * with a stalled client under both policies.
  * The driver is a libws client on blocking-with-timeout sockets. Every wait is bounded.
  * EX_DIR names the folder with the built examples (default build/examples).
  */
@@ -174,6 +176,20 @@ static void on_events(client *cl)
     }
 }
 
+/* Feed n bytes read from the socket to the client's ws_conn, handling events as they come. */
+static void client_feed(client *cl, uint8_t *buf, size_t n)
+{
+    size_t pos = 0;
+    while (pos < n) {
+        size_t used = 0;
+        ws_conn_feed_inplace(cl->c, buf + pos, n - pos, &used);
+        pos += used;
+        on_events(cl);
+        if (!used && ws_conn_state(cl->c) == WS_STATE_CLOSED)
+            break;
+    }
+}
+
 /* Read and process input until cond(cl) holds or timeout_ms passes. Returns cond. */
 static int pump(client *cl, int (*cond)(const client *), int timeout_ms)
 {
@@ -190,15 +206,7 @@ static int pump(client *cl, int (*cond)(const client *), int timeout_ms)
             on_events(cl);
             break;
         }
-        size_t pos = 0;
-        while (pos < (size_t)n) {
-            size_t used = 0;
-            ws_conn_feed_inplace(cl->c, buf + pos, (size_t)n - pos, &used);
-            pos += used;
-            on_events(cl);
-            if (!used && ws_conn_state(cl->c) == WS_STATE_CLOSED)
-                break;
-        }
+        client_feed(cl, buf, (size_t)n);
     }
     return cond(cl);
 }
@@ -293,6 +301,303 @@ static void test_echo_poll(void **state)
 {
     (void)state;
     echo_session("echo-poll");
+}
+
+/*
+ * Issue 21: a server that fails a connection while the client is still sending must not reset
+ * it. In one burst the client sends BURST_BEFORE valid messages, a frame with a reserved opcode
+ * (3: the server fails the connection with 1002) and BURST_AFTER more messages, reading only
+ * when its writes would block, then reads to end of file. Input is still queued in the server's
+ * socket when it fails the connection: a server that close()s then makes its kernel send a TCP
+ * reset, which discards what it had not sent yet (the last echoes and the close frame). The
+ * client must get every echo, the close frame 1002 and a clean end of file, every time.
+ * The client's small receive buffer keeps the server's output queued in the server's kernel.
+ */
+enum { BURST_MSG = 4096, BURST_BEFORE = 96, BURST_AFTER = 64, BURST_RUNS = 50,
+       BURST_RCVBUF = 16384, BURST_BUDGET_MS = 4000 };
+
+/* Moves what the client's ws_conn queued into out; returns the byte count. */
+static size_t take_output(ws_conn *c, uint8_t *out, size_t cap)
+{
+    ws_iovec iov[8];
+    size_t n = 0;
+    int k;
+    while ((k = ws_conn_output(c, iov, 8)) > 0) {
+        size_t got = 0;
+        for (int i = 0; i < k; i++) {
+            assert_true(n + iov[i].len <= cap);
+            memcpy(out + n, iov[i].base, iov[i].len);
+            n += iov[i].len;
+            got += iov[i].len;
+        }
+        ws_conn_output_ack(c, got);
+    }
+    return n;
+}
+
+/* One non-blocking read into the client. Sets *eof on end of file, *err to errno on error. */
+static void read_some(client *cl, int *eof, int *err)
+{
+    static uint8_t buf[1 << 16];
+    ssize_t n = read(cl->fd, buf, sizeof buf);
+    if (n > 0) {
+        client_feed(cl, buf, (size_t)n);
+    } else if (n == 0) {
+        *eof = 1;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        *err = errno;
+    }
+    if (*eof || *err) {
+        ws_conn_feed_eof(cl->c);
+        on_events(cl);
+    }
+}
+
+/* How a burst went wrong (bits); 0: everything arrived, then a clean end of file. */
+enum { BURST_LOST = 1, BURST_RESET = 2 };
+
+/* Counts a run's outcome; keeps the first failure's description. */
+typedef struct burst_tally {
+    int runs, failed, lost, reset;
+    char first[256];
+} burst_tally;
+
+static void burst_count(burst_tally *t, int r, const char *why)
+{
+    t->runs++;
+    if (!r)
+        return;
+    if (t->failed++ == 0)
+        snprintf(t->first, sizeof t->first, "; run %d: %.200s", t->runs, why);
+    t->lost += (r & BURST_LOST) != 0;
+    t->reset += (r & BURST_RESET) != 0;
+}
+
+static void burst_report(const burst_tally *t, const char *name)
+{
+    print_message("info: %s: %d of %d bursts failed (close frame or echoes lost: %d, reset or "
+                  "no end of file: %d)%s\n", name, t->failed, t->runs, t->lost, t->reset,
+                  t->first);
+}
+
+/* One connection, one burst. Returns 0 if the client got every echo, the close frame 1002 and
+ * a clean end of file; otherwise BURST_* bits, with what it got in why. */
+static int burst_once(int port, char *why, size_t whylen)
+{
+    static uint8_t out[(BURST_BEFORE + BURST_AFTER) * (BURST_MSG + 16) + 16];
+    static uint8_t msg[BURST_MSG];
+    static const uint8_t bad[6] = {0x83, 0x80, 1, 2, 3, 4}; /* FIN, opcode 3, masked, empty */
+    client cl = connect_client_rcvbuf(port, NULL, BURST_RCVBUF);
+    size_t len = 0, off = 0;
+    int eof = 0, err = 0, werr = 0;
+
+    test_fill(msg, sizeof msg, 21);
+    for (int i = 0; i < BURST_BEFORE + BURST_AFTER; i++) {
+        if (i == BURST_BEFORE) {
+            memcpy(out + len, bad, sizeof bad);
+            len += sizeof bad;
+        }
+        assert_int_equal(ws_conn_send(cl.c, WS_OP_BINARY, msg, sizeof msg, 0), WS_OK);
+        len += take_output(cl.c, out + len, sizeof out - len);
+    }
+    assert_int_equal(fcntl(cl.fd, F_SETFL, fcntl(cl.fd, F_GETFL) | O_NONBLOCK), 0);
+    uint64_t end = now_ms() + 5000;
+    while (off < len && !eof && !err && now_ms() < end) {
+        ssize_t w = write(cl.fd, out + off, len - off);
+        if (w > 0) {
+            off += (size_t)w;
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            werr = errno;
+            break;
+        }
+        /* Blocked: the server stops reading a client that does not read its echoes. */
+        struct pollfd p = {cl.fd, POLLIN | POLLOUT, 0};
+        if (poll(&p, 1, 50) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+            read_some(&cl, &eof, &err);
+    }
+    /* Read to end of file, answering the close frame as a client does. */
+    end = now_ms() + 5000;
+    while (!eof && !err && now_ms() < end) {
+        ws_iovec iov[8];
+        int k = ws_conn_output(cl.c, iov, 8);
+        if (k > 0) {
+            ssize_t w = writev(cl.fd, (const struct iovec *)(const void *)iov, k);
+            if (w > 0)
+                ws_conn_output_ack(cl.c, (size_t)w);
+        }
+        struct pollfd p = {cl.fd, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0)
+            read_some(&cl, &eof, &err);
+    }
+    int r = (cl.closed && cl.close_code == 1002 && cl.messages == BURST_BEFORE ? 0 : BURST_LOST) |
+            (eof && !err && !werr ? 0 : BURST_RESET);
+    if (r)
+        snprintf(why, whylen, "%d of %d echoes, close %u, sent %zu of %zu bytes%s%s%s%s",
+                 cl.messages, BURST_BEFORE, cl.closed ? cl.close_code : 0, off, len,
+                 eof ? ", end of file" : "", err ? ", read: " : "", err ? strerror(err) : "",
+                 werr ? ", write failed" : "");
+    client_free(&cl);
+    return r;
+}
+
+static void burst_session(const char *name)
+{
+    server s = start_server(name, NULL);
+    char why[200] = "";
+    burst_tally t;
+    uint64_t t0 = now_ms();
+
+    memset(&t, 0, sizeof t);
+    while (t.runs < BURST_RUNS && now_ms() - t0 < BURST_BUDGET_MS)
+        burst_count(&t, burst_once(s.port, why, sizeof why), why);
+    burst_report(&t, name);
+    assert_int_equal(t.failed, 0);
+    assert_true(t.runs >= 10);
+    assert_int_equal(stop_server(&s), 0);
+}
+
+static void test_burst_close_epoll(void **state)
+{
+    (void)state;
+    burst_session("echo-epoll");
+}
+
+static void test_burst_close_poll(void **state)
+{
+    (void)state;
+    burst_session("echo-poll");
+}
+
+/*
+ * The same for the client: wsc fails the connection on a masked frame from the server while
+ * more is still coming. It must not reset the connection either: the server gets its close
+ * frame 1002, then a clean end of file.
+ */
+enum { WSC_RUNS = 10, WSC_TRAIL = 64 };
+
+static int wsc_burst_once(int lfd, int port, char *why, size_t whylen)
+{
+    static uint8_t out[WSC_TRAIL * (BURST_MSG + 4) + 6];
+    static uint8_t buf[1 << 16];
+    char url[64];
+    client cl;
+    size_t len = 0, off = 0;
+    int eof = 0, err = 0, werr = 0, st = 0;
+
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", port);
+    snprintf((char *)buf, sizeof buf, "%s/wsc", ex_dir());
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl((char *)buf, "wsc", "--echo", "--no-deflate", url, (char *)NULL);
+        _exit(127);
+    }
+    struct pollfd lp = {lfd, POLLIN, 0};
+    assert_int_equal(poll(&lp, 1, 5000), 1);
+    memset(&cl, 0, sizeof cl);
+    cl.fd = accept(lfd, NULL, NULL);
+    assert_true(cl.fd >= 0);
+    cl.c = new_conn(WS_ROLE_SERVER, 0, NULL);
+    /* The handshake, by ws_conn. */
+    uint64_t end = now_ms() + 5000;
+    while (ws_conn_state(cl.c) == WS_STATE_CONNECTING && now_ms() < end) {
+        struct pollfd p = {cl.fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(cl.fd, buf, sizeof buf);
+        assert_true(n > 0);
+        size_t used = 0;
+        ws_conn_feed(cl.c, buf, (size_t)n, &used);
+        assert_int_equal(used, (size_t)n);
+        ws_event ev;
+        while (ws_conn_next_event(cl.c, &ev, sizeof ev) > 0)
+            if (ev.type == WS_EV_REQUEST)
+                assert_int_equal(ws_conn_accept(cl.c, NULL, NULL, NULL), WS_OK);
+    }
+    assert_int_equal(ws_conn_state(cl.c), WS_STATE_OPEN);
+    client_flush(&cl);
+    /* A masked frame, which a client must fail with 1002, then valid frames behind it. */
+    static const uint8_t bad[6] = {0x82, 0x80, 1, 2, 3, 4};
+    memcpy(out, bad, sizeof bad);
+    len = sizeof bad;
+    for (int i = 0; i < WSC_TRAIL; i++) {
+        out[len++] = 0x82;
+        out[len++] = 126;
+        out[len++] = BURST_MSG >> 8;
+        out[len++] = BURST_MSG & 0xff;
+        memset(out + len, 'x', BURST_MSG);
+        len += BURST_MSG;
+    }
+    assert_int_equal(fcntl(cl.fd, F_SETFL, fcntl(cl.fd, F_GETFL) | O_NONBLOCK), 0);
+    end = now_ms() + 5000;
+    while (off < len && !eof && !err && now_ms() < end) {
+        ssize_t w = write(cl.fd, out + off, len - off);
+        if (w > 0) {
+            off += (size_t)w;
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            werr = errno;
+            break;
+        }
+        struct pollfd p = {cl.fd, POLLIN | POLLOUT, 0};
+        if (poll(&p, 1, 50) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+            read_some(&cl, &eof, &err);
+    }
+    end = now_ms() + 5000;
+    while (!eof && !err && now_ms() < end) {
+        struct pollfd p = {cl.fd, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0)
+            read_some(&cl, &eof, &err);
+    }
+    client_free(&cl); /* wsc, lingering, now sees our end of file */
+    int reaped = 0;
+    for (int i = 0; i < 500 && !(reaped = waitpid(pid, &st, WNOHANG) == pid); i++)
+        usleep(10000);
+    if (!reaped) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    int r = (cl.closed && cl.close_code == 1002 ? 0 : BURST_LOST) |
+            (eof && !err && !werr ? 0 : BURST_RESET);
+    if (r)
+        snprintf(why, whylen, "close %u, sent %zu of %zu bytes%s%s%s%s",
+                 cl.closed ? cl.close_code : 0, off, len, eof ? ", end of file" : "",
+                 err ? ", read: " : "", err ? strerror(err) : "", werr ? ", write failed" : "");
+    return r;
+}
+
+static void test_burst_close_wsc(void **state)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    char why[200] = "";
+    burst_tally t;
+    (void)state;
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    uint64_t t0 = now_ms();
+    memset(&t, 0, sizeof t);
+    while (t.runs < WSC_RUNS && now_ms() - t0 < BURST_BUDGET_MS)
+        burst_count(&t, wsc_burst_once(lfd, ntohs(a.sin_port), why, sizeof why), why);
+    close(lfd);
+    burst_report(&t, "wsc");
+    assert_int_equal(t.failed, 0);
+    assert_true(t.runs >= 5);
 }
 
 /* SIGTERM: every client gets close 1001 and the server exits 0 within its 2 s drain. */
@@ -453,6 +758,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_epoll),
         cmocka_unit_test(test_echo_poll),
+        cmocka_unit_test(test_burst_close_epoll),
+        cmocka_unit_test(test_burst_close_poll),
+        cmocka_unit_test(test_burst_close_wsc),
         cmocka_unit_test(test_sigterm_drain),
         cmocka_unit_test(test_wsc),
         cmocka_unit_test(test_broadcast_drop),

@@ -71,7 +71,7 @@ int ex_run_poll(struct ex_server *s)
             struct ex_client *cl = ready[i];
             if (cl->dead)
                 continue; /* dropped by an earlier handler in this round */
-            if (cl->c == NULL) {
+            if (cl->listener) {
                 ex_on_accept(s);
                 continue;
             }

@@ -194,6 +194,7 @@ int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_lo
     s->lfd = fd;
     listener.fd = fd;
     listener.c = NULL;
+    listener.listener = 1;
     s->ops.watch(s, &listener, EX_WANT_READ);
     listener.watching = EX_WANT_READ;
     printf("listening on %s:%d\n", o->host, bound);
@@ -201,20 +202,100 @@ int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_lo
     return 0;
 }
 
-static void drop_client(struct ex_server *s, struct ex_client *cl)
+/* Stop watching, close the socket, and leave the memory to bury() (an event batch may still
+ * point at the client). */
+static void release(struct ex_server *s, struct ex_client *cl)
 {
-    if (s->on_drop)
-        s->on_drop(s, cl);
     s->ops.watch(s, cl, 0);
     cl->watching = 0;
     close(cl->fd);
+    cl->dead = 1;
+    cl->next_dead = s->graveyard;
+    s->graveyard = cl;
+}
+
+/* The connection is over for the application: its state and the ws_conn go. */
+static void forget(struct ex_server *s, struct ex_client *cl)
+{
+    if (s->on_drop)
+        s->on_drop(s, cl);
     s->by_fd[cl->fd] = NULL;
     s->count--;
     ws_conn_free(cl->c);
     cl->c = NULL;
-    cl->dead = 1;
-    cl->next_dead = s->graveyard;
-    s->graveyard = cl;
+}
+
+/* Close a live connection at once: for a peer that is gone (end of file, reset, failed write)
+ * or one that never completed the handshake. */
+static void drop_client(struct ex_server *s, struct ex_client *cl)
+{
+    forget(s, cl);
+    release(s, cl);
+}
+
+/*
+ * ws_conn wants the transport shut down: half-close it and wait for the peer's end of file
+ * (see EX_LINGER_MS in server.h). A peer already at end of file has nothing more to send:
+ * its socket is closed at once.
+ */
+static void start_linger(struct ex_server *s, struct ex_client *cl)
+{
+    if (cl->peer_eof || shutdown(cl->fd, SHUT_WR) != 0) {
+        drop_client(s, cl);
+        return;
+    }
+    forget(s, cl);
+    cl->lingering = 1;
+    cl->linger_bytes = 0;
+    cl->deadline = ex_now_ms() + EX_LINGER_MS;
+    cl->linger_next = NULL;
+    cl->linger_prev = s->linger_tail;
+    if (s->linger_tail)
+        s->linger_tail->linger_next = cl;
+    else
+        s->linger_head = cl;
+    s->linger_tail = cl;
+    s->lingering++;
+    if (cl->watching != EX_WANT_READ) {
+        s->ops.watch(s, cl, EX_WANT_READ);
+        cl->watching = EX_WANT_READ;
+    }
+}
+
+static void end_linger(struct ex_server *s, struct ex_client *cl)
+{
+    if (cl->linger_prev)
+        cl->linger_prev->linger_next = cl->linger_next;
+    else
+        s->linger_head = cl->linger_next;
+    if (cl->linger_next)
+        cl->linger_next->linger_prev = cl->linger_prev;
+    else
+        s->linger_tail = cl->linger_prev;
+    cl->linger_prev = cl->linger_next = NULL;
+    cl->lingering = 0;
+    s->lingering--;
+    release(s, cl);
+}
+
+/* A lingering client is readable: discard what came, close at end of file, an error, or past
+ * EX_LINGER_BYTES. */
+static void linger_read(struct ex_server *s, struct ex_client *cl)
+{
+    for (;;) {
+        ssize_t n = read(cl->fd, s->rbuf, sizeof s->rbuf);
+        if (n > 0) {
+            cl->linger_bytes += (size_t)n;
+            if (cl->linger_bytes <= EX_LINGER_BYTES)
+                continue;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        end_linger(s, cl);
+        return;
+    }
 }
 
 static void bury(struct ex_server *s)
@@ -231,6 +312,8 @@ void ex_server_free(struct ex_server *s)
     for (size_t i = 0; i < s->cap; i++)
         if (s->by_fd[i])
             drop_client(s, s->by_fd[i]);
+    while (s->linger_head)
+        end_linger(s, s->linger_head);
     free(s->by_fd);
     bury(s);
     if (s->lfd >= 0)
@@ -372,6 +455,10 @@ static void feed(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n
 
 void ex_on_readable(struct ex_server *s, struct ex_client *cl)
 {
+    if (cl->lingering) {
+        linger_read(s, cl); /* never fed to the ws_conn again: it is gone */
+        return;
+    }
     ws_conn_tick(cl->c, ex_now_ms());
     for (int round = 0; round < 4; round++) {
         if (ws_conn_buffered_amount(cl->c) > s->pause_above)
@@ -385,6 +472,7 @@ void ex_on_readable(struct ex_server *s, struct ex_client *cl)
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             break;
+        cl->peer_eof = 1;
         ws_conn_feed_eof(cl->c); /* end of file, or a reset */
         drain_events(s, cl);
         break;
@@ -417,6 +505,8 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
     ws_iovec iov[16];
     int dead = 0;
 
+    if (cl->lingering)
+        return; /* a stale write event: nothing is written any more */
     for (;;) {
         int k = ws_conn_output(cl->c, iov, 16);
         if (k <= 0 && s->on_drained && s->on_drained(s, cl))
@@ -435,8 +525,12 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
         drain_events(s, cl);
         break;
     }
-    if (dead || ws_conn_wants_shutdown(cl->c)) {
+    if (dead) {
         drop_client(s, cl);
+        return;
+    }
+    if (ws_conn_wants_shutdown(cl->c)) {
+        start_linger(s, cl);
         return;
     }
     unsigned want = 0;
@@ -457,6 +551,8 @@ int ex_service(struct ex_server *s, int *exit_now)
 
     *exit_now = 0;
     bury(s);
+    while (s->linger_head && s->linger_head->deadline <= now)
+        end_linger(s, s->linger_head); /* the peer did not close in time */
     if (ex_stop && !s->draining) {
         s->draining = 1;
         s->drain_deadline = now + 2000;
@@ -479,7 +575,7 @@ int ex_service(struct ex_server *s, int *exit_now)
             ex_flush(s, cl);
         }
     }
-    if (s->draining && (s->count == 0 || now >= s->drain_deadline)) {
+    if (s->draining && ((s->count == 0 && s->lingering == 0) || now >= s->drain_deadline)) {
         *exit_now = 1;
         return 0;
     }
@@ -503,6 +599,8 @@ int ex_service(struct ex_server *s, int *exit_now)
         if (cl->deadline < next)
             next = cl->deadline;
     }
+    if (s->linger_head && s->linger_head->deadline < next)
+        next = s->linger_head->deadline;
     if (s->draining && next > now + 100)
         next = now + 100;
     if (s->on_tick) {

@@ -31,13 +31,28 @@ struct ex_options {
 
 struct ex_server;
 
+/*
+ * Closing a socket with unread input makes the kernel send a TCP reset, which discards what it
+ * had not sent yet: the close frame among it. So once ws_conn_wants_shutdown() says so, a
+ * connection lingers: its write side is shut down (the peer reads the close frame, then end of
+ * file), and what still comes in is read and thrown away until the peer's end of file, at most
+ * EX_LINGER_BYTES or EX_LINGER_MS; only then is the socket closed (RFC 6455 section 7.1.1).
+ */
+#define EX_LINGER_MS 2000u
+#define EX_LINGER_BYTES (1u << 20)
+
 struct ex_client {
     int fd;
-    ws_conn *c;
+    ws_conn *c;          /* NULL while lingering (and for the listening socket) */
     unsigned watching;   /* EX_WANT_* currently registered with the loop */
     int index;           /* slot in the loop's own table, if it keeps one (poll) */
-    uint64_t deadline;   /* cached ws_conn_next_deadline */
+    uint64_t deadline;   /* cached ws_conn_next_deadline; while lingering, the linger's end */
     void *app;           /* the application's per-client state */
+    int listener;        /* the listening socket: readable means accept */
+    int peer_eof;        /* read() saw the peer's end of file (or an error) */
+    int lingering;       /* write side shut down, out of by_fd: reading and discarding to EOF */
+    size_t linger_bytes; /* discarded so far while lingering */
+    struct ex_client *linger_prev, *linger_next;
     int dead;            /* dropped: socket closed, memory freed at the next ex_service */
     struct ex_client *next_dead;
 };
@@ -62,13 +77,17 @@ struct ex_server {
      * queued). */
     void (*on_tick)(struct ex_server *s, uint64_t now);
     int (*on_drained)(struct ex_server *s, struct ex_client *cl);
-    /* A client is about to be freed (whatever the reason): release cl->app. */
+    /* A client's connection is over (whatever the reason; it is freed, or lingers without
+     * its ws_conn until the peer's end of file): release cl->app. */
     void (*on_drop)(struct ex_server *s, struct ex_client *cl);
     void *app;
     int lfd;
-    struct ex_client **by_fd;
+    struct ex_client **by_fd; /* live connections (not lingering ones), by socket */
     size_t cap;
     size_t count;
+    /* Lingering connections, oldest first (so by deadline: each lingers EX_LINGER_MS). */
+    struct ex_client *linger_head, *linger_tail;
+    size_t lingering;
     int draining;
     uint64_t drain_deadline;
     struct ex_client *graveyard; /* dropped clients an event batch may still point at */
@@ -99,18 +118,21 @@ void ex_server_free(struct ex_server *s);
 /* The listening socket is readable: accept what is waiting (within the rate limit). */
 void ex_on_accept(struct ex_server *s);
 /* A client's socket is readable / writable / hung up. Skip clients with cl->dead set: an
- * earlier handler in the same batch dropped them. */
+ * earlier handler in the same batch dropped them; cl->listener marks the listening socket.
+ * A lingering client's input is read and discarded here. */
 void ex_on_readable(struct ex_server *s, struct ex_client *cl);
 void ex_on_writable(struct ex_server *s, struct ex_client *cl);
-/* Run expired timers; returns the poll timeout in ms until the next one (-1: none). Starts
- * the drain on SIGINT/SIGTERM and returns 0 when the loop should exit. */
+/* Run expired timers (lingers included); returns the poll timeout in ms until the next one
+ * (-1: none). Starts the drain on SIGINT/SIGTERM and returns 0 when the loop should exit:
+ * once no connection is left, lingering ones included, or 2 s after the signal. */
 int ex_service(struct ex_server *s, int *exit_now);
 
 /* The echo servers' event handler: every message goes back with its type. */
 void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev);
 /* Send a message to a client, applying its backpressure policy. */
 int ex_send(struct ex_server *s, struct ex_client *cl, uint32_t op, const void *p, size_t n);
-/* Write what the client has queued, then re-arm or close it. */
+/* Write what the client has queued, then re-arm it, or start its linger once the
+ * connection wants the transport shut down. */
 void ex_flush(struct ex_server *s, struct ex_client *cl);
 
 /* The poll(2) loop (examples/common/loop_poll.c): its watch hook, and the loop itself, which
