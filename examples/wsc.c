@@ -34,6 +34,7 @@ struct wsc {
     char headers[4096];
     int echo, reconnect, deflate;
     unsigned ping_s;
+    uint64_t max_message; /* 0: the library's default */
     int fd;
     ws_conn *c;
     int peer_gone; /* end of file, a reset or a failed write: nothing more will come */
@@ -46,7 +47,7 @@ struct wsc {
 static void usage(void)
 {
     fprintf(stderr, "usage: wsc [--echo] [--ping SECONDS] [--reconnect] "
-                    "[--deflate | --no-deflate]\n"
+                    "[--deflate | --no-deflate] [--max-message BYTES]\n"
                     "           [--header 'K: V']... [--subprotocol NAME]... "
                     "ws://host[:port]/path\n");
     exit(2);
@@ -257,6 +258,8 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
         close(w->fd);
         return WS_CLOSE_ABNORMAL;
     }
+    if (w->max_message && ws_conn_set_option(w->c, WS_OPT_MAX_MESSAGE_SIZE, w->max_message) < 0)
+        fprintf(stderr, "wsc: --max-message: out of range\n");
     /* room to echo the largest message it accepts, header included */
     if (w->echo && ws_conn_get_option(w->c, WS_OPT_MAX_MESSAGE_SIZE, &max_message) == WS_OK)
         ws_conn_set_option(w->c, WS_OPT_SEND_HIGH_WATER, max_message + 64);
@@ -337,6 +340,10 @@ int main(int argc, char **argv)
             w.deflate = 0;
         } else if (!strcmp(a, "--reconnect")) {
             w.reconnect = 1;
+        } else if (!strcmp(a, "--max-message") && i + 1 < argc) {
+            w.max_message = strtoull(argv[++i], NULL, 10);
+            if (w.max_message == 0)
+                usage();
         } else if (!strcmp(a, "--ping") && i + 1 < argc) {
             w.ping_s = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(a, "--subprotocol") && i + 1 < argc) {

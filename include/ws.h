@@ -891,15 +891,17 @@ enum {
     WS_STATE_CLOSED = 3      /* both sent (or the connection failed): shut the transport */
 };
 
-/* Defaults of the options below. */
-#define WS_DEFAULT_MAX_MESSAGE_SIZE ((uint64_t)16 << 20)
-#define WS_DEFAULT_SEND_HIGH_WATER ((uint64_t)16 << 20)
+/* Defaults of the options below, chosen to bound what one hostile peer can hold: a 1 MiB
+ * message (as Python websockets), 4 MiB of queued output, a message completed within a minute
+ * and output that moves at least once a minute. Raise them for trusted peers. */
+#define WS_DEFAULT_MAX_MESSAGE_SIZE ((uint64_t)1 << 20)
+#define WS_DEFAULT_SEND_HIGH_WATER ((uint64_t)4 << 20)
 #define WS_DEFAULT_MAX_INPUT_BUFFER 65536u
 #define WS_DEFAULT_HANDSHAKE_TIMEOUT 10000u
 #define WS_DEFAULT_PONG_TIMEOUT 10000u
 #define WS_DEFAULT_CLOSE_TIMEOUT 5000u
-#define WS_DEFAULT_MESSAGE_TIMEOUT 0u
-#define WS_DEFAULT_SEND_TIMEOUT 0u
+#define WS_DEFAULT_MESSAGE_TIMEOUT 60000u
+#define WS_DEFAULT_SEND_TIMEOUT 60000u
 #define WS_DEFAULT_DEFLATE_WINDOW_BITS 15u
 #define WS_DEFAULT_DEFLATE_MEM_LEVEL 8u
 #define WS_DEFAULT_DEFLATE_LEVEL 6u

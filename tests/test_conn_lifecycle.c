@@ -810,7 +810,7 @@ static void test_high_water(void **state)
         size_t mk = role == WS_ROLE_CLIENT ? 4 : 0;
         ws_conn *c = conn_open((uint32_t)role, NULL, &rng);
         ev_log l = {0};
-        assert_int_equal(get_opt(c, WS_OPT_SEND_HIGH_WATER), (uint64_t)16 << 20);
+        assert_int_equal(get_opt(c, WS_OPT_SEND_HIGH_WATER), WS_DEFAULT_SEND_HIGH_WATER);
         assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 100 + 2 * mk), WS_OK);
         assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 90, 0), WS_OK);
         assert_int_equal(ws_conn_buffered_amount(c), 92 + mk);

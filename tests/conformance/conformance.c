@@ -1262,7 +1262,8 @@ static void run_case(struct run *r, const conf_case *c)
         char url[128], path[512];
         snprintf(path, sizeof path, "%s/wsc", ex_dir());
         snprintf(url, sizeof url, "ws://127.0.0.1:%d/runCase?case=%s", r->port, c->id);
-        const char *argv[] = {path, "--echo", url, NULL};
+        /* Group 9 sends up to 16 MiB: above the library's 1 MiB default. */
+        const char *argv[] = {path, "--echo", "--max-message", "16777216", url, NULL};
         child = spawn(argv, -1);
         if (accept_server(&p, r->lfd, c->pmd_answer, err, sizeof err) != 0)
             goto setup_failed;
