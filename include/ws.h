@@ -857,7 +857,8 @@ WS_EXPORT int ws_h2_parse_request(ws_handshake *hs, const ws_h2_header *hdrs, si
  *   ws_conn_next_event           the same as feed, from input the library kept (ws_conn_feed)
  *                                or from a compressed message still being inflated
  *   ws_conn_feed_eof             ERROR (WS_ERR_EOF), CLOSE
- *   ws_conn_tick                 ERROR (a timeout), CLOSE
+ *   ws_conn_tick                 ERROR (a timeout), CLOSE; and MESSAGE, FRAGMENT, ERROR,
+ *                                CLOSE of a message inflated in steps (WS_OPT_INFLATE_STEP)
  *   ws_conn_accept               OPEN;      ws_conn_reject  CLOSE
  *   ws_conn_send*, ws_conn_ping, ws_conn_pong, ws_conn_close, ws_conn_output_ack
  *                                ERROR + CLOSE only: a send policy closing on overflow, or an
@@ -986,10 +987,27 @@ enum {
                                       1006, nothing more sent; ws_conn_wants_shutdown is 1): a
                                       peer that never reads cannot hold the queue; default
                                       WS_DEFAULT_SEND_TIMEOUT */
-    WS_OPT_MEMORY_LIMIT = 27       /* 0..2^64-1 bytes this connection may hold (buffers, zlib
+    WS_OPT_MEMORY_LIMIT = 27,      /* 0..2^64-1 bytes this connection may hold (buffers, zlib
                                       state, the handshake): see "Memory budgets"; 0 (default):
                                       no limit of its own */
+    WS_OPT_INFLATE_STEP = 28       /* 0..2^31 bytes: the most decompressed output one call
+                                      makes for a reassembled message (permessage-deflate); 0
+                                      (default): no bound beyond WS_OPT_MAX_MESSAGE_SIZE. See
+                                      "Bounded work per call" */
 };
+
+/*
+ * Bounded work per call. A compressed message may inflate to WS_OPT_MAX_MESSAGE_SIZE bytes,
+ * and inflating costs CPU (zlib: a few ms per MiB). With WS_OPT_INFLATE_STEP set, one call
+ * (feed, next_event or tick) inflates at most that many bytes; when the message needs more,
+ * the call returns with no event and the connection keeps the rest of its input:
+ * ws_conn_next_deadline() then returns the current time ("due now"), and the next
+ * ws_conn_tick() (or ws_conn_next_event()) makes the next step. A loop that serves other
+ * connections before it comes back to the due ones -- a zero-timeout poll, then the timers --
+ * gives every connection its turn: one client's decompression bombs cannot stall the rest.
+ * Feeding more is refused with WS_ERR_EVENTS_PENDING until the message is done. Streaming
+ * (WS_OPT_STREAMING) is bounded already: one 16 KiB chunk per event.
+ */
 
 /* Values of WS_OPT_SEND_POLICY. */
 enum {

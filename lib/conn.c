@@ -55,6 +55,7 @@ struct ws_conn {
     uint64_t max_message, max_frame, high_water;
     uint32_t frag_size;
     uint32_t t_handshake, t_ping, t_pong, t_idle, t_close, t_message, t_send;
+    uint32_t inflate_step; /* WS_OPT_INFLATE_STEP, 0: no bound */
 
     /* time, in the caller's milliseconds */
     uint64_t now, t_open, t_last_rx, t_last_ping, t_closing, t_msg_start, t_out_progress;
@@ -598,6 +599,11 @@ int ws_conn_set_option(ws_conn *c, uint32_t opt, uint64_t v)
     case WS_OPT_MEMORY_LIMIT:
         c->mem_limit = v;
         return WS_OK;
+    case WS_OPT_INFLATE_STEP:
+        if (v > ((uint64_t)1 << 31))
+            return WS_ERR_RANGE;
+        c->inflate_step = (uint32_t)v;
+        return WS_OK;
     default:
         return WS_ERR_OPTION;
     }
@@ -670,6 +676,9 @@ int ws_conn_get_option(const ws_conn *c, uint32_t opt, uint64_t *value)
         break;
     case WS_OPT_MEMORY_LIMIT:
         v = c->mem_limit;
+        break;
+    case WS_OPT_INFLATE_STEP:
+        v = c->inflate_step;
         break;
     default:
         return WS_ERR_OPTION;
@@ -869,23 +878,52 @@ static int inflated_chunk(ws_conn *c, const uint8_t *p, size_t n, int end)
 
 /* Streaming: a chunk of output filled up before the input was used; the next chunk is made
  * when the caller asks for the next event. */
+static int inflate_append(ws_conn *c, const uint8_t *p, size_t n, int msg_end);
+
+/* A compressed message whose output waits to be made: the next chunk when streaming, the
+ * next step (WS_OPT_INFLATE_STEP) when reassembling. */
 static void inflate_continue(ws_conn *c)
 {
     const uint8_t *out = NULL;
     size_t n = 0;
-    int end = ws__pmd_rx_pending(c->pmd) == 2;
-    int r = ws__pmd_rx_stream(c->pmd, NULL, 0, end, inflate_room(c), &out, &n);
-    if (r >= 0)
-        r = inflated_chunk(c, out, n, r == 0 && end);
+    int end = ws__pmd_rx_pending(c->pmd) == 2, r;
+
+    if (c->opts & OPT_STREAMING) {
+        r = ws__pmd_rx_stream(c->pmd, NULL, 0, end, inflate_room(c), &out, &n);
+        if (r >= 0)
+            r = inflated_chunk(c, out, n, r == 0 && end);
+    } else {
+        r = inflate_append(c, NULL, 0, end);
+    }
     if (r < 0)
         fail(c, r, code_for_error(r), 1);
+}
+
+/* Inflate (more of) a compressed message into the reassembly buffer, at most
+ * WS_OPT_INFLATE_STEP bytes per call; p NULL continues what an earlier step left. */
+static int inflate_append(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
+{
+    size_t old = c->rlen;
+    int r = ws__pmd_rx_append(c->pmd, p, n, msg_end, &c->rbuf, &c->rlen, &c->rcap,
+                              c->max_message, c->inflate_step);
+    if (r < 0)
+        return r;
+    c->rx_msg_len = c->rlen;
+    if (c->rx_msg_op == WS_OP_TEXT &&
+        (ws_utf8_validate(&c->rx_utf8, c->rbuf + old, c->rlen - old) != c->rlen - old ||
+         (r == 0 && msg_end && !ws_utf8_complete(c->rx_utf8))))
+        return WS_ERR_INVALID_UTF8;
+    if (r == 0 && msg_end) {
+        push_simple(c, WS_EV_MESSAGE, c->rx_msg_op, c->rbuf, c->rlen);
+        end_compressed(c);
+    }
+    return WS_OK;
 }
 
 /* Payload of a compressed message (RFC 7692 section 7.2.2): inflated into the reassembly
  * buffer, never beyond the message limit, or handed out in chunks when streaming. */
 static int on_compressed(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
 {
-    size_t old = c->rlen;
     int r;
 
     if (c->opts & OPT_STREAMING) {
@@ -894,19 +932,7 @@ static int on_compressed(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
         r = ws__pmd_rx_stream(c->pmd, p, n, msg_end, inflate_room(c), &out, &k);
         return r < 0 ? r : inflated_chunk(c, out, k, r == 0 && msg_end);
     }
-    r = ws__pmd_rx_append(c->pmd, p, n, msg_end, &c->rbuf, &c->rlen, &c->rcap, c->max_message);
-    if (r < 0)
-        return r;
-    c->rx_msg_len = c->rlen;
-    if (c->rx_msg_op == WS_OP_TEXT &&
-        (ws_utf8_validate(&c->rx_utf8, c->rbuf + old, c->rlen - old) != c->rlen - old ||
-         (msg_end && !ws_utf8_complete(c->rx_utf8))))
-        return WS_ERR_INVALID_UTF8;
-    if (msg_end) {
-        push_simple(c, WS_EV_MESSAGE, c->rx_msg_op, c->rbuf, c->rlen);
-        end_compressed(c);
-    }
-    return WS_OK;
+    return inflate_append(c, p, n, msg_end);
 }
 
 /* A chunk of a data frame's payload, already unmasked. Returns an error to fail with. */
@@ -1027,7 +1053,8 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
         return WS_OK;
     }
 
-    while (c->ev_count == 0) {
+    /* Until an event is ready, or an inflate step left work for later. */
+    while (c->ev_count == 0 && !ws__pmd_rx_pending(c->pmd)) {
         ws_frame_event fe;
         size_t used = 0, avail = n - pos;
         /* Compressed input is inflated a bounded piece at a time when streaming: what is left
@@ -1434,7 +1461,7 @@ int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
     if (pending(c) || c->ipos < c->ilen)
         return WS_ERR_EVENTS_PENDING; /* (or decompressed data, or kept input, first) */
     c->in_lo = in;
-    c->in_hi = in + n;
+    c->in_hi = n ? in + n : in; /* in may be NULL when n is 0: no arithmetic on it */
     r = feed_core(c, in, n, consumed);
     c->in_lo = c->in_hi = NULL;
     return r;
@@ -1792,6 +1819,8 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
     } while (0)
     if (!c || !c->clock_set)
         return d; /* no time origin yet: nothing can be due */
+    if (!c->failed && !c->ev_count && ws__pmd_rx_pending(c->pmd))
+        return c->now; /* an inflate step left work: due now, after the other connections */
     if (c->state == WS_STATE_CONNECTING && c->t_handshake)
         WS_MIN_DEADLINE_(c->t_open + c->t_handshake);
     if (c->state == WS_STATE_OPEN) {
@@ -1835,6 +1864,9 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
     if (now_ms - quiet_since(c) >= QUIET_MS)
         trim(c);
 
+    /* Work an inflate step left for later (after the loop served the others). */
+    if (!c->failed && !c->ev_count && ws__pmd_rx_pending(c->pmd))
+        inflate_continue(c);
     /* Work in progress bounded in time: a message started must complete, queued output must
      * move (the peer reads). */
     if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->t_message &&

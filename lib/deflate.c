@@ -900,16 +900,51 @@ static int rx_finish_check(const ws__pmd *p)
     return p->in_end && !p->rx_done && !p->rx_boundary ? WS_ERR_DEFLATE_DATA : WS_OK;
 }
 
-int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint8_t **buf,
-                      size_t *len, size_t *cap, uint64_t limit)
+/* Output is left to make for the input given: the caller's input is only borrowed for the
+ * call, so keep what zlib has not read (a small stash), to go on from it later. Returns 1. */
+static int rx_keep(ws__pmd *p)
 {
-    size_t made;
+    if (!p->rx_tail && !p->in_stash) {
+        size_t k = p->rx.avail_in, total = k + p->in_n;
+        if (total > p->stash_cap) {
+            uint8_t *s = ws__malloc(&p->alloc, total);
+            if (!s)
+                return WS_ERR_NOMEM;
+            ws__free(&p->alloc, p->stash, p->stash_cap);
+            p->stash = s;
+            p->stash_cap = total;
+        }
+        if (k && p->rx.next_in) /* zlib left k unread bytes at next_in */
+            memcpy(p->stash, p->rx.next_in, k);
+        if (p->in_n && p->in_p) /* in_p is set whenever in_n is: said for the analyzer */
+            memcpy(p->stash + k, p->in_p, p->in_n);
+        p->rx.avail_in = 0;
+        p->in_p = p->stash;
+        p->in_n = total;
+        p->in_stash = 1;
+    }
+    p->rx_pending = 1;
+    return 1;
+}
+
+int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint8_t **buf,
+                      size_t *len, size_t *cap, uint64_t limit, size_t step)
+{
+    size_t made, start = *len;
     int r;
 
-    rx_input(p, in, n, msg_end);
+    if (in || !p->rx_pending)
+        rx_input(p, in, n, msg_end);
+    p->rx_pending = 0;
     if (limit > SIZE_MAX)
         limit = SIZE_MAX;
     for (;;) {
+        if (step && *len - start >= step) {
+            /* This call's share of work is done; more may follow from the same input. */
+            if ((r = rx_keep(p)) < 0)
+                return r;
+            return 1;
+        }
         /* The buffer may be larger than a limit lowered since it grew: never write past it. */
         size_t end = *cap < limit ? *cap : (size_t)limit;
         if (*len >= end) {
@@ -932,6 +967,8 @@ int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint
             *cap = want;
         }
         end = *cap < limit ? *cap : (size_t)limit;
+        if (step && end - *len > step - (*len - start))
+            end = *len + (step - (*len - start));
         r = inflate_into(p, *buf + *len, end - *len, &made);
         *len += made;
         if (r < 0)
@@ -960,30 +997,8 @@ int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, size
         return r;
     *out = p->chunk;
     *out_len = made;
-    if (r == 1) {
-        /* The caller's input is only borrowed for this call: keep what zlib has not read. */
-        if (!p->rx_tail && !p->in_stash) {
-            size_t k = p->rx.avail_in, total = k + p->in_n;
-            if (total > p->stash_cap) {
-                uint8_t *s = ws__malloc(&p->alloc, total);
-                if (!s)
-                    return WS_ERR_NOMEM;
-                ws__free(&p->alloc, p->stash, p->stash_cap);
-                p->stash = s;
-                p->stash_cap = total;
-            }
-            if (k && p->rx.next_in) /* zlib left k unread bytes at next_in */
-                memcpy(p->stash, p->rx.next_in, k);
-            if (p->in_n && p->in_p) /* in_p is set whenever in_n is: said for the analyzer */
-                memcpy(p->stash + k, p->in_p, p->in_n);
-            p->rx.avail_in = 0;
-            p->in_p = p->stash;
-            p->in_n = total;
-            p->in_stash = 1;
-        }
-        p->rx_pending = 1;
-        return 1;
-    }
+    if (r == 1)
+        return rx_keep(p);
     p->rx_pending = 0;
     if ((r = rx_finish_check(p)) < 0)
         return r;
@@ -1082,8 +1097,9 @@ int ws__pmd_rx_in_message(const ws__pmd *p)
 }
 
 int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint8_t **buf,
-                      size_t *len, size_t *cap, uint64_t limit)
+                      size_t *len, size_t *cap, uint64_t limit, size_t step)
 {
+    (void)step;
     (void)p;
     (void)in;
     (void)n;

@@ -80,9 +80,12 @@ int ws__pmd_rx_begin(ws__pmd *p);
 int ws__pmd_rx_in_message(const ws__pmd *p);
 /* Decompress in[0..n) (msg_end: the message's last bytes; the tail is restored) onto the end
  * of the growable buffer *buf (*len used, *cap allocated), producing at most limit bytes in
- * all. WS_OK, WS_ERR_MESSAGE_TOO_BIG, WS_ERR_DEFLATE_DATA, WS_ERR_NOMEM. */
+ * all and at most step bytes in this call (0: no bound); with in NULL, continue input kept
+ * by an earlier call. WS_OK (the input is used up), 1 (step reached: the rest of the input is
+ * kept, ws__pmd_rx_pending says so), WS_ERR_MESSAGE_TOO_BIG, WS_ERR_DEFLATE_DATA,
+ * WS_ERR_NOMEM. */
 int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint8_t **buf,
-                      size_t *len, size_t *cap, uint64_t limit);
+                      size_t *len, size_t *cap, uint64_t limit, size_t step);
 /* Streaming: decompress the next chunk (at most WS__PMD_OUT_CHUNK and max_out bytes) of in[0..n), or with
  * in NULL continue the pending input. *out and *out_len: the chunk, valid until the next call.
  * Returns 1 (more output may follow: the unread input was copied), 0 (input used up; with

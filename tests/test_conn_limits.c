@@ -164,8 +164,8 @@ static void test_budget_refuses_a_holder_too_big(void **state)
 #if WS_HAVE_ZLIB
 #include <zlib.h>
 
-/* A compressed first fragment (RSV1, no FIN) inflating to `inflated` bytes of zeros. */
-static size_t bomb(uint8_t *out, size_t cap, size_t inflated)
+/* A compressed first fragment (RSV1, FIN as given) inflating to `inflated` bytes of zeros. */
+static size_t zeros_frame(uint8_t *out, size_t cap, size_t inflated, int fin)
 {
     uint8_t *zeros = calloc(1, inflated), z[65536];
     z_stream s;
@@ -179,7 +179,87 @@ static size_t bomb(uint8_t *out, size_t cap, size_t inflated)
     size_t zn = sizeof z - s.avail_out;
     deflateEnd(&s);
     free(zeros);
-    return client_frame(out, cap, WS_OP_BINARY, 0, WS_RSV1, z, zn);
+    if (fin && zn >= 4)
+        zn -= 4; /* RFC 7692 7.2.1: the sync flush's 00 00 ff ff tail is not sent */
+    return client_frame(out, cap, WS_OP_BINARY, fin, WS_RSV1, z, zn);
+}
+
+static size_t bomb(uint8_t *out, size_t cap, size_t inflated)
+{
+    return zeros_frame(out, cap, inflated, 0);
+}
+
+static const char deflate_req[] =
+    "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+
+/* A deflate server, open, its events drained. */
+static ws_conn *deflate_server(void)
+{
+    ws_conn *c = NULL;
+    ws_event ev;
+    size_t taken;
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 0, NULL), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_DEFLATE, 1), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 0), WS_OK);
+    assert_int_equal(ws_conn_feed(c, deflate_req, strlen(deflate_req), &taken), WS_OK);
+    while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
+        if (ev.type == WS_EV_REQUEST)
+            assert_int_equal(ws_conn_accept(c, NULL, WS_EXTENSIONS_AUTO, NULL), WS_OK);
+    assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
+    return c;
+}
+
+static void test_inflate_in_steps(void **state)
+{
+    static uint8_t wire[70000];
+    size_t n = zeros_frame(wire, sizeof wire, 900000, 1), used = 0, steps = 0;
+    ws_conn *c = deflate_server();
+    ws_event ev;
+    uint8_t more[8] = {0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2};
+
+    (void)state;
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_INFLATE_STEP, 65536), WS_OK);
+    assert_int_equal(ws_conn_feed_inplace(c, wire, n, &used), WS_OK);
+    assert_int_equal(used, n); /* the frame is taken; its output is made in steps */
+    assert_int_equal(ws_conn_next_deadline(c), 0); /* due now */
+    assert_int_equal(ws_conn_feed_inplace(c, more, sizeof more, &used), WS_ERR_EVENTS_PENDING);
+    /* Each next_event and each tick makes one step of 64 KiB; the feed made the first. */
+    for (;;) {
+        steps++;
+        if (ws_conn_next_event(c, &ev, sizeof ev) == 1)
+            break;
+        assert_true(ws_conn_next_deadline(c) == 0);
+        steps++;
+        assert_int_equal(ws_conn_tick(c, 0), WS_OK);
+        assert_true(steps < 100);
+    }
+    assert_int_equal(ev.type, WS_EV_MESSAGE);
+    assert_int_equal(ev.len, 900000);
+    assert_true(steps >= 900000 / 65536); /* 1 + 13 steps of 64 KiB at least */
+    assert_true(ws_conn_next_deadline(c) != 0);
+    /* Then input flows again. */
+    assert_int_equal(ws_conn_feed_inplace(c, more, sizeof more, &used), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ev.len, 2);
+    ws_conn_free(c);
+}
+
+static void test_inflate_unbounded_by_default(void **state)
+{
+    static uint8_t wire[70000];
+    size_t n = zeros_frame(wire, sizeof wire, 900000, 1), used = 0;
+    ws_conn *c = deflate_server();
+    ws_event ev;
+
+    (void)state;
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_INFLATE_STEP, ((uint64_t)1 << 31) + 1),
+                     WS_ERR_RANGE);
+    assert_int_equal(ws_conn_feed_inplace(c, wire, n, &used), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ev.len, 900000);
+    ws_conn_free(c);
 }
 
 static void test_budget_bounds_deflate_bomb(void **state)
@@ -299,6 +379,8 @@ int main(void)
         cmocka_unit_test(test_budget_refuses_a_holder_too_big),
 #if WS_HAVE_ZLIB
         cmocka_unit_test(test_budget_bounds_deflate_bomb),
+        cmocka_unit_test(test_inflate_in_steps),
+        cmocka_unit_test(test_inflate_unbounded_by_default),
 #endif
         cmocka_unit_test(test_message_timeout),
         cmocka_unit_test(test_message_timeout_spares_complete_messages),
