@@ -22,7 +22,11 @@
  *      back through a `**out` parameter too (set to NULL on any failure, so "initialise to
  *      NULL, always free" is safe); destructors (`*_free`) return nothing; pure
  *      queries that cannot fail on a valid handle (ws_conn_state, ws_conn_buffered_amount,
- *      ws_mask...) return their value directly and say what a NULL handle gives.
+ *      ws_mask...) return their value directly and say what a NULL handle gives. Counts
+ *      reported through an out-parameter (*consumed, *taken, *needed) are set (to 0 first)
+ *      whenever the pointer is non-NULL, so they are valid after any return; other
+ *      out-parameters are written on success only, or set to NULL/0 by a lookup that finds
+ *      nothing.
  *   2. Lookups. Something that may legitimately be absent (a header, a subprotocol, a body)
  *      is WS_ERR_NOT_FOUND with the view set to NULL and 0; a present but empty value is a
  *      non-NULL view of length 0 and WS_OK. Index-based lookups past the end are
@@ -35,7 +39,8 @@
  *      sets to sizeof). The library never reads or writes past that size; it zero-fills what
  *      the caller's struct has beyond the library's own (a newer header with an older
  *      library), and treats fields the caller's struct lacks as 0. Structs only grow at the
- *      end and never embed a growable struct by value. Sizes smaller than the 0.2 layout are
+ *      end and never embed a growable struct by value. Sizes smaller than the 0.2 layout
+ *      (measured to the end of its last field, not sizeof, which may include padding) are
  *      WS_ERR_INVALID_ARG. Frozen structs (never grow, so no size): ws_iovec (the layout of
  *      struct iovec) and ws_h2_header.
  *   5. Fixed-width fields. Struct fields and parameters that carry an enumerated value are
@@ -1136,7 +1141,7 @@ WS_EXPORT int ws_conn_set_budget(ws_conn *c, ws_budget *b);
 WS_EXPORT int ws_conn_tick(ws_conn *c, uint64_t now_ms);
 /* The next time (ms, same clock as tick) at which ws_conn_tick should be called, or
  * WS_DEADLINE_NONE if no timer is armed -- which is also the answer before the first tick
- * (it never returns a time from before the clock started). Pure query. */
+ * (it never returns a time from before the clock started), and for NULL. Pure query. */
 WS_EXPORT uint64_t ws_conn_next_deadline(const ws_conn *c);
 
 /*
@@ -1152,7 +1157,8 @@ WS_EXPORT uint64_t ws_conn_next_deadline(const ws_conn *c);
  * the call. After the connection failed or closed, input is discarded (taken) and WS_OK
  * returned: the error was reported as an event. Returns WS_OK, WS_ERR_NOMEM or WS_ERR_BUDGET
  * (no memory for an input buffer at all; nothing taken, nothing lost: feed again later or
- * close), WS_ERR_INVALID_ARG (c NULL, in NULL with n > 0).
+ * close), WS_ERR_STATE (a client before ws_conn_client_start: nothing taken),
+ * WS_ERR_INVALID_ARG (c NULL, in NULL with n > 0).
  */
 WS_EXPORT int ws_conn_feed(ws_conn *c, const void *in, size_t n, size_t *taken);
 /*
@@ -1161,7 +1167,8 @@ WS_EXPORT int ws_conn_feed(ws_conn *c, const void *in, size_t n, size_t *taken);
  * are drained. Consumes input until an event is ready (or all of it) and sets *consumed;
  * drain the events, then feed in[*consumed..n) (after WS_EV_REQUEST: once accepted). Returns
  * WS_OK, WS_ERR_EVENTS_PENDING (consuming nothing) while events wait or input given to
- * ws_conn_feed() is still buffered, WS_ERR_INVALID_ARG (c or consumed NULL, in NULL with
+ * ws_conn_feed() is still buffered, WS_ERR_STATE (a client before ws_conn_client_start),
+ * WS_ERR_INVALID_ARG (c or consumed NULL, in NULL with
  * n > 0). Closed or failed connections discard input as ws_conn_feed does.
  */
 WS_EXPORT int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed);
@@ -1242,7 +1249,9 @@ WS_EXPORT const ws_handshake *ws_conn_handshake(const ws_conn *c);
  * per the options, WS_EXTENSIONS_NONE, or a value sent as is, which configures
  * permessage-deflate if it names it). The connection is open: WS_EV_OPEN follows, then the
  * events of input that came after the request. Returns WS_OK, WS_ERR_STATE (no request
- * waiting), WS_ERR_ARG_SUBPROTOCOL, WS_ERR_ARG_EXTENSIONS, WS_ERR_ARG_HEADERS, WS_ERR_NOMEM.
+ * waiting), WS_ERR_ARG_SUBPROTOCOL, WS_ERR_ARG_EXTENSIONS, WS_ERR_ARG_HEADERS,
+ * WS_ERR_UNSUPPORTED (an explicit permessage-deflate answer in a build without zlib),
+ * WS_ERR_NOMEM.
  */
 WS_EXPORT int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
                              const char *headers);
@@ -1410,7 +1419,8 @@ typedef struct ws_backoff {
 WS_EXPORT int ws_backoff_init(ws_backoff *b, size_t b_size, uint32_t base_ms, uint32_t cap_ms,
                               uint32_t stable_ms);
 /* The delay in ms before the next attempt into *delay_ms, drawn with the caller's 32 random
- * bits, and count the attempt. WS_OK or WS_ERR_INVALID_ARG (NULL, b not initialised). */
+ * bits, and count the attempt. WS_OK or WS_ERR_INVALID_ARG (NULL, or b not initialised by
+ * ws_backoff_init: its size field is 0). */
 WS_EXPORT int ws_backoff_next(ws_backoff *b, uint32_t random32, uint32_t *delay_ms);
 /* A connection was established at now_ms. WS_OK or WS_ERR_INVALID_ARG. */
 WS_EXPORT int ws_backoff_connected(ws_backoff *b, uint64_t now_ms);

@@ -1431,6 +1431,8 @@ int ws_conn_feed(ws_conn *c, const void *in, size_t n, size_t *taken)
         *taken = n;
         return WS_OK;
     }
+    if (c->hs_state == HS_IDLE)
+        return WS_ERR_STATE; /* a client that has not sent its request yet */
     c->mem_refused = 0;
     while (*taken < n) {
         k = input_room(c, n - *taken);
@@ -1454,9 +1456,10 @@ int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 {
     int r;
 
+    if (consumed)
+        *consumed = 0; /* a count: valid after any return (ws.h rule 1) */
     if (!c || !consumed || (!in && n))
         return WS_ERR_INVALID_ARG;
-    *consumed = 0;
     c->view_live = 0;
     if (pending(c) || c->ipos < c->ilen)
         return WS_ERR_EVENTS_PENDING; /* (or decompressed data, or kept input, first) */

@@ -279,6 +279,19 @@ static void test_const_feed_byte_at_a_time(void **state)
     const_feed_session(1);
 }
 
+static void test_client_feed_before_start(void **state)
+{
+    ws_conn *c = NULL;
+    size_t taken = 9;
+
+    (void)state;
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_CLIENT, 0, NULL), WS_OK);
+    assert_int_equal(ws_conn_feed(c, "HTTP/1.1", 8, &taken), WS_ERR_STATE);
+    assert_int_equal(taken, 0);
+    assert_int_equal(ws_conn_feed_inplace(c, (uint8_t *)"x", 0, &taken), WS_ERR_STATE);
+    ws_conn_free(c);
+}
+
 static void test_const_feed_bounded(void **state)
 {
     uint8_t wire[4096];
@@ -591,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_const_feed_whole),
         cmocka_unit_test(test_const_feed_byte_at_a_time),
         cmocka_unit_test(test_const_feed_bounded),
+        cmocka_unit_test(test_client_feed_before_start),
         cmocka_unit_test(test_inplace_views_flagged),
         cmocka_unit_test(test_event_size_rules),
         cmocka_unit_test(test_struct_sizes_everywhere),
