@@ -1498,7 +1498,10 @@ int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size)
     if (c->ev_count == 0)
         return 0;
     const ws_event *e = &c->ev[c->ev_head];
-    ws__struct_copy(ev, ev_size, e, sizeof *e);
+    if (ev_size == sizeof *e)
+        *ev = *e; /* the caller's layout is ours */
+    else
+        ws__struct_copy(ev, ev_size, e, sizeof *e);
     c->view_live = e->len != 0;
     c->ev_head = (uint8_t)((c->ev_head + 1) % EVQ);
     c->ev_count--;

@@ -338,6 +338,8 @@ int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *co
 
     if (!ev || ev_size < WS__MIN_FRAME_EVENT)
         return WS_ERR_INVALID_ARG;
+    if (ev_size == sizeof mine) /* the caller's layout is ours: no copy */
+        return ws__frame_decoder_step(d, in, n, consumed, ev);
     memset(&mine, 0, sizeof mine);
     r = ws__frame_decoder_step(d, in, n, consumed, &mine);
     ws__struct_copy(ev, ev_size, &mine, sizeof mine);
