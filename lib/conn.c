@@ -109,7 +109,7 @@ static void push_event(ws_conn *c, const ws_event *e)
     }
 }
 
-static void push_simple(ws_conn *c, uint32_t type, uint8_t opcode, const uint8_t *data,
+static inline void push_simple(ws_conn *c, uint32_t type, uint8_t opcode, const uint8_t *data,
                         size_t len)
 {
     ws_event e;
@@ -880,6 +880,12 @@ static int inflated_chunk(ws_conn *c, const uint8_t *p, size_t n, int end)
  * when the caller asks for the next event. */
 static int inflate_append(ws_conn *c, const uint8_t *p, size_t n, int msg_end);
 
+/* Compressed output waits to be made (a connection without deflate never calls out). */
+static int inflate_pending(const ws_conn *c)
+{
+    return c->pmd && ws__pmd_rx_pending(c->pmd);
+}
+
 /* A compressed message whose output waits to be made: the next chunk when streaming, the
  * next step (WS_OPT_INFLATE_STEP) when reassembling. */
 static void inflate_continue(ws_conn *c)
@@ -942,7 +948,7 @@ static int on_data(ws_conn *c, const ws_frame_event *fe)
     int msg_end = h->fin && fe->frame_end;
     int whole = msg_end && fe->offset == 0 && h->opcode != WS_OP_CONTINUATION;
 
-    if (ws__pmd_rx_in_message(c->pmd))
+    if (c->pmd && ws__pmd_rx_in_message(c->pmd))
         return on_compressed(c, fe->data, fe->len, msg_end);
 
     if (c->rx_msg_op == WS_OP_TEXT) {
@@ -1054,7 +1060,7 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
     }
 
     /* Until an event is ready, or an inflate step left work for later. */
-    while (c->ev_count == 0 && !ws__pmd_rx_pending(c->pmd)) {
+    while (c->ev_count == 0 && !inflate_pending(c)) {
         ws_frame_event fe;
         size_t used = 0, avail = n - pos;
         /* Compressed input is inflated a bounded piece at a time when streaming: what is left
@@ -1334,11 +1340,11 @@ static int budget_error(const ws_conn *c, int r)
 /* Events wait to be taken (or decompressed data to be made into the next one). */
 static int pending(const ws_conn *c)
 {
-    return c->ev_count || (!c->failed && ws__pmd_rx_pending(c->pmd));
+    return c->ev_count || (!c->failed && inflate_pending(c));
 }
 
 /* Process in[0..n) (writable: unmasked in place) until an event is ready. */
-static int feed_core(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
+static inline int feed_core(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 {
     int r;
 
@@ -1487,16 +1493,16 @@ int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size)
 {
     if (!c || !ev || ev_size < WS__MIN_EVENT)
         return WS_ERR_INVALID_ARG;
-    c->view_live = 0; /* the previous event's view ends here */
     if (c->ev_count == 0) {
+        c->view_live = 0; /* the previous event's view ends here */
         /* Made only now, so the previous chunk's view stayed valid until this call. */
-        if (!c->failed && ws__pmd_rx_pending(c->pmd))
+        if (!c->failed && inflate_pending(c))
             inflate_continue(c);
-        else
+        else if (c->ipos < c->ilen || c->eof_pending)
             process_kept(c);
+        if (c->ev_count == 0)
+            return 0;
     }
-    if (c->ev_count == 0)
-        return 0;
     const ws_event *e = &c->ev[c->ev_head];
     if (ev_size == sizeof *e)
         *ev = *e; /* the caller's layout is ours */
@@ -1825,7 +1831,7 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
     } while (0)
     if (!c || !c->clock_set)
         return d; /* no time origin yet: nothing can be due */
-    if (!c->failed && !c->ev_count && ws__pmd_rx_pending(c->pmd))
+    if (!c->failed && !c->ev_count && inflate_pending(c))
         return c->now; /* an inflate step left work: due now, after the other connections */
     if (c->state == WS_STATE_CONNECTING && c->t_handshake)
         WS_MIN_DEADLINE_(c->t_open + c->t_handshake);
@@ -1871,7 +1877,7 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
         trim(c);
 
     /* Work an inflate step left for later (after the loop served the others). */
-    if (!c->failed && !c->ev_count && ws__pmd_rx_pending(c->pmd))
+    if (!c->failed && !c->ev_count && inflate_pending(c))
         inflate_continue(c);
     /* Work in progress bounded in time: a message started must complete, queued output must
      * move (the peer reads). */

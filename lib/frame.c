@@ -115,7 +115,10 @@ static int header_in(ws_frame_header *dst, const ws_frame_header *h, size_t h_si
 {
     if (!h || h_size < WS__MIN_FRAME_HEADER)
         return WS_ERR_INVALID_ARG;
-    ws__struct_copy(dst, sizeof *dst, h, h_size);
+    if (h_size == sizeof *dst)
+        *dst = *h;
+    else
+        ws__struct_copy(dst, sizeof *dst, h, h_size);
     return WS_OK;
 }
 
@@ -333,22 +336,17 @@ static int feed_header(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consu
 int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                           ws_frame_event *ev, size_t ev_size)
 {
-    ws_frame_event mine;
-    int r;
-
     if (!ev || ev_size < WS__MIN_FRAME_EVENT)
         return WS_ERR_INVALID_ARG;
-    if (ev_size == sizeof mine) /* the caller's layout is ours: no copy */
-        return ws__frame_decoder_step(d, in, n, consumed, ev);
-    memset(&mine, 0, sizeof mine);
-    r = ws__frame_decoder_step(d, in, n, consumed, &mine);
-    ws__struct_copy(ev, ev_size, &mine, sizeof mine);
-    return r;
-}
-
-int ws__frame_decoder_step(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
-                           ws_frame_event *ev)
-{
+    if (ev_size != sizeof *ev) {
+        /* A caller's layout other than ours: through a struct of ours (rule 4). */
+        ws_frame_event mine;
+        int r;
+        memset(&mine, 0, sizeof mine);
+        r = ws_frame_decoder_feed(d, in, n, consumed, &mine, sizeof mine);
+        ws__struct_copy(ev, ev_size, &mine, sizeof mine);
+        return r;
+    }
     size_t dummy;
 
     if (!consumed)
@@ -397,4 +395,10 @@ int ws__frame_decoder_step(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *c
             return WS_OK;
         return feed_header(d, in, n, consumed, ev);
     }
+}
+
+int ws__frame_decoder_step(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                           ws_frame_event *ev)
+{
+    return ws_frame_decoder_feed(d, in, n, consumed, ev, sizeof *ev);
 }
