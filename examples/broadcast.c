@@ -2,16 +2,36 @@
  * broadcast: every message from one client goes to all the others (a chat room, a live feed),
  * on the poll loop of examples/common/loop_poll.c.
  *
- *   --policy drop   latest-value feed: a client over the high-water mark gets no new frames
- *                   queued; the newest message waits in one slot (replacing, i.e. dropping, the
- *                   stale one) and goes out when its queue drains;
- *   --policy close  must-deliver: a client that cannot keep up is closed with 1013.
+ *   --policy drop   latest-value feed: a receiver that is behind gets no new frames queued;
+ *                   the newest message waits in one slot (replacing, i.e. dropping, the stale
+ *                   one) and goes out when its queue drains;
+ *   --policy close  must-deliver: a receiver that is behind is closed with 1013.
+ *   --queue-limit BYTES  the per-receiver queue limit (default 1 MiB).
  *   --ping N        heartbeat ping every N seconds; a missed pong closes the connection.
  *   --max-accept-rate N   at most N new connections a second; the rest wait in the backlog.
  *   --stats         one line a second: connections, messages in/out, queued bytes, dropped,
- *                   1006 closes, connections accepted.
- * One stalled client never slows the others nor holds more than the high-water mark plus one
- * message. SIGTERM drains: close 1001 with a reason asking clients to reconnect with jitter.
+ *                   receivers closed for being behind, shared message buffers alive and their
+ *                   bytes, 1006 closes, connections accepted.
+ *
+ * The rule, judged on queued bytes. A receiver is "behind" when the bytes already queued for
+ * it (ws_conn_buffered_amount) reach the queue limit. A receiver that is not behind gets the
+ * message queued whole, whatever its size (up to --max-message); only a receiver that is
+ * behind meets the policy. So a message larger than the queue limit reaches every receiver
+ * that keeps up -- it is never "everyone closed" nor "nobody receives it" -- and a receiver's
+ * queue stays under the limit plus one message.
+ *
+ * One copy per message. The message is copied once into a reference-counted buffer; every
+ * receiver's queue borrows it (WS_SEND_BORROW: no copy) and each connection keeps a small FIFO
+ * of (buffer, release mark) pairs, the mark being ws_conn_output_queued() right after the send:
+ * the reference is dropped once ws_conn_output_acked() reaches it, or when the connection goes
+ * away. The held-back slot of --policy drop holds a reference too. So a 16 MiB message queued
+ * for 1,000 receivers costs 16 MiB, not 16 GiB. Messages under SHARE_MIN are copied into each
+ * queue instead (a borrowed entry costs ~50 bytes of bookkeeping per receiver); with
+ * permessage-deflate, messages of the queue limit or more go uncompressed so they stay shared
+ * (the library compresses per connection, which would make one copy -- and one deflate run --
+ * per receiver).
+ *
+ * SIGTERM drains: close 1001 with a reason asking clients to reconnect with jitter.
  */
 #include "common/server.h"
 
@@ -19,82 +39,197 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HIGH_WATER (1u << 20)
+#define DEFAULT_QUEUE_LIMIT ((uint64_t)1 << 20)
+#define SHARE_MIN 1024u
 
-struct slot { /* per client: the one message held back under --policy drop */
-    uint8_t *data;
-    size_t len, cap;
-    uint8_t opcode, full;
+/* A message as broadcast: one buffer for every receiver, freed with its last reference. */
+struct bmsg {
+    size_t refs;
+    size_t len;
+    uint8_t op;
+    uint8_t data[];
 };
 
+/* A borrowed message in a receiver's queue: released once the connection acked `mark`. */
+struct lent {
+    struct bmsg *m;
+    uint64_t mark;
+};
+
+struct peer { /* per receiver */
+    struct lent *q; /* ring, oldest first */
+    size_t head, count, cap;
+    struct bmsg *held; /* --policy drop: the latest message, held back while behind */
+};
+
+static uint64_t queue_limit = DEFAULT_QUEUE_LIMIT;
+
 static struct {
-    uint64_t in, out, dropped;
+    uint64_t in, out, dropped, closed_behind;
+    uint64_t live, live_bytes; /* message buffers alive and their payload bytes */
 } stats;
 
-static void send_or_hold(struct ex_server *s, struct ex_client *to, uint8_t op, const uint8_t *p,
-                         size_t n)
+static struct bmsg *bmsg_new(uint8_t op, const uint8_t *p, size_t n)
 {
-    struct slot *sl = to->app;
-    if (!sl || ws_conn_state(to->c) != WS_STATE_OPEN)
-        return;
-    if (s->opt.policy_close) {
-        /* The connection's own policy closes it with 1013 when over the mark. */
-        if (ws_conn_send(to->c, op, p, n, 0) == WS_OK)
-            stats.out++;
-        return;
+    struct bmsg *m = malloc(sizeof *m + n);
+    if (!m)
+        return NULL;
+    m->refs = 1;
+    m->len = n;
+    m->op = op;
+    if (n)
+        memcpy(m->data, p, n);
+    stats.live++;
+    stats.live_bytes += n;
+    return m;
+}
+
+static void bmsg_unref(struct bmsg *m)
+{
+    if (m && --m->refs == 0) {
+        stats.live--;
+        stats.live_bytes -= m->len;
+        free(m);
     }
-    if (!sl->full && ws_conn_buffered_amount(to->c) + n <= HIGH_WATER) {
-        if (ws_conn_send(to->c, op, p, n, 0) == WS_OK)
-            stats.out++;
-        return;
+}
+
+/* Drop the references to what the connection has written (all of it when c is NULL: gone). */
+static void release_written(struct peer *p, const ws_conn *c)
+{
+    uint64_t acked = c ? ws_conn_output_acked(c) : UINT64_MAX;
+    while (p->count && p->q[p->head].mark <= acked) {
+        bmsg_unref(p->q[p->head].m);
+        p->head = (p->head + 1) % p->cap;
+        p->count--;
     }
-    if (sl->full)
-        stats.dropped++; /* the stale one */
-    if (n > sl->cap) {
-        uint8_t *d = realloc(sl->data, n);
-        if (!d) {
+    if (p->count == 0) {
+        p->head = 0;
+        if (p->cap > 16) { /* a burst is over: give its ring back */
+            free(p->q);
+            p->q = NULL;
+            p->cap = 0;
+        }
+    }
+}
+
+/* Room for one more entry in the receiver's FIFO. */
+static int reserve(struct peer *p)
+{
+    if (p->count < p->cap)
+        return 0;
+    size_t cap = p->cap ? p->cap * 2 : 4;
+    struct lent *q = malloc(cap * sizeof *q);
+    if (!q)
+        return -1;
+    for (size_t i = 0; i < p->count; i++)
+        q[i] = p->q[(p->head + i) % p->cap];
+    free(p->q);
+    p->q = q;
+    p->head = 0;
+    p->cap = cap;
+    return 0;
+}
+
+/* Queue m for the receiver: borrowed (shared) from SHARE_MIN bytes, copied below. */
+static void queue(struct ex_client *to, struct bmsg *m)
+{
+    struct peer *p = to->app;
+    uint32_t flags = 0;
+    if (m->len >= SHARE_MIN) {
+        /* Room in the FIFO first: once queued, the buffer must stay until written. */
+        if (reserve(p) != 0) {
             stats.dropped++;
             return;
         }
-        sl->data = d;
-        sl->cap = n;
+        flags = WS_SEND_BORROW;
+        if (m->len >= queue_limit)
+            flags |= WS_SEND_NO_COMPRESS;
     }
-    if (n)
-        memcpy(sl->data, p, n);
-    sl->len = n;
-    sl->opcode = op;
-    sl->full = 1;
+    if (ws_conn_send(to->c, m->op, m->data, m->len, flags) != WS_OK) {
+        stats.dropped++;
+        return;
+    }
+    stats.out++;
+    if (flags & WS_SEND_BORROW) {
+        p->q[(p->head + p->count++) % p->cap] = (struct lent){m, ws_conn_output_queued(to->c)};
+        m->refs++;
+    }
+}
+
+static int behind(const struct ex_client *to)
+{
+    return ws_conn_buffered_amount(to->c) >= queue_limit;
+}
+
+static void deliver(struct ex_server *s, struct ex_client *to, struct bmsg *m)
+{
+    struct peer *p = to->app;
+    if (!p || ws_conn_state(to->c) != WS_STATE_OPEN)
+        return;
+    release_written(p, to->c);
+    if (p->held && !behind(to)) { /* it caught up: the held one first, in order */
+        queue(to, p->held);
+        bmsg_unref(p->held);
+        p->held = NULL;
+    }
+    if (!p->held && !behind(to)) {
+        queue(to, m);
+        return;
+    }
+    if (s->opt.policy_close) {
+        ws_conn_close(to->c, WS_CLOSE_TRY_AGAIN_LATER, "too far behind", 14);
+        stats.closed_behind++;
+        return;
+    }
+    if (p->held) {
+        stats.dropped++; /* the stale one */
+        bmsg_unref(p->held);
+    }
+    m->refs++;
+    p->held = m;
 }
 
 static int on_drained(struct ex_server *s, struct ex_client *cl)
 {
-    struct slot *sl = cl->app;
+    struct peer *p = cl->app;
     (void)s;
-    if (!sl || !sl->full || ws_conn_state(cl->c) != WS_STATE_OPEN)
+    if (!p)
         return 0;
-    sl->full = 0;
-    if (ws_conn_send(cl->c, sl->opcode, sl->data, sl->len, 0) != WS_OK)
+    release_written(p, cl->c); /* everything was written */
+    if (!p->held || ws_conn_state(cl->c) != WS_STATE_OPEN)
         return 0;
-    stats.out++;
-    return 1;
+    struct bmsg *m = p->held;
+    p->held = NULL;
+    uint64_t before = ws_conn_output_queued(cl->c);
+    queue(cl, m);
+    bmsg_unref(m);
+    return ws_conn_output_queued(cl->c) != before;
 }
 
 static void on_event(struct ex_server *s, struct ex_client *cl, const ws_event *ev)
 {
     switch (ev->type) {
     case WS_EV_OPEN:
-        cl->app = calloc(1, sizeof(struct slot));
-        ws_conn_set_option(cl->c, WS_OPT_SEND_HIGH_WATER, HIGH_WATER);
-        ws_conn_set_option(cl->c, WS_OPT_SEND_POLICY,
-                           s->opt.policy_close ? WS_POLICY_CLOSE_1013 : WS_POLICY_ERROR);
+        cl->app = calloc(1, sizeof(struct peer));
+        /* The library's own mark is only a backstop: the policy is applied here, before the
+         * send, so a receiver under the limit always has room for one whole message. */
+        ws_conn_set_option(cl->c, WS_OPT_SEND_HIGH_WATER,
+                           queue_limit + s->opt.max_message + 65536);
+        ws_conn_set_option(cl->c, WS_OPT_SEND_POLICY, WS_POLICY_ERROR);
         break;
-    case WS_EV_MESSAGE:
+    case WS_EV_MESSAGE: {
         stats.in++;
+        struct bmsg *m = bmsg_new(ev->opcode, ev->data, ev->len);
+        if (!m) {
+            stats.dropped++;
+            break;
+        }
         for (size_t i = 0; i < s->cap; i++) {
             struct ex_client *to = s->by_fd[i];
             if (to && to != cl)
-                send_or_hold(s, to, ev->opcode, ev->data, ev->len);
+                deliver(s, to, m);
         }
+        bmsg_unref(m); /* the queues and held slots keep what they need */
         /* Write to the others now; the sender is flushed by its own read handler. */
         for (size_t i = 0; i < s->cap; i++) {
             struct ex_client *to = s->by_fd[i];
@@ -102,19 +237,25 @@ static void on_event(struct ex_server *s, struct ex_client *cl, const ws_event *
                 ex_flush(s, to);
         }
         break;
+    }
     default:
         break;
     }
 }
 
+/* The connection is over; its ws_conn is freed right after, and reads no borrowed byte
+ * before that, so its references go now. */
 static void on_drop(struct ex_server *s, struct ex_client *cl)
 {
+    struct peer *p = cl->app;
     (void)s;
-    if (cl->app) {
-        free(((struct slot *)cl->app)->data);
-        free(cl->app);
-        cl->app = NULL;
-    }
+    if (!p)
+        return;
+    release_written(p, NULL);
+    free(p->q);
+    bmsg_unref(p->held);
+    free(p);
+    cl->app = NULL;
 }
 
 static void on_tick(struct ex_server *s, uint64_t now)
@@ -124,15 +265,74 @@ static void on_tick(struct ex_server *s, uint64_t now)
         return;
     next = now + 1000;
     uint64_t queued = 0;
-    for (size_t i = 0; i < s->cap; i++)
-        if (s->by_fd[i])
-            queued += ws_conn_buffered_amount(s->by_fd[i]->c);
+    for (size_t i = 0; i < s->cap; i++) {
+        struct ex_client *cl = s->by_fd[i];
+        if (!cl)
+            continue;
+        queued += ws_conn_buffered_amount(cl->c);
+        if (cl->app) /* while here: what was written since is no longer held */
+            release_written(cl->app, cl->c);
+    }
     printf("stats: connections=%zu messages_in=%llu messages_out=%llu queued_bytes=%llu "
-           "dropped=%llu closed_1006=%llu accepted=%llu\n",
+           "dropped=%llu closed_behind=%llu shared=%llu shared_bytes=%llu closed_1006=%llu "
+           "accepted=%llu\n",
            s->count, (unsigned long long)stats.in, (unsigned long long)stats.out,
            (unsigned long long)queued, (unsigned long long)stats.dropped,
-           (unsigned long long)s->stat_1006, (unsigned long long)s->stat_accepted);
+           (unsigned long long)stats.closed_behind, (unsigned long long)stats.live,
+           (unsigned long long)stats.live_bytes, (unsigned long long)s->stat_1006,
+           (unsigned long long)s->stat_accepted);
     fflush(stdout);
+}
+
+static void help(const char *prog)
+{
+    printf("%s: every message from one client goes to all the others.\n"
+           "  --queue-limit BYTES      a receiver is behind when this much is queued for it\n"
+           "                           (%llu); K, M or G suffix\n"
+           "A receiver that is not behind gets each message queued whole, even one larger\n"
+           "than the queue limit (up to --max-message): a large message reaches every\n"
+           "receiver that keeps up. Only a receiver that is behind meets --policy: drop holds\n"
+           "the newest message back (the stale one it replaces counts as dropped in --stats),\n"
+           "close closes it with 1013. One copy of a message is shared by all receivers.\n\n",
+           prog, (unsigned long long)DEFAULT_QUEUE_LIMIT);
+    fflush(stdout);
+}
+
+static uint64_t bytes_arg(const char *prog, const char *v)
+{
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    unsigned shift = 0;
+    if (*end && !end[1] && strchr("KMG", *end & ~0x20)) {
+        shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : 30;
+        end++;
+    }
+    if (*end || !*v || *v == '-' || n == 0 || n > (UINT64_MAX >> 32)) {
+        fprintf(stderr, "%s: --queue-limit needs a number of bytes >= 1, got '%s'\n", prog, v);
+        exit(2);
+    }
+    return (uint64_t)n << shift;
+}
+
+/* Take this program's own flags out of argv; the rest are the shared ones. */
+static int own_args(int argc, char **argv)
+{
+    int n = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            char *usage_argv[] = {argv[0], "--help", NULL};
+            help(argv[0]);
+            ex_parse_args(2, usage_argv, &(struct ex_options){0}, 1); /* the rest; exits */
+            exit(0);
+        }
+        if (!strcmp(argv[i], "--queue-limit") && i + 1 < argc) {
+            queue_limit = bytes_arg(argv[0], argv[++i]);
+            continue;
+        }
+        argv[n++] = argv[i];
+    }
+    argv[n] = NULL;
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -140,6 +340,7 @@ int main(int argc, char **argv)
     struct ex_options o;
     struct ex_server *s = malloc(sizeof *s);
 
+    argc = own_args(argc, argv);
     ex_parse_args(argc, argv, &o, 1);
     ex_raise_nofile();
     ex_install_signals();
