@@ -239,6 +239,7 @@ coverage:
 
 LINT_SRCS := $(LIB_SRCS)
 lint:
+	python3 tools/check-literals.py .
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -Iinclude -Ilib -DWS_HAVE_ZLIB=1 $(LINT_SRCS)
 	clang-tidy --quiet $(LINT_SRCS) -- $(CPPFLAGS) -Ilib $(CSTD) -DWS_HAVE_ZLIB=1
