@@ -314,10 +314,11 @@ WS_EXPORT int ws_close_code_valid(unsigned code);
  * frame, connection and deflate rule. Pure. */
 WS_EXPORT unsigned ws_close_code_for_error(int err);
 
-/* RSV bits, at their position in the first header byte. */
-#define WS_RSV1 0x40u
-#define WS_RSV2 0x20u
-#define WS_RSV3 0x10u
+/* RSV bits as the three-bit field of ws_frame_header.rsv (RSV1 is the high one): the value
+ * (first header byte >> 4) & 7. */
+#define WS_RSV1 4u
+#define WS_RSV2 2u
+#define WS_RSV3 1u
 
 /* Largest header: 2 fixed + 8 extended length + 4 masking key. */
 #define WS_FRAME_MAX_HEADER 14u
@@ -335,12 +336,30 @@ typedef struct ws_frame_header {
     uint64_t payload_len; /* payload length as on the wire */
     uint8_t opcode;       /* 0..15 */
     uint8_t fin;          /* 1 if FIN is set */
-    uint8_t rsv;          /* WS_RSV1 | WS_RSV2 | WS_RSV3 bits as on the wire */
+    uint8_t rsv;          /* 0..7: WS_RSV1 | WS_RSV2 | WS_RSV3 */
     uint8_t masked;       /* 1 if MASK is set */
     uint8_t mask[4];      /* masking key when masked */
     uint8_t header_len;   /* decoder: bytes the header took on the wire (2..14) */
     uint8_t non_minimal;  /* decoder: length was not minimally encoded (lenient mode only) */
+    uint32_t violations;  /* decoder with WS_FRAME_REPORT_ALL: WS_FRAME_VIOL_* of this header */
 } ws_frame_header;
+
+/* Rules a frame header can break, as bits of ws_frame_header.violations (reported, with the
+ * header filled in, under WS_FRAME_REPORT_ALL): one per WS_ERR_FRAME_* error. */
+enum {
+    WS_FRAME_VIOL_RESERVED_OPCODE = 1u << 0,    /* WS_ERR_FRAME_RESERVED_OPCODE */
+    WS_FRAME_VIOL_RSV = 1u << 1,                /* WS_ERR_FRAME_RSV */
+    WS_FRAME_VIOL_CONTROL_FRAGMENTED = 1u << 2, /* WS_ERR_FRAME_CONTROL_FRAGMENTED */
+    WS_FRAME_VIOL_UNMASKED = 1u << 3,           /* WS_ERR_FRAME_UNMASKED */
+    WS_FRAME_VIOL_MASKED = 1u << 4,             /* WS_ERR_FRAME_MASKED */
+    WS_FRAME_VIOL_CONTROL_TOO_LONG = 1u << 5,   /* WS_ERR_FRAME_CONTROL_TOO_LONG */
+    WS_FRAME_VIOL_NON_MINIMAL_LENGTH = 1u << 6, /* WS_ERR_FRAME_NON_MINIMAL_LENGTH */
+    WS_FRAME_VIOL_LEN64_MSB = 1u << 7,          /* WS_ERR_FRAME_LEN64_MSB */
+    WS_FRAME_VIOL_TOO_LARGE = 1u << 8           /* WS_ERR_FRAME_TOO_LARGE */
+};
+
+/* The WS_ERR_FRAME_* error of the first (lowest) violation bit in v, or WS_OK for 0. Pure. */
+WS_EXPORT int ws_frame_violation_error(uint32_t v);
 
 /* Flags for ws_frame_parse_header() and ws_frame_decoder_set_flags(). */
 enum {
@@ -353,7 +372,12 @@ enum {
     WS_FRAME_ALLOW_RSV2 = 1u << 3,
     WS_FRAME_ALLOW_RSV3 = 1u << 4,
     /* Report non-minimal length encodings in header.non_minimal instead of failing. */
-    WS_FRAME_LENIENT_LENGTH = 1u << 5
+    WS_FRAME_LENIENT_LENGTH = 1u << 5,
+    /* For testers: break no rule's parse. Every rule the header breaks is set in
+     * header.violations (the header filled in as read), and the length is taken as written
+     * (a top bit set included); the decoder reports the header and goes on with its payload,
+     * never sticking. Incomplete headers still need more bytes. */
+    WS_FRAME_REPORT_ALL = 1u << 6
 };
 
 /*
@@ -401,6 +425,17 @@ WS_EXPORT int ws_frame_write_header_raw(uint8_t *out, size_t cap, const ws_frame
  */
 WS_EXPORT int ws_frame_encode(uint8_t *out, size_t cap, const ws_frame_header *h,
                               size_t h_size, const void *payload, size_t len);
+
+/*
+ * Raw whole frame, for testers: the header exactly as h says -- its declared payload_len, any
+ * opcode and RSV bits, the MASK bit and key, the length encoding forced by len_bytes (as for
+ * ws_frame_write_header_raw) -- then body[0..body_len), masked with h->mask when h->masked,
+ * whatever length the header declares (a frame that lies about its length, on purpose).
+ * Returns the frame length (below 2 GiB), WS_ERR_BUFFER_TOO_SMALL, WS_ERR_INVALID_ARG.
+ */
+WS_EXPORT int ws_frame_encode_raw(uint8_t *out, size_t cap, const ws_frame_header *h,
+                                  size_t h_size, unsigned len_bytes, const void *body,
+                                  size_t body_len);
 
 /* Fill key[0..4) from rng (NULL: ws_random_os). Returns WS_OK or WS_ERR_RANDOM. */
 WS_EXPORT int ws_frame_make_mask(ws_random_fn rng, void *rng_user, uint8_t key[4]);

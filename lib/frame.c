@@ -8,10 +8,19 @@ static int opcode_reserved(unsigned op)
     return (op >= 0x3 && op <= 0x7) || op >= 0xB;
 }
 
+/* A rule broken: fail fast with err, or, for testers (WS_FRAME_REPORT_ALL), note it and go on. */
+#define VIOLATION(bit, err)                     \
+    do {                                        \
+        if (!(flags & WS_FRAME_REPORT_ALL))     \
+            return (err);                       \
+        viol |= (bit);                          \
+    } while (0)
+
 int ws__frame_parse_header(const uint8_t *in, size_t n, uint32_t flags, uint64_t max_payload,
                            ws_frame_header *h)
 {
     unsigned allowed_rsv, op, len7, masked, fin, rsv;
+    uint32_t viol = 0;
     size_t hlen;
     uint64_t len;
     int non_minimal = 0;
@@ -23,27 +32,27 @@ int ws__frame_parse_header(const uint8_t *in, size_t n, uint32_t flags, uint64_t
 
     /* Every check runs as soon as the byte that decides it is present: fail fast. */
     fin = in[0] >> 7;
-    rsv = in[0] & 0x70u;
+    rsv = (in[0] >> 4) & 7u;
     op = in[0] & 0x0Fu;
-    /* ALLOW_RSV1..3 are flag bits 2..4; RSV1..3 are header bits 6..4 (branch-free map). */
-    allowed_rsv = ((flags >> 2) & 1u) << 6 | ((flags >> 3) & 1u) << 5 | ((flags >> 4) & 1u) << 4;
+    /* ALLOW_RSV1..3 are flag bits 2..4; RSV1..3 are rsv bits 2..0 (branch-free map). */
+    allowed_rsv = ((flags >> 2) & 1u) << 2 | ((flags >> 3) & 1u) << 1 | ((flags >> 4) & 1u);
     if (opcode_reserved(op))
-        return WS_ERR_FRAME_RESERVED_OPCODE;
+        VIOLATION(WS_FRAME_VIOL_RESERVED_OPCODE, WS_ERR_FRAME_RESERVED_OPCODE);
     if (rsv & ~allowed_rsv)
-        return WS_ERR_FRAME_RSV;
+        VIOLATION(WS_FRAME_VIOL_RSV, WS_ERR_FRAME_RSV);
     if (WS_OPCODE_IS_CONTROL(op) && !fin)
-        return WS_ERR_FRAME_CONTROL_FRAGMENTED;
+        VIOLATION(WS_FRAME_VIOL_CONTROL_FRAGMENTED, WS_ERR_FRAME_CONTROL_FRAGMENTED);
     if (n < 2)
         return 0;
 
     masked = in[1] >> 7;
     len7 = in[1] & 0x7Fu;
     if ((flags & WS_FRAME_EXPECT_MASKED) && !masked)
-        return WS_ERR_FRAME_UNMASKED;
+        VIOLATION(WS_FRAME_VIOL_UNMASKED, WS_ERR_FRAME_UNMASKED);
     if ((flags & WS_FRAME_EXPECT_UNMASKED) && masked)
-        return WS_ERR_FRAME_MASKED;
+        VIOLATION(WS_FRAME_VIOL_MASKED, WS_ERR_FRAME_MASKED);
     if (WS_OPCODE_IS_CONTROL(op) && len7 > WS_FRAME_MAX_CONTROL)
-        return WS_ERR_FRAME_CONTROL_TOO_LONG;
+        VIOLATION(WS_FRAME_VIOL_CONTROL_TOO_LONG, WS_ERR_FRAME_CONTROL_TOO_LONG);
 
     if (len7 == 126) {
         if (n < 4)
@@ -53,7 +62,7 @@ int ws__frame_parse_header(const uint8_t *in, size_t n, uint32_t flags, uint64_t
         hlen = 4;
     } else if (len7 == 127) {
         if (n >= 3 && (in[2] & 0x80u))
-            return WS_ERR_FRAME_LEN64_MSB;
+            VIOLATION(WS_FRAME_VIOL_LEN64_MSB, WS_ERR_FRAME_LEN64_MSB);
         if (n < 10)
             return 0;
         len = ws__load_be64(in + 2);
@@ -64,9 +73,9 @@ int ws__frame_parse_header(const uint8_t *in, size_t n, uint32_t flags, uint64_t
         hlen = 2;
     }
     if (non_minimal && !(flags & WS_FRAME_LENIENT_LENGTH))
-        return WS_ERR_FRAME_NON_MINIMAL_LENGTH;
+        VIOLATION(WS_FRAME_VIOL_NON_MINIMAL_LENGTH, WS_ERR_FRAME_NON_MINIMAL_LENGTH);
     if (len > max_payload)
-        return WS_ERR_FRAME_TOO_LARGE;
+        VIOLATION(WS_FRAME_VIOL_TOO_LARGE, WS_ERR_FRAME_TOO_LARGE);
     if (masked)
         hlen += 4;
     if (n < hlen)
@@ -83,7 +92,23 @@ int ws__frame_parse_header(const uint8_t *in, size_t n, uint32_t flags, uint64_t
         memset(h->mask, 0, 4);
     h->header_len = (uint8_t)hlen;
     h->non_minimal = (uint8_t)non_minimal;
+    h->violations = viol;
     return (int)hlen;
+}
+
+#undef VIOLATION
+
+int ws_frame_violation_error(uint32_t v)
+{
+    static const int errs[] = {WS_ERR_FRAME_RESERVED_OPCODE,   WS_ERR_FRAME_RSV,
+                               WS_ERR_FRAME_CONTROL_FRAGMENTED, WS_ERR_FRAME_UNMASKED,
+                               WS_ERR_FRAME_MASKED,             WS_ERR_FRAME_CONTROL_TOO_LONG,
+                               WS_ERR_FRAME_NON_MINIMAL_LENGTH, WS_ERR_FRAME_LEN64_MSB,
+                               WS_ERR_FRAME_TOO_LARGE};
+    for (unsigned i = 0; i < sizeof errs / sizeof errs[0]; i++)
+        if (v & (1u << i))
+            return errs[i];
+    return WS_OK;
 }
 
 size_t ws_frame_header_size(uint64_t payload_len, int masked)
@@ -128,7 +153,7 @@ static int write_header_raw(uint8_t *out, size_t cap, const ws_frame_header *h,
     size_t size;
     uint64_t len;
 
-    if (!h || h->opcode > 0xF || (h->rsv & ~0x70u))
+    if (!h || h->opcode > 0xF || h->rsv > 7)
         return WS_ERR_INVALID_ARG;
     len = h->payload_len;
     if (len_bytes == 0)
@@ -140,7 +165,7 @@ static int write_header_raw(uint8_t *out, size_t cap, const ws_frame_header *h,
     if (!out || cap < size)
         return WS_ERR_BUFFER_TOO_SMALL;
 
-    out[0] = (uint8_t)((h->fin ? 0x80u : 0) | h->rsv | h->opcode);
+    out[0] = (uint8_t)((h->fin ? 0x80u : 0) | (unsigned)h->rsv << 4 | h->opcode);
     out[1] = h->masked ? 0x80u : 0;
     if (len_bytes == 1) {
         out[1] |= (uint8_t)len;
@@ -166,7 +191,7 @@ int ws_frame_write_header_raw(uint8_t *out, size_t cap, const ws_frame_header *h
 
 int ws__frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h)
 {
-    if (!h || h->opcode > 0xF || (h->rsv & ~0x70u))
+    if (!h || h->opcode > 0xF || h->rsv > 7)
         return WS_ERR_INVALID_ARG;
     if (opcode_reserved(h->opcode))
         return WS_ERR_FRAME_RESERVED_OPCODE;
@@ -209,6 +234,27 @@ int ws_frame_encode(uint8_t *out, size_t cap, const ws_frame_header *h, size_t h
     else
         memcpy(out + hl, payload, len);
     return hl + (int)len;
+}
+
+int ws_frame_encode_raw(uint8_t *out, size_t cap, const ws_frame_header *h, size_t h_size,
+                        unsigned len_bytes, const void *body, size_t body_len)
+{
+    ws_frame_header hh;
+    int hl;
+
+    if (header_in(&hh, h, h_size) < 0 || (!body && body_len) ||
+        body_len > (size_t)INT_MAX - WS_FRAME_MAX_HEADER)
+        return WS_ERR_INVALID_ARG;
+    hl = write_header_raw(out, cap, &hh, len_bytes);
+    if (hl < 0)
+        return hl;
+    if (cap - (size_t)hl < body_len)
+        return WS_ERR_BUFFER_TOO_SMALL;
+    if (body_len && hh.masked)
+        ws_mask_copy(out + hl, body, body_len, hh.mask, 0);
+    else if (body_len)
+        memcpy(out + hl, body, body_len);
+    return hl + (int)body_len;
 }
 
 int ws_frame_make_mask(ws_random_fn rng, void *rng_user, uint8_t key[4])

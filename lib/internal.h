@@ -25,7 +25,7 @@ void ws__free(const ws_allocator *a, void *p, size_t n);
 /* The 0.2 layouts: the smallest size a caller may pass. Later versions keep these values. */
 #define WS__END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
 #define WS__MIN_ALLOCATOR WS__END_OF(ws_allocator, free)
-#define WS__MIN_FRAME_HEADER WS__END_OF(ws_frame_header, non_minimal)
+#define WS__MIN_FRAME_HEADER WS__END_OF(ws_frame_header, violations)
 #define WS__MIN_FRAME_EVENT WS__END_OF(ws_frame_event, offset)
 #define WS__MIN_URI WS__END_OF(ws_uri, ipv6)
 #define WS__MIN_EVENT WS__END_OF(ws_event, len)

@@ -382,7 +382,7 @@ static void test_struct_sizes_everywhere(void **state)
     /* Each call: too small is refused untouched; exact size leaves the rest untouched. */
     memset(buf, GUARD, sizeof buf);
     assert_int_equal(ws_frame_parse_header(frame, 3, 0, UINT64_MAX, (void *)buf,
-                                           END_OF(ws_frame_header, non_minimal) - 1),
+                                           END_OF(ws_frame_header, violations) - 1),
                      WS_ERR_INVALID_ARG);
     assert_guard(buf, 0, sizeof buf);
     assert_int_equal(ws_frame_parse_header(frame, 3, 0, UINT64_MAX, (void *)buf,
@@ -438,7 +438,7 @@ static void test_struct_sizes_everywhere(void **state)
     memset(&h, 0, sizeof h);
     h.opcode = WS_OP_TEXT;
     h.fin = 1;
-    assert_int_equal(ws_frame_write_header(buf, sizeof buf, &h, END_OF(ws_frame_header, non_minimal) - 1),
+    assert_int_equal(ws_frame_write_header(buf, sizeof buf, &h, END_OF(ws_frame_header, violations) - 1),
                      WS_ERR_INVALID_ARG);
     assert_int_equal(ws_frame_write_header(buf, sizeof buf, &h, sizeof h), 2);
 

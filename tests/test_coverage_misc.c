@@ -23,7 +23,7 @@ static void test_frame_argument_checks(void **state)
     memset(&h, 0, sizeof h);
     h.fin = 1;
     h.opcode = WS_OP_TEXT;
-    h.rsv = 0x01; /* not an RSV bit position */
+    h.rsv = 8; /* more than the three RSV bits */
     assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0),
                      WS_ERR_INVALID_ARG);
     assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h), WS_ERR_INVALID_ARG);
