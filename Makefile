@@ -130,6 +130,7 @@ ifneq ($(HAVE_KQUEUE),1)
 endif
 
 check: all kqueue-syntax
+	@python3 tools/check-meson.py .
 	@EX_DIR=$(B)/examples sh tests/run.sh "$(B)" "" $(TESTS) -- $(FUZZ_REPLAY)
 
 # The ABI (ws.h rules 7 and 9): every global symbol of libws.a is declared in ws.h or named
