@@ -25,6 +25,27 @@ static inline int test_rng(void *user, void *buf, size_t n)
     return 0;
 }
 
+/* A random hook that records what it hands out: each call fills buf from test_rng and appends
+ * the bytes to drawn[] (up to its size), so a test can check where masking keys and handshake
+ * nonces came from. */
+typedef struct rec_rng_state {
+    uint32_t seed;
+    size_t calls, n; /* calls made, bytes drawn */
+    uint8_t drawn[512];
+} rec_rng_state;
+
+static inline int rec_rng(void *user, void *buf, size_t n)
+{
+    rec_rng_state *r = user;
+    test_rng(&r->seed, buf, n);
+    for (size_t i = 0; i < n; i++)
+        if (r->n + i < sizeof r->drawn)
+            r->drawn[r->n + i] = ((const uint8_t *)buf)[i];
+    r->n += n;
+    r->calls++;
+    return 0;
+}
+
 /* A random source that always fails. */
 static inline int failing_rng(void *user, void *buf, size_t n)
 {
@@ -599,16 +620,22 @@ static inline frame_list output_frames(ws_conn *c)
 
 /*
  * Each block carries its size in a header in front of it, so that free and realloc can check
- * they are given the size the block was allocated (or last reallocated) with, as ws.h promises.
+ * they are given the size the block was allocated (or last reallocated) with, as ws.h promises,
+ * and a canary behind it, checked there too: a write past the end of a block fails the test
+ * in a plain run, not only under a sanitizer.
  */
 typedef struct failalloc {
-    long calls;   /* malloc/realloc calls so far */
-    long fail_at; /* index (0-based) of the call to fail; -1: never */
-    int sticky;   /* fail every call from fail_at on, not only that one */
-    long failed;  /* calls that failed */
-    long live;    /* blocks allocated and not yet freed */
-    size_t bytes; /* bytes allocated and not yet freed */
+    long calls;    /* malloc/realloc calls so far */
+    long fail_at;  /* index (0-based) of the call to fail; -1: never */
+    int sticky;    /* fail every call from fail_at on, not only that one */
+    long failed;   /* calls that failed */
+    long live;     /* blocks allocated and not yet freed */
+    size_t bytes;  /* bytes allocated and not yet freed */
+    long reallocs; /* calls of the realloc hook (failed ones included) */
 } failalloc;
+
+#define FA_CANARY_LEN 8
+static const uint8_t fa_canary[FA_CANARY_LEN] = {0xCA, 0xFE, 0xF0, 0x0D, 0xDE, 0xAD, 0xBE, 0xEF};
 
 typedef union fa_hdr {
     size_t n;
@@ -633,6 +660,9 @@ static inline fa_hdr *fa_check(void *p, size_t n)
     if (h->n != n)
         print_message("allocator: block of %zu bytes given back as %zu\n", h->n, n);
     assert_int_equal(h->n, n);
+    if (memcmp((uint8_t *)p + h->n, fa_canary, FA_CANARY_LEN) != 0)
+        print_message("allocator: block of %zu bytes written past its end\n", h->n);
+    assert_memory_equal((uint8_t *)p + h->n, fa_canary, FA_CANARY_LEN);
     return h;
 }
 
@@ -642,10 +672,11 @@ static inline void *fa_malloc(void *user, size_t n)
     assert_true(n >= 1);
     if (fa_should_fail(fa))
         return NULL;
-    fa_hdr *h = malloc(sizeof *h + n);
+    fa_hdr *h = malloc(sizeof *h + n + FA_CANARY_LEN);
     if (!h)
         return NULL;
     h->n = n;
+    memcpy((uint8_t *)(h + 1) + n, fa_canary, FA_CANARY_LEN);
     fa->live++;
     fa->bytes += n;
     return h + 1;
@@ -656,12 +687,14 @@ static inline void *fa_realloc(void *user, void *p, size_t old_n, size_t n)
     failalloc *fa = user;
     assert_true(n >= 1);
     fa_hdr *h = fa_check(p, old_n);
+    fa->reallocs++;
     if (fa_should_fail(fa))
         return NULL;
-    fa_hdr *q = realloc(h, sizeof *q + n);
+    fa_hdr *q = realloc(h, sizeof *q + n + FA_CANARY_LEN);
     if (!q)
         return NULL;
     q->n = n;
+    memcpy((uint8_t *)(q + 1) + n, fa_canary, FA_CANARY_LEN);
     fa->bytes = fa->bytes - old_n + n;
     return q + 1;
 }

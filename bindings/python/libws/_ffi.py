@@ -287,14 +287,48 @@ class _Lib:
 
 lib = _Lib()
 
+
+class _Raw:
+    """The per-message calls again, as separate function objects without argtypes: ctypes'
+    per-argument conversion costs more than the call itself. Callers pass ctypes objects
+    (c_void_p handle, c_size_t/c_uint64 for 64-bit values, byref) or small Python ints, which
+    go as C int: only for parameters that are int or uint32_t."""
+
+    def __init__(self, dll: ctypes.CDLL) -> None:
+        for name, res in (
+            ("ws_conn_next_event", c_int),
+            ("ws_conn_feed", c_int),
+            ("ws_conn_send", c_int),
+            ("ws_conn_output", c_int),
+            ("ws_conn_output_ack", c_int),
+            ("ws_conn_tick", c_int),
+            ("ws_conn_next_deadline", c_uint64),
+            ("ws_conn_buffered_amount", c_size_t),
+            ("ws_conn_wants_shutdown", c_int),
+        ):
+            fn = dll[name]  # indexing makes a new function object (attribute access caches)
+            fn.restype = res
+            setattr(self, name[3:], fn)
+
+
+raw = _Raw(lib.dll)
+
 EVENT_SIZE = ctypes.sizeof(ws_event)
+EVENT_SIZE_ARG = c_size_t(EVENT_SIZE)
+#: ws_event as one struct.unpack: type, error, close_code, opcode, fin, by_peer, flags, data,
+#: len (native layout, checked against the ctypes declaration).
+EVENT_STRUCT = __import__("struct").Struct("@IiHBBBB2xPN")
+assert EVENT_STRUCT.size == EVENT_SIZE
 URI_SIZE = ctypes.sizeof(ws_uri)
 STATS_SIZE = ctypes.sizeof(ws_conn_stats)
 DEFLATE_PARAMS_SIZE = ctypes.sizeof(ws_deflate_params)
+
+
+_c_char = ctypes.c_char
 
 
 def view(p: int | None, n: int) -> bytes:
     """Copy a (pointer, length) view handed out by the library into bytes."""
     if not n or not p:
         return b""
-    return ctypes.string_at(p, n)
+    return (_c_char * n).from_address(p).raw

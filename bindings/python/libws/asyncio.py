@@ -34,6 +34,9 @@ import ssl as _ssl
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Union
 
+from ctypes import c_uint64
+
+from ._ffi import raw as _raw
 from .connection import AUTO, Connection, Headers, Role, State, parse_uri
 from .errors import ClosedError, ErrorCode, HandshakeError, LibwsError, WouldBlock
 from .events import Close, Error, Message, Open, Ping, Pong, Request, Response
@@ -60,6 +63,10 @@ LINGER_SECONDS = 2.0
 LINGER_BYTES = 1 << 20
 
 _OK_CODES = (1000, 1001, 1005)
+_DEADLINE_NONE = (1 << 64) - 1
+_raw_tick = _raw.conn_tick
+_raw_deadline = _raw.conn_next_deadline
+_raw_wants_shutdown = _raw.conn_wants_shutdown
 
 
 class ConnectionClosed(Exception):
@@ -158,6 +165,7 @@ class WebSocket(asyncio.Protocol):
         self._paused = False
         self._reading_paused = False
         self._flush_scheduled = False
+        self._unflushed = 0
         self._eof = False
         self._shutting = False
         self._discarded = 0
@@ -220,7 +228,7 @@ class WebSocket(asyncio.Protocol):
             return
         conn = self.conn
         try:
-            conn.tick(self._now())
+            _raw_tick(conn._hp, c_uint64(int(self._loop.time() * 1000.0)))
             conn.receive_data(data)
         except LibwsError as e:
             self._internal_failure(e)
@@ -313,6 +321,7 @@ class WebSocket(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._unflushed = 0
         tr = self.transport
         if tr is None or self._paused or self.conn._h is None:
             return
@@ -324,7 +333,7 @@ class WebSocket(asyncio.Protocol):
             tr.write(data)
         if self._drain_waiters and conn.buffered_amount <= self._low_water:
             self._wake_drain()
-        if not self._shutting and conn.wants_shutdown:
+        if not self._shutting and _raw_wants_shutdown(conn._hp):
             self._shutdown()
 
     def _schedule_flush(self) -> None:
@@ -350,7 +359,9 @@ class WebSocket(asyncio.Protocol):
     def _arm_timer(self) -> None:
         if self.conn._h is None:
             return
-        d = self.conn.next_deadline()
+        d = _raw_deadline(self.conn._hp)
+        if d == _DEADLINE_NONE:
+            d = None
         if d == self._timer_at:
             return
         if self._timer is not None:
@@ -545,8 +556,14 @@ class WebSocket(asyncio.Protocol):
                 await self._drain()
             except ClosedError:
                 raise self._closed_exception() from None
-        self._schedule_flush()
-        if conn.buffered_amount > self.write_limit:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+        # the flush moves everything to the transport unless it is paused: ask the library
+        # how much is queued only then, or after a burst of sends without a flush
+        self._unflushed += len(message)
+        if (self._paused or self._unflushed > self.write_limit) and \
+                conn.buffered_amount > self.write_limit:
             await self._drain()
 
     async def _drain(self) -> None:

@@ -26,7 +26,7 @@ from enum import IntEnum
 from typing import Any, Iterable, Iterator, Mapping, Union
 
 from . import _ffi
-from ._ffi import EVENT_SIZE, lib, view
+from ._ffi import EVENT_SIZE, EVENT_SIZE_ARG, EVENT_STRUCT, lib, raw, view
 from .errors import ErrorCode, UsageError, check, errname, error_class, strerror
 from .events import (
     Close,
@@ -154,7 +154,14 @@ _DEADLINE_NONE = (1 << 64) - 1
 _IOV_MAX = 16
 _U64_MAX = (1 << 64) - 1
 
-_string_at = ctypes.string_at
+_c_char = ctypes.c_char
+_raw_next_event = raw.conn_next_event
+_raw_feed = raw.conn_feed
+_raw_send = raw.conn_send
+_raw_output = raw.conn_output
+_raw_ack = raw.conn_output_ack
+_raw_buffered = raw.conn_buffered_amount
+_unpack_event = EVENT_STRUCT.unpack_from
 
 
 def monotonic_ms() -> int:
@@ -222,6 +229,8 @@ class Connection:
 
     __slots__ = (
         "_h",
+        "_hp",
+        "_evmv",
         "_role",
         "_ev",
         "_evref",
@@ -243,6 +252,7 @@ class Connection:
         **options: Any,
     ) -> None:
         self._h: int | None = None
+        self._hp = c_void_p()
         if isinstance(role, str):
             try:
                 role = Role[role.upper()]
@@ -252,8 +262,10 @@ class Connection:
         handle = c_void_p()
         check(lib.ws_conn_new(byref(handle), int(self._role), 1 if already_open else 0, None))
         self._h = handle.value
+        self._hp = handle  # the same pointer as a ctypes object, for the raw calls
         self._ev = _ffi.ws_event()
         self._evref = byref(self._ev)
+        self._evmv = memoryview(self._ev).cast("B")
         self._taken = c_size_t()
         self._takenref = byref(self._taken)
         self._iov = (_ffi.ws_iovec * _IOV_MAX)()
@@ -269,6 +281,7 @@ class Connection:
     def free(self) -> None:
         """Free the C connection now (also done when the object is collected)."""
         h, self._h = self._h, None
+        self._hp = c_void_p()  # NULL: the raw calls then fail with WS_ERR_INVALID_ARG
         if h is not None:
             lib.ws_conn_free(h)
 
@@ -326,7 +339,7 @@ class Connection:
     @property
     def buffered_amount(self) -> int:
         """Bytes queued for output, not yet taken by :meth:`data_to_send`."""
-        return lib.ws_conn_buffered_amount(self._h) if self._h is not None else 0
+        return _raw_buffered(self._hp)
 
     @property
     def wants_shutdown(self) -> bool:
@@ -396,7 +409,9 @@ class Connection:
             self._feed_backlog()
             return
         n = len(data)
-        check(lib.ws_conn_feed(h, data, n, self._takenref))
+        r = _raw_feed(self._hp, data, c_size_t(n), self._takenref)
+        if r:
+            check(r)
         t = self._taken.value
         if t < n:
             self._backlog += data[t:]
@@ -422,22 +437,21 @@ class Connection:
     def events(self) -> Iterator[Event]:
         """Yield the events that are ready, in order (Request, Open, Message, Fragment, Ping,
         Pong, Error, Close). Stops when none is left; call again after more input."""
-        h = self._handle()
-        next_event = lib.ws_conn_next_event
-        ev, evref = self._ev, self._evref
+        self._handle()
+        hp, ev, evref, mv = self._hp, self._ev, self._evref, self._evmv
+        size = EVENT_SIZE_ARG
         while True:
-            r = next_event(h, evref, EVENT_SIZE)
+            r = _raw_next_event(hp, evref, size)
             if r == 0:
                 if self._backlog and self._feed_backlog():
                     continue
                 return
             if r < 0:
                 check(r)
-            t = ev.type
+            t, _, _, op, _, _, _, p, n = _unpack_event(mv)
             if t == _EV_MESSAGE:
-                n = ev.len
-                data = _string_at(ev.data, n) if n else b""
-                yield Message(data.decode("utf-8") if ev.opcode == _OP_TEXT else data)
+                data = (_c_char * n).from_address(p).raw if n else b""
+                yield Message(data.decode("utf-8") if op == _OP_TEXT else data)
             else:
                 e = self._convert(ev)
                 if e is not None:
@@ -620,7 +634,7 @@ class Connection:
             if type(data) is not bytes:
                 data = bytes(data)
             op = _OP_TEXT if text else _OP_BINARY
-        r = lib.ws_conn_send(self._h, op, data, len(data), 0 if compress else _SEND_NO_COMPRESS)
+        r = _raw_send(self._hp, op, data, c_size_t(len(data)), 0 if compress else _SEND_NO_COMPRESS)
         if r:
             check(r, None if self._h is not None else "connection already freed", True)
 
@@ -668,14 +682,14 @@ class Connection:
     def data_to_send(self, limit: int | None = None) -> bytes:
         """Take the pending output (at most ``limit`` bytes) as bytes to write; what is
         returned counts as written (acknowledged to the library)."""
-        h = self._h
-        if h is None:
+        hp = self._hp
+        if self._h is None:
             return b""
         iov = self._iov
         out = []
         total = 0
         while limit is None or total < limit:
-            k = lib.ws_conn_output(h, iov, _IOV_MAX)
+            k = _raw_output(hp, iov, _IOV_MAX)
             if k <= 0:
                 break
             taken = 0
@@ -685,11 +699,13 @@ class Connection:
                 if limit is not None and total + taken + n > limit:
                     n = limit - total - taken
                 if n:
-                    out.append(_string_at(v.base, n))
+                    out.append((_c_char * n).from_address(v.base).raw)
                     taken += n
                 if n < v.len:
                     break
-            check(lib.ws_conn_output_ack(h, taken))
+            r = _raw_ack(hp, c_size_t(taken))
+            if r:
+                check(r)
             total += taken
         if not out:
             return b""
