@@ -10,6 +10,7 @@
 #   make bench           benchmarks (see bench/; QUICK=1 for a short run; make bench-callgrind)
 #   make conformance     the Autobahn-style conformance suite alone (also part of check)
 #   make interop         against Python websockets, Node ws, Chromium, nginx (tests/interop)
+#   make python-check    the Python binding's tests (bindings/python) against build/libws.so
 #   make fuzz, fuzz-run (FUZZ_SECONDS=60), fuzz-afl, coverage, lint: see fuzz/README.md
 #   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1
 
@@ -177,6 +178,13 @@ conformance: all
 
 interop: all
 	@EX_DIR=$(B)/examples sh tests/interop/run.sh
+
+# The Python binding (bindings/python): its pytest suite against this build's libws.so, then
+# an offline pip install and the binding README's examples. Needs Debian's python3-pytest,
+# python3-setuptools, python3-pip, python3-websockets (.ci/run installs them).
+.PHONY: python-check
+python-check: lib
+	@sh bindings/python/check.sh "$(B)"
 
 # Benchmarks vs wslay (needs libwslay-dev) and memcpy: table + $(B)/bench/results.csv.
 # QUICK=1: the same rows from shorter runs (CI smoke, < 1 min).
