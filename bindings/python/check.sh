@@ -6,7 +6,8 @@
 # 1. pytest on bindings/python/tests with LIBWS_LIBRARY=BUILD_DIR/libws.so.0 (the sans-I/O
 #    layer in memory, the asyncio layer against Python websockets over 127.0.0.1);
 # 2. an offline install of the package (pip --no-build-isolation, Debian's setuptools) into a
-#    temporary folder, and the README's sans-I/O example run from there.
+#    temporary folder, and the Python examples of bindings/python/README.md and README.md run
+#    from there.
 # Needs Debian's python3-pytest, python3-setuptools, python3-pip (install) and
 # python3-websockets. pytest's exit status 5 (no test collected) counts as a failure.
 # PYTHON: the interpreter (default /usr/bin/python3, the one Debian's packages serve).
@@ -53,20 +54,23 @@ if ! PIP_NO_INDEX=1 "$PY" -m pip install -q --no-build-isolation --no-deps \
     echo "python-check: FAIL: pip install --no-build-isolation" >&2
     exit 1
 fi
+# the ```python blocks of bindings/python/README.md and of the top-level README.md
 awk -v d="$tmp" '/^```python$/{f=1;n++;next} /^```$/{f=0} f{print > (d "/example_" n ".py")}' \
     "$here/README.md"
+awk -v d="$tmp" '/^```python$/{f=1;n++;next} /^```$/{f=0} f{print > (d "/example_top_" n ".py")}' \
+    "$root/README.md"
 n=0
 for f in "$tmp"/example_*.py; do
     [ -e "$f" ] || break
     if ! (cd "$tmp" && PYTHONPATH="$tmp/site" timeout 30 "$PY" "$f" >"$tmp/example.out" 2>&1); then
         cat "$tmp/example.out"
-        echo "python-check: FAIL: $(basename "$f") of bindings/python/README.md, run from the installed package" >&2
+        echo "python-check: FAIL: README example $(basename "$f"), run from the installed package" >&2
         exit 1
     fi
     n=$((n + 1))
 done
 if [ $n -eq 0 ]; then
-    echo "python-check: FAIL: no example found in bindings/python/README.md" >&2
+    echo "python-check: FAIL: no Python example found in the READMEs" >&2
     exit 1
 fi
-echo "python-check: pip install --no-build-isolation, then the README's $n examples from the installed copy: ok"
+echo "python-check: pip install --no-build-isolation, then the READMEs' $n Python examples from the installed copy: ok"
