@@ -177,12 +177,49 @@ static void test_uri_args_and_prefixes(void **state)
     }
 }
 
+/* Every character of an IPv6 literal is checked, the first and the last included: a non-hex
+ * letter anywhere ("[g::1]", "[::1g]") makes the host invalid, a hex digit in its place does
+ * not. */
+static void test_uri_ipv6_every_position(void **state)
+{
+    static const char *const literals[] = {"2001:db8::7", "::1", "fe80::1", "a::b"};
+    char url[64];
+    ws_uri u;
+    (void)state;
+    assert_int_equal(ws_uri_parse("ws://[g::1]/", 12, &u, sizeof u), WS_ERR_URI_HOST);
+    assert_int_equal(ws_uri_parse("ws://[G::1]/", 12, &u, sizeof u), WS_ERR_URI_HOST);
+    assert_int_equal(ws_uri_parse("ws://[::1g]/", 12, &u, sizeof u), WS_ERR_URI_HOST);
+    assert_int_equal(ws_uri_parse("ws://[f::1]/", 12, &u, sizeof u), WS_OK);
+    for (size_t k = 0; k < sizeof literals / sizeof literals[0]; k++) {
+        size_t n = strlen(literals[k]);
+        for (size_t i = 0; i < n; i++) {
+            static const char subst[] = {'g', 'G', 'x', '-', '_', '~', '!', 'A', '0'};
+            for (size_t j = 0; j < sizeof subst; j++) {
+                int hex = subst[j] == 'A' || subst[j] == '0';
+                snprintf(url, sizeof url, "ws://[%s]/", literals[k]);
+                if (url[6 + i] == ':' && hex)
+                    continue; /* a digit for a colon may leave no colon at all */
+                url[6 + i] = subst[j];
+                int r = ws_uri_parse(url, strlen(url), &u, sizeof u);
+                if (r != (hex ? WS_OK : WS_ERR_URI_HOST))
+                    print_message("%s: %s\n", url, ws_errname(r));
+                assert_int_equal(r, hex ? WS_OK : WS_ERR_URI_HOST);
+                if (hex) {
+                    assert_int_equal(u.ipv6, 1);
+                    assert_int_equal(u.host_len, n);
+                }
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uri_good),
         cmocka_unit_test(test_uri_bad),
         cmocka_unit_test(test_uri_args_and_prefixes),
+        cmocka_unit_test(test_uri_ipv6_every_position),
     };
     return cmocka_run_group_tests_name("uri", tests, NULL, NULL);
 }
