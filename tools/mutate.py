@@ -548,6 +548,8 @@ class Runner:
         h.update(repr((self.a.cc, self.a.cppflags, self.a.cflags, self.a.libs, self.a.tests,
                        self.a.conformance, self.a.fuzz, self.a.examples, self.a.examples_common,
                        self.lib_srcs)).encode())
+        with open(os.path.abspath(__file__), "rb") as f:
+            h.update(hashlib.sha1(f.read()).digest())  # how the base is built is part of it
         for d in ("lib", "include", "tests", "fuzz", "examples"):
             for dp, dns, fns in os.walk(d):
                 dns.sort()
