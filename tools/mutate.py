@@ -461,12 +461,9 @@ def load_equivalents(path):
 # --------------------------------------------------------------------------------------------
 # Building and running
 
-def sh(cmd, cwd, log=None):
+def sh(cmd, cwd):
     r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        stdin=subprocess.DEVNULL)
-    if log is not None:
-        with open(log, "ab") as f:
-            f.write(b"$ " + " ".join(cmd).encode() + b"\n" + r.stdout)
     return r.returncode, r.stdout.decode(errors="replace")
 
 
@@ -944,8 +941,12 @@ def main():
         seed, len(chosen), len(pool), " ".join(files), seed,
         " COUNT=%d" % a.count if a.count else ""), flush=True)
     if a.list:
-        for m in chosen:
-            print("%s:%d  %s%s" % (m.file, m.line, m.ident(), "  [marked]" if m.key() in eq else ""))
+        try:
+            for m in chosen:
+                print("%s:%d  %s%s" % (m.file, m.line, m.ident(),
+                                       "  [marked]" if m.key() in eq else ""))
+        except BrokenPipeError:  # | head
+            sys.stdout = open(os.devnull, "w")
         return 0
 
     os.makedirs(a.out, exist_ok=True)
