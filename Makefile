@@ -241,7 +241,9 @@ lint:
 #                      FILES="conn outq", MATCH=text (part of a mutant's identity), IDS=file
 #                      (identities, one a line, e.g. build/mutate/survivors.txt),
 #                      THRESHOLD=0.95 (exit 1 below), MUTATE_JOBS=2, BUDGET=seconds,
-#                      LIST=1 (print the chosen mutants and run nothing).
+#                      LIST=1 (print the chosen mutants and run nothing). SANITIZE=1 runs
+#                      them under ASan + UBSan (about 3x slower; also kills mutants whose only
+#                      effect is undefined behaviour, e.g. memcpy from NULL).
 # make mutate-sample   the CI sample: SAMPLE_COUNT mutants (default 40), a fresh seed each run,
 #                      no new mutant started after SAMPLE_BUDGET seconds (default 300).
 # Report: $(B)/mutate/report.md. Known equivalent mutants: tools/mutate-equivalent.txt.

@@ -712,7 +712,8 @@ class Runner:
                 os.unlink(os.path.join(wdir, "obj", o))
             rc, out = sh(self.lib_compile_cmd(rel), wdir)
             if rc != 0:
-                res.update(status="no-compile", why=out.strip().splitlines()[0] if out.strip() else "")
+                errs = [l for l in out.splitlines() if "error" in l] or out.splitlines() or [""]
+                res.update(status="no-compile", why=errs[0].strip())
                 return res
             obj = os.path.join(wdir, "obj", stem + ".o")
             if stripped(obj, self.a.objcopy) == self.base_stripped[rel]:
@@ -937,9 +938,17 @@ def main():
     pos = {id(m): k for k, m in enumerate(pool)}
     chosen = sorted(order, key=lambda m: pos[id(m)])
 
-    print("mutate: seed %s — %d of %d mutants in %s (make mutate SEED=%s%s to repeat)" % (
-        seed, len(chosen), len(pool), " ".join(files), seed,
-        " COUNT=%d" % a.count if a.count else ""), flush=True)
+    again = "SEED=%s" % seed
+    if a.count:
+        again += " COUNT=%d" % a.count
+    if a.files.strip():
+        again += " FILES=%s" % shlex.quote(a.files.strip())
+    if a.match:
+        again += " MATCH=%s" % shlex.quote(a.match)
+    if a.ids:
+        again += " IDS=%s" % shlex.quote(a.ids)
+    print("mutate: seed %s — %d of %d mutants in %s (make mutate %s to repeat)" % (
+        seed, len(chosen), len(pool), " ".join(files), again), flush=True)
     if a.list:
         try:
             for m in chosen:
@@ -992,6 +1001,8 @@ def main():
                 extra = ""
                 if res["status"] == "killed":
                     extra = " by %s (%s)" % (res["by"], res["why"])
+                elif res["status"] == "no-compile":
+                    extra = " (%s)" % res["why"]
                 print("[%d/%d] %s:%d %s: %s%s %.1fs" % (k, len(order), m.file, m.line, m.what,
                                                         res["status"], extra, res.get("secs", 0)),
                       flush=True)
