@@ -12,6 +12,8 @@
 #   make interop         against Python websockets, Node ws, Chromium, nginx (tests/interop)
 #   make python-check    the Python binding's tests (bindings/python) against build/libws.so
 #   make fuzz, fuzz-run (FUZZ_SECONDS=60), fuzz-afl, coverage, lint: see fuzz/README.md
+#   make mutate          mutation testing of lib/*.c against what make check runs (COUNT, SEED,
+#                        FILES, MATCH, THRESHOLD); make mutate-sample: the bounded CI sample
 #   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1
 
 VERSION   := 0.2.0
@@ -81,7 +83,7 @@ STATIC    := $(B)/libws.a
 SHARED    := $(B)/libws.so.$(VERSION)
 
 .PHONY: conformance interop kqueue-syntax all lib check asan valgrind run deps install uninstall clean bench bench-callgrind fuzz examples tests \
-        fuzz-afl fuzz-run coverage lint abi-check abi-baseline
+        fuzz-afl fuzz-run coverage lint abi-check abi-baseline mutate mutate-sample
 .DEFAULT_GOAL := all
 
 all: lib examples tests
@@ -252,6 +254,36 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem -Iinclude -Ilib -DWS_HAVE_ZLIB=1 $(LINT_SRCS)
 	clang-tidy --quiet $(LINT_SRCS) -- $(CPPFLAGS) -Ilib $(CSTD) -DWS_HAVE_ZLIB=1
+
+# ---- mutation testing (tools/mutate.py, README.md "Testing") ----
+# make mutate          every mutant of lib/*.c, each run against the programs make check runs
+#                      (hours). COUNT=N: a sample of N, SEED=S to repeat one (printed first),
+#                      FILES="conn outq", MATCH=text (part of a mutant's identity), IDS=file
+#                      (identities, one a line, e.g. build/mutate/survivors.txt),
+#                      THRESHOLD=0.95 (exit 1 below), MUTATE_JOBS=2, BUDGET=seconds,
+#                      LIST=1 (print the chosen mutants and run nothing). SANITIZE=1 runs
+#                      them under ASan + UBSan (about 3x slower; also kills mutants whose only
+#                      effect is undefined behaviour, e.g. memcpy from NULL).
+# make mutate-sample   the CI sample: SAMPLE_COUNT mutants (default 40), a fresh seed each run,
+#                      no new mutant started after SAMPLE_BUDGET seconds (default 300).
+# Report: $(B)/mutate/report.md. Known equivalent mutants: tools/mutate-equivalent.txt.
+PYTHON        ?= python3
+MUTATE_JOBS   ?= 2
+THRESHOLD     ?= 0.95
+SAMPLE_COUNT  ?= 40
+SAMPLE_BUDGET ?= 300
+MUTATE_CMD = $(PYTHON) tools/mutate.py --out '$(B)/mutate' -j '$(MUTATE_JOBS)' \
+  --threshold '$(THRESHOLD)' --files '$(FILES)' --match '$(MATCH)' --ids '$(IDS)' \
+  --cc '$(CC)' --ar '$(AR)' --cppflags '$(CPPFLAGS)' --cflags '$(ALL_CFLAGS)' \
+  --libs '$(ZLIB_LIBS) $(LDFLAGS)' --lib-srcs '$(LIB_SRCS)' --tests '$(TEST_SRCS)' \
+  --conformance '$(CONF_SRCS)' --fuzz '$(FUZZ_SRCS)' --examples '$(EX_SRCS)' \
+  --examples-common '$(EX_COMMON)' $(if $(LIST),--list)
+
+mutate:
+	@$(MUTATE_CMD) --count '$(or $(COUNT),0)' --seed '$(SEED)' --budget '$(or $(BUDGET),0)'
+
+mutate-sample:
+	@$(MUTATE_CMD) --count '$(SAMPLE_COUNT)' --seed '$(SEED)' --budget '$(SAMPLE_BUDGET)'
 
 install: lib
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
