@@ -422,6 +422,60 @@ static void test_sticky_reject(void **state)
     assert_true(ws_utf8_failed(st));
 }
 
+/* States the validator never produces -- odd values, values between its states, anything at or
+ * above the reject state -- are rejected whatever follows, by every entry point and kernel: a
+ * caller that corrupts or forges its state learns it, and no table is read out of place. The
+ * eight states it does produce (0, 16, ..., 112) are told apart from all of them. */
+static void test_forged_states_rejected(void **state)
+{
+    (void)state;
+    /* ASCII, a lead byte, a continuation, and a block long enough for the SIMD kernels */
+    uint8_t ascii64[64];
+    memset(ascii64, 'a', sizeof ascii64);
+    static const struct {
+        const uint8_t *p;
+        size_t n;
+    } inputs[] = {{(const uint8_t *)"a", 1}, {(const uint8_t *)"\xC2", 1},
+                  {(const uint8_t *)"\x80", 1}, {(const uint8_t *)"\xE0\xA0", 2}};
+    uint32_t forged[300];
+    size_t nf = 0;
+    for (uint32_t s = 1; s < 256; s++)
+        if (s % 16 != 0 || s >= 128)
+            forged[nf++] = s;
+    static const uint32_t far[] = {0x100u, 0x101u, 0x110u, 0x7FFFFFFFu, 0x80000000u,
+                                   0xFFFFFFF0u, 0xFFFFFFFEu, 0xFFFFFFFFu};
+    for (size_t i = 0; i < sizeof far / sizeof far[0]; i++)
+        forged[nf++] = far[i];
+
+    for (size_t f = 0; f < nf; f++) {
+        ws_utf8_state st = forged[f];
+        if (!ws_utf8_failed(st))
+            print_message("state 0x%x not reported failed\n", (unsigned)st);
+        assert_true(ws_utf8_failed(st));
+        assert_false(ws_utf8_complete(st));
+        for (int k = -1; k < WS_UTF8_KERNEL_COUNT; k++) {
+            for (size_t i = 0; i <= sizeof inputs / sizeof inputs[0]; i++) {
+                const uint8_t *p = i < 4 ? inputs[i].p : ascii64;
+                size_t n = i < 4 ? inputs[i].n : sizeof ascii64;
+                st = forged[f];
+                size_t r = k < 0 ? ws_utf8_validate(&st, p, n)
+                                 : ws__utf8_validate_kernel(k, &st, p, n);
+                if (r != 0 || !ws_utf8_failed(st))
+                    print_message("state 0x%x, kernel %d, input %zu: %zu, state 0x%x\n",
+                                  (unsigned)forged[f], k, i, r, (unsigned)st);
+                assert_int_equal(r, 0);
+                assert_true(ws_utf8_failed(st));
+                assert_false(ws_utf8_complete(st));
+            }
+        }
+    }
+    /* the states it produces are not failures; only the first is complete */
+    for (uint32_t s = 0; s < 128; s += 16) {
+        assert_false(ws_utf8_failed(s));
+        assert_int_equal(ws_utf8_complete(s), s == 0);
+    }
+}
+
 /* ---- Exhaustive comparisons against the reference ----------------------------------------- */
 
 /* One representative of every byte range the validator distinguishes, plus edges. */
@@ -1313,6 +1367,7 @@ int main(void)
         cmocka_unit_test(test_initial_and_empty),
         cmocka_unit_test(test_incomplete_at_end),
         cmocka_unit_test(test_sticky_reject),
+        cmocka_unit_test(test_forged_states_rejected),
         cmocka_unit_test(test_exhaustive_1_2_byte),
         cmocka_unit_test(test_exhaustive_2_byte_in_context),
         cmocka_unit_test(test_exhaustive_3_byte),
