@@ -610,6 +610,57 @@ static int iov_in(const ws_iovec *v, const uint8_t *buf, size_t n)
     return v->base >= buf && v->base < buf + n;
 }
 
+/* A client's masking keys are the random hook's bytes, four per frame, in the order drawn --
+ * across the batches the connection draws them in, for data and control frames alike, and
+ * from the hook set last. */
+static void test_masking_keys_from_hook(void **state)
+{
+    static const uint8_t data[] = "masked payload, keys from the random hook";
+    const size_t len = sizeof data - 1;
+    uint32_t seed = 7;
+    rec_rng_state rec;
+    (void)state;
+    memset(&rec, 0, sizeof rec);
+    rec.seed = 0x1234abcdu;
+    ws_conn *c = conn_open(WS_ROLE_CLIENT, NULL, &seed);
+    /* a key drawn through the first hook, then the hook replaced: none of its batch is reused */
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_OK);
+    frame_list f = output_frames(c);
+    frames_free(&f);
+    assert_int_equal(ws_conn_set_random(c, rec_rng, &rec), WS_OK);
+
+    enum { FRAMES = 21 }; /* more than two batches of eight keys */
+    for (int i = 0; i < FRAMES - 1; i++) {
+        int r;
+        if (i % 5 == 3)
+            r = ws_conn_ping(c, data, (size_t)i);
+        else
+            r = ws_conn_send(c, i & 1 ? WS_OP_TEXT : WS_OP_BINARY, data, len - (size_t)i, 0);
+        assert_int_equal(r, WS_OK);
+    }
+    assert_int_equal(ws_conn_close(c, 1000, NULL, 0), WS_OK);
+    f = output_frames(c);
+    assert_int_equal(f.n, FRAMES);
+    assert_true(rec.n >= 4 * FRAMES);
+    assert_true(rec.n <= sizeof rec.drawn);
+    for (int i = 0; i < FRAMES; i++) {
+        if (memcmp(f.v[i].mask, rec.drawn + 4 * i, 4) != 0)
+            print_message("frame %d: key %02x%02x%02x%02x, hook gave %02x%02x%02x%02x\n", i,
+                          f.v[i].mask[0], f.v[i].mask[1], f.v[i].mask[2], f.v[i].mask[3],
+                          rec.drawn[4 * i], rec.drawn[4 * i + 1], rec.drawn[4 * i + 2],
+                          rec.drawn[4 * i + 3]);
+        assert_memory_equal(f.v[i].mask, rec.drawn + 4 * i, 4);
+        /* and the payload unmasks with it to what was sent */
+        if (i < FRAMES - 1) {
+            size_t n = i % 5 == 3 ? (size_t)i : len - (size_t)i;
+            assert_int_equal(f.v[i].len, n);
+            assert_memory_equal(f.v[i].data, data, n);
+        }
+    }
+    frames_free(&f);
+    ws_conn_free(c);
+}
+
 static void test_borrow(void **state)
 {
     (void)state;
@@ -818,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_feed_input_limit),
         cmocka_unit_test(test_session_split),
         cmocka_unit_test(test_masking),
+        cmocka_unit_test(test_masking_keys_from_hook),
         cmocka_unit_test(test_borrow),
         cmocka_unit_test(test_partial_writes),
         cmocka_unit_test(test_send_misuse),
