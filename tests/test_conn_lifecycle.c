@@ -232,27 +232,59 @@ static void test_close_without_code(void **state)
     }
 }
 
-static int code_valid(unsigned code)
+/* Which close codes an endpoint may send, transcribed from RFC 6455 section 7.4 (7.4.1, 7.4.2
+ * and the IANA registry), range by range over all 16 bits -- data, not a copy of the
+ * library's rule: 0 means "no status" (a close frame without a payload). */
+static const struct {
+    unsigned lo, hi;
+    int sendable;
+} close_code_table[] = {
+    {0, 0, 1},         /* no status code: an empty close frame */
+    {1, 999, 0},       /* not used */
+    {1000, 1003, 1},   /* normal, going away, protocol error, unsupported data */
+    {1004, 1006, 0},   /* reserved; no status received and abnormal closure never on the wire */
+    {1007, 1014, 1},   /* invalid payload .. bad gateway */
+    {1015, 2999, 0},   /* TLS handshake (never on the wire), then reserved for the protocol */
+    {3000, 4999, 1},   /* registered for libraries and frameworks, private use */
+    {5000, 65535, 0},  /* undefined */
+};
+
+static int close_code_sendable(unsigned code)
 {
-    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-           (code >= 3000 && code <= 4999);
+    for (size_t i = 0; i < sizeof close_code_table / sizeof close_code_table[0]; i++)
+        if (code >= close_code_table[i].lo && code <= close_code_table[i].hi)
+            return close_code_table[i].sendable;
+    fail();
+    return 0;
 }
 
 static void test_close_send_validation(void **state)
 {
     (void)state;
+    /* The table covers every code once; 12 + 2000 codes besides 0 are sendable. */
+    unsigned sendable = 0;
+    for (unsigned code = 1; code <= 65535; code++) {
+        sendable += (unsigned)close_code_sendable(code);
+        if (ws_close_code_valid(code) != close_code_sendable(code))
+            print_message("ws_close_code_valid(%u) = %d\n", code, ws_close_code_valid(code));
+        assert_int_equal(ws_close_code_valid(code), close_code_sendable(code));
+    }
+    assert_int_equal(sendable, 12 + 2000);
+    assert_int_equal(ws_close_code_valid(0), 0); /* 0 is no code: ws_conn_close's "none" */
+    assert_int_equal(ws_close_code_valid(65536 + 1000), 0);
+
     for (int role = 0; role < 2; role++) {
-        for (unsigned code = 0; code <= 5000; code++) {
+        for (unsigned code = 0; code <= 5001; code++) {
             uint32_t rng = 1;
+            unsigned c16 = code == 5001 ? 65535 : code;
             ws_conn *c = conn_open((uint32_t)role, NULL, &rng);
-            int r = ws_conn_close(c, (uint16_t)code, NULL, 0);
-            assert_int_equal(ws_close_code_valid(code), code_valid(code));
-            if (code == 0 || code_valid(code)) {
+            int r = ws_conn_close(c, (uint16_t)c16, NULL, 0);
+            if (close_code_sendable(c16)) {
                 assert_int_equal(r, WS_OK);
                 assert_int_equal(ws_conn_state(c), WS_STATE_CLOSING);
                 frame_list f = output_frames(c);
                 assert_int_equal(f.n, 1);
-                assert_int_equal(close_code_of(&f.v[0]), code ? code : 1005);
+                assert_int_equal(close_code_of(&f.v[0]), c16 ? c16 : 1005);
                 frames_free(&f);
             } else {
                 assert_int_equal(r, WS_ERR_CLOSE_CODE);
@@ -437,6 +469,129 @@ static void test_subprotocol(void **state)
     }
 }
 
+/* The agreed subprotocol is kept as a copy of exactly its bytes, NUL-terminated, on both
+ * sides, whatever its length: through failalloc, whose free checks each block's size and the
+ * canary behind it, so a copy one byte short or long fails here and not only under ASan. */
+static void test_subprotocol_kept_exactly(void **state)
+{
+    static const char long_token[] = "a-long.subprotocol_name~with!every#token$char%and&more'*+^`|"
+                                     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV";
+    static const char *const offer[] = {"x", "ab", "chat", long_token};
+    (void)state;
+    for (size_t pick = 0; pick < 4; pick++) {
+        failalloc fs, fc;
+        ws_allocator as = failalloc_init(&fs, -1, 0), ac = failalloc_init(&fc, -1, 0);
+        pair p;
+        memset(&p, 0, sizeof p);
+        p.crng = 2;
+        p.srv = new_conn(WS_ROLE_SERVER, 0, &as);
+        p.cli = new_conn(WS_ROLE_CLIENT, 0, &ac);
+        assert_int_equal(ws_conn_set_random(p.cli, test_rng, &p.crng), WS_OK);
+        assert_int_equal(ws_conn_client_start(p.cli, "ws://example.com/", offer, 4,
+                                              WS_EXTENSIONS_NONE, NULL),
+                         WS_OK);
+        pump(p.cli, p.srv, &p.slog, 0);
+        assert_non_null(log_find(&p.slog, WS_EV_REQUEST, 0));
+        assert_int_equal(ws_conn_accept(p.srv, offer[pick], WS_EXTENSIONS_NONE, NULL), WS_OK);
+        pump(p.srv, p.cli, &p.clog, 0);
+        drain(p.srv, &p.slog);
+        for (int side = 0; side < 2; side++) {
+            const char *v = NULL;
+            size_t n = 0;
+            assert_int_equal(ws_conn_subprotocol(side ? p.cli : p.srv, &v, &n), WS_OK);
+            assert_int_equal(n, strlen(offer[pick]));
+            assert_memory_equal(v, offer[pick], n + 1); /* the bytes and the NUL */
+        }
+        pair_free(&p); /* frees the copies: sizes and canaries checked */
+        assert_int_equal(fs.live, 0);
+        assert_int_equal(fc.live, 0);
+    }
+}
+
+static const char upgrade_request[] = "GET /chat HTTP/1.1\r\nHost: example.com\r\n"
+                                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                      "Sec-WebSocket-Version: 13\r\n\r\n";
+
+/* A server that has the request and owes its decision (WS_EV_REQUEST taken). */
+static ws_conn *server_deciding(void)
+{
+    ev_log l = {0};
+    ws_conn *c = new_conn(WS_ROLE_SERVER, 0, NULL);
+    assert_int_equal(feed_copy(c, &l, (const uint8_t *)upgrade_request,
+                               sizeof upgrade_request - 1, 0),
+                     WS_OK);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].type, WS_EV_REQUEST);
+    log_free(&l);
+    return c;
+}
+
+/* ws_conn_reject's argument errors are its own (WS_ERR_ARG_STATUS for the status or reason,
+ * WS_ERR_ARG_HEADERS, WS_ERR_INVALID_ARG), never WS_ERR_NOMEM, and they change nothing: no
+ * byte queued, no event, the request still waiting -- a reject or an accept after them works. */
+static void test_reject_argument_errors(void **state)
+{
+    static const struct {
+        unsigned status;
+        const char *reason, *headers;
+        size_t body_len;
+        int want;
+    } bad[] = {
+        {0, NULL, NULL, 0, WS_ERR_ARG_STATUS},
+        {199, NULL, NULL, 0, WS_ERR_ARG_STATUS},
+        {600, NULL, NULL, 0, WS_ERR_ARG_STATUS},
+        {101, "Switching Protocols", NULL, 0, WS_ERR_ARG_STATUS},
+        {403, "Go\raway", NULL, 0, WS_ERR_ARG_STATUS},
+        {403, "Go\naway", NULL, 0, WS_ERR_ARG_STATUS},
+        {403, "Go\x7f" "away", NULL, 0, WS_ERR_ARG_STATUS},
+        {403, "Go\x01" "away", NULL, 0, WS_ERR_ARG_STATUS},
+        {403, NULL, "No colon\r\n", 0, WS_ERR_ARG_HEADERS},
+        {403, NULL, "X-A: 1\r\n\r\nX-B: 2", 0, WS_ERR_ARG_HEADERS},
+        {403, NULL, "Content-Length: 5\r\n", 0, WS_ERR_ARG_HEADERS},
+        {403, NULL, "X-A: a\x7f" "b\r\n", 0, WS_ERR_ARG_HEADERS},
+        {403, NULL, NULL, 3, WS_ERR_INVALID_ARG}, /* body NULL with a length */
+    };
+    ws_event e;
+    (void)state;
+    for (int then_accept = 0; then_accept < 2; then_accept++) {
+        ws_conn *c = server_deciding();
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            int r = ws_conn_reject(c, bad[i].status, bad[i].reason, bad[i].headers, NULL,
+                                   bad[i].body_len);
+            if (r != bad[i].want)
+                print_message("case %zu: %s, want %s\n", i, ws_errname(r),
+                              ws_errname(bad[i].want));
+            assert_int_equal(r, bad[i].want);
+            assert_int_equal(ws_conn_buffered_amount(c), 0);
+            assert_int_equal(ws_conn_output_queued(c), 0);
+            assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 0);
+            assert_int_equal(ws_conn_state(c), WS_STATE_CONNECTING);
+            assert_non_null(ws_conn_handshake(c));
+        }
+        bytes out = {0};
+        if (then_accept) {
+            assert_int_equal(ws_conn_accept(c, NULL, WS_EXTENSIONS_NONE, NULL), WS_OK);
+            take_output(c, &out, 0);
+            static const char ok[] = "HTTP/1.1 101 Switching Protocols\r\n";
+            assert_memory_equal(out.p, ok, sizeof ok - 1);
+            assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
+        } else {
+            static const char want[] = "HTTP/1.1 403 Forbidden\r\nX-Why: test\r\n"
+                                       "Content-Length: 2\r\nConnection: close\r\n\r\nno";
+            assert_int_equal(ws_conn_reject(c, 403, NULL, "X-Why: test\r\n", "no", 2), WS_OK);
+            take_output(c, &out, 0);
+            assert_int_equal(out.n, sizeof want - 1);
+            assert_memory_equal(out.p, want, out.n);
+            assert_int_equal(ws_conn_state(c), WS_STATE_CLOSED);
+            /* and a second decision is refused */
+            assert_int_equal(ws_conn_reject(c, 403, NULL, NULL, NULL, 0), WS_ERR_STATE);
+        }
+        bytes_free(&out);
+        ws_conn_free(c);
+    }
+}
+
 /* ---- pings and pongs ---- */
 
 static void test_auto_pong(void **state)
@@ -587,6 +742,119 @@ static void tick_both(pair *p, uint64_t now)
 {
     assert_int_equal(ws_conn_tick(p->srv, now), WS_OK);
     assert_int_equal(ws_conn_tick(p->cli, now), WS_OK);
+}
+
+/* A server with `pending` bytes of one binary message unwritten and the high-water mark at
+ * hw. */
+static ws_conn *server_with_pending(size_t pending, uint64_t hw)
+{
+    static uint8_t junk[128];
+    uint32_t rng = 1;
+    ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    assert_true(pending >= 2 && pending - 2 < 126);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, junk, pending - 2, 0), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, hw), WS_OK);
+    assert_int_equal(ws_conn_buffered_amount(c), pending);
+    return c;
+}
+
+static void feed_ping(ws_conn *c, ev_log *l, const char *payload)
+{
+    bytes w = {0};
+    size_t before = l->n;
+    peer_frame(&w, WS_ROLE_SERVER, WS_OP_PING, 1, payload, strlen(payload));
+    assert_int_equal(feed_copy(c, l, w.p, w.n, 0), WS_OK);
+    assert_int_equal(l->n, before + 1);
+    assert_int_equal(log_last(l)->type, WS_EV_PING);
+    bytes_free(&w);
+}
+
+/* The pongs in c's output (after what `before` holds of it already, if not NULL), in order,
+ * joined by '|'. */
+static void pongs_written(ws_conn *c, const bytes *before, char *out, size_t cap)
+{
+    bytes b = {0};
+    if (before)
+        bytes_append(&b, before->p, before->n);
+    take_output(c, &b, 0);
+    frame_list f = parse_frames(b.p, b.n);
+    bytes_free(&b);
+    out[0] = 0;
+    for (size_t i = 0; i < f.n; i++)
+        if (f.v[i].opcode == WS_OP_PONG)
+            snprintf(out + strlen(out), cap - strlen(out), "%s%s", out[0] ? "|" : "",
+                     (char *)f.v[i].data);
+    frames_free(&f);
+}
+
+/*
+ * Auto-pong and the high-water mark, at the byte: a pong is queued at once while the output
+ * it joins (pending + the largest pong header, 14, + its payload) stays at or below the mark,
+ * and waits -- counted in ws_conn_buffered_amount, not queued -- from one byte above. An
+ * empty queue always takes it; one byte pending already counts. The pong that waits is sent
+ * as soon as an ack drains the queue, or, when a newer ping comes, before the newer one's if
+ * the mark allows it there and then, else replaced by it.
+ */
+static void test_auto_pong_high_water_boundary(void **state)
+{
+    enum { HW = 100, PONG = 2 + 5 }; /* pongs of 5 bytes: 7 on the wire from a server */
+    char got[64];
+    (void)state;
+
+    /* pending + 14 + 5 one below, at, one above the mark */
+    for (int d = -1; d <= 1; d++) {
+        ev_log l = {0};
+        size_t pending = (size_t)(HW - 14 - 5 + d);
+        ws_conn *c = server_with_pending(pending, HW);
+        feed_ping(c, &l, "abcde");
+        if (d <= 0) {
+            assert_int_equal(ws_conn_output_queued(c), pending + PONG);
+        } else {
+            assert_int_equal(ws_conn_output_queued(c), pending); /* waits ... */
+            assert_int_equal(ws_conn_buffered_amount(c), pending + PONG); /* ... counted */
+        }
+        pongs_written(c, NULL, got, sizeof got); /* the ack that drains sends the one waiting */
+        assert_string_equal(got, "abcde");
+        log_free(&l);
+        ws_conn_free(c);
+    }
+
+    /* one byte pending is not an empty queue; none is */
+    for (int written_all = 0; written_all < 2; written_all++) {
+        ev_log l = {0};
+        ws_conn *c = server_with_pending(50, 10);
+        bytes b = {0};
+        assert_int_equal(take_write(c, &b, written_all ? 50 : 49), written_all ? 50 : 49);
+        assert_int_equal(ws_conn_buffered_amount(c), written_all ? 0 : 1);
+        feed_ping(c, &l, "abcde");
+        assert_int_equal(ws_conn_output_queued(c), written_all ? 50 + PONG : 50);
+        pongs_written(c, &b, got, sizeof got);
+        assert_string_equal(got, "abcde");
+        bytes_free(&b);
+        log_free(&l);
+        ws_conn_free(c);
+    }
+
+    /* a second ping while the first pong waits: the waiting pong goes first when pending + 14
+     * + its 5 bytes is at or below the mark (the mark raised for it), else it is replaced */
+    for (int d = -1; d <= 1; d++) {
+        ev_log l = {0};
+        size_t pending = 90;
+        ws_conn *c = server_with_pending(pending, 10);
+        feed_ping(c, &l, "abcde");
+        assert_int_equal(ws_conn_output_queued(c), pending);
+        uint64_t hw = (uint64_t)((int)pending + 14 + 5 - d);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, hw), WS_OK);
+        feed_ping(c, &l, "fghij");
+        if (d <= 0)
+            assert_int_equal(ws_conn_output_queued(c), pending + PONG); /* older out, newer waits */
+        else
+            assert_int_equal(ws_conn_output_queued(c), pending); /* the newer replaced it */
+        pongs_written(c, NULL, got, sizeof got);
+        assert_string_equal(got, d <= 0 ? "abcde|fghij" : "fghij");
+        log_free(&l);
+        ws_conn_free(c);
+    }
 }
 
 static void test_ping_interval(void **state)
@@ -1160,7 +1428,10 @@ int main(void)
         cmocka_unit_test(test_data_after_close_discarded),
         cmocka_unit_test(test_feed_eof),
         cmocka_unit_test(test_subprotocol),
+        cmocka_unit_test(test_subprotocol_kept_exactly),
+        cmocka_unit_test(test_reject_argument_errors),
         cmocka_unit_test(test_auto_pong),
+        cmocka_unit_test(test_auto_pong_high_water_boundary),
         cmocka_unit_test(test_ping_interval),
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_close_timeout),
