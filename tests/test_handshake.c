@@ -934,6 +934,69 @@ static void test_client_request_errors(void **state)
     ws_handshake_free(srv);
 }
 
+/* A NULL URL (of any length, 0 included) and a NULL subprotocol list with a count are the
+ * caller's mistakes, WS_ERR_INVALID_ARG -- not a URI error, not a crash -- and change nothing:
+ * no key is drawn, *needed is 0, and the next valid call writes the request. The same through
+ * ws_conn_client_start. */
+static void test_client_request_null_arguments(void **state)
+{
+    ws_handshake *hs = new_hs(WS_ROLE_CLIENT, NULL);
+    static const char *const one[] = {"chat"};
+    uint8_t out[512];
+    unsigned calls = 0;
+    size_t need;
+    (void)state;
+
+    assert_int_equal(ws_handshake_set_random(hs, counting_rng, &calls), WS_OK);
+    for (size_t len = 0; len <= 7; len += 7) {
+        need = 99;
+        assert_int_equal(ws_handshake_client_request(hs, NULL, len, NULL, 0, NULL, NULL, out,
+                                                     sizeof out, &need),
+                         WS_ERR_INVALID_ARG);
+        assert_int_equal(need, 0);
+        need = 99;
+        assert_int_equal(
+            ws_handshake_client_request(hs, NULL, len, NULL, 0, NULL, NULL, NULL, 0, &need),
+            WS_ERR_INVALID_ARG);
+        assert_int_equal(need, 0);
+    }
+    for (size_t nsub = 1; nsub <= WS_HANDSHAKE_MAX_LIST_ITEMS + 1; nsub += 128) {
+        need = 99;
+        assert_int_equal(ws_handshake_client_request(hs, "ws://h/", 7, NULL, nsub, NULL, NULL,
+                                                     out, sizeof out, &need),
+                         WS_ERR_INVALID_ARG);
+        assert_int_equal(need, 0);
+    }
+    assert_int_equal(calls, 0); /* no key drawn */
+    int n = ws_handshake_client_request(hs, "ws://h/", 7, one, 1, NULL, NULL, out, sizeof out,
+                                        NULL);
+    static const char want[] = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY0 "\r\n"
+                               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n"
+                               "\r\n";
+    assert_int_equal(n, (int)sizeof want - 1);
+    assert_memory_equal(out, want, sizeof want - 1);
+    assert_int_equal(calls, 1);
+    ws_handshake_free(hs);
+
+    /* a NULL list with a count of 0 is no list */
+    hs = new_hs(WS_ROLE_CLIENT, NULL);
+    assert_true(ws_handshake_client_request(hs, "ws://h/", 7, NULL, 0, NULL, NULL, out, sizeof out,
+                                            NULL) > 0);
+    ws_handshake_free(hs);
+
+    /* the connection checks the same before it starts anything */
+    ws_conn *c = new_conn(WS_ROLE_CLIENT, 0, NULL);
+    assert_int_equal(ws_conn_client_start(c, NULL, NULL, 0, NULL, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_client_start(c, "ws://h/", NULL, 1, NULL, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_client_start(c, "ws://h/", NULL, 3, NULL, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_buffered_amount(c), 0);
+    assert_null(ws_conn_handshake(c));
+    assert_int_equal(ws_conn_client_start(c, "ws://h/", one, 1, NULL, NULL), WS_OK);
+    assert_true(ws_conn_buffered_amount(c) > 0);
+    ws_conn_free(c);
+}
+
 #define RESP_OK "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 
 static char key0_accept[29];
@@ -1547,6 +1610,7 @@ int main(void)
         cmocka_unit_test(test_reject),
         cmocka_unit_test(test_client_request),
         cmocka_unit_test(test_client_request_errors),
+        cmocka_unit_test(test_client_request_null_arguments),
         cmocka_unit_test(test_client_response_ok),
         cmocka_unit_test(test_client_response_rules),
         cmocka_unit_test(test_client_non101),
