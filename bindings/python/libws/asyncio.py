@@ -18,7 +18,10 @@ Client::
 Options: keyword arguments of :class:`libws.Connection` (the library's, in its units:
 milliseconds and bytes -- ``ping_interval=20000``, ``max_message_size=1 << 20``,
 ``deflate=True``...) plus ``write_limit`` (bytes queued before ``send`` waits, default 64 KiB)
-and ``max_queue`` (received messages kept before reading from the socket pauses, default 32).
+and ``max_queue`` (messages taken from the library ahead of ``recv``, default 1: events are
+then handled in wire order, so a reply to a message goes out before the answer to a close
+frame right behind it, as in the C examples; what is not taken stays in the library, and the
+socket is not read while the library holds input it could not take).
 Heartbeats, the handshake, pong, idle, close and send timeouts are the library's timers,
 driven from the event loop by ``loop.call_at`` at ``next_deadline()``.
 """
@@ -56,7 +59,7 @@ __all__ = [
 logger = logging.getLogger("libws")
 
 DEFAULT_WRITE_LIMIT = 64 * 1024
-DEFAULT_MAX_QUEUE = 32
+DEFAULT_MAX_QUEUE = 1
 #: After the closing handshake: how long to wait for the peer's end of file (ws.h,
 #: ws_conn_wants_shutdown), and how many bytes to discard meanwhile.
 LINGER_SECONDS = 2.0
@@ -166,6 +169,8 @@ class WebSocket(asyncio.Protocol):
         self._reading_paused = False
         self._flush_scheduled = False
         self._unflushed = 0
+        self._arm_pending = False
+        self._discard = False
         self._eof = False
         self._shutting = False
         self._discarded = 0
@@ -241,6 +246,7 @@ class WebSocket(asyncio.Protocol):
             return False  # the transport closes itself
         try:
             self.conn.receive_data(None)
+            self._process(unlimited=True)  # nothing more can come: take it all
         except LibwsError as e:
             self._internal_failure(e)
             return False
@@ -257,7 +263,7 @@ class WebSocket(asyncio.Protocol):
         if not self._closed:
             try:
                 self.conn.receive_data(None)
-                self._process()
+                self._process(unlimited=True)  # keep what came before the end for recv()
             except LibwsError:
                 pass
         if not self._closed:  # no Close event came: treat as an abnormal end
@@ -291,12 +297,26 @@ class WebSocket(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def _process(self) -> None:
+    def _process(self, unlimited: bool = False) -> None:
+        """Take events from the library: control events are handled at once; messages are
+        queued for recv() -- at most max_queue of them (then taking stops: what follows stays
+        in the library, in order, until recv() makes room), or dropped once we are closing.
+        ``unlimited``: take everything (no more input can come: end of file, or lost)."""
         messages = self._messages
-        for ev in self.conn.events():
+        conn = self.conn
+        limit = self.max_queue if not unlimited else 1 << 62
+        next_event = conn.next_event
+        while True:
+            ev = next_event()
+            if ev is None:
+                break
             t = type(ev)
             if t is Message:
+                if self._discard:
+                    continue
                 messages.append(ev.data)  # type: ignore[attr-defined]
+                if len(messages) >= limit:
+                    break
                 continue
             if t is Ping:
                 continue
@@ -314,10 +334,17 @@ class WebSocket(asyncio.Protocol):
             w = self._recv_waiter
             if w is not None and not w.done():
                 w.set_result(None)
-            if len(messages) >= self.max_queue and not self._reading_paused:
-                if self.transport is not None and not self.transport.is_closing():
-                    self.transport.pause_reading()
+        # input flow control: while the library holds input it could not take (it waits for
+        # recv() to take events), stop reading the socket; read again once it is taken
+        tr = self.transport
+        if tr is not None and not self._shutting:
+            if conn._backlog:
+                if not self._reading_paused:
                     self._reading_paused = True
+                    tr.pause_reading()
+            elif self._reading_paused:
+                self._reading_paused = False
+                tr.resume_reading()
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -325,6 +352,9 @@ class WebSocket(asyncio.Protocol):
         tr = self.transport
         if tr is None or self._paused or self.conn._h is None:
             return
+        if self._arm_pending:
+            self._arm_pending = False
+            self._arm_timer()
         conn = self.conn
         data = conn.data_to_send()
         if data:
@@ -513,14 +543,22 @@ class WebSocket(asyncio.Protocol):
         messages = self._messages
         while True:
             if messages:
-                m = messages.popleft()
-                if self._reading_paused and len(messages) <= self.max_queue // 4:
-                    self._reading_paused = False
-                    if self.transport is not None and not self._shutting:
-                        self.transport.resume_reading()
-                return m
+                return messages.popleft()
             if self._closed:
                 raise self._closed_exception()
+            if self.conn._h is not None:
+                # take what the library holds (the next message, pings behind it...); what
+                # that queues (pongs, a close answer) goes out with the next flush
+                try:
+                    self._process()
+                except LibwsError as e:
+                    self._internal_failure(e)
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    self._loop.call_soon(self._flush)
+                self._arm_pending = True
+                if messages or self._closed:
+                    continue
             if self._recv_waiter is not None:
                 raise RuntimeError("recv() is already being awaited by another task")
             fut = self._recv_waiter = self._loop.create_future()
@@ -618,11 +656,15 @@ class WebSocket(asyncio.Protocol):
         conn = self.conn
         if not self._closed and conn._h is not None:
             st = conn.state
+            self._discard = True  # messages still coming are not wanted any more
+            self._messages.clear()
             if st == State.OPEN:
                 try:
                     conn.close(code, reason)
                 except ClosedError:
                     pass
+                self._after_io()
+            elif st == State.CLOSING:
                 self._after_io()
             elif st == State.CONNECTING and self.transport is not None:
                 self.transport.abort()

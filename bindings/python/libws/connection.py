@@ -438,24 +438,40 @@ class Connection:
         """Yield the events that are ready, in order (Request, Open, Message, Fragment, Ping,
         Pong, Error, Close). Stops when none is left; call again after more input."""
         self._handle()
-        hp, ev, evref, mv = self._hp, self._ev, self._evref, self._evmv
-        size = EVENT_SIZE_ARG
+        next_event = self.next_event
         while True:
-            r = _raw_next_event(hp, evref, size)
+            e = next_event()
+            if e is None:
+                return
+            yield e
+
+    def next_event(self) -> Event | None:
+        """The next event, or None when none is ready. Input the library could not take yet
+        is fed as events are taken, so an event later in the stream is processed only when
+        the ones before it were taken: a caller may act on each event before the next
+        (e.g. answer a message before a close frame right behind it is answered)."""
+        hp = self._hp
+        while True:
+            r = _raw_next_event(hp, self._evref, EVENT_SIZE_ARG)
             if r == 0:
                 if self._backlog and self._feed_backlog():
                     continue
-                return
+                return None
             if r < 0:
-                check(r)
-            t, _, _, op, _, _, _, p, n = _unpack_event(mv)
+                check(r, None if self._h is not None else "connection already freed")
+            t, _, _, op, _, _, _, p, n = _unpack_event(self._evmv)
             if t == _EV_MESSAGE:
                 data = (_c_char * n).from_address(p).raw if n else b""
-                yield Message(data.decode("utf-8") if op == _OP_TEXT else data)
-            else:
-                e = self._convert(ev)
-                if e is not None:
-                    yield e
+                return Message(data.decode("utf-8") if op == _OP_TEXT else data)
+            e = self._convert(self._ev)
+            if e is not None:
+                return e
+
+    @property
+    def input_pending(self) -> int:
+        """Bytes given to receive_data that the library has not taken yet (kept here until
+        events are taken): a transport may stop reading while this is not 0."""
+        return len(self._backlog)
 
     def _convert(self, ev: _ffi.ws_event) -> Event | None:
         t = ev.type
