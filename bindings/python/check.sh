@@ -11,6 +11,7 @@
 # Needs Debian's python3-pytest, python3-setuptools, python3-pip (install) and
 # python3-websockets. pytest's exit status 5 (no test collected) counts as a failure.
 # PYTHON: the interpreter (default /usr/bin/python3, the one Debian's packages serve).
+# PY_CONFORMANCE=1 also runs the conformance suite against the binding (see below).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -37,10 +38,34 @@ if [ $rc -eq 5 ]; then
 fi
 [ $rc -eq 0 ] || exit $rc
 
-# Offline install into a temporary folder (no package index is reachable), then the README's
-# example from the installed copy, outside the source tree.
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/libws-py.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+
+# PY_CONFORMANCE=1: the project's conformance suite (BUILD_DIR/tests/test_conformance, quick
+# mode, ~80 s) against examples/echo_server.py as the server and examples/echo_client.py in
+# wsc's place as the client.
+if [ "${PY_CONFORMANCE:-0}" = 1 ]; then
+    tester=$b/tests/test_conformance
+    if [ ! -x "$tester" ]; then
+        echo "python-check: $tester missing (make all)" >&2
+        exit 1
+    fi
+    mkdir -p "$tmp/ex"
+    printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$PY" "$here/examples/echo_server.py" >"$tmp/ex/echo-py"
+    printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$PY" "$here/examples/echo_client.py" >"$tmp/ex/wsc"
+    chmod +x "$tmp/ex/echo-py" "$tmp/ex/wsc"
+    EX_DIR="$tmp/ex" "$tester" --servers echo-py --quick >"$tmp/conformance.log" 2>&1
+    crc=$?
+    grep -E '^(FAIL|summary)' "$tmp/conformance.log"
+    tail -n 4 "$tmp/conformance.log" | grep -E 'passed|conformance:'
+    if [ $crc -ne 0 ]; then
+        echo "python-check: FAIL: the conformance suite against the binding" >&2
+        exit 1
+    fi
+fi
+
+# Offline install into a temporary folder (no package index is reachable), then the READMEs'
+# examples from the installed copy, outside the source tree.
 if ! "$PY" -m pip --version >/dev/null 2>&1; then
     echo "python-check: pip missing: install check skipped (apt-get install python3-pip)"
     exit 0
