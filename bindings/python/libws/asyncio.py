@@ -338,7 +338,7 @@ class WebSocket(asyncio.Protocol):
         # recv() to take events), stop reading the socket; read again once it is taken
         tr = self.transport
         if tr is not None and not self._shutting:
-            if conn._backlog:
+            if conn.input_pending:
                 if not self._reading_paused:
                     self._reading_paused = True
                     tr.pause_reading()

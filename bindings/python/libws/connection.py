@@ -238,6 +238,7 @@ class Connection:
         "_takenref",
         "_iov",
         "_backlog",
+        "_boff",
         "_eof_pending",
         "_closed_seen",
         "__weakref__",
@@ -269,7 +270,8 @@ class Connection:
         self._taken = c_size_t()
         self._takenref = byref(self._taken)
         self._iov = (_ffi.ws_iovec * _IOV_MAX)()
-        self._backlog = bytearray()
+        self._backlog = b""  # input the library has not taken yet: _backlog[_boff:]
+        self._boff = 0
         self._eof_pending = False
         self._closed_seen = False
         self.tick(now_ms)
@@ -397,15 +399,16 @@ class Connection:
         :meth:`events` drains the events."""
         h = self._handle()
         if not data:
-            if self._backlog:
+            if self.input_pending:
                 self._eof_pending = True
             else:
                 check(lib.ws_conn_feed_eof(h))
             return
         if type(data) is not bytes:
             data = bytes(data)
-        if self._backlog:
-            self._backlog += data
+        if self.input_pending:
+            self._backlog = self._backlog[self._boff :] + data
+            self._boff = 0
             self._feed_backlog()
             return
         n = len(data)
@@ -414,24 +417,28 @@ class Connection:
             check(r)
         t = self._taken.value
         if t < n:
-            self._backlog += data[t:]
+            # keep the bytes object itself and where the library stopped: no copy
+            self._backlog = data
+            self._boff = t
 
     def _feed_backlog(self) -> int:
-        b = self._backlog
-        n = len(b)
-        if not n:
+        b, off = self._backlog, self._boff
+        n = len(b) - off
+        if n <= 0:
             return 0
-        buf = (ctypes.c_char * n).from_buffer(b)
-        try:
-            check(lib.ws_conn_feed(self._h, buf, n, self._takenref))
-        finally:
-            del buf
+        # an address inside the (immutable, referenced) bytes object: ws_conn_feed copies
+        addr = ctypes.cast(b, c_void_p).value + off  # type: ignore[operator]
+        r = _raw_feed(self._hp, c_void_p(addr), c_size_t(n), self._takenref)
+        if r:
+            check(r)
         t = self._taken.value
-        if t:
-            del b[:t]
-        if not b and self._eof_pending:
-            self._eof_pending = False
-            check(lib.ws_conn_feed_eof(self._h))
+        if t == n:
+            self._backlog, self._boff = b"", 0
+            if self._eof_pending:
+                self._eof_pending = False
+                check(lib.ws_conn_feed_eof(self._h))
+        else:
+            self._boff = off + t
         return t
 
     def events(self) -> Iterator[Event]:
@@ -454,7 +461,7 @@ class Connection:
         while True:
             r = _raw_next_event(hp, self._evref, EVENT_SIZE_ARG)
             if r == 0:
-                if self._backlog and self._feed_backlog():
+                if self._boff < len(self._backlog) and self._feed_backlog():
                     continue
                 return None
             if r < 0:
@@ -471,7 +478,7 @@ class Connection:
     def input_pending(self) -> int:
         """Bytes given to receive_data that the library has not taken yet (kept here until
         events are taken): a transport may stop reading while this is not 0."""
-        return len(self._backlog)
+        return len(self._backlog) - self._boff
 
     def _convert(self, ev: _ffi.ws_event) -> Event | None:
         t = ev.type
