@@ -10,6 +10,7 @@ the children are killed at the end.
 
     python3 bench.py [--conns 100] [--inflight 16] [--size 16] [--seconds 2] [--reps 3]
     python3 bench.py --quick          # 1 s windows, 1 repetition
+    python3 bench.py --decode         # sans-I/O decode throughput against wsproto
 
 The generator is deliberately lean (prebuilt masked frames, echoes counted by length, no
 WebSocket library on its side), so it is not what limits the figures: its own CPU time is
@@ -195,6 +196,54 @@ def _start(name: str) -> tuple[subprocess.Popen, int]:
     return p, int(line.rsplit(":", 1)[1])
 
 
+def _decode(args) -> int:
+    """Sans-I/O decode throughput: N masked binary frames of S bytes fed at once to a server
+    connection, every message taken as an event; libws.Connection against wsproto (Debian's
+    python3-wsproto) when it is installed."""
+    sys.path.insert(0, HERE)
+    import libws
+
+    n = 50000
+    frames = _frames(args.size)
+    data = b"".join(frames[i % len(frames)] for i in range(n))
+
+    def ours() -> float:
+        c = libws.Connection("server", already_open=True, max_input_buffer=1 << 20)
+        list(c.events())
+        t = time.perf_counter()
+        c.receive_data(data)
+        got = sum(1 for _ in c.events())
+        assert got == n
+        return n / (time.perf_counter() - t)
+
+    def theirs() -> float:
+        from wsproto.connection import Connection, ConnectionType
+
+        c = Connection(ConnectionType.SERVER)
+        t = time.perf_counter()
+        c.receive_data(data)
+        got = sum(1 for _ in c.events())
+        assert got == n
+        return n / (time.perf_counter() - t)
+
+    runs = {"libws": ours}
+    try:
+        import wsproto  # noqa: F401
+
+        runs["wsproto"] = theirs
+    except ImportError:
+        print("(wsproto not installed: apt-get install python3-wsproto to compare)")
+    print(f"== sans-I/O decode: {n} masked binary messages of {args.size} B in one read, "
+          f"median of {args.reps}")
+    med = {}
+    for name, fn in runs.items():
+        med[name] = statistics.median(fn() for _ in range(args.reps))
+        print(f"{name:<12} {med[name]:>10.0f} msgs/s")
+    if len(med) == 2:
+        print(f"ratio libws / wsproto: {med['libws'] / med['wsproto']:.1f}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--serve", choices=SERVERS)
@@ -206,11 +255,15 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--servers", default="libws,websockets")
+    ap.add_argument("--decode", action="store_true",
+                    help="sans-I/O decode throughput against wsproto instead of the echo")
     args = ap.parse_args()
     if args.serve:
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
         asyncio.run(SERVERS[args.serve](0))
         return 0
+    if args.decode:
+        return _decode(args)
     if args.quick:
         args.seconds, args.reps, args.warmup = 1.0, 1, 0.3
     args.reps = max(1, min(args.reps, 9))
