@@ -169,7 +169,6 @@ class WebSocket(asyncio.Protocol):
         self._reading_paused = False
         self._flush_scheduled = False
         self._unflushed = 0
-        self._arm_pending = False
         self._discard = False
         self._eof = False
         self._shutting = False
@@ -350,17 +349,19 @@ class WebSocket(asyncio.Protocol):
         self._flush_scheduled = False
         self._unflushed = 0
         tr = self.transport
-        if tr is None or self._paused or self.conn._h is None:
+        if tr is None or self.conn._h is None:
             return
-        if self._arm_pending:
-            self._arm_pending = False
+        if self._paused:
+            # output waits in the library: its send timeout must still be able to fire
             self._arm_timer()
+            return
         conn = self.conn
         data = conn.data_to_send()
         if data:
             if tr.is_closing():
                 return
             tr.write(data)
+        self._arm_timer()
         if self._drain_waiters and conn.buffered_amount <= self._low_water:
             self._wake_drain()
         if not self._shutting and _raw_wants_shutdown(conn._hp):
@@ -556,7 +557,6 @@ class WebSocket(asyncio.Protocol):
                 if not self._flush_scheduled:
                     self._flush_scheduled = True
                     self._loop.call_soon(self._flush)
-                self._arm_pending = True
                 if messages or self._closed:
                     continue
             if self._recv_waiter is not None:

@@ -523,3 +523,29 @@ def test_input_flow_control_when_the_handler_does_not_read(run):
     # the binding held about the library's input buffer and one message, not 6.4 MB
     assert state["held"] < 1 << 20, state["held"]
     assert state["got"] == list(range(100))
+
+
+def test_send_timeout_fails_a_peer_that_never_reads(run):
+    seen = {}
+
+    async def handler(ws):
+        t0 = time.monotonic()
+        try:
+            while True:
+                await ws.send(b"\x00" * 65536)
+        except la.ConnectionClosedError as e:
+            seen["error"] = e.error.name if e.error else None
+            seen["after"] = time.monotonic() - t0
+
+    async def main():
+        async with la.serve(handler, "127.0.0.1", 0, send_timeout=300) as server:
+            reader, writer = await raw_client(server.port)  # never reads again
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if "error" in seen:
+                    break
+            writer.transport.abort()
+
+    run(main(), timeout=20)
+    assert seen["error"] == "WS_ERR_SEND_TIMEOUT"
+    assert seen["after"] < 5
