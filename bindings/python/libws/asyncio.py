@@ -288,8 +288,7 @@ class WebSocket(asyncio.Protocol):
         except LibwsError as e:
             self._internal_failure(e)
             return
-        self._flush()
-        self._arm_timer()
+        self._flush()  # which also re-arms the timer
 
     def _internal_failure(self, e: BaseException) -> None:
         logger.error("libws: connection failed internally: %s", e)
