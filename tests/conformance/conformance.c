@@ -322,7 +322,7 @@ static void on_header(peer *p, const ws_frame_header *h)
         protocol_error(p, "frame (opcode %u) after the close frame", h->opcode);
         return;
     }
-    if (h->rsv & 0x40) {
+    if (h->rsv & WS_RSV1) {
         /* RSV1 (the decoder lets it through only when permessage-deflate was agreed):
          * the first frame of a compressed message, nothing else (RFC 7692 section 6). */
         if (WS_OPCODE_IS_CONTROL(h->opcode) || h->opcode == WS_OP_CONTINUATION) {
@@ -486,7 +486,7 @@ static int encode_into_out(peer *p, int fin, unsigned rsv, unsigned opcode, cons
     ws_frame_header h;
     memset(&h, 0, sizeof h);
     h.fin = (uint8_t)(fin != 0);
-    h.rsv = (uint8_t)((rsv & 7u) << 4);
+    h.rsv = (uint8_t)(rsv & 7u); /* the three RSV bits, RSV1 the high one */
     h.opcode = (uint8_t)opcode;
     h.masked = (uint8_t)p->is_client;
     h.payload_len = len;
@@ -1202,8 +1202,9 @@ static pid_t start_echo(const char *name, int *port)
     snprintf(path, sizeof path, "%s/%s", ex_dir(), name);
     if (access(path, X_OK) != 0)
         die("%s not found (build the examples first, or set EX_DIR)", path);
+    /* Deflate is off by default in the examples: groups 12 and 13 need it on. */
     const char *argv[] = {path, "--host", "127.0.0.1", "--port", "0", "--max-message",
-                          "16777216", NULL};
+                          "16777216", conf_have_zlib() ? "--deflate" : NULL, NULL};
     if (pipe(fds) != 0)
         die("pipe");
     pid_t pid = spawn(argv, fds[1]);
