@@ -1674,6 +1674,255 @@ static void test_interop_python_client(void **state)
     log_free(&l);
 }
 
+/* ---- set-up failures, options, resumed inflation, the shared compressor's constructor ---- */
+
+/* The compressor is created by the first compressed message (and again for every message
+ * when it has no context takeover). When that fails -- the allocator says no, or the
+ * connection's memory limit does -- the send reports it (WS_ERR_NOMEM, WS_ERR_BUDGET) and
+ * queues nothing at all; the connection stays usable, and the next send goes out compressed
+ * and arrives intact. */
+static void test_compressor_setup_failure(void **state)
+{
+    char *t = make_text(5000, 9);
+    (void)state;
+    for (int run = 0; run < 4; run++) {
+        int by_budget = run & 1, again = run >> 1;
+        failalloc fa;
+        ws_allocator a = failalloc_init(&fa, -1, 0);
+        ws_conn_stats before, after;
+        ws_event e;
+        side ss = SIDE_ON;
+        pair p;
+        ss.nt = again; /* the compressor is freed after each message */
+        assert_int_equal(hs_pair_alloc(&p, &a, &ss, &SIDE_ON, NULL), WS_OK);
+        assert_int_equal(get_dp(p.srv), WS_OK);
+        if (again) { /* one message made and sent with a compressor of its own, first */
+            frame_list f = send_check(p.srv, p.cli, &p.clog, WS_OP_TEXT, t + 1, 4000, 0);
+            assert_int_equal(f.v[0].rsv, WS_RSV1);
+            frames_free(&f);
+        }
+        uint64_t queued = ws_conn_output_queued(p.srv);
+        size_t buffered = ws_conn_buffered_amount(p.srv);
+        assert_int_equal(ws_conn_get_stats(p.srv, &before, sizeof before), WS_OK);
+        if (by_budget) /* room for a little, not for zlib's state */
+            assert_int_equal(ws_conn_set_option(p.srv, WS_OPT_MEMORY_LIMIT,
+                                                ws_conn_memory(p.srv) + 4096),
+                             WS_OK);
+        else
+            fa.fail_at = fa.calls; /* the next allocation: the compressor's first */
+        long calls = fa.calls;
+        assert_int_equal(ws_conn_send(p.srv, WS_OP_TEXT, t, 5000, 0),
+                         by_budget ? WS_ERR_BUDGET : WS_ERR_NOMEM);
+        if (!by_budget) {
+            /* the send gave up at the failure: nothing else was even tried */
+            assert_int_equal(fa.failed, 1);
+            assert_int_equal(fa.calls, calls + 1);
+        }
+        assert_int_equal(ws_conn_output_queued(p.srv), queued);
+        assert_int_equal(ws_conn_buffered_amount(p.srv), buffered);
+        assert_int_equal(ws_conn_get_stats(p.srv, &after, sizeof after), WS_OK);
+        assert_int_equal(after.frames_out, before.frames_out);
+        assert_int_equal(after.messages_out, before.messages_out);
+        assert_int_equal(ws_conn_next_event(p.srv, &e, sizeof e), 0); /* a caller error only */
+        assert_int_equal(ws_conn_state(p.srv), WS_STATE_OPEN);
+
+        fa.fail_at = -1;
+        assert_int_equal(ws_conn_set_option(p.srv, WS_OPT_MEMORY_LIMIT, 0), WS_OK);
+        frame_list f = send_check(p.srv, p.cli, &p.clog, WS_OP_TEXT, t, 5000, 0);
+        assert_int_equal(f.n, 1);
+        assert_int_equal(f.v[0].rsv, WS_RSV1); /* compressed this time */
+        assert_true(f.v[0].len < 5000);
+        frames_free(&f);
+        pair_free(&p);
+        assert_int_equal(fa.live, 0);
+    }
+    free(t);
+}
+
+/* Setting one option changes that option only: after each deflate option is set (to each end
+ * of its range and a value between), every option of the connection reads back as before; a
+ * value out of range changes nothing, that option included. */
+static void test_options_set_one_read_all(void **state)
+{
+    enum { MAXOPT = 40 };
+    static const struct {
+        uint32_t opt;
+        uint64_t good[4], bad[2];
+        size_t ngood, nbad;
+    } cases[] = {
+        {WS_OPT_DEFLATE, {1, 0}, {2, UINT64_MAX}, 2, 2},
+        {WS_OPT_DEFLATE_WINDOW_BITS, {9, 12, 15}, {8, 16}, 3, 2},
+        {WS_OPT_DEFLATE_PEER_WINDOW_BITS, {8, 11, 15}, {7, 16}, 3, 2},
+        {WS_OPT_DEFLATE_MEM_LEVEL, {1, 5, 9}, {0, 10}, 3, 2},
+        {WS_OPT_DEFLATE_LEVEL, {0, 3, 9}, {10, 255}, 3, 2},
+        {WS_OPT_DEFLATE_THRESHOLD, {0, 1000, 300, UINT32_MAX}, {(uint64_t)1 << 32, UINT64_MAX}, 4,
+         2},
+        {WS_OPT_DEFLATE_NO_TAKEOVER, {1, 0}, {2, 256}, 2, 2},
+        {WS_OPT_DEFLATE_PEER_NO_TAKEOVER, {1, 0}, {2, 257}, 2, 2},
+    };
+    uint64_t def[MAXOPT];
+    int known[MAXOPT];
+    (void)state;
+
+    ws_conn *c = new_conn(WS_ROLE_SERVER, 0, NULL);
+    for (uint32_t o = 0; o < MAXOPT; o++)
+        known[o] = ws_conn_get_option(c, o, &def[o]) == WS_OK;
+    ws_conn_free(c);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_true(known[cases[i].opt]);
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint32_t opt = cases[i].opt;
+        for (size_t k = 0; k < cases[i].ngood + cases[i].nbad; k++) {
+            int good = k < cases[i].ngood;
+            uint64_t v = good ? cases[i].good[k] : cases[i].bad[k - cases[i].ngood];
+            c = new_conn(WS_ROLE_SERVER, 0, NULL);
+            assert_int_equal(ws_conn_set_option(c, opt, v), good ? WS_OK : WS_ERR_RANGE);
+            for (uint32_t o = 0; o < MAXOPT; o++) {
+                uint64_t got = 0xDEAD;
+                if (!known[o])
+                    continue;
+                assert_int_equal(ws_conn_get_option(c, o, &got), WS_OK);
+                uint64_t want = o == opt && good ? v : def[o];
+                if (got != want)
+                    print_message("option %u set to %llu: option %u reads %llu, not %llu\n",
+                                  (unsigned)opt, (unsigned long long)v, (unsigned)o,
+                                  (unsigned long long)got, (unsigned long long)want);
+                assert_true(got == want);
+            }
+            ws_conn_free(c);
+        }
+    }
+
+    /* all of them set at once, last option first: each keeps its own value */
+    c = new_conn(WS_ROLE_SERVER, 0, NULL);
+    for (size_t i = sizeof cases / sizeof cases[0]; i-- > 0;)
+        assert_int_equal(ws_conn_set_option(c, cases[i].opt, cases[i].good[1]), WS_OK);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_true(get_opt(c, cases[i].opt) == cases[i].good[1]);
+    ws_conn_free(c);
+}
+
+/* A message that inflates to many times what one call may produce -- 16 KiB chunks when
+ * streaming, WS_OPT_INFLATE_STEP bytes when reassembling -- goes on from the compressed input
+ * the connection kept, call after call, and arrives intact. Each resumption reads from that
+ * kept copy without copying it onto itself (`make asan` checks the copies). */
+static void test_inflate_resumes_from_kept_input(void **state)
+{
+    enum { BLOCK = 1000, COPIES = 300, N = BLOCK * COPIES };
+    uint8_t *m = malloc(N);
+    (void)state;
+    assert_non_null(m);
+    test_fill(m, BLOCK, 77);
+    for (size_t i = 1; i < COPIES; i++)
+        memcpy(m + i * BLOCK, m, BLOCK);
+
+    for (int streaming = 0; streaming < 2; streaming++) {
+        pair p;
+        side cs = SIDE_ON;
+        cs.streaming = streaming;
+        hs_pair(&p, &SIDE_ON, &cs);
+        if (!streaming)
+            assert_int_equal(ws_conn_set_option(p.cli, WS_OPT_INFLATE_STEP, 4096), WS_OK);
+        assert_int_equal(ws_conn_send(p.srv, WS_OP_BINARY, m, N, 0), WS_OK);
+        bytes b = {0};
+        take_output(p.srv, &b, 0);
+        assert_true(b.n < 4096); /* one piece of compressed input ... */
+        size_t used = 0, got = 0, steps = 0;
+        ws_event e;
+        assert_int_equal(ws_conn_feed_inplace(p.cli, b.p, b.n, &used), WS_OK);
+        assert_int_equal(used, b.n);
+        for (uint64_t now = 1; got < N && now < 1000; now++) {
+            int r;
+            while ((r = ws_conn_next_event(p.cli, &e, sizeof e)) > 0) {
+                steps += streaming; /* a chunk per event */
+                if (streaming) {
+                    assert_int_equal(e.type, WS_EV_FRAGMENT);
+                    assert_true(got + e.len <= N);
+                    assert_memory_equal(e.data, m + got, e.len);
+                    got += e.len;
+                } else {
+                    assert_int_equal(e.type, WS_EV_MESSAGE);
+                    assert_int_equal(e.len, N);
+                    assert_memory_equal(e.data, m, N);
+                    got = N;
+                }
+            }
+            assert_int_equal(r, 0);
+            if (!streaming && got < N) {
+                /* next_event made a step without an event; a tick makes one more */
+                assert_int_equal(ws_conn_tick(p.cli, now), WS_OK);
+                steps += 2;
+            }
+        }
+        assert_int_equal(got, N);
+        /* ... made into output over many calls */
+        if (steps < (streaming ? N / 16384 : N / 4096 - 1))
+            print_message("%s: %zu steps\n", streaming ? "streaming" : "reassembly", steps);
+        assert_true(steps >= (streaming ? N / 16384 : N / 4096 - 1));
+        bytes_free(&b);
+        pair_free(&p);
+    }
+    free(m);
+}
+
+/* ws_deflate_shared_new's errors, each leaving *out NULL and nothing allocated, its
+ * allocation failures at every allocation (once and from there on), and
+ * ws_deflate_shared_free(NULL) doing nothing in a build with zlib too. */
+static void test_shared_constructor_errors(void **state)
+{
+    static const int bad[][3] = {{8, 8, 6},  {16, 8, 6}, {0, 8, 6},  {15, 0, 6},
+                                 {15, 10, 6}, {15, 8, -1}, {15, 8, 10}, {-15, 8, 6}};
+    ws_deflate_shared *sh, *sentinel = (ws_deflate_shared *)(void *)&sh;
+    failalloc fa;
+    ws_allocator a;
+    (void)state;
+
+    ws_deflate_shared_free(NULL);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        a = failalloc_init(&fa, -1, 0);
+        sh = sentinel;
+        assert_int_equal(ws_deflate_shared_new(&sh, &a, bad[i][0], bad[i][1], bad[i][2]),
+                         WS_ERR_RANGE);
+        assert_null(sh);
+        assert_int_equal(fa.calls, 0);
+    }
+    assert_int_equal(ws_deflate_shared_new(NULL, NULL, 15, 8, 6), WS_ERR_INVALID_ARG);
+    a = failalloc_init(&fa, -1, 0);
+    a.size = 4; /* smaller than the 0.2 layout */
+    sh = sentinel;
+    assert_int_equal(ws_deflate_shared_new(&sh, &a, 15, 8, 6), WS_ERR_INVALID_ARG);
+    assert_null(sh);
+    a = failalloc_init(&fa, -1, 0);
+    a.free = NULL;
+    sh = sentinel;
+    assert_int_equal(ws_deflate_shared_new(&sh, &a, 15, 8, 6), WS_ERR_INVALID_ARG);
+    assert_null(sh);
+
+    long total = -1;
+    for (int sticky = 0; sticky < 2; sticky++) {
+        for (long i = 0;; i++) {
+            a = failalloc_init(&fa, i, sticky);
+            sh = sentinel;
+            int r = ws_deflate_shared_new(&sh, &a, 9, 1, 1);
+            if (fa.failed == 0) { /* no allocation left to fail: made */
+                assert_int_equal(r, WS_OK);
+                assert_non_null(sh);
+                ws_deflate_shared_free(sh);
+                assert_int_equal(fa.live, 0);
+                if (total < 0)
+                    total = i;
+                assert_int_equal(i, total);
+                break;
+            }
+            assert_int_equal(r, WS_ERR_NOMEM);
+            assert_null(sh);
+            assert_int_equal(fa.live, 0);
+        }
+    }
+    assert_true(total >= 2); /* the object, then zlib's state */
+}
+
 #else /* !WS_HAVE_ZLIB */
 
 /* Without zlib the extension is declined cleanly and the options say so. */
@@ -1749,6 +1998,10 @@ int main(void)
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_memory_per_connection),
         cmocka_unit_test(test_shared_compressor),
+        cmocka_unit_test(test_compressor_setup_failure),
+        cmocka_unit_test(test_options_set_one_read_all),
+        cmocka_unit_test(test_inflate_resumes_from_kept_input),
+        cmocka_unit_test(test_shared_constructor_errors),
         cmocka_unit_test(test_interop_python_server),
         cmocka_unit_test(test_interop_python_client),
 #else
