@@ -14,6 +14,10 @@
 #define ZLIB_CONST
 #include <limits.h>
 #include <zlib.h>
+
+/* zlib counts in uInt: feed and drain it at most this much at a time (a ws__pmd's z_step, which
+ * only the tests lower, to reach the slicing with small inputs). */
+#define Z_STEP ((size_t)1 << 30)
 #endif
 
 #define LIT(s) s, sizeof(s) - 1
@@ -43,6 +47,7 @@ struct ws__pmd {
     uint8_t *chunk; /* streaming: one chunk of decompressed output */
     uint8_t *stash; /* streaming: compressed input left over when a chunk filled up */
     size_t stash_cap;
+    size_t z_step; /* most bytes handed to zlib per call: Z_STEP (the tests lower it) */
 #endif
 };
 
@@ -60,7 +65,11 @@ static const struct ws__pmd pmd_defaults = {
     .win_bits = WS_DEFAULT_DEFLATE_WINDOW_BITS,
     .peer_win_bits = WS_DEFAULT_DEFLATE_WINDOW_BITS,
     .mem_level = WS_DEFAULT_DEFLATE_MEM_LEVEL,
-    .level = WS_DEFAULT_DEFLATE_LEVEL};
+    .level = WS_DEFAULT_DEFLATE_LEVEL,
+#if WS_HAVE_ZLIB
+    .z_step = Z_STEP,
+#endif
+};
 
 static const struct ws__pmd *cfg(const ws__pmd *p)
 {
@@ -565,12 +574,15 @@ static void z_prepare(z_stream *z, const ws_allocator *a)
     z->opaque = (voidpf)(uintptr_t)a;
 }
 
-/* zlib counts in uInt: feed and drain it at most this much at a time. */
-#define Z_STEP ((size_t)1 << 30)
-
-static uInt z_len(size_t n)
+static uInt z_len(const ws__pmd *p, size_t n)
 {
-    return (uInt)(n < Z_STEP ? n : Z_STEP);
+    return (uInt)(n < p->z_step ? n : p->z_step);
+}
+
+void ws__pmd_set_zlib_step(ws__pmd *p, size_t step)
+{
+    /* More than the six bytes of room a sync flush needs each call (zlib.h). */
+    p->z_step = step < 64 ? 64 : step > Z_STEP ? Z_STEP : step;
 }
 
 int ws_deflate_shared_new(ws_deflate_shared **out, const ws_allocator *alloc, int window_bits,
@@ -716,7 +728,7 @@ int ws__pmd_tx_compress(ws__pmd *p, const uint8_t *in, size_t n, int fin, uint8_
     for (;;) {
         if (z->avail_in == 0 && n) {
             z->next_in = in;
-            z->avail_in = z_len(n);
+            z->avail_in = z_len(p, n);
             in += z->avail_in;
             n -= z->avail_in;
         }
@@ -728,7 +740,7 @@ int ws__pmd_tx_compress(ws__pmd *p, const uint8_t *in, size_t n, int fin, uint8_
                 return WS_ERR_NOMEM;
         }
         z->next_out = buf + len;
-        z->avail_out = z_len(cap - len);
+        z->avail_out = z_len(p, cap - len);
         int r = deflate(z, Z_SYNC_FLUSH);
         len = (size_t)(z->next_out - buf);
         /* Z_BUF_ERROR: nothing to do (an empty fragment right after a flush). */
@@ -816,7 +828,7 @@ static void rx_feed(ws__pmd *p)
         return;
     if (p->in_n) {
         z->next_in = p->in_p;
-        z->avail_in = z_len(p->in_n);
+        z->avail_in = z_len(p, p->in_n);
         p->in_p += z->avail_in;
         p->in_n -= z->avail_in;
     } else if (p->in_end && !p->rx_tail) {
@@ -867,7 +879,7 @@ static int inflate_into(ws__pmd *p, uint8_t *out, size_t cap, size_t *made)
             return 1;
         if (p->rx_done)
             return 0;
-        uInt room = z_len(cap - *made), in_before = z->avail_in;
+        uInt room = z_len(p, cap - *made), in_before = z->avail_in;
         z->next_out = out + *made;
         z->avail_out = room;
         int r = inflate(z, Z_BLOCK);
@@ -1038,6 +1050,12 @@ int ws_deflate_shared_new(ws_deflate_shared **out, const ws_allocator *alloc, in
 void ws_deflate_shared_free(ws_deflate_shared *s)
 {
     (void)s;
+}
+
+void ws__pmd_set_zlib_step(ws__pmd *p, size_t step)
+{
+    (void)p;
+    (void)step;
 }
 
 void ws__pmd_free(ws__pmd *p)

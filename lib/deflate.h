@@ -97,4 +97,9 @@ int ws__pmd_rx_pending(const ws__pmd *p);
 /* The compressed message ended: frees a decompressor without context takeover. */
 void ws__pmd_rx_end(ws__pmd *p);
 
+/* For tests: hand zlib at most step bytes of input or output room per call (64..1 GiB; the
+ * default is 1 GiB, zlib's uInt counts), so that slicing, which otherwise only a message
+ * over 1 GiB meets, runs with small ones. No-op without zlib. */
+void ws__pmd_set_zlib_step(ws__pmd *p, size_t step);
+
 #endif
