@@ -7,6 +7,8 @@
  */
 #include "conn_util.h"
 
+#include "deflate.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1923,6 +1925,100 @@ static void test_shared_constructor_errors(void **state)
     assert_true(total >= 2); /* the object, then zlib's state */
 }
 
+/* The codec of one endpoint alone (lib/deflate.h), with zlib fed at most `step` bytes of
+ * input or output room per call (0: the library's 1 GiB). */
+static ws__pmd *codec_new(const ws_allocator *a, size_t step)
+{
+    ws__pmd *p = NULL;
+    const ws__pmd_neg neg = {15, 15, 0, 0};
+    assert_int_equal(ws__pmd_set_option(&p, a, WS_OPT_DEFLATE, 1), WS_OK);
+    assert_int_equal(ws__pmd_commit(&p, a, &neg), WS_OK);
+    if (step)
+        ws__pmd_set_zlib_step(p, step);
+    return p;
+}
+
+/* One whole message compressed as the connection would send it; the result in *z (malloc). */
+static size_t codec_compress(ws__pmd *p, const uint8_t *m, size_t n, uint8_t **z)
+{
+    uint8_t stack[512];
+    const uint8_t *out;
+    size_t len;
+    assert_int_equal(ws__pmd_tx_begin(p, n, 1, 0), 1);
+    assert_int_equal(ws__pmd_tx_compress(p, m, n, 1, stack, sizeof stack, &out, &len), WS_OK);
+    *z = malloc(len);
+    assert_non_null(*z);
+    memcpy(*z, out, len);
+    ws__pmd_tx_done(p, 1, 1);
+    return len;
+}
+
+/* Decompress a message, reassembled or streamed in chunks, and check it is m[0..n). */
+static void codec_expect(ws__pmd *p, const ws_allocator *a, const uint8_t *z, size_t zn,
+                         int streaming, const uint8_t *m, size_t n)
+{
+    assert_int_equal(ws__pmd_rx_begin(p), WS_OK);
+    if (!streaming) {
+        uint8_t *buf = NULL;
+        size_t len = 0, cap = 0;
+        assert_int_equal(ws__pmd_rx_append(p, z, zn, 1, &buf, &len, &cap, n, 0), WS_OK);
+        assert_int_equal(len, n);
+        assert_memory_equal(buf, m, n);
+        ws__free(a, buf, cap);
+    } else {
+        size_t got = 0;
+        int r = 1;
+        for (int first = 1; r == 1; first = 0) {
+            const uint8_t *o;
+            size_t on;
+            r = ws__pmd_rx_stream(p, first ? z : NULL, first ? zn : 0, 1, n + 1 - got, &o, &on);
+            assert_true(r == 0 || r == 1);
+            assert_true(got + on <= n);
+            assert_memory_equal(o, m + got, on);
+            got += on;
+        }
+        assert_int_equal(got, n);
+    }
+    ws__pmd_rx_end(p);
+}
+
+/* zlib takes at most 1 GiB of input or output room per call (its counts are uInt), so a
+ * message over 1 GiB is handed to it in slices. With the slice lowered to a few bytes, small
+ * messages take that path: each slice starts where the last one ended, on the way in and out,
+ * compressing and decompressing, reassembled and streamed; every pairing of slicing and not
+ * gives back the message. */
+static void test_zlib_slices_big_messages(void **state)
+{
+    static const size_t steps[] = {0, 64, 777, 4096};
+    enum { N = 60000 };
+    ws_allocator a;
+    uint8_t *rnd = malloc(N);
+    char *text = make_text(N, 31);
+    (void)state;
+    assert_int_equal(ws__alloc_init(&a, NULL), WS_OK);
+    test_fill(rnd, N, 5); /* incompressible: more out than in */
+    for (int kind = 0; kind < 2; kind++) {
+        const uint8_t *m = kind ? rnd : (const uint8_t *)text;
+        for (size_t tx = 0; tx < sizeof steps / sizeof steps[0]; tx++) {
+            ws__pmd *c = codec_new(&a, steps[tx]);
+            uint8_t *z;
+            size_t zn = codec_compress(c, m, N, &z);
+            assert_true(kind ? zn > N / 2 : zn < N / 2);
+            ws__pmd_free(c);
+            for (size_t rx = 0; rx < sizeof steps / sizeof steps[0]; rx++) {
+                for (int streaming = 0; streaming < 2; streaming++) {
+                    ws__pmd *d = codec_new(&a, steps[rx]);
+                    codec_expect(d, &a, z, zn, streaming, m, N);
+                    ws__pmd_free(d);
+                }
+            }
+            free(z);
+        }
+    }
+    free(rnd);
+    free(text);
+}
+
 #else /* !WS_HAVE_ZLIB */
 
 /* Without zlib the extension is declined cleanly and the options say so. */
@@ -2002,6 +2098,7 @@ int main(void)
         cmocka_unit_test(test_options_set_one_read_all),
         cmocka_unit_test(test_inflate_resumes_from_kept_input),
         cmocka_unit_test(test_shared_constructor_errors),
+        cmocka_unit_test(test_zlib_slices_big_messages),
         cmocka_unit_test(test_interop_python_server),
         cmocka_unit_test(test_interop_python_client),
 #else
