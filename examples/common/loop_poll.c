@@ -7,10 +7,13 @@
 static struct pollfd *pfd;
 static struct ex_client **owner;
 static size_t npfd, cappfd;
+static int loop_over; /* the tables are freed: ex_server_free may still ask to stop watching */
 
 static void watch(struct ex_server *s, struct ex_client *cl, unsigned want)
 {
     (void)s;
+    if (loop_over)
+        return;
     short ev = (short)(((want & EX_WANT_READ) ? POLLIN : 0) | ((want & EX_WANT_WRITE) ? POLLOUT : 0));
     if (cl->watching == 0 && want != 0) {
         if (npfd == cappfd) {
@@ -47,6 +50,7 @@ int ex_run_poll(struct ex_server *s)
     struct ex_client **ready = NULL;
     short *revents = NULL;
 
+    loop_over = 0;
     for (;;) {
         int exit_now, timeout = ex_service(s, &exit_now);
         if (exit_now)
@@ -88,6 +92,7 @@ int ex_run_poll(struct ex_server *s)
     pfd = NULL;
     owner = NULL;
     npfd = cappfd = 0;
+    loop_over = 1;
     return 0;
 }
 

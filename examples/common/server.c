@@ -1,9 +1,11 @@
-/* The glue between non-blocking sockets and ws_conn, shared by every example server. */
+/*
+ * The glue between non-blocking sockets and ws_conn, shared by every example server: a
+ * connection's life (options, budget, timers, linger), reading with a fair share of work per
+ * wake-up, writing, and the wake-up's housekeeping (ex_service). See server.h for the policies.
+ */
 #include "server.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -14,6 +16,9 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 volatile sig_atomic_t ex_stop;
 
@@ -54,160 +59,81 @@ long ex_raise_nofile(void)
     return (long)rl.rlim_cur;
 }
 
-/* Non-blocking and close-on-exec, the portable way (accept4/SOCK_NONBLOCK are not on macOS). */
-static int set_nonblock(int fd)
-{
-    int fl = fcntl(fd, F_GETFL, 0);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -1;
-    return fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-static void usage(const char *prog, int broadcast)
-{
-    fprintf(stderr,
-            "usage: %s [--host H] [--port N] [--max-message BYTES] [--subprotocol NAME]...\n"
-            "          [--sndbuf BYTES] [--deflate | --no-deflate]%s\n",
-            prog,
-            broadcast ? "\n          [--policy drop|close] [--ping SECONDS]"
-                        " [--max-accept-rate N] [--stats]"
-                      : "");
-    exit(2);
-}
-
-static unsigned long long number(const char *prog, const char *flag, const char *v, int bc)
-{
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (errno || *end || !*v || *v == '-') {
-        fprintf(stderr, "%s: %s needs a number, got '%s'\n", prog, flag, v);
-        usage(prog, bc);
-    }
-    return n;
-}
-
-void ex_parse_args(int argc, char **argv, struct ex_options *o, int bc)
-{
-    memset(o, 0, sizeof *o);
-    o->host = "127.0.0.1";
-    o->port = 9001;
-    o->max_message = 16u << 20;
-    o->deflate = ws_deflate_available(); /* on by default when the library has zlib */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--deflate")) {
-            o->deflate = 1;
-            continue;
-        }
-        if (!strcmp(a, "--no-deflate")) {
-            o->deflate = 0;
-            continue;
-        }
-        if (bc && !strcmp(a, "--stats")) {
-            o->stats = 1;
-            continue;
-        }
-        if (!v)
-            usage(argv[0], bc);
-        i++;
-        if (!strcmp(a, "--host")) {
-            o->host = v;
-        } else if (!strcmp(a, "--port")) {
-            unsigned long long p = number(argv[0], a, v, bc);
-            if (p > 65535)
-                usage(argv[0], bc);
-            o->port = (int)p;
-        } else if (!strcmp(a, "--max-message")) {
-            o->max_message = number(argv[0], a, v, bc);
-            if (o->max_message == 0)
-                usage(argv[0], bc);
-        } else if (!strcmp(a, "--sndbuf")) {
-            o->sndbuf = (int)number(argv[0], a, v, bc);
-        } else if (!strcmp(a, "--subprotocol")) {
-            if (o->nsub == EX_MAX_SUBPROTOCOLS)
-                usage(argv[0], bc);
-            o->subprotocols[o->nsub++] = v;
-        } else if (bc && !strcmp(a, "--policy")) {
-            if (strcmp(v, "drop") && strcmp(v, "close"))
-                usage(argv[0], bc);
-            o->policy_close = !strcmp(v, "close");
-        } else if (bc && !strcmp(a, "--ping")) {
-            o->ping_interval = (uint32_t)number(argv[0], a, v, bc) * 1000u;
-        } else if (bc && !strcmp(a, "--max-accept-rate")) {
-            o->max_accept_rate = (uint32_t)number(argv[0], a, v, bc);
-        } else {
-            usage(argv[0], bc);
-        }
-    }
-    if (o->deflate && !ws_deflate_available()) {
-        fprintf(stderr, "%s: --deflate: this libws was built without zlib "
-                        "(permessage-deflate unavailable)\n", argv[0]);
-        exit(2);
-    }
-}
-
-/* ---- the listening socket ---- */
-
-/* The listener is watched through the same hook as clients, as a client without a ws_conn. */
-static struct ex_client listener;
-
 int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_loop_ops ops,
                    ex_event_fn on_event)
 {
-    struct addrinfo hints, *res = NULL;
-    char port[16];
-    int fd = -1, one = 1;
-
     memset(s, 0, sizeof *s);
     s->opt = *o;
     s->ops = ops;
     s->on_event = on_event;
-    s->lfd = -1;
+    s->lfd = s->spare_fd = -1;
     s->pause_above = 256u * 1024u;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof port, "%d", o->port);
-    if (getaddrinfo(o->host, port, &hints, &res) != 0 || !res) {
-        fprintf(stderr, "cannot resolve %s\n", o->host);
+#if defined(__GLIBC__)
+    /* glibc raises its mmap threshold to the largest block freed so far (up to 32 MiB); from
+     * then on large buffers come from the heap, and once freed most of them stay with the
+     * process. A fixed threshold keeps every large buffer in a mapping of its own, returned to
+     * the system when freed: what a dropped client made the server hold really goes. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+    if (ws_budget_new(&s->budget, o->max_memory, o->max_conn_memory, NULL) != WS_OK) {
+        fprintf(stderr, "cannot create the memory budget\n");
         return -1;
     }
-    fd = socket(res->ai_family, SOCK_STREAM, 0);
-    if (fd < 0 || set_nonblock(fd) != 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
-        perror("listen");
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
+    if (ex_listen(s) != 0) {
+        ws_budget_free(s->budget);
+        s->budget = NULL;
         return -1;
     }
-    freeaddrinfo(res);
-
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    int bound = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    s->lfd = fd;
-    listener.fd = fd;
-    listener.c = NULL;
-    listener.listener = 1;
-    s->ops.watch(s, &listener, EX_WANT_READ);
-    listener.watching = EX_WANT_READ;
-    printf("listening on %s:%d\n", o->host, bound);
-    fflush(stdout);
     return 0;
 }
 
+/* ---- the round-robin queue of connections with work left over ---- */
+
+static void turn_remove(struct ex_server *s, struct ex_client *cl)
+{
+    if (!cl->backlog)
+        return;
+    if (cl->turn_prev)
+        cl->turn_prev->turn_next = cl->turn_next;
+    else
+        s->turn_head = cl->turn_next;
+    if (cl->turn_next)
+        cl->turn_next->turn_prev = cl->turn_prev;
+    else
+        s->turn_tail = cl->turn_prev;
+    cl->turn_prev = cl->turn_next = NULL;
+    cl->backlog = 0;
+}
+
+/* Queue cl for a turn, at the tail (moved there if it was queued already). */
+static void turn_add(struct ex_server *s, struct ex_client *cl)
+{
+    turn_remove(s, cl);
+    cl->backlog = 1;
+    cl->turn_prev = s->turn_tail;
+    if (s->turn_tail)
+        s->turn_tail->turn_next = cl;
+    else
+        s->turn_head = cl;
+    s->turn_tail = cl;
+}
+
+/* ---- a connection's end ---- */
+
 /* Stop watching, close the socket, and leave the memory to bury() (an event batch may still
- * point at the client). */
+ * point at the client). A peer that stopped reading is reset: what it did not read is thrown
+ * away now instead of waiting in the kernel. */
 static void release(struct ex_server *s, struct ex_client *cl)
 {
-    s->ops.watch(s, cl, 0);
+    if (cl->watching)
+        s->ops.watch(s, cl, 0);
     cl->watching = 0;
+    ex_timer_set(s, cl, WS_DEADLINE_NONE);
+    turn_remove(s, cl);
+    if (cl->reset) {
+        struct linger lg = {1, 0};
+        setsockopt(cl->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
     close(cl->fd);
     cl->dead = 1;
     cl->next_dead = s->graveyard;
@@ -223,10 +149,11 @@ static void forget(struct ex_server *s, struct ex_client *cl)
     s->count--;
     ws_conn_free(cl->c);
     cl->c = NULL;
+    turn_remove(s, cl);
 }
 
-/* Close a live connection at once: for a peer that is gone (end of file, reset, failed write)
- * or one that never completed the handshake. */
+/* Close a live connection at once: for a peer that is gone (end of file, reset, failed write),
+ * one that never completed the handshake, or one that stopped reading. */
 static void drop_client(struct ex_server *s, struct ex_client *cl)
 {
     forget(s, cl);
@@ -235,27 +162,20 @@ static void drop_client(struct ex_server *s, struct ex_client *cl)
 
 /*
  * ws_conn wants the transport shut down: half-close it and wait for the peer's end of file
- * (see EX_LINGER_MS in server.h). A peer already at end of file has nothing more to send:
- * its socket is closed at once.
+ * (see EX_LINGER_MS in server.h). A peer already at end of file has nothing more to send, and
+ * one that stopped reading would not read the close frame: their sockets are closed at once.
  */
 static void start_linger(struct ex_server *s, struct ex_client *cl)
 {
-    if (cl->peer_eof || shutdown(cl->fd, SHUT_WR) != 0) {
+    if (cl->peer_eof || cl->reset || shutdown(cl->fd, SHUT_WR) != 0) {
         drop_client(s, cl);
         return;
     }
     forget(s, cl);
     cl->lingering = 1;
     cl->linger_bytes = 0;
-    cl->deadline = ex_now_ms() + EX_LINGER_MS;
-    cl->linger_next = NULL;
-    cl->linger_prev = s->linger_tail;
-    if (s->linger_tail)
-        s->linger_tail->linger_next = cl;
-    else
-        s->linger_head = cl;
-    s->linger_tail = cl;
     s->lingering++;
+    ex_timer_set(s, cl, ex_now_ms() + EX_LINGER_MS);
     if (cl->watching != EX_WANT_READ) {
         s->ops.watch(s, cl, EX_WANT_READ);
         cl->watching = EX_WANT_READ;
@@ -264,15 +184,6 @@ static void start_linger(struct ex_server *s, struct ex_client *cl)
 
 static void end_linger(struct ex_server *s, struct ex_client *cl)
 {
-    if (cl->linger_prev)
-        cl->linger_prev->linger_next = cl->linger_next;
-    else
-        s->linger_head = cl->linger_next;
-    if (cl->linger_next)
-        cl->linger_next->linger_prev = cl->linger_prev;
-    else
-        s->linger_tail = cl->linger_prev;
-    cl->linger_prev = cl->linger_next = NULL;
     cl->lingering = 0;
     s->lingering--;
     release(s, cl);
@@ -312,17 +223,23 @@ void ex_server_free(struct ex_server *s)
     for (size_t i = 0; i < s->cap; i++)
         if (s->by_fd[i])
             drop_client(s, s->by_fd[i]);
-    while (s->linger_head)
-        end_linger(s, s->linger_head);
+    /* What is left in the heap lingers. */
+    for (struct ex_client *cl; (cl = ex_timer_first(s)) != NULL;)
+        end_linger(s, cl);
+    ex_timers_free(s);
     free(s->by_fd);
+    s->by_fd = NULL;
     bury(s);
-    if (s->lfd >= 0)
-        close(s->lfd);
-    s->lfd = -1;
+    ex_listen_close(s);
+    ws_budget_free(s->budget); /* every connection using it is freed */
+    s->budget = NULL;
 }
 
-static struct ex_client *new_client(struct ex_server *s, int fd)
+/* ---- a connection's start ---- */
+
+struct ex_client *ex_new_client(struct ex_server *s, int fd)
 {
+    const struct ex_options *o = &s->opt;
     struct ex_client *cl;
     int one = 1;
 
@@ -341,63 +258,39 @@ static struct ex_client *new_client(struct ex_server *s, int fd)
     if (!cl)
         return NULL;
     cl->fd = fd;
-    if (ws_conn_new(&cl->c, WS_ROLE_SERVER, 0, NULL) != WS_OK) {
+    cl->deadline = WS_DEADLINE_NONE;
+    if (ws_conn_new(&cl->c, WS_ROLE_SERVER, 0, NULL) != WS_OK ||
+        ws_conn_set_budget(cl->c, s->budget) != WS_OK) {
+        ws_conn_free(cl->c);
         free(cl);
         return NULL;
     }
-    ws_conn_set_option(cl->c, WS_OPT_MAX_MESSAGE_SIZE, s->opt.max_message);
-    if (s->opt.deflate) /* answered automatically: ws_conn_accept gets extensions NULL */
+    ws_conn_set_option(cl->c, WS_OPT_MAX_MESSAGE_SIZE, o->max_message);
+    if (o->deflate) { /* answered automatically: ws_conn_accept gets extensions NULL */
         ws_conn_set_option(cl->c, WS_OPT_DEFLATE, 1);
-    /* Room for what one read can produce past the pause threshold: never WOULD_BLOCK in echo. */
-    ws_conn_set_option(cl->c, WS_OPT_SEND_HIGH_WATER,
-                       s->pause_above + s->opt.max_message + sizeof s->rbuf + 4096);
-    if (s->opt.ping_interval) {
-        ws_conn_set_option(cl->c, WS_OPT_PING_INTERVAL, s->opt.ping_interval);
-        ws_conn_set_option(cl->c, WS_OPT_PONG_TIMEOUT, s->opt.ping_interval);
+        ws_conn_set_option(cl->c, WS_OPT_INFLATE_STEP, EX_INFLATE_STEP);
     }
-    ws_conn_tick(cl->c, ex_now_ms());
+    /* Room for what one turn can produce past the pause threshold: echo never meets
+     * WOULD_BLOCK; the memory budget is what bounds a connection. */
+    ws_conn_set_option(cl->c, WS_OPT_SEND_HIGH_WATER,
+                       s->pause_above + o->max_message + EX_WORK_BUDGET + 2 * EX_READ_CHUNK);
+    ws_conn_set_option(cl->c, WS_OPT_PING_INTERVAL, o->ping_interval);
+    if (o->ping_interval)
+        ws_conn_set_option(cl->c, WS_OPT_PONG_TIMEOUT, o->ping_interval);
+    ws_conn_set_option(cl->c, WS_OPT_IDLE_TIMEOUT, o->idle_timeout);
+    ws_conn_set_option(cl->c, WS_OPT_MESSAGE_TIMEOUT, o->message_timeout);
+    ws_conn_set_option(cl->c, WS_OPT_SEND_TIMEOUT, o->send_timeout);
+    ws_conn_tick(cl->c, ex_now_ms()); /* the clock starts: the handshake timeout runs */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (s->opt.sndbuf > 0) /* bound the kernel's share of a slow client's backlog too */
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s->opt.sndbuf, sizeof s->opt.sndbuf);
+    if (o->sndbuf > 0) /* bound the kernel's share of a slow client's backlog too */
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof o->sndbuf);
     s->by_fd[fd] = cl;
     s->count++;
     s->stat_accepted++;
-    cl->watching = 0;
     s->ops.watch(s, cl, EX_WANT_READ);
     cl->watching = EX_WANT_READ;
-    cl->deadline = ws_conn_next_deadline(cl->c);
+    ex_timer_set(s, cl, ws_conn_next_deadline(cl->c));
     return cl;
-}
-
-void ex_on_accept(struct ex_server *s)
-{
-    for (;;) {
-        if (s->opt.max_accept_rate) {
-            uint64_t now = ex_now_ms();
-            if (now - s->accept_window >= 1000) {
-                s->accept_window = now;
-                s->accepted_in_window = 0;
-            }
-            if (s->accepted_in_window >= s->opt.max_accept_rate) {
-                /* Leave the rest in the kernel's backlog until the next window: a reconnect
-                 * storm queues instead of collapsing the server. */
-                s->ops.watch(s, &listener, 0);
-                listener.watching = 0;
-                return;
-            }
-        }
-        int fd = accept(s->lfd, NULL, NULL);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            return; /* EAGAIN, or EMFILE: try again on the next wake-up */
-        }
-        if (set_nonblock(fd) != 0 || !new_client(s, fd)) {
-            close(fd);
-            continue;
-        }
-        s->accepted_in_window++;
-    }
 }
 
 /* ---- events ---- */
@@ -420,64 +313,140 @@ static void choose_and_accept(struct ex_server *s, struct ex_client *cl)
         ws_conn_reject(cl->c, 500, NULL, NULL, NULL, 0);
 }
 
-static int drain_events(struct ex_server *s, struct ex_client *cl)
+/*
+ * Hand the connection's events to the application until none is left (returns 1) or *work
+ * reached limit (returns 0). Each event adds its payload length and EX_EVENT_COST to *work;
+ * taking an event is also what makes the library process input it kept.
+ */
+static int drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, size_t limit)
 {
     ws_event ev;
-    int n = 0;
-    while (ws_conn_next_event(cl->c, &ev, sizeof ev) > 0) {
-        n++;
+    while (*work < limit) {
+        if (ws_conn_next_event(cl->c, &ev, sizeof ev) <= 0)
+            return 1;
+        *work += ev.len + EX_EVENT_COST;
         if (ev.type == WS_EV_REQUEST) {
             if (s->draining)
                 ws_conn_reject(cl->c, 503, NULL, "Retry-After: 5\r\n", NULL, 0);
             else
                 choose_and_accept(s, cl);
         }
+        if (ev.type == WS_EV_ERROR && ev.error == WS_ERR_SEND_TIMEOUT)
+            cl->reset = 1; /* it stopped reading: see start_linger */
         if (ev.type == WS_EV_CLOSE && ev.close_code == WS_CLOSE_ABNORMAL)
             s->stat_1006++;
         s->on_event(s, cl, &ev);
+        if (!cl->c || cl->dead)
+            return 1; /* the handler ended the connection */
     }
-    return n;
+    return 0;
 }
 
-/* Feed what was read: drain events, feed the rest, until all of it is used. The server owns
- * rbuf, so it feeds in place (zero copy: events point into rbuf until drained). */
-static void feed(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n)
+/* Input (or decompression) the library still holds for the connection, to be processed
+ * before it takes more. A zero-length in-place feed asks without side effects once open. */
+static int has_backlog(ws_conn *c)
+{
+    size_t used;
+    return ws_conn_state(c) != WS_STATE_CONNECTING &&
+           ws_conn_feed_inplace(c, NULL, 0, &used) == WS_ERR_EVENTS_PENDING;
+}
+
+/* One turn of a connection with work left over: at most EX_WORK_BUDGET of it, then back to
+ * the tail of the queue if some remains. */
+static void take_turn(struct ex_server *s, struct ex_client *cl)
+{
+    size_t work = 0;
+    if (drain_events(s, cl, &work, EX_WORK_BUDGET) && (!cl->c || !has_backlog(cl->c)))
+        turn_remove(s, cl);
+    else
+        turn_add(s, cl);
+    ex_flush(s, cl);
+}
+
+/* Memory ran out before the connection could even keep its input: nothing sensible can be
+ * said to the peer any more; reset it. */
+static void out_of_memory(struct ex_server *s, struct ex_client *cl)
+{
+    cl->reset = 1;
+    drop_client(s, cl);
+}
+
+/*
+ * Feed what was read, in place (zero copy: events point into rbuf, so every event of a feed
+ * is taken before rbuf is used again), within the connection's work budget. What is left once
+ * the budget is spent -- or when the library still holds input from before -- is handed over
+ * with ws_conn_feed (copied, at most EX_READ_CHUNK, which the library keeps whole) and the
+ * connection waits for its next turn. Returns 0 if the connection was dropped.
+ */
+static int feed(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n, size_t *work)
 {
     while (n > 0) {
-        size_t used = 0;
-        int r = ws_conn_feed_inplace(cl->c, p, n, &used);
+        size_t used = 0, before = *work;
+        int r = WS_ERR_EVENTS_PENDING;
+        if (*work < EX_WORK_BUDGET)
+            r = ws_conn_feed_inplace(cl->c, p, n, &used);
+        if (r == WS_ERR_EVENTS_PENDING) {
+            size_t taken = 0;
+            if (ws_conn_feed(cl->c, p, n, &taken) < 0 || taken < n) {
+                out_of_memory(s, cl);
+                return 0;
+            }
+            turn_add(s, cl);
+            return 1;
+        }
         p += used;
         n -= used;
-        if (drain_events(s, cl) == 0 && (r < 0 || used == 0))
-            break;
+        drain_events(s, cl, work, SIZE_MAX);
+        if (!cl->c)
+            return !cl->dead;
+        if (r < 0) { /* WS_ERR_NOMEM, WS_ERR_BUDGET: nothing taken */
+            out_of_memory(s, cl);
+            return 0;
+        }
+        if (used == 0 && *work == before)
+            break; /* nothing moves (cannot happen while events are drained) */
     }
+    return 1;
 }
 
 void ex_on_readable(struct ex_server *s, struct ex_client *cl)
 {
+    size_t work = 0;
+
     if (cl->lingering) {
         linger_read(s, cl); /* never fed to the ws_conn again: it is gone */
         return;
     }
+    if (cl->backlog) {
+        ex_flush(s, cl); /* a stale event: its turns come from the queue */
+        return;
+    }
     ws_conn_tick(cl->c, ex_now_ms());
-    for (int round = 0; round < 4; round++) {
-        if (ws_conn_buffered_amount(cl->c) > s->pause_above)
-            break; /* a slow reader: stop reading until its output drains */
+    /* Events the tick (or an earlier call) left are taken first: while events wait, the
+     * library takes no more input. */
+    if (!drain_events(s, cl, &work, EX_WORK_BUDGET)) {
+        turn_add(s, cl);
+        ex_flush(s, cl);
+        return;
+    }
+    if (!cl->c)
+        return;
+    if (ws_conn_buffered_amount(cl->c) <= s->pause_above) {
+        /* One read per wake-up: a client with more to send gets its next share on the next
+         * wake-up (the loops are level-triggered), after everyone else's. */
         ssize_t n = read(cl->fd, s->rbuf, sizeof s->rbuf);
         if (n > 0) {
-            feed(s, cl, s->rbuf, (size_t)n);
-            if ((size_t)n < sizeof s->rbuf)
-                break;
-            continue;
+            if (!feed(s, cl, s->rbuf, (size_t)n, &work))
+                return;
+        } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            cl->peer_eof = 1;
+            ws_conn_feed_eof(cl->c); /* end of file, or a reset */
+            if (!drain_events(s, cl, &work, EX_WORK_BUDGET))
+                turn_add(s, cl);
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            break;
-        cl->peer_eof = 1;
-        ws_conn_feed_eof(cl->c); /* end of file, or a reset */
-        drain_events(s, cl);
-        break;
     }
-    ex_flush(s, cl);
+    if (cl->c)
+        ex_flush(s, cl);
 }
 
 void ex_on_writable(struct ex_server *s, struct ex_client *cl)
@@ -491,6 +460,8 @@ int ex_send(struct ex_server *s, struct ex_client *cl, uint32_t op, const void *
     int r = ws_conn_send(cl->c, op, p, n, 0);
     if (r == WS_ERR_WOULD_BLOCK)
         ws_conn_close(cl->c, WS_CLOSE_TRY_AGAIN_LATER, "send queue full", 15);
+    else if (r == WS_ERR_BUDGET)
+        ws_conn_close(cl->c, WS_CLOSE_TRY_AGAIN_LATER, "out of memory", 13);
     return r;
 }
 
@@ -505,8 +476,8 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
     ws_iovec iov[16];
     int dead = 0;
 
-    if (cl->lingering)
-        return; /* a stale write event: nothing is written any more */
+    if (cl->lingering || cl->dead || !cl->c)
+        return; /* a stale event: nothing is written any more */
     for (;;) {
         int k = ws_conn_output(cl->c, iov, 16);
         if (k <= 0 && s->on_drained && s->on_drained(s, cl))
@@ -522,9 +493,12 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
             break;
         dead = 1; /* the peer is gone: nothing more can be written */
         ws_conn_feed_eof(cl->c);
-        drain_events(s, cl);
+        size_t work = 0;
+        drain_events(s, cl, &work, SIZE_MAX);
         break;
     }
+    if (cl->dead || !cl->c)
+        return;
     if (dead) {
         drop_client(s, cl);
         return;
@@ -534,15 +508,71 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
         return;
     }
     unsigned want = 0;
-    if (ws_conn_buffered_amount(cl->c) <= s->pause_above)
+    size_t queued = ws_conn_buffered_amount(cl->c);
+    if (!cl->backlog && !cl->peer_eof && queued <= s->pause_above)
         want |= EX_WANT_READ;
-    if (ws_conn_buffered_amount(cl->c) > 0)
+    if (queued > 0)
         want |= EX_WANT_WRITE;
     if (want != cl->watching) {
         s->ops.watch(s, cl, want);
         cl->watching = want;
     }
-    cl->deadline = ws_conn_next_deadline(cl->c);
+    ex_timer_set(s, cl, ws_conn_next_deadline(cl->c));
+}
+
+/* SIGINT/SIGTERM: stop accepting, send every open connection close 1001. */
+static void start_drain(struct ex_server *s, uint64_t now)
+{
+    s->draining = 1;
+    s->drain_deadline = now + 2000;
+    ex_listen_close(s);
+    for (size_t i = 0; i < s->cap; i++) {
+        struct ex_client *cl = s->by_fd[i];
+        if (!cl)
+            continue;
+        if (ws_conn_state(cl->c) == WS_STATE_OPEN)
+            ws_conn_close(cl->c, WS_CLOSE_GOING_AWAY, "going away: reconnect with jitter", 33);
+        else if (ws_conn_state(cl->c) == WS_STATE_CONNECTING) {
+            drop_client(s, cl);
+            continue;
+        }
+        ex_flush(s, cl);
+    }
+}
+
+/* The timers that are due: lingers end, connections get their tick. */
+static void run_timers(struct ex_server *s, uint64_t now)
+{
+    struct ex_client *cl;
+    while ((cl = ex_timer_first(s)) != NULL && cl->deadline <= now) {
+        if (cl->lingering) {
+            end_linger(s, cl); /* the peer did not close in time */
+            continue;
+        }
+        ws_conn_tick(cl->c, now);
+        if (cl->backlog) {
+            ex_flush(s, cl); /* its events are taken in its turn */
+        } else {
+            size_t work = 0;
+            if (!drain_events(s, cl, &work, EX_WORK_BUDGET) || (cl->c && has_backlog(cl->c)))
+                turn_add(s, cl);
+            ex_flush(s, cl);
+        }
+        /* A deadline that is still due (work left for a turn) waits a millisecond: the
+         * heap's first entry must move on. */
+        if (!cl->dead && cl->timer_slot && cl->deadline <= now)
+            ex_timer_set(s, cl, now + 1);
+    }
+}
+
+/* Every connection waiting in the round-robin queue when this starts gets one turn. */
+static void run_turns(struct ex_server *s)
+{
+    size_t n = 0;
+    for (struct ex_client *cl = s->turn_head; cl; cl = cl->turn_next)
+        n++;
+    while (n-- > 0 && s->turn_head)
+        take_turn(s, s->turn_head);
 }
 
 int ex_service(struct ex_server *s, int *exit_now)
@@ -551,56 +581,20 @@ int ex_service(struct ex_server *s, int *exit_now)
 
     *exit_now = 0;
     bury(s);
-    while (s->linger_head && s->linger_head->deadline <= now)
-        end_linger(s, s->linger_head); /* the peer did not close in time */
-    if (ex_stop && !s->draining) {
-        s->draining = 1;
-        s->drain_deadline = now + 2000;
-        if (listener.watching)
-            s->ops.watch(s, &listener, 0);
-        listener.watching = 0;
-        close(s->lfd);
-        s->lfd = -1;
-        for (size_t i = 0; i < s->cap; i++) {
-            struct ex_client *cl = s->by_fd[i];
-            if (!cl)
-                continue;
-            if (ws_conn_state(cl->c) == WS_STATE_OPEN)
-                ws_conn_close(cl->c, WS_CLOSE_GOING_AWAY, "going away: reconnect with jitter",
-                              33);
-            else if (ws_conn_state(cl->c) == WS_STATE_CONNECTING) {
-                drop_client(s, cl);
-                continue;
-            }
-            ex_flush(s, cl);
-        }
-    }
+    if (ex_stop && !s->draining)
+        start_drain(s, now);
     if (s->draining && ((s->count == 0 && s->lingering == 0) || now >= s->drain_deadline)) {
         *exit_now = 1;
         return 0;
     }
-    if (s->lfd >= 0 && !listener.watching && now - s->accept_window >= 1000) {
-        s->ops.watch(s, &listener, EX_WANT_READ);
-        listener.watching = EX_WANT_READ;
-    }
-    if (s->lfd >= 0 && !listener.watching)
-        next = s->accept_window + 1000;
-    for (size_t i = 0; i < s->cap; i++) {
-        struct ex_client *cl = s->by_fd[i];
-        if (!cl)
-            continue;
-        if (cl->deadline <= now) {
-            ws_conn_tick(cl->c, now);
-            drain_events(s, cl);
-            ex_flush(s, cl);
-            if (!s->by_fd[i])
-                continue;
-        }
-        if (cl->deadline < next)
-            next = cl->deadline;
-    }
-    if (s->linger_head && s->linger_head->deadline < next)
-        next = s->linger_head->deadline;
+    run_timers(s, now);
+    run_turns(s);
+    uint64_t resume = ex_accept_service(s, now);
+    if (resume)
+        next = resume;
+    struct ex_client *first = ex_timer_first(s);
+    if (first && first->deadline < next)
+        next = first->deadline;
     if (s->draining && next > now + 100)
         next = now + 100;
     if (s->on_tick) {
@@ -608,6 +602,8 @@ int ex_service(struct ex_server *s, int *exit_now)
         if (next > now + 1000)
             next = now + 1000;
     }
+    if (s->turn_head)
+        return 0; /* backlog waits: poll without sleeping, then the next turns */
     if (next == UINT64_MAX)
         return -1;
     return next <= now ? 0 : (int)(next - now > 60000 ? 60000 : next - now);

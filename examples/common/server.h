@@ -2,6 +2,27 @@
  * What every example server shares: command line, listening socket, the connection table, and
  * the glue between a non-blocking socket and a ws_conn. An event loop (epoll, poll, kqueue)
  * only has to say which sockets to watch, and call the ex_* functions when they are ready.
+ *
+ *   options.c   the shared command line (--help lists it), with safe defaults
+ *   accept.c    the listening socket: connection cap, accept rate, out of descriptors
+ *   timers.c    connections ordered by their next deadline (a binary heap)
+ *   server.c    connections: reading with a fair share per wake-up, writing, lingering
+ *   loop_poll.c a poll(2) loop (echo-epoll and echo-kqueue bring their own)
+ *
+ * The policies a server open to the internet needs, and what each does at its limit:
+ *   - memory: one ws_budget (--max-memory) shared by every connection, with a share per
+ *     connection (--max-conn-memory); an allocation past either fails that connection with
+ *     close 1013, the others go on;
+ *   - time: a message must complete within --message-timeout (else 1008), queued output must
+ *     move within --send-timeout (else the connection is reset), a handshake within 10 s,
+ *     a heartbeat ping every --ping seconds must be answered within as long, and a connection
+ *     that sends nothing for --idle-timeout is closed;
+ *   - connections: over --max-conns, a new connection is accepted and closed at once; out of
+ *     descriptors (EMFILE/ENFILE), a spare descriptor lets the server accept and close the
+ *     connection that waits, and the listener rests for a while if even that fails;
+ *   - CPU: each wake-up gives each ready connection at most one read (EX_READ_CHUNK) and
+ *     EX_WORK_BUDGET of work, round-robin, inflating at most EX_INFLATE_STEP: one client's
+ *     decompression bombs delay the others by about one step (or one echoed message).
  */
 #ifndef EX_SERVER_H
 #define EX_SERVER_H
@@ -14,17 +35,31 @@
 
 #define EX_MAX_SUBPROTOCOLS 16
 
+/* Defaults of the shared flags (see ex_parse_args and --help). Times in ms. */
+#define EX_DEFAULT_MAX_CONNS 10000u
+#define EX_DEFAULT_MAX_MEMORY ((uint64_t)256 << 20)
+#define EX_DEFAULT_PING 20000u
+#define EX_DEFAULT_IDLE_TIMEOUT 60000u
+#define EX_DEFAULT_SEND_TIMEOUT 30000u
+#define EX_DEFAULT_MESSAGE_TIMEOUT 30000u
+
 struct ex_options {
     const char *host;
     int port;
     uint64_t max_message;
     const char *subprotocols[EX_MAX_SUBPROTOCOLS];
     int nsub;
-    int deflate;
-    int sndbuf;             /* --sndbuf BYTES: SO_SNDBUF of client sockets (0: kernel's) */
+    int deflate;              /* --deflate (off by default) */
+    int sndbuf;               /* --sndbuf BYTES: SO_SNDBUF of client sockets (0: kernel's) */
+    uint32_t ping_interval;   /* --ping: ms between heartbeat pings, also the pong timeout; 0 off */
+    uint32_t idle_timeout;    /* --idle-timeout: ms without input before close 1000; 0 off */
+    uint32_t send_timeout;    /* --send-timeout: ms queued output may stall; 0 off */
+    uint32_t message_timeout; /* --message-timeout: ms a started message may take; 0 off */
+    uint64_t max_conns;       /* --max-conns: connections at once (live and lingering) */
+    uint64_t max_memory;      /* --max-memory: the budget all connections share */
+    uint64_t max_conn_memory; /* --max-conn-memory: one connection's share of it */
     /* broadcast server */
-    int policy_close;       /* --policy close (else drop) */
-    uint32_t ping_interval; /* ms, 0 off */
+    int policy_close;         /* --policy close (else drop) */
     uint32_t max_accept_rate; /* per second, 0 unlimited */
     int stats;
 };
@@ -37,22 +72,49 @@ struct ex_server;
  * connection lingers: its write side is shut down (the peer reads the close frame, then end of
  * file), and what still comes in is read and thrown away until the peer's end of file, at most
  * EX_LINGER_BYTES or EX_LINGER_MS; only then is the socket closed (RFC 6455 section 7.1.1).
+ * A peer dropped for not reading (the send timeout) would never see the close frame: its
+ * connection is reset at once instead.
  */
 #define EX_LINGER_MS 2000u
 #define EX_LINGER_BYTES (1u << 20)
+
+/*
+ * Fairness. A ready connection gets one read of at most EX_READ_CHUNK bytes per wake-up, and
+ * EX_WORK_BUDGET of work: the payload bytes of the events it produced plus EX_EVENT_COST per
+ * event (a compressed message costs what it inflates to). Input left when the budget is spent
+ * stays in the connection (ws_conn_feed keeps it) and the connection waits in a round-robin
+ * queue for its next turn; the loop then polls without sleeping, so other sockets are served
+ * in between. With the 1 MiB message limit, one turn costs at most one inflated message.
+ */
+#define EX_READ_CHUNK (64u * 1024u)
+#define EX_WORK_BUDGET (256u * 1024u)
+#define EX_EVENT_COST 64u
+/* A compressed message is inflated at most a turn's work at a time (WS_OPT_INFLATE_STEP):
+ * the library then says the connection is due at once, and its timer or its place in the
+ * round-robin queue brings it back. */
+#define EX_INFLATE_STEP EX_WORK_BUDGET
+
+/* Out of descriptors with no spare to trade: the listener rests this long (ms). */
+#define EX_ACCEPT_PAUSE_MS 500u
+/* Connections accepted per wake-up at most, so that a connection storm cannot starve the
+ * established connections either. */
+#define EX_ACCEPT_BATCH 64
 
 struct ex_client {
     int fd;
     ws_conn *c;          /* NULL while lingering (and for the listening socket) */
     unsigned watching;   /* EX_WANT_* currently registered with the loop */
     int index;           /* slot in the loop's own table, if it keeps one (poll) */
-    uint64_t deadline;   /* cached ws_conn_next_deadline; while lingering, the linger's end */
+    uint64_t deadline;   /* when its timer fires (ws_conn_next_deadline; lingering: the end) */
+    size_t timer_slot;   /* 1 + its place in the timer heap; 0: no timer */
     void *app;           /* the application's per-client state */
     int listener;        /* the listening socket: readable means accept */
     int peer_eof;        /* read() saw the peer's end of file (or an error) */
+    int reset;           /* the peer stopped reading: reset the connection, do not linger */
     int lingering;       /* write side shut down, out of by_fd: reading and discarding to EOF */
     size_t linger_bytes; /* discarded so far while lingering */
-    struct ex_client *linger_prev, *linger_next;
+    int backlog;         /* input or events left over: waits in the round-robin queue */
+    struct ex_client *turn_prev, *turn_next;
     int dead;            /* dropped: socket closed, memory freed at the next ex_service */
     struct ex_client *next_dead;
 };
@@ -82,12 +144,17 @@ struct ex_server {
     void (*on_drop)(struct ex_server *s, struct ex_client *cl);
     void *app;
     int lfd;
-    struct ex_client **by_fd; /* live connections (not lingering ones), by socket */
+    struct ex_client listener;   /* the listening socket, watched like a client */
+    struct ex_client **by_fd;    /* live connections (not lingering ones), by socket */
     size_t cap;
     size_t count;
-    /* Lingering connections, oldest first (so by deadline: each lingers EX_LINGER_MS). */
-    struct ex_client *linger_head, *linger_tail;
-    size_t lingering;
+    size_t lingering;            /* connections lingering (they still hold a descriptor) */
+    ws_budget *budget;           /* --max-memory, shared by every connection */
+    struct ex_client **heap;     /* timers: connections by deadline, earliest first */
+    size_t heap_len, heap_cap;
+    struct ex_client *turn_head, *turn_tail; /* round-robin queue of connections with backlog */
+    int spare_fd;                /* reserve descriptor for EMFILE (-1: none held) */
+    uint64_t accept_resume;      /* the listener rests until then (out of descriptors) */
     int draining;
     uint64_t drain_deadline;
     struct ex_client *graveyard; /* dropped clients an event batch may still point at */
@@ -95,13 +162,20 @@ struct ex_server {
     uint64_t accept_window; /* accept-rate limiting: current 1 s window start */
     uint32_t accepted_in_window;
     uint64_t stat_1006, stat_accepted;
-    uint8_t rbuf[64 * 1024];
+    uint64_t stat_refused;  /* over --max-conns: accepted and closed */
+    uint64_t stat_shed;     /* out of descriptors: accepted on the spare and closed */
+    uint8_t rbuf[EX_READ_CHUNK];
 };
 
 extern volatile sig_atomic_t ex_stop;
 
-/* Parse the shared flags; unknown ones are errors. Exits with usage on error. */
+/* Parse the shared flags; unknown ones are errors. Exits with usage on error (status 2) and
+ * on --help (usage on stdout, status 0). broadcast adds the broadcast server's flags. */
 void ex_parse_args(int argc, char **argv, struct ex_options *o, int broadcast);
+/* The per-connection share --max-conn-memory defaults to: what echoing one message of the
+ * limit needs (reassembly, and an output queue whose capacity doubles), plus room for the
+ * deflate contexts: max(4 MiB, 3 x max_message + 1 MiB). */
+uint64_t ex_default_conn_memory(uint64_t max_message);
 /* Monotonic milliseconds (the library never reads a clock: the caller does). */
 uint64_t ex_now_ms(void);
 /* Raise RLIMIT_NOFILE to its hard limit; returns the soft limit now in force. */
@@ -115,25 +189,41 @@ int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_lo
                    ex_event_fn on_event);
 void ex_server_free(struct ex_server *s);
 
-/* The listening socket is readable: accept what is waiting (within the rate limit). */
+/* The listening socket is readable: accept what is waiting (within the cap, the rate limit
+ * and EX_ACCEPT_BATCH). */
 void ex_on_accept(struct ex_server *s);
 /* A client's socket is readable / writable / hung up. Skip clients with cl->dead set: an
  * earlier handler in the same batch dropped them; cl->listener marks the listening socket.
  * A lingering client's input is read and discarded here. */
 void ex_on_readable(struct ex_server *s, struct ex_client *cl);
 void ex_on_writable(struct ex_server *s, struct ex_client *cl);
-/* Run expired timers (lingers included); returns the poll timeout in ms until the next one
- * (-1: none). Starts the drain on SIGINT/SIGTERM and returns 0 when the loop should exit:
- * once no connection is left, lingering ones included, or 2 s after the signal. */
+/* Run expired timers (lingers included) and give the connections with backlog their turn;
+ * returns the poll timeout in ms until the next timer (-1: none; 0 while backlog waits).
+ * Starts the drain on SIGINT/SIGTERM and returns 0 when the loop should exit: once no
+ * connection is left, lingering ones included, or 2 s after the signal. */
 int ex_service(struct ex_server *s, int *exit_now);
 
 /* The echo servers' event handler: every message goes back with its type. */
 void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev);
 /* Send a message to a client, applying its backpressure policy. */
 int ex_send(struct ex_server *s, struct ex_client *cl, uint32_t op, const void *p, size_t n);
-/* Write what the client has queued, then re-arm it, or start its linger once the
- * connection wants the transport shut down. */
+/* Write what the client has queued, then re-arm it and its timer, or start its linger once
+ * the connection wants the transport shut down. */
 void ex_flush(struct ex_server *s, struct ex_client *cl);
+
+/* ---- internal to examples/common/ ---- */
+
+/* accept.c: the listener's side of ex_server_init / ex_service / ex_server_free. */
+int ex_listen(struct ex_server *s);
+/* Resume the listener once its rest is over; returns the time it rests until (0: none). */
+uint64_t ex_accept_service(struct ex_server *s, uint64_t now);
+void ex_listen_close(struct ex_server *s);
+/* server.c: a new connection on an accepted, non-blocking socket (NULL: refused). */
+struct ex_client *ex_new_client(struct ex_server *s, int fd);
+/* timers.c: set (or with WS_DEADLINE_NONE clear) cl's timer; the earliest timer (NULL: none). */
+void ex_timer_set(struct ex_server *s, struct ex_client *cl, uint64_t when);
+struct ex_client *ex_timer_first(const struct ex_server *s);
+void ex_timers_free(struct ex_server *s);
 
 /* The poll(2) loop (examples/common/loop_poll.c): its watch hook, and the loop itself, which
  * returns when the server has drained after SIGINT/SIGTERM. */
