@@ -1,6 +1,7 @@
-/* Common layer: version, error table, random hook. */
-#include "testutil.h"
+/* Common layer: version, error table, random hook, allocator hooks. */
+#include "conn_util.h"
 
+#include "internal.h"
 #include "ws.h"
 
 #include <stdio.h>
@@ -90,6 +91,78 @@ static void test_mask_key_hook(void **state)
     assert_int_equal(ws_frame_make_mask(NULL, NULL, NULL), WS_ERR_INVALID_ARG);
 }
 
+/*
+ * The allocator's realloc hook is what grows and shrinks blocks: called with the size the block
+ * has (failalloc checks it, and the canary behind the block), the bytes kept. Without one
+ * (realloc NULL) the library does malloc + copy + free, with the same result. Both directly
+ * and as a connection sees it: a fragmented message reassembled in a buffer that grows many
+ * times, and output queued far past the queue's first buffer.
+ */
+static void test_realloc_hook(void **state)
+{
+    uint8_t msg[150000];
+    (void)state;
+    test_fill(msg, sizeof msg, 12);
+    for (int hook = 1; hook >= 0; hook--) {
+        failalloc fa;
+        ws_allocator user = failalloc_init(&fa, -1, 0), a;
+        if (!hook)
+            user.realloc = NULL;
+        assert_int_equal(ws__alloc_init(&a, &user), WS_OK);
+
+        uint8_t *p = ws__malloc(&a, 10);
+        assert_non_null(p);
+        memcpy(p, "0123456789", 10);
+        p = ws__realloc(&a, p, 10, 1000); /* grow */
+        assert_non_null(p);
+        assert_memory_equal(p, "0123456789", 10);
+        assert_int_equal(fa.reallocs, hook);
+        assert_int_equal(fa.live, 1);
+        assert_int_equal(fa.bytes, 1000);
+        p = ws__realloc(&a, p, 1000, 4); /* shrink: the first bytes kept, nothing past them */
+        assert_non_null(p);
+        assert_memory_equal(p, "0123", 4);
+        assert_int_equal(fa.reallocs, 2 * hook);
+        assert_int_equal(fa.bytes, 4);
+        ws__free(&a, p, 4);
+        p = ws__malloc(&a, 0); /* a zero size is one byte, for the hook as for free */
+        assert_non_null(p);
+        p = ws__realloc(&a, p, 0, 3);
+        assert_non_null(p);
+        ws__free(&a, p, 3);
+        assert_int_equal(fa.reallocs, 3 * hook);
+        assert_int_equal(fa.live, 0);
+
+        ws_conn *c = new_conn(WS_ROLE_SERVER, WS_CONN_OPEN, &user);
+        ev_log l = {0};
+        bytes in = {0};
+        drain(c, NULL);
+        long before = fa.reallocs;
+        for (size_t off = 0; off < sizeof msg; off += 5000)
+            peer_frame(&in, WS_ROLE_SERVER, off ? WS_OP_CONTINUATION : WS_OP_BINARY,
+                       off + 5000 >= sizeof msg, msg + off, 5000);
+        assert_int_equal(feed_copy(c, &l, in.p, in.n, 3000), WS_OK);
+        assert_int_equal(l.n, 1);
+        log_assert_message(&l, 0, WS_OP_BINARY, msg, sizeof msg);
+        for (size_t off = 0; off < sizeof msg; off += 7000)
+            assert_int_equal(ws_conn_send(c, WS_OP_BINARY, msg + off,
+                                          sizeof msg - off < 7000 ? sizeof msg - off : 7000, 0),
+                             WS_OK);
+        frame_list f = output_frames(c);
+        for (size_t i = 0, off = 0; i < f.n; i++, off += 7000)
+            assert_memory_equal(f.v[i].data, msg + off, f.v[i].len);
+        frames_free(&f);
+        if (hook)
+            assert_true(fa.reallocs - before >= 4); /* each buffer grew through the hook */
+        else
+            assert_int_equal(fa.reallocs, 0);
+        bytes_free(&in);
+        log_free(&l);
+        ws_conn_free(c);
+        assert_int_equal(fa.live, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -97,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_random_os),
         cmocka_unit_test(test_mask_key_hook),
+        cmocka_unit_test(test_realloc_hook),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }
