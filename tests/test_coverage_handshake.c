@@ -243,7 +243,9 @@ static void test_response_negotiation(void **state)
     ws_handshake_free(hs);
 }
 
-/* ws_handshake_reject without a reason uses the standard phrase, or none for an unknown code. */
+/* ws_handshake_reject without a reason writes the standard phrase (RFC 9110 section 15) of
+ * each status a server is likely to refuse with -- 504 included -- and an empty one only for a
+ * code the library does not know. Every phrase is checked exactly. */
 static void test_reject_default_reasons(void **state)
 {
     static const struct {
@@ -261,6 +263,7 @@ static void test_reject_default_reasons(void **state)
         {403, "Forbidden"},
         {404, "Not Found"},
         {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
         {426, "Upgrade Required"},
         {429, "Too Many Requests"},
         {431, "Request Header Fields Too Large"},
@@ -269,6 +272,10 @@ static void test_reject_default_reasons(void **state)
         {502, "Bad Gateway"},
         {503, "Service Unavailable"},
         {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+        /* codes without a phrase the library knows: an empty reason, nothing made up */
+        {299, ""},
+        {418, ""},
         {599, ""},
     };
     uint8_t out[512];
@@ -277,12 +284,21 @@ static void test_reject_default_reasons(void **state)
         char want[128];
         int n = ws_handshake_reject(cases[i].status, NULL, NULL, NULL, 0, out, sizeof out, NULL);
         assert_true(n > 0);
-        snprintf(want, sizeof want, "HTTP/1.1 %u %s\r\n", cases[i].status, cases[i].phrase);
-        if (memcmp(out, want, strlen(want)) != 0) {
-            /* phrases the library does not know are allowed to be empty */
-            snprintf(want, sizeof want, "HTTP/1.1 %u \r\n", cases[i].status);
-            assert_memory_equal(out, want, strlen(want));
-        }
+        int k = snprintf(want, sizeof want, "HTTP/1.1 %u %s\r\n", cases[i].status,
+                         cases[i].phrase);
+        assert_true(k > 0 && (size_t)k < sizeof want && n >= k);
+        if (memcmp(out, want, (size_t)k) != 0)
+            print_message("status %u: \"%.*s\"\n", cases[i].status, (int)(strchr(
+                              (char *)out, '\r') - (char *)out), (char *)out);
+        assert_memory_equal(out, want, (size_t)k);
+    }
+    /* the statuses the library answers failed requests with all have their phrase */
+    static const unsigned own[] = {400, 405, 426, 431, 503, 505};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        int n = ws_handshake_reject(own[i], NULL, NULL, NULL, 0, out, sizeof out - 1, NULL);
+        assert_true(n > 0);
+        out[n] = 0;
+        assert_true(strstr((char *)out, "\r\n") > (char *)out + strlen("HTTP/1.1 400 "));
     }
     assert_int_equal(ws_handshake_reject(199, NULL, NULL, NULL, 0, out, sizeof out, NULL),
                      WS_ERR_ARG_STATUS);
