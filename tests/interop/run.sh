@@ -97,10 +97,11 @@ for ex in echo-epoll echo-poll wsc; do
 done
 
 t0=$(date +%s)
-start_listener "$tmp/echo-epoll.log" "$EX_DIR/echo-epoll" --host 127.0.0.1 --port 0 || exit 1
+# Deflate is off by default in the examples and messages stop at 1 MiB; the peers test both.
+start_listener "$tmp/echo-epoll.log" "$EX_DIR/echo-epoll" --host 127.0.0.1 --port 0 --deflate --max-message 16M || exit 1
 epoll_pid=$last_pid
 epoll_port=$port
-start_listener "$tmp/echo-poll.log" "$EX_DIR/echo-poll" --host 127.0.0.1 --port 0 || exit 1
+start_listener "$tmp/echo-poll.log" "$EX_DIR/echo-poll" --host 127.0.0.1 --port 0 --deflate --max-message 16M || exit 1
 poll_pid=$last_pid
 poll_port=$port
 
