@@ -162,19 +162,46 @@ static void test_allocator_without_realloc(void **state)
     ws__free(&a, p, 8);
 }
 
-/* Every error has a distinct name and text; unknown codes are named as such. */
+/* Every error has a distinct name and text; unknown codes are named as such. Checked over the
+ * whole error range, so a code given another's name or text, or a gap given a name, fails. */
 static void test_error_table(void **state)
 {
+    const char *names[141], *texts[141];
+    int known = 0;
     (void)state;
     for (int e = 0; e >= -140; e--) {
         const char *name = ws_errname(e), *text = ws_strerror(e);
         assert_non_null(name);
         assert_non_null(text);
-        if (strcmp(name, "WS_ERR_UNKNOWN") == 0)
+        names[-e] = texts[-e] = NULL;
+        if (strcmp(name, "WS_ERR_UNKNOWN") == 0) {
             assert_string_equal(text, "unknown error");
-        else
-            assert_string_not_equal(text, "unknown error");
+            continue;
+        }
+        assert_string_not_equal(text, "unknown error");
+        assert_true(strncmp(name, e ? "WS_ERR_" : "WS_OK", e ? 7 : 6) == 0);
+        for (int f = 0; f > e; f--) {
+            if (!names[-f])
+                continue;
+            if (strcmp(name, names[-f]) == 0 || strcmp(text, texts[-f]) == 0)
+                print_message("%d and %d share \"%s\" / \"%s\"\n", e, f, name, text);
+            assert_string_not_equal(name, names[-f]);
+            assert_string_not_equal(text, texts[-f]);
+        }
+        names[-e] = name;
+        texts[-e] = text;
+        known++;
     }
+    /* as many as the table in ws.h has, and those are the ones named */
+    int in_table = 0;
+#define X_(name, value, text)                                                                  \
+    in_table++;                                                                                \
+    assert_string_equal(ws_errname(value), #name);                                             \
+    assert_string_equal(ws_strerror(value), text);
+    WS_ERROR_TABLE(X_)
+#undef X_
+    assert_int_equal(known, in_table);
+    assert_string_equal(ws_errname(-11), "WS_ERR_UNKNOWN"); /* a gap between ranges */
     assert_string_equal(ws_errname(5), "WS_OK");
     assert_string_equal(ws_strerror(5), "success");
     assert_string_equal(ws_errname(INT_MIN), "WS_ERR_UNKNOWN");
