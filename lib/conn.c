@@ -206,14 +206,10 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
         ws__outq_commit(&c->out, hl + len);
     } else {
         ws__outq_commit(&c->out, hl);
-        r = ws__outq_borrow(&c->out, &c->alloc, data, len);
-        if (r < 0) {
-            /* Undo the header so the queue stays frame-aligned. */
-            c->out.tail -= hl;
-            c->out.owned_in -= hl;
-            c->out.queued -= hl;
+        /* On failure the header stays queued alone: send_frames, the only caller that
+         * borrows, truncates the queue back to where the message began. */
+        if ((r = ws__outq_borrow(&c->out, &c->alloc, data, len)) < 0)
             return r;
-        }
     }
     c->st.frames_out++;
     return WS_OK;
