@@ -1,0 +1,153 @@
+/*
+ * Private to the connection layer (lib/conn*.c): the connection's state and what its files
+ * share. The connection is split by job:
+ *   conn.c            life cycle, options, memory accounting, the event queue, failing
+ *   conn_recv.c       the receive path: input buffering, frames -> messages, control frames
+ *   conn_send.c       the send path and the output calls: frames into the output queue
+ *   conn_handshake.c  the opening handshake glue (request, accept, reject, client start)
+ *   conn_timers.c     deadlines, ws_conn_tick, giving buffers back when quiet
+ */
+#ifndef WS_LIB_CONN_H
+#define WS_LIB_CONN_H
+
+#include "deflate.h"
+#include "internal.h"
+#include "utf8.h"
+
+enum { EVQ = 4 };
+/* A connection quiet this long (ms) gives its buffers back (ws_conn_tick). */
+enum { QUIET_MS = 1000 };
+/* Smallest input buffer ws_conn_feed allocates. */
+enum { IBUF_MIN = 4096 };
+
+/* Option bits kept in conn->opts. */
+enum {
+    OPT_AUTO_PONG = 1u << 0,
+    OPT_STREAMING = 1u << 1,
+    OPT_REFUSE_TEXT = 1u << 2,
+    OPT_REFUSE_BINARY = 1u << 3,
+    OPT_LENIENT = 1u << 4
+};
+
+struct ws_conn {
+    ws_allocator alloc;    /* what the layers allocate through: counts, then the caller's */
+    ws_allocator user;     /* the caller's allocator */
+    ws_budget *budget;     /* shared memory budget, NULL if none */
+    uint64_t live;         /* bytes allocated through alloc and not freed */
+    uint64_t mem_limit;    /* WS_OPT_MEMORY_LIMIT, 0: none */
+    uint8_t mem_refused;   /* an allocation was refused by the limit or the budget */
+    ws_random_fn rng;
+    void *rng_user;
+    ws_frame_decoder dec;
+    ws_outq out;
+
+    /* receive side */
+    uint8_t *rbuf; /* reassembly of fragmented (or chunked) messages */
+    size_t rlen, rcap;
+    uint64_t rx_msg_len;
+    ws_utf8_state rx_utf8, tx_utf8;
+
+    /* events waiting to be taken, a small ring */
+    ws_event ev[EVQ];
+    uint8_t ev_head, ev_count;
+    uint8_t view_live;   /* the last event handed out points into our memory: keep it */
+    uint8_t eof_pending; /* end of file seen while fed input was still buffered */
+
+    /* input given to ws_conn_feed (read-only bytes), kept until processed */
+    uint8_t *ibuf;
+    uint32_t icap, ipos, ilen, max_input;
+    /* the caller's buffer during ws_conn_feed_inplace, for WS_EVF_IN_INPUT */
+    const uint8_t *in_lo, *in_hi;
+
+    /* configuration */
+    uint64_t max_message, max_frame, high_water;
+    uint32_t frag_size;
+    uint32_t t_handshake, t_ping, t_pong, t_idle, t_close, t_message, t_send;
+    uint32_t inflate_step; /* WS_OPT_INFLATE_STEP, 0: no bound */
+
+    /* time, in the caller's milliseconds */
+    uint64_t now, t_open, t_last_rx, t_last_ping, t_closing, t_msg_start, t_out_progress;
+
+    uint8_t role, state, opts, policy;
+    uint8_t rx_msg_op, tx_msg_op; /* message in progress each way, 0 if none */
+    uint8_t close_sent, close_received, failed, eof, close_waited;
+    uint8_t ping_outstanding, clock_set;
+    uint8_t ctl_len, pong_pending, pong_len, key_pos;
+    uint64_t ping_seq;      /* the timer ping's payload is this, big-endian */
+    struct conn_aux *aux;   /* control-frame scratch, allocated when first needed */
+
+    ws_conn_stats st;
+
+    ws_handshake *hs;  /* only while connecting (or to show a failed client handshake) */
+    char *subprotocol; /* negotiated, NUL-terminated; NULL if none */
+    size_t subprotocol_len;
+    ws__pmd *pmd;      /* permessage-deflate options and state; NULL until an option is set */
+    uint8_t hs_state;  /* HS_* below */
+};
+
+/* What only some connections need, some of the time: kept out of the core state so an idle
+ * connection stays small, and released again once it is quiet (ws_conn_tick). */
+struct conn_aux {
+    uint8_t ctl_buf[WS_FRAME_MAX_CONTROL];  /* a control frame split across feeds */
+    uint8_t pong_buf[WS_FRAME_MAX_CONTROL]; /* the payload of the pong still owed */
+    uint8_t keys[32]; /* client masking keys, drawn from the random hook in batches */
+};
+
+enum {
+    HS_NONE = 0,     /* open from the start, or done */
+    HS_READING = 1,  /* server reading the request / client reading the response */
+    HS_DECIDING = 2, /* server: request complete, waiting for accept or reject */
+    HS_IDLE = 3      /* client: ws_conn_client_start not called yet */
+};
+
+/* ---- the event queue (conn.c) ---- */
+
+/* The next free slot of the event queue, zeroed but for type and opcode; the caller fills in
+ * the rest. Never fails: a step produces at most EVQ events (feeding stops at the first one;
+ * a failure adds two), which an assertion checks. */
+ws_event *ws__conn_push(ws_conn *c, uint32_t type, uint8_t opcode);
+/* An event with a data view (flagged WS_EVF_IN_INPUT when it lies in the caller's buffer). */
+ws_event *ws__conn_push_data(ws_conn *c, uint32_t type, uint8_t opcode, const uint8_t *data,
+                             size_t len);
+
+/* ---- shared helpers ---- */
+
+void ws__conn_decoder_flags(ws_conn *c);
+struct conn_aux *ws__conn_aux(ws_conn *c);
+/* Fail the connection (RFC 6455 7.1.7): ERROR and CLOSE events, and the close frame with
+ * code when send_frame and one can still be sent. */
+void ws__conn_fail(ws_conn *c, int err, uint16_t code, int send_frame);
+/* End the connection without a close handshake: CLOSED, and the CLOSE event (code, why). */
+void ws__conn_end(ws_conn *c, uint16_t code, const char *why);
+
+static inline uint16_t ws__conn_code_for_error(int err)
+{
+    return (uint16_t)ws_close_code_for_error(err);
+}
+
+/* A refused allocation reports which bound refused it. */
+static inline int ws__conn_budget_error(const ws_conn *c, int r)
+{
+    return r == WS_ERR_NOMEM && c->mem_refused ? WS_ERR_BUDGET : r;
+}
+
+/* Compressed output waits to be made (a connection without deflate never calls out). */
+static inline int ws__conn_inflate_pending(const ws_conn *c)
+{
+    return c->pmd && ws__pmd_rx_pending(c->pmd);
+}
+
+/* conn_send.c */
+void ws__conn_out_starting(ws_conn *c);
+int ws__conn_queue_frame(ws_conn *c, uint8_t op, int fin, const uint8_t *data, size_t len,
+                         int borrow);
+int ws__conn_flush_pong(ws_conn *c);
+int ws__conn_queue_close(ws_conn *c, uint16_t code, const uint8_t *reason, size_t rlen);
+
+/* conn_recv.c */
+void ws__conn_inflate_continue(ws_conn *c);
+
+/* conn_handshake.c */
+int ws__conn_feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *consumed);
+
+#endif

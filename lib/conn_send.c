@@ -1,0 +1,380 @@
+/*
+ * The send path of the connection: messages, fragments, pings, pongs and the close frame into
+ * the output queue (outq.c), backpressure, and the output calls the caller writes from.
+ */
+#include "conn.h"
+
+static int next_mask_key(ws_conn *c, uint8_t key[4])
+{
+    struct conn_aux *x = ws__conn_aux(c);
+    if (!x)
+        return WS_ERR_NOMEM;
+    if (c->key_pos >= sizeof x->keys) {
+        if (c->rng(c->rng_user, x->keys, sizeof x->keys) != 0)
+            return WS_ERR_RANDOM;
+        c->key_pos = 0;
+    }
+    memcpy(key, x->keys + c->key_pos, 4);
+    c->key_pos += 4;
+    return WS_OK;
+}
+
+/* ---- output ---- */
+
+/* The send timeout counts from when the queue last moved, or stopped being empty. */
+void ws__conn_out_starting(ws_conn *c)
+{
+    if (ws__outq_pending(&c->out) == 0)
+        c->t_out_progress = c->now;
+}
+
+/* Append one frame with these RSV bits. The payload is copied (masked for a client) unless
+ * borrowed. */
+static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const uint8_t *data,
+                           size_t len, int borrow)
+{
+    ws_frame_header h;
+    int masked = c->role == WS_ROLE_CLIENT;
+    size_t hl = ws_frame_header_size(len, masked);
+    int copy = masked || !borrow;
+    uint8_t *p;
+    int r;
+
+    memset(&h, 0, sizeof h);
+    h.fin = (uint8_t)(fin != 0);
+    h.rsv = rsv;
+    h.opcode = op;
+    h.masked = (uint8_t)masked;
+    h.payload_len = len;
+    if (masked && (r = next_mask_key(c, h.mask)) < 0)
+        return r;
+    if (copy && len > SIZE_MAX - hl)
+        return WS_ERR_NOMEM;
+    ws__conn_out_starting(c);
+    p = ws__outq_reserve(&c->out, &c->alloc, hl + (copy ? len : 0));
+    if (!p)
+        return WS_ERR_NOMEM;
+    r = ws__frame_write_header(p, hl, &h);
+    if (r < 0)
+        return r;
+    if (copy) {
+        /* data is NULL only with len 0 (the send functions check), said again for the
+         * analyzer. */
+        if (masked && len && data)
+            ws_mask_copy(p + hl, data, len, h.mask, 0);
+        else if (len && data)
+            memcpy(p + hl, data, len);
+        ws__outq_commit(&c->out, hl + len);
+    } else {
+        ws__outq_commit(&c->out, hl);
+        /* On failure the header stays queued alone: send_frames, the only caller that
+         * borrows, truncates the queue back to where the message began. */
+        if ((r = ws__outq_borrow(&c->out, &c->alloc, data, len)) < 0)
+            return r;
+    }
+    c->st.frames_out++;
+    return WS_OK;
+}
+
+int ws__conn_queue_frame(ws_conn *c, uint8_t op, int fin, const uint8_t *data, size_t len,
+                       int borrow)
+{
+    return queue_frame_rsv(c, op, fin, 0, data, len, borrow);
+}
+
+/* Serialize the latest unanswered ping's pong ahead of anything else queued now -- but not
+ * past the high-water mark: a peer that pings and never reads must not grow the queue (the
+ * pong waits, replaced by newer ones, RFC 6455 5.5.3). A close frame forces it out first. */
+static int flush_pong_if(ws_conn *c, int force)
+{
+    if (!c->pong_pending)
+        return WS_OK;
+    /* An empty queue always takes it: the bound is then max(mark, one pong). */
+    if (!force && ws__outq_pending(&c->out) > 0 &&
+        (uint64_t)ws__outq_pending(&c->out) + WS_FRAME_MAX_HEADER + c->pong_len > c->high_water)
+        return WS_OK;
+    int r = ws__conn_queue_frame(c, WS_OP_PONG, 1, c->aux->pong_buf, c->pong_len, 0);
+    if (r == WS_OK)
+        c->pong_pending = 0;
+    return r;
+}
+
+int ws__conn_flush_pong(ws_conn *c)
+{
+    return flush_pong_if(c, 0);
+}
+
+int ws__conn_queue_close(ws_conn *c, uint16_t code, const uint8_t *reason, size_t rlen)
+{
+    uint8_t payload[WS_FRAME_MAX_CONTROL];
+    size_t n = 0;
+    int r;
+
+    if ((r = flush_pong_if(c, 1)) < 0) /* a ping before the close is answered before it */
+        return r;
+    if (code) {
+        if (rlen > WS_FRAME_MAX_CONTROL - 2)
+            rlen = WS_FRAME_MAX_CONTROL - 2;
+        ws__store_be16(payload, code);
+        if (rlen)
+            memcpy(payload + 2, reason, rlen);
+        n = 2 + rlen;
+    }
+    r = ws__conn_queue_frame(c, WS_OP_CLOSE, 1, payload, n, 0);
+    if (r == WS_OK) {
+        c->close_sent = 1;
+        c->st.close_code_sent = code ? code : WS_CLOSE_NO_STATUS;
+        c->t_closing = c->now;
+    }
+    return r;
+}
+
+
+/* ---- sending ---- */
+
+/* Backpressure: would `bytes` more exceed the high-water mark? Applies the policy. */
+static int over_high_water(ws_conn *c, uint64_t bytes)
+{
+    uint64_t pending = ws__outq_pending(&c->out);
+    if (bytes <= c->high_water && pending <= c->high_water - bytes)
+        return 0;
+    if (c->policy != WS_POLICY_ERROR && !c->close_sent) {
+        uint16_t code = c->policy == WS_POLICY_CLOSE_1013 ? WS_CLOSE_TRY_AGAIN_LATER
+                                                          : WS_CLOSE_MESSAGE_TOO_BIG;
+        ws__conn_fail(c, WS_ERR_OUTPUT_OVERFLOW, code, 1);
+    }
+    return 1;
+}
+
+static int can_send(const ws_conn *c)
+{
+    if (c->state == WS_STATE_CONNECTING)
+        return WS_ERR_STATE;
+    if (c->state != WS_STATE_OPEN || c->close_sent)
+        return WS_ERR_CLOSED;
+    return WS_OK;
+}
+
+/* Bytes on the wire for len payload bytes cut into frames of at most frag (0: one frame). */
+static uint64_t wire_size(const ws_conn *c, size_t len, size_t frag)
+{
+    int masked = c->role == WS_ROLE_CLIENT;
+    if (frag == 0 || len <= frag)
+        return ws_frame_header_size(len, masked) + (uint64_t)len;
+    uint64_t frames = len / frag, rest = len % frag;
+    return frames * (ws_frame_header_size(frag, masked) + frag) +
+           (rest ? ws_frame_header_size(rest, masked) + rest : 0);
+}
+
+/* Forget what was queued after `mark` (a copy of the queue taken before, with no ack since);
+ * the buffers stay. Reserve may have moved the unsent bytes to the front, in order. */
+static void outq_truncate(ws_outq *q, const ws_outq *mark)
+{
+    q->tail = q->head + (mark->tail - mark->head);
+    q->owned_in = mark->owned_in;
+    q->queued = mark->queued;
+    q->mcount = mark->mcount;
+}
+
+/* rsv goes on the first frame only (RFC 7692: RSV1 marks the message, not each frame). */
+static int send_frames(ws_conn *c, uint8_t first_op, uint8_t rsv, const uint8_t *p, size_t len,
+                       int fin, unsigned flags)
+{
+    size_t frag = c->frag_size ? c->frag_size : len;
+    uint8_t op = first_op;
+    ws_outq mark;
+    uint64_t frames_out;
+    int r;
+
+    if ((r = ws__conn_flush_pong(c)) < 0)
+        return r;
+    mark = c->out;
+    frames_out = c->st.frames_out;
+    do {
+        size_t k = len < frag ? len : frag;
+        r = queue_frame_rsv(c, op, fin && k == len, op == first_op ? rsv : 0, p, k,
+                            (flags & WS_SEND_BORROW) != 0);
+        if (r < 0) {
+            /* All or nothing: a message cut short would put the next one inside it. */
+            outq_truncate(&c->out, &mark);
+            c->st.frames_out = frames_out;
+            return r;
+        }
+        if (k) { /* p may be NULL for an empty payload */
+            p += k;
+            len -= k;
+        }
+        op = WS_OP_CONTINUATION;
+    } while (len > 0);
+    return WS_OK;
+}
+
+static int check_text(const uint8_t *p, size_t len, ws_utf8_state *st, int fin)
+{
+    if (ws_utf8_validate(st, p, len) != len || (fin && !ws_utf8_complete(*st)))
+        return WS_ERR_INVALID_UTF8;
+    return WS_OK;
+}
+
+/* Queue one fragment of a message, compressed when permessage-deflate says so. */
+static int send_payload(ws_conn *c, uint8_t op, const uint8_t *data, size_t len, int fin,
+                        unsigned flags)
+{
+    uint8_t stack[512]; /* small messages compress without touching the allocator */
+    const uint8_t *z;
+    size_t zn;
+    int r;
+
+    if (!c->tx_msg_op && !ws__pmd_tx_begin(c->pmd, len, fin, flags))
+        return send_frames(c, op, 0, data, len, fin, flags);
+    if (!ws__pmd_tx_compressing(c->pmd))
+        return send_frames(c, op, 0, data, len, fin, flags);
+    r = ws__pmd_tx_compress(c->pmd, data, len, fin, stack, sizeof stack, &z, &zn);
+    if (r == WS_OK)
+        r = send_frames(c, op, c->tx_msg_op ? 0 : WS_RSV1, z, zn, fin, flags & ~WS_SEND_BORROW);
+    ws__pmd_tx_done(c->pmd, fin, r == WS_OK);
+    return r;
+}
+
+int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t len, int fin,
+                          unsigned flags)
+{
+    int r;
+    ws_utf8_state u;
+
+    if (!c || (!data && len) || (opcode != WS_OP_TEXT && opcode != WS_OP_BINARY))
+        return WS_ERR_INVALID_ARG;
+    if ((r = can_send(c)) < 0)
+        return r;
+    if (c->tx_msg_op && c->tx_msg_op != opcode)
+        return WS_ERR_STATE;
+    u = c->tx_msg_op ? c->tx_utf8 : WS_UTF8_ACCEPT;
+    if (opcode == WS_OP_TEXT && (r = check_text(data, len, &u, fin)) < 0)
+        return r;
+    if (over_high_water(c, wire_size(c, len, c->frag_size)))
+        return WS_ERR_WOULD_BLOCK;
+    c->mem_refused = 0;
+    r = send_payload(c, c->tx_msg_op ? WS_OP_CONTINUATION : (uint8_t)opcode, data, len, fin,
+                     flags);
+    if (r < 0)
+        return ws__conn_budget_error(c, r);
+    c->tx_utf8 = u;
+    c->tx_msg_op = fin ? 0 : (uint8_t)opcode;
+    if (fin)
+        c->st.messages_out++;
+    return WS_OK;
+}
+
+int ws_conn_send(ws_conn *c, uint32_t opcode, const void *data, size_t len, unsigned flags)
+{
+    if (c && c->tx_msg_op && can_send(c) == WS_OK)
+        return WS_ERR_STATE;
+    return ws_conn_send_fragment(c, opcode, data, len, 1, flags);
+}
+
+static int send_control(ws_conn *c, uint8_t op, const void *data, size_t len)
+{
+    int r;
+    if (!c || (!data && len) || len > WS_FRAME_MAX_CONTROL)
+        return WS_ERR_INVALID_ARG;
+    if ((r = can_send(c)) < 0)
+        return r;
+    if (over_high_water(c, wire_size(c, len, 0)))
+        return WS_ERR_WOULD_BLOCK;
+    c->mem_refused = 0;
+    if ((r = ws__conn_flush_pong(c)) < 0 || (r = ws__conn_queue_frame(c, op, 1, data, len, 0)) < 0)
+        return ws__conn_budget_error(c, r);
+    return WS_OK;
+}
+
+int ws_conn_ping(ws_conn *c, const void *data, size_t len)
+{
+    int r = send_control(c, WS_OP_PING, data, len);
+    if (r == WS_OK)
+        c->st.pings_sent++;
+    return r;
+}
+
+int ws_conn_pong(ws_conn *c, const void *data, size_t len)
+{
+    return send_control(c, WS_OP_PONG, data, len);
+}
+
+int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_len)
+{
+    ws_utf8_state u = WS_UTF8_ACCEPT;
+    int r;
+
+    if (!c || (!reason && reason_len))
+        return WS_ERR_INVALID_ARG;
+    if (c->state == WS_STATE_CONNECTING)
+        return WS_ERR_STATE;
+    if (c->close_sent || c->state == WS_STATE_CLOSED)
+        return WS_ERR_CLOSED;
+    if (code == 0 ? reason_len != 0 : !ws_close_code_valid(code))
+        return code == 0 ? WS_ERR_INVALID_ARG : WS_ERR_CLOSE_CODE;
+    if (reason_len > WS_FRAME_MAX_CONTROL - 2)
+        return WS_ERR_INVALID_ARG;
+    if (check_text((const uint8_t *)reason, reason_len, &u, 1) < 0)
+        return WS_ERR_INVALID_UTF8;
+    if ((r = ws__conn_queue_close(c, code, (const uint8_t *)reason, reason_len)) < 0)
+        return r;
+    c->state = WS_STATE_CLOSING;
+    return WS_OK;
+}
+
+/* ---- output ---- */
+
+int ws_conn_output(const ws_conn *c, ws_iovec *iov, int iovcnt)
+{
+    if (!c || (!iov && iovcnt > 0) || iovcnt < 0)
+        return WS_ERR_INVALID_ARG;
+    return iovcnt ? ws__outq_iov(&c->out, iov, iovcnt) : 0;
+}
+
+int ws_conn_output_ack(ws_conn *c, size_t n)
+{
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    int r = ws__outq_ack(&c->out, &c->alloc, n);
+    if (r < 0)
+        return r;
+    c->st.bytes_out += n;
+    if (n)
+        c->t_out_progress = c->now;
+    /* A pong held back by the high-water mark goes out once the queue has drained. */
+    if (c->pong_pending && !c->close_sent && ws__conn_flush_pong(c) < 0)
+        ws__conn_fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 0);
+    return WS_OK;
+}
+
+size_t ws_conn_buffered_amount(const ws_conn *c)
+{
+    if (!c)
+        return 0;
+    return ws__outq_pending(&c->out) +
+           (c->pong_pending ? ws_frame_header_size(c->pong_len, c->role) + c->pong_len : 0);
+}
+
+uint64_t ws_conn_output_queued(const ws_conn *c)
+{
+    return c ? c->out.queued : 0;
+}
+
+uint64_t ws_conn_output_acked(const ws_conn *c)
+{
+    return c ? c->out.acked : 0;
+}
+
+int ws_conn_wants_shutdown(const ws_conn *c)
+{
+    if (!c || c->state != WS_STATE_CLOSED)
+        return 0;
+    /* After the close timeout, even output a stalled peer never reads is given up on. */
+    if (c->eof || c->close_waited)
+        return 1;
+    if (ws__outq_pending(&c->out) > 0)
+        return 0;
+    return c->role == WS_ROLE_SERVER || c->failed;
+}
+

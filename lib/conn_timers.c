@@ -1,0 +1,172 @@
+/*
+ * The connection's timers: the next deadline, ws_conn_tick (handshake, ping/pong, idle, close,
+ * message and send timeouts; inflate steps left for later), and giving buffers back once a
+ * connection has been quiet.
+ */
+#include "conn.h"
+
+/* Last traffic we know the time of: input, or our timer ping. */
+static uint64_t quiet_since(const ws_conn *c)
+{
+    return c->t_last_rx > c->t_last_ping ? c->t_last_rx : c->t_last_ping;
+}
+
+/* Receive-side memory may be given back only when no event, queued or last handed out,
+ * points into it (ws.h: no call frees what an event still shows). */
+static int rx_views_clear(const ws_conn *c)
+{
+    return c->ev_count == 0 && !c->view_live;
+}
+
+/* Buffers worth giving back once the connection has been quiet for a second. */
+static int trimmable(const ws_conn *c)
+{
+    int rx = rx_views_clear(c);
+    return (c->aux && !c->pong_pending && c->ctl_len == 0 && rx) ||
+           (c->rbuf && !c->rx_msg_op && rx) || (c->ibuf && c->ipos == c->ilen && rx) ||
+           (c->out.buf && ws__outq_pending(&c->out) == 0);
+}
+
+static void trim(ws_conn *c)
+{
+    ws__outq_trim(&c->out, &c->alloc);
+    if (!rx_views_clear(c))
+        return;
+    if (c->aux && !c->pong_pending && c->ctl_len == 0) {
+        ws__free(&c->alloc, c->aux, sizeof *c->aux);
+        c->aux = NULL;
+    }
+    if (c->rbuf && !c->rx_msg_op) {
+        ws__free(&c->alloc, c->rbuf, c->rcap);
+        c->rbuf = NULL;
+        c->rlen = c->rcap = 0;
+    }
+    if (c->ibuf && c->ipos == c->ilen) {
+        ws__free(&c->alloc, c->ibuf, c->icap);
+        c->ibuf = NULL;
+        c->icap = c->ipos = c->ilen = 0;
+    }
+}
+
+static void send_timer_ping(ws_conn *c)
+{
+    uint8_t id[8];
+    c->ping_seq++;
+    ws__store_be64(id, c->ping_seq);
+    if (ws__conn_flush_pong(c) < 0 || ws__conn_queue_frame(c, WS_OP_PING, 1, id, sizeof id, 0)) {
+        ws__conn_fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 0);
+        return;
+    }
+    c->st.pings_sent++;
+    c->ping_outstanding = 1;
+    c->t_last_ping = c->now;
+}
+
+uint64_t ws_conn_next_deadline(const ws_conn *c)
+{
+    uint64_t d = UINT64_MAX;
+#define WS_MIN_DEADLINE_(t) \
+    do {                    \
+        if ((t) < d)        \
+            d = (t);        \
+    } while (0)
+    if (!c || !c->clock_set)
+        return d; /* no time origin yet: nothing can be due */
+    if (!c->failed && !c->ev_count && ws__conn_inflate_pending(c))
+        return c->now; /* an inflate step left work: due now, after the other connections */
+    if (c->state == WS_STATE_CONNECTING && c->t_handshake)
+        WS_MIN_DEADLINE_(c->t_open + c->t_handshake);
+    if (c->state == WS_STATE_OPEN) {
+        if (c->ping_outstanding && c->t_pong)
+            WS_MIN_DEADLINE_(c->t_last_ping + c->t_pong);
+        else if (c->t_ping)
+            WS_MIN_DEADLINE_(c->t_last_ping + c->t_ping);
+        if (c->t_idle)
+            WS_MIN_DEADLINE_(c->t_last_rx + c->t_idle);
+        if (trimmable(c)) /* one wake-up to give buffers back once quiet */
+            WS_MIN_DEADLINE_(quiet_since(c) + QUIET_MS);
+    }
+    if (c->state == WS_STATE_CLOSING && c->t_close)
+        WS_MIN_DEADLINE_(c->t_closing + c->t_close);
+    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->t_message)
+        WS_MIN_DEADLINE_(c->t_msg_start + c->t_message);
+    if (c->t_send && !c->close_waited && !c->eof && ws__outq_pending(&c->out) > 0)
+        WS_MIN_DEADLINE_(c->t_out_progress + c->t_send);
+    if (c->state == WS_STATE_CLOSED && !c->eof && !c->close_waited && c->t_close &&
+        (ws__outq_pending(&c->out) > 0 || (c->role == WS_ROLE_CLIENT && !c->failed)))
+        WS_MIN_DEADLINE_(c->t_closing + c->t_close);
+#undef WS_MIN_DEADLINE_
+    return d;
+}
+
+int ws_conn_tick(ws_conn *c, uint64_t now_ms)
+{
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    if (now_ms < c->now)
+        now_ms = c->now; /* a monotonic clock never goes back; don't let timers wrap */
+    if (!c->clock_set) {
+        /* First tick: the time origin for every timer (a clock may well start at 0, so
+         * "now == 0" cannot tell whether this happened). */
+        c->clock_set = 1;
+        c->t_open = c->t_last_rx = c->t_last_ping = now_ms;
+    }
+    c->now = now_ms;
+    /* Quiet for a second: give back a large drained output buffer (busy connections keep it,
+     * so sending allocates nothing per message). */
+    if (now_ms - quiet_since(c) >= QUIET_MS)
+        trim(c);
+
+    /* Work an inflate step left for later (after the loop served the others). */
+    if (!c->failed && !c->ev_count && ws__conn_inflate_pending(c))
+        ws__conn_inflate_continue(c);
+    /* Work in progress bounded in time: a message started must complete, queued output must
+     * move (the peer reads). */
+    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->t_message &&
+        now_ms >= c->t_msg_start + c->t_message)
+        ws__conn_fail(c, WS_ERR_MESSAGE_TIMEOUT, WS_CLOSE_POLICY_VIOLATION, 1);
+    if (c->t_send && !c->close_waited && ws__outq_pending(&c->out) > 0 &&
+        now_ms >= c->t_out_progress + c->t_send) {
+        ws__conn_fail(c, WS_ERR_SEND_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
+        c->close_waited = 1; /* the peer does not read: its output is given up */
+    }
+
+    switch (c->state) {
+    case WS_STATE_CONNECTING:
+        if (c->t_handshake && now_ms >= c->t_open + c->t_handshake) {
+            ws__conn_fail(c, WS_ERR_HANDSHAKE_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
+            c->close_waited = 1; /* the peer is unresponsive: don't wait for it to read */
+        }
+        break;
+    case WS_STATE_OPEN:
+        if (c->ping_outstanding && c->t_pong && now_ms >= c->t_last_ping + c->t_pong) {
+            ws__conn_fail(c, WS_ERR_PONG_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
+            c->close_waited = 1; /* presumed dead: its unread output is moot */
+            break;
+        }
+        if (c->t_idle && now_ms >= c->t_last_rx + c->t_idle) {
+            static const char why[] = "idle timeout";
+            /* The reason first: a failure below must still end with the CLOSE event. */
+            ws__conn_push(c, WS_EV_ERROR, 0)->error = WS_ERR_IDLE_TIMEOUT;
+            if (ws__conn_queue_close(c, WS_CLOSE_NORMAL, (const uint8_t *)why, sizeof why - 1) < 0)
+                ws__conn_fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 0);
+            else
+                c->state = WS_STATE_CLOSING;
+            break;
+        }
+        if (c->t_ping && !c->ping_outstanding && now_ms >= c->t_last_ping + c->t_ping)
+            send_timer_ping(c);
+        break;
+    case WS_STATE_CLOSING:
+        if (c->t_close && now_ms >= c->t_closing + c->t_close) {
+            ws__conn_fail(c, WS_ERR_CLOSE_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
+            c->close_waited = 1; /* waited long enough already */
+        }
+        break;
+    default:
+        if (c->t_close && now_ms >= c->t_closing + c->t_close)
+            c->close_waited = 1;
+        break;
+    }
+    return WS_OK;
+}
