@@ -20,8 +20,6 @@
 #define Z_STEP ((size_t)1 << 30)
 #endif
 
-#define LIT(s) s, sizeof(s) - 1
-
 static const char pmd_name[] = "permessage-deflate";
 
 struct ws__pmd {
@@ -514,7 +512,7 @@ int ws__pmd_client_check(const ws__pmd *p, const ws_allocator *a, const ws_hands
         if (k < 0 || *found)
             return WS_ERR_DEFLATE_NEGOTIATION; /* bad parameters, or accepted twice */
         *found = 1;
-        r = parse_list(a, hs->offer_ext, &l, &mem, &mem_size);
+        r = parse_list(a, ws__hs_offered_extensions(hs), &l, &mem, &mem_size);
         if (r == WS_ERR_INVALID_ARG)
             r = WS_ERR_DEFLATE_NEGOTIATION; /* nothing offered */
         if (r < 0)

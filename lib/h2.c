@@ -5,8 +5,6 @@
 
 #include <string.h>
 
-#define LIT(s) (s), (sizeof(s) - 1)
-
 static const char *const pseudo_names[] = {":method", ":protocol",  ":scheme",
                                            ":path",   ":authority", NULL};
 

@@ -6,8 +6,6 @@
 #include <limits.h>
 #include <string.h>
 
-#define LIT(s) (s), (sizeof(s) - 1)
-
 /* Lines a caller's extra headers may not carry because the library writes them. */
 static const char *const accept_forbidden[] = {"Upgrade",
                                                "Connection",
@@ -158,6 +156,11 @@ int ws__hs_check_dups(const ws_handshake *hs, const char *const *names)
         if (ws__http_count(&hs->http, *names, strlen(*names)) > 1)
             return WS_ERR_HS_DUPLICATE;
     return WS_OK;
+}
+
+const char *ws__hs_offered_extensions(const ws_handshake *hs)
+{
+    return hs->offer_ext;
 }
 
 /* ---- subprotocol and extension lists ---- */

@@ -15,6 +15,8 @@ int ws__is_tchar(unsigned c);
 int ws__is_vchar_ws(unsigned c);
 /* Case-insensitive equality of a[0..an) and b[0..bn) (ASCII only). */
 int ws__ieq(const char *a, size_t an, const char *b, size_t bn);
+/* A string literal as the (pointer, length) pair the functions here take. */
+#define LIT(s) (s), (sizeof(s) - 1)
 
 /* ---- the incremental message parser ---- */
 
@@ -181,5 +183,8 @@ int ws__hs_fail(ws_handshake *hs, int err);
 int ws__hs_build_lists(ws_handshake *hs, int *perr, int *eerr);
 /* WS_ERR_HS_DUPLICATE if any of the NULL-terminated names appears on more than one line. */
 int ws__hs_check_dups(const ws_handshake *hs, const char *const *names);
+/* Client: the Sec-WebSocket-Extensions value of the request (NUL-terminated, owned by hs), NULL
+ * when no extension was offered. */
+const char *ws__hs_offered_extensions(const ws_handshake *hs);
 
 #endif
