@@ -1,542 +1,23 @@
 /*
- * permessage-deflate (RFC 7692): negotiation, and the per-connection codec over zlib.
+ * permessage-deflate (RFC 7692): the per-connection codec over zlib -- compressing the
+ * messages sent, decompressing those received, the zlib streams' lifetime and memory, and
+ * the compressor a caller shares across connections (ws_deflate_shared). The agreement it
+ * runs on comes from pmd_negotiate.c; a build without zlib has deflate_none.c instead.
  *
  * Sending: a message is compressed with Z_SYNC_FLUSH, which ends the output with an empty
- * stored block "00 00 ff ff"; those four bytes are removed from the message's last fragment
- * (section 7.2.1). Receiving: the four bytes are put back after the last fragment and the
- * whole is inflated (section 7.2.2), in bounded steps so that the output never exceeds the
- * message limit. Without zlib only the negotiation code is built, and it declines.
+ * stored block "00 00 ff ff" (pmd_tail); those four bytes are removed from the message's last
+ * fragment (section 7.2.1). Receiving: the four bytes are put back after the last fragment and
+ * the whole is inflated (section 7.2.2), in bounded steps so that the output never exceeds the
+ * message limit.
  */
-#include "deflate.h"
-#include "http.h"
+#include "pmd_state.h"
 
 #if WS_HAVE_ZLIB
-#define ZLIB_CONST
 #include <limits.h>
-#include <zlib.h>
 
-/* zlib counts in uInt: feed and drain it at most this much at a time (a ws__pmd's z_step, which
- * only the tests lower, to reach the slicing with small inputs). */
-#define Z_STEP ((size_t)1 << 30)
-#endif
-
-static const char pmd_name[] = "permessage-deflate";
-
-struct ws__pmd {
-    ws_allocator alloc; /* a copy: zlib holds a pointer to it, and this struct never moves */
-    ws_deflate_shared *shared;
-    uint32_t threshold;
-    uint8_t want, win_bits, peer_win_bits, mem_level, level, no_takeover, peer_no_takeover;
-    uint8_t active;
-    ws__pmd_neg neg;
-#if WS_HAVE_ZLIB
-    uint8_t tx_live, rx_live;   /* deflateInit2 / inflateInit2 done */
-    uint8_t tx_msg, tx_shared;  /* the message being sent is compressed / uses `shared` */
-    uint8_t rx_msg, rx_tail;    /* in a compressed message / its tail given to inflate */
-    uint8_t rx_done;            /* a final block (BFINAL) ended this message's data early */
-    uint8_t rx_boundary;        /* the last inflate that moved stopped at a block boundary */
-    uint8_t rx_pending, in_end; /* streaming input kept for the next chunk / it ends the msg */
-    uint8_t in_stash;           /* in_p points into stash */
-    z_stream tx, rx;
-    const uint8_t *in_p; /* input not yet handed to zlib */
-    size_t in_n;
-    uint8_t *obuf; /* heap output of the fragment being sent, NULL when the stack sufficed */
-    size_t obuf_cap;
-    uint8_t *chunk; /* streaming: one chunk of decompressed output */
-    uint8_t *stash; /* streaming: compressed input left over when a chunk filled up */
-    size_t stash_cap;
-    size_t z_step; /* most bytes handed to zlib per call: Z_STEP (the tests lower it) */
-#endif
-};
-
-#if WS_HAVE_ZLIB
-struct ws_deflate_shared {
-    ws_allocator alloc;
-    int bits;
-    z_stream z;
-};
-#endif
-
-/* The configuration used when no option was ever set (no state allocated). */
-static const struct ws__pmd pmd_defaults = {
-    .threshold = WS_DEFAULT_DEFLATE_THRESHOLD,
-    .win_bits = WS_DEFAULT_DEFLATE_WINDOW_BITS,
-    .peer_win_bits = WS_DEFAULT_DEFLATE_WINDOW_BITS,
-    .mem_level = WS_DEFAULT_DEFLATE_MEM_LEVEL,
-    .level = WS_DEFAULT_DEFLATE_LEVEL,
-#if WS_HAVE_ZLIB
-    .z_step = Z_STEP,
-#endif
-};
-
-static const struct ws__pmd *cfg(const ws__pmd *p)
-{
-    return p ? p : &pmd_defaults;
-}
-
-int ws_deflate_available(void)
-{
-#if WS_HAVE_ZLIB
-    return 1;
-#else
-    return 0;
-#endif
-}
-
-/* ---- options ---- */
-
-int ws__pmd_is_option(int opt)
-{
-    return opt >= WS_OPT_DEFLATE && opt <= WS_OPT_DEFLATE_PEER_NO_TAKEOVER;
-}
-
-static int pmd_get(ws__pmd **pp, const ws_allocator *a)
-{
-    if (*pp)
-        return WS_OK;
-    ws__pmd *p = ws__malloc(a, sizeof *p);
-    if (!p)
-        return WS_ERR_NOMEM;
-    *p = pmd_defaults;
-    p->alloc = *a;
-    *pp = p;
-    return WS_OK;
-}
-
-int ws__pmd_set_option(ws__pmd **pp, const ws_allocator *a, int opt, uint64_t v)
-{
-    uint64_t lo = 0, hi = 1;
-    int r;
-
-    switch (opt) {
-    case WS_OPT_DEFLATE_WINDOW_BITS:
-        lo = 9, hi = 15; /* zlib has no 8-bit raw deflate window: see ws.h */
-        break;
-    case WS_OPT_DEFLATE_PEER_WINDOW_BITS:
-        lo = 8, hi = 15;
-        break;
-    case WS_OPT_DEFLATE_MEM_LEVEL:
-        lo = 1, hi = 9;
-        break;
-    case WS_OPT_DEFLATE_LEVEL:
-        hi = 9;
-        break;
-    case WS_OPT_DEFLATE_THRESHOLD:
-        hi = UINT32_MAX;
-        break;
-    default:
-        break;
-    }
-    if (!ws__pmd_is_option(opt))
-        return WS_ERR_OPTION;
-    if (v < lo || v > hi)
-        return WS_ERR_RANGE;
-    if (opt == WS_OPT_DEFLATE && v && !ws_deflate_available())
-        return WS_ERR_UNSUPPORTED;
-    if (!*pp && ws__pmd_get_option(NULL, opt) == v)
-        return WS_OK; /* the default: nothing to remember, nothing to allocate */
-    if ((r = pmd_get(pp, a)) < 0)
-        return r;
-    ws__pmd *p = *pp;
-    switch (opt) {
-    case WS_OPT_DEFLATE:
-        p->want = (uint8_t)v;
-        break;
-    case WS_OPT_DEFLATE_WINDOW_BITS:
-        p->win_bits = (uint8_t)v;
-        break;
-    case WS_OPT_DEFLATE_PEER_WINDOW_BITS:
-        p->peer_win_bits = (uint8_t)v;
-        break;
-    case WS_OPT_DEFLATE_MEM_LEVEL:
-        p->mem_level = (uint8_t)v;
-        break;
-    case WS_OPT_DEFLATE_LEVEL:
-        p->level = (uint8_t)v;
-        break;
-    case WS_OPT_DEFLATE_THRESHOLD:
-        p->threshold = (uint32_t)v;
-        break;
-    case WS_OPT_DEFLATE_NO_TAKEOVER:
-        p->no_takeover = (uint8_t)v;
-        break;
-    default:
-        p->peer_no_takeover = (uint8_t)v;
-        break;
-    }
-    return WS_OK;
-}
-
-uint64_t ws__pmd_get_option(const ws__pmd *p, int opt)
-{
-    const struct ws__pmd *c = cfg(p);
-    switch (opt) {
-    case WS_OPT_DEFLATE:
-        return c->want;
-    case WS_OPT_DEFLATE_WINDOW_BITS:
-        return c->win_bits;
-    case WS_OPT_DEFLATE_PEER_WINDOW_BITS:
-        return c->peer_win_bits;
-    case WS_OPT_DEFLATE_MEM_LEVEL:
-        return c->mem_level;
-    case WS_OPT_DEFLATE_LEVEL:
-        return c->level;
-    case WS_OPT_DEFLATE_THRESHOLD:
-        return c->threshold;
-    case WS_OPT_DEFLATE_NO_TAKEOVER:
-        return c->no_takeover;
-    case WS_OPT_DEFLATE_PEER_NO_TAKEOVER:
-        return c->peer_no_takeover;
-    default:
-        return UINT64_MAX;
-    }
-}
-
-int ws__pmd_set_shared(ws__pmd **pp, const ws_allocator *a, ws_deflate_shared *s)
-{
-    int r;
-    if (!ws_deflate_available())
-        return WS_ERR_UNSUPPORTED;
-    if (!s && !*pp)
-        return WS_OK;
-    if ((r = pmd_get(pp, a)) < 0)
-        return r;
-    (*pp)->shared = s;
-    if (s)
-        (*pp)->no_takeover = 1;
-    return WS_OK;
-}
-
-int ws__pmd_wanted(const ws__pmd *p)
-{
-    return p && p->want && ws_deflate_available();
-}
-
-int ws__pmd_active(const ws__pmd *p)
-{
-    return p && p->active;
-}
-
-int ws__pmd_params(const ws__pmd *p, int is_client, ws_deflate_params *out)
-{ /* 1 when negotiated, else 0; *out filled either way */
-    ws_deflate_params d;
-    memset(&d, 0, sizeof d);
-    int on = ws__pmd_active(p);
-    if (on) {
-        /* Kept as ours/the peer's; the RFC names them by role. */
-        const ws__pmd_neg *n = &p->neg;
-        d.server_no_context_takeover = is_client ? n->rx_no_takeover : n->tx_no_takeover;
-        d.client_no_context_takeover = is_client ? n->tx_no_takeover : n->rx_no_takeover;
-        d.server_max_window_bits = is_client ? n->rx_bits : n->tx_bits;
-        d.client_max_window_bits = is_client ? n->tx_bits : n->rx_bits;
-    }
-    if (out)
-        *out = d;
-    return on;
-}
-
-/* ---- negotiation (RFC 7692 section 7) ---- */
-
-/* The parameters of one offer or response element. */
-typedef struct pmd_elem {
-    uint8_t snct, cnct; /* server_ / client_no_context_takeover present */
-    uint8_t smwb;       /* server_max_window_bits: 0 absent, else 8..15 */
-    uint8_t cmwb;       /* client_max_window_bits: 0 absent, 1 without a value, else 8..15 */
-} pmd_elem;
-
-/* A window-bits value: "8".."15" exactly (section 7.1.2: no leading zeros, no sign). */
-static int bits_value(const char *v, size_t n)
-{
-    if (!v)
-        return -1;
-    if (n == 1 && v[0] >= '8' && v[0] <= '9')
-        return v[0] - '0';
-    if (n == 2 && v[0] == '1' && v[1] >= '0' && v[1] <= '5')
-        return 10 + (v[1] - '0');
-    return -1;
-}
-
-/* Fold one parameter into e; -1 when it makes the element invalid: unknown name, repeated,
- * a value where none belongs, a bad value, or (in a response) client_max_window_bits
- * without a value. */
-static int add_param(pmd_elem *e, const char *name, size_t nl, const char *v, size_t vl,
-                     int response)
-{
-    int b = bits_value(v, vl);
-
-    if (ws__ieq(name, nl, LIT("server_no_context_takeover"))) {
-        if (e->snct || v)
-            return -1;
-        e->snct = 1;
-    } else if (ws__ieq(name, nl, LIT("client_no_context_takeover"))) {
-        if (e->cnct || v)
-            return -1;
-        e->cnct = 1;
-    } else if (ws__ieq(name, nl, LIT("server_max_window_bits"))) {
-        if (e->smwb || b < 0)
-            return -1;
-        e->smwb = (uint8_t)b;
-    } else if (ws__ieq(name, nl, LIT("client_max_window_bits"))) {
-        if (e->cmwb || (v && b < 0) || (!v && response))
-            return -1;
-        e->cmwb = (uint8_t)(v ? b : 1);
-    } else {
-        return -1;
-    }
-    return 0;
-}
-
-/* Parse element i of a handshake's extension list. 1: permessage-deflate, valid; 0: another
- * extension; -1: permessage-deflate with invalid parameters. */
-static int hs_elem(const ws_handshake *hs, size_t i, int response, pmd_elem *e)
-{
-    const char *name, *pn, *pv;
-    size_t nl, np, pnl, pvl;
-
-    memset(e, 0, sizeof *e);
-    if (ws_handshake_extension(hs, i, &name, &nl, &np) < 0 || !ws__ieq(name, nl, LIT(pmd_name)))
-        return 0;
-    for (size_t j = 0; j < np; j++) {
-        if (ws_handshake_extension_param(hs, i, j, &pn, &pnl, &pv, &pvl) < 0 ||
-            add_param(e, pn, pnl, pv, pvl, response) < 0)
-            return -1;
-    }
-    return 1;
-}
-
-/* A parsed Sec-WebSocket-Extensions string, in one allocation (count, then fill) of
- * *mem_size bytes. */
-static int parse_list(const ws_allocator *a, const char *s, ws__list *l, void **mem,
-                      size_t *mem_size)
-{
-    ws__list c;
-    memset(&c, 0, sizeof c);
-    memset(l, 0, sizeof *l);
-    *mem = NULL;
-    *mem_size = 0;
-    if (!s || ws__parse_extensions(&c, s, strlen(s)) < 0)
-        return WS_ERR_INVALID_ARG;
-    if (c.nexts == 0)
-        return WS_OK;
-    size_t size = c.nexts * sizeof(ws__ext) + c.nparams * sizeof(ws__param) + c.str_len;
-    char *m = ws__malloc(a, size);
-    if (!m)
-        return WS_ERR_NOMEM;
-    l->exts = (ws__ext *)(void *)m;
-    l->params = (ws__param *)(void *)(m + c.nexts * sizeof(ws__ext));
-    l->str = (char *)l->params + c.nparams * sizeof(ws__param);
-    (void)ws__parse_extensions(l, s, strlen(s));
-    *mem = m;
-    *mem_size = size;
-    return WS_OK;
-}
-
-static int list_elem(const ws__list *l, size_t i, int response, pmd_elem *e)
-{
-    const ws__ext *x = &l->exts[i];
-    memset(e, 0, sizeof *e);
-    if (!ws__ieq(x->name, x->name_len, LIT(pmd_name)))
-        return 0;
-    for (size_t j = 0; j < x->nparams; j++) {
-        const ws__param *q = &l->params[x->first + j];
-        if (add_param(e, q->name, q->name_len, q->value, q->value_len, response) < 0)
-            return -1;
-    }
-    return 1;
-}
-
-static uint8_t min8(unsigned a, unsigned b)
-{
-    return (uint8_t)(a < b ? a : b);
-}
-
-/* A tiny string builder (no stdio in lib/). */
-typedef struct sbuf {
-    char *p;
-    size_t cap, len;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s)
-{
-    while (*s) {
-        if (b->len + 1 < b->cap)
-            b->p[b->len] = *s;
-        b->len++;
-        s++;
-    }
-    if (b->cap)
-        b->p[b->len < b->cap ? b->len : b->cap - 1] = '\0';
-}
-
-static void sb_bits(sbuf *b, const char *name, unsigned bits)
-{
-    char num[3] = {0};
-    if (bits >= 10) {
-        num[0] = '1';
-        num[1] = (char)('0' + bits - 10);
-    } else {
-        num[0] = (char)('0' + bits);
-    }
-    sb_put(b, "; ");
-    sb_put(b, name);
-    sb_put(b, "=");
-    sb_put(b, num);
-}
-
-size_t ws__pmd_server_answer(const ws__pmd *p, const ws_handshake *hs, char *out, size_t cap,
-                             ws__pmd_neg *neg)
-{
-    pmd_elem o;
-    sbuf b = {out, cap, 0};
-
-    if (!ws__pmd_wanted(p) || !hs)
-        return 0;
-    for (size_t i = 0; i < ws_handshake_extension_count(hs); i++) {
-        /* Offers come best first; one we cannot take is declined, the next is tried. */
-        if (hs_elem(hs, i, 0, &o) != 1)
-            continue;
-        neg->tx_bits = min8(p->win_bits, o.smwb ? o.smwb : 15);
-        neg->tx_no_takeover = (uint8_t)(o.snct || p->no_takeover);
-        neg->rx_no_takeover = (uint8_t)(o.cnct || p->peer_no_takeover);
-        neg->rx_bits = 15;
-        sb_put(&b, pmd_name);
-        if (neg->tx_no_takeover)
-            sb_put(&b, "; server_no_context_takeover");
-        if (neg->rx_no_takeover)
-            sb_put(&b, "; client_no_context_takeover");
-        if (o.smwb || neg->tx_bits < 15)
-            sb_bits(&b, "server_max_window_bits", neg->tx_bits);
-        if (o.cmwb) {
-            /* The client may be limited only if it said so; with a value it already promised
-             * not to exceed that value. */
-            unsigned lim = o.cmwb == 1 ? 15 : o.cmwb;
-            neg->rx_bits = min8(lim, p->peer_win_bits);
-            if (neg->rx_bits < lim)
-                sb_bits(&b, "client_max_window_bits", neg->rx_bits);
-        }
-        return b.len < cap ? b.len : 0;
-    }
-    return 0;
-}
-
-int ws__pmd_server_explicit(ws__pmd **pp, const ws_allocator *a, const char *response,
-                            ws__pmd_neg *neg, int *found)
-{
-    ws__list l;
-    void *mem;
-    size_t mem_size;
-    pmd_elem e;
-    int r = parse_list(a, response, &l, &mem, &mem_size);
-
-    *found = 0;
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < l.nexts && !*found; i++) {
-        int k = list_elem(&l, i, 1, &e);
-        if (k < 0) {
-            r = WS_ERR_ARG_EXTENSIONS; /* not a valid response's parameters */
-            break;
-        }
-        if (k == 0)
-            continue;
-        *found = 1;
-        neg->tx_bits = min8(cfg(*pp)->win_bits, e.smwb ? e.smwb : 15);
-        neg->tx_no_takeover = (uint8_t)(e.snct || cfg(*pp)->no_takeover);
-        neg->rx_bits = e.cmwb ? e.cmwb : 15;
-        neg->rx_no_takeover = e.cnct;
-    }
-    ws__free(a, mem, mem_size);
-    if (r == WS_OK && *found && !ws_deflate_available())
-        r = WS_ERR_UNSUPPORTED;
-    return r;
-}
-
-int ws__pmd_commit(ws__pmd **pp, const ws_allocator *a, const ws__pmd_neg *neg)
-{
-    int r;
-    if (!ws_deflate_available())
-        return WS_ERR_UNSUPPORTED;
-    if ((r = pmd_get(pp, a)) < 0)
-        return r;
-    (*pp)->neg = *neg;
-    (*pp)->active = 1;
-    return WS_OK;
-}
-
-size_t ws__pmd_client_offer(const ws__pmd *p, char *out, size_t cap)
-{
-    sbuf b = {out, cap, 0};
-    if (!ws__pmd_wanted(p))
-        return 0;
-    sb_put(&b, pmd_name);
-    /* Without a value: "you may limit my window"; with one: "and I will not exceed it". */
-    if (p->win_bits < 15)
-        sb_bits(&b, "client_max_window_bits", p->win_bits);
-    else
-        sb_put(&b, "; client_max_window_bits");
-    if (p->peer_win_bits < 15)
-        sb_bits(&b, "server_max_window_bits", p->peer_win_bits);
-    if (p->peer_no_takeover)
-        sb_put(&b, "; server_no_context_takeover");
-    if (p->no_takeover)
-        sb_put(&b, "; client_no_context_takeover");
-    return b.len < cap ? b.len : 0;
-}
-
-/* Can response r be the answer to offer o (sections 7.1.1 and 7.1.2)? */
-static int answers(const pmd_elem *o, const pmd_elem *r)
-{
-    if (r->cmwb && !o->cmwb)
-        return 0; /* client_max_window_bits only when offered */
-    if (o->smwb && (!r->smwb || r->smwb > o->smwb))
-        return 0; /* a limit asked for must be accepted with the same or a smaller value */
-    if (o->snct && !r->snct)
-        return 0;
-    return 1;
-}
-
-int ws__pmd_client_check(const ws__pmd *p, const ws_allocator *a, const ws_handshake *hs,
-                         ws__pmd_neg *neg, int *found)
-{
-    pmd_elem e, o;
-    ws__list l;
-    void *mem = NULL;
-    size_t mem_size = 0;
-    int r = WS_OK;
-
-    *found = 0;
-    for (size_t i = 0; i < ws_handshake_extension_count(hs) && r == WS_OK; i++) {
-        int k = hs_elem(hs, i, 1, &e);
-        if (k == 0)
-            continue;
-        if (k < 0 || *found)
-            return WS_ERR_DEFLATE_NEGOTIATION; /* bad parameters, or accepted twice */
-        *found = 1;
-        r = parse_list(a, ws__hs_offered_extensions(hs), &l, &mem, &mem_size);
-        if (r == WS_ERR_INVALID_ARG)
-            r = WS_ERR_DEFLATE_NEGOTIATION; /* nothing offered */
-        if (r < 0)
-            break;
-        size_t j = 0;
-        for (; j < l.nexts; j++)
-            if (list_elem(&l, j, 0, &o) == 1 && answers(&o, &e))
-                break;
-        ws__free(a, mem, mem_size);
-        if (j == l.nexts)
-            return WS_ERR_DEFLATE_NEGOTIATION;
-        neg->tx_bits = min8(cfg(p)->win_bits, e.cmwb ? e.cmwb : 15);
-        if (o.cmwb > 1)
-            neg->tx_bits = min8(neg->tx_bits, o.cmwb); /* what our offer promised */
-        neg->tx_no_takeover = (uint8_t)(e.cnct || o.cnct || cfg(p)->no_takeover);
-        neg->rx_bits = e.smwb ? e.smwb : 15;
-        neg->rx_no_takeover = e.snct;
-    }
-    if (r == WS_OK && *found && !ws_deflate_available())
-        r = WS_ERR_UNSUPPORTED;
-    return r;
-}
-
-#if WS_HAVE_ZLIB
+/* The empty stored block that ends a sync flush: the sender removes it from the end of a
+ * message, the receiver puts it back. */
+static const uint8_t pmd_tail[] = {0x00, 0x00, 0xff, 0xff};
 
 /* ---- zlib through the caller's allocator ---- */
 
@@ -580,7 +61,7 @@ static uInt z_len(const ws__pmd *p, size_t n)
 void ws__pmd_set_zlib_step(ws__pmd *p, size_t step)
 {
     /* More than the six bytes of room a sync flush needs each call (zlib.h). */
-    p->z_step = step < 64 ? 64 : step > Z_STEP ? Z_STEP : step;
+    p->z_step = step < 64 ? 64 : step > WS__PMD_Z_STEP ? WS__PMD_Z_STEP : step;
 }
 
 int ws_deflate_shared_new(ws_deflate_shared **out, const ws_allocator *alloc, int window_bits,
@@ -592,8 +73,9 @@ int ws_deflate_shared_new(ws_deflate_shared **out, const ws_allocator *alloc, in
     if (!out)
         return WS_ERR_INVALID_ARG;
     *out = NULL;
-    if (window_bits < 9 || window_bits > 15 || mem_level < 1 || mem_level > 9 || level < 0 ||
-        level > 9)
+    if (window_bits < (int)WS__PMD_ZLIB_MIN_BITS || window_bits > (int)WS__PMD_MAX_BITS ||
+        mem_level < 1 || mem_level > (int)WS__PMD_MAX_MEM_LEVEL || level < 0 ||
+        level > (int)WS__PMD_MAX_LEVEL)
         return WS_ERR_RANGE;
     if (ws__alloc_init(&a, alloc) < 0)
         return WS_ERR_INVALID_ARG;
@@ -663,7 +145,7 @@ int ws__pmd_tx_begin(ws__pmd *p, size_t len, int whole, unsigned flags)
         return 0;
     p->tx_msg = p->tx_shared = 0;
     /* A window of 8 bits cannot be honoured by zlib: such a side sends uncompressed. */
-    if ((flags & WS_SEND_NO_COMPRESS) || p->neg.tx_bits < 9 || (whole && len < p->threshold))
+    if ((flags & WS_SEND_NO_COMPRESS) || p->neg.tx_bits < WS__PMD_ZLIB_MIN_BITS || (whole && len < p->threshold))
         return 0;
     /* The shared stream serves one whole message at a time: a message sent in several calls
      * would hold it while other connections need it. */
@@ -715,7 +197,6 @@ static int tx_grow(ws__pmd *p, uint8_t **buf, size_t *cap, size_t len, size_t ne
 int ws__pmd_tx_compress(ws__pmd *p, const uint8_t *in, size_t n, int fin, uint8_t *stack,
                         size_t stack_cap, const uint8_t **out, size_t *out_len)
 {
-    static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
     z_stream *z = tx_stream(p);
     uint8_t *buf = stack;
     size_t cap = stack_cap, len = 0;
@@ -747,8 +228,9 @@ int ws__pmd_tx_compress(ws__pmd *p, const uint8_t *in, size_t n, int fin, uint8_
         if (z->avail_in == 0 && n == 0 && z->avail_out != 0)
             break;
     }
-    if (fin && len >= 4 && memcmp(buf + len - 4, tail, 4) == 0)
-        len -= 4;
+    if (fin && len >= sizeof pmd_tail &&
+        memcmp(buf + len - sizeof pmd_tail, pmd_tail, sizeof pmd_tail) == 0)
+        len -= sizeof pmd_tail;
     if (fin && len == 0) {
         /* Nothing was left to flush: one empty stored block header makes the restored tail a
          * complete block again (an empty payload would leave the peer mid-block). */
@@ -785,7 +267,8 @@ int ws__pmd_rx_begin(ws__pmd *p)
         z_prepare(&p->rx, &p->alloc);
         /* Any window at least as large as the sender's decodes its data; 9 where 8 was agreed
          * (zlib's raw modes stop at 9 for deflate and we need no finer economy here). */
-        int bits = p->neg.rx_bits < 9 ? 9 : p->neg.rx_bits;
+        int bits = p->neg.rx_bits < WS__PMD_ZLIB_MIN_BITS ? (int)WS__PMD_ZLIB_MIN_BITS
+                                                            : p->neg.rx_bits;
         if (inflateInit2(&p->rx, -bits) != Z_OK)
             return WS_ERR_NOMEM;
         p->rx_live = 1;
@@ -813,7 +296,6 @@ static void rx_input(ws__pmd *p, const uint8_t *in, size_t n, int msg_end)
 /* Give zlib its next input: the message's bytes, then at its end the removed tail. */
 static void rx_feed(ws__pmd *p)
 {
-    static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
     z_stream *z = &p->rx;
 
     if (p->rx_done) {
@@ -830,14 +312,14 @@ static void rx_feed(ws__pmd *p)
         p->in_p += z->avail_in;
         p->in_n -= z->avail_in;
     } else if (p->in_end && !p->rx_tail) {
-        z->next_in = tail;
-        z->avail_in = 4;
+        z->next_in = pmd_tail;
+        z->avail_in = sizeof pmd_tail;
         p->rx_tail = 1;
     }
 }
 
-/* The largest LZ77 window (2^15), all inflateGetDictionary can return. */
-#define RX_DICT_MAX 32768u
+/* The largest LZ77 window, all inflateGetDictionary can return. */
+#define RX_DICT_MAX (1u << WS__PMD_MAX_BITS)
 
 /* A final block ended the stream: start a new one for the next message, keeping the window
  * when the peer takes its context over. */
@@ -1030,125 +512,7 @@ void ws__pmd_rx_end(ws__pmd *p)
         rx_release(p, 0);
 }
 
-#else /* !WS_HAVE_ZLIB: never active, so the data path is never entered */
-
-int ws_deflate_shared_new(ws_deflate_shared **out, const ws_allocator *alloc, int window_bits,
-                          int mem_level, int level)
-{
-    (void)alloc;
-    (void)window_bits;
-    (void)mem_level;
-    (void)level;
-    if (!out)
-        return WS_ERR_INVALID_ARG;
-    *out = NULL;
-    return WS_ERR_UNSUPPORTED;
-}
-
-void ws_deflate_shared_free(ws_deflate_shared *s)
-{
-    (void)s;
-}
-
-void ws__pmd_set_zlib_step(ws__pmd *p, size_t step)
-{
-    (void)p;
-    (void)step;
-}
-
-void ws__pmd_free(ws__pmd *p)
-{
-    if (p) {
-        ws_allocator a = p->alloc;
-        ws__free(&a, p, sizeof *p);
-    }
-}
-
-int ws__pmd_tx_begin(ws__pmd *p, size_t len, int whole, unsigned flags)
-{
-    (void)p;
-    (void)len;
-    (void)whole;
-    (void)flags;
-    return 0;
-}
-
-int ws__pmd_tx_compressing(const ws__pmd *p)
-{
-    (void)p;
-    return 0;
-}
-
-int ws__pmd_tx_compress(ws__pmd *p, const uint8_t *in, size_t n, int fin, uint8_t *stack,
-                        size_t stack_cap, const uint8_t **out, size_t *out_len)
-{
-    (void)p;
-    (void)in;
-    (void)n;
-    (void)fin;
-    (void)stack;
-    (void)stack_cap;
-    (void)out;
-    (void)out_len;
-    return WS_ERR_UNSUPPORTED;
-}
-
-void ws__pmd_tx_done(ws__pmd *p, int fin, int ok)
-{
-    (void)p;
-    (void)fin;
-    (void)ok;
-}
-
-int ws__pmd_rx_begin(ws__pmd *p)
-{
-    (void)p;
-    return WS_ERR_UNSUPPORTED;
-}
-
-int ws__pmd_rx_in_message(const ws__pmd *p)
-{
-    (void)p;
-    return 0;
-}
-
-int ws__pmd_rx_append(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, uint8_t **buf,
-                      size_t *len, size_t *cap, uint64_t limit, size_t step)
-{
-    (void)step;
-    (void)p;
-    (void)in;
-    (void)n;
-    (void)msg_end;
-    (void)buf;
-    (void)len;
-    (void)cap;
-    (void)limit;
-    return WS_ERR_UNSUPPORTED;
-}
-
-int ws__pmd_rx_stream(ws__pmd *p, const uint8_t *in, size_t n, int msg_end, size_t max_out,
-                      const uint8_t **out, size_t *out_len)
-{
-    (void)p;
-    (void)in;
-    (void)n;
-    (void)msg_end;
-    (void)max_out;
-    (void)out;
-    (void)out_len;
-    return WS_ERR_UNSUPPORTED;
-}
-
-int ws__pmd_rx_pending(const ws__pmd *p)
-{
-    (void)p;
-    return 0;
-}
-
-void ws__pmd_rx_end(ws__pmd *p)
-{
-    (void)p;
-}
-
+#else
+/* Without zlib the codec is deflate_none.c; ISO C wants a declaration in every file. */
+typedef int ws__deflate_needs_zlib;
 #endif

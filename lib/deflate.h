@@ -1,4 +1,5 @@
-/* Private to lib/: permessage-deflate (RFC 7692) between the connection and zlib. Not ABI. */
+/* Private to lib/: permessage-deflate (RFC 7692) between the connection and zlib. Not ABI.
+ * Negotiation and options: pmd_negotiate.c; the codec: deflate.c (zlib) or deflate_none.c. */
 #ifndef WS_LIB_DEFLATE_H
 #define WS_LIB_DEFLATE_H
 
@@ -18,6 +19,26 @@ typedef struct ws__pmd ws__pmd;
 #define WS__PMD_IN_CHUNK 4096u
 #define WS__PMD_OUT_CHUNK 16384u
 
+/* LZ77 windows in bits (RFC 7692 section 7.1.2): the protocol allows 8..15; zlib's raw
+ * deflate cannot compress with fewer than 9 (see "The 8-bit window" in README.md). */
+#define WS__PMD_MIN_BITS 8u
+#define WS__PMD_ZLIB_MIN_BITS 9u
+#define WS__PMD_MAX_BITS 15u
+/* zlib's ranges for memLevel (1..9) and the compression level (0..9). */
+#define WS__PMD_MAX_MEM_LEVEL 9u
+#define WS__PMD_MAX_LEVEL 9u
+
+/* Room for the longest element ws__pmd_client_offer or ws__pmd_server_answer writes, its NUL
+ * included: the name and all four parameters, each window at two digits (a few bytes spare). */
+#define WS__PMD_ELEM_MAX                                                                       \
+    (sizeof "permessage-deflate" + sizeof "; server_no_context_takeover" +                    \
+     sizeof "; client_no_context_takeover" + sizeof "; server_max_window_bits=15" +           \
+     sizeof "; client_max_window_bits=15")
+
+/* Compressed output a sender can offer ws__pmd_tx_compress on its stack: small messages then
+ * compress without touching the allocator. */
+#define WS__PMD_TX_STACK 512u
+
 /* ---- options (WS_OPT_DEFLATE_*) ---- */
 
 int ws__pmd_is_option(int opt);
@@ -36,8 +57,8 @@ int ws__pmd_params(const ws__pmd *p, int is_client, ws_deflate_params *out);
 /* ---- negotiation ---- */
 
 /* Server: the response element for the first acceptable permessage-deflate offer of the
- * request in hs, written NUL-terminated into out[0..cap) (cap >= 160), with the agreement in
- * *neg. Returns its length, or 0 when no offer is acceptable (or deflate is not wanted). */
+ * request in hs, written NUL-terminated into out[0..cap) (cap >= WS__PMD_ELEM_MAX), with the
+ * agreement in *neg. Returns its length, or 0 when no offer is acceptable (or deflate is not wanted). */
 size_t ws__pmd_server_answer(const ws__pmd *p, const ws_handshake *hs, char *out, size_t cap,
                              ws__pmd_neg *neg);
 /* Server: configure from a Sec-WebSocket-Extensions response the caller wrote (the first
@@ -47,7 +68,8 @@ int ws__pmd_server_explicit(ws__pmd **pp, const ws_allocator *a, const char *res
                             ws__pmd_neg *neg, int *found);
 /* Make an agreement effective (server after the 101 was queued, client after the check). */
 int ws__pmd_commit(ws__pmd **pp, const ws_allocator *a, const ws__pmd_neg *neg);
-/* Client: our offer, NUL-terminated into out[0..cap) (cap >= 160); 0 when not wanted. */
+/* Client: our offer, NUL-terminated into out[0..cap) (cap >= WS__PMD_ELEM_MAX); 0 when not
+ * wanted. */
 size_t ws__pmd_client_offer(const ws__pmd *p, char *out, size_t cap);
 /* Client: check the accepted extensions of the response in hs against what was offered;
  * on success *neg and *found (1 if permessage-deflate was accepted). WS_OK,
