@@ -94,6 +94,36 @@ static void test_struct_size(void **state)
     assert_int_equal(ws_backoff_next(&b, 7, &d), WS_ERR_INVALID_ARG);
 }
 
+/* NULL is refused everywhere; the attempt counter saturates instead of wrapping back to the
+ * base delay; a clock at 0 still counts as connected, and one that went back resets nothing. */
+static void test_backoff_edges(void **state)
+{
+    ws_backoff b;
+    uint32_t d = 0;
+    (void)state;
+
+    assert_int_equal(ws_backoff_init(NULL, sizeof b, 1, 2, 3), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_connected(NULL, 5), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_disconnected(NULL, 5), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_backoff_next(NULL, 7, &d), WS_ERR_INVALID_ARG);
+
+    /* the attempt counter saturates instead of wrapping back to the base delay */
+    assert_int_equal(ws_backoff_init(&b, sizeof b, 100, 1000, 10), WS_OK);
+    b.attempt = UINT32_MAX;
+    assert_int_equal(ws_backoff_next(&b, UINT32_MAX, &d), WS_OK);
+    assert_true(d <= 1000);
+    assert_int_equal(b.attempt, UINT32_MAX);
+
+    /* a clock at 0 still counts as connected; a clock that went back does not reset */
+    assert_int_equal(ws_backoff_connected(&b, 0), WS_OK);
+    assert_int_equal(b.connected_at, 1);
+    assert_int_equal(ws_backoff_disconnected(&b, 0), WS_OK);
+    assert_int_equal(b.attempt, UINT32_MAX);
+    /* not connected any more: nothing changes */
+    assert_int_equal(ws_backoff_disconnected(&b, 100), WS_OK);
+    assert_int_equal(b.attempt, UINT32_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +131,7 @@ int main(void)
         cmocka_unit_test(test_jitter_spread),
         cmocka_unit_test(test_reset_after_stable),
         cmocka_unit_test(test_struct_size),
+        cmocka_unit_test(test_backoff_edges),
     };
     return cmocka_run_group_tests_name("backoff", tests, NULL, NULL);
 }

@@ -1,9 +1,10 @@
-/* Common layer: version, error table, random hook, allocator hooks. */
+/* Common layer: version, error table, allocator hooks. Randomness is in test_random.c. */
 #include "conn_util.h"
 
 #include "internal.h"
 #include "ws.h"
 
+#include <limits.h>
 #include <stdio.h>
 
 static void test_version(void **state)
@@ -46,49 +47,6 @@ static void test_errors(void **state)
     assert_string_equal(ws_errname(-9999), "WS_ERR_UNKNOWN");
     assert_string_equal(ws_strerror(5), "success");
     assert_string_equal(ws_errname(0), "WS_OK");
-}
-
-static void test_random_os(void **state)
-{
-    (void)state;
-    uint8_t a[64], b[64], zero[64];
-    memset(a, 0, sizeof a);
-    memset(b, 0, sizeof b);
-    memset(zero, 0, sizeof zero);
-    assert_int_equal(ws_random_os(NULL, a, sizeof a), 0);
-    assert_int_equal(ws_random_os(NULL, b, sizeof b), 0);
-    /* 2^-512 chance of a false failure. */
-    assert_memory_not_equal(a, b, sizeof a);
-    assert_memory_not_equal(a, zero, sizeof a);
-    assert_int_equal(ws_random_os(NULL, NULL, 0), 0);
-    assert_int_equal(ws_random_os(NULL, NULL, 4), -1);
-}
-
-static int broken_rng(void *user, void *buf, size_t n)
-{
-    (void)buf;
-    (void)n;
-    ++*(int *)user;
-    return -1;
-}
-
-static int counter_rng(void *user, void *buf, size_t n)
-{
-    memset(buf, ++*(int *)user, n);
-    return 0;
-}
-
-static void test_mask_key_hook(void **state)
-{
-    (void)state;
-    uint8_t key[4];
-    int calls = 0;
-    assert_int_equal(ws_frame_make_mask(broken_rng, &calls, key), WS_ERR_RANDOM);
-    assert_int_equal(calls, 1);
-    assert_int_equal(ws_frame_make_mask(counter_rng, &calls, key), WS_OK);
-    assert_memory_equal(key, "\x02\x02\x02\x02", 4);
-    assert_int_equal(ws_frame_make_mask(NULL, NULL, key), WS_OK);
-    assert_int_equal(ws_frame_make_mask(NULL, NULL, NULL), WS_ERR_INVALID_ARG);
 }
 
 /*
@@ -163,14 +121,99 @@ static void test_realloc_hook(void **state)
     }
 }
 
+/* Without a realloc hook, growth is malloc + copy + free (with the old size); a zero size is
+ * taken as 1, for malloc, realloc and free alike (failalloc checks every size given back);
+ * free(NULL) never reaches the hook. A hook set without free, or a struct smaller than the
+ * 0.2 layout, is refused; NULL is the C library. */
+static void test_allocator_without_realloc(void **state)
+{
+    failalloc fa;
+    ws_allocator in = failalloc_init(&fa, -1, 0), a;
+    ws_allocator incomplete = in, old = in;
+    uint8_t *p, *q;
+    (void)state;
+
+    in.realloc = NULL;
+    assert_int_equal(ws__alloc_init(&a, &in), WS_OK);
+    p = ws__malloc(&a, 0);
+    assert_non_null(p);
+    p[0] = 42;
+    q = ws__realloc(&a, p, 1, 100);
+    assert_non_null(q);
+    assert_int_equal(q[0], 42);
+    q = ws__realloc(&a, q, 100, 0);
+    assert_non_null(q);
+    assert_int_equal(q[0], 42);
+    assert_int_equal(fa.reallocs, 0);
+    assert_int_equal(fa.live, 1);
+    ws__free(&a, q, 1);
+    assert_int_equal(fa.live, 0);
+    ws__free(&a, NULL, 0); /* NULL is not passed to the hook (fa_free would fail on it) */
+    assert_int_equal(fa.calls, 3);
+
+    incomplete.free = NULL;
+    assert_int_equal(ws__alloc_init(&a, &incomplete), WS_ERR_INVALID_ARG);
+    old.size = sizeof(ws_allocator) - 1;
+    assert_int_equal(ws__alloc_init(&a, &old), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws__alloc_init(&a, NULL), WS_OK);
+    p = ws__malloc(&a, 8);
+    assert_non_null(p);
+    ws__free(&a, p, 8);
+}
+
+/* Every error has a distinct name and text; unknown codes are named as such. Checked over the
+ * whole error range, so a code given another's name or text, or a gap given a name, fails. */
+static void test_error_table(void **state)
+{
+    const char *names[141], *texts[141];
+    int known = 0;
+    (void)state;
+    for (int e = 0; e >= -140; e--) {
+        const char *name = ws_errname(e), *text = ws_strerror(e);
+        assert_non_null(name);
+        assert_non_null(text);
+        names[-e] = texts[-e] = NULL;
+        if (strcmp(name, "WS_ERR_UNKNOWN") == 0) {
+            assert_string_equal(text, "unknown error");
+            continue;
+        }
+        assert_string_not_equal(text, "unknown error");
+        assert_true(strncmp(name, e ? "WS_ERR_" : "WS_OK", e ? 7 : 6) == 0);
+        for (int f = 0; f > e; f--) {
+            if (!names[-f])
+                continue;
+            if (strcmp(name, names[-f]) == 0 || strcmp(text, texts[-f]) == 0)
+                print_message("%d and %d share \"%s\" / \"%s\"\n", e, f, name, text);
+            assert_string_not_equal(name, names[-f]);
+            assert_string_not_equal(text, texts[-f]);
+        }
+        names[-e] = name;
+        texts[-e] = text;
+        known++;
+    }
+    /* as many as the table in ws.h has, and those are the ones named */
+    int in_table = 0;
+#define X_(name, value, text)                                                                  \
+    in_table++;                                                                                \
+    assert_string_equal(ws_errname(value), #name);                                             \
+    assert_string_equal(ws_strerror(value), text);
+    WS_ERROR_TABLE(X_)
+#undef X_
+    assert_int_equal(known, in_table);
+    assert_string_equal(ws_errname(-11), "WS_ERR_UNKNOWN"); /* a gap between ranges */
+    assert_string_equal(ws_errname(5), "WS_OK");
+    assert_string_equal(ws_strerror(5), "success");
+    assert_string_equal(ws_errname(INT_MIN), "WS_ERR_UNKNOWN");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_random_os),
-        cmocka_unit_test(test_mask_key_hook),
         cmocka_unit_test(test_realloc_hook),
+        cmocka_unit_test(test_allocator_without_realloc),
+        cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

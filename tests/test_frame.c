@@ -3,6 +3,7 @@
 
 #include "ws.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 /* ---- a tiny collector: decode a buffer fed in pieces, record frames ---- */
@@ -598,35 +599,21 @@ static void test_decoder_zero_copy(void **state)
     ws_frame_decoder_free(d);
 }
 
-static int fail_count;
-static void *failing_malloc(void *user, size_t n)
-{
-    (void)user;
-    (void)n;
-    fail_count++;
-    return NULL;
-}
-static void never_free(void *user, void *p, size_t n)
-{
-    (void)user;
-    (void)p;
-    (void)n;
-    fail();
-}
-
 static void test_decoder_alloc_failure(void **state)
 {
     (void)state;
-    ws_allocator a = {sizeof(ws_allocator), NULL, failing_malloc, NULL, never_free};
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, 0, 1); /* every allocation fails */
     ws_frame_decoder *d = NULL;
-    fail_count = 0;
     assert_int_equal(ws_frame_decoder_new(&d, &a), WS_ERR_NOMEM);
-    assert_int_equal(fail_count, 1);
+    assert_null(d);
+    assert_int_equal(fa.failed, 1);
+    assert_int_equal(fa.live, 0);
     /* Bad arguments: no out pointer, an allocator struct smaller than the 0.2 layout. */
     assert_int_equal(ws_frame_decoder_new(NULL, NULL), WS_ERR_INVALID_ARG);
     a.size = sizeof(ws_allocator) - 1;
     assert_int_equal(ws_frame_decoder_new(&d, &a), WS_ERR_INVALID_ARG);
-    assert_int_equal(fail_count, 1);
+    assert_int_equal(fa.calls, 1); /* refused before anything was asked of the allocator */
 }
 
 /* Rule 4 (structs that grow): a caller struct larger than the library's has its tail zeroed
@@ -703,6 +690,62 @@ static void test_struct_sizes(void **state)
     ws_frame_decoder_free(d);
 }
 
+/* The encoder and decoder refuse what ws.h calls invalid: RSV beyond three bits, an opcode
+ * past 15, a payload pointer missing for its length, a length past INT_MAX, a reserved opcode;
+ * the decoder's NULL arguments (free(NULL) is a no-op). */
+static void test_frame_argument_checks(void **state)
+{
+    ws_frame_header h;
+    uint8_t out[32];
+    ws_frame_decoder *d;
+    ws_frame_event ev;
+    uint8_t in[2] = {0x81, 0x00};
+    (void)state;
+
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WS_OP_TEXT;
+    h.rsv = 8; /* more than the three RSV bits */
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h), WS_ERR_INVALID_ARG);
+    h.rsv = 0;
+    h.opcode = 16;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0),
+                     WS_ERR_INVALID_ARG);
+    h.opcode = WS_OP_TEXT;
+    assert_int_equal(ws_frame_write_header_raw(NULL, 0, &h, sizeof h, 0), WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(ws_frame_write_header_raw(out, 1, &h, sizeof h, 0), WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, NULL, sizeof(ws_frame_header), 0),
+                     WS_ERR_INVALID_ARG);
+
+    /* encode: payload NULL with a length, a length past INT_MAX, an invalid header */
+    assert_int_equal(ws_frame_encode(out, sizeof out, &h, sizeof h, NULL, 3), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_encode(out, sizeof out, NULL, sizeof(ws_frame_header), "x", 1),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_encode(out, sizeof out, &h, sizeof h, "x", (size_t)INT_MAX),
+                     WS_ERR_INVALID_ARG);
+    h.opcode = 3;
+    assert_int_equal(ws_frame_encode(out, sizeof out, &h, sizeof h, "x", 1),
+                     WS_ERR_FRAME_RESERVED_OPCODE);
+
+    /* the decoder tolerates NULL where documented and refuses it elsewhere */
+    ws_frame_decoder_free(NULL);
+    assert_int_equal(ws_frame_decoder_set_flags(NULL, 0, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_reset(NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_new(NULL, NULL), WS_ERR_INVALID_ARG);
+    d = NULL;
+    assert_int_equal(ws_frame_decoder_new(&d, NULL), WS_OK);
+    assert_non_null(d);
+    assert_int_equal(ws_frame_decoder_feed(d, in, sizeof in, NULL, &ev, sizeof ev), WS_OK);
+    assert_int_equal(ev.type, WS_FRAME_EV_HEADER);
+    assert_int_equal(ws_frame_decoder_feed(d, NULL, 1, NULL, &ev, sizeof ev), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed(d, in, 1, NULL, NULL, sizeof(ws_frame_event)),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed(NULL, in, 1, NULL, &ev, sizeof ev), WS_ERR_INVALID_ARG);
+    ws_frame_decoder_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_decoder_stream),    cmocka_unit_test(test_decoder_sticky_and_reset),
         cmocka_unit_test(test_decoder_zero_copy), cmocka_unit_test(test_decoder_alloc_failure),
         cmocka_unit_test(test_struct_sizes),
+        cmocka_unit_test(test_frame_argument_checks),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }

@@ -107,11 +107,47 @@ static void test_authority_bytes(void **state)
     ws_handshake_free(hs);
 }
 
+/* An error is sticky; HTTP/1.1 bytes and HTTP/2 fields do not mix, and a client has no
+ * request to end; the field count is bounded by ws_handshake_set_max_headers. */
+static void test_h2_edges(void **state)
+{
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
+    size_t used;
+    (void)state;
+
+    /* an error is sticky: later fields and the end report it again */
+    assert_int_equal(ws_h2_add_header(hs, "Bad", 3, "v", 1), WS_ERR_H2_HEADER);
+    assert_int_equal(ws_h2_add_header(hs, "ok", 2, "v", 1), WS_ERR_H2_HEADER);
+    assert_int_equal(ws_h2_end_headers(hs), WS_ERR_H2_HEADER);
+    assert_int_equal(ws_h2_add_header(hs, NULL, 1, "v", 1), WS_ERR_INVALID_ARG);
+    ws_handshake_free(hs);
+
+    /* HTTP/1.1 bytes and HTTP/2 fields don't mix */
+    hs = new_hs(WS_ROLE_SERVER, NULL);
+    assert_int_equal(ws_handshake_feed(hs, (const uint8_t *)"GET", 3, &used), 0);
+    assert_int_equal(ws_h2_add_header(hs, ":method", 7, "CONNECT", 7), WS_ERR_STATE);
+    assert_int_equal(ws_h2_end_headers(hs), WS_ERR_STATE);
+    ws_handshake_free(hs);
+
+    hs = new_hs(WS_ROLE_CLIENT, NULL);
+    assert_int_equal(ws_h2_end_headers(hs), WS_ERR_STATE);
+    ws_handshake_free(hs);
+
+    /* too many fields */
+    hs = new_hs(WS_ROLE_SERVER, NULL);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 2), WS_OK);
+    assert_int_equal(ws_h2_add_header(hs, ":method", 7, "CONNECT", 7), WS_OK);
+    assert_int_equal(ws_h2_add_header(hs, ":path", 5, "/", 1), WS_OK);
+    assert_int_equal(ws_h2_add_header(hs, ":scheme", 7, "https", 5), WS_ERR_HS_TOO_MANY_HEADERS);
+    ws_handshake_free(hs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pseudo_header_case_rules),
         cmocka_unit_test(test_authority_bytes),
+        cmocka_unit_test(test_h2_edges),
     };
     return cmocka_run_group_tests_name("h2", tests, NULL, NULL);
 }

@@ -429,66 +429,11 @@ static char *padded_request(size_t total)
     return s;
 }
 
-/* An allocator that tracks live bytes and the biggest block, fails the fail_at-th call, and
- * checks that free and realloc are given the size the block was allocated with (ws.h). */
-typedef struct track {
-    size_t live, biggest, count, fail_at;
-} track;
-
-static void *track_malloc(void *user, size_t n)
-{
-    track *t = user;
-    size_t *p;
-    assert_true(n >= 1);
-    if (t->fail_at && ++t->count == t->fail_at)
-        return NULL;
-    p = malloc(n + sizeof(size_t) * 2);
-    if (!p)
-        return NULL;
-    p[0] = n;
-    t->live += n;
-    if (n > t->biggest)
-        t->biggest = n;
-    return p + 2;
-}
-
-static void track_free(void *user, void *ptr, size_t n)
-{
-    track *t = user;
-    size_t *p = ptr;
-    assert_non_null(p);
-    p -= 2;
-    assert_int_equal(n, p[0]);
-    t->live -= p[0];
-    free(p);
-}
-
-static void *track_realloc(void *user, void *ptr, size_t old_n, size_t n)
-{
-    track *t = user;
-    size_t *p = ptr, *q;
-    assert_non_null(ptr);
-    assert_true(n >= 1);
-    p -= 2;
-    assert_int_equal(old_n, p[0]);
-    if (t->fail_at && ++t->count == t->fail_at)
-        return NULL;
-    q = realloc(p, n + sizeof(size_t) * 2);
-    if (!q)
-        return NULL;
-    t->live -= q[0];
-    t->live += n;
-    q[0] = n;
-    if (n > t->biggest)
-        t->biggest = n;
-    return q + 2;
-}
-
 static void test_header_size_limit(void **state)
 {
     char *ok = padded_request(8192), *big = padded_request(8193);
-    track t = {0, 0, 0, 0};
-    ws_allocator a = {sizeof(ws_allocator), &t, track_malloc, track_realloc, track_free};
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
     ws_handshake *hs;
     size_t used;
     uint8_t out[256];
@@ -505,13 +450,13 @@ static void test_header_size_limit(void **state)
     hs = new_hs(WS_ROLE_SERVER, &a);
     assert_int_equal(feed_pieces(hs, big, 8193, 0, 0, &used), WS_ERR_HS_TOO_LARGE);
     /* nothing grew past the limit */
-    assert_true(t.biggest <= 8192);
+    assert_true(fa.biggest <= 8192);
     assert_int_equal(used, 8192);
     assert_int_equal(ws_handshake_error_status(hs), 431);
     assert_true(ws_handshake_write_error(hs, out, sizeof out, NULL) > 0);
     assert_memory_equal(out, "HTTP/1.1 431 Request Header Fields Too Large\r\n", 46);
     ws_handshake_free(hs);
-    assert_int_equal(t.live, 0);
+    assert_int_equal(fa.live, 0);
 
     /* an endless request line stops at the limit too, whatever the feeding pattern */
     for (size_t step = 1; step <= 4096; step *= 8) {
@@ -530,7 +475,7 @@ static void test_header_size_limit(void **state)
         assert_int_equal(total, 8192);
         ws_handshake_free(hs);
     }
-    assert_true(t.biggest <= 8192);
+    assert_true(fa.biggest <= 8192);
 
     /* configurable, only before the first byte */
     hs = new_hs(WS_ROLE_SERVER, NULL);
@@ -768,37 +713,16 @@ static void test_reject(void **state)
 
 /* ---- client ---- */
 
-static int counting_rng(void *user, void *buf, size_t n)
-{
-    uint8_t *b = buf;
-    unsigned *calls = user;
-    for (size_t i = 0; i < n; i++)
-        b[i] = (uint8_t)(i + *calls * 16);
-    (*calls)++;
-    return 0;
-}
-
-static int failing_rng(void *user, void *buf, size_t n)
-{
-    (void)user;
-    (void)buf;
-    (void)n;
-    return -1;
-}
-
-/* Key for the first counting_rng draw: base64(00 01 .. 0f). */
-#define KEY0 "AAECAwQFBgcICQoLDA0ODw=="
-
 static ws_handshake *client_with_request(const char *url, const char *const *sub, size_t nsub,
                                          const char *ext, const char *hdrs, const char *want,
-                                         unsigned *calls)
-{
+                                         unsigned *drawn)
+{ /* *drawn: seq_rng's count of bytes drawn; from 0 the key is SEQ_KEY0 */
     ws_handshake *hs = new_hs(WS_ROLE_CLIENT, NULL);
     uint8_t out[1024];
     size_t need = 0, ul = strlen(url);
     int r;
 
-    assert_int_equal(ws_handshake_set_random(hs, counting_rng, calls), WS_OK);
+    assert_int_equal(ws_handshake_set_random(hs, seq_rng, drawn), WS_OK);
     r = ws_handshake_client_request(hs, url, ul, sub, nsub, ext, hdrs, NULL, 0, &need);
     assert_int_equal(r, WS_ERR_BUFFER_TOO_SMALL);
     r = ws_handshake_client_request(hs, url, ul, sub, nsub, ext, hdrs, out, sizeof out, NULL);
@@ -817,44 +741,44 @@ static ws_handshake *client_with_request(const char *url, const char *const *sub
 static void test_client_request(void **state)
 {
     static const char *const protos[] = {"chat", "superchat"};
-    unsigned calls = 0;
+    unsigned drawn = 0;
     ws_handshake *hs;
 
     (void)state;
     hs = client_with_request("ws://example.com", NULL, 0, NULL, NULL,
                              "GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
-                             "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY0 "\r\n"
+                             "Connection: Upgrade\r\nSec-WebSocket-Key: " SEQ_KEY0 "\r\n"
                              "Sec-WebSocket-Version: 13\r\n\r\n",
-                             &calls);
+                             &drawn);
     /* the size query and the real call drew one key */
-    assert_int_equal(calls, 1);
+    assert_int_equal(drawn, 16); /* one 16-byte key */
     ws_handshake_free(hs);
 
-    calls = 0;
+    drawn = 0;
     hs = client_with_request(
         "wss://example.com:8443/chat?room=1&x", protos, 2,
         "permessage-deflate; client_max_window_bits",
         "Origin: https://example.com\r\nAuthorization: Bearer t\r\nCookie: a=b",
         "GET /chat?room=1&x HTTP/1.1\r\nHost: example.com:8443\r\nUpgrade: websocket\r\n"
-        "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY0 "\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: " SEQ_KEY0 "\r\n"
         "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat, superchat\r\n"
         "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
         "Origin: https://example.com\r\nAuthorization: Bearer t\r\nCookie: a=b\r\n\r\n",
-        &calls);
+        &drawn);
     ws_handshake_free(hs);
 
     /* default ports are left out, others kept; IPv6 literals go back in brackets */
     hs = client_with_request("wss://h:443/", NULL, 0, NULL, NULL, "GET / HTTP/1.1\r\nHost: h\r\n",
-                             &calls);
+                             &drawn);
     ws_handshake_free(hs);
     hs = client_with_request("ws://h:443?q", NULL, 0, NULL, NULL,
-                             "GET /?q HTTP/1.1\r\nHost: h:443\r\n", &calls);
+                             "GET /?q HTTP/1.1\r\nHost: h:443\r\n", &drawn);
     ws_handshake_free(hs);
     hs = client_with_request("ws://[::1]:9000/x", NULL, 0, NULL, NULL,
-                             "GET /x HTTP/1.1\r\nHost: [::1]:9000\r\n", &calls);
+                             "GET /x HTTP/1.1\r\nHost: [::1]:9000\r\n", &drawn);
     ws_handshake_free(hs);
     hs = client_with_request("ws://[2001:db8::7]/", NULL, 0, NULL, NULL,
-                             "GET / HTTP/1.1\r\nHost: [2001:db8::7]\r\n", &calls);
+                             "GET / HTTP/1.1\r\nHost: [2001:db8::7]\r\n", &drawn);
     ws_handshake_free(hs);
 }
 
@@ -874,7 +798,7 @@ static void test_client_request_errors(void **state)
     };
     const char *u = "ws://h/";
     uint8_t out[1024];
-    unsigned calls = 0;
+    unsigned drawn = 0;
     size_t used;
 
     (void)state;
@@ -925,11 +849,11 @@ static void test_client_request_errors(void **state)
     assert_true(ws_handshake_client_request(hs, u, 7, NULL, 0, NULL, NULL, out, sizeof out, NULL) >
                 0);
     /* a reset draws a new key */
-    assert_int_equal(ws_handshake_set_random(hs, counting_rng, &calls), WS_OK);
+    assert_int_equal(ws_handshake_set_random(hs, seq_rng, &drawn), WS_OK);
     assert_int_equal(ws_handshake_reset(hs), WS_OK);
     assert_true(ws_handshake_client_request(hs, u, 7, NULL, 0, NULL, NULL, out, sizeof out, NULL) >
                 0);
-    assert_int_equal(calls, 1);
+    assert_int_equal(drawn, 16); /* one 16-byte key */
     ws_handshake_free(hs);
     ws_handshake_free(srv);
 }
@@ -943,11 +867,11 @@ static void test_client_request_null_arguments(void **state)
     ws_handshake *hs = new_hs(WS_ROLE_CLIENT, NULL);
     static const char *const one[] = {"chat"};
     uint8_t out[512];
-    unsigned calls = 0;
+    unsigned drawn = 0;
     size_t need;
     (void)state;
 
-    assert_int_equal(ws_handshake_set_random(hs, counting_rng, &calls), WS_OK);
+    assert_int_equal(ws_handshake_set_random(hs, seq_rng, &drawn), WS_OK);
     for (size_t len = 0; len <= 7; len += 7) {
         need = 99;
         assert_int_equal(ws_handshake_client_request(hs, NULL, len, NULL, 0, NULL, NULL, out,
@@ -967,16 +891,16 @@ static void test_client_request_null_arguments(void **state)
                          WS_ERR_INVALID_ARG);
         assert_int_equal(need, 0);
     }
-    assert_int_equal(calls, 0); /* no key drawn */
+    assert_int_equal(drawn, 0); /* no key drawn */
     int n = ws_handshake_client_request(hs, "ws://h/", 7, one, 1, NULL, NULL, out, sizeof out,
                                         NULL);
     static const char want[] = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
-                               "Connection: Upgrade\r\nSec-WebSocket-Key: " KEY0 "\r\n"
+                               "Connection: Upgrade\r\nSec-WebSocket-Key: " SEQ_KEY0 "\r\n"
                                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n"
                                "\r\n";
     assert_int_equal(n, (int)sizeof want - 1);
     assert_memory_equal(out, want, sizeof want - 1);
-    assert_int_equal(calls, 1);
+    assert_int_equal(drawn, 16); /* one 16-byte key */
     ws_handshake_free(hs);
 
     /* a NULL list with a count of 0 is no list */
@@ -1006,8 +930,8 @@ static void client_response_expect(const char *const *sub, size_t nsub, const ch
 {
     size_t n = strlen(resp);
     for (size_t split = 0; split <= n + 1; split++) {
-        unsigned calls = 0;
-        ws_handshake *hs = client_with_request("ws://h/", sub, nsub, ext, NULL, NULL, &calls);
+        unsigned drawn = 0;
+        ws_handshake *hs = client_with_request("ws://h/", sub, nsub, ext, NULL, NULL, &drawn);
         size_t used;
         int r = split == n + 1 ? feed_pieces(hs, resp, n, 0, 1, &used)
                                : feed_pieces(hs, resp, n, split, 0, &used);
@@ -1024,14 +948,14 @@ static void test_client_response_ok(void **state)
     static const char *const protos[] = {"chat", "superchat"};
     char resp[512];
     size_t n, used;
-    unsigned calls = 0;
+    unsigned drawn = 0;
     ws_handshake *hs;
     const char *p, *v;
     size_t pn, vn, np;
     uint8_t *wire;
 
     (void)state;
-    ws__accept_key(KEY0, 24, key0_accept);
+    ws__accept_key(SEQ_KEY0, 24, key0_accept);
     n = (size_t)snprintf(resp, sizeof resp,
                          RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: superchat\r\n"
                                  "Sec-WebSocket-Extensions: permessage-deflate; "
@@ -1044,9 +968,9 @@ static void test_client_response_ok(void **state)
     wire[n] = 0x81;
     wire[n + 1] = 0x00;
     for (size_t split = 0; split <= n + 3; split++) {
-        calls = 0;
+        drawn = 0;
         hs = client_with_request("ws://h/", protos, 2, "permessage-deflate, x-other", NULL, NULL,
-                                 &calls);
+                                 &drawn);
         assert_int_equal(split == n + 3 ? feed_pieces(hs, wire, n + 2, 0, 1, &used)
                                         : feed_pieces(hs, wire, n + 2, split, 0, &used),
                          WS_HANDSHAKE_COMPLETE);
@@ -1133,7 +1057,7 @@ static void test_client_response_rules(void **state)
     char resp[512];
 
     (void)state;
-    ws__accept_key(KEY0, 24, key0_accept);
+    ws__accept_key(SEQ_KEY0, 24, key0_accept);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(resp, sizeof resp, cases[i].fmt, key0_accept);
         client_response_expect(protos, 2, "permessage-deflate", resp, cases[i].want);
@@ -1151,12 +1075,12 @@ static void test_client_non101(void **state)
     const uint8_t *body;
     const char *p;
     size_t bn, pn;
-    unsigned calls = 0;
+    unsigned drawn = 0;
     ws_handshake *hs;
 
     (void)state;
     for (size_t split = 0; split <= n + 1; split++) {
-        hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+        hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &drawn);
         assert_int_equal(split == n + 1 ? feed_pieces(hs, r401, n, 0, 1, &used)
                                         : feed_pieces(hs, r401, n, split, 0, &used),
                          WS_ERR_HS_STATUS);
@@ -1174,14 +1098,14 @@ static void test_client_non101(void **state)
     }
 
     /* incomplete body: need more */
-    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &drawn);
     assert_int_equal(feed_pieces(hs, r401, n - 6, 0, 0, &used), 0);
     assert_int_equal(ws_handshake_status(hs), 401);
     assert_int_equal(ws_handshake_result(hs), 0);
     ws_handshake_free(hs);
 
     /* 429/503 with Retry-After and no body; 3xx with Location */
-    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &drawn);
     assert_int_equal(
         FEED_STR(hs, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 120\r\n\r\n", &used),
         WS_ERR_HS_STATUS);
@@ -1193,7 +1117,7 @@ static void test_client_non101(void **state)
     assert_null(body);
     assert_int_equal(bn, 0);
     ws_handshake_free(hs);
-    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &drawn);
     assert_int_equal(FEED_STR(hs, "HTTP/1.1 302 Found\r\nLocation: wss://b/x\r\n\r\n", &used),
                      WS_ERR_HS_STATUS);
     assert_int_equal(ws_handshake_header(hs, "location", 0, &p, &pn), WS_OK);
@@ -1201,7 +1125,7 @@ static void test_client_non101(void **state)
     ws_handshake_free(hs);
 
     /* the body kept is bounded; the rest stays unconsumed */
-    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &drawn);
     assert_int_equal(ws_handshake_set_max_body(hs, 3), WS_OK);
     assert_int_equal(feed_pieces(hs, r401, n, 0, 0, &used), WS_ERR_HS_STATUS);
     assert_int_equal(used, n - 7);
@@ -1212,7 +1136,7 @@ static void test_client_non101(void **state)
     ws_handshake_free(hs);
 
     /* chunked or close-delimited bodies are not read */
-    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &drawn);
     assert_int_equal(
         FEED_STR(hs, "HTTP/1.1 500 x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n", &used),
         WS_ERR_HS_STATUS);
@@ -1222,8 +1146,8 @@ static void test_client_non101(void **state)
 
 static void test_client_limits(void **state)
 {
-    unsigned calls = 0;
-    ws_handshake *hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    unsigned drawn = 0;
+    ws_handshake *hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &drawn);
     char *resp = malloc(9000);
     size_t used, n;
 
@@ -1238,7 +1162,7 @@ static void test_client_limits(void **state)
     assert_int_equal(ws_handshake_write_error(hs, (uint8_t *)resp, 9000, NULL), WS_ERR_STATE);
     ws_handshake_free(hs);
 
-    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &drawn);
     n = (size_t)snprintf(resp, 9000, "HTTP/1.1 101 Switching Protocols\r\n");
     for (int i = 0; i < 65; i++) /* one more than the default 64 */
         n += (size_t)snprintf(resp + n, 9000 - n, "X-%d: v\r\n", i);
@@ -1464,7 +1388,7 @@ static int run_client(const ws_allocator *a)
 {
     static const char *const protos[] = {"chat"};
     ws_handshake *hs;
-    unsigned calls = 0;
+    unsigned drawn = 0;
     char resp[512];
     uint8_t out[512];
     size_t used, n;
@@ -1472,7 +1396,7 @@ static int run_client(const ws_allocator *a)
 
     if ((r = hs_new(&hs, WS_ROLE_CLIENT, a)) < 0)
         return r;
-    assert_int_equal(ws_handshake_set_random(hs, counting_rng, &calls), WS_OK);
+    assert_int_equal(ws_handshake_set_random(hs, seq_rng, &drawn), WS_OK);
     r = ws_handshake_client_request(hs, "ws://h/", 7, protos, 1, "permessage-deflate", NULL, out,
                                     sizeof out, NULL);
     if (r > 0) {
@@ -1519,32 +1443,34 @@ static int run_h2(const ws_allocator *a)
 
 static void alloc_sweep(int (*run)(const ws_allocator *), int with_realloc)
 {
-    track t = {0, 0, 0, 0};
-    ws_allocator a = {sizeof(ws_allocator), &t, track_malloc, with_realloc ? track_realloc : NULL,
-                      track_free};
-    size_t total;
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    long total;
     int r;
 
     /* count the allocations of a successful run, then fail each one in turn */
-    t.fail_at = (size_t)-1; /* count without failing */
+    if (!with_realloc)
+        a.realloc = NULL;
     r = run(&a);
     assert_true(r > 0);
-    assert_int_equal(t.live, 0);
-    total = t.count;
+    assert_int_equal(fa.live, 0);
+    total = fa.calls;
     assert_true(total >= 2);
-    for (size_t i = 1; i <= total; i++) {
-        t.count = 0;
-        t.fail_at = i;
+    for (long i = 0; i < total; i++) {
+        a = failalloc_init(&fa, i, 0);
+        if (!with_realloc)
+            a.realloc = NULL;
         r = run(&a);
         assert_int_equal(r, WS_ERR_NOMEM);
-        assert_int_equal(t.live, 0);
+        assert_int_equal(fa.failed, 1);
+        assert_int_equal(fa.live, 0);
     }
 }
 
 static void test_alloc_failures(void **state)
 {
     (void)state;
-    ws__accept_key(KEY0, 24, key0_accept);
+    ws__accept_key(SEQ_KEY0, 24, key0_accept);
     for (int with_realloc = 0; with_realloc <= 1; with_realloc++) {
         alloc_sweep(run_server, with_realloc);
         alloc_sweep(run_client, with_realloc);
@@ -1594,6 +1520,254 @@ static void test_reset_and_args(void **state)
     assert_string_equal(ws_errname(WS_ERR_H2_PSEUDO), "WS_ERR_H2_PSEUDO");
 }
 
+/* A client that has written its request (offering `exts`, and the subprotocol "chat" when
+ * offer_protos), its key SEQ_KEY0: ready for a response. */
+static ws_handshake *client_offering(const char *exts, int offer_protos)
+{
+    static const char *const protos[] = {"chat"};
+    unsigned drawn = 0;
+    return client_with_request("ws://h/", protos, offer_protos ? 1 : 0, exts, NULL, NULL, &drawn);
+}
+
+/* The limits' setters refuse NULL and values out of range, and any change once the first
+ * byte was fed; a limit set low enough refuses a real request. */
+static void test_setters(void **state)
+{
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
+    size_t used;
+    (void)state;
+
+    assert_int_equal(ws_handshake_set_max_header_size(NULL, 1024), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 63), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, (16u << 20) + 1), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 16u << 20), WS_OK);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 64), WS_OK);
+    assert_int_equal(ws_handshake_set_max_headers(NULL, 8), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 0), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 65536), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 65535), WS_OK);
+    assert_int_equal(ws_handshake_set_max_body(NULL, 8), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_set_max_body(hs, (16u << 20) + 1), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_body(hs, 0), WS_OK);
+    assert_int_equal(ws_handshake_set_random(NULL, seq_rng, NULL), WS_ERR_INVALID_ARG);
+
+    /* after the first byte, the limits are fixed */
+    assert_int_equal(FEED_STR(hs, "G", &used), 0);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, 1024), WS_ERR_STATE);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 8), WS_ERR_STATE);
+    assert_int_equal(ws_handshake_set_max_body(hs, 8), WS_ERR_STATE);
+    /* 64 bytes are not enough for a request */
+    assert_int_equal(FEED_STR(hs, RL GOOD "\r\n", &used), WS_ERR_HS_TOO_LARGE);
+    assert_int_equal(ws_handshake_set_max_headers(hs, 8), WS_ERR_STATE);
+    ws_handshake_free(hs);
+}
+
+static void test_null_accessors(void **state)
+{
+    const char *p = "x";
+    size_t n = 1, np;
+    const uint8_t *b;
+    (void)state;
+
+    /* A NULL handle is WS_ERR_INVALID_ARG, always (ws.h rule 3); pure counts give 0. */
+    assert_int_equal(ws_handshake_result(NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_method(NULL, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_target(NULL, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_host(NULL, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_header(NULL, "Host", 0, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_header_count(NULL), 0);
+    assert_int_equal(ws_handshake_header_at(NULL, 0, &p, &n, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_subprotocol_count(NULL), 0);
+    assert_int_equal(ws_handshake_subprotocol(NULL, 0, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_extension_count(NULL), 0);
+    assert_int_equal(ws_handshake_extension(NULL, 0, &p, &n, &np), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_extension_param(NULL, 0, 0, &p, &n, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_status(NULL), 0);
+    assert_int_equal(ws_handshake_reason(NULL, &p, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_body(NULL, &b, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_error_status(NULL), 0);
+    assert_int_equal(ws_handshake_write_error(NULL, NULL, 0, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(n, 0);
+    assert_int_equal(ws_handshake_accept(NULL, NULL, NULL, NULL, NULL, 0, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(
+        ws_handshake_client_request(NULL, "ws://h/", 7, NULL, 0, NULL, NULL, NULL, 0, NULL),
+        WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_h2_add_header(NULL, "a", 1, "b", 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_h2_end_headers(NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_h2_parse_request(NULL, NULL, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_reset(NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_set_random(NULL, NULL, NULL), WS_ERR_INVALID_ARG);
+    ws_handshake_free(NULL);
+    /* Constructors: out NULL, an unknown role, an allocator struct smaller than the 0.2
+     * layout. */
+    ws_handshake *hs = NULL;
+    ws_allocator small = {sizeof(ws_allocator) - 1, NULL, NULL, NULL, NULL};
+    assert_int_equal(ws_handshake_new(NULL, WS_ROLE_SERVER, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_new(&hs, 2, NULL), WS_ERR_INVALID_ARG);
+    assert_null(hs);
+    assert_int_equal(ws_handshake_new(&hs, WS_ROLE_CLIENT, &small), WS_ERR_INVALID_ARG);
+    assert_null(hs);
+}
+
+/* The client refuses what it did not offer, and an HTTP/1.0 answer. */
+static void test_response_negotiation(void **state)
+{
+    static const char ok_head[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                  "Connection: Upgrade\r\nSec-WebSocket-Accept: " SEQ_KEY0_ACCEPT
+                                  "\r\n";
+    char resp[512];
+    size_t used;
+    ws_handshake *hs;
+    (void)state;
+
+    hs = client_offering(NULL, 0); /* no extensions offered */
+    snprintf(resp, sizeof resp, "%sSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+             ok_head);
+    assert_int_equal(FEED_STR(hs, resp, &used), WS_ERR_HS_EXTENSION);
+    ws_handshake_free(hs);
+
+    hs = client_offering("x-one", 1); /* another extension offered */
+    assert_int_equal(FEED_STR(hs, resp, &used), WS_ERR_HS_EXTENSION);
+    ws_handshake_free(hs);
+
+    hs = client_offering(NULL, 0); /* no subprotocol offered */
+    snprintf(resp, sizeof resp, "%sSec-WebSocket-Protocol: chat\r\n\r\n", ok_head);
+    assert_int_equal(FEED_STR(hs, resp, &used), WS_ERR_HS_SUBPROTOCOL);
+    ws_handshake_free(hs);
+
+    hs = client_offering(NULL, 1);
+    snprintf(resp, sizeof resp, "%s\r\n", ok_head);
+    resp[7] = '0'; /* HTTP/1.0 */
+    assert_int_equal(FEED_STR(hs, resp, &used), WS_ERR_HS_VERSION_HTTP);
+    ws_handshake_free(hs);
+
+    hs = client_offering(NULL, 1);
+    assert_int_equal(FEED_STR(hs, "HTTP/1.1 99 Too Low\r\n\r\n", &used), WS_ERR_HS_SYNTAX);
+    ws_handshake_free(hs);
+
+    hs = client_offering(NULL, 1);
+    /* no SP after the status is tolerated; the missing Upgrade is what fails it */
+    assert_int_equal(FEED_STR(hs, "HTTP/1.1 101\r\n\r\n", &used), WS_ERR_HS_UPGRADE);
+    ws_handshake_free(hs);
+
+    hs = client_offering(NULL, 1);
+    assert_int_equal(FEED_STR(hs, "HTTP/1.1 101x\r\n\r\n", &used), WS_ERR_HS_SYNTAX);
+    ws_handshake_free(hs);
+
+    hs = client_offering(NULL, 1);
+    assert_int_equal(FEED_STR(hs, "HTTP/x.1 101 OK\r\n\r\n", &used), WS_ERR_HS_SYNTAX);
+    ws_handshake_free(hs);
+}
+
+/* ws_handshake_reject without a reason writes the standard phrase (RFC 9110 section 15) of
+ * each status a server is likely to refuse with -- 504 included -- and an empty one only for a
+ * code the library does not know. Every phrase is checked exactly. */
+static void test_reject_default_reasons(void **state)
+{
+    static const struct {
+        unsigned status;
+        const char *phrase;
+    } cases[] = {
+        {200, "OK"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {408, "Request Timeout"},
+        {426, "Upgrade Required"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+        /* codes without a phrase the library knows: an empty reason, nothing made up */
+        {299, ""},
+        {418, ""},
+        {599, ""},
+    };
+    uint8_t out[512];
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char want[128];
+        int n = ws_handshake_reject(cases[i].status, NULL, NULL, NULL, 0, out, sizeof out, NULL);
+        assert_true(n > 0);
+        int k = snprintf(want, sizeof want, "HTTP/1.1 %u %s\r\n", cases[i].status,
+                         cases[i].phrase);
+        assert_true(k > 0 && (size_t)k < sizeof want && n >= k);
+        if (memcmp(out, want, (size_t)k) != 0)
+            print_message("status %u: \"%.*s\"\n", cases[i].status, (int)(strchr(
+                              (char *)out, '\r') - (char *)out), (char *)out);
+        assert_memory_equal(out, want, (size_t)k);
+    }
+    /* the statuses the library answers failed requests with all have their phrase */
+    static const unsigned own[] = {400, 405, 426, 431, 503, 505};
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        int n = ws_handshake_reject(own[i], NULL, NULL, NULL, 0, out, sizeof out - 1, NULL);
+        assert_true(n > 0);
+        out[n] = 0;
+        assert_true(strstr((char *)out, "\r\n") > (char *)out + strlen("HTTP/1.1 400 "));
+    }
+    assert_int_equal(ws_handshake_reject(199, NULL, NULL, NULL, 0, out, sizeof out, NULL),
+                     WS_ERR_ARG_STATUS);
+    assert_int_equal(ws_handshake_reject(600, NULL, NULL, NULL, 0, out, sizeof out, NULL),
+                     WS_ERR_ARG_STATUS);
+    assert_int_equal(
+        ws_handshake_reject(403, "bad\r\nreason", NULL, NULL, 0, out, sizeof out, NULL),
+        WS_ERR_ARG_STATUS);
+    assert_int_equal(
+        ws_handshake_reject(403, NULL, "Bad Header\r\n", NULL, 0, out, sizeof out, NULL),
+        WS_ERR_ARG_HEADERS);
+    assert_int_equal(ws_handshake_reject(403, NULL, NULL, NULL, 0, NULL, 10, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_reject(403, NULL, NULL, NULL, 4, out, sizeof out, NULL),
+                     WS_ERR_INVALID_ARG);
+}
+
+/* ws_handshake_accept refuses what it must not write: an extension list that does not parse
+ * or answers nothing offered, header lines that are malformed or the library's own, a
+ * subprotocol not offered, no buffer; a short buffer says how much is needed. */
+static void test_accept_arguments(void **state)
+{
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
+    uint8_t out[512];
+    size_t used, need = 0;
+    (void)state;
+
+    assert_int_equal(FEED_STR(hs, RL GOOD "Sec-WebSocket-Extensions: x-a; p=1\r\n\r\n", &used),
+                     WS_HANDSHAKE_COMPLETE);
+    assert_int_equal(ws_handshake_accept(hs, NULL, "x-a; ", NULL, out, sizeof out, NULL),
+                     WS_ERR_ARG_EXTENSIONS);
+    assert_int_equal(ws_handshake_accept(hs, NULL, "x-b", NULL, out, sizeof out, NULL),
+                     WS_ERR_ARG_EXTENSIONS);
+    assert_int_equal(ws_handshake_accept(hs, NULL, "", NULL, out, sizeof out, NULL) > 0, 1);
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, "Bad Header\r\n", out, sizeof out, NULL),
+                     WS_ERR_ARG_HEADERS);
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, "Upgrade: x\r\n", out, sizeof out, NULL),
+                     WS_ERR_ARG_HEADERS);
+    assert_int_equal(ws_handshake_accept(hs, "chat", NULL, NULL, out, sizeof out, NULL),
+                     WS_ERR_ARG_SUBPROTOCOL); /* not offered */
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, NULL, 10, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_handshake_accept(hs, NULL, "x-a", NULL, out, 10, &need),
+                     WS_ERR_BUFFER_TOO_SMALL);
+    assert_true(need > 10);
+    assert_int_equal(ws_handshake_accept(hs, NULL, "x-a", NULL, out, need, NULL), (int)need);
+    /* a successful request has no error to write */
+    assert_int_equal(ws_handshake_write_error(hs, out, sizeof out, &need), WS_ERR_STATE);
+    assert_int_equal(ws_handshake_write_error(hs, NULL, 5, &need), WS_ERR_INVALID_ARG);
+    ws_handshake_free(hs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1619,6 +1793,11 @@ int main(void)
         cmocka_unit_test(test_h2_rules),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_reset_and_args),
+        cmocka_unit_test(test_setters),
+        cmocka_unit_test(test_null_accessors),
+        cmocka_unit_test(test_response_negotiation),
+        cmocka_unit_test(test_reject_default_reasons),
+        cmocka_unit_test(test_accept_arguments),
     };
     return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);
 }

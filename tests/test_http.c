@@ -229,6 +229,178 @@ static void test_caller_lines_refuse_control_bytes(void **state)
     ws_handshake_free(srv);
 }
 
+/* The request head without its final empty line: a test adds lines, then "\r\n". */
+#define REQ_HEAD                                                                             \
+    "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"        \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+
+static int feed_str(ws_handshake *hs, const char *s, size_t *used)
+{
+    return ws_handshake_feed(hs, (const uint8_t *)s, strlen(s), used);
+}
+
+/* A client that has written its request, fed `resp` (the result in *r). */
+static ws_handshake *client_fed(const char *resp, int *r)
+{
+    ws_handshake *hs = new_hs(WS_ROLE_CLIENT, NULL);
+    uint8_t out[512];
+    size_t used;
+    assert_true(ws_handshake_client_request(hs, "ws://h/", 7, NULL, 0, NULL, NULL, out,
+                                            sizeof out, NULL) > 0);
+    *r = feed_str(hs, resp, &used);
+    return hs;
+}
+
+/* A request's Content-Length: absent, empty, all zeros, or a real body. */
+static void test_request_content_length(void **state)
+{
+    static const struct {
+        const char *line;
+        int want;
+    } cases[] = {
+        {"Content-Length: 0\r\n", WS_HANDSHAKE_COMPLETE},
+        {"Content-Length: 000\r\n", WS_HANDSHAKE_COMPLETE},
+        {"Content-Length: 5\r\n", WS_ERR_HS_BODY},
+        {"Content-Length: 10\r\n", WS_ERR_HS_BODY},
+        {"Content-Length:\r\n", WS_ERR_HS_BODY},
+        {"Transfer-Encoding: chunked\r\n", WS_ERR_HS_BODY},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char req[512];
+        size_t used;
+        ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
+        snprintf(req, sizeof req, "%s%s\r\n", REQ_HEAD, cases[i].line);
+        assert_int_equal(feed_str(hs, req, &used), cases[i].want);
+        if (cases[i].want < 0)
+            assert_int_equal(ws_handshake_error_status(hs), 400);
+        ws_handshake_free(hs);
+    }
+}
+
+/* A refusal's body is read only when a single, plain, decimal Content-Length delimits it, and
+ * the status can carry one. */
+static void test_response_body_rules(void **state)
+{
+    static const struct {
+        const char *resp;
+        size_t body;
+    } cases[] = {
+        {"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabc", 3},
+        {"HTTP/1.1 404 Not Found\r\nContent-Length: 3a\r\n\r\nabc", 0},
+        {"HTTP/1.1 404 Not Found\r\nContent-Length: 1234567890123456789\r\n\r\nabc", 0},
+        {"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nTransfer-Encoding: x\r\n\r\nabc", 0},
+        {"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc", 0},
+        {"HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\nabc", 0},
+        {"HTTP/1.1 100 Continue\r\nContent-Length: 3\r\n\r\nabc", 0},
+        {"HTTP/1.1 500 Oops\r\nContent-Length: 40\r\n\r\nabc", 3},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const uint8_t *b;
+        size_t bn;
+        int r;
+        ws_handshake *hs = client_fed(cases[i].resp, &r);
+        if (cases[i].body == 3 && strstr(cases[i].resp, ": 40"))
+            assert_int_equal(r, 0); /* still waiting for the rest of the 40 bytes */
+        else
+            assert_int_equal(r, WS_ERR_HS_STATUS);
+        if (cases[i].body) {
+            assert_int_equal(ws_handshake_body(hs, &b, &bn), WS_OK);
+            assert_non_null(b);
+            assert_int_equal(bn, cases[i].body);
+            assert_memory_equal(b, "abc", bn);
+        } else {
+            /* no body byte kept: WS_ERR_NOT_FOUND with an empty view */
+            b = (const uint8_t *)"x";
+            bn = 1;
+            assert_int_equal(ws_handshake_body(hs, &b, &bn), WS_ERR_NOT_FOUND);
+            assert_null(b);
+            assert_int_equal(bn, 0);
+        }
+        ws_handshake_free(hs);
+    }
+}
+
+/* Request lines and header lines at the edges of the syntax. */
+static void test_http_syntax_edges(void **state)
+{
+    static const struct {
+        const char *req;
+        int want;
+    } cases[] = {
+        {"GET /chat HTTP/1.1 \r\n", WS_ERR_HS_SYNTAX},
+        {"GET  /chat HTTP/1.1\r\n", WS_ERR_HS_SYNTAX},
+        {"GET /chat HTTP/11.1\r\n", WS_ERR_HS_SYNTAX},
+        {"GET /chat HTTP/1.1\r\nHost : h\r\n", WS_ERR_HS_SYNTAX},
+        {"GET /chat HTTP/1.1\r\n: h\r\n", WS_ERR_HS_SYNTAX},
+        {"GET /chat HTTP/2.0\r\n", WS_ERR_HS_VERSION_HTTP},
+        {"GET /chat HTTP/1.1\r\nX: a\x7f" "b\r\n", WS_ERR_HS_CTL_CHAR},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char req[512];
+        int r;
+        snprintf(req, sizeof req, "%s%s", cases[i].req,
+                 cases[i].want == WS_ERR_HS_VERSION_HTTP
+                     ? "Host: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "Sec-WebSocket-Version: 13\r\n\r\n"
+                     : "\r\n");
+        r = request(req); /* at once and byte by byte, guarded */
+        if (r != cases[i].want)
+            fail_msg("case %zu: got %s, want %s", i, ws_errname(r), ws_errname(cases[i].want));
+    }
+}
+
+/* Header values: trailing whitespace trimmed, lists with quoted parameters and escapes. */
+static void test_lists_and_whitespace(void **state)
+{
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
+    const char *p, *v;
+    size_t n, vn, np, used;
+    (void)state;
+
+    assert_int_equal(feed_str(hs,
+                              REQ_HEAD "Origin: http://o \t \r\n"
+                                       "Sec-WebSocket-Protocol: a, , b\r\n"
+                                       "Sec-WebSocket-Extensions: x; q=\"a\\\"b\", y\r\n\r\n",
+                              &used),
+                     WS_HANDSHAKE_COMPLETE);
+    assert_int_equal(ws_handshake_header(hs, "origin", 0, &p, &n), WS_OK);
+    assert_int_equal(n, 8);
+    assert_int_equal(ws_handshake_subprotocol_count(hs), 2);
+    assert_int_equal(ws_handshake_extension_count(hs), 2);
+    assert_int_equal(ws_handshake_extension(hs, 0, &p, &n, &np), WS_OK);
+    assert_int_equal(np, 1);
+    assert_int_equal(ws_handshake_extension_param(hs, 0, 0, &p, &n, &v, &vn), WS_OK);
+    assert_string_equal(v, "a\"b");
+    /* index lookups past the end: WS_ERR_NOT_FOUND (rule 2) */
+    assert_int_equal(ws_handshake_extension_param(hs, 0, 1, &p, &n, &v, &vn), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_handshake_extension_param(hs, 5, 0, &p, &n, &v, &vn), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_handshake_extension(hs, 2, &p, &n, &np), WS_ERR_NOT_FOUND);
+    assert_null(p); /* an empty view */
+    assert_int_equal(n, 0);
+    assert_int_equal(ws_handshake_subprotocol(hs, 2, &p, &n), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_handshake_header_at(hs, 99, &p, &n, &v, &vn), WS_ERR_NOT_FOUND);
+    assert_null(p);
+    assert_null(v);
+    assert_int_equal(vn, 0);
+    assert_int_equal(ws_handshake_header_at(hs, 0, NULL, NULL, NULL, NULL), WS_OK);
+    assert_int_equal(ws_handshake_header(hs, NULL, 0, &p, &n), WS_ERR_INVALID_ARG);
+    ws_handshake_free(hs);
+
+    /* a quoted value that ends in a lone backslash, and an empty subprotocol list */
+    hs = new_hs(WS_ROLE_SERVER, NULL);
+    assert_int_equal(feed_str(hs, REQ_HEAD "Sec-WebSocket-Extensions: x; q=\"a\\\r\n\r\n", &used),
+                     WS_ERR_HS_EXTENSION);
+    ws_handshake_free(hs);
+    hs = new_hs(WS_ROLE_SERVER, NULL);
+    assert_int_equal(feed_str(hs, REQ_HEAD "Sec-WebSocket-Protocol: a b\r\n\r\n", &used),
+                     WS_ERR_HS_SUBPROTOCOL);
+    ws_handshake_free(hs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +408,10 @@ int main(void)
         cmocka_unit_test(test_control_bytes_refused),
         cmocka_unit_test(test_status_code_digits),
         cmocka_unit_test(test_caller_lines_refuse_control_bytes),
+        cmocka_unit_test(test_request_content_length),
+        cmocka_unit_test(test_response_body_rules),
+        cmocka_unit_test(test_http_syntax_edges),
+        cmocka_unit_test(test_lists_and_whitespace),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }

@@ -213,6 +213,42 @@ static void test_uri_ipv6_every_position(void **state)
     }
 }
 
+/* Percent-escapes and sub-delims in a host, IPv6 zone IDs (RFC 6874: "%25" then unreserved
+ * or escaped bytes), bad escapes in a path or query, the scheme's grammar, a port that is
+ * empty or too large. */
+static void test_uri_edges(void **state)
+{
+    static const struct {
+        const char *s;
+        int want;
+    } cases[] = {
+        {"ws://%41%42/", WS_OK},
+        {"ws://a!$&'()*+,;=b/", WS_OK},
+        {"ws://[v1.a%41]/", WS_ERR_URI_HOST},
+        {"ws://[fe80::1%25en%300]/", WS_OK},
+        {"ws://[fe80::1%25]/", WS_ERR_URI_HOST},
+        {"ws://[fe80::1%2]/", WS_ERR_URI_HOST},
+        {"ws://[fe80::1%25e~]/", WS_OK},
+        {"ws://[fe80::1%25e^]/", WS_ERR_URI_HOST},
+        {"ws://h/%4", WS_ERR_URI_PATH},
+        {"ws://h/?%4g", WS_ERR_URI_PATH},
+        {"w+s://h/", WS_ERR_URI_SCHEME},
+        {"w-s.://h/", WS_ERR_URI_SCHEME},
+        {"1ws://h/", WS_ERR_URI_SCHEME},
+        {"ws:/h/", WS_ERR_URI_HOST},
+        {"ws://h:/", WS_ERR_URI_PORT},
+        {"ws://h:99999/", WS_ERR_URI_PORT},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ws_uri u;
+        int r = ws_uri_parse(cases[i].s, strlen(cases[i].s), &u, sizeof u);
+        if (r != cases[i].want)
+            fail_msg("%s: got %s, want %s", cases[i].s, ws_errname(r), ws_errname(cases[i].want));
+    }
+    assert_int_equal(ws_uri_parse(NULL, 3, NULL, sizeof(ws_uri)), WS_ERR_INVALID_ARG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_uri_bad),
         cmocka_unit_test(test_uri_args_and_prefixes),
         cmocka_unit_test(test_uri_ipv6_every_position),
+        cmocka_unit_test(test_uri_edges),
     };
     return cmocka_run_group_tests_name("uri", tests, NULL, NULL);
 }
