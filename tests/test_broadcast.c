@@ -12,25 +12,9 @@
  * EX_DIR names the folder with the built examples (default build/examples);
  * WS_BCAST_RECEIVERS changes the 1,000 of the memory test (to measure other counts).
  */
-#define _GNU_SOURCE
-#include "testutil.h"
+#include "ex_util.h"
 
-#include "ws.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/wait.h>
-#include <time.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -51,13 +35,6 @@ enum {
     SLOW_ROUNDS = 4,
     MAX_RX = 32        /* messages a receiver records */
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- messages: a 4-byte tag, then bytes that depend on the tag and the position ---- */
 
@@ -91,143 +68,12 @@ static long check_msg(const uint8_t *p, size_t n)
 
 /* ---- the server process ---- */
 
-typedef struct server {
-    pid_t pid;
-    int port;
-    int out; /* its stdout, non-blocking */
-    char buf[4096];
-    size_t len;
-    char stats[1024]; /* the last "stats:" line */
-} server;
-
-static const char *ex_dir(void)
-{
-    const char *d = getenv("EX_DIR");
-    return d && *d ? d : "build/examples";
-}
-
-static void start_server(server *s, const char *policy, const char *max_message,
+static void start_server(ex_server *s, const char *policy, const char *max_message,
                          const char *sndbuf)
 {
-    char path[512];
-    int pipefd[2];
-    snprintf(path, sizeof path, "%s/broadcast", ex_dir());
-    const char *argv[] = {path, "--port", "0", "--stats", "--policy", policy,
-                          "--max-message", max_message, "--queue-limit", "1048576",
-                          "--sndbuf", sndbuf, NULL};
-    memset(s, 0, sizeof *s);
-    assert_int_equal(pipe(pipefd), 0);
-    s->pid = fork();
-    assert_true(s->pid >= 0);
-    if (s->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that died */
-        dup2(pipefd[1], 1);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    s->out = pipefd[0];
-    /* The first line is exactly "listening on HOST:PORT". */
-    char line[128];
-    size_t n = 0;
-    while (n + 1 < sizeof line) {
-        struct pollfd p = {s->out, POLLIN, 0};
-        assert_true(poll(&p, 1, 5000) == 1);
-        assert_int_equal(read(s->out, line + n, 1), 1);
-        if (line[n++] == '\n')
-            break;
-    }
-    line[n] = 0;
-    assert_int_equal(strncmp(line, "listening on 127.0.0.1:", 23), 0);
-    s->port = atoi(line + 23);
-    assert_true(s->port > 0);
-    fcntl(s->out, F_SETFL, fcntl(s->out, F_GETFL) | O_NONBLOCK);
-}
-
-/* Read what the server printed; keep its last stats line. */
-static void read_stats(server *s)
-{
-    for (;;) {
-        ssize_t n = read(s->out, s->buf + s->len, sizeof s->buf - 1 - s->len);
-        if (n <= 0)
-            return;
-        s->len += (size_t)n;
-        s->buf[s->len] = 0;
-        char *nl;
-        while ((nl = memchr(s->buf, '\n', s->len)) != NULL) {
-            size_t k = (size_t)(nl - s->buf) + 1;
-            if (!strncmp(s->buf, "stats:", 6) && k < sizeof s->stats) {
-                memcpy(s->stats, s->buf, k);
-                s->stats[k] = 0;
-            }
-            memmove(s->buf, s->buf + k, s->len - k);
-            s->len -= k;
-        }
-        if (s->len == sizeof s->buf - 1)
-            s->len = 0; /* a line this long is not ours */
-    }
-}
-
-/* A counter of the last stats line (-1: none yet). */
-static long long counter(server *s, const char *key)
-{
-    char k[64];
-    read_stats(s);
-    snprintf(k, sizeof k, " %s=", key);
-    const char *p = strstr(s->stats, k);
-    return p ? strtoll(p + strlen(k), NULL, 10) : -1;
-}
-
-/* Wait (bounded) for a stats line printed after now where key has the value want. */
-static long long wait_stat(server *s, const char *key, long long want, int timeout_ms)
-{
-    uint64_t end = now_ms() + (uint64_t)timeout_ms;
-    long long v = -1;
-    read_stats(s); /* lines already in the pipe tell of the past */
-    s->stats[0] = 0;
-    while (now_ms() < end) {
-        v = counter(s, key);
-        if (v == want)
-            return v;
-        usleep(20 * 1000);
-    }
-    return v;
-}
-
-/* VmRSS of a process, bytes. */
-static long long rss(pid_t pid)
-{
-    char path[64], line[256];
-    long long kb = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6))
-            kb = strtoll(line + 6, NULL, 10);
-    fclose(f);
-    return kb * 1024;
-}
-
-static int stop_server(server *s)
-{
-    int st = -1;
-    kill(s->pid, SIGTERM);
-    for (int i = 0; i < 500; i++) {
-        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-            close(s->out);
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        usleep(10000);
-    }
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, &st, 0);
-    close(s->out);
-    fail_msg("server did not exit within 5 s of SIGTERM");
-    return -1;
+    const char *extra[] = {"--stats", "--policy", policy, "--max-message", max_message,
+                           "--queue-limit", "1048576", "--sndbuf", sndbuf, NULL};
+    ex_start(s, "broadcast", extra, 0);
 }
 
 /* ---- a libws client ---- */
@@ -242,8 +88,9 @@ typedef struct client {
     size_t lens[MAX_RX];
 } client;
 
-static void on_events(client *cl)
+static void on_events(void *arg)
 {
+    client *cl = arg;
     ws_event ev;
     while (ws_conn_next_event(cl->c, &ev, sizeof ev) > 0) {
         if (ev.type == WS_EV_OPEN)
@@ -257,20 +104,6 @@ static void on_events(client *cl)
             cl->close_code = ev.close_code;
         }
     }
-}
-
-/* Write what the client queued, without blocking; 1 once all of it is out. */
-static int client_write(client *cl)
-{
-    ws_iovec iov[8];
-    int k;
-    while ((k = ws_conn_output(cl->c, iov, 8)) > 0) {
-        ssize_t n = writev(cl->fd, (const struct iovec *)(const void *)iov, k);
-        if (n <= 0)
-            return 0;
-        ws_conn_output_ack(cl->c, (size_t)n);
-    }
-    return 1;
 }
 
 /* Read and process what is there (waiting up to wait_ms for something). */
@@ -288,16 +121,8 @@ static void client_read(client *cl, int wait_ms)
         }
         return;
     }
-    size_t pos = 0;
-    while (pos < (size_t)n) {
-        size_t used = 0;
-        ws_conn_feed_inplace(cl->c, buf + pos, (size_t)n - pos, &used);
-        pos += used;
-        on_events(cl);
-        if (!used && ws_conn_state(cl->c) == WS_STATE_CLOSED)
-            break;
-    }
-    client_write(cl); /* a close answer */
+    ex_feed(cl->c, buf, (size_t)n, on_events, cl);
+    ex_flush(cl->c, cl->fd, 0); /* a close answer */
 }
 
 /* Read until the client has `count` messages or is closed, or timeout_ms passed. */
@@ -320,28 +145,16 @@ static void pump_closed(client *cl, int timeout_ms)
  * kernel and what it is owed stays in the server's queue. */
 static void dial(client *cl, int port, int rcvbuf)
 {
-    struct sockaddr_in a;
     char url[64];
-    int one = 1;
     memset(cl, 0, sizeof *cl);
-    cl->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(cl->fd >= 0);
-    if (rcvbuf > 0)
-        setsockopt(cl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(cl->fd, (struct sockaddr *)&a, sizeof a), 0);
-    setsockopt(cl->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    fcntl(cl->fd, F_SETFL, fcntl(cl->fd, F_GETFL) | O_NONBLOCK);
+    cl->fd = ex_dial(port, rcvbuf, 1);
     cl->c = new_conn(WS_ROLE_CLIENT, 0, NULL);
     assert_non_null(cl->c);
     assert_int_equal(ws_conn_set_option(cl->c, WS_OPT_MAX_MESSAGE_SIZE, 32u << 20), WS_OK);
     assert_int_equal(ws_conn_set_option(cl->c, WS_OPT_SEND_HIGH_WATER, 64u << 20), WS_OK);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/room", port);
     assert_int_equal(ws_conn_client_start(cl->c, url, NULL, 0, NULL, NULL), WS_OK);
-    assert_true(client_write(cl));
+    assert_true(ex_flush(cl->c, cl->fd, 0));
 }
 
 static void await_open(client *cl)
@@ -363,7 +176,7 @@ static void send_msg(client *sender, const uint8_t *m, size_t n, void (*tick)(vo
 {
     uint64_t end = now_ms() + 20000;
     assert_int_equal(ws_conn_send(sender->c, WS_OP_BINARY, m, n, 0), WS_OK);
-    while (!client_write(sender)) {
+    while (!ex_flush(sender->c, sender->fd, 0)) {
         struct pollfd p = {sender->fd, POLLOUT, 0};
         poll(&p, 1, 10);
         if (tick)
@@ -376,7 +189,7 @@ static void send_msg(client *sender, const uint8_t *m, size_t n, void (*tick)(vo
 
 static void big_session(const char *policy)
 {
-    server s;
+    ex_server s;
     static client rx[FAN];
     client sender;
 
@@ -401,22 +214,22 @@ static void big_session(const char *policy)
             assert_int_equal(rx[i].lens[r], n);
         }
     }
-    assert_int_equal(wait_stat(&s, "messages_in", 3, 3000), 3);
-    assert_int_equal(counter(&s, "connections"), FAN + 1);
-    assert_int_equal(counter(&s, "messages_out"), 3 * FAN);
-    assert_int_equal(counter(&s, "dropped"), 0);
-    assert_int_equal(counter(&s, "closed_behind"), 0);
+    assert_int_equal(ex_wait_stat(&s, "messages_in", 3, 3000), 3);
+    assert_int_equal(ex_stat(&s, "connections"), FAN + 1);
+    assert_int_equal(ex_stat(&s, "messages_out"), 3 * FAN);
+    assert_int_equal(ex_stat(&s, "dropped"), 0);
+    assert_int_equal(ex_stat(&s, "closed_behind"), 0);
     print_message("info: policy %s: %d receivers got 2 x %d + 1 x 2000 bytes whole, none "
                   "closed\n", policy, FAN, BIG);
     /* All written: every reference was given back, no buffer is left. */
-    assert_int_equal(wait_stat(&s, "shared", 0, 3000), 0);
-    assert_int_equal(counter(&s, "shared_bytes"), 0);
+    assert_int_equal(ex_wait_stat(&s, "shared", 0, 3000), 0);
+    assert_int_equal(ex_stat(&s, "shared_bytes"), 0);
     for (int i = 0; i < FAN; i++) {
         assert_false(rx[i].closed);
         client_free(&rx[i]);
     }
     client_free(&sender);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 static void test_big_drop(void **state)
@@ -436,7 +249,7 @@ static void test_big_close(void **state)
 static void slow_session(const char *policy)
 {
     enum { HEALTHY = 8 };
-    server s;
+    ex_server s;
     static client rx[HEALTHY];
     client sender, slow;
     int close_policy = !strcmp(policy, "close");
@@ -463,9 +276,9 @@ static void slow_session(const char *policy)
             assert_int_equal(rx[i].lens[r], BIG);
         }
     }
-    assert_int_equal(wait_stat(&s, "messages_in", SLOW_ROUNDS, 3000), SLOW_ROUNDS);
-    long long dropped = counter(&s, "dropped"), closed = counter(&s, "closed_behind");
-    long long queued = counter(&s, "queued_bytes");
+    assert_int_equal(ex_wait_stat(&s, "messages_in", SLOW_ROUNDS, 3000), SLOW_ROUNDS);
+    long long dropped = ex_stat(&s, "dropped"), closed = ex_stat(&s, "closed_behind");
+    long long queued = ex_stat(&s, "queued_bytes");
     print_message("info: policy %s: slow receiver: dropped=%lld closed_behind=%lld, server "
                   "queue %lld bytes\n", policy, dropped, closed, queued);
     if (close_policy) {
@@ -504,7 +317,7 @@ static void slow_session(const char *policy)
     }
     client_free(&slow);
     client_free(&sender);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 static void test_slow_drop(void **state)
@@ -522,14 +335,14 @@ static void test_slow_close(void **state)
 /* ---- 3: a 16 MiB message to 1,000 receivers costs one copy ---- */
 
 struct watch {
-    server *s;
+    ex_server *s;
     long long base, peak, last, cap;
 };
 
 static void sample(void *arg)
 {
     struct watch *w = arg;
-    long long r = rss(w->s->pid);
+    long long r = ex_rss_kb(w->s->pid) * 1024LL;
     if (r < 0)
         return;
     w->last = r;
@@ -544,14 +357,14 @@ static void sample(void *arg)
 
 /* Send message number k (16 MiB), wait until the server counted it, then 2.5 s more (the
  * sender's reassembly buffer is given back after a second of quiet), sampling RSS. */
-static void broadcast_huge(server *s, client *sender, struct watch *w, int k)
+static void broadcast_huge(ex_server *s, client *sender, struct watch *w, int k)
 {
     uint8_t *m = make_msg((uint32_t)k, HUGE);
     uint64_t t0 = now_ms();
     send_msg(sender, m, HUGE, sample, w);
     free(m);
     s->stats[0] = 0;
-    while (counter(s, "messages_in") != k) {
+    while (ex_stat(s, "messages_in") != k) {
         sample(w);
         usleep(10 * 1000);
         assert_true(now_ms() - t0 < 15000);
@@ -561,18 +374,18 @@ static void broadcast_huge(server *s, client *sender, struct watch *w, int k)
         sample(w);
         usleep(10 * 1000);
     }
-    assert_int_equal(wait_stat(s, "messages_in", k, 3000), k);
+    assert_int_equal(ex_wait_stat(s, "messages_in", k, 3000), k);
 }
 
-static void report(server *s, const struct watch *w, const char *policy, int n, int k)
+static void report(ex_server *s, const struct watch *w, const char *policy, int n, int k)
 {
     print_message("info: policy %s: 16 MiB message %d to %d receivers: server RSS %lld MiB "
                   "before, +%lld KiB at the peak, +%lld KiB after (%.2f / %.2f copies); "
                   "queued %lld MiB in all; %lld shared buffer(s), %lld bytes\n",
                   policy, k, n, w->base >> 20, (w->peak - w->base) >> 10,
                   (w->last - w->base) >> 10, (double)(w->peak - w->base) / HUGE,
-                  (double)(w->last - w->base) / HUGE, counter(s, "queued_bytes") >> 20,
-                  counter(s, "shared"), counter(s, "shared_bytes"));
+                  (double)(w->last - w->base) / HUGE, ex_stat(s, "queued_bytes") >> 20,
+                  ex_stat(s, "shared"), ex_stat(s, "shared_bytes"));
 }
 
 static void memory_session(const char *policy)
@@ -594,7 +407,7 @@ static void memory_session(const char *policy)
     }
     assert_true(n >= 50);
 
-    server s;
+    ex_server s;
     client sender;
     client *rx = calloc((size_t)n, sizeof *rx);
     assert_non_null(rx);
@@ -605,10 +418,10 @@ static void memory_session(const char *policy)
         dial(&rx[i], s.port, 4096);
         await_open(&rx[i]);
     }
-    assert_int_equal(wait_stat(&s, "connections", n + 1, 5000), n + 1);
+    assert_int_equal(ex_wait_stat(&s, "connections", n + 1, 5000), n + 1);
     /* Quiet for over a second: the connections gave their handshake buffers back. */
     usleep(1500 * 1000);
-    struct watch w = {&s, rss(s.pid), 0, 0, (UNDER_ASAN ? 20LL : 10LL) * HUGE};
+    struct watch w = {&s, ex_rss_kb(s.pid) * 1024LL, 0, 0, (UNDER_ASAN ? 20LL : 10LL) * HUGE};
     w.peak = w.last = w.base;
     long long per_rx = 2048LL * n; /* per-receiver bookkeeping: ~250 bytes measured */
 
@@ -617,13 +430,13 @@ static void memory_session(const char *policy)
      * second; AddressSanitizer keeps freed blocks in quarantine (that buffer's growth steps),
      * hence more slack there. */
     broadcast_huge(&s, &sender, &w, 1);
-    long long queued = counter(&s, "queued_bytes");
+    long long queued = ex_stat(&s, "queued_bytes");
     report(&s, &w, policy, n, 1);
     assert_true(queued >= (long long)n * (HUGE - (1 << 20))); /* minus what the kernel took */
-    assert_int_equal(counter(&s, "dropped"), 0);
-    assert_int_equal(counter(&s, "closed_behind"), 0);
-    assert_int_equal(counter(&s, "shared"), 1);
-    assert_int_equal(counter(&s, "shared_bytes"), HUGE);
+    assert_int_equal(ex_stat(&s, "dropped"), 0);
+    assert_int_equal(ex_stat(&s, "closed_behind"), 0);
+    assert_int_equal(ex_stat(&s, "shared"), 1);
+    assert_int_equal(ex_stat(&s, "shared_bytes"), HUGE);
     assert_true(w.last - w.base < (UNDER_ASAN ? 10LL : 3LL) * HUGE / 2 + per_rx);
     assert_true(w.peak - w.base < (UNDER_ASAN ? 6LL : 3LL) * HUGE + per_rx);
 
@@ -635,20 +448,20 @@ static void memory_session(const char *policy)
         w.peak = w.last;
         broadcast_huge(&s, &sender, &w, 2);
         report(&s, &w, policy, n, 2);
-        assert_int_equal(counter(&s, "dropped"), 0);
-        assert_int_equal(counter(&s, "shared"), 2);
-        assert_int_equal(counter(&s, "shared_bytes"), 2LL * HUGE);
-        assert_true(counter(&s, "queued_bytes") <= queued); /* held back, not queued */
+        assert_int_equal(ex_stat(&s, "dropped"), 0);
+        assert_int_equal(ex_stat(&s, "shared"), 2);
+        assert_int_equal(ex_stat(&s, "shared_bytes"), 2LL * HUGE);
+        assert_true(ex_stat(&s, "queued_bytes") <= queued); /* held back, not queued */
         assert_true(w.last - w.base < (UNDER_ASAN ? 20LL : 7LL) * HUGE / 2 + per_rx);
     }
     /* The receivers go away: their references with them. */
     for (int i = 0; i < n; i++)
         client_free(&rx[i]);
     free(rx);
-    assert_int_equal(wait_stat(&s, "connections", 1, 5000), 1);
-    assert_int_equal(wait_stat(&s, "shared", 0, 3000), 0);
+    assert_int_equal(ex_wait_stat(&s, "connections", 1, 5000), 1);
+    assert_int_equal(ex_wait_stat(&s, "shared", 0, 3000), 0);
     client_free(&sender);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 static void test_memory_drop(void **state)

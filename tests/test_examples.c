@@ -7,101 +7,7 @@
  * The driver is a libws client on blocking-with-timeout sockets. Every wait is bounded.
  * EX_DIR names the folder with the built examples (default build/examples).
  */
-#define _GNU_SOURCE
-#include "testutil.h"
-
-#include "ws.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/wait.h>
-#include <time.h>
-
-static const char *ex_dir(void)
-{
-    const char *d = getenv("EX_DIR");
-    return d && *d ? d : "build/examples";
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* ---- a server process ---- */
-
-typedef struct server {
-    pid_t pid;
-    int port;
-    FILE *out;
-} server;
-
-static server start_server(const char *name, const char *const *extra)
-{
-    server s;
-    int pipefd[2];
-    char path[512];
-    const char *argv[16];
-    int n = 0;
-
-    snprintf(path, sizeof path, "%s/%s", ex_dir(), name);
-    argv[n++] = path;
-    argv[n++] = "--port";
-    argv[n++] = "0";
-    while (extra && *extra && n < 14)
-        argv[n++] = *extra++;
-    argv[n] = NULL;
-    assert_int_equal(pipe(pipefd), 0);
-    s.pid = fork();
-    assert_true(s.pid >= 0);
-    if (s.pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that died */
-        dup2(pipefd[1], 1);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    s.out = fdopen(pipefd[0], "r");
-    char line[128] = "";
-    /* The first line is exactly "listening on HOST:PORT". */
-    assert_non_null(fgets(line, sizeof line, s.out));
-    assert_int_equal(strncmp(line, "listening on 127.0.0.1:", 23), 0);
-    s.port = atoi(line + 23);
-    assert_true(s.port > 0);
-    return s;
-}
-
-/* SIGTERM and wait (bounded); returns the exit status. */
-static int stop_server(server *s)
-{
-    int st = -1;
-    kill(s->pid, SIGTERM);
-    for (int i = 0; i < 500; i++) {
-        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-            fclose(s->out);
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        usleep(10000);
-    }
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, &st, 0);
-    fclose(s->out);
-    fail_msg("server did not exit within 5 s of SIGTERM");
-    return -1;
-}
+#include "ex_util.h"
 
 /* ---- a libws client over a socket ---- */
 
@@ -115,40 +21,9 @@ typedef struct client {
     int closed, opened, pongs, messages;
 } client;
 
-/* rcvbuf > 0 shrinks the receive window before connecting: a client that stalls then holds
- * little in the kernel, so the server's own queue and policy are what is tested. */
-static int dial(int port, int rcvbuf)
+static void on_events(void *arg)
 {
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    if (rcvbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
-}
-
-static void client_flush(client *cl)
-{
-    ws_iovec iov[8];
-    int k;
-    while ((k = ws_conn_output(cl->c, iov, 8)) > 0) {
-        struct pollfd p = {cl->fd, POLLOUT, 0};
-        assert_true(poll(&p, 1, 5000) == 1);
-        ssize_t n = writev(cl->fd, (const struct iovec *)(const void *)iov, k);
-        if (n <= 0)
-            return;
-        ws_conn_output_ack(cl->c, (size_t)n);
-    }
-}
-
-static void on_events(client *cl)
-{
+    client *cl = arg;
     ws_event ev;
     while (ws_conn_next_event(cl->c, &ev, sizeof ev) > 0) {
         switch (ev.type) {
@@ -176,27 +51,13 @@ static void on_events(client *cl)
     }
 }
 
-/* Feed n bytes read from the socket to the client's ws_conn, handling events as they come. */
-static void client_feed(client *cl, uint8_t *buf, size_t n)
-{
-    size_t pos = 0;
-    while (pos < n) {
-        size_t used = 0;
-        ws_conn_feed_inplace(cl->c, buf + pos, n - pos, &used);
-        pos += used;
-        on_events(cl);
-        if (!used && ws_conn_state(cl->c) == WS_STATE_CLOSED)
-            break;
-    }
-}
-
 /* Read and process input until cond(cl) holds or timeout_ms passes. Returns cond. */
 static int pump(client *cl, int (*cond)(const client *), int timeout_ms)
 {
     static uint8_t buf[1 << 16];
     uint64_t end = now_ms() + (uint64_t)timeout_ms;
     while (!cond(cl) && now_ms() < end) {
-        client_flush(cl);
+        ex_flush(cl->c, cl->fd, 5000);
         struct pollfd p = {cl->fd, POLLIN, 0};
         if (poll(&p, 1, 50) <= 0)
             continue;
@@ -206,7 +67,7 @@ static int pump(client *cl, int (*cond)(const client *), int timeout_ms)
             on_events(cl);
             break;
         }
-        client_feed(cl, buf, (size_t)n);
+        ex_feed(cl->c, buf, (size_t)n, on_events, cl);
     }
     return cond(cl);
 }
@@ -222,7 +83,7 @@ static client connect_client_rcvbuf(int port, const char *sub, int rcvbuf)
     char url[128];
     const char *subs[1] = {sub};
     memset(&cl, 0, sizeof cl);
-    cl.fd = dial(port, rcvbuf);
+    cl.fd = ex_dial(port, rcvbuf, 0);
     cl.c = new_conn(WS_ROLE_CLIENT, 0, NULL);
     assert_non_null(cl.c);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
@@ -259,7 +120,8 @@ static void expect_echo(client *cl, uint32_t op, const uint8_t *p, size_t n)
 static void echo_session(const char *name)
 {
     const char *extra[] = {"--subprotocol", "chat", NULL};
-    server s = start_server(name, extra);
+    ex_server s;
+    ex_start(&s, name, extra, 0);
     client cl = connect_client(s.port, "chat");
     const char *proto;
     size_t plen;
@@ -288,7 +150,7 @@ static void echo_session(const char *name)
     assert_true(pump(&cl, is_closed, 5000));
     assert_int_equal(cl.close_code, 1000);
     client_free(&cl);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 static void test_echo_epoll(void **state)
@@ -341,7 +203,7 @@ static void read_some(client *cl, int *eof, int *err)
     static uint8_t buf[1 << 16];
     ssize_t n = read(cl->fd, buf, sizeof buf);
     if (n > 0) {
-        client_feed(cl, buf, (size_t)n);
+        ex_feed(cl->c, buf, (size_t)n, on_events, cl);
     } else if (n == 0) {
         *eof = 1;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -350,6 +212,38 @@ static void read_some(client *cl, int *eof, int *err)
     if (*eof || *err) {
         ws_conn_feed_eof(cl->c);
         on_events(cl);
+    }
+}
+
+/* Write out[0..len) on the client's socket, made non-blocking, while reading what comes back
+ * (the peer stops reading a writer that does not read its answers), then read to end of
+ * file, answering a close frame as an endpoint does; at most 5 s each. *off: bytes written;
+ * *eof, *err (errno of a read), *werr (of a write): how it ended. */
+static void burst_exchange(client *cl, const uint8_t *out, size_t len, size_t *off, int *eof,
+                           int *err, int *werr)
+{
+    assert_int_equal(fcntl(cl->fd, F_SETFL, fcntl(cl->fd, F_GETFL) | O_NONBLOCK), 0);
+    uint64_t end = now_ms() + 5000;
+    while (*off < len && !*eof && !*err && now_ms() < end) {
+        ssize_t w = write(cl->fd, out + *off, len - *off);
+        if (w > 0) {
+            *off += (size_t)w;
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            *werr = errno;
+            break;
+        }
+        struct pollfd p = {cl->fd, POLLIN | POLLOUT, 0};
+        if (poll(&p, 1, 50) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+            read_some(cl, eof, err);
+    }
+    end = now_ms() + 5000;
+    while (!*eof && !*err && now_ms() < end) {
+        ex_flush(cl->c, cl->fd, 0);
+        struct pollfd p = {cl->fd, POLLIN, 0};
+        if (poll(&p, 1, 50) > 0)
+            read_some(cl, eof, err);
     }
 }
 
@@ -400,37 +294,8 @@ static int burst_once(int port, char *why, size_t whylen)
         assert_int_equal(ws_conn_send(cl.c, WS_OP_BINARY, msg, sizeof msg, 0), WS_OK);
         len += take_output(cl.c, out + len, sizeof out - len);
     }
-    assert_int_equal(fcntl(cl.fd, F_SETFL, fcntl(cl.fd, F_GETFL) | O_NONBLOCK), 0);
-    uint64_t end = now_ms() + 5000;
-    while (off < len && !eof && !err && now_ms() < end) {
-        ssize_t w = write(cl.fd, out + off, len - off);
-        if (w > 0) {
-            off += (size_t)w;
-            continue;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            werr = errno;
-            break;
-        }
-        /* Blocked: the server stops reading a client that does not read its echoes. */
-        struct pollfd p = {cl.fd, POLLIN | POLLOUT, 0};
-        if (poll(&p, 1, 50) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
-            read_some(&cl, &eof, &err);
-    }
-    /* Read to end of file, answering the close frame as a client does. */
-    end = now_ms() + 5000;
-    while (!eof && !err && now_ms() < end) {
-        ws_iovec iov[8];
-        int k = ws_conn_output(cl.c, iov, 8);
-        if (k > 0) {
-            ssize_t w = writev(cl.fd, (const struct iovec *)(const void *)iov, k);
-            if (w > 0)
-                ws_conn_output_ack(cl.c, (size_t)w);
-        }
-        struct pollfd p = {cl.fd, POLLIN, 0};
-        if (poll(&p, 1, 50) > 0)
-            read_some(&cl, &eof, &err);
-    }
+    /* Blocked writes: the server stops reading a client that does not read its echoes. */
+    burst_exchange(&cl, out, len, &off, &eof, &err, &werr);
     int r = (cl.closed && cl.close_code == 1002 && cl.messages == BURST_BEFORE ? 0 : BURST_LOST) |
             (eof && !err && !werr ? 0 : BURST_RESET);
     if (r)
@@ -444,7 +309,8 @@ static int burst_once(int port, char *why, size_t whylen)
 
 static void burst_session(const char *name)
 {
-    server s = start_server(name, NULL);
+    ex_server s;
+    ex_start(&s, name, NULL, 0);
     char why[200] = "";
     burst_tally t;
     uint64_t t0 = now_ms();
@@ -455,7 +321,7 @@ static void burst_session(const char *name)
     burst_report(&t, name);
     assert_int_equal(t.failed, 0);
     assert_true(t.runs >= 10);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 static void test_burst_close_epoll(void **state)
@@ -522,7 +388,7 @@ static int wsc_burst_once(int lfd, int port, char *why, size_t whylen)
                 assert_int_equal(ws_conn_accept(cl.c, NULL, NULL, NULL), WS_OK);
     }
     assert_int_equal(ws_conn_state(cl.c), WS_STATE_OPEN);
-    client_flush(&cl);
+    ex_flush(cl.c, cl.fd, 5000);
     /* A masked frame, which a client must fail with 1002, then valid frames behind it. */
     static const uint8_t bad[6] = {0x82, 0x80, 1, 2, 3, 4};
     memcpy(out, bad, sizeof bad);
@@ -535,28 +401,7 @@ static int wsc_burst_once(int lfd, int port, char *why, size_t whylen)
         memset(out + len, 'x', BURST_MSG);
         len += BURST_MSG;
     }
-    assert_int_equal(fcntl(cl.fd, F_SETFL, fcntl(cl.fd, F_GETFL) | O_NONBLOCK), 0);
-    end = now_ms() + 5000;
-    while (off < len && !eof && !err && now_ms() < end) {
-        ssize_t w = write(cl.fd, out + off, len - off);
-        if (w > 0) {
-            off += (size_t)w;
-            continue;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            werr = errno;
-            break;
-        }
-        struct pollfd p = {cl.fd, POLLIN | POLLOUT, 0};
-        if (poll(&p, 1, 50) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
-            read_some(&cl, &eof, &err);
-    }
-    end = now_ms() + 5000;
-    while (!eof && !err && now_ms() < end) {
-        struct pollfd p = {cl.fd, POLLIN, 0};
-        if (poll(&p, 1, 50) > 0)
-            read_some(&cl, &eof, &err);
-    }
+    burst_exchange(&cl, out, len, &off, &eof, &err, &werr);
     client_free(&cl); /* wsc, lingering, now sees our end of file */
     int reaped = 0;
     for (int i = 0; i < 500 && !(reaped = waitpid(pid, &st, WNOHANG) == pid); i++)
@@ -604,7 +449,8 @@ static void test_burst_close_wsc(void **state)
 static void test_sigterm_drain(void **state)
 {
     (void)state;
-    server s = start_server("echo-epoll", NULL);
+    ex_server s;
+    ex_start(&s, "echo-epoll", NULL, 0);
     client a = connect_client(s.port, NULL), b = connect_client(s.port, NULL);
     uint64_t t0 = now_ms();
     kill(s.pid, SIGTERM);
@@ -612,13 +458,8 @@ static void test_sigterm_drain(void **state)
     assert_true(pump(&b, is_closed, 5000));
     assert_int_equal(a.close_code, 1001);
     assert_int_equal(b.close_code, 1001);
-    int st;
-    for (int i = 0; i < 300 && waitpid(s.pid, &st, WNOHANG) != s.pid; i++)
-        usleep(10000);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(ex_wait(&s, 3000), 0);
     assert_true(now_ms() - t0 < 3000);
-    fclose(s.out);
     client_free(&a);
     client_free(&b);
 }
@@ -627,7 +468,8 @@ static void test_sigterm_drain(void **state)
 static void test_wsc(void **state)
 {
     (void)state;
-    server s = start_server("echo-epoll", NULL);
+    ex_server s;
+    ex_start(&s, "echo-epoll", NULL, 0);
     char cmd[1024], out[4096] = "";
     snprintf(cmd, sizeof cmd,
              "printf 'first line\\nsecond\\n' | timeout 10 %s/wsc ws://127.0.0.1:%d/ 2>/dev/null",
@@ -639,7 +481,7 @@ static void test_wsc(void **state)
     int st = pclose(p);
     assert_int_equal(WEXITSTATUS(st), 0);
     assert_string_equal(out, "first line\nsecond\nclosed 1000 \n");
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 /*
@@ -649,35 +491,11 @@ static void test_wsc(void **state)
  */
 enum { FAN = 50, ROUNDS = 150, MSG = 16 * 1024 };
 
-/* The newest "stats:" line the server printed so far, then a key's value from it. */
-static char stat_line[512];
-
-static void read_stats(FILE *out)
-{
-    char line[512];
-    int fd = fileno(out), fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    while (fgets(line, sizeof line, out))
-        if (!strncmp(line, "stats:", 6))
-            memcpy(stat_line, line, sizeof line);
-    clearerr(out);
-    fcntl(fd, F_SETFL, fl);
-}
-
-static int last_stat(FILE *out, const char *key, unsigned long long *v)
-{
-    read_stats(out);
-    char *k = strstr(stat_line, key);
-    if (!k)
-        return 0;
-    *v = strtoull(k + strlen(key), NULL, 10);
-    return 1;
-}
-
 static void broadcast_session(const char *policy)
 {
     const char *extra[] = {"--policy", policy, "--stats", "--sndbuf", "65536", NULL};
-    server s = start_server("broadcast", extra);
+    ex_server s;
+    ex_start(&s, "broadcast", extra, 0);
     static client cl[FAN];
     static uint8_t msg[MSG];
 
@@ -688,7 +506,7 @@ static void broadcast_session(const char *policy)
         memset(msg, 'a' + r % 26, sizeof msg);
         memcpy(msg, &r, sizeof r);
         assert_int_equal(ws_conn_send(sender->c, WS_OP_BINARY, msg, sizeof msg, 0), WS_OK);
-        client_flush(sender);
+        ex_flush(sender->c, sender->fd, 5000);
         for (int i = 1; i < FAN - 1; i++) {
             free(cl[i].msg);
             cl[i].msg = NULL;
@@ -700,10 +518,9 @@ static void broadcast_session(const char *policy)
     }
     /* Let a stats line come out, then check the bound on what is queued. */
     usleep(1200 * 1000);
-    unsigned long long queued = 0, dropped = 0;
-    assert_true(last_stat(s.out, "queued_bytes=", &queued));
-    last_stat(s.out, "dropped=", &dropped);
-    print_message("info: policy %s: server queue %llu bytes for the stalled client\n", policy,
+    long long queued = ex_stat(&s, "queued_bytes"), dropped = ex_stat(&s, "dropped");
+    assert_true(queued >= 0);
+    print_message("info: policy %s: server queue %lld bytes for the stalled client\n", policy,
                   queued);
     assert_true(queued <= (1u << 20) + 2 * (MSG + 16));
     if (!strcmp(policy, "drop")) {
@@ -716,11 +533,7 @@ static void broadcast_session(const char *policy)
          * 1006). Either way the server holds nothing for it. */
         assert_true(pump(stalled, is_closed, 10000));
         assert_true(stalled->close_code == 1013 || stalled->close_code == 1006);
-        unsigned long long conns = 0;
-        for (int k = 0; k < 70 && (!last_stat(s.out, "connections=", &conns) || conns != FAN - 1);
-             k++)
-            usleep(100 * 1000);
-        assert_int_equal(conns, FAN - 1);
+        assert_int_equal(ex_wait_stat(&s, "connections", FAN - 1, 7000), FAN - 1);
     } else {
         assert_false(stalled->closed);
         /* It drains: the newest message arrives last (latest-value semantics). */
@@ -738,7 +551,7 @@ static void broadcast_session(const char *policy)
     }
     for (int i = 0; i < FAN; i++)
         client_free(&cl[i]);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 static void test_broadcast_drop(void **state)

@@ -20,25 +20,9 @@
  * EX_DIR names the folder with the built examples (default build/examples); HOSTILE_ONLY=glob
  * runs only the tests whose names match.
  */
-#define _GNU_SOURCE
-#include "testutil.h"
+#include "ex_util.h"
 
-#include "ws.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <sys/wait.h>
-#include <time.h>
 
 #if WS_HAVE_ZLIB
 #include <zlib.h>
@@ -63,19 +47,6 @@
 /* RSS grew by at most kb KiB. */
 #define RSS_WITHIN(grown, kb) (UNDER_ASAN || (grown) <= (kb))
 
-static const char *ex_dir(void)
-{
-    const char *d = getenv("EX_DIR");
-    return d && *d ? d : "build/examples";
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static uint64_t now_us(void)
 {
     struct timespec ts;
@@ -88,93 +59,12 @@ static void sleep_ms(unsigned ms)
     usleep(ms * 1000u);
 }
 
-/* ---- a server process, and what /proc says about it ---- */
-
-typedef struct server {
-    pid_t pid;
-    int port;
-    FILE *out;
-} server;
-
-/* Start EX_DIR/name --port 0 extra...; nofile > 0: under RLIMIT_NOFILE nofile, soft and hard
- * (set by `ulimit -n` in a shell that execs the server: under valgrind, the test's own
- * setrlimit is emulated and cannot go below valgrind's reserved descriptors). */
-static server start_server(const char *name, const char *const *extra, long nofile)
-{
-    server s;
-    int pipefd[2];
-    char path[512], script[64];
-    const char *argv[40];
-    int n = 0;
-
-    snprintf(path, sizeof path, "%s/%s", ex_dir(), name);
-    if (nofile > 0) {
-        snprintf(script, sizeof script, "ulimit -n %ld && exec \"$0\" \"$@\"", nofile);
-        argv[n++] = "/bin/sh";
-        argv[n++] = "-c";
-        argv[n++] = script;
-    }
-    argv[n++] = path;
-    argv[n++] = "--port";
-    argv[n++] = "0";
-    while (extra && *extra && n < 38)
-        argv[n++] = *extra++;
-    argv[n] = NULL;
-    assert_int_equal(pipe(pipefd), 0);
-    s.pid = fork();
-    assert_true(s.pid >= 0);
-    if (s.pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a test that died */
-        dup2(pipefd[1], 1);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd); /* the server's descriptors are its own (the fd-limit test counts) */
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    s.out = fdopen(pipefd[0], "r");
-    char line[128] = "";
-    /* The first line is exactly "listening on HOST:PORT". */
-    assert_non_null(fgets(line, sizeof line, s.out));
-    assert_int_equal(strncmp(line, "listening on 127.0.0.1:", 23), 0);
-    s.port = atoi(line + 23);
-    assert_true(s.port > 0);
-    return s;
-}
-
-/* SIGTERM and wait (bounded); returns the exit status. */
-static int stop_server(server *s)
-{
-    int st = -1;
-    kill(s->pid, SIGTERM);
-    for (int i = 0; i < 500; i++) {
-        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-            fclose(s->out);
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        }
-        usleep(10000);
-    }
-    kill(s->pid, SIGKILL);
-    waitpid(s->pid, &st, 0);
-    fclose(s->out);
-    fail_msg("server did not exit within 5 s of SIGTERM");
-    return -1;
-}
+/* ---- what /proc says about a server ---- */
 
 /* Resident set size in KiB (VmRSS). */
 static long rss_kb(pid_t pid)
 {
-    char path[64], line[256];
-    long kb = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6))
-            kb = strtol(line + 6, NULL, 10);
-    fclose(f);
+    long kb = ex_rss_kb(pid);
     assert_true(kb > 0);
     return kb;
 }
@@ -221,25 +111,9 @@ typedef struct client {
     int eof;
 } client;
 
-static int dial(int port, int rcvbuf)
+static void on_events(void *arg)
 {
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    assert_true(fd >= 0);
-    if (rcvbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    assert_int_equal(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
-    return fd;
-}
-
-static void on_events(client *cl)
-{
+    client *cl = arg;
     ws_event ev;
     while (ws_conn_next_event(cl->c, &ev, sizeof ev) > 0) {
         switch (ev.type) {
@@ -266,34 +140,13 @@ static void on_events(client *cl)
     }
 }
 
-/* Write what the client's ws_conn queued, as far as the socket takes it. */
-static void client_flush(client *cl)
-{
-    ws_iovec iov[8];
-    int k;
-    while ((k = ws_conn_output(cl->c, iov, 8)) > 0) {
-        ssize_t n = writev(cl->fd, (const struct iovec *)(const void *)iov, k);
-        if (n <= 0)
-            return;
-        ws_conn_output_ack(cl->c, (size_t)n);
-    }
-}
-
 /* Read once (non-blocking) and process; returns bytes read, 0 at end of file, -1 if none. */
 static ssize_t client_read(client *cl)
 {
     static uint8_t buf[1 << 16];
     ssize_t n = read(cl->fd, buf, sizeof buf);
     if (n > 0) {
-        size_t pos = 0;
-        while (pos < (size_t)n) {
-            size_t used = 0;
-            ws_conn_feed_inplace(cl->c, buf + pos, (size_t)n - pos, &used);
-            pos += used;
-            on_events(cl);
-            if (!used && ws_conn_state(cl->c) == WS_STATE_CLOSED)
-                break;
-        }
+        ex_feed(cl->c, buf, (size_t)n, on_events, cl);
         return n;
     }
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
@@ -314,7 +167,7 @@ static int pump(client *cl, int (*cond)(const client *), int timeout_ms)
 {
     uint64_t end = now_ms() + (uint64_t)timeout_ms;
     while (!cond(cl) && !cl->eof && now_ms() < end) {
-        client_flush(cl);
+        ex_flush(cl->c, cl->fd, 0);
         struct pollfd p = {cl->fd, POLLIN, 0};
         if (poll(&p, 1, 20) > 0)
             client_read(cl);
@@ -331,7 +184,7 @@ static client client_open(int port, int deflate, int rcvbuf)
     client cl;
     char url[64];
     memset(&cl, 0, sizeof cl);
-    cl.fd = dial(port, rcvbuf);
+    cl.fd = ex_dial(port, rcvbuf, 1);
     cl.c = new_conn(WS_ROLE_CLIENT, 0, NULL);
     if (deflate)
         assert_int_equal(ws_conn_set_option(cl.c, WS_OPT_DEFLATE, 1), WS_OK);
@@ -354,49 +207,6 @@ static void client_free(client *cl)
     ws_conn_free(cl->c);
     cl->fd = -1;
     cl->c = NULL;
-}
-
-/* A masked client frame with first byte b0 (FIN, RSV and opcode bits) into out. */
-static size_t raw_frame(uint8_t *out, uint8_t b0, const uint8_t *p, size_t n)
-{
-    static const uint8_t key[4] = {0x37, 0xfa, 0x21, 0x3d};
-    size_t h = 0;
-    out[h++] = b0;
-    if (n < 126) {
-        out[h++] = (uint8_t)(0x80 | n);
-    } else if (n < 65536) {
-        out[h++] = 0x80 | 126;
-        out[h++] = (uint8_t)(n >> 8);
-        out[h++] = (uint8_t)n;
-    } else {
-        out[h++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--)
-            out[h++] = (uint8_t)((uint64_t)n >> (8 * i));
-    }
-    memcpy(out + h, key, 4);
-    h += 4;
-    for (size_t i = 0; i < n; i++)
-        out[h + i] = p[i] ^ key[i & 3];
-    return h + n;
-}
-
-/* Write all of p (the socket is non-blocking: wait for room, at most timeout_ms). */
-static void write_all(int fd, const uint8_t *p, size_t n, int timeout_ms)
-{
-    uint64_t end = now_ms() + (uint64_t)timeout_ms;
-    while (n > 0 && now_ms() < end) {
-        ssize_t w = write(fd, p, n);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            break;
-        struct pollfd pf = {fd, POLLOUT, 0};
-        poll(&pf, 1, 20);
-    }
-    assert_int_equal(n, 0);
 }
 
 #if WS_HAVE_ZLIB
@@ -451,7 +261,7 @@ typedef struct wave {
 /* 40 deflate clients each send an unfinished compressed first fragment (RSV1, FIN 0) that
  * inflates to `inflate_to` bytes, then send nothing more; the server's RSS is sampled until
  * every connection is closed or watch_ms passes. */
-static wave bomb_wave(const server *s, size_t inflate_to, unsigned watch_ms)
+static wave bomb_wave(const ex_server *s, size_t inflate_to, unsigned watch_ms)
 {
     static client cl[BOMBERS];
     wave w;
@@ -461,14 +271,14 @@ static wave bomb_wave(const server *s, size_t inflate_to, unsigned watch_ms)
 
     memset(&w, 0, sizeof w);
     assert_non_null(frame);
-    flen = raw_frame(frame, 0x40 | WS_OP_BINARY, z, zlen); /* RSV1, FIN clear */
+    flen = ex_raw_frame(frame, 0x40 | WS_OP_BINARY, z, zlen); /* RSV1, FIN clear */
     for (int i = 0; i < BOMBERS; i++)
         cl[i] = client_open(s->port, 1, 0);
     sleep_ms(300);
     w.base_kb = w.peak_kb = rss_kb(s->pid);
     uint64_t t0 = now_ms();
     for (int i = 0; i < BOMBERS; i++)
-        write_all(cl[i].fd, frame, flen, 5000);
+        ex_write_all(cl[i].fd, frame, flen, 5000);
     while (w.closed < BOMBERS && now_ms() - t0 < watch_ms) {
         struct pollfd p[BOMBERS];
         for (int i = 0; i < BOMBERS; i++) {
@@ -518,7 +328,8 @@ static void print_wave(const char *what, const wave *w)
 static void test_bombs_defaults(void **state)
 {
     const char *args[] = {"--deflate", "--message-timeout", "2", NULL};
-    server s = start_server("echo-epoll", args, 0);
+    ex_server s;
+    ex_start(&s, "echo-epoll", args, 0);
     (void)state;
 
     /* Past the limit (16 MiB, the issue's bomb): refused at the limit with 1009. Each
@@ -540,7 +351,7 @@ static void test_bombs_defaults(void **state)
     assert_true(b.peak_kb - b.base_kb >= BOMBERS * 512); /* it was held... */
     assert_true(RSS_WITHIN(b.peak_kb - b.base_kb, BOMBERS * (1024 + 192))); /* ...bounded */
     assert_true(RSS_WITHIN(b.end_kb - b.base_kb, 4 * 1024)); /* and given back */
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 /* A 16 MiB message limit, but a 16 MiB budget for everyone: 40 unfinished messages of
@@ -549,7 +360,8 @@ static void test_bombs_budget(void **state)
 {
     const char *args[] = {"--deflate", "--max-message", "16M", "--max-memory", "16M",
                           "--message-timeout", "3", NULL};
-    server s = start_server("echo-epoll", args, 0);
+    ex_server s;
+    ex_start(&s, "echo-epoll", args, 0);
     (void)state;
 
     wave a = bomb_wave(&s, 15 * MIB, 7000);
@@ -569,7 +381,7 @@ static void test_bombs_budget(void **state)
     assert_true(b.last_close_ms >= 2500 && b.last_close_ms <= 5000);
     assert_true(RSS_WITHIN(b.peak_kb - b.base_kb, 16 * 1024 + 4 * 1024));
     assert_true(RSS_WITHIN(b.end_kb - b.base_kb, 4 * 1024));
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 #endif
 
@@ -590,7 +402,8 @@ static int echo_once(client *cl, const char *text, int timeout_ms)
 
 static void fd_limit_session(const char *name)
 {
-    server s = start_server(name, NULL, NOFILE);
+    ex_server s;
+    ex_start(&s, name, NULL, NOFILE);
     static client w[WORKERS];
     static int att[ATTEMPTS];
     struct sockaddr_in a;
@@ -638,7 +451,7 @@ static void fd_limit_session(const char *name)
         sleep_ms(100);
         client c;
         memset(&c, 0, sizeof c);
-        c.fd = dial(s.port, 0);
+        c.fd = ex_dial(s.port, 0, 1);
         c.c = new_conn(WS_ROLE_CLIENT, 0, NULL);
         snprintf(text, sizeof text, "ws://127.0.0.1:%d/", s.port);
         ws_conn_tick(c.c, now_ms());
@@ -649,7 +462,7 @@ static void fd_limit_session(const char *name)
     assert_true(ok);
     for (int i = 0; i < WORKERS; i++)
         client_free(&w[i]);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 static void test_fd_limit_epoll(void **state)
@@ -702,7 +515,8 @@ static int count_echoes(int fd, ws_frame_decoder *d, int *eof)
 static void test_bombs_fairness(void **state)
 {
     const char *args[] = {"--deflate", NULL};
-    server s = start_server("echo-epoll", args, 0);
+    ex_server s;
+    ex_start(&s, "echo-epoll", args, 0);
     client bomber, victim;
     ws_frame_decoder *d = NULL;
     size_t zlen, flen, sent = 0;
@@ -714,7 +528,7 @@ static void test_bombs_fairness(void **state)
     (void)state;
 
     assert_non_null(frame);
-    flen = raw_frame(frame, 0xC0 | WS_OP_BINARY, z, zlen); /* FIN, RSV1: a whole message */
+    flen = ex_raw_frame(frame, 0xC0 | WS_OP_BINARY, z, zlen); /* FIN, RSV1: a whole message */
     all = malloc(flen * BOMBS);
     assert_non_null(all);
     for (int i = 0; i < BOMBS; i++)
@@ -742,7 +556,7 @@ static void test_bombs_fairness(void **state)
         if (!waiting && t >= t_next) {
             assert_int_equal(ws_conn_send(victim.c, WS_OP_TEXT, "are you there?", 14, 0),
                              WS_OK);
-            client_flush(&victim);
+            ex_flush(victim.c, victim.fd, 0);
             victim.want = victim.messages + 1;
             t_send = t;
             waiting = 1;
@@ -782,7 +596,7 @@ static void test_bombs_fairness(void **state)
     free(z);
     free(frame);
     free(all);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 #endif
 
@@ -796,7 +610,7 @@ static int got_pong(const client *cl) { return cl->pongs >= cl->want || cl->eof;
  * What other load on this shared machine adds (a neighbour on the core, a descheduled virtual
  * CPU counted as ours) only ever makes a batch dearer, for a few hundred ms at a time: it was
  * seen to triple batches with one connection as well as with 10,000. */
-static double ping_cost(const server *s, client *cl)
+static double ping_cost(const ex_server *s, client *cl)
 {
     double best = 0;
     for (int b = 0; b < RT_BATCHES; b++) {
@@ -828,8 +642,8 @@ static int open_idle(int port, int *fds, int n, unsigned budget_ms)
         struct pollfd p[HS_AT_ONCE];
         size_t got[HS_AT_ONCE];
         for (int i = 0; i < k; i++) {
-            fds[done + i] = dial(port, 0);
-            write_all(fds[done + i], (const uint8_t *)req, sizeof req - 1, 2000);
+            fds[done + i] = ex_dial(port, 0, 1);
+            ex_write_all(fds[done + i], (const uint8_t *)req, sizeof req - 1, 2000);
             got[i] = 0;
         }
         int left = k;
@@ -878,7 +692,8 @@ static void test_idle_connections(void **state)
     int n = IDLE;
     if ((long)rl.rlim_cur < IDLE + 200)
         n = (int)rl.rlim_cur - 200;
-    server s = start_server("echo-epoll", args, 0); /* it raises its own limit */
+    ex_server s;
+    ex_start(&s, "echo-epoll", args, 0); /* it raises its own limit */
     client cl = client_open(s.port, 0, 0);
     double one = ping_cost(&s, &cl);
 
@@ -907,7 +722,7 @@ static void test_idle_connections(void **state)
     assert_true(many <= 1.5 * one);
     free(fds);
     client_free(&cl);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
     rl.rlim_cur = saved;
     setrlimit(RLIMIT_NOFILE, &rl);
 }
@@ -917,7 +732,8 @@ static void test_idle_connections(void **state)
 static void test_never_reader(void **state)
 {
     const char *args[] = {"--send-timeout", "2", NULL};
-    server s = start_server("echo-epoll", args, 0);
+    ex_server s;
+    ex_start(&s, "echo-epoll", args, 0);
     static uint8_t msg[1024 * 1024 - 64];
     uint8_t *frame = malloc(sizeof msg + 14);
     (void)state;
@@ -936,7 +752,7 @@ static void test_never_reader(void **state)
     long base = rss_kb(s.pid), peak = base;
 
     client cl = client_open(s.port, 0, 4096);
-    size_t flen = raw_frame(frame, 0x80 | WS_OP_BINARY, msg, sizeof msg);
+    size_t flen = ex_raw_frame(frame, 0x80 | WS_OP_BINARY, msg, sizeof msg);
     size_t off = 0, total = 0;
     uint64_t t0 = now_ms(), last_progress = t0, dropped_at = 0;
     int err = 0;
@@ -980,7 +796,7 @@ static void test_never_reader(void **state)
     assert_true(RSS_WITHIN(after - base, 512));      /* ...and gave it back */
     client_free(&cl);
     free(frame);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 /* ---- the command line and the connection cap ---- */
@@ -1011,7 +827,8 @@ static void test_help(void **state)
 static void test_max_conns(void **state)
 {
     const char *args[] = {"--max-conns", "3", NULL};
-    server s = start_server("echo-poll", args, 0);
+    ex_server s;
+    ex_start(&s, "echo-poll", args, 0);
     client c[3];
     (void)state;
 
@@ -1021,7 +838,7 @@ static void test_max_conns(void **state)
     client x;
     char url[64];
     memset(&x, 0, sizeof x);
-    x.fd = dial(s.port, 0);
+    x.fd = ex_dial(s.port, 0, 1);
     x.c = new_conn(WS_ROLE_CLIENT, 0, NULL);
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/", s.port);
     ws_conn_tick(x.c, now_ms());
@@ -1040,7 +857,7 @@ static void test_max_conns(void **state)
     assert_true(echo_once(&c[0], "back", 2000));
     for (int i = 0; i < 3; i++)
         client_free(&c[i]);
-    assert_int_equal(stop_server(&s), 0);
+    assert_int_equal(ex_stop(&s), 0);
 }
 
 int main(void)
