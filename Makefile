@@ -125,6 +125,12 @@ $(B)/examples/%: $(EX_SRCS) $(EX_COMMON) $(wildcard examples/common/*.h) $(STATI
 	$(CC) $(CPPFLAGS) -D_GNU_SOURCE $(ALL_CFLAGS) \
 	  examples/$(subst -,_,$*).c $(EX_COMMON) -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
 
+# minimal_server.c stands alone (ws.h and POSIX only): built without examples/common and
+# without _GNU_SOURCE, which keeps it honest.
+$(B)/examples/minimal-server: examples/minimal_server.c include/ws.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
+
 # kqueue does not exist here: at least syntax-check echo_kqueue.c against a stub of
 # <sys/event.h> that declares the API as the BSD manual gives it (a check, not a run).
 kqueue-syntax:

@@ -3,7 +3,7 @@
  * 1 MiB and fragmented messages, ping and close; a protocol violation inside a burst, after
  * which the servers and wsc still deliver the close frame 1002 and end without a TCP reset;
  * the SIGTERM drain seen by a client as 1001; wsc against the echo server; broadcast fan-out
- * with a stalled client under both policies.
+ * with a stalled client under both policies; the single-file minimal-server.
  * The driver is a libws client on blocking-with-timeout sockets. Every wait is bounded.
  * EX_DIR names the folder with the built examples (default build/examples).
  */
@@ -566,6 +566,56 @@ static void test_broadcast_close(void **state)
     broadcast_session("close");
 }
 
+/* Reads and discards what is left on the socket: 1 at the peer's end of file (a half-close),
+ * 0 on an error (a reset) or after timeout_ms. */
+static int read_to_eof(int fd, int timeout_ms)
+{
+    uint8_t buf[4096];
+    uint64_t end = now_ms() + (uint64_t)timeout_ms;
+    while (now_ms() < end) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            return n == 0;
+    }
+    return 0;
+}
+
+/* examples/minimal_server.c: two connections at once, each echoing text and binary (one
+ * message larger than a read), a ping answered, the close code echoed, then the server's end
+ * of file -- a half-close, not a reset -- while the other connection goes on. */
+static void test_minimal_server(void **state)
+{
+    static uint8_t big[100000];
+    ex_server s;
+    (void)state;
+
+    ex_start(&s, "minimal-server", NULL, 0);
+    client a = connect_client(s.port, NULL), b = connect_client(s.port, NULL);
+    expect_echo(&a, WS_OP_TEXT, (const uint8_t *)"hello", 5);
+    expect_echo(&b, WS_OP_BINARY, (const uint8_t *)"\x00\x01\xff", 3);
+    expect_echo(&b, WS_OP_TEXT, (const uint8_t *)"", 0);
+    test_fill(big, sizeof big, 5);
+    expect_echo(&a, WS_OP_BINARY, big, sizeof big);
+    assert_int_equal(ws_conn_ping(a.c, "p", 1), WS_OK);
+    assert_true(pump(&a, got_pong, 5000));
+    assert_int_equal(a.pongs, 1);
+    assert_int_equal(ws_conn_close(a.c, 1000, "bye", 3), WS_OK);
+    assert_true(pump(&a, is_closed, 5000));
+    assert_int_equal(a.close_code, 1000);
+    assert_true(read_to_eof(a.fd, 3000));
+    expect_echo(&b, WS_OP_TEXT, (const uint8_t *)"still here", 10);
+    assert_int_equal(ws_conn_close(b.c, 4000, NULL, 0), WS_OK);
+    assert_true(pump(&b, is_closed, 5000));
+    assert_int_equal(b.close_code, 4000);
+    assert_true(read_to_eof(b.fd, 3000));
+    client_free(&a);
+    client_free(&b);
+    assert_int_equal(ex_stop(&s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_burst_close_wsc),
         cmocka_unit_test(test_sigterm_drain),
         cmocka_unit_test(test_wsc),
+        cmocka_unit_test(test_minimal_server),
         cmocka_unit_test(test_broadcast_drop),
         cmocka_unit_test(test_broadcast_close),
     };
