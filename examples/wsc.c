@@ -13,7 +13,8 @@
  * "connected" on stderr names the agreed extension.
  * Exit status: 0 after a normal close (1000, 1001, 1005), 1 otherwise, 2 for usage errors.
  */
-#include "common/server.h"
+#include "common/posix.h"
+#include "ws.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -27,9 +28,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#define MAX_SUBPROTOCOLS 16
+
 struct wsc {
     const char *url;
-    const char *subs[EX_MAX_SUBPROTOCOLS];
+    const char *subs[MAX_SUBPROTOCOLS];
     size_t nsub;
     char headers[4096];
     int echo, reconnect, deflate;
@@ -205,7 +208,7 @@ static void read_stdin(struct wsc *w)
 
 /*
  * Shut the transport down without a reset: half-close, then read and discard until the
- * server's end of file, at most EX_LINGER_BYTES or EX_LINGER_MS (common/server.h). Closing
+ * server's end of file, at most EX_LINGER_BYTES or EX_LINGER_MS (common/posix.h). Closing
  * with unread input would make the kernel send a TCP reset, destroying what it had not sent
  * yet (our close frame among it).
  */
@@ -347,7 +350,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--ping") && i + 1 < argc) {
             w.ping_s = (unsigned)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(a, "--subprotocol") && i + 1 < argc) {
-            if (w.nsub == EX_MAX_SUBPROTOCOLS)
+            if (w.nsub == MAX_SUBPROTOCOLS)
                 usage();
             w.subs[w.nsub++] = argv[++i];
         } else if (!strcmp(a, "--header") && i + 1 < argc) {

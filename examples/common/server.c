@@ -11,53 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-
-volatile sig_atomic_t ex_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    ex_stop = 1;
-}
-
-void ex_install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
-uint64_t ex_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-long ex_raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return -1;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return (long)rl.rlim_cur;
-}
 
 int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_loop_ops ops,
                    ex_event_fn on_event)
@@ -274,6 +233,9 @@ struct ex_client *ex_new_client(struct ex_server *s, int fd)
      * WOULD_BLOCK; the memory budget is what bounds a connection. */
     ws_conn_set_option(cl->c, WS_OPT_SEND_HIGH_WATER,
                        s->pause_above + o->max_message + EX_WORK_BUDGET + 2 * EX_READ_CHUNK);
+    /* Should it meet it still, the library closes the connection with 1013 (broadcast sets
+     * its own policy). */
+    ws_conn_set_option(cl->c, WS_OPT_SEND_POLICY, WS_POLICY_CLOSE_1013);
     ws_conn_set_option(cl->c, WS_OPT_PING_INTERVAL, o->ping_interval);
     if (o->ping_interval)
         ws_conn_set_option(cl->c, WS_OPT_PONG_TIMEOUT, o->ping_interval);
@@ -454,21 +416,14 @@ void ex_on_writable(struct ex_server *s, struct ex_client *cl)
     ex_flush(s, cl);
 }
 
-int ex_send(struct ex_server *s, struct ex_client *cl, uint32_t op, const void *p, size_t n)
-{
-    (void)s;
-    int r = ws_conn_send(cl->c, op, p, n, 0);
-    if (r == WS_ERR_WOULD_BLOCK)
-        ws_conn_close(cl->c, WS_CLOSE_TRY_AGAIN_LATER, "send queue full", 15);
-    else if (r == WS_ERR_BUDGET)
-        ws_conn_close(cl->c, WS_CLOSE_TRY_AGAIN_LATER, "out of memory", 13);
-    return r;
-}
-
 void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev)
 {
-    if (ev->type == WS_EV_MESSAGE)
-        ex_send(s, cl, ev->opcode, ev->data, ev->len);
+    (void)s;
+    /* Over the send high-water mark the library closes with 1013 itself (WS_OPT_SEND_POLICY,
+     * set in ex_new_client); a send the memory budget refuses is closed with 1013 here. */
+    if (ev->type == WS_EV_MESSAGE &&
+        ws_conn_send(cl->c, ev->opcode, ev->data, ev->len, 0) == WS_ERR_BUDGET)
+        ws_conn_close(cl->c, WS_CLOSE_TRY_AGAIN_LATER, "out of memory", 13);
 }
 
 void ex_flush(struct ex_server *s, struct ex_client *cl)

@@ -3,6 +3,7 @@
  * the glue between a non-blocking socket and a ws_conn. An event loop (epoll, poll, kqueue)
  * only has to say which sockets to watch, and call the ex_* functions when they are ready.
  *
+ *   posix.c     the clock, the stop signals, the descriptor limit (posix.h: wsc uses it too)
  *   options.c   the shared command line (--help lists it), with safe defaults
  *   accept.c    the listening socket: connection cap, accept rate, out of descriptors
  *   timers.c    connections ordered by their next deadline (a binary heap)
@@ -27,9 +28,9 @@
 #ifndef EX_SERVER_H
 #define EX_SERVER_H
 
+#include "posix.h"
 #include "ws.h"
 
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,17 +67,9 @@ struct ex_options {
 
 struct ex_server;
 
-/*
- * Closing a socket with unread input makes the kernel send a TCP reset, which discards what it
- * had not sent yet: the close frame among it. So once ws_conn_wants_shutdown() says so, a
- * connection lingers: its write side is shut down (the peer reads the close frame, then end of
- * file), and what still comes in is read and thrown away until the peer's end of file, at most
- * EX_LINGER_BYTES or EX_LINGER_MS; only then is the socket closed (RFC 6455 section 7.1.1).
- * A peer dropped for not reading (the send timeout) would never see the close frame: its
- * connection is reset at once instead.
- */
-#define EX_LINGER_MS 2000u
-#define EX_LINGER_BYTES (1u << 20)
+/* A closing connection lingers (EX_LINGER_MS, EX_LINGER_BYTES: see posix.h). A peer dropped
+ * for not reading (the send timeout) would never see the close frame: its connection is reset
+ * at once instead. */
 
 /*
  * Fairness. A ready connection gets one read of at most EX_READ_CHUNK bytes per wake-up, and
@@ -167,8 +160,6 @@ struct ex_server {
     uint8_t rbuf[EX_READ_CHUNK];
 };
 
-extern volatile sig_atomic_t ex_stop;
-
 /* Parse the shared flags; unknown ones are errors. Exits with usage on error (status 2) and
  * on --help (usage on stdout, status 0). broadcast adds the broadcast server's flags. */
 void ex_parse_args(int argc, char **argv, struct ex_options *o, int broadcast);
@@ -176,12 +167,6 @@ void ex_parse_args(int argc, char **argv, struct ex_options *o, int broadcast);
  * limit needs (reassembly, and an output queue whose capacity doubles), plus room for the
  * deflate contexts: max(4 MiB, 3 x max_message + 1 MiB). */
 uint64_t ex_default_conn_memory(uint64_t max_message);
-/* Monotonic milliseconds (the library never reads a clock: the caller does). */
-uint64_t ex_now_ms(void);
-/* Raise RLIMIT_NOFILE to its hard limit; returns the soft limit now in force. */
-long ex_raise_nofile(void);
-/* SIGINT/SIGTERM set ex_stop; SIGPIPE ignored. */
-void ex_install_signals(void);
 
 /* Listen on opt.host:opt.port (port 0: any free port), non-blocking, and print exactly
  * "listening on HOST:PORT" as the first stdout line. Returns 0 or -1. */
@@ -203,10 +188,9 @@ void ex_on_writable(struct ex_server *s, struct ex_client *cl);
  * connection is left, lingering ones included, or 2 s after the signal. */
 int ex_service(struct ex_server *s, int *exit_now);
 
-/* The echo servers' event handler: every message goes back with its type. */
+/* The echo servers' event handler: every message goes back with its type (the library
+ * closes with 1013 a connection whose output is over its high-water mark). */
 void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev);
-/* Send a message to a client, applying its backpressure policy. */
-int ex_send(struct ex_server *s, struct ex_client *cl, uint32_t op, const void *p, size_t n);
 /* Write what the client has queued, then re-arm it and its timer, or start its linger once
  * the connection wants the transport shut down. */
 void ex_flush(struct ex_server *s, struct ex_client *cl);
