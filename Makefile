@@ -14,7 +14,8 @@
 #   make fuzz, fuzz-run (FUZZ_SECONDS=60), fuzz-afl, coverage, lint: see fuzz/README.md
 #   make mutate          mutation testing of lib/*.c against what make check runs (COUNT, SEED,
 #                        FILES, MATCH, THRESHOLD); make mutate-sample: the bounded CI sample
-#   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1
+#   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1,
+#            UV=0|1, URING=0|1 (echo-uv, echo-uring; default: 1 when libuv / liburing is found)
 
 VERSION   := 0.2.0
 SOVERSION := 0
@@ -66,7 +67,31 @@ HAVE_KQUEUE := $(shell printf '\043include <sys/event.h>\nint main(void){return 
           $(CC) -x c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
 HAVE_EPOLL  := $(shell printf '\043include <sys/epoll.h>\nint main(void){return epoll_create1(0);}\n' | \
           $(CC) -x c - -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+# echo_uv.c and echo_uring.c need libuv / liburing (Debian: libuv1-dev, liburing-dev): built
+# when found (pkg-config, else the plain header and -l), UV=0 / URING=0 leave them out.
+UV_CFLAGS    := $(shell pkg-config --cflags libuv 2>/dev/null)
+UV_LIBS      := $(or $(shell pkg-config --libs libuv 2>/dev/null),-luv)
+URING_CFLAGS := $(shell pkg-config --cflags liburing 2>/dev/null)
+URING_LIBS   := $(or $(shell pkg-config --libs liburing 2>/dev/null),-luring)
+ifeq ($(origin UV), undefined)
+UV := $(shell printf '\043include <uv.h>\nint main(void){return uv_version()==0;}\n' | \
+          $(CC) $(UV_CFLAGS) -x c - $(UV_LIBS) -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+ifeq ($(origin URING), undefined)
+URING := $(shell printf '\043include <liburing.h>\nint main(void){struct io_uring r;return io_uring_queue_init(1,&r,0);}\n' | \
+          $(CC) $(URING_CFLAGS) -x c - $(URING_LIBS) -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+EX_CFLAGS_echo-uv    := $(UV_CFLAGS)
+EX_LIBS_echo-uv      := $(UV_LIBS)
+EX_CFLAGS_echo-uring := $(URING_CFLAGS)
+EX_LIBS_echo-uring   := $(URING_LIBS)
 EX_SRCS   := $(sort $(wildcard examples/*.c))
+ifneq ($(UV),1)
+EX_SRCS   := $(filter-out examples/echo_uv.c,$(EX_SRCS))
+endif
+ifneq ($(URING),1)
+EX_SRCS   := $(filter-out examples/echo_uring.c,$(EX_SRCS))
+endif
 ifneq ($(HAVE_KQUEUE),1)
 EX_SRCS   := $(filter-out examples/echo_kqueue.c,$(EX_SRCS))
 endif
@@ -122,8 +147,8 @@ examples: $(EXAMPLES)
 
 $(B)/examples/%: $(EX_SRCS) $(EX_COMMON) $(wildcard examples/common/*.h) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -D_GNU_SOURCE $(ALL_CFLAGS) \
-	  examples/$(subst -,_,$*).c $(EX_COMMON) -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
+	$(CC) $(CPPFLAGS) -D_GNU_SOURCE $(EX_CFLAGS_$*) $(ALL_CFLAGS) \
+	  examples/$(subst -,_,$*).c $(EX_COMMON) -o $@ $(STATIC) $(ZLIB_LIBS) $(EX_LIBS_$*) $(LDFLAGS)
 
 # minimal_server.c stands alone (ws.h and POSIX only): built without examples/common and
 # without _GNU_SOURCE, which keeps it honest.
@@ -282,7 +307,8 @@ MUTATE_CMD = $(PYTHON) tools/mutate.py --out '$(B)/mutate' -j '$(MUTATE_JOBS)' \
   --threshold '$(THRESHOLD)' --files '$(FILES)' --match '$(MATCH)' --ids '$(IDS)' \
   --cc '$(CC)' --ar '$(AR)' --cppflags '$(CPPFLAGS)' --cflags '$(ALL_CFLAGS)' \
   --libs '$(ZLIB_LIBS) $(LDFLAGS)' --lib-srcs '$(LIB_SRCS)' --tests '$(TEST_SRCS)' \
-  --conformance '$(CONF_SRCS)' --fuzz '$(FUZZ_SRCS)' --examples '$(EX_SRCS)' \
+  --conformance '$(CONF_SRCS)' --fuzz '$(FUZZ_SRCS)' \
+  --examples '$(filter-out examples/echo_uv.c examples/echo_uring.c,$(EX_SRCS))' \
   --examples-common '$(EX_COMMON)' $(if $(LIST),--list)
 
 mutate:

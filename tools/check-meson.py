@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """make and meson build the same things: every library source, example-common source, test
 program and fuzz target that the Makefile picks up by wildcard must be named in meson.build
-(which lists them by hand). Run by `make check`; prints what is missing and exits 1."""
+(which lists them by hand). An optional example (echo_uv.c, echo_uring.c: built only when
+their library is found, by both) counts when meson.build names it, inside its condition. Run by `make check`; prints what is missing and exits 1."""
 import re
 import sys
 from pathlib import Path

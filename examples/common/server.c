@@ -280,7 +280,7 @@ static void choose_and_accept(struct ex_server *s, struct ex_client *cl)
  * reached limit (returns 0). Each event adds its payload length and EX_EVENT_COST to *work;
  * taking an event is also what makes the library process input it kept.
  */
-static int drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, size_t limit)
+int ex_drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, size_t limit)
 {
     ws_event ev;
     while (*work < limit) {
@@ -318,7 +318,7 @@ static int has_backlog(ws_conn *c)
 static void take_turn(struct ex_server *s, struct ex_client *cl)
 {
     size_t work = 0;
-    if (drain_events(s, cl, &work, EX_WORK_BUDGET) && (!cl->c || !has_backlog(cl->c)))
+    if (ex_drain_events(s, cl, &work, EX_WORK_BUDGET) && (!cl->c || !has_backlog(cl->c)))
         turn_remove(s, cl);
     else
         turn_add(s, cl);
@@ -358,7 +358,7 @@ static int feed(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n,
         }
         p += used;
         n -= used;
-        drain_events(s, cl, work, SIZE_MAX);
+        ex_drain_events(s, cl, work, SIZE_MAX);
         if (!cl->c)
             return !cl->dead;
         if (r < 0) { /* WS_ERR_NOMEM, WS_ERR_BUDGET: nothing taken */
@@ -386,7 +386,7 @@ void ex_on_readable(struct ex_server *s, struct ex_client *cl)
     ws_conn_tick(cl->c, ex_now_ms());
     /* Events the tick (or an earlier call) left are taken first: while events wait, the
      * library takes no more input. */
-    if (!drain_events(s, cl, &work, EX_WORK_BUDGET)) {
+    if (!ex_drain_events(s, cl, &work, EX_WORK_BUDGET)) {
         turn_add(s, cl);
         ex_flush(s, cl);
         return;
@@ -403,7 +403,7 @@ void ex_on_readable(struct ex_server *s, struct ex_client *cl)
         } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             cl->peer_eof = 1;
             ws_conn_feed_eof(cl->c); /* end of file, or a reset */
-            if (!drain_events(s, cl, &work, EX_WORK_BUDGET))
+            if (!ex_drain_events(s, cl, &work, EX_WORK_BUDGET))
                 turn_add(s, cl);
         }
     }
@@ -449,7 +449,7 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
         dead = 1; /* the peer is gone: nothing more can be written */
         ws_conn_feed_eof(cl->c);
         size_t work = 0;
-        drain_events(s, cl, &work, SIZE_MAX);
+        ex_drain_events(s, cl, &work, SIZE_MAX);
         break;
     }
     if (cl->dead || !cl->c)
@@ -509,7 +509,7 @@ static void run_timers(struct ex_server *s, uint64_t now)
             ex_flush(s, cl); /* its events are taken in its turn */
         } else {
             size_t work = 0;
-            if (!drain_events(s, cl, &work, EX_WORK_BUDGET) || (cl->c && has_backlog(cl->c)))
+            if (!ex_drain_events(s, cl, &work, EX_WORK_BUDGET) || (cl->c && has_backlog(cl->c)))
                 turn_add(s, cl);
             ex_flush(s, cl);
         }

@@ -9,6 +9,8 @@
  *   timers.c    connections ordered by their next deadline (a binary heap)
  *   server.c    connections: reading with a fair share per wake-up, writing, lingering
  *   loop_poll.c a poll(2) loop (echo-epoll and echo-kqueue bring their own)
+ *   completion.c the same glue for completion-based loops (libuv, io_uring: writes complete
+ *               later), used by echo-uv and echo-uring; see completion.h
  *
  * The policies a server open to the internet needs, and what each does at its limit:
  *   - memory: one ws_budget (--max-memory) shared by every connection, with a share per
@@ -194,6 +196,11 @@ void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev);
 /* Write what the client has queued, then re-arm it and its timer, or start its linger once
  * the connection wants the transport shut down. */
 void ex_flush(struct ex_server *s, struct ex_client *cl);
+
+/* Hand the client's events to s->on_event until none is left (returns 1) or *work reached
+ * limit (returns 0); answers WS_EV_REQUEST (503 while draining). Each event adds its payload
+ * length and EX_EVENT_COST to *work. */
+int ex_drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, size_t limit);
 
 /* ---- internal to examples/common/ ---- */
 

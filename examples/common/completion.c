@@ -1,0 +1,327 @@
+/*
+ * The glue between a completion-based loop (libuv, io_uring) and ws_conn: see completion.h.
+ */
+#include "completion.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct cx_ops *ops;
+
+void cx_init(struct ex_server *s, const struct cx_ops *o)
+{
+    (void)s;
+    ops = o;
+}
+
+static struct cx_conn *cx(struct ex_client *cl)
+{
+    return (struct cx_conn *)cl->app;
+}
+
+/*
+ * The output queued after the bytes in flight, as up to max chunks; they are in flight from
+ * now on and stay put until acknowledged. Returns the chunk count (0: nothing new) and the
+ * byte count in *bytes.
+ *
+ * Until ws_conn_output_take() exists (issue 20: the output queue may still move bytes that
+ * were handed out when it changes), the bytes after those in flight are copied into a block
+ * of their own, freed when their write completes (CX_COPY_OUTPUT).
+ */
+#ifndef CX_COPY_OUTPUT
+#define CX_COPY_OUTPUT 1
+#endif
+static int take(struct ex_client *cl, ws_iovec *iov, int max, size_t *bytes)
+{
+    struct cx_conn *x = cx(cl);
+#if CX_COPY_OUTPUT
+    ws_iovec all[64];
+    int k = ws_conn_output(cl->c, all, 64), j = 0;
+    size_t skip = x->taken, n = 0;
+    (void)max;
+    for (; j < k && skip >= all[j].len; j++)
+        skip -= all[j].len;
+    for (int i = j; i < k; i++)
+        n += all[i].len - (i == j ? skip : 0);
+    if (n == 0)
+        return 0;
+    uint8_t *copy = malloc(n), *q = copy;
+    if (!copy)
+        return 0;
+    for (int i = j; i < k; i++) {
+        size_t off = i == j ? skip : 0;
+        memcpy(q, (const uint8_t *)all[i].base + off, all[i].len - off);
+        q += all[i].len - off;
+    }
+    x->copies[(x->copy_head + x->writes) % CX_MAX_WRITES] = copy;
+    iov[0].base = copy;
+    iov[0].len = n;
+    k = 1;
+#else
+    int k = ws_conn_output(cl->c, iov, max);
+    size_t n = 0;
+    for (int i = 0; i < k; i++)
+        n += iov[i].len;
+    if (k <= 0 || ws_conn_output_take(cl->c, n) != WS_OK)
+        return 0;
+#endif
+    *bytes = n;
+    x->taken += n;
+    return k;
+}
+
+/* The write that completed is the oldest in flight. */
+static void took(struct cx_conn *x)
+{
+#if CX_COPY_OUTPUT
+    free(x->copies[x->copy_head]);
+    x->copies[x->copy_head] = NULL;
+    x->copy_head = (x->copy_head + 1) % CX_MAX_WRITES;
+#else
+    (void)x;
+#endif
+}
+
+/* The connection is over for the application: its ws_conn goes (once no write uses its
+ * output any more), and the client leaves the table. */
+static void forget(struct ex_server *s, struct ex_client *cl)
+{
+    struct cx_conn *x = cx(cl);
+    if (s->on_drop)
+        s->on_drop(s, cl);
+    s->by_fd[cl->fd] = NULL;
+    s->count--;
+    if (x->writes > 0)
+        x->held = cl->c;
+    else
+        ws_conn_free(cl->c);
+    cl->c = NULL;
+}
+
+static void release(struct ex_server *s, struct ex_client *cl)
+{
+    ex_timer_set(s, cl, WS_DEADLINE_NONE);
+    cl->dead = 1;
+    ops->close(s, cl);
+}
+
+void cx_drop(struct ex_server *s, struct ex_client *cl)
+{
+    if (cl->dead)
+        return;
+    if (cl->c)
+        forget(s, cl);
+    if (cl->lingering) {
+        cl->lingering = 0;
+        s->lingering--;
+    }
+    release(s, cl);
+}
+
+/* ws_conn wants the transport shut down (server.h, EX_LINGER_MS): half-close and read to the
+ * peer's end of file, bounded. Nothing is in flight: the output is all acknowledged. */
+static void start_linger(struct ex_server *s, struct ex_client *cl)
+{
+    if (cl->peer_eof || cl->reset) {
+        cx_drop(s, cl);
+        return;
+    }
+    forget(s, cl);
+    cl->lingering = 1;
+    cl->linger_bytes = 0;
+    s->lingering++;
+    if (ops->shutdown(s, cl) != 0) {
+        cx_drop(s, cl);
+        return;
+    }
+    ex_timer_set(s, cl, ex_now_ms() + EX_LINGER_MS);
+    if (!cx(cl)->reading) {
+        cx(cl)->reading = 1;
+        ops->read(s, cl, 1);
+    }
+}
+
+void cx_linger_input(struct ex_server *s, struct ex_client *cl, size_t n)
+{
+    cl->linger_bytes += n;
+    if (n == 0 || cl->linger_bytes > EX_LINGER_BYTES)
+        cx_drop(s, cl);
+}
+
+static void drain(struct ex_server *s, struct ex_client *cl)
+{
+    size_t work = 0;
+    ex_drain_events(s, cl, &work, SIZE_MAX);
+}
+
+void cx_update(struct ex_server *s, struct ex_client *cl)
+{
+    struct cx_conn *x = cx(cl);
+    ws_iovec iov[CX_IOV];
+    size_t bytes = 0;
+    int k, submitted = 0;
+
+    if (cl->dead || !cl->c)
+        return;
+    while (x->writes < CX_MAX_WRITES && (ops->ordered || x->writes == submitted) &&
+           (k = take(cl, iov, CX_IOV, &bytes)) > 0) {
+        if (ops->write(s, cl, iov, k, bytes) != 0) {
+            cl->reset = 1;
+            cx_drop(s, cl);
+            return;
+        }
+        x->writes++;
+        submitted++;
+    }
+    if (submitted && ops->write_end)
+        ops->write_end(s, cl);
+    if (ws_conn_wants_shutdown(cl->c)) {
+        start_linger(s, cl);
+        return;
+    }
+    int want = !cl->peer_eof && ws_conn_buffered_amount(cl->c) <= s->pause_above;
+    if (want != x->reading) {
+        x->reading = want;
+        ops->read(s, cl, want);
+    }
+    ex_timer_set(s, cl, ws_conn_next_deadline(cl->c));
+}
+
+void cx_input(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n)
+{
+    while (n > 0 && cl->c) {
+        size_t used = 0;
+        int r = ws_conn_feed_inplace(cl->c, p, n, &used);
+        if (r == WS_ERR_EVENTS_PENDING) {
+            /* Events wait (a message inflated in steps): the library keeps the rest. */
+            size_t taken = 0;
+            if (ws_conn_feed(cl->c, p, n, &taken) < 0 || taken < n)
+                r = WS_ERR_NOMEM;
+            else
+                n = 0;
+        }
+        p += used;
+        n -= used;
+        drain(s, cl); /* every event of this input, before p is used again */
+        if (!cl->c || cl->dead)
+            return;
+        if (r < 0 && r != WS_ERR_EVENTS_PENDING) {
+            /* WS_ERR_NOMEM, WS_ERR_BUDGET: memory ran out before the input was even kept */
+            cl->reset = 1;
+            cx_drop(s, cl);
+            return;
+        }
+        if (used == 0 && r >= 0)
+            break;
+    }
+}
+
+void cx_eof(struct ex_server *s, struct ex_client *cl)
+{
+    if (cl->lingering) {
+        cx_linger_input(s, cl, 0);
+        return;
+    }
+    if (cl->dead || !cl->c)
+        return;
+    cl->peer_eof = 1;
+    ws_conn_feed_eof(cl->c);
+    drain(s, cl);
+    cx_update(s, cl);
+}
+
+void cx_written(struct ex_server *s, struct ex_client *cl, size_t bytes, int ok)
+{
+    struct cx_conn *x = cx(cl);
+    took(x);
+    x->writes--;
+    x->taken -= bytes;
+    if (!cl->c) { /* dropped meanwhile: its output is no longer written */
+        if (x->held && x->writes == 0) {
+            ws_conn_free(x->held);
+            x->held = NULL;
+        }
+        return;
+    }
+    if (!ok) { /* the peer is gone: nothing more can be written */
+        cl->peer_eof = 1;
+        ws_conn_feed_eof(cl->c);
+        drain(s, cl);
+        cx_drop(s, cl);
+        return;
+    }
+    ws_conn_output_ack(cl->c, bytes);
+    drain(s, cl); /* an ack may queue a pong, or fail the connection */
+    cx_update(s, cl);
+}
+
+/* SIGINT/SIGTERM: stop accepting, send every open connection close 1001. */
+static void start_drain(struct ex_server *s, uint64_t now)
+{
+    s->draining = 1;
+    s->drain_deadline = now + 2000;
+    ex_listen_close(s);
+    for (size_t i = 0; i < s->cap; i++) {
+        struct ex_client *cl = s->by_fd[i];
+        if (!cl)
+            continue;
+        if (ws_conn_state(cl->c) == WS_STATE_OPEN)
+            ws_conn_close(cl->c, WS_CLOSE_GOING_AWAY, "going away: reconnect with jitter", 33);
+        else if (ws_conn_state(cl->c) == WS_STATE_CONNECTING) {
+            cx_drop(s, cl);
+            continue;
+        }
+        cx_update(s, cl);
+    }
+}
+
+static void run_timers(struct ex_server *s, uint64_t now)
+{
+    struct ex_client *cl;
+    while ((cl = ex_timer_first(s)) != NULL && cl->deadline <= now) {
+        if (cl->lingering) {
+            cx_drop(s, cl); /* the peer did not close in time */
+            continue;
+        }
+        ws_conn_tick(cl->c, now);
+        drain(s, cl);
+        cx_update(s, cl);
+        /* Still due (a message inflated in steps): the heap's first entry must move on. */
+        if (!cl->dead && cl->timer_slot && cl->deadline <= now)
+            ex_timer_set(s, cl, now + 1);
+    }
+}
+
+int cx_service(struct ex_server *s, int *exit_now)
+{
+    uint64_t now = ex_now_ms(), next = UINT64_MAX;
+
+    *exit_now = 0;
+    if (ex_stop && !s->draining)
+        start_drain(s, now);
+    if (s->draining && ((s->count == 0 && s->lingering == 0) || now >= s->drain_deadline)) {
+        *exit_now = 1;
+        return 0;
+    }
+    run_timers(s, now);
+    uint64_t resume = ex_accept_service(s, now);
+    if (resume)
+        next = resume;
+    struct ex_client *first = ex_timer_first(s);
+    if (first && first->deadline < next)
+        next = first->deadline;
+    if (s->draining && next > s->drain_deadline)
+        next = s->drain_deadline;
+    if (next == UINT64_MAX)
+        return -1;
+    return next <= now ? 0 : (int)(next - now > 60000 ? 60000 : next - now);
+}
+
+void cx_close_all(struct ex_server *s)
+{
+    for (size_t i = 0; i < s->cap; i++)
+        if (s->by_fd[i])
+            cx_drop(s, s->by_fd[i]);
+    for (struct ex_client *cl; (cl = ex_timer_first(s)) != NULL;)
+        cx_drop(s, cl); /* what is left in the heap lingers */
+}
