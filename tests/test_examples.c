@@ -1,5 +1,6 @@
 /*
- * The example programs, end to end over loopback: echo-epoll and echo-poll with text, binary,
+ * The example programs, end to end over loopback: echo-epoll and echo-poll (and echo-uv,
+ * echo-uring where built: also the burst and the drain) with text, binary,
  * 1 MiB and fragmented messages, ping and close; a protocol violation inside a burst, after
  * which the servers and wsc still deliver the close frame 1002 and end without a TCP reset;
  * the SIGTERM drain seen by a client as 1001; wsc against the echo server; broadcast fan-out
@@ -163,6 +164,18 @@ static void test_echo_poll(void **state)
 {
     (void)state;
     echo_session("echo-poll");
+}
+
+/* echo-uv and echo-uring (completion-based loops) are built only where libuv / liburing are
+ * found: their tests are skipped, saying so, where they are not. */
+static int built(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", ex_dir(), name);
+    if (access(path, X_OK) == 0)
+        return 1;
+    print_message("info: %s not built (libuv1-dev / liburing-dev missing?): SKIPPED\n", name);
+    return 0;
 }
 
 /*
@@ -446,11 +459,10 @@ static void test_burst_close_wsc(void **state)
 }
 
 /* SIGTERM: every client gets close 1001 and the server exits 0 within its 2 s drain. */
-static void test_sigterm_drain(void **state)
+static void sigterm_session(const char *name)
 {
-    (void)state;
     ex_server s;
-    ex_start(&s, "echo-epoll", NULL, 0);
+    ex_start(&s, name, NULL, 0);
     client a = connect_client(s.port, NULL), b = connect_client(s.port, NULL);
     uint64_t t0 = now_ms();
     kill(s.pid, SIGTERM);
@@ -462,6 +474,36 @@ static void test_sigterm_drain(void **state)
     assert_true(now_ms() - t0 < 3000);
     client_free(&a);
     client_free(&b);
+}
+
+static void test_sigterm_drain(void **state)
+{
+    (void)state;
+    sigterm_session("echo-epoll");
+}
+
+/* The completion-based loops: the echo session, the burst and the drain, as echo-epoll. */
+static void completion_loop(const char *name)
+{
+    if (!built(name)) {
+        skip();
+        return;
+    }
+    echo_session(name);
+    burst_session(name);
+    sigterm_session(name);
+}
+
+static void test_echo_uv(void **state)
+{
+    (void)state;
+    completion_loop("echo-uv");
+}
+
+static void test_echo_uring(void **state)
+{
+    (void)state;
+    completion_loop("echo-uring");
 }
 
 /* wsc against the echo server: stdin lines out, echoed lines and the close code printed. */
@@ -625,6 +667,8 @@ int main(void)
         cmocka_unit_test(test_burst_close_poll),
         cmocka_unit_test(test_burst_close_wsc),
         cmocka_unit_test(test_sigterm_drain),
+        cmocka_unit_test(test_echo_uv),
+        cmocka_unit_test(test_echo_uring),
         cmocka_unit_test(test_wsc),
         cmocka_unit_test(test_minimal_server),
         cmocka_unit_test(test_broadcast_drop),

@@ -1,10 +1,11 @@
 /*
  * The conformance runner: the scripted peer (sockets, raw frames, event recording), the
- * judge, and the two directions -- the tester as a client of echo-epoll / echo-poll, and the
+ * judge, and the two directions -- the tester as a client of echo-epoll / echo-poll (and
+ * echo-uv / echo-uring where built; skipped, saying so, where not), and the
  * tester as a server for `wsc --echo`. One report line per case, a summary per group, and
  * cmocka-style totals so tests/run.sh counts the cases.
  *
- *   test_conformance [--direction server|client|both] [--servers echo-epoll,echo-poll]
+ *   test_conformance [--direction server|client|both] [--servers echo-epoll,echo-poll,...]
  *                    [--cases PREFIX[,PREFIX...]] [--quick] [--verbose]
  *
  * EX_DIR names the folder with the built examples (default build/examples). Every wait is
@@ -1378,7 +1379,8 @@ static int split(char *s, char **out, int max)
 int main(int argc, char **argv)
 {
     const char *direction = "both";
-    char servers_buf[256] = "echo-epoll,echo-poll";
+    char servers_buf[256] = "echo-epoll,echo-poll,echo-uv,echo-uring";
+    int default_servers = 1;
     char cases_buf[1024] = "";
     char *servers[8], *prefixes[64];
     int quick = getenv("CONFORMANCE_QUICK") != NULL;
@@ -1392,7 +1394,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--direction") && v) {
             direction = v, i++;
         } else if (!strcmp(a, "--servers") && v) {
-            snprintf(servers_buf, sizeof servers_buf, "%s", v), i++;
+            snprintf(servers_buf, sizeof servers_buf, "%s", v), i++, default_servers = 0;
         } else if (!strcmp(a, "--cases") && v) {
             snprintf(cases_buf, sizeof cases_buf, "%s", v), i++;
         } else {
@@ -1424,6 +1426,15 @@ int main(int argc, char **argv)
                "built without zlib\n");
     if (strcmp(direction, "client") != 0) {
         for (int s = 0; s < ns; s++) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", ex_dir(), servers[s]);
+            if (default_servers && access(path, X_OK) != 0 &&
+                (!strcmp(servers[s], "echo-uv") || !strcmp(servers[s], "echo-uring"))) {
+                /* built only where libuv / liburing are found */
+                printf("info: %s not built (libuv1-dev / liburing-dev missing?): SKIPPED\n",
+                       servers[s]);
+                continue;
+            }
             struct run *r = &runs[nruns++];
             memset(r, 0, sizeof *r);
             r->target = servers[s];
