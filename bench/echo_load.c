@@ -11,6 +11,17 @@
  *
  *   echo-load LIBWS_SERVER WSLAY_SERVER [--quick] [--conns N] [--reps R] [--seconds S]
  *
+ * Or against one server already running (bench/echo_compare.sh starts and pins them), one
+ * measurement, printed as one line "RESULT msgs_per_s=.. p50_us=.. p99_us=.. cpu_us=..
+ * echoed=..":
+ *
+ *   echo-load --port P [--pid PID] [--size BYTES] [--flight K] [--conns N] [--seconds S]
+ *             [--warm S] [--messages M]
+ *
+ * --pid names the server process whose CPU time is read; --messages M sends exactly M
+ * messages in all (K per connection at most in flight) and waits for their M echoes instead
+ * of a time window: the fixed workload of a callgrind run.
+ *
  * The generator is deliberately lean: frames are prebuilt (64 per size, a random masking key
  * each, as a client must mask), and echoes are parsed only as far as needed to count them.
  */
@@ -61,6 +72,8 @@ static size_t frame_len;
 static size_t msg_size;
 static uint32_t *hist;
 static int ncpu;
+/* --messages: messages still to issue (UINT64_MAX: no limit), echoes that end the run */
+static uint64_t issue_left = UINT64_MAX, stop_after;
 
 static void pin(pid_t pid, int cpu)
 {
@@ -188,6 +201,10 @@ static void build_frames(size_t size)
 
 static void issue(struct conn *c, double now)
 {
+    if (issue_left == 0)
+        return;
+    if (issue_left != UINT64_MAX)
+        issue_left--;
     c->issued[(c->qhead + c->qcount) % (MAXFLIGHT * 2)] = now;
     c->qcount++;
     c->owed++;
@@ -282,6 +299,7 @@ static int parse_in(struct conn *c, const uint8_t *p, size_t n, double now, uint
 
 struct result {
     double msgs_per_s, p50_us, p99_us, cpu_us_per_msg;
+    uint64_t echoed;
 };
 
 static double percentile(uint64_t total, double q)
@@ -336,7 +354,7 @@ static int run_one(struct server *s, int nconns, unsigned inflight, double warm,
             cpu0 = server_cpu_s(s->pid);
             t_meas = now;
         }
-        if (now >= t_end)
+        if (now >= t_end || (stop_after && done >= stop_after))
             break;
         int n = epoll_wait(ep, evs, 128, 10);
         for (int i = 0; i < n; i++) {
@@ -368,6 +386,7 @@ static int run_one(struct server *s, int nconns, unsigned inflight, double warm,
     res->p50_us = percentile(done, 0.50);
     res->p99_us = percentile(done, 0.99);
     res->cpu_us_per_msg = done ? cpu * 1e6 / (double)done : 0;
+    res->echoed = done;
     rc = done > 0 ? 0 : -1;
 out:
     for (int i = 0; i < nconns; i++)
@@ -379,6 +398,63 @@ out:
     return rc;
 }
 
+/* One measurement against a server that is already running (see the top). */
+static int attach_main(int argc, char **argv)
+{
+    struct server s = {NULL, "server", 0, 0};
+    int nconns = 100;
+    unsigned flight = 16;
+    size_t size = 16;
+    double secs = 2.0, warm = 0.3;
+    uint64_t messages = 0;
+    struct result res;
+
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        if (!strcmp(a, "--port"))
+            s.port = atoi(v);
+        else if (!strcmp(a, "--pid"))
+            s.pid = (pid_t)atoi(v);
+        else if (!strcmp(a, "--size"))
+            size = (size_t)strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--flight"))
+            flight = (unsigned)atoi(v);
+        else if (!strcmp(a, "--conns"))
+            nconns = atoi(v);
+        else if (!strcmp(a, "--seconds"))
+            secs = atof(v);
+        else if (!strcmp(a, "--warm"))
+            warm = atof(v);
+        else if (!strcmp(a, "--messages"))
+            messages = strtoull(v, NULL, 10);
+        else
+            s.port = 0;
+    }
+    if (s.port <= 0 || nconns <= 0 || flight == 0 || flight > MAXFLIGHT) {
+        fprintf(stderr, "usage: %s --port P [--pid PID] [--size BYTES] [--flight K<=%d] "
+                        "[--conns N] [--seconds S] [--warm S] [--messages M]\n", argv[0],
+                MAXFLIGHT);
+        return 2;
+    }
+    if (messages) { /* a fixed workload: every message counted, no time window */
+        issue_left = messages;
+        stop_after = messages;
+        warm = 0;
+        secs = 3600;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    hist = malloc(HIST_US * sizeof *hist);
+    if (!hist)
+        return 1;
+    build_frames(size);
+    if (run_one(&s, nconns, flight, warm, secs, &res) != 0)
+        return 1;
+    printf("RESULT msgs_per_s=%.0f p50_us=%.1f p99_us=%.1f cpu_us=%.3f echoed=%llu\n",
+           res.msgs_per_s, res.p50_us, res.p99_us, s.pid ? res.cpu_us_per_msg : 0.0,
+           (unsigned long long)res.echoed);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct server sv[2] = {{NULL, "libws", 0, 0}, {NULL, "wslay", 0, 0}};
@@ -388,6 +464,8 @@ int main(int argc, char **argv)
     static const char *const names[] = {"16B", "1KiB", "64KiB"};
     static const unsigned flights[] = {1, 16};
 
+    if (argc > 1 && !strncmp(argv[1], "--", 2))
+        return attach_main(argc, argv);
     if (argc < 3) {
         fprintf(stderr, "usage: %s LIBWS_SERVER WSLAY_SERVER [--quick] [--conns N] "
                         "[--reps R] [--seconds S]\n", argv[0]);

@@ -4,7 +4,8 @@
 #   full       (make bench)            the whole matrix, medians of >= 5 repetitions, ~3-4 min
 #   quick      (make bench QUICK=1)    the same rows from shorter runs, < 1 min, for CI
 #   callgrind  (make bench-callgrind)  instruction counts (Ir) per frame on a fixed decode
-#                                      workload, libws vs wslay; needs valgrind
+#                                      workload, libws vs wslay, and per echoed 16 B message
+#                                      for the whole echo-epoll process; needs valgrind
 #
 # Builds the programs in bench/ against BUILD_DIR/libws.a, runs them, prints one table and
 # writes BUILD_DIR/bench/results.csv (name,unit,libws,reference,reference_value,ratio).
@@ -25,6 +26,7 @@ if ! printf '#include <wslay/wslay.h>\nint main(void){return wslay_event_want_re
 fi
 [ -x "$b/examples/echo-epoll" ] || { echo "bench: $b/examples/echo-epoll missing (make examples)" >&2; exit 1; }
 
+. "$(dirname "$0")/echo_servers.sh"
 flags="-std=c11 -O2 -g -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Iinclude"
 lib=$b/libws.a
 libs=${LIBS-}   # what libws.a itself needs (-lz when built with zlib); the Makefile passes it
@@ -68,6 +70,19 @@ callgrind() {
     callgrind_annotate "$out/callgrind.16.out" 2>/dev/null |
         grep -E '^ *[0-9,]+ .*(lib/|libwslay|libc)' | grep -v -E 'bench_|make_wire|fill_' | head -12 |
         sed 's/^/     /'
+    echo
+    echo "== callgrind: user-space instructions (Ir) per echoed 16 B message, whole echo-epoll"
+    echo "   process (echo-load: 100 connections x 16 in flight; runs of $ES_M1 and $ES_M2"
+    echo "   messages, the difference divided by $((ES_M2 - ES_M1)): start-up and handshakes cancel out)"
+    ir=$(ES_FIXED_PORT='' es_callgrind "$out/echo-load" "$out/callgrind.echo-epoll" \
+        "$b/examples/echo-epoll") || ir=
+    if [ -n "$ir" ]; then
+        echo "echo-epoll: $ir Ir per echoed message (profiles: $out/callgrind.echo-epoll.*.cg)"
+        if [ -n "${raw:-}" ]; then echo "ROW echo_epoll_ir_16B,Ir/msg,$ir,,," >>"$raw"; fi
+    else
+        echo "echo-epoll: no count (see $out/callgrind.echo-epoll.*)"
+    fi
+    # bench/echo_compare.sh gives the same count for echo-uv, echo-uring and uWebSockets.
 }
 
 if [ "$mode" = callgrind ]; then
