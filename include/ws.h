@@ -200,7 +200,8 @@ WS_EXPORT const char *ws_version(void);
     X(WS_ERR_OUTPUT_OVERFLOW, -94, "output queue limit reached: connection closed by policy")  \
     X(WS_ERR_EVENTS_PENDING, -95, "events are waiting: drain them before feeding more")        \
     X(WS_ERR_MESSAGE_TIMEOUT, -96, "a message was not completed within the message timeout")   \
-    X(WS_ERR_SEND_TIMEOUT, -97, "queued output made no progress within the send timeout")
+    X(WS_ERR_SEND_TIMEOUT, -97, "queued output made no progress within the send timeout")     \
+    X(WS_ERR_OUTPUT_DISCARDED, -98, "output discarded by the caller: the transport is gone")
 
 /* permessage-deflate errors, -120..-139. */
 #define WS_ERRORS_DEFLATE_(X)                                                                  \
@@ -903,6 +904,7 @@ WS_EXPORT int ws_h2_parse_request(ws_handshake *hs, const ws_h2_header *hdrs, si
  *   ws_conn_send*, ws_conn_ping, ws_conn_pong, ws_conn_close, ws_conn_output_ack
  *                                ERROR + CLOSE only: a send policy closing on overflow, or an
  *                                allocation failure while queueing a frame of its own
+ *   ws_conn_output_discard       ERROR (WS_ERR_OUTPUT_DISCARDED), CLOSE
  *   all other calls              none
  *
  * Lifetime of what the library hands out:
@@ -911,9 +913,13 @@ WS_EXPORT int ws_h2_parse_request(ws_handshake *hs, const ws_h2_header *hdrs, si
  *     tick, send, ping, pong, close, accept, reject, output and ack. Events still queued stay
  *     valid until they are taken, and then as above. (Data of WS_EVF_IN_INPUT events lives in
  *     the caller's buffer, as long as the caller keeps it.)
- *   - Output views (ws_conn_output) stay valid until the next call that changes the queue:
- *     ws_conn_output_ack, feed*, next_event, tick, send*, ping, pong, close, accept, reject,
- *     client_start, feed_eof. ws_conn_output itself changes nothing.
+ *   - Output never moves: every byte ws_conn_output() shows stays at the same address,
+ *     unchanged, until ws_conn_output_ack() reports it written (or ws_conn_free()) --
+ *     whatever else is called meanwhile (send, ping, close, tick, feed, take, a partial ack).
+ *     A completion-based loop (io_uring, libuv, IOCP) may therefore hand the views to the
+ *     kernel and keep calling the library while the writes are in flight; with
+ *     ws_conn_output_take() it may keep several writes in flight. Only ws_conn_output_ack()
+ *     and ws_conn_free() end a view's life; ws_conn_output() and _take() never change bytes.
  */
 typedef struct ws_conn ws_conn;
 
@@ -943,6 +949,7 @@ enum {
 #define WS_DEFAULT_CLOSE_TIMEOUT 5000u
 #define WS_DEFAULT_MESSAGE_TIMEOUT 60000u
 #define WS_DEFAULT_SEND_TIMEOUT 60000u
+#define WS_DEFAULT_BORROW_MIN_SIZE 1024u
 #define WS_DEFAULT_DEFLATE_WINDOW_BITS 15u
 #define WS_DEFAULT_DEFLATE_MEM_LEVEL 8u
 #define WS_DEFAULT_DEFLATE_LEVEL 6u
@@ -1030,10 +1037,14 @@ enum {
     WS_OPT_MEMORY_LIMIT = 27,      /* 0..2^64-1 bytes this connection may hold (buffers, zlib
                                       state, the handshake): see "Memory budgets"; 0 (default):
                                       no limit of its own */
-    WS_OPT_INFLATE_STEP = 28       /* 0..2^31 bytes: the most decompressed output one call
+    WS_OPT_INFLATE_STEP = 28,      /* 0..2^31 bytes: the most decompressed output one call
                                       makes for a reassembled message (permessage-deflate); 0
                                       (default): no bound beyond WS_OPT_MAX_MESSAGE_SIZE. See
                                       "Bounded work per call" */
+    WS_OPT_BORROW_MIN_SIZE = 29    /* 0..2^32-1 bytes: a WS_SEND_BORROW payload shorter than
+                                      this is copied instead (cheaper than one more iovec; its
+                                      release is still reported); default
+                                      WS_DEFAULT_BORROW_MIN_SIZE */
 };
 
 /*
@@ -1114,10 +1125,10 @@ typedef struct ws_iovec {
 
 /* Flags for the send functions. */
 enum {
-    /* Don't copy the payload: the output queue references it until written. Release rule:
-     * note v = ws_conn_output_queued(c) right after the send; the payload may be changed or
-     * freed once ws_conn_output_acked(c) >= v, or once the connection is freed. Servers only
-     * (clients must mask, which copies); ignored for a client and for a compressed message. */
+    /* Don't copy the payload: the output queue references it until written. The caller keeps
+     * it unchanged until ws_conn_next_released() reports it (or the connection is freed).
+     * Referenced by a server only: a client's masking, compression and payloads below
+     * WS_OPT_BORROW_MIN_SIZE copy it, and the release is still reported. */
     WS_SEND_BORROW = 1u << 0,
     /* permessage-deflate: send this message uncompressed (already compressed media, or
      * secrets that must not share a compression context with attacker-chosen data). Read on
@@ -1305,19 +1316,49 @@ WS_EXPORT int ws_conn_subprotocol(const ws_conn *c, const char **p, size_t *len)
 
 /*
  * Pending output as up to iovcnt chunks (in order), without copying; returns how many chunks
- * were filled (0: nothing to write) or WS_ERR_INVALID_ARG. A pure accessor: it changes
- * nothing, so calling it twice gives the same chunks. Lifetime: see above.
+ * were filled (0: nothing to write) or WS_ERR_INVALID_ARG. The chunks start after the bytes
+ * taken in flight (ws_conn_output_take); without take, at the oldest unwritten byte. A pure
+ * accessor: calling it twice gives the same chunks. The bytes stay put until acknowledged
+ * (see "Output never moves" above).
  */
 WS_EXPORT int ws_conn_output(const ws_conn *c, ws_iovec *iov, int iovcnt);
-/* Report that the first n bytes of the pending output were written. May queue a pong that
- * waited for the queue to drain below the high-water mark. WS_OK, WS_ERR_INVALID_ARG (c NULL,
- * n exceeds what is pending). */
+/*
+ * Mark the first n bytes that ws_conn_output() returns as in flight (handed to a write that
+ * completes later): later ws_conn_output() calls return only what follows them, so a loop can
+ * submit the next write before the first completes. They count as pending (buffered amount,
+ * high-water mark, send timeout) until acknowledged. WS_OK, WS_ERR_INVALID_ARG (c NULL, or n
+ * more than the untaken bytes).
+ */
+WS_EXPORT int ws_conn_output_take(ws_conn *c, size_t n);
+/*
+ * Report that the oldest n bytes of the output were written: in-flight (taken) bytes first,
+ * in the order they were taken, then untaken ones (the classic write-then-ack loop needs no
+ * take). Completions must be acknowledged in submission order. May queue a pong that waited
+ * for the queue to drain below the high-water mark. WS_OK, WS_ERR_INVALID_ARG (c NULL, n more
+ * than is pending).
+ */
 WS_EXPORT int ws_conn_output_ack(ws_conn *c, size_t n);
+/*
+ * Collect a released WS_SEND_BORROW payload: 1 and *data = the data pointer of a borrowed send
+ * whose bytes are all written (acknowledged), oldest first; 0 (and *data NULL) when none is
+ * left; WS_ERR_INVALID_ARG. Every successful borrowed send is reported exactly once, whether
+ * its payload was referenced or copied (WS_OPT_BORROW_MIN_SIZE, a client's masking,
+ * compression); the payload may be changed or freed once it is reported, or once the
+ * connection is freed. A caller that borrows collects its releases (each waiting one holds
+ * a few bytes of the connection's memory); a caller that never borrows never gets any.
+ */
+WS_EXPORT int ws_conn_next_released(ws_conn *c, const void **data);
+/*
+ * The transport is gone (or the caller gives up writing): drop every unwritten byte, so that
+ * every borrowed payload becomes released (collect them with ws_conn_next_released before
+ * ws_conn_free). An open connection ends: WS_EV_ERROR (WS_ERR_OUTPUT_DISCARDED) and WS_EV_CLOSE
+ * with 1006. Output views end here as with an ack. WS_OK, WS_ERR_INVALID_ARG.
+ */
+WS_EXPORT int ws_conn_output_discard(ws_conn *c);
 /* Bytes waiting to be written, including a pong still owed (the browser API's
  * bufferedAmount). Pure query (NULL: 0). */
 WS_EXPORT size_t ws_conn_buffered_amount(const ws_conn *c);
-/* Total bytes ever queued / acknowledged, for releasing borrowed payloads (WS_SEND_BORROW).
- * Pure queries (NULL: 0). */
+/* Total bytes ever queued / acknowledged as written (statistics; NULL: 0). */
 WS_EXPORT uint64_t ws_conn_output_queued(const ws_conn *c);
 WS_EXPORT uint64_t ws_conn_output_acked(const ws_conn *c);
 /*

@@ -255,6 +255,7 @@ int ws_conn_new(ws_conn **out, uint32_t role, uint32_t flags, const ws_allocator
     c->t_close = WS_DEFAULT_CLOSE_TIMEOUT;
     c->t_message = WS_DEFAULT_MESSAGE_TIMEOUT;
     c->t_send = WS_DEFAULT_SEND_TIMEOUT;
+    c->borrow_min = WS_DEFAULT_BORROW_MIN_SIZE;
     ws__conn_decoder_flags(c);
     if (flags & WS_CONN_OPEN) {
         c->state = WS_STATE_OPEN;
@@ -386,6 +387,8 @@ int ws_conn_set_option(ws_conn *c, uint32_t opt, uint64_t v)
             return WS_ERR_RANGE;
         c->inflate_step = (uint32_t)v;
         return WS_OK;
+    case WS_OPT_BORROW_MIN_SIZE:
+        return set_u32(&c->borrow_min, v);
     default:
         return WS_ERR_OPTION;
     }
@@ -461,6 +464,9 @@ int ws_conn_get_option(const ws_conn *c, uint32_t opt, uint64_t *value)
         break;
     case WS_OPT_INFLATE_STEP:
         v = c->inflate_step;
+        break;
+    case WS_OPT_BORROW_MIN_SIZE:
+        v = c->borrow_min;
         break;
     default:
         return WS_ERR_OPTION;

@@ -62,6 +62,7 @@ struct ws_conn {
     /* configuration */
     uint64_t max_message, max_frame, high_water;
     uint32_t frag_size;
+    uint32_t borrow_min; /* WS_OPT_BORROW_MIN_SIZE */
     uint32_t t_handshake, t_ping, t_pong, t_idle, t_close, t_message, t_send;
     uint32_t inflate_step; /* WS_OPT_INFLATE_STEP, 0: no bound */
 

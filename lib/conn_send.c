@@ -36,7 +36,7 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
     ws_frame_header h;
     int masked = c->role == WS_ROLE_CLIENT;
     size_t hl = ws_frame_header_size(len, masked);
-    int copy = masked || !borrow;
+    int copy = masked || !borrow || len < c->borrow_min;
     uint8_t *p;
     int r;
 
@@ -67,9 +67,8 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
         ws__outq_commit(&c->out, hl + len);
     } else {
         ws__outq_commit(&c->out, hl);
-        /* On failure the header stays queued alone: send_frames, the only caller that
-         * borrows, truncates the queue back to where the message began. */
-        if ((r = ws__outq_borrow(&c->out, &c->alloc, data, len)) < 0)
+        /* Cannot fail: ws_conn_send_fragment made room for every piece first. */
+        if ((r = ws__outq_borrow(&c->out, &c->alloc, data, len, NULL)) < 0)
             return r;
     }
     c->st.frames_out++;
@@ -166,29 +165,19 @@ static uint64_t wire_size(const ws_conn *c, size_t len, size_t frag)
            (rest ? ws_frame_header_size(rest, masked) + rest : 0);
 }
 
-/* Forget what was queued after `mark` (a copy of the queue taken before, with no ack since);
- * the buffers stay. Reserve may have moved the unsent bytes to the front, in order. */
-static void outq_truncate(ws_outq *q, const ws_outq *mark)
-{
-    q->tail = q->head + (mark->tail - mark->head);
-    q->owned_in = mark->owned_in;
-    q->queued = mark->queued;
-    q->mcount = mark->mcount;
-}
-
 /* rsv goes on the first frame only (RFC 7692: RSV1 marks the message, not each frame). */
 static int send_frames(ws_conn *c, uint8_t first_op, uint8_t rsv, const uint8_t *p, size_t len,
                        int fin, unsigned flags)
 {
     size_t frag = c->frag_size ? c->frag_size : len;
     uint8_t op = first_op;
-    ws_outq mark;
+    ws_outq_mark mark;
     uint64_t frames_out;
     int r;
 
     if ((r = ws__conn_flush_pong(c)) < 0)
         return r;
-    mark = c->out;
+    ws__outq_mark(&c->out, &mark);
     frames_out = c->st.frames_out;
     do {
         size_t k = len < frag ? len : frag;
@@ -196,7 +185,7 @@ static int send_frames(ws_conn *c, uint8_t first_op, uint8_t rsv, const uint8_t 
                             (flags & WS_SEND_BORROW) != 0);
         if (r < 0) {
             /* All or nothing: a message cut short would put the next one inside it. */
-            outq_truncate(&c->out, &mark);
+            ws__outq_rollback(&c->out, &c->alloc, &mark);
             c->st.frames_out = frames_out;
             return r;
         }
@@ -254,10 +243,19 @@ int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t 
     if (over_high_water(c, wire_size(c, len, c->frag_size)))
         return WS_ERR_WOULD_BLOCK;
     c->mem_refused = 0;
+    if ((flags & WS_SEND_BORROW) && data) {
+        /* Room for each borrowed piece and the release record, so that neither can fail
+         * once frames are queued. */
+        size_t pieces = c->frag_size && len > c->frag_size ? len / c->frag_size + 1 : 1;
+        if ((r = ws__outq_room(&c->out, &c->alloc, pieces + 1)) < 0)
+            return ws__conn_budget_error(c, r);
+    }
     r = send_payload(c, c->tx_msg_op ? WS_OP_CONTINUATION : (uint8_t)opcode, data, len, fin,
                      flags);
     if (r < 0)
         return ws__conn_budget_error(c, r);
+    if ((flags & WS_SEND_BORROW) && data)
+        (void)ws__outq_borrow(&c->out, &c->alloc, NULL, 0, data); /* released once written */
     c->tx_utf8 = u;
     c->tx_msg_op = fin ? 0 : (uint8_t)opcode;
     if (fin)
@@ -330,6 +328,32 @@ int ws_conn_output(const ws_conn *c, ws_iovec *iov, int iovcnt)
     if (!c || (!iov && iovcnt > 0) || iovcnt < 0)
         return WS_ERR_INVALID_ARG;
     return iovcnt ? ws__outq_iov(&c->out, iov, iovcnt) : 0;
+}
+
+int ws_conn_output_take(ws_conn *c, size_t n)
+{
+    return c ? ws__outq_take(&c->out, n) : WS_ERR_INVALID_ARG;
+}
+
+int ws_conn_next_released(ws_conn *c, const void **data)
+{
+    if (!c || !data)
+        return WS_ERR_INVALID_ARG;
+    *data = NULL;
+    return ws__outq_released(&c->out, data);
+}
+
+int ws_conn_output_discard(ws_conn *c)
+{
+    if (!c)
+        return WS_ERR_INVALID_ARG;
+    /* As if written, without counting it as written: borrowed payloads become released. */
+    (void)ws__outq_ack(&c->out, &c->alloc, ws__outq_pending(&c->out));
+    c->pong_pending = 0;
+    c->close_waited = 1; /* nothing more is waited for on the way out */
+    if (c->state != WS_STATE_CLOSED)
+        ws__conn_fail(c, WS_ERR_OUTPUT_DISCARDED, WS_CLOSE_ABNORMAL, 0);
+    return WS_OK;
 }
 
 int ws_conn_output_ack(ws_conn *c, size_t n)

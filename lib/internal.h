@@ -86,35 +86,88 @@ int ws__frame_write_header(uint8_t *out, size_t cap, const ws_frame_header *h);
 
 /* ---- output queue (outq.c) ---- */
 
+/* A block of owned output bytes: data[0..len) are the owned stream's [start, start + len). */
+typedef struct ws_outq_blk {
+    struct ws_outq_blk *next;
+    uint64_t start;
+    size_t len, cap;
+    uint8_t data[];
+} ws_outq_blk;
+
+/* A borrowed payload, sent after the owned stream's byte `at`; token: what
+ * ws__outq_released reports once it is written (NULL: nothing). */
 typedef struct ws_borrow {
-    uint64_t at;        /* owned-stream position the piece follows */
+    uint64_t at;
     const uint8_t *p;
-    size_t len, off;    /* off: bytes of it already written */
+    size_t len;
+    const void *token;
 } ws_borrow;
 
+/* A position in the queue: before owned byte `owned`, inside (or before) mark mi by moff. */
+typedef struct ws_outq_cursor {
+    uint64_t owned;
+    size_t mi, moff;
+} ws_outq_cursor;
+
 typedef struct ws_outq {
-    uint8_t *buf;
-    size_t head, tail, cap;     /* unsent owned bytes are buf[head..tail) */
-    ws_borrow *marks;
-    size_t mhead, mcount, mcap; /* pending borrowed pieces, in order */
-    uint64_t owned_in, owned_out;
-    uint64_t queued, acked;     /* all bytes ever queued / written */
+    ws_outq_blk *head, *tail, *spare;
+    ws_borrow *marks;    /* [mhead, ack.mi): written, not yet collected; then pending */
+    size_t mhead, mcount, mcap;
+    ws_outq_cursor ack, take;
+    uint64_t queued, taken, acked; /* all bytes ever queued / taken in flight / written */
 } ws_outq;
 
+/* What ws__outq_rollback restores (a send that failed half-way queues nothing). */
+typedef struct ws_outq_mark {
+    ws_outq_blk *tail;
+    uint64_t tail_start;
+    size_t tail_len, mcount;
+    uint64_t queued;
+} ws_outq_mark;
+
 void ws__outq_free(ws_outq *q, const ws_allocator *a);
+uint8_t *ws__outq_reserve_slow(ws_outq *q, const ws_allocator *a, size_t n);
 /* Room for n owned bytes at the tail (NULL on allocation failure); ws__outq_commit makes the
- * bytes written there part of the queue. */
-uint8_t *ws__outq_reserve(ws_outq *q, const ws_allocator *a, size_t n);
-void ws__outq_commit(ws_outq *q, size_t n);
-int ws__outq_borrow(ws_outq *q, const ws_allocator *a, const uint8_t *p, size_t len);
+ * bytes written there part of the queue. Nothing already queued moves. */
+static inline uint8_t *ws__outq_reserve(ws_outq *q, const ws_allocator *a, size_t n)
+{
+    ws_outq_blk *t = q->tail;
+    if (t && t->cap - t->len >= n)
+        return t->data + t->len;
+    return ws__outq_reserve_slow(q, a, n);
+}
+static inline void ws__outq_commit(ws_outq *q, size_t n)
+{
+    q->tail->len += n;
+    q->queued += n;
+}
+/* Queue len bytes at p by reference; token (or NULL) is reported by ws__outq_released once
+ * they are written. len may be 0: a release record only. Fails only when the list must grow
+ * and cannot (see ws__outq_room). */
+int ws__outq_borrow(ws_outq *q, const ws_allocator *a, const uint8_t *p, size_t len,
+                    const void *token);
+/* Room for k more borrowed pieces without allocating: WS_OK or WS_ERR_NOMEM. */
+int ws__outq_room(ws_outq *q, const ws_allocator *a, size_t k);
+void ws__outq_mark(const ws_outq *q, ws_outq_mark *m);
+void ws__outq_rollback(ws_outq *q, const ws_allocator *a, const ws_outq_mark *m);
+/* The bytes after the taken cursor, as up to cnt chunks. */
 int ws__outq_iov(const ws_outq *q, ws_iovec *iov, int cnt);
+int ws__outq_take(ws_outq *q, size_t n);
 int ws__outq_ack(ws_outq *q, const ws_allocator *a, size_t n);
-/* Release the drained buffer (called once the connection has been quiet for a while), so busy
- * connections allocate nothing per message and idle ones hold no buffer. */
+/* The token of the oldest borrowed piece wholly written and not yet collected: 1 and *token,
+ * or 0. */
+int ws__outq_released(ws_outq *q, const void **token);
+/* Give back what a quiet line does not need: the spare block, a drained tail, an empty
+ * borrow list. Busy connections keep theirs and allocate nothing per message. */
 void ws__outq_trim(ws_outq *q, const ws_allocator *a);
 static inline size_t ws__outq_pending(const ws_outq *q)
 {
     return (size_t)(q->queued - q->acked);
+}
+/* Holds memory that ws__outq_trim would give back. */
+static inline int ws__outq_trimmable(const ws_outq *q)
+{
+    return q->spare || (q->tail && q->queued == q->acked) || (q->marks && q->mcount == 0);
 }
 
 /* Big-endian loads and stores, independent of host byte order and alignment. */

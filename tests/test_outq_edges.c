@@ -18,7 +18,7 @@ static void test_outq_edges(void **state)
 
     assert_int_equal(ws__alloc_init(&a, &user), WS_OK);
     memset(&q, 0, sizeof q);
-    assert_int_equal(ws__outq_borrow(&q, &a, piece, 0), WS_OK);
+    assert_int_equal(ws__outq_borrow(&q, &a, piece, 0, NULL), WS_OK);
     assert_int_equal(ws__outq_pending(&q), 0);
     assert_null(ws__outq_reserve(&q, &a, SIZE_MAX - 8));
     p = ws__outq_reserve(&q, &a, 2);
@@ -26,7 +26,7 @@ static void test_outq_edges(void **state)
     p[0] = 'a';
     p[1] = 'b';
     ws__outq_commit(&q, 2);
-    assert_int_equal(ws__outq_borrow(&q, &a, piece, sizeof piece), WS_OK);
+    assert_int_equal(ws__outq_borrow(&q, &a, piece, sizeof piece, NULL), WS_OK);
     assert_int_equal(ws__outq_iov(&q, iov, 4), 2);
     assert_int_equal(ws__outq_ack(&q, &a, 7), WS_ERR_INVALID_ARG);
     assert_int_equal(ws__outq_ack(&q, &a, 3), WS_OK);
