@@ -24,7 +24,7 @@ static int trimmable(const ws_conn *c)
     int rx = rx_views_clear(c);
     return (c->aux && !c->pong_pending && c->ctl_len == 0 && rx) ||
            (c->rbuf && !c->rx_msg_op && rx) || (c->ibuf && c->ipos == c->ilen && rx) ||
-           (c->out.buf && ws__outq_pending(&c->out) == 0);
+           ws__outq_trimmable(&c->out);
 }
 
 static void trim(ws_conn *c)
@@ -83,8 +83,10 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
             WS_MIN_DEADLINE_(c->t_last_ping + c->t_ping);
         if (c->t_idle)
             WS_MIN_DEADLINE_(c->t_last_rx + c->t_idle);
-        if (trimmable(c)) /* one wake-up to give buffers back once quiet */
-            WS_MIN_DEADLINE_(quiet_since(c) + QUIET_MS);
+        /* One wake-up to give buffers back once quiet; on a whole-second grid, so that the
+         * deadline moves at most once a second however often input arrives. */
+        if (trimmable(c))
+            WS_MIN_DEADLINE_((quiet_since(c) / QUIET_MS + 2) * QUIET_MS);
     }
     if (c->state == WS_STATE_CLOSING && c->t_close)
         WS_MIN_DEADLINE_(c->t_closing + c->t_close);
