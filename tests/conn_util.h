@@ -632,6 +632,8 @@ typedef struct failalloc {
     long live;     /* blocks allocated and not yet freed */
     size_t bytes;  /* bytes allocated and not yet freed */
     long reallocs; /* calls of the realloc hook (failed ones included) */
+    int poison;    /* freed blocks are overwritten first, and realloc always moves: memory
+                      still used after it was given back (or moved) shows as changed bytes */
 } failalloc;
 
 #define FA_CANARY_LEN 8
@@ -690,9 +692,17 @@ static inline void *fa_realloc(void *user, void *p, size_t old_n, size_t n)
     fa->reallocs++;
     if (fa_should_fail(fa))
         return NULL;
-    fa_hdr *q = realloc(h, sizeof *q + n + FA_CANARY_LEN);
-    if (!q)
+    fa_hdr *q;
+    if (fa->poison) {
+        q = malloc(sizeof *q + n + FA_CANARY_LEN);
+        if (!q)
+            return NULL;
+        memcpy(q + 1, p, old_n < n ? old_n : n);
+        memset(p, 0xDD, old_n);
+        free(h);
+    } else if (!(q = realloc(h, sizeof *q + n + FA_CANARY_LEN))) {
         return NULL;
+    }
     q->n = n;
     memcpy((uint8_t *)(q + 1) + n, fa_canary, FA_CANARY_LEN);
     fa->bytes = fa->bytes - old_n + n;
@@ -705,6 +715,8 @@ static inline void fa_free(void *user, void *p, size_t n)
     fa_hdr *h = fa_check(p, n);
     fa->live--;
     fa->bytes -= n;
+    if (fa->poison)
+        memset(p, 0xDD, n);
     free(h);
 }
 

@@ -698,11 +698,17 @@ static void test_borrow(void **state)
     assert_int_equal(ws_conn_output_ack(p.srv, 10 + 1234), WS_OK);
     assert_int_equal(ws_conn_output_acked(p.srv), 10 + 1234);
     assert_true(ws_conn_output_acked(p.srv) < qa); /* A still referenced */
+    const void *rel = &rel;
+    assert_int_equal(ws_conn_next_released(p.srv, &rel), 0);
+    assert_null(rel);
     assert_true(ws_conn_output(p.srv, iov, 8) >= 1);
     assert_ptr_equal(iov[0].base, a + 1234);
     assert_int_equal(iov[0].len, n - 1234);
     assert_int_equal(ws_conn_output_ack(p.srv, n - 1234 + 3), WS_OK);
     assert_true(ws_conn_output_acked(p.srv) >= qa); /* A released */
+    assert_int_equal(ws_conn_next_released(p.srv, &rel), 1);
+    assert_ptr_equal(rel, a);
+    assert_int_equal(ws_conn_next_released(p.srv, &rel), 0);
     assert_int_equal(ws_conn_output(p.srv, iov, 8), 2);
     assert_int_equal(iov[0].len, 15);
     assert_ptr_equal(iov[1].base, c);
@@ -715,6 +721,9 @@ static void test_borrow(void **state)
     assert_int_equal(take_output(p.srv, &rest, 999), 15 + n);
     assert_memory_equal(rest.p + 15, c, n);
     assert_int_equal(ws_conn_output_acked(p.srv), qc);
+    assert_int_equal(ws_conn_next_released(p.srv, &rel), 1);
+    assert_ptr_equal(rel, c);
+    assert_int_equal(ws_conn_next_released(p.srv, &rel), 0);
     bytes_free(&rest);
     pair_free(&p);
 
@@ -738,6 +747,13 @@ static void test_borrow(void **state)
     log_assert_message(&p.clog, 3, WS_OP_BINARY, c, n);
     log_assert_message(&p.clog, 4, WS_OP_BINARY, a, n);
     log_clear(&p.clog);
+    /* one release per borrowed send, in order, fragments included */
+    const void *want_rel[] = {a, c, c + 1000, a};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(ws_conn_next_released(p.srv, &rel), 1);
+        assert_ptr_equal(rel, want_rel[i]);
+    }
+    assert_int_equal(ws_conn_next_released(p.srv, &rel), 0);
 
     /* A client copies (it must mask): BORROW is ignored, no view into the caller's buffer. */
     uint64_t q0 = ws_conn_output_queued(p.cli);
@@ -751,6 +767,9 @@ static void test_borrow(void **state)
     assert_int_equal(p.slog.n, 2); /* the pong for "pp", then the message */
     assert_int_equal(p.slog.v[0].type, WS_EV_PONG);
     log_assert_message(&p.slog, 1, WS_OP_BINARY, a, n);
+    assert_int_equal(ws_conn_next_released(p.cli, &rel), 1); /* copied, still reported */
+    assert_ptr_equal(rel, a);
+    assert_int_equal(ws_conn_next_released(p.cli, &rel), 0);
     pair_free(&p);
     free(a);
     free(c);

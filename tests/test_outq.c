@@ -60,8 +60,8 @@ static void test_trim_keeps_unsent_frees_drained(void **state)
     ws__outq_trim(&q, &a);
     assert_int_equal(fa.bytes, 0);
     assert_int_equal(fa.live, 0);
-    assert_null(q.buf);
-    assert_int_equal(q.cap, 0);
+    assert_null(q.head);
+    assert_null(q.spare);
 
     /* and the queue works again afterwards */
     p = ws__outq_reserve(&q, &a, 3);
@@ -209,12 +209,293 @@ static void test_failed_borrow_then_borrowed_sends(void **state)
     }
 }
 
+/* ---- output never moves until acknowledged (ws.h "Output never moves") ---- */
+
+/* A chunk the caller was shown: where it was, what it held, and its place in the stream. */
+typedef struct shown {
+    const uint8_t *at;
+    uint64_t pos;
+    size_t len;
+    uint8_t *copy;
+} shown;
+
+typedef struct views {
+    shown v[4096];
+    size_t n;
+    uint64_t end; /* stream position past everything shown so far */
+} views;
+
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* Every byte shown and not yet acknowledged is where it was, unchanged. */
+static void views_check(views *w, uint64_t acked)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        shown *s = &w->v[i];
+        if (s->pos + s->len <= acked) {
+            free(s->copy);
+            continue;
+        }
+        size_t skip = acked > s->pos ? (size_t)(acked - s->pos) : 0;
+        assert_memory_equal(s->at + skip, s->copy + skip, s->len - skip);
+        w->v[keep++] = *s;
+    }
+    w->n = keep;
+}
+
+/* Show the caller what is after the taken bytes (the stream position `from`). */
+static void views_add(views *w, ws_conn *c, uint64_t from)
+{
+    ws_iovec iov[16];
+    int k = ws_conn_output(c, iov, 16);
+    assert_true(k >= 0);
+    for (int i = 0; i < k; i++, from += iov[i - 1].len) {
+        if (from + iov[i].len <= w->end)
+            continue; /* shown before (and checked to be still there) */
+        assert_true(w->n < 4096);
+        shown *s = &w->v[w->n++];
+        s->at = iov[i].base;
+        s->pos = from;
+        s->len = iov[i].len;
+        s->copy = malloc(iov[i].len);
+        assert_non_null(s->copy);
+        memcpy(s->copy, iov[i].base, iov[i].len);
+        w->end = from + iov[i].len;
+    }
+}
+
+/* Copy the stream's bytes [from, from + n) into out, from the views (they cover it). */
+static void views_read(const views *w, uint64_t from, size_t n, bytes *out)
+{
+    while (n > 0) {
+        const shown *s = NULL;
+        for (size_t i = 0; i < w->n && !s; i++)
+            if (w->v[i].pos <= from && from < w->v[i].pos + w->v[i].len)
+                s = &w->v[i];
+        if (!s) {
+            print_message("stream byte %llu not shown (views %zu, end %llu)\n", (unsigned long long)from, w->n, (unsigned long long)w->end);
+            for (size_t i = 0; i < w->n; i++) print_message("  [%llu,+%zu)\n", (unsigned long long)w->v[i].pos, w->v[i].len);
+        }
+        assert_non_null(s);
+        size_t off = (size_t)(from - s->pos), k = s->len - off < n ? s->len - off : n;
+        bytes_append(out, s->at + off, k);
+        from += k;
+        n -= k;
+    }
+}
+
+/*
+ * Sends (copied, borrowed, fragmented, large), pings, ticks through timer pings and quiet
+ * seconds, takes and partial acks in a seeded random order, with an allocator that poisons
+ * what is freed and moves what is reallocated: every output byte shown stays put and unchanged
+ * until acknowledged; several writes are in flight at once; the bytes written, in order, are
+ * exactly the frames sent; and every borrowed send is released once, after it was written.
+ */
+static void test_output_never_moves(void **state)
+{
+    (void)state;
+    for (uint32_t seed = 1; seed <= 6; seed++) {
+        failalloc fa;
+        ws_allocator a = failalloc_init(&fa, -1, 0);
+        fa.poison = 1;
+        uint32_t rng = seed, r = seed * 7919u;
+        ws_conn *c = conn_open(WS_ROLE_SERVER, &a, &rng);
+        views *w = calloc(1, sizeof *w);
+        static uint8_t lent[200000]; /* borrowed payloads: unchanged until released */
+        bytes wire = {0}, want = {0};
+        uint64_t taken = 0, acked = 0, now = 0;
+        size_t borrowed = 0, released = 0, msgs = 0;
+        assert_non_null(c);
+        assert_non_null(w);
+        for (size_t i = 0; i < sizeof lent; i++)
+            lent[i] = (uint8_t)(i * 31 + seed);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_PING_INTERVAL, 700), WS_OK);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_PONG_TIMEOUT, 0), WS_OK);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_TIMEOUT, 0), WS_OK);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 1u << 24), WS_OK);
+        assert_int_equal(ws_conn_tick(c, now), WS_OK);
+
+        for (int step = 0; step < 1500; step++) {
+            unsigned op = lcg(&r) % 10;
+            if (op <= 2) { /* a message: copied or borrowed, maybe fragmented or large */
+                size_t n = lcg(&r) % 5 == 0 ? lcg(&r) % 150000 : lcg(&r) % 700;
+                size_t off = lcg(&r) % (sizeof lent - n);
+                unsigned flags = op == 2 ? WS_SEND_BORROW : 0;
+                uint64_t frag = lcg(&r) % 4 == 0 ? 1000 + lcg(&r) % 5000 : 0;
+                assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, frag), WS_OK);
+                assert_int_equal(ws_conn_send(c, WS_OP_BINARY, lent + off, n, flags), WS_OK);
+                borrowed += flags != 0;
+                bytes_append(&want, lent + off, n);
+                msgs++;
+            } else if (op == 3) {
+                assert_int_equal(ws_conn_ping(c, "p", 1), WS_OK);
+            } else if (op == 4) { /* time passes: timer pings, a quiet second's trim */
+                now += lcg(&r) % 1500;
+                assert_int_equal(ws_conn_tick(c, now), WS_OK);
+            } else if (op <= 6) { /* a write submitted: some of what is offered, in flight */
+                views_add(w, c, taken);
+                uint64_t untaken = ws_conn_output_queued(c) - taken;
+                uint64_t offered = w->end > taken ? w->end - taken : 0; /* up to 16 chunks */
+                size_t n = (size_t)(lcg(&r) % (offered + 1));
+                assert_int_equal(ws_conn_output_take(c, n), WS_OK);
+                taken += n;
+                assert_int_equal(ws_conn_output_take(c, (size_t)untaken - n + 1),
+                                 WS_ERR_INVALID_ARG);
+            } else if (op <= 8) { /* the oldest write completes, in part or whole */
+                views_add(w, c, taken); /* the classic loop: shown, written, acked */
+                uint64_t offered = w->end > acked ? w->end - acked : 0;
+                size_t n = (size_t)(lcg(&r) % (offered + 1));
+                views_read(w, acked, n, &wire);
+                assert_int_equal(ws_conn_output_ack(c, n), WS_OK);
+                acked += n;
+                if (taken < acked)
+                    taken = acked;
+            } else { /* collect releases: only what was written */
+                const void *p;
+                while (ws_conn_next_released(c, &p) == 1) {
+                    assert_true((const uint8_t *)p >= lent && (const uint8_t *)p < lent + sizeof lent);
+                    released++;
+                }
+                assert_null(p);
+            }
+            views_check(w, acked);
+            assert_int_equal(ws_conn_output_acked(c), acked);
+            assert_int_equal(ws_conn_buffered_amount(c), ws_conn_output_queued(c) - acked);
+        }
+        /* Everything written: the stream decodes to the messages sent, in order. */
+        while (ws_conn_output_queued(c) > acked) {
+            views_add(w, c, taken);
+            size_t n = (size_t)(w->end - acked);
+            views_read(w, acked, n, &wire);
+            assert_int_equal(ws_conn_output_ack(c, n), WS_OK);
+            acked += n;
+            taken = acked;
+            views_check(w, acked);
+        }
+        const void *p;
+        while (ws_conn_next_released(c, &p) == 1)
+            released++;
+        assert_int_equal(released, borrowed);
+
+        ws_conn *peer = conn_open(WS_ROLE_CLIENT, NULL, &rng);
+        ev_log l = {0};
+        bytes got = {0};
+        assert_int_equal(ws_conn_set_option(peer, WS_OPT_MAX_MESSAGE_SIZE, 1u << 20), WS_OK);
+        assert_int_equal(feed_copy(peer, &l, wire.p, wire.n, 65536), WS_OK);
+        assert_int_equal(log_count(&l, WS_EV_MESSAGE), msgs);
+        for (size_t i = 0; i < l.n; i++)
+            if (l.v[i].type == WS_EV_MESSAGE)
+                bytes_append(&got, l.v[i].data, l.v[i].len);
+        assert_int_equal(got.n, want.n);
+        assert_memory_equal(got.p, want.p, want.n);
+
+        views_check(w, UINT64_MAX);
+        free(w);
+        bytes_free(&got);
+        bytes_free(&wire);
+        bytes_free(&want);
+        log_free(&l);
+        ws_conn_free(peer);
+        ws_conn_free(c);
+        assert_int_equal(fa.live, 0);
+    }
+}
+
+/* Discarding the output (the transport is gone) releases every borrowed payload, written or
+ * not, ends the connection with 1006, and leaves nothing pending. */
+static void test_discard_releases_everything(void **state)
+{
+    (void)state;
+    uint32_t rng = 5;
+    ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    static uint8_t big[3000], big2[5000];
+    const void *p;
+    ws_event e;
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, big, sizeof big, WS_SEND_BORROW), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, "x", 1, WS_SEND_BORROW), WS_OK); /* copied */
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, big2, sizeof big2, WS_SEND_BORROW), WS_OK);
+    assert_int_equal(ws_conn_output_ack(c, 5), WS_OK);
+    assert_int_equal(ws_conn_next_released(c, &p), 0);
+    assert_null(p);
+    assert_int_equal(ws_conn_output_discard(c), WS_OK);
+    assert_int_equal(ws_conn_buffered_amount(c), 0);
+    ws_conn_stats st;
+    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+    assert_int_equal(st.bytes_out, 5); /* discarded bytes do not count as written */
+    assert_int_equal(ws_conn_next_released(c, &p), 1);
+    assert_ptr_equal(p, big);
+    assert_int_equal(ws_conn_next_released(c, &p), 1);
+    assert_string_equal((const char *)p, "x");
+    assert_int_equal(ws_conn_next_released(c, &p), 1);
+    assert_ptr_equal(p, big2);
+    assert_int_equal(ws_conn_next_released(c, &p), 0);
+    assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+    assert_int_equal(e.type, WS_EV_ERROR);
+    assert_int_equal(e.error, WS_ERR_OUTPUT_DISCARDED);
+    assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+    assert_int_equal(e.type, WS_EV_CLOSE);
+    assert_int_equal(e.close_code, WS_CLOSE_ABNORMAL);
+    assert_int_equal(ws_conn_wants_shutdown(c), 1);
+    assert_int_equal(ws_conn_next_released(NULL, &p), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_next_released(c, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_output_discard(NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_output_take(NULL, 0), WS_ERR_INVALID_ARG);
+    ws_conn_free(c);
+}
+
+/* The quiet-second wake-up (to give buffers back) sits on a whole-second grid: a stream of
+ * reads does not move the connection's deadline each time, yet the buffers still go once the
+ * line has been quiet. */
+static void test_trim_deadline_moves_once_a_second(void **state)
+{
+    (void)state;
+    uint32_t rng = 9;
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    ws_conn *c = conn_open(WS_ROLE_SERVER, &a, &rng);
+    ev_log l = {0};
+    bytes in = {0}, out = {0};
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_IDLE_TIMEOUT, 0), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 10000), WS_OK);
+    peer_frame(&in, WS_ROLE_SERVER, WS_OP_TEXT, 1, "hi", 2);
+    uint64_t first = 0, changes = 0, last = 0;
+    for (uint64_t t = 10000; t < 11000; t += 50) { /* a read every 50 ms for 1 s */
+        assert_int_equal(ws_conn_tick(c, t), WS_OK);
+        assert_int_equal(feed_const(c, &l, in.p, in.n, 0), WS_OK);
+        assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "hi", 2, 0), WS_OK);
+        take_output(c, &out, 0);
+        uint64_t d = ws_conn_next_deadline(c);
+        assert_true(d > t && d <= t + 2000);
+        if (first == 0)
+            first = d;
+        else if (d != last)
+            changes++;
+        last = d;
+    }
+    assert_true(changes <= 1); /* 20 reads, the deadline moved at most once */
+    assert_true(fa.live > 1);  /* buffers held while busy */
+    assert_int_equal(ws_conn_tick(c, last), WS_OK); /* quiet since the last read: given back */
+    assert_int_equal(fa.live, 1); /* the connection itself only */
+    bytes_free(&in);
+    bytes_free(&out);
+    log_free(&l);
+    ws_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trim_keeps_unsent_frees_drained),
         cmocka_unit_test(test_quiet_second_with_output_pending),
         cmocka_unit_test(test_failed_borrow_then_borrowed_sends),
+        cmocka_unit_test(test_output_never_moves),
+        cmocka_unit_test(test_discard_releases_everything),
+        cmocka_unit_test(test_trim_deadline_moves_once_a_second),
     };
     return cmocka_run_group_tests_name("outq", tests, NULL, NULL);
 }
