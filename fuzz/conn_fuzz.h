@@ -79,6 +79,15 @@ typedef struct cf_state {
     uint64_t fed;
     size_t wire_n; /* bytes of peer input in all */
     int stalled; /* the peer reads nothing: output is asked for but never written */
+    /* writes in flight (ws_conn_output_take), oldest first: where their bytes were shown and
+     * a copy, checked unchanged when they complete */
+    struct cf_flight {
+        ws_iovec iov[4];
+        int cnt;
+        size_t len;
+        uint8_t *copy;
+    } flight[8];
+    int nflight;
 } cf_state;
 
 static uint32_t cf_next(uint32_t *s)
@@ -328,14 +337,71 @@ static void cf_drain(cf_state *s)
     cf_check_state(s);
 }
 
+/* The oldest write in flight completes: its bytes are where they were, unchanged (ws.h:
+ * output never moves until acknowledged), and go to the wire. */
+static void cf_complete(cf_state *s)
+{
+    struct cf_flight *f = &s->flight[0];
+    size_t off = 0;
+    for (int i = 0; i < f->cnt; i++) {
+        CF_CHECK(memcmp(f->iov[i].base, f->copy + off, f->iov[i].len) == 0);
+        cf_out_bytes(&s->out, f->iov[i].base, f->iov[i].len);
+        off += f->iov[i].len;
+    }
+    CF_CHECK(ws_conn_output_ack(s->c, f->len) == WS_OK);
+    free(f->copy);
+    memmove(&s->flight[0], &s->flight[1], (size_t)(s->nflight - 1) * sizeof s->flight[0]);
+    s->nflight--;
+}
+
+/* A write is submitted and completes later (a completion-based loop): what ws_conn_output
+ * offers after the writes already in flight, at most 64 KiB, is taken. */
+static void cf_take(cf_state *s)
+{
+    struct cf_flight *f;
+    if (s->nflight == 8)
+        cf_complete(s);
+    f = &s->flight[s->nflight];
+    f->cnt = ws_conn_output(s->c, f->iov, 4);
+    CF_CHECK(f->cnt >= 0 && f->cnt <= 4);
+    f->len = 0;
+    for (int i = 0; i < f->cnt; i++) {
+        if (f->iov[i].len > 65536 - f->len)
+            f->iov[i].len = 65536 - f->len;
+        f->len += f->iov[i].len;
+        if (f->len == 65536) {
+            f->cnt = i + 1;
+            break;
+        }
+    }
+    if (f->len == 0)
+        return;
+    f->copy = malloc(f->len);
+    CF_CHECK(f->copy != NULL);
+    size_t off = 0;
+    for (int i = 0; i < f->cnt; i++) {
+        memcpy(f->copy + off, f->iov[i].base, f->iov[i].len);
+        off += f->iov[i].len;
+    }
+    CF_CHECK(ws_conn_output_take(s->c, f->len) == WS_OK);
+    s->nflight++;
+}
+
 /* Write (acknowledge) part of the pending output, as a socket taking some bytes would; events
- * are left where they are. */
+ * are left where they are. Writes in flight complete first; "nothing written" (how 0) from a
+ * peer that reads submits a write in flight instead. */
 static void cf_write_now(cf_state *s, unsigned how)
 {
     ws_iovec iov[4], again[4];
     int cnt;
     size_t total = 0, budget;
 
+    if (how == 0 && !s->stalled) {
+        cf_take(s);
+        return;
+    }
+    while (how != 0 && s->nflight > 0)
+        cf_complete(s);
     cnt = ws_conn_output(s->c, iov, 4);
     CF_CHECK(cnt >= 0 && cnt <= 4);
     /* a pure accessor: asking again gives the same chunks */
@@ -360,6 +426,9 @@ static void cf_write_now(cf_state *s, unsigned how)
     CF_CHECK(ws_conn_output_ack(s->c, (size_t)(ws_conn_output_queued(s->c) -
                                                 ws_conn_output_acked(s->c)) + 1) ==
              WS_ERR_INVALID_ARG);
+    const void *rel;
+    while (ws_conn_next_released(s->c, &rel) == 1) /* borrowed sends written: handed back */
+        CF_CHECK(rel != NULL);
 }
 
 static void cf_write(cf_state *s, unsigned how)
@@ -585,6 +654,7 @@ static int cf_run(int role, const uint8_t *data, size_t size)
         cf_drain(&s);
     }
     cf_write(&s, 3);
+    CF_CHECK(s.nflight == 0);
     ws_conn_free(s.c);
     ws_frame_decoder_free(s.out.dec);
     free(wire);
