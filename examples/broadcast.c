@@ -21,12 +21,12 @@
  * queue stays under the limit plus one message.
  *
  * One copy per message. The message is copied once into a reference-counted buffer; every
- * receiver's queue borrows it (WS_SEND_BORROW: no copy) and each connection keeps a small FIFO
- * of (buffer, release mark) pairs, the mark being ws_conn_output_queued() right after the send:
- * the reference is dropped once ws_conn_output_acked() reaches it, or when the connection goes
- * away. The held-back slot of --policy drop holds a reference too. So a 16 MiB message queued
- * for 1,000 receivers costs 16 MiB, not 16 GiB. Messages under SHARE_MIN are copied into each
- * queue instead (a borrowed entry costs ~50 bytes of bookkeeping per receiver); with
+ * receiver's queue borrows it (WS_SEND_BORROW: no copy) and holds a reference, dropped when
+ * ws_conn_next_released() hands the payload back (written), or when the connection goes away
+ * (ws_conn_output_discard() releases what was never written). The held-back slot of --policy
+ * drop holds a reference too. So a 16 MiB message queued for 1,000 receivers costs 16 MiB,
+ * not 16 GiB. The library copies payloads under WS_OPT_BORROW_MIN_SIZE (1 KiB) into each queue
+ * instead, cheaper than one more iovec, and still reports them released; with
  * permessage-deflate, messages of the queue limit or more go uncompressed so they stay shared
  * (the library compresses per connection, which would make one copy -- and one deflate run --
  * per receiver).
@@ -35,12 +35,12 @@
  */
 #include "common/server.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_QUEUE_LIMIT ((uint64_t)1 << 20)
-#define SHARE_MIN 1024u
 
 /* A message as broadcast: one buffer for every receiver, freed with its last reference. */
 struct bmsg {
@@ -50,15 +50,7 @@ struct bmsg {
     uint8_t data[];
 };
 
-/* A borrowed message in a receiver's queue: released once the connection acked `mark`. */
-struct lent {
-    struct bmsg *m;
-    uint64_t mark;
-};
-
 struct peer { /* per receiver */
-    struct lent *q; /* ring, oldest first */
-    size_t head, count, cap;
     struct bmsg *held; /* --policy drop: the latest message, held back while behind */
 };
 
@@ -93,67 +85,26 @@ static void bmsg_unref(struct bmsg *m)
     }
 }
 
-/* Drop the references to what the connection has written (all of it when c is NULL: gone). */
-static void release_written(struct peer *p, const ws_conn *c)
+/* Drop the references to what the connection has written. */
+static void release_written(ws_conn *c)
 {
-    uint64_t acked = c ? ws_conn_output_acked(c) : UINT64_MAX;
-    while (p->count && p->q[p->head].mark <= acked) {
-        bmsg_unref(p->q[p->head].m);
-        p->head = (p->head + 1) % p->cap;
-        p->count--;
-    }
-    if (p->count == 0) {
-        p->head = 0;
-        if (p->cap > 16) { /* a burst is over: give its ring back */
-            free(p->q);
-            p->q = NULL;
-            p->cap = 0;
-        }
-    }
+    const void *data;
+    while (ws_conn_next_released(c, &data) == 1)
+        bmsg_unref((struct bmsg *)((const uint8_t *)data - offsetof(struct bmsg, data)));
 }
 
-/* Room for one more entry in the receiver's FIFO. */
-static int reserve(struct peer *p)
-{
-    if (p->count < p->cap)
-        return 0;
-    size_t cap = p->cap ? p->cap * 2 : 4;
-    struct lent *q = malloc(cap * sizeof *q);
-    if (!q)
-        return -1;
-    for (size_t i = 0; i < p->count; i++)
-        q[i] = p->q[(p->head + i) % p->cap];
-    free(p->q);
-    p->q = q;
-    p->head = 0;
-    p->cap = cap;
-    return 0;
-}
-
-/* Queue m for the receiver: borrowed (shared) from SHARE_MIN bytes, copied below. */
+/* Queue m for the receiver, borrowed: the queue holds a reference until it is released. */
 static void queue(struct ex_client *to, struct bmsg *m)
 {
-    struct peer *p = to->app;
-    uint32_t flags = 0;
-    if (m->len >= SHARE_MIN) {
-        /* Room in the FIFO first: once queued, the buffer must stay until written. */
-        if (reserve(p) != 0) {
-            stats.dropped++;
-            return;
-        }
-        flags = WS_SEND_BORROW;
-        if (m->len >= queue_limit)
-            flags |= WS_SEND_NO_COMPRESS;
-    }
+    uint32_t flags = WS_SEND_BORROW;
+    if (m->len >= queue_limit)
+        flags |= WS_SEND_NO_COMPRESS;
     if (ws_conn_send(to->c, m->op, m->data, m->len, flags) != WS_OK) {
         stats.dropped++;
         return;
     }
     stats.out++;
-    if (flags & WS_SEND_BORROW) {
-        p->q[(p->head + p->count++) % p->cap] = (struct lent){m, ws_conn_output_queued(to->c)};
-        m->refs++;
-    }
+    m->refs++;
 }
 
 static int behind(const struct ex_client *to)
@@ -166,7 +117,7 @@ static void deliver(struct ex_server *s, struct ex_client *to, struct bmsg *m)
     struct peer *p = to->app;
     if (!p || ws_conn_state(to->c) != WS_STATE_OPEN)
         return;
-    release_written(p, to->c);
+    release_written(to->c);
     if (p->held && !behind(to)) { /* it caught up: the held one first, in order */
         queue(to, p->held);
         bmsg_unref(p->held);
@@ -195,7 +146,7 @@ static int on_drained(struct ex_server *s, struct ex_client *cl)
     (void)s;
     if (!p)
         return 0;
-    release_written(p, cl->c); /* everything was written */
+    release_written(cl->c); /* everything was written */
     if (!p->held || ws_conn_state(cl->c) != WS_STATE_OPEN)
         return 0;
     struct bmsg *m = p->held;
@@ -243,16 +194,16 @@ static void on_event(struct ex_server *s, struct ex_client *cl, const ws_event *
     }
 }
 
-/* The connection is over; its ws_conn is freed right after, and reads no borrowed byte
- * before that, so its references go now. */
+/* The connection is over; its ws_conn is freed right after: what it never wrote is given
+ * up, so every reference it held comes back now. */
 static void on_drop(struct ex_server *s, struct ex_client *cl)
 {
     struct peer *p = cl->app;
     (void)s;
+    ws_conn_output_discard(cl->c);
+    release_written(cl->c);
     if (!p)
         return;
-    release_written(p, NULL);
-    free(p->q);
     bmsg_unref(p->held);
     free(p);
     cl->app = NULL;
@@ -270,8 +221,7 @@ static void on_tick(struct ex_server *s, uint64_t now)
         if (!cl)
             continue;
         queued += ws_conn_buffered_amount(cl->c);
-        if (cl->app) /* while here: what was written since is no longer held */
-            release_written(cl->app, cl->c);
+        release_written(cl->c); /* while here: what was written since is no longer held */
     }
     printf("stats: connections=%zu messages_in=%llu messages_out=%llu queued_bytes=%llu "
            "dropped=%llu closed_behind=%llu shared=%llu shared_bytes=%llu closed_1006=%llu "
