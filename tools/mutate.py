@@ -20,8 +20,9 @@ never written), the object compiled with the flags of `make check`; a mutant who
 debug information aside, is byte-identical to the original is "same object" and not run.
 Otherwise the library is re-archived, and the programs `make check` runs (cmocka tests, the
 conformance runner, the fuzz corpus replays; the examples they drive are relinked too) are
-linked and run one at a time, cheapest first, each under a timeout, until one fails (killed)
-or all pass (survived). Mutants listed in tools/mutate-equivalent.txt are "marked equivalent"
+linked and run one at a time, each under a timeout, until one fails (killed) or all pass
+(survived): first the programs named after the mutated file and those that killed its mutants
+in earlier runs (build/mutate/kills.json), then the rest, each group cheapest first. Mutants listed in tools/mutate-equivalent.txt are "marked equivalent"
 and not run.
 
 Identity of a mutant (stable under edits elsewhere in the file):
@@ -539,6 +540,51 @@ class Runner:
                           f, indent=1)
         self.base_stripped = {rel: stripped(o, a.objcopy) for rel, o in self.base_objs.items()}
         self.programs.sort(key=lambda p: (p.base_time, p.name))
+        self.load_kills()
+
+    # ---- which programs first, per mutated file ----
+    #
+    # A mutant is killed by the first program that fails, so the order only changes the cost:
+    # a survivor still runs every program. For a file lib/X.c the programs tried first are
+    # those named after it (test_X, fuzz_X...-replay; lib/X_Y.c also matches X) and those that
+    # killed mutants of that file in earlier runs (kills.json in the work folder, seeded from
+    # an earlier results.tsv), each group cheapest first; then the rest, cheapest first.
+
+    def load_kills(self):
+        self.kills_path = os.path.join(self.out, "kills.json")
+        self.kills = {}
+        if os.path.exists(self.kills_path):
+            with open(self.kills_path) as f:
+                self.kills = json.load(f)
+            return
+        tsv = os.path.join(self.out, "results.tsv")
+        if os.path.exists(tsv):
+            with open(tsv) as f:
+                for line in f:
+                    c = line.rstrip("\n").split("\t")
+                    if len(c) >= 4 and c[2] == "killed" and c[3]:
+                        self.note_kill(c[0], c[3])
+
+    def note_kill(self, rel, name):
+        with self.lock:
+            per = self.kills.setdefault(rel, {})
+            per[name] = per.get(name, 0) + 1
+
+    def save_kills(self):
+        with self.lock:
+            with open(self.kills_path, "w") as f:
+                json.dump(self.kills, f, indent=1, sort_keys=True)
+
+    def order_for(self, rel):
+        stem = os.path.basename(rel)[:-2]
+        names = {stem, stem.split("_")[0]}
+        killers = self.kills.get(rel, {})
+
+        def first(p):
+            words = set(re.split(r"[_-]", p.name))
+            return bool(names & words) or p.name in killers
+
+        return sorted(self.programs, key=lambda p: (not first(p), p.base_time, p.name))
 
     def stamp(self):
         h = hashlib.sha1()
@@ -724,7 +770,7 @@ class Runner:
             shutil.rmtree(os.path.join(wdir, "bin"), ignore_errors=True)
             shutil.rmtree(os.path.join(wdir, "examples"), ignore_errors=True)
             linked_examples = False
-            for p in self.programs:
+            for p in self.order_for(rel):
                 if self.stop:
                     res["status"] = "not-run"
                     return res
@@ -745,6 +791,7 @@ class Runner:
                     return res
                 if verdict:
                     res.update(status="killed", by=p.name, why=verdict)
+                    self.note_kill(rel, p.name)
                     return res
             res["status"] = "survived"
             return res
@@ -1021,6 +1068,8 @@ def main():
             return 130
     finally:
         ex.shutdown(wait=True)
+    if hasattr(r, "kills"):
+        r.save_kills()
     for m in chosen:
         results.setdefault(m.key(), {"status": "not-run", "by": "", "why": "", "secs": 0})
     elapsed = time.monotonic() - t0
