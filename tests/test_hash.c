@@ -1,9 +1,5 @@
 /* Tests for the private SHA-1 / base64 / Sec-WebSocket-Accept helpers in lib/hash.h. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +102,55 @@ static void test_sha1_million_a(void **state)
         assert_string_equal(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
     }
     free(a);
+}
+
+/* SHA-1 reads its input and nothing past it: whole blocks are hashed straight from the
+ * caller's bytes, so each message here ends at an unmapped page (a read past it faults), at
+ * every length around the block size, in one update and in two. */
+static void test_sha1_reads_only_its_input(void **state)
+{
+    (void)state;
+    uint8_t msg[200], want[20], got[20];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(i * 7u + 1u);
+    for (size_t n = 0; n <= sizeof msg; n++) {
+        ws__sha1(msg, n, want);
+        guarded g = guarded_copy(msg, n);
+        ws__sha1(g.data, n, got);
+        assert_memory_equal(got, want, 20);
+        for (size_t split = 0; split <= n; split += 13) {
+            ws__sha1_ctx c;
+            ws__sha1_init(&c);
+            ws__sha1_update(&c, g.data, split);
+            ws__sha1_update(&c, g.data + split, n - split);
+            ws__sha1_final(&c, got);
+            assert_memory_equal(got, want, 20);
+        }
+        guarded_free(&g);
+    }
+}
+
+/* FIPS 180-4 5.1.1: the message length goes into the last block as a 64-bit count of bits, high
+ * word first. Every other vector here is far below 2^32 bits, so its high word is 0; from 256
+ * MiB (2^31 bits) on, a wrongly shifted high word changes the digest. 256 MiB of the bytes
+ * 0..255 repeated, in 1 MiB updates (digest from Python's hashlib). */
+static void test_sha1_long_message(void **state)
+{
+    (void)state;
+    const size_t unit = (size_t)1 << 20;
+    uint8_t *b = malloc(unit), d[20];
+    char hex[41];
+    ws__sha1_ctx c;
+    assert_non_null(b);
+    for (size_t i = 0; i < unit; i++)
+        b[i] = (uint8_t)i;
+    ws__sha1_init(&c);
+    for (int i = 0; i < 256; i++)
+        ws__sha1_update(&c, b, unit);
+    ws__sha1_final(&c, d);
+    to_hex(d, hex);
+    assert_string_equal(hex, "37a6b20148116c584c875f2ab963248a630d6aad");
+    free(b);
 }
 
 static void test_sha1_incremental_splits(void **state)
@@ -334,6 +379,8 @@ int main(void)
         cmocka_unit_test(test_sha1_padding_boundaries),
         cmocka_unit_test(test_sha1_million_a),
         cmocka_unit_test(test_sha1_incremental_splits),
+        cmocka_unit_test(test_sha1_long_message),
+        cmocka_unit_test(test_sha1_reads_only_its_input),
         cmocka_unit_test(test_base64_encoded_len),
         cmocka_unit_test(test_base64_rfc4648_encode),
         cmocka_unit_test(test_base64_rfc4648_decode),
