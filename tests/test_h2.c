@@ -142,12 +142,49 @@ static void test_h2_edges(void **state)
     ws_handshake_free(hs);
 }
 
+/* Add the usual six fields (110 bytes by the count below) to a new server handshake of this
+ * header size limit, :authority `authority`; returns the last add's result, and checks that
+ * ws_h2_end_headers agrees (complete, or the same error, sticky). */
+static int add_fields_with_limit(size_t limit, const char *authority)
+{
+    const char *const f[6][2] = {
+        {":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"},
+        {":path", "/chat"},     {":authority", authority},  {"sec-websocket-version", "13"},
+    };
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
+    assert_int_equal(ws_handshake_set_max_header_size(hs, limit), WS_OK);
+    int r = WS_OK;
+    for (size_t i = 0; i < 6 && r == WS_OK; i++) {
+        r = ws_h2_add_header(hs, f[i][0], strlen(f[i][0]), f[i][1], strlen(f[i][1]));
+        if (i < 5)
+            assert_int_equal(r, WS_OK);
+    }
+    assert_int_equal(ws_h2_end_headers(hs), r == WS_OK ? WS_HANDSHAKE_COMPLETE : r);
+    ws_handshake_free(hs);
+    return r;
+}
+
+/* The header size limit over HTTP/2 counts name + value + 2 bytes per field (ws.h): a request
+ * whose fields add up to exactly the limit is accepted; one byte over -- a lower limit, or a
+ * longer value -- is WS_ERR_HS_TOO_LARGE at the field that goes over. */
+static void test_header_size_limit_exact(void **state)
+{
+    (void)state;
+    /* 7+7 + 9+9 + 7+5 + 5+5 + 10+11 + 21+2, and 2 per field */
+    assert_int_equal(add_fields_with_limit(110, "example.com"), WS_OK);
+    assert_int_equal(add_fields_with_limit(109, "example.com"), WS_ERR_HS_TOO_LARGE);
+    assert_int_equal(add_fields_with_limit(110, "example.co"), WS_OK);
+    assert_int_equal(add_fields_with_limit(110, "example.com."), WS_ERR_HS_TOO_LARGE);
+    assert_int_equal(add_fields_with_limit(111, "example.com."), WS_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pseudo_header_case_rules),
         cmocka_unit_test(test_authority_bytes),
         cmocka_unit_test(test_h2_edges),
+        cmocka_unit_test(test_header_size_limit_exact),
     };
     return cmocka_run_group_tests_name("h2", tests, NULL, NULL);
 }

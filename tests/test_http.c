@@ -401,6 +401,92 @@ static void test_lists_and_whitespace(void **state)
     ws_handshake_free(hs);
 }
 
+/* request-line = method SP request-target SP HTTP-version (RFC 9112 3): exactly one space
+ * before the version. A target that ends in anything else -- a tab, obs-text, a second space
+ * -- does not end there: the line is a syntax error, not a request for "/a". */
+static void test_request_line_separators(void **state)
+{
+    static const char *const bad[] = {"GET /a\tHTTP/1.1", "GET /a\x80HTTP/1.1",
+                                      "GET /a\xffHTTP/1.1", "GET /a  HTTP/1.1",
+                                      "GET  /a HTTP/1.1", "GET\t/a HTTP/1.1", "GET /a\t HTTP/1.1",
+                                      "GET /aHTTP/1.1", "GET  HTTP/1.1", "GET /a"};
+    char req[256];
+    (void)state;
+    snprintf(req, sizeof req, "GET /a HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Sec-WebSocket-Version: 13\r\n\r\n");
+    assert_int_equal(request(req), WS_HANDSHAKE_COMPLETE);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(req, sizeof req, "%s\r\nHost: h\r\n\r\n", bad[i]);
+        int r = request(req);
+        if (r != WS_ERR_HS_SYNTAX)
+            print_message("request line \"%s\": %s\n", bad[i], ws_errname(r));
+        assert_int_equal(r, WS_ERR_HS_SYNTAX);
+    }
+}
+
+/* A server handshake that parsed the base request with this header line added. */
+static ws_handshake *parsed_with(const char *line)
+{
+    char req[512];
+    size_t used;
+    int n = snprintf(req, sizeof req, "%s%s\r\n\r\n", REQ_HEAD, line);
+    assert_true(n > 0 && (size_t)n < sizeof req);
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
+    assert_int_equal(ws_handshake_feed(hs, (const uint8_t *)req, (size_t)n, &used),
+                     WS_HANDSHAKE_COMPLETE);
+    return hs;
+}
+
+static void assert_view(const char *p, size_t len, const char *want)
+{
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(p, want, len);
+}
+
+/* Lists (RFC 9110 5.6.1): a recipient accepts and ignores empty elements -- a leading comma,
+ * two commas in a row, a comma at the end, with or without whitespace -- in the subprotocol
+ * and the extension lists alike; the elements around them are read as if they were not there. */
+static void test_lists_skip_empty_elements(void **state)
+{
+    static const char *const protos[] = {
+        "Sec-WebSocket-Protocol: ,chat,,superchat,", "Sec-WebSocket-Protocol: , chat , ,superchat",
+        ("Sec-WebSocket-Protocol: chat,\r\nSec-WebSocket-Protocol: ,,superchat")};
+    static const char *const exts[] = {
+        "Sec-WebSocket-Extensions: ,permessage-deflate;client_max_window_bits,,x-foo;a=1,",
+        "Sec-WebSocket-Extensions: , permessage-deflate ; client_max_window_bits , , x-foo; a=1",
+        ("Sec-WebSocket-Extensions: ,,permessage-deflate;client_max_window_bits,\r\n"
+         "Sec-WebSocket-Extensions: , ,x-foo;a=1 ,")};
+    const char *p, *v;
+    size_t len, vlen, np;
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        ws_handshake *hs = parsed_with(protos[i]);
+        assert_int_equal(ws_handshake_subprotocol_count(hs), 2);
+        assert_int_equal(ws_handshake_subprotocol(hs, 0, &p, &len), WS_OK);
+        assert_view(p, len, "chat");
+        assert_int_equal(ws_handshake_subprotocol(hs, 1, &p, &len), WS_OK);
+        assert_view(p, len, "superchat");
+        ws_handshake_free(hs);
+
+        hs = parsed_with(exts[i]);
+        assert_int_equal(ws_handshake_extension_count(hs), 2);
+        assert_int_equal(ws_handshake_extension(hs, 0, &p, &len, &np), WS_OK);
+        assert_view(p, len, "permessage-deflate");
+        assert_int_equal(np, 1);
+        assert_int_equal(ws_handshake_extension_param(hs, 0, 0, &p, &len, &v, &vlen), WS_OK);
+        assert_view(p, len, "client_max_window_bits");
+        assert_null(v);
+        assert_int_equal(ws_handshake_extension(hs, 1, &p, &len, &np), WS_OK);
+        assert_view(p, len, "x-foo");
+        assert_int_equal(np, 1);
+        assert_int_equal(ws_handshake_extension_param(hs, 1, 0, &p, &len, &v, &vlen), WS_OK);
+        assert_view(p, len, "a");
+        assert_view(v, vlen, "1");
+        ws_handshake_free(hs);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +498,8 @@ int main(void)
         cmocka_unit_test(test_response_body_rules),
         cmocka_unit_test(test_http_syntax_edges),
         cmocka_unit_test(test_lists_and_whitespace),
+        cmocka_unit_test(test_request_line_separators),
+        cmocka_unit_test(test_lists_skip_empty_elements),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
