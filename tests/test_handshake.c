@@ -666,6 +666,49 @@ static void test_accept_extra_headers(void **state)
     ws_handshake_free(hs);
 }
 
+/* The 101 answer exists only for a complete, valid request: before anything is fed, with the
+ * request half read (the head not finished), after a request that failed, on a client, or
+ * over HTTP/2, ws_handshake_accept is WS_ERR_STATE and writes nothing. */
+static void test_accept_only_after_complete_request(void **state)
+{
+    static const char *const partial[] = {"", "GET /chat HTTP/1.1\r\n", RL GOOD, RL GOOD "\r"};
+    uint8_t out[512];
+    size_t need;
+    (void)state;
+    for (size_t i = 0; i < sizeof partial / sizeof partial[0]; i++) {
+        ws_handshake *hs = server_parse(partial[i], 0);
+        memset(out, 0xAA, sizeof out);
+        need = 1;
+        assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, out, sizeof out, &need),
+                         WS_ERR_STATE);
+        assert_int_equal(need, 0);
+        assert_int_equal(out[0], 0xAA);
+        /* the rest of the request makes it possible */
+        size_t used, rest = strlen(RL GOOD "\r\n") - strlen(partial[i]);
+        assert_int_equal(ws_handshake_feed(hs, (const uint8_t *)(RL GOOD "\r\n") + strlen(partial[i]),
+                                           rest, &used),
+                         WS_HANDSHAKE_COMPLETE);
+        assert_true(ws_handshake_accept(hs, NULL, NULL, NULL, out, sizeof out, NULL) > 0);
+        ws_handshake_free(hs);
+    }
+    ws_handshake *hs = server_parse(RL H_HOST H_UP H_CONN H_KEY "\r\n", WS_ERR_HS_WS_VERSION);
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, out, sizeof out, NULL),
+                     WS_ERR_STATE);
+    ws_handshake_free(hs);
+    hs = new_hs(WS_ROLE_CLIENT, NULL);
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, out, sizeof out, NULL),
+                     WS_ERR_STATE);
+    ws_handshake_free(hs);
+    static const ws_h2_header h2[] = {
+        {":method", 7, "CONNECT", 7}, {":protocol", 9, "websocket", 9}, {":scheme", 7, "https", 5},
+        {":path", 5, "/chat", 5}, {":authority", 10, "h", 1}, {"sec-websocket-version", 21, "13", 2}};
+    hs = new_hs(WS_ROLE_SERVER, NULL);
+    assert_int_equal(ws_h2_parse_request(hs, h2, 6), WS_HANDSHAKE_COMPLETE);
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, out, sizeof out, NULL),
+                     WS_ERR_STATE);
+    ws_handshake_free(hs);
+}
+
 static void test_reject(void **state)
 {
     uint8_t out[512];
@@ -1142,6 +1185,67 @@ static void test_client_non101(void **state)
         WS_ERR_HS_STATUS);
     assert_int_equal(used, strlen("HTTP/1.1 500 x\r\nTransfer-Encoding: chunked\r\n\r\n"));
     ws_handshake_free(hs);
+}
+
+/* The body of a non-101 answer at the smallest sizes: Content-Length 1 keeps that one byte
+ * (and consumes no more), Content-Length 0 or a body limit of 0 keeps none, a body limit of 1
+ * keeps the first byte. */
+static void test_client_non101_small_bodies(void **state)
+{
+    static const char head1[] = "HTTP/1.1 403 Forbidden\r\nContent-Length: 1\r\n\r\n";
+    static const char head0[] = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+    static const char head6[] = "HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\n";
+    char msg[128];
+    const uint8_t *body;
+    size_t bn, used;
+    unsigned calls = 0;
+    (void)state;
+
+    for (size_t split = 0; split <= strlen(head1) + 1; split++) {
+        ws_handshake *hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+        snprintf(msg, sizeof msg, "%sxNEXT", head1);
+        assert_int_equal(feed_pieces(hs, msg, strlen(msg), split, 0, &used), WS_ERR_HS_STATUS);
+        assert_int_equal(used, strlen(head1) + 1);
+        assert_int_equal(ws_handshake_body(hs, &body, &bn), WS_OK);
+        assert_int_equal(bn, 1);
+        assert_memory_equal(body, "x", 1);
+        /* either output may be NULL */
+        body = NULL;
+        assert_int_equal(ws_handshake_body(hs, &body, NULL), WS_OK);
+        assert_memory_equal(body, "x", 1);
+        bn = 0;
+        assert_int_equal(ws_handshake_body(hs, NULL, &bn), WS_OK);
+        assert_int_equal(bn, 1);
+        assert_int_equal(ws_handshake_body(hs, NULL, NULL), WS_OK);
+        ws_handshake_free(hs);
+    }
+    /* the head alone: one body byte still to come */
+    ws_handshake *hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    assert_int_equal(FEED_STR(hs, head1, &used), 0);
+    assert_int_equal(used, strlen(head1));
+    assert_int_equal(ws_handshake_body(hs, &body, &bn), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_handshake_body(hs, NULL, NULL), WS_ERR_NOT_FOUND);
+    ws_handshake_free(hs);
+
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    snprintf(msg, sizeof msg, "%sNEXT", head0);
+    assert_int_equal(FEED_STR(hs, msg, &used), WS_ERR_HS_STATUS);
+    assert_int_equal(used, strlen(head0));
+    assert_int_equal(ws_handshake_body(hs, &body, &bn), WS_ERR_NOT_FOUND);
+    ws_handshake_free(hs);
+
+    for (size_t limit = 0; limit <= 1; limit++) {
+        hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+        assert_int_equal(ws_handshake_set_max_body(hs, limit), WS_OK);
+        snprintf(msg, sizeof msg, "%sdenied", head6);
+        assert_int_equal(FEED_STR(hs, msg, &used), WS_ERR_HS_STATUS);
+        assert_int_equal(used, strlen(head6) + limit);
+        assert_int_equal(ws_handshake_body(hs, &body, &bn), limit ? WS_OK : WS_ERR_NOT_FOUND);
+        assert_int_equal(bn, limit);
+        if (limit)
+            assert_memory_equal(body, "d", 1);
+        ws_handshake_free(hs);
+    }
 }
 
 static void test_client_limits(void **state)
@@ -1781,6 +1885,7 @@ int main(void)
         cmocka_unit_test(test_subprotocols),
         cmocka_unit_test(test_extensions),
         cmocka_unit_test(test_accept_extra_headers),
+        cmocka_unit_test(test_accept_only_after_complete_request),
         cmocka_unit_test(test_reject),
         cmocka_unit_test(test_client_request),
         cmocka_unit_test(test_client_request_errors),
@@ -1788,6 +1893,7 @@ int main(void)
         cmocka_unit_test(test_client_response_ok),
         cmocka_unit_test(test_client_response_rules),
         cmocka_unit_test(test_client_non101),
+        cmocka_unit_test(test_client_non101_small_bodies),
         cmocka_unit_test(test_client_limits),
         cmocka_unit_test(test_h2_good),
         cmocka_unit_test(test_h2_rules),
