@@ -1263,6 +1263,43 @@ static void test_kernels_truncation(void **state)
     free(p);
 }
 
+/* The SIMD kernels classify each byte by table look-ups on its nibbles, so the text around an
+   error matters: a kernel that read the wrong bits of the previous byte could still catch the
+   error by accident behind 'c' or 'x' (the ASCII used elsewhere here) and miss it behind '0'.
+   So: every ASCII byte as the surrounding text, with ill-formed and well-formed sequences --
+   each ASCII-adjacent -- at vector and block edges. */
+static void test_kernels_every_ascii_context(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *b;
+        size_t len;
+    } seqs[] = {
+        /* cut short by the ASCII after it, lone continuations, overlong, surrogate, too big */
+        {"\xC2", 1},         {"\xE2\x82", 2},     {"\xF0\x9F\x98", 3}, {"\x80", 1},
+        {"\xBF", 1},         {"\xC0\x80", 2},     {"\xC1\xBF", 2},     {"\xE0\x80\x80", 3},
+        {"\xED\xA0\x80", 3}, {"\xF0\x80\x80\x80", 4}, {"\xF4\x90\x80\x80", 4},
+        {"\xF5\x80\x80\x80", 4}, {"\xFF", 1},
+        /* well-formed */
+        {"\xC2\xA9", 2},     {"\xE2\x82\xAC", 3}, {"\xED\x9F\xBF", 3},
+        {"\xF0\x9F\x98\x80", 4}, {"\xF4\x8F\xBF\xBF", 4},
+    };
+    static const size_t at[] = {0, 13, 15, 16, 31, 32, 47, 62, 63, 64, 95, 127};
+    const size_t n = 200;
+    uint8_t p[200];
+    for (unsigned f = 0; f < 0x80; f++) {
+        if (quick_mode() && f % 4 != 0)
+            continue;
+        for (size_t i = 0; i < sizeof seqs / sizeof seqs[0]; i++) {
+            for (size_t a = 0; a < sizeof at / sizeof at[0]; a++) {
+                memset(p, (int)f, n);
+                memcpy(p + at[a], seqs[i].b, seqs[i].len);
+                check_kernels("in ASCII context", p, n, ref_check(p, n), at[a] + 1);
+            }
+        }
+    }
+}
+
 /* Kuhn's cases and the hand-written table inside long text: behind every prefix length 0..70 of
    ASCII or of 2-byte characters, with valid text after them. */
 static void test_kernels_kuhn_in_text(void **state)
@@ -1385,6 +1422,7 @@ int main(void)
         cmocka_unit_test(test_kernels_windows_at_edges),
         cmocka_unit_test(test_kernels_truncation),
         cmocka_unit_test(test_kernels_kuhn_in_text),
+        cmocka_unit_test(test_kernels_every_ascii_context),
         cmocka_unit_test(test_kernels_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
