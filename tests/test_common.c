@@ -49,6 +49,43 @@ static void test_errors(void **state)
     assert_string_equal(ws_errname(0), "WS_OK");
 }
 
+/* ws_close_code_for_error, the whole error table against ws.h's list: 1009 for a frame or
+ * message too large, 1007 for bad UTF-8 or DEFLATE data, 1003 for a refused data type, 1011
+ * for NOMEM, 1013 for the memory budget, 1008 for the message timeout, 1002 for every other
+ * error (and for codes that are no error at all). */
+static void test_close_code_for_every_error(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof all_errors / sizeof all_errors[0]; i++) {
+        int e = all_errors[i];
+        unsigned want = WS_CLOSE_PROTOCOL_ERROR;
+        if (e == WS_ERR_FRAME_TOO_LARGE || e == WS_ERR_MESSAGE_TOO_BIG)
+            want = WS_CLOSE_MESSAGE_TOO_BIG;
+        else if (e == WS_ERR_INVALID_UTF8 || e == WS_ERR_DEFLATE_DATA)
+            want = WS_CLOSE_INVALID_PAYLOAD;
+        else if (e == WS_ERR_DATA_TYPE)
+            want = WS_CLOSE_UNSUPPORTED_DATA;
+        else if (e == WS_ERR_NOMEM)
+            want = WS_CLOSE_INTERNAL_ERROR;
+        else if (e == WS_ERR_BUDGET)
+            want = WS_CLOSE_TRY_AGAIN_LATER;
+        else if (e == WS_ERR_MESSAGE_TIMEOUT)
+            want = WS_CLOSE_POLICY_VIOLATION;
+        if (ws_close_code_for_error(e) != want)
+            print_message("%s: %u\n", ws_errname(e), ws_close_code_for_error(e));
+        assert_int_equal(ws_close_code_for_error(e), want);
+    }
+    assert_int_equal(WS_CLOSE_MESSAGE_TOO_BIG, 1009);
+    assert_int_equal(WS_CLOSE_INVALID_PAYLOAD, 1007);
+    assert_int_equal(WS_CLOSE_UNSUPPORTED_DATA, 1003);
+    assert_int_equal(WS_CLOSE_INTERNAL_ERROR, 1011);
+    assert_int_equal(WS_CLOSE_TRY_AGAIN_LATER, 1013);
+    assert_int_equal(WS_CLOSE_POLICY_VIOLATION, 1008);
+    assert_int_equal(WS_CLOSE_PROTOCOL_ERROR, 1002);
+    assert_int_equal(ws_close_code_for_error(WS_OK), WS_CLOSE_PROTOCOL_ERROR);
+    assert_int_equal(ws_close_code_for_error(-9999), WS_CLOSE_PROTOCOL_ERROR);
+}
+
 /*
  * The allocator's realloc hook is what grows and shrinks blocks: called with the size the block
  * has (failalloc checks it, and the canary behind the block), the bytes kept. Without one
@@ -211,6 +248,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_close_code_for_every_error),
         cmocka_unit_test(test_realloc_hook),
         cmocka_unit_test(test_allocator_without_realloc),
         cmocka_unit_test(test_error_table),
