@@ -13,8 +13,9 @@
  *               stream socket); the sends of one batch are linked (IOSQE_IO_LINK), since
  *               separate sends on one socket may pass each other once one has to wait for
  *               room; a new batch starts once the previous one completed
- *   listener    a multishot IORING_OP_POLL_ADD on the shared listening socket (accept.c
- *               accepts, within the cap)
+ *   listener    a one-shot IORING_OP_POLL_ADD on the shared listening socket, re-armed after
+ *               each wake-up (so level-triggered: connections left in the backlog past
+ *               EX_ACCEPT_BATCH wake it again); accept.c accepts, within the cap
  *   timers      the wait's own timeout (io_uring_submit_and_wait_timeout): the earliest
  *               ws_conn_next_deadline() of the timer heap (timers.c)
  *   SIGINT/TERM a signalfd read through the ring: close 1001 to every connection, wait for
@@ -41,7 +42,8 @@
 #define IORING_SETUP_DEFER_TASKRUN (1U << 13)
 #endif
 
-enum { RING_ENTRIES = 4096, NBUF = 512, BUF_SIZE = 16384, BGID = 0 };
+/* 256 provided buffers of 32 KiB (8 MiB): a 16-message burst of 1 KiB messages fits one. */
+enum { RING_ENTRIES = 4096, NBUF = 256, BUF_SIZE = 32768, BGID = 0 };
 enum { OP_RECV = 1, OP_SEND, OP_LISTEN, OP_SIGNAL };
 
 struct op {
@@ -119,7 +121,7 @@ static void listen_arm(void)
     struct io_uring_sqe *sqe;
     if (listen_armed || !listen_wanted || srv->lfd < 0 || !(sqe = sqe_get()))
         return;
-    io_uring_prep_poll_multishot(sqe, srv->lfd, POLLIN);
+    io_uring_prep_poll_add(sqe, srv->lfd, POLLIN);
     io_uring_sqe_set_data(sqe, &listen_op);
     listen_armed = 1;
 }
@@ -309,11 +311,10 @@ static void on_cqe(const struct io_uring_cqe *cqe)
         return; /* a cancellation's or poll removal's own completion */
     switch (op->kind) {
     case OP_LISTEN:
-        if (!(cqe->flags & IORING_CQE_F_MORE))
-            listen_armed = 0;
-        if (cqe->res > 0 && (cqe->res & POLLIN) && srv->lfd >= 0)
+        listen_armed = 0;
+        if (cqe->res > 0 && (cqe->res & POLLIN) && listen_wanted && srv->lfd >= 0)
             ex_on_accept(srv);
-        listen_arm(); /* a multishot poll that ended, if still wanted */
+        listen_arm(); /* one-shot, re-armed: completes at once while connections wait */
         return;
     case OP_SIGNAL:
         ex_stop = 1; /* cx_service starts the drain */
