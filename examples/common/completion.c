@@ -20,66 +20,22 @@ static struct cx_conn *cx(struct ex_client *cl)
 }
 
 /*
- * The output queued after the bytes in flight, as up to max chunks; they are in flight from
- * now on and stay put until acknowledged. Returns the chunk count (0: nothing new) and the
- * byte count in *bytes.
- *
- * Until ws_conn_output_take() exists (issue 20: the output queue may still move bytes that
- * were handed out when it changes), the bytes after those in flight are copied into a block
- * of their own, freed when their write completes (CX_COPY_OUTPUT).
+ * The output queued after the bytes in flight, as up to max chunks, taken in flight
+ * (ws_conn_output_take): they stay where they are until acknowledged, and the next call
+ * returns what follows them. Returns the chunk count (0: nothing new) and the byte count in
+ * *bytes.
  */
-#ifndef CX_COPY_OUTPUT
-#define CX_COPY_OUTPUT 1
-#endif
 static int take(struct ex_client *cl, ws_iovec *iov, int max, size_t *bytes)
 {
-    struct cx_conn *x = cx(cl);
-#if CX_COPY_OUTPUT
-    ws_iovec all[64];
-    int k = ws_conn_output(cl->c, all, 64), j = 0;
-    size_t skip = x->taken, n = 0;
-    (void)max;
-    for (; j < k && skip >= all[j].len; j++)
-        skip -= all[j].len;
-    for (int i = j; i < k; i++)
-        n += all[i].len - (i == j ? skip : 0);
-    if (n == 0)
-        return 0;
-    uint8_t *copy = malloc(n), *q = copy;
-    if (!copy)
-        return 0;
-    for (int i = j; i < k; i++) {
-        size_t off = i == j ? skip : 0;
-        memcpy(q, (const uint8_t *)all[i].base + off, all[i].len - off);
-        q += all[i].len - off;
-    }
-    x->copies[(x->copy_head + x->writes) % CX_MAX_WRITES] = copy;
-    iov[0].base = copy;
-    iov[0].len = n;
-    k = 1;
-#else
     int k = ws_conn_output(cl->c, iov, max);
     size_t n = 0;
     for (int i = 0; i < k; i++)
         n += iov[i].len;
     if (k <= 0 || ws_conn_output_take(cl->c, n) != WS_OK)
         return 0;
-#endif
     *bytes = n;
-    x->taken += n;
+    cx(cl)->taken += n;
     return k;
-}
-
-/* The write that completed is the oldest in flight. */
-static void took(struct cx_conn *x)
-{
-#if CX_COPY_OUTPUT
-    free(x->copies[x->copy_head]);
-    x->copies[x->copy_head] = NULL;
-    x->copy_head = (x->copy_head + 1) % CX_MAX_WRITES;
-#else
-    (void)x;
-#endif
 }
 
 /* The connection is over for the application: its ws_conn goes (once no write uses its
@@ -233,7 +189,6 @@ void cx_eof(struct ex_server *s, struct ex_client *cl)
 void cx_written(struct ex_server *s, struct ex_client *cl, size_t bytes, int ok)
 {
     struct cx_conn *x = cx(cl);
-    took(x);
     x->writes--;
     x->taken -= bytes;
     if (!cl->c) { /* dropped meanwhile: its output is no longer written */

@@ -60,8 +60,6 @@ struct cx_conn {
     int writes;        /* writes in flight */
     int reading;       /* read(on) in force */
     ws_conn *held;     /* a dropped connection's ws_conn, freed when its writes complete */
-    void *copies[CX_MAX_WRITES]; /* until ws_conn_output_take: the bytes of each write */
-    int copy_head;
 };
 
 void cx_init(struct ex_server *s, const struct cx_ops *ops);
