@@ -138,7 +138,7 @@ static inline int failing_rng(void *user, void *buf, size_t n)
  * the block was allocated (or last reallocated) with, as ws.h promises, and a canary behind
  * it, checked there too: a write past the end of a block fails the test in a plain run, not
  * only under a sanitizer. failalloc_init gives the hooks; set .realloc to NULL for the
- * library's own malloc + copy + free.
+ * library's own malloc + copy + free, .poison to catch memory used after it was given back.
  */
 typedef struct failalloc {
     long calls;    /* malloc/realloc calls so far */
@@ -148,6 +148,8 @@ typedef struct failalloc {
     long live;     /* blocks allocated and not yet freed */
     size_t bytes;  /* bytes allocated and not yet freed */
     long reallocs; /* calls of the realloc hook (failed ones included) */
+    int poison;    /* freed blocks are overwritten first, and realloc always moves: memory
+                      still used after it was given back (or moved) shows as changed bytes */
     size_t peak;   /* the most `bytes` has been */
     size_t biggest; /* the largest block asked for */
 } failalloc;
@@ -217,9 +219,17 @@ static inline void *fa_realloc(void *user, void *p, size_t old_n, size_t n)
     fa->reallocs++;
     if (fa_should_fail(fa))
         return NULL;
-    fa_hdr *q = realloc(h, sizeof *q + n + FA_CANARY_LEN);
-    if (!q)
+    fa_hdr *q;
+    if (fa->poison) {
+        q = malloc(sizeof *q + n + FA_CANARY_LEN);
+        if (!q)
+            return NULL;
+        memcpy(q + 1, p, old_n < n ? old_n : n);
+        memset(p, 0xDD, old_n);
+        free(h);
+    } else if (!(q = realloc(h, sizeof *q + n + FA_CANARY_LEN))) {
         return NULL;
+    }
     q->n = n;
     memcpy((uint8_t *)(q + 1) + n, fa_canary, FA_CANARY_LEN);
     fa->bytes = fa->bytes - old_n + n;
@@ -233,6 +243,8 @@ static inline void fa_free(void *user, void *p, size_t n)
     fa_hdr *h = fa_check(p, n);
     fa->live--;
     fa->bytes -= n;
+    if (fa->poison)
+        memset(p, 0xDD, n);
     free(h);
 }
 
