@@ -75,14 +75,6 @@ static ws_handshake *server_parse(const char *req, int want)
     return hs;
 }
 
-static void assert_view(const char *p, size_t n, const char *want)
-{
-    assert_non_null(p);
-    assert_int_equal(n, strlen(want));
-    assert_memory_equal(p, want, n);
-    assert_int_equal(p[n], '\0'); /* views are NUL-terminated too */
-}
-
 /* ---- requests ---- */
 
 #define RL "GET /chat HTTP/1.1\r\n"

@@ -438,12 +438,6 @@ static ws_handshake *parsed_with(const char *line)
     return hs;
 }
 
-static void assert_view(const char *p, size_t len, const char *want)
-{
-    assert_int_equal(len, strlen(want));
-    assert_memory_equal(p, want, len);
-}
-
 /* Lists (RFC 9110 5.6.1): a recipient accepts and ignores empty elements -- a leading comma,
  * two commas in a row, a comma at the end, with or without whitespace -- in the subprotocol
  * and the extension lists alike; the elements around them are read as if they were not there. */

@@ -266,6 +266,16 @@ static inline ws_allocator failalloc_init(failalloc *fa, long fail_at, int stick
 
 #endif /* !WS_CONN_UTIL_H */
 
+/* A view the library handed out (pointer and length) holds exactly `want`; handshake views
+ * are NUL-terminated too. */
+static inline void assert_view(const char *p, size_t n, const char *want)
+{
+    assert_non_null(p);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(p, want, n);
+    assert_int_equal(p[n], '\0');
+}
+
 /* ---- shorthands for the constructors and getters that report through out-parameters ---- */
 
 /* A new connection (ws_conn_new), asserting it was created. */
