@@ -49,6 +49,13 @@ void ws__conn_decoder_flags(ws_conn *c)
     if (ws__pmd_active(c->pmd))
         f |= WS_FRAME_ALLOW_RSV1; /* RFC 7692: RSV1 marks a compressed message */
     ws_frame_decoder_set_flags(&c->dec, f, c->max_frame);
+    c->fast_rx = c->role == WS_ROLE_SERVER && !ws__pmd_active(c->pmd) &&
+                         !(c->opts & (OPT_STREAMING | OPT_REFUSE_TEXT | OPT_REFUSE_BINARY))
+                     ? FAST_RX_SERVER
+                     : FAST_RX_NONE;
+    c->fast_tx = c->role == WS_ROLE_SERVER && !ws__pmd_active(c->pmd) && c->frag_size == 0
+                     ? FAST_TX_SERVER
+                     : FAST_TX_NONE;
 }
 
 struct conn_aux *ws__conn_aux(ws_conn *c)
@@ -314,7 +321,17 @@ static int set_u32(uint32_t *field, uint64_t v)
     return WS_OK;
 }
 
+static int set_option(ws_conn *c, uint32_t opt, uint64_t v);
+
 int ws_conn_set_option(ws_conn *c, uint32_t opt, uint64_t v)
+{
+    int r = set_option(c, opt, v);
+    if (c)
+        ws__conn_decoder_flags(c); /* the fast paths depend on the options */
+    return r;
+}
+
+static int set_option(ws_conn *c, uint32_t opt, uint64_t v)
 {
     if (!c)
         return WS_ERR_INVALID_ARG;

@@ -70,6 +70,8 @@ struct ws_conn {
     uint64_t now, t_open, t_last_rx, t_last_ping, t_closing, t_msg_start, t_out_progress;
 
     uint8_t role, state, opts, policy;
+    uint8_t fast_rx; /* FAST_RX_*: which straight-line receive path applies */
+    uint8_t fast_tx; /* FAST_TX_*: which straight-line send path applies */
     uint8_t rx_msg_op, tx_msg_op; /* message in progress each way, 0 if none */
     uint8_t close_sent, close_received, failed, eof, close_waited;
     uint8_t ping_outstanding, clock_set;
@@ -94,6 +96,18 @@ struct conn_aux {
     uint8_t keys[32]; /* client masking keys, drawn from the random hook in batches */
 };
 
+/* Values of conn->fast_tx, kept by ws__conn_decoder_flags. */
+enum {
+    FAST_TX_NONE = 0,  /* compression, fragmentation or a client: the general path */
+    FAST_TX_SERVER = 1 /* whole small copied messages take fast_send (conn_send.c) */
+};
+
+/* Values of conn->fast_rx, kept by ws__conn_decoder_flags. */
+enum {
+    FAST_RX_NONE = 0,  /* extensions, streaming, refused types or a client: the general path */
+    FAST_RX_SERVER = 1 /* whole small masked messages take fast_message (conn_recv.c) */
+};
+
 enum {
     HS_NONE = 0,     /* open from the start, or done */
     HS_READING = 1,  /* server reading the request / client reading the response */
@@ -113,6 +127,8 @@ ws_event *ws__conn_push_data(ws_conn *c, uint32_t type, uint8_t opcode, const ui
 
 /* ---- shared helpers ---- */
 
+/* The decoder's flags and the fast-path choice, from the role, options and extensions: called
+ * whenever one of those changes. */
 void ws__conn_decoder_flags(ws_conn *c);
 struct conn_aux *ws__conn_aux(ws_conn *c);
 /* Fail the connection (RFC 6455 7.1.7): ERROR and CLOSE events, and the close frame with

@@ -170,6 +170,66 @@ static inline int ws__outq_trimmable(const ws_outq *q)
     return q->spare || (q->tail && q->queued == q->acked) || (q->marks && q->mcount == 0);
 }
 
+/* ---- small-payload kernels for the connection's fast paths ---- */
+
+/* Unmask n bytes in place (key at offset 0), 8 bytes at a time; for short payloads, where
+ * setting up ws_mask's vectors costs more than it saves. */
+static inline void ws__unmask_short(uint8_t *p, size_t n, const uint8_t key[4])
+{
+    uint32_t k4;
+    uint64_t k8, w;
+    memcpy(&k4, key, 4);
+    k8 = (uint64_t)k4 << 32 | k4; /* byte order does not matter: the key repeats */
+    while (n >= 8) {
+        memcpy(&w, p, 8);
+        w ^= k8;
+        memcpy(p, &w, 8);
+        p += 8;
+        n -= 8;
+    }
+    for (size_t i = 0; i < n; i++)
+        p[i] ^= key[i & 3];
+}
+
+/* Unmask n bytes in place like ws__unmask_short; returns 1 if the result is all ASCII. */
+static inline __attribute__((always_inline)) int ws__unmask_short_ascii(uint8_t *p, size_t n,
+                                                                         const uint8_t key[4])
+{
+    uint32_t k4;
+    uint64_t k8, w, acc = 0;
+    memcpy(&k4, key, 4);
+    k8 = (uint64_t)k4 << 32 | k4;
+    while (n >= 8) {
+        memcpy(&w, p, 8);
+        w ^= k8;
+        acc |= w;
+        memcpy(p, &w, 8);
+        p += 8;
+        n -= 8;
+    }
+    for (size_t i = 0; i < n; i++) {
+        p[i] ^= key[i & 3];
+        acc |= p[i];
+    }
+    return (acc & 0x8080808080808080u) == 0;
+}
+
+/* 1 if the n bytes are all ASCII (then valid UTF-8 whatever came before a boundary). */
+static inline int ws__all_ascii(const uint8_t *p, size_t n)
+{
+    uint64_t acc = 0, w;
+    while (n >= 8) {
+        memcpy(&w, p, 8);
+        acc |= w;
+        p += 8;
+        n -= 8;
+    }
+    uint8_t b = 0;
+    for (size_t i = 0; i < n; i++)
+        b |= p[i];
+    return ((acc & 0x8080808080808080u) | (b & 0x80u)) == 0;
+}
+
 /* Big-endian loads and stores, independent of host byte order and alignment. */
 static inline uint16_t ws__load_be16(const uint8_t *p)
 {
