@@ -361,7 +361,7 @@ static ws_frame_decoder *new_server_decoder(void)
         fprintf(stderr, "ws_frame_decoder_new failed\n");
         exit(1);
     }
-    ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED, UINT64_MAX);
+    ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED | WS_FRAME_WHOLE, UINT64_MAX);
     return d;
 }
 

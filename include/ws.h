@@ -378,7 +378,11 @@ enum {
      * header.violations (the header filled in as read), and the length is taken as written
      * (a top bit set included); the decoder reports the header and goes on with its payload,
      * never sticking. Incomplete headers still need more bytes. */
-    WS_FRAME_REPORT_ALL = 1u << 6
+    WS_FRAME_REPORT_ALL = 1u << 6,
+    /* Decoder: a frame whose header and whole payload are in the input comes as one
+     * WS_FRAME_EV_DATA event (header set, offset 0, frame_end 1, the payload unmasked), with
+     * no WS_FRAME_EV_HEADER before it; other frames come as usual. One call per frame. */
+    WS_FRAME_WHOLE = 1u << 7
 };
 
 /*

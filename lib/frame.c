@@ -379,8 +379,81 @@ static int feed_header(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consu
     return header_done(d, ev);
 }
 
+/* The common header in a straight line: a data frame (text, binary, continuation) without RSV
+ * bits and with a 7-bit or minimal 16-bit length, masked as the flags expect, wholly present. Returns its
+ * length, or 0 for anything else (the general parser decides). */
+static inline int parse_short(const uint8_t *in, size_t n, uint32_t flags, uint64_t max_payload,
+                              ws_frame_header *h)
+{
+    if (n < 2)
+        return 0;
+    unsigned b0 = in[0], b1 = in[1], op = b0 & 0x0Fu, masked = b1 >> 7, len = b1 & 0x7Fu;
+    int hl = masked ? 6 : 2;
+    if (len == 127)
+        return 0; /* a 64-bit length: the general parser */
+    if (len == 126) { /* a 16-bit length, minimal */
+        hl += 2;
+        if (n < 4 || (len = ws__load_be16(in + 2)) < 126)
+            return 0;
+    }
+    if ((b0 & 0x70u) || op > WS_OP_BINARY || len > 0xFFFFu || len > max_payload ||
+        n < (size_t)hl ||
+        (masked ? (flags & WS_FRAME_EXPECT_UNMASKED) : (flags & WS_FRAME_EXPECT_MASKED)))
+        return 0;
+    h->payload_len = len;
+    h->opcode = (uint8_t)op;
+    h->fin = (uint8_t)(b0 >> 7);
+    h->rsv = 0;
+    h->masked = (uint8_t)masked;
+    if (masked)
+        memcpy(h->mask, in + hl - 4, 4);
+    else
+        memset(h->mask, 0, 4);
+    h->header_len = (uint8_t)hl;
+    h->non_minimal = 0;
+    h->violations = 0;
+    return hl;
+}
+
+/* WS_FRAME_WHOLE: the frame's payload p[0..k) is all here; unmask it, one DATA event. */
+static inline void whole_event(ws_frame_decoder *d, uint8_t *p, size_t k, ws_frame_event *ev)
+{
+    if (d->hdr.masked) {
+        if (k <= 64)
+            ws__unmask_short(p, k, d->hdr.mask);
+        else
+            ws_mask(p, k, d->hdr.mask, 0);
+    }
+    ev->type = WS_FRAME_EV_DATA;
+    ev->header = &d->hdr;
+    ev->data = k ? p : NULL;
+    ev->len = k;
+    ev->offset = 0;
+    ev->frame_end = 1;
+    d->offset = k;
+}
+
+static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                        ws_frame_event *ev, size_t ev_size);
+
 int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                           ws_frame_event *ev, size_t ev_size)
+{
+    /* WS_FRAME_WHOLE's common case first: between frames, a short data frame all here. */
+    if (d && consumed && ev && in && ev_size == sizeof *ev && (d->flags & WS_FRAME_WHOLE) &&
+        d->state == WS__DEC_HEADER && d->hbuf_len == 0 && !d->error) {
+        int r = parse_short(in, n, d->flags, d->max_payload, &d->hdr);
+        if (r > 0 && d->hdr.payload_len <= n - (size_t)r) {
+            whole_event(d, in + r, (size_t)d->hdr.payload_len, ev);
+            *consumed = (size_t)r + (size_t)d->hdr.payload_len;
+            return WS_OK;
+        }
+    }
+    return decoder_feed(d, in, n, consumed, ev, ev_size);
+}
+
+static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                        ws_frame_event *ev, size_t ev_size)
 {
     if (!ev || ev_size < WS__MIN_FRAME_EVENT)
         return WS_ERR_INVALID_ARG;
@@ -389,7 +462,7 @@ int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *co
         ws_frame_event mine;
         int r;
         memset(&mine, 0, sizeof mine);
-        r = ws_frame_decoder_feed(d, in, n, consumed, &mine, sizeof mine);
+        r = decoder_feed(d, in, n, consumed, &mine, sizeof mine);
         ws__struct_copy(ev, ev_size, &mine, sizeof mine);
         return r;
     }
@@ -439,6 +512,15 @@ int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *co
     default:
         if (n == 0)
             return WS_OK;
+        if ((d->flags & WS_FRAME_WHOLE) && d->hbuf_len == 0) {
+            int r = ws__frame_parse_header(in, n, d->flags, d->max_payload, &d->hdr);
+            if (r > 0 && d->hdr.payload_len <= n - (size_t)r) {
+                /* All of it is here: one event for the frame. */
+                whole_event(d, in + r, (size_t)d->hdr.payload_len, ev);
+                *consumed = (size_t)r + (size_t)d->hdr.payload_len;
+                return WS_OK;
+            }
+        }
         return feed_header(d, in, n, consumed, ev);
     }
 }

@@ -16,6 +16,7 @@ typedef struct collected {
     uint8_t *payload[MAX_FRAMES];
     size_t plen[MAX_FRAMES];
     int err;
+    int whole; /* frames that came as one event (WS_FRAME_WHOLE) */
 } collected;
 
 static void collected_free(collected *c)
@@ -67,6 +68,21 @@ static collected decode_split(const uint8_t *wire, size_t n, unsigned flags, uin
             assert_non_null(c.payload[c.nframes]);
             c.plen[c.nframes] = 0;
             in_frame = 1;
+        } else if (ev.type == WS_FRAME_EV_DATA && !in_frame) {
+            /* WS_FRAME_WHOLE: a frame in one event, header and all of its payload */
+            assert_true(flags & WS_FRAME_WHOLE);
+            assert_true(ev.frame_end);
+            assert_int_equal(ev.offset, 0);
+            assert_int_equal(ev.len, ev.header->payload_len);
+            assert_true(c.nframes < MAX_FRAMES);
+            c.hdr[c.nframes] = *ev.header;
+            c.payload[c.nframes] = malloc(ev.len ? ev.len : 1);
+            assert_non_null(c.payload[c.nframes]);
+            if (ev.len)
+                memcpy(c.payload[c.nframes], ev.data, ev.len);
+            c.plen[c.nframes] = ev.len;
+            c.nframes++;
+            c.whole++;
         } else if (ev.type == WS_FRAME_EV_DATA) {
             assert_true(in_frame);
             assert_int_equal(ev.offset, c.plen[c.nframes]);
@@ -746,6 +762,88 @@ static void test_frame_argument_checks(void **state)
     ws_frame_decoder_free(d);
 }
 
+/* WS_FRAME_WHOLE changes how frames are reported, never what: every frame shape (7-, 16- and
+ * 64-bit lengths, masked or not, control, continuation, RSV1, an unmasked frame a server must
+ * refuse, a non-minimal length) decodes to the same headers, payloads and error with and
+ * without it, however the input is split; a frame wholly present comes as one event. */
+static void test_decoder_whole_frames(void **state)
+{
+    (void)state;
+    static const struct {
+        uint8_t op, fin, rsv, masked;
+        size_t len;
+    } shapes[] = {{WS_OP_TEXT, 1, 0, 1, 0},         {WS_OP_BINARY, 1, 0, 1, 5},
+                  {WS_OP_TEXT, 0, 0, 1, 125},       {WS_OP_CONTINUATION, 1, 0, 1, 126},
+                  {WS_OP_PING, 1, 0, 1, 3},         {WS_OP_BINARY, 1, WS_RSV1, 1, 200},
+                  {WS_OP_BINARY, 1, 0, 1, 65535},   {WS_OP_BINARY, 1, 0, 1, 65536}};
+    size_t cap = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        cap += shapes[i].len + WS_FRAME_MAX_HEADER;
+    uint8_t *wire = malloc(cap + 32), *payload = malloc(65536);
+    assert_non_null(wire);
+    assert_non_null(payload);
+    for (size_t i = 0; i < 65536; i++)
+        payload[i] = (uint8_t)(i * 7 + 3);
+    for (int tail = 0; tail < 3; tail++) {
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            ws_frame_header h;
+            memset(&h, 0, sizeof h);
+            h.opcode = shapes[i].op;
+            h.fin = shapes[i].fin;
+            h.rsv = shapes[i].rsv;
+            h.masked = shapes[i].masked;
+            memcpy(h.mask, "\x11\x22\x33\x44", 4);
+            int r = ws_frame_encode(wire + n, cap - n, &h, sizeof h, payload, shapes[i].len);
+            assert_true(r > 0);
+            n += (size_t)r;
+        }
+        /* the end: nothing more, an unmasked frame, or a non-minimal 16-bit length */
+        if (tail == 1) {
+            memcpy(wire + n, "\x82\x02hi", 4);
+            n += 4;
+        } else if (tail == 2) {
+            memcpy(wire + n, "\x82\xfe\x00\x05\x01\x02\x03\x04hello", 13);
+            n += 13;
+        }
+        unsigned flags = WS_FRAME_EXPECT_MASKED | WS_FRAME_ALLOW_RSV1;
+        static const size_t steps[] = {0, 1, 7, 1000};
+        for (size_t s = 0; s < 4; s++) {
+            for (size_t split = 0; split < 200; split += s == 0 ? 1 : 37) {
+                collected a = decode_split(wire, n, flags, UINT64_MAX, split, steps[s]);
+                collected b = decode_split(wire, n, flags | WS_FRAME_WHOLE, UINT64_MAX, split,
+                                           steps[s]);
+                assert_int_equal(a.nframes, 8);
+                assert_int_equal(a.nframes, b.nframes);
+                assert_int_equal(a.err, tail == 0 ? 0 : tail == 1 ? WS_ERR_FRAME_UNMASKED
+                                                                  : WS_ERR_FRAME_NON_MINIMAL_LENGTH);
+                assert_int_equal(a.err, b.err);
+                assert_int_equal(a.whole, 0);
+                if (s == 0 && split == 0)
+                    assert_int_equal(b.whole, 8); /* all at once: every frame in one event */
+                for (int f = 0; f < a.nframes; f++) {
+                    assert_int_equal(a.hdr[f].opcode, b.hdr[f].opcode);
+                    assert_int_equal(a.hdr[f].fin, b.hdr[f].fin);
+                    assert_int_equal(a.hdr[f].rsv, b.hdr[f].rsv);
+                    assert_int_equal(a.hdr[f].masked, b.hdr[f].masked);
+                    assert_memory_equal(a.hdr[f].mask, b.hdr[f].mask, 4);
+                    assert_int_equal(a.hdr[f].payload_len, b.hdr[f].payload_len);
+                    assert_int_equal(a.hdr[f].header_len, b.hdr[f].header_len);
+                    assert_int_equal(a.plen[f], b.plen[f]);
+                    assert_memory_equal(a.payload[f], payload, a.plen[f]);
+                    assert_memory_equal(b.payload[f], payload, b.plen[f]);
+                }
+                collected_free(&a);
+                collected_free(&b);
+                if (s != 0 && split > 0)
+                    break;
+            }
+        }
+    }
+    free(wire);
+    free(payload);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -756,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_decoder_zero_copy), cmocka_unit_test(test_decoder_alloc_failure),
         cmocka_unit_test(test_struct_sizes),
         cmocka_unit_test(test_frame_argument_checks),
+        cmocka_unit_test(test_decoder_whole_frames),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }
