@@ -49,8 +49,8 @@ callgrind() {
     echo "== callgrind: instructions (Ir) per frame, decode path, fixed workload (alternating"
     echo "   text/binary masked frames; inclusive cost of each decode loop; frames copied in by"
     echo "   wslay's recv callback are part of its cost, as with a socket)"
-    printf '%-8s %10s %12s %10s %12s %9s %9s\n' payload ws_conn wslay_event ws_frame wslay_frame \
-        conn/ev frame/fr
+    printf '%-8s %10s %12s %10s %12s %9s %9s %10s\n' payload ws_conn wslay_event ws_frame wslay_frame \
+        conn/ev frame/fr conn_send
     for size in 16 125 1024 65536; do
         cgo=$out/callgrind.$size.out
         frames=$(valgrind --tool=callgrind --callgrind-out-file="$cgo" "$out/bench-codec" \
@@ -59,11 +59,22 @@ callgrind() {
             sed -n 's/^ *\([0-9,]*\) ([ 0-9.]*%) *[^ ]*bench_codec\.c:\(run_[a-z_]*\) .*/\2 \1/p' |
             awk -v f="$frames" -v s="$size" '
             { gsub(",", "", $2); v[$1] = $2 / f }
-            END { printf "%-8s %10.0f %12.0f %10.0f %12.0f %9.2f %9.2f\n", s "B",
+            END { printf "%-8s %10.0f %12.0f %10.0f %12.0f %9.2f %9.2f %10.0f\n", s "B",
                   v["run_libws_conn"], v["run_wslay_event"], v["run_libws_frame"],
                   v["run_wslay_frame"], v["run_wslay_event"] / v["run_libws_conn"],
-                  v["run_wslay_frame"] / v["run_libws_frame"] }'
+                  v["run_wslay_frame"] / v["run_libws_frame"], v["run_libws_send"]
+                  if (s == 16 && rawf != "") {
+                      printf "ROW conn_decode_16B_ir,Ir/frame,%.0f,wslay-event,%.0f,%.2f\n",
+                          v["run_libws_conn"], v["run_wslay_event"],
+                          v["run_wslay_event"] / v["run_libws_conn"] >>rawf
+                      printf "ROW frame_decode_16B_ir,Ir/frame,%.0f,wslay-frame,%.0f,%.2f\n",
+                          v["run_libws_frame"], v["run_wslay_frame"],
+                          v["run_wslay_frame"] / v["run_libws_frame"] >>rawf
+                      printf "ROW conn_send_16B_ir,Ir/msg,%.0f,,,\n", v["run_libws_send"] >>rawf
+                  } }' rawf="${raw:-}"
     done
+    echo "   (conn_send: a server's ws_conn_send of that many bytes into its queue, with the"
+    echo "   output taken and acknowledged every 64 messages; Ir per message)"
     echo "   (conn/ev, frame/fr: wslay Ir / libws Ir, higher is better for libws; raw profiles in $out/callgrind.*.out)"
     echo "   self cost by function, 16 B workload (all four decoders; lib/frame.c and lib/mask.c"
     echo "   also include building the wire image once):"
