@@ -181,12 +181,13 @@ static void drop_broken(void)
 
 /* ---- struct cx_ops ---- */
 
-static int uring_write(struct ex_server *s, struct ex_client *cl, const ws_iovec *iov, int k,
-                       size_t bytes)
+static long uring_write(struct ex_server *s, struct ex_client *cl, const ws_iovec *iov, int k,
+                        size_t bytes, int first)
 {
     struct urc *u = urc(cl);
     struct send *w = &u->w[(u->whead + u->x.writes) % CX_MAX_WRITES];
     (void)s;
+    (void)first;
     /* A batch's sends must be consecutive in the submission queue to be linked. */
     if (u->x.writes == 0 && io_uring_sq_space_left(&ring) < CX_MAX_WRITES + 2)
         io_uring_submit(&ring);

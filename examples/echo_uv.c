@@ -154,20 +154,42 @@ static void write_cb(uv_write_t *req, int status)
     cx_written(srv, cl, bytes, status == 0);
 }
 
-static int uv_write_op(struct ex_server *s, struct ex_client *cl, const ws_iovec *iov, int k,
-                       size_t bytes)
+static long uv_write_op(struct ex_server *s, struct ex_client *cl, const ws_iovec *iov, int k,
+                        size_t bytes, int first)
 {
     struct uvc *u = uvc(cl);
     struct wreq *w = &u->w[(u->whead + u->x.writes) % CX_MAX_WRITES];
     uv_buf_t b[CX_IOV];
+    long done = 0;
+    int i = 0;
     (void)s;
-    for (int i = 0; i < k; i++)
-        b[i] = uv_buf_init((char *)(uintptr_t)iov[i].base, (unsigned)iov[i].len);
-    w->bytes = bytes;
+    for (int j = 0; j < k; j++)
+        b[j] = uv_buf_init((char *)(uintptr_t)iov[j].base, (unsigned)iov[j].len);
+    if (first) {
+        /* Nothing in flight: write what the socket takes now, without a request. (A uv_write
+         * that completes at once still costs an epoll_ctl when its callback runs.) */
+        int r = uv_try_write((uv_stream_t *)&u->tcp, b, (unsigned)k);
+        if (r < 0 && r != UV_EAGAIN)
+            return -1;
+        done = r > 0 ? r : 0;
+        if ((size_t)done == bytes)
+            return done;
+        for (size_t left = (size_t)done; left > 0;) { /* skip what went */
+            size_t n = left < b[i].len ? left : b[i].len;
+            b[i].base += n;
+            b[i].len -= n;
+            left -= n;
+            if (b[i].len == 0)
+                i++;
+        }
+    }
+    w->bytes = bytes - (size_t)done;
     w->req.data = cl;
-    /* libuv writes at once what the socket takes, and the rest when it is writable; it
-     * keeps its own copy of the uv_buf_t array, not of the bytes. */
-    return uv_write(&w->req, (uv_stream_t *)&u->tcp, b, (unsigned)k, write_cb) == 0 ? 0 : -1;
+    /* libuv writes the rest when the socket is writable; it keeps its own copy of the
+     * uv_buf_t array, not of the bytes. */
+    if (uv_write(&w->req, (uv_stream_t *)&u->tcp, b + i, (unsigned)(k - i), write_cb) != 0)
+        return -1;
+    return done;
 }
 
 static void uv_read_op(struct ex_server *s, struct ex_client *cl, int on)

@@ -115,22 +115,39 @@ void cx_update(struct ex_server *s, struct ex_client *cl)
     struct cx_conn *x = cx(cl);
     ws_iovec iov[CX_IOV];
     size_t bytes = 0;
-    int k, submitted = 0;
+    int k, submitted = 0, acked = 0;
 
     if (cl->dead || !cl->c)
         return;
     while (x->writes < CX_MAX_WRITES && (ops->ordered || x->writes == submitted) &&
            (k = take(cl, iov, CX_IOV, &bytes)) > 0) {
-        if (ops->write(s, cl, iov, k, bytes) != 0) {
+        long done = ops->write(s, cl, iov, k, bytes, x->writes == 0);
+        if (done < 0) {
             cl->reset = 1;
             cx_drop(s, cl);
             return;
         }
-        x->writes++;
-        submitted++;
+        if (done > 0) { /* written at once: nothing older is in flight, these bytes are */
+            x->taken -= (size_t)done;
+            ws_conn_output_ack(cl->c, (size_t)done);
+            acked = 1;
+        }
+        if ((size_t)done < bytes) {
+            x->writes++;
+            submitted++;
+        }
     }
     if (submitted && ops->write_end)
         ops->write_end(s, cl);
+    if (acked) {
+        drain(s, cl); /* an ack may queue a pong, or fail the connection */
+        if (!cl->c || cl->dead)
+            return;
+        if (ws_conn_output(cl->c, iov, 1) > 0 && x->writes < CX_MAX_WRITES) {
+            cx_update(s, cl); /* what the events queued */
+            return;
+        }
+    }
     if (ws_conn_wants_shutdown(cl->c)) {
         start_linger(s, cl);
         return;

@@ -33,9 +33,12 @@
 struct cx_ops {
     /* Submit one write of iov[0..k) (bytes in all). The iovecs point into the connection's
      * output, which stays put until cx_written() for it; the array itself is the caller's
-     * (copy it). Returns 0, or -1 if it could not be submitted (the connection is dropped). */
-    int (*write)(struct ex_server *s, struct ex_client *cl, const ws_iovec *iov, int k,
-                 size_t bytes);
+     * (copy it). When nothing else is in flight (first), the loop may write at once what the
+     * socket takes. Returns how many bytes were written at once (the rest, if any, is
+     * submitted and completes with cx_written() for bytes minus that), or -1 if it could not
+     * be submitted (the connection is dropped). */
+    long (*write)(struct ex_server *s, struct ex_client *cl, const ws_iovec *iov, int k,
+                  size_t bytes, int first);
     /* Optional: the writes cx_update submitted in one go are complete (io_uring links them). */
     void (*write_end)(struct ex_server *s, struct ex_client *cl);
     /* Start or stop reading the socket (with a read already submitted, stopping may take
