@@ -100,7 +100,7 @@ int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprot
 {
     size_t need = 0, url_len;
     uint8_t *o;
-    char offer[160];
+    char offer[WS__PMD_ELEM_MAX];
     int r;
 
     if (!c || !url)
@@ -142,7 +142,7 @@ int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
 {
     size_t need = 0;
     uint8_t *o;
-    char answer[160];
+    char answer[WS__PMD_ELEM_MAX];
     ws__pmd_neg neg;
     int r, found = 0;
 

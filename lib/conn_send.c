@@ -209,7 +209,7 @@ static int check_text(const uint8_t *p, size_t len, ws_utf8_state *st, int fin)
 static int send_payload(ws_conn *c, uint8_t op, const uint8_t *data, size_t len, int fin,
                         unsigned flags)
 {
-    uint8_t stack[512]; /* small messages compress without touching the allocator */
+    uint8_t stack[WS__PMD_TX_STACK]; /* small messages compress without touching the allocator */
     const uint8_t *z;
     size_t zn;
     int r;
