@@ -52,6 +52,9 @@ static void forget(struct ex_server *s, struct ex_client *cl)
     else
         ws_conn_free(cl->c);
     cl->c = NULL;
+    free(x->left);
+    x->left = NULL;
+    x->left_len = 0;
 }
 
 static void release(struct ex_server *s, struct ex_client *cl)
@@ -110,6 +113,36 @@ static void drain(struct ex_server *s, struct ex_client *cl)
     ex_drain_events(s, cl, &work, SIZE_MAX);
 }
 
+/* Keep input the library did not take, after what is kept already. 0 or -1 (no memory). */
+static int keep(struct cx_conn *x, const uint8_t *p, size_t n)
+{
+    uint8_t *q = realloc(x->left, x->left_len + n);
+    if (!q)
+        return -1;
+    memcpy(q + x->left_len, p, n);
+    x->left = q;
+    x->left_len += n;
+    return 0;
+}
+
+/* Feed what was kept, as far as the library takes it now. 0, or -1 (out of memory). */
+static int feed_left(struct ex_server *s, struct ex_client *cl)
+{
+    struct cx_conn *x = cx(cl);
+    size_t taken = 0;
+    if (ws_conn_feed(cl->c, x->left, x->left_len, &taken) < 0)
+        return -1;
+    x->left_len -= taken;
+    if (x->left_len == 0) {
+        free(x->left);
+        x->left = NULL;
+    } else {
+        memmove(x->left, x->left + taken, x->left_len);
+    }
+    drain(s, cl);
+    return 0;
+}
+
 void cx_update(struct ex_server *s, struct ex_client *cl)
 {
     struct cx_conn *x = cx(cl);
@@ -118,6 +151,13 @@ void cx_update(struct ex_server *s, struct ex_client *cl)
     int k, submitted = 0, acked = 0;
 
     if (cl->dead || !cl->c)
+        return;
+    if (x->left_len && feed_left(s, cl) != 0) {
+        cl->reset = 1;
+        cx_drop(s, cl);
+        return;
+    }
+    if (!cl->c || cl->dead)
         return;
     while (x->writes < CX_MAX_WRITES && (ops->ordered || x->writes == submitted) &&
            (k = take(cl, iov, CX_IOV, &bytes)) > 0) {
@@ -152,7 +192,7 @@ void cx_update(struct ex_server *s, struct ex_client *cl)
         start_linger(s, cl);
         return;
     }
-    int want = !cl->peer_eof && ws_conn_buffered_amount(cl->c) <= s->pause_above;
+    int want = !cl->peer_eof && !x->left_len && ws_conn_buffered_amount(cl->c) <= s->pause_above;
     if (want != x->reading) {
         x->reading = want;
         ops->read(s, cl, want);
@@ -162,16 +202,23 @@ void cx_update(struct ex_server *s, struct ex_client *cl)
 
 void cx_input(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n)
 {
+    if (cx(cl)->left_len) { /* after what waits (a read was in flight when reading stopped) */
+        if (keep(cx(cl), p, n) != 0) {
+            cl->reset = 1;
+            cx_drop(s, cl);
+        }
+        return;
+    }
     while (n > 0 && cl->c) {
         size_t used = 0;
         int r = ws_conn_feed_inplace(cl->c, p, n, &used);
         if (r == WS_ERR_EVENTS_PENDING) {
             /* Events wait (a message inflated in steps): the library keeps the rest. */
-            size_t taken = 0;
-            if (ws_conn_feed(cl->c, p, n, &taken) < 0 || taken < n)
+            size_t taken = 0, rest = n - used;
+            r = ws_conn_feed(cl->c, p + used, rest, &taken);
+            if (r >= 0 && taken < rest && keep(cx(cl), p + used + taken, rest - taken) != 0)
                 r = WS_ERR_NOMEM;
-            else
-                n = 0;
+            used = n;
         }
         p += used;
         n -= used;

@@ -63,6 +63,9 @@ struct cx_conn {
     int writes;        /* writes in flight */
     int reading;       /* read(on) in force */
     ws_conn *held;     /* a dropped connection's ws_conn, freed when its writes complete */
+    uint8_t *left;     /* input the library could not take yet (it still held input while a
+                        * message was inflated in steps): fed first, reading stops meanwhile */
+    size_t left_len;
 };
 
 void cx_init(struct ex_server *s, const struct cx_ops *ops);
