@@ -8,6 +8,8 @@
  *   - frame:     RFC 6455 section 5 frame header codec and masking
  *   - handshake: the HTTP/1.1 upgrade (server and client), ws:// URIs, and the extended
  *                CONNECT of RFC 8441 / RFC 9220
+ *   - check:     ws_checker, for testers: every rule a peer's byte stream breaks, with the
+ *                close code RFC 6455 asks for, going on past each
  *   - conn:      ws_conn, the connection: messages, UTF-8, control frames, the closing
  *                handshake, timers, backpressure
  *   - deflate:   permessage-deflate (RFC 7692) through zlib, optional
@@ -201,7 +203,8 @@ WS_EXPORT const char *ws_version(void);
     X(WS_ERR_EVENTS_PENDING, -95, "events are waiting: drain them before feeding more")        \
     X(WS_ERR_MESSAGE_TIMEOUT, -96, "a message was not completed within the message timeout")   \
     X(WS_ERR_SEND_TIMEOUT, -97, "queued output made no progress within the send timeout")     \
-    X(WS_ERR_OUTPUT_DISCARDED, -98, "output discarded by the caller: the transport is gone")
+    X(WS_ERR_OUTPUT_DISCARDED, -98, "output discarded by the caller: the transport is gone")   \
+    X(WS_ERR_AFTER_CLOSE, -99, "frame sent after the close frame")
 
 /* permessage-deflate errors, -120..-139. */
 #define WS_ERRORS_DEFLATE_(X)                                                                  \
@@ -531,6 +534,101 @@ WS_EXPORT size_t ws_utf8_validate(ws_utf8_state *st, const uint8_t *p, size_t n)
 WS_EXPORT int ws_utf8_complete(ws_utf8_state st);
 /* 1 once an invalid byte was seen (sticky), else 0. */
 WS_EXPORT int ws_utf8_failed(ws_utf8_state st);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Checker: the rules of a frame stream, for testers (conformance tools, fuzzers)              */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * ws_checker reads the bytes one endpoint sends (after the opening handshake) and reports
+ * every rule of RFC 6455 they break -- frame rules (sections 5.2, 5.5, 5.1 masking), message
+ * rules (5.4 fragmentation order, 8.1 UTF-8 of text, 5.5.1 close payloads, nothing after the
+ * close frame) and size limits -- each with the close code the receiver is asked to fail with
+ * (ws_close_code_for_error), how firmly (severity) and the byte offset in the stream. It never
+ * stops at a violation: a broken frame is reported and skipped, and the stream goes on, so a
+ * tester sees what a broken peer sends next (the "observe mode" of an oracle). Nothing is
+ * sent: it has no output. The same rules as ws_conn's receive path; ws_conn fails at the
+ * first one, the checker reports them all.
+ *
+ * Feed the stream in pieces of any size (in[] is unmasked in place, as with the frame
+ * decoder); each call returns at most one event. Loop: feed, handle the event, feed the rest.
+ */
+typedef struct ws_checker ws_checker;
+
+/* Events of ws_checker_feed (ws_check_event.type). */
+enum {
+    WS_CHECK_NONE = 0,      /* needs more input */
+    WS_CHECK_DATA = 1,      /* a chunk of a data message (unmasked, in the caller's input):
+                               opcode of the message, fin = 1 on its last chunk */
+    WS_CHECK_CONTROL = 2,   /* a whole control frame: opcode, its payload (at most 125 bytes,
+                               the checker's copy); for a close: close_code as received (0:
+                               none), data/len the reason as received, valid or not */
+    WS_CHECK_VIOLATION = 3  /* a rule broken: error, close_code, severity, offset */
+};
+
+/* How firmly RFC 6455 asks the receiver to act on a violation (ws_check_event.severity). */
+enum {
+    WS_SEVERITY_MUST = 1,   /* the receiver MUST fail the connection (reserved opcode or RSV
+                               bits, control frame rules, masking, fragmentation order, invalid
+                               UTF-8 in a text message) */
+    WS_SEVERITY_SHOULD = 2, /* the sender broke a MUST, receivers commonly fail (a close frame
+                               of 1 byte, a close code not allowed, a close reason not UTF-8, a
+                               64-bit length with its top bit set); test suites expect a
+                               failure */
+    WS_SEVERITY_STRICT = 3, /* the sender broke a MUST that receivers may tolerate (a length not
+                               minimally encoded, a frame after the close frame) */
+    WS_SEVERITY_LIMIT = 4   /* over the receiver's own limit (frame or message too large):
+                               1009 is the answer when it applies the limit */
+};
+
+/* An event of the checker. May grow at the end (rule 4): pass sizeof(ws_check_event). */
+typedef struct ws_check_event {
+    uint32_t type;        /* WS_CHECK_* */
+    int32_t error;        /* VIOLATION: the rule (WS_ERR_FRAME_*, WS_ERR_UNEXPECTED_CONTINUATION,
+                             WS_ERR_EXPECTED_CONTINUATION, WS_ERR_INVALID_UTF8,
+                             WS_ERR_CLOSE_PAYLOAD, WS_ERR_CLOSE_CODE, WS_ERR_AFTER_CLOSE,
+                             WS_ERR_MESSAGE_TOO_BIG) */
+    uint16_t close_code;  /* VIOLATION: the code to fail with; CONTROL close: as received */
+    uint8_t severity;     /* VIOLATION: WS_SEVERITY_* */
+    uint8_t opcode;       /* DATA: TEXT or BINARY; CONTROL: the frame's; VIOLATION: the frame's */
+    uint8_t fin;          /* DATA: last chunk of the message */
+    uint8_t compressed;   /* DATA: the message has RSV1 (permessage-deflate): not inflated, its
+                             UTF-8 not checked */
+    uint8_t reserved_[2];
+    uint64_t offset;      /* stream offset: VIOLATION: of the frame breaking the rule (for
+                             invalid UTF-8: of the first invalid byte); DATA, CONTROL: of the
+                             frame */
+    const uint8_t *data;  /* DATA, CONTROL: payload view, valid until the next feed */
+    size_t len;
+} ws_check_event;
+
+/* Flags for ws_checker_configure(). */
+enum {
+    /* permessage-deflate was negotiated: RSV1 allowed on a message's first frame. */
+    WS_CHECK_DEFLATE = 1u << 0
+};
+
+/*
+ * A checker of the frames an endpoint of role `sender` sends: WS_ROLE_CLIENT (frames must be
+ * masked) or WS_ROLE_SERVER (must not be). Defaults: no extension, no size limit. WS_OK,
+ * WS_ERR_NOMEM, WS_ERR_INVALID_ARG (out NULL, role unknown, allocator invalid).
+ */
+WS_EXPORT int ws_checker_new(ws_checker **out, uint32_t sender, const ws_allocator *alloc);
+WS_EXPORT void ws_checker_free(ws_checker *k);
+/* flags: WS_CHECK_*; max_frame, max_message: limits in bytes (0: none), reported as
+ * WS_SEVERITY_LIMIT violations. WS_OK, WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_checker_configure(ws_checker *k, uint32_t flags, uint64_t max_frame,
+                                   uint64_t max_message);
+/*
+ * Check the next bytes of the stream: *consumed of in[0..n) were used (unmasked in place) and
+ * *ev is the event they completed (WS_CHECK_NONE: feed more). Several violations of one frame
+ * come one per call, in order, before its payload. WS_OK, or WS_ERR_INVALID_ARG (k, ev or
+ * consumed NULL, ev_size too small, in NULL with n > 0).
+ */
+WS_EXPORT int ws_checker_feed(ws_checker *k, uint8_t *in, size_t n, size_t *consumed,
+                              ws_check_event *ev, size_t ev_size);
+/* Bytes checked so far (the offset of the next byte). NULL: 0. */
+WS_EXPORT uint64_t ws_checker_offset(const ws_checker *k);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Handshake layer (RFC 6455 section 4; RFC 8441 / RFC 9220)                                   */

@@ -27,6 +27,7 @@ void ws__free(const ws_allocator *a, void *p, size_t n);
 #define WS__MIN_ALLOCATOR WS__END_OF(ws_allocator, free)
 #define WS__MIN_FRAME_HEADER WS__END_OF(ws_frame_header, violations)
 #define WS__MIN_FRAME_EVENT WS__END_OF(ws_frame_event, offset)
+#define WS__MIN_CHECK_EVENT WS__END_OF(ws_check_event, len)
 #define WS__MIN_URI WS__END_OF(ws_uri, ipv6)
 #define WS__MIN_EVENT WS__END_OF(ws_event, len)
 #define WS__MIN_STATS WS__END_OF(ws_conn_stats, closed_by_peer)
