@@ -874,6 +874,60 @@ static void test_send_misuse(void **state)
     pair_free(&p);
 }
 
+/* The straight-line paths (a warm server: its queue has a block, whole small messages) keep
+ * every rule of the general ones: text is checked before it is queued, a length that is not
+ * minimally encoded is refused even at 125, limits hold to the byte, and a message that the
+ * fast path would take is refused where the general path refuses it. */
+static void test_fast_paths_keep_the_rules(void **state)
+{
+    (void)state;
+    uint32_t rng = 3;
+    for (int round = 0; round < 4; round++) {
+        ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+        ev_log l = {0};
+        bytes in = {0}, out = {0};
+        uint8_t p[200];
+        memset(p, 'a', sizeof p);
+        /* warm: a block in the queue */
+        assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "warm", 4, 0), WS_OK);
+        uint64_t q = ws_conn_output_queued(c);
+        if (round == 0) {
+            /* invalid UTF-8 text is refused, nothing queued; binary of the same bytes goes */
+            assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "a\xff", 2, 0), WS_ERR_INVALID_UTF8);
+            assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "\xe2\x82", 2, 0), WS_ERR_INVALID_UTF8);
+            assert_int_equal(ws_conn_output_queued(c), q);
+            assert_int_equal(ws_conn_send(c, WS_OP_BINARY, "a\xff", 2, 0), WS_OK);
+            assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "\xe2\x82\xac", 3, 0), WS_OK);
+            assert_int_equal(ws_conn_output_queued(c), q + 4 + 5);
+            assert_int_equal(ws_conn_send(c, 7, "x", 1, 0), WS_ERR_INVALID_ARG);
+            assert_int_equal(ws_conn_send(c, WS_OP_TEXT, NULL, 1, 0), WS_ERR_INVALID_ARG);
+        } else if (round == 1) {
+            /* 125 bytes in a 16-bit length: not minimal, refused (1002) */
+            raw_header(&in, WS_OP_BINARY, 1, 1, 125, 2);
+            size_t at = in.n;
+            bytes_append(&in, p, 125);
+            ws_mask(in.p + at, 125, test_mask_key, 0);
+            assert_int_equal(feed_copy(c, &l, in.p, in.n, 0), WS_OK);
+            assert_non_null(log_find(&l, WS_EV_ERROR, 0));
+            assert_int_equal(log_find(&l, WS_EV_ERROR, 0)->error, WS_ERR_FRAME_NON_MINIMAL_LENGTH);
+        } else {
+            /* the message limit to the byte: 100 passes, 101 is refused (1009) */
+            assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 100), WS_OK);
+            peer_frame(&in, WS_ROLE_SERVER, WS_OP_BINARY, 1, p, 100);
+            peer_frame(&in, WS_ROLE_SERVER, round == 2 ? WS_OP_BINARY : WS_OP_TEXT, 1, p, 101);
+            assert_int_equal(feed_copy(c, &l, in.p, in.n, 0), WS_OK);
+            log_assert_message(&l, 0, WS_OP_BINARY, p, 100);
+            assert_int_equal(log_find(&l, WS_EV_ERROR, 0)->error, WS_ERR_FRAME_TOO_LARGE);
+            assert_int_equal(log_last(&l)->close_code, WS_CLOSE_MESSAGE_TOO_BIG);
+        }
+        take_output(c, &out, 0);
+        bytes_free(&in);
+        bytes_free(&out);
+        log_free(&l);
+        ws_conn_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -892,6 +946,7 @@ int main(void)
         cmocka_unit_test(test_borrow),
         cmocka_unit_test(test_partial_writes),
         cmocka_unit_test(test_send_misuse),
+        cmocka_unit_test(test_fast_paths_keep_the_rules),
     };
     return cmocka_run_group_tests_name("conn_messages", tests, NULL, NULL);
 }
