@@ -106,7 +106,7 @@ int conf_utf8_ok(const uint8_t *s, size_t n)
 struct peer {
     int fd;
     int is_client; /* the tester's role: a client masks its frames */
-    ws_frame_decoder *dec;
+    ws_checker *chk; /* judges what the peer sends */
     uint64_t rng;
 
     /* output not yet written */
@@ -119,12 +119,9 @@ struct peer {
     /* input */
     uint8_t rbuf[64 * 1024];
     size_t rpend; /* bytes after the handshake, waiting in rbuf */
-    ws_frame_header cur;
     uint8_t *msg;
     size_t msg_len, msg_cap;
     uint8_t msg_op;
-    uint8_t ctl[WS_FRAME_MAX_CONTROL];
-    size_t ctl_len;
     peer_evlist rx;
 
     /* the end of the connection */
@@ -223,67 +220,56 @@ static void drop(peer *p)
     }
 }
 
-/* ---- receiving ---- */
+/* ---- receiving ----
+ *
+ * What the peer sends is judged by libws's public checker (ws_checker): the rules of RFC 6455
+ * and RFC 7692's RSV1, one implementation for the library, this suite and the testers who
+ * build on it. Any violation is a protocol error of the peer here (the servers under test are
+ * strict). Compressed messages are inflated by this suite's own peer (pmd.c) and their text
+ * checked after. */
 
-static void on_close_frame(peer *p)
+static void on_close_frame(peer *p, const ws_check_event *ev)
 {
-    size_t n = p->ctl_len;
-    if (n == 1) {
-        protocol_error(p, "close frame with a 1-byte payload");
-        return;
-    }
-    if (n >= 2) {
-        unsigned code = (unsigned)p->ctl[0] << 8 | p->ctl[1];
-        int valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-                    (code >= 3000 && code <= 4999);
-        if (!valid) {
-            protocol_error(p, "close code %u not allowed on the wire", code);
-            return;
-        }
-        if (!conf_utf8_ok(p->ctl + 2, n - 2)) {
-            protocol_error(p, "close reason is not valid UTF-8");
-            return;
-        }
-        p->remote_code = (int)code;
-    }
+    if (ev->close_code)
+        p->remote_code = (int)ev->close_code;
     p->close_received = 1;
     if (!p->close_sent) {
         /* Echo the code, as an endpoint answering a close does. */
         ws_frame_header h;
+        uint8_t code[2] = {(uint8_t)(ev->close_code >> 8), (uint8_t)ev->close_code};
         memset(&h, 0, sizeof h);
         h.fin = 1;
         h.opcode = WS_OP_CLOSE;
         h.masked = (uint8_t)p->is_client;
-        size_t plen = n >= 2 ? 2 : 0;
+        size_t plen = ev->close_code ? 2 : 0;
         if (h.masked)
             mask_key(p, h.mask);
         uint8_t *o = out_reserve(p, WS_FRAME_MAX_HEADER + 2);
-        int hl = ws_frame_encode(o, WS_FRAME_MAX_HEADER + 2, &h, sizeof h, p->ctl, plen);
+        int hl = ws_frame_encode(o, WS_FRAME_MAX_HEADER + 2, &h, sizeof h, code, plen);
         if (hl > 0)
             p->olen += (size_t)hl;
         p->close_sent = 1;
     }
 }
 
-static void on_frame_end(peer *p)
+static void on_control(peer *p, const ws_check_event *ev)
 {
-    const ws_frame_header *h = &p->cur;
-    if (WS_OPCODE_IS_CONTROL(h->opcode)) {
-        peer_ev ev;
-        memset(&ev, 0, sizeof ev);
-        if (h->opcode == WS_OP_CLOSE) {
-            on_close_frame(p);
-            return;
-        }
-        ev.kind = h->opcode == WS_OP_PING ? EV_PING : EV_PONG;
-        ev.data = xrealloc(NULL, p->ctl_len);
-        memcpy(ev.data, p->ctl, p->ctl_len);
-        ev.len = p->ctl_len;
-        evlist_push(&p->rx, ev);
+    peer_ev e;
+    if (ev->opcode == WS_OP_CLOSE) {
+        on_close_frame(p, ev);
         return;
     }
-    if (!h->fin)
-        return;
+    memset(&e, 0, sizeof e);
+    e.kind = ev->opcode == WS_OP_PING ? EV_PING : EV_PONG;
+    e.data = xrealloc(NULL, ev->len);
+    if (ev->len)
+        memcpy(e.data, ev->data, ev->len);
+    e.len = ev->len;
+    evlist_push(&p->rx, e);
+}
+
+static void on_message_end(peer *p)
+{
     if (p->msg_compressed) {
         uint8_t *plain;
         size_t plain_len;
@@ -298,12 +284,12 @@ static void on_frame_end(peer *p)
         p->msg = plain;
         p->msg_len = p->msg_cap = plain_len;
         p->rx_compressed++;
+        if (p->msg_op == WS_OP_TEXT && !conf_utf8_ok(p->msg, p->msg_len)) {
+            protocol_error(p, "compressed text message is not valid UTF-8");
+            return;
+        }
     }
     p->rx_messages++;
-    if (p->msg_op == WS_OP_TEXT && !conf_utf8_ok(p->msg, p->msg_len)) {
-        protocol_error(p, "text message is not valid UTF-8");
-        return;
-    }
     peer_ev ev;
     memset(&ev, 0, sizeof ev);
     ev.kind = EV_MSG;
@@ -316,75 +302,48 @@ static void on_frame_end(peer *p)
     p->msg_op = 0;
 }
 
-static void on_header(peer *p, const ws_frame_header *h)
+static void on_data(peer *p, const ws_check_event *ev)
 {
-    p->cur = *h;
-    if (p->close_received) {
-        protocol_error(p, "frame (opcode %u) after the close frame", h->opcode);
-        return;
-    }
-    if (h->rsv & WS_RSV1) {
-        /* RSV1 (the decoder lets it through only when permessage-deflate was agreed):
-         * the first frame of a compressed message, nothing else (RFC 7692 section 6). */
-        if (WS_OPCODE_IS_CONTROL(h->opcode) || h->opcode == WS_OP_CONTINUATION) {
-            protocol_error(p, "RSV1 on a %s frame",
-                           h->opcode == WS_OP_CONTINUATION ? "continuation" : "control");
-            return;
+    p->msg_op = ev->opcode;
+    p->msg_compressed = ev->compressed;
+    if (ev->len) {
+        if (p->msg_cap - p->msg_len < ev->len) {
+            size_t cap = p->msg_cap ? p->msg_cap : 256;
+            while (cap - p->msg_len < ev->len)
+                cap *= 2;
+            p->msg = xrealloc(p->msg, cap);
+            p->msg_cap = cap;
         }
-        p->msg_compressed = 1;
+        memcpy(p->msg + p->msg_len, ev->data, ev->len);
+        p->msg_len += ev->len;
     }
-    if (WS_OPCODE_IS_CONTROL(h->opcode)) {
-        p->ctl_len = 0;
-        return;
-    }
-    if (h->opcode == WS_OP_CONTINUATION && !p->msg_op)
-        protocol_error(p, "continuation frame without a message in progress");
-    else if (h->opcode != WS_OP_CONTINUATION && p->msg_op)
-        protocol_error(p, "new data frame inside a fragmented message");
-    else if (h->opcode != WS_OP_CONTINUATION)
-        p->msg_op = h->opcode;
-}
-
-static void on_data(peer *p, const uint8_t *d, size_t n)
-{
-    if (n == 0)
-        return; /* an empty payload: d may be NULL */
-    if (WS_OPCODE_IS_CONTROL(p->cur.opcode)) {
-        memcpy(p->ctl + p->ctl_len, d, n); /* the decoder bounds control payloads at 125 */
-        p->ctl_len += n;
-        return;
-    }
-    if (p->msg_cap - p->msg_len < n) {
-        size_t cap = p->msg_cap ? p->msg_cap : 256;
-        while (cap - p->msg_len < n)
-            cap *= 2;
-        p->msg = xrealloc(p->msg, cap);
-        p->msg_cap = cap;
-    }
-    memcpy(p->msg + p->msg_len, d, n);
-    p->msg_len += n;
+    if (ev->fin)
+        on_message_end(p);
 }
 
 static void process(peer *p, uint8_t *in, size_t n)
 {
     while (!p->proto_err) {
         size_t used = 0;
-        ws_frame_event ev;
-        int r = ws_frame_decoder_feed(p->dec, in, n, &used, &ev, sizeof ev);
-        if (r < 0) {
-            protocol_error(p, "bad frame from the peer: %s", ws_strerror(r));
-            return;
-        }
+        ws_check_event ev;
+        if (ws_checker_feed(p->chk, in, n, &used, &ev, sizeof ev) != WS_OK)
+            die("checker refused its arguments");
         in += used;
         n -= used;
-        if (ev.type == WS_FRAME_EV_NONE)
+        switch (ev.type) {
+        case WS_CHECK_NONE:
             return;
-        if (ev.type == WS_FRAME_EV_HEADER) {
-            on_header(p, ev.header);
-        } else {
-            on_data(p, ev.data, ev.len);
-            if (ev.frame_end)
-                on_frame_end(p);
+        case WS_CHECK_VIOLATION:
+            protocol_error(p, "%s (at byte %llu; the RFC's answer: close %u)",
+                           ws_strerror(ev.error), (unsigned long long)ev.offset,
+                           (unsigned)ev.close_code);
+            return;
+        case WS_CHECK_CONTROL:
+            on_control(p, &ev);
+            break;
+        default:
+            on_data(p, &ev);
+            break;
         }
     }
 }
@@ -855,7 +814,7 @@ static void peer_reset(peer *p)
     free(p->arena);
     free(p->obuf);
     free(p->msg);
-    ws_frame_decoder_free(p->dec);
+    ws_checker_free(p->chk);
     tpmd_free(p->pmd);
     if (p->fd >= 0)
         close(p->fd);
@@ -955,11 +914,7 @@ static int pmd_start(peer *p, int tx_bits, int tx_nct, int rx_bits, int rx_nct)
     p->pmd = tpmd_new(tx_bits, tx_nct, rx_bits, rx_nct);
     if (!p->pmd)
         return -1;
-    if (ws_frame_decoder_set_flags(
-            p->dec,
-            (p->is_client ? WS_FRAME_EXPECT_UNMASKED : WS_FRAME_EXPECT_MASKED) |
-                WS_FRAME_ALLOW_RSV1,
-            UINT64_MAX) != WS_OK)
+    if (ws_checker_configure(p->chk, WS_CHECK_DEFLATE, 0, 0) != WS_OK)
         return -1;
     if (verbose)
         fprintf(stderr, "pmd: tester sends with window %d%s, receives with window %d%s\n",
@@ -1071,12 +1026,9 @@ static void peer_init(peer *p, int fd, int is_client)
     p->fd = fd;
     p->is_client = is_client;
     p->remote_code = -1;
-    if (ws_frame_decoder_new(&p->dec, NULL) != WS_OK)
+    /* the peer's frames: a server's when we are the client */
+    if (ws_checker_new(&p->chk, is_client ? WS_ROLE_SERVER : WS_ROLE_CLIENT, NULL) != WS_OK)
         die("out of memory");
-    if (ws_frame_decoder_set_flags(p->dec,
-                                   is_client ? WS_FRAME_EXPECT_UNMASKED : WS_FRAME_EXPECT_MASKED,
-                                   UINT64_MAX) != WS_OK)
-        die("decoder flags refused");
     if (ws_random_os(NULL, &p->rng, sizeof p->rng) != 0 || !p->rng)
         p->rng = 0x9E3779B97F4A7C15ull ^ now_ms();
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
