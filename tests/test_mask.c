@@ -25,6 +25,19 @@ static size_t public_inplace(uint8_t *dst, const uint8_t *src, size_t n, const u
     return ws_mask(dst, n, key, off);
 }
 
+#if !defined(WS_NO_SIMD) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The CPU model __builtin_cpu_supports reads, filled in before main by libgcc (or
+ * compiler-rt): compiled code reads it inline, so its layout is ABI -- vendor, type, subtype,
+ * then the first word of feature bits, SSSE3 bit 6 and AVX2 bit 10. Clearing bits here makes
+ * this CPU look like an older one to the library's dispatch (the test checks that it does). */
+extern struct {
+    unsigned int vendor, type, subtype, features[1];
+} __cpu_model;
+#define CPU_SSSE3 (1u << 6)
+#define CPU_AVX2 (1u << 10)
+#define HAVE_CPU_MODEL 1
+#endif
+
 static void check_kernel(kernel_fn fn)
 {
     enum { MAXLEN = 300, ALIGNS = 33 };
@@ -79,6 +92,27 @@ static void test_public(void **state)
     check_kernel(public_inplace);
 }
 
+#if defined(HAVE_CPU_MODEL)
+/* On a CPU without AVX2 the AVX2 kernel is neither reported nor used (it would fault there),
+ * and every entry point still masks exactly: this CPU with its AVX2 bit cleared. */
+static void test_cpu_without_avx2(void **state)
+{
+    (void)state;
+    unsigned saved = __cpu_model.features[0];
+    assert_int_equal((saved & CPU_AVX2) != 0, __builtin_cpu_supports("avx2") != 0);
+    __cpu_model.features[0] = saved & ~CPU_AVX2;
+    int seen = __builtin_cpu_supports("avx2") != 0;
+    unsigned kernels = ws__mask_kernels();
+    check_kernel(ws__mask_copy_avx2);
+    check_kernel(public_copy);
+    check_kernel(public_inplace);
+    __cpu_model.features[0] = saved;
+    assert_int_equal(seen, 0);
+    assert_int_equal(kernels & 2u, 0);
+    assert_int_equal((ws__mask_kernels() & 2u) != 0, (saved & CPU_AVX2) != 0);
+}
+#endif
+
 /* Unmasking in pieces with the running offset equals unmasking in one go. */
 static void test_running_offset(void **state)
 {
@@ -116,6 +150,9 @@ int main(void)
         cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_public),
         cmocka_unit_test(test_running_offset),
+#if defined(HAVE_CPU_MODEL)
+        cmocka_unit_test(test_cpu_without_avx2),
+#endif
     };
     print_message("mask kernels available: simd=%u avx2=%u\n", ws__mask_kernels() & 1u,
                   (ws__mask_kernels() >> 1) & 1u);

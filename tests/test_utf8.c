@@ -1067,6 +1067,19 @@ static void check_kernels(const char *mode, const uint8_t *p, size_t n, ref_resu
     g_kernel = -1;
 }
 
+#if !defined(WS_NO_SIMD) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The CPU model __builtin_cpu_supports reads, filled in before main by libgcc (or
+ * compiler-rt): compiled code reads it inline, so its layout is ABI -- vendor, type, subtype,
+ * then the first word of feature bits, SSSE3 bit 6 and AVX2 bit 10. Clearing bits here makes
+ * this CPU look like an older one to the library's dispatch (the test checks that it does). */
+extern struct {
+    unsigned int vendor, type, subtype, features[1];
+} __cpu_model;
+#define CPU_SSSE3 (1u << 6)
+#define CPU_AVX2 (1u << 10)
+#define HAVE_CPU_MODEL 1
+#endif
+
 static void test_kernels_available(void **state)
 {
     (void)state;
@@ -1095,6 +1108,39 @@ static void test_kernels_available(void **state)
         assert_true(ws_utf8_failed(st));
     }
 }
+
+#if defined(HAVE_CPU_MODEL)
+/* On an older CPU -- no AVX2, or neither AVX2 nor SSSE3 -- the kernels it lacks are neither
+ * reported nor used (they would fault there), and validation gives the same answers: this CPU
+ * with those feature bits cleared, every kernel id forced and the public entry point, on text
+ * with an error at each block position and on text cut inside a character. */
+static void test_kernels_on_older_cpus(void **state)
+{
+    (void)state;
+    static const unsigned cleared[] = {CPU_AVX2, CPU_AVX2 | CPU_SSSE3};
+    unsigned saved = __cpu_model.features[0];
+    assert_int_equal((saved & CPU_AVX2) != 0, __builtin_cpu_supports("avx2") != 0);
+    assert_int_equal((saved & CPU_SSSE3) != 0, __builtin_cpu_supports("ssse3") != 0);
+    uint8_t p[300];
+    for (size_t c = 0; c < 2; c++) {
+        __cpu_model.features[0] = saved & ~cleared[c];
+        unsigned k = ws__utf8_kernels();
+        for (size_t pos = 0; pos < 200; pos += 7) {
+            memset(p, 'a', sizeof p);
+            memcpy(p + pos, "\xE2\x82\xAC\xC3", 4); /* a euro sign, then a cut-off lead */
+            check_kernels("older CPU", p, sizeof p, ref_check(p, sizeof p), pos + 2);
+            check_kernels("older CPU, cut", p, pos + 4, ref_check(p, pos + 4), pos + 1);
+        }
+        __cpu_model.features[0] = saved;
+        assert_int_equal(k >> WS_UTF8_KERNEL_AVX2 & 1u, 0);
+        if (cleared[c] & CPU_SSSE3)
+            assert_int_equal(k >> WS_UTF8_KERNEL_SSSE3 & 1u, 0);
+        else
+            assert_int_equal(k >> WS_UTF8_KERNEL_SSSE3 & 1u, (saved & CPU_SSSE3) != 0);
+    }
+    assert_int_equal(ws__utf8_kernels() >> WS_UTF8_KERNEL_AVX2 & 1u, (saved & CPU_AVX2) != 0);
+}
+#endif
 
 /* n bytes of valid text made of gen_token pieces (ASCII runs and characters of every length),
    padded with ASCII. */
@@ -1418,6 +1464,9 @@ int main(void)
         cmocka_unit_test(test_multibyte_every_position),
         cmocka_unit_test(test_random_differential),
         cmocka_unit_test(test_kernels_available),
+#if defined(HAVE_CPU_MODEL)
+        cmocka_unit_test(test_kernels_on_older_cpus),
+#endif
         cmocka_unit_test(test_kernels_error_every_position),
         cmocka_unit_test(test_kernels_windows_at_edges),
         cmocka_unit_test(test_kernels_truncation),
