@@ -72,6 +72,9 @@ static void test_scalar(void **state)
 static void test_simd(void **state)
 {
     (void)state;
+#if !defined(WS_NO_SIMD) && (defined(__SSE2__) || defined(__ARM_NEON) || defined(__ARM_NEON__))
+    assert_true(ws__mask_kernels() & 1u); /* SSE2 is part of x86-64, NEON of AArch64 */
+#endif
     if (!(ws__mask_kernels() & 1u))
         print_message("SIMD (SSE2/NEON) not built in: testing its scalar fallback\n");
     check_kernel(ws__mask_copy_simd);
