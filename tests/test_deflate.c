@@ -9,6 +9,10 @@
 
 #include "deflate.h"
 
+#if WS_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1866,6 +1870,26 @@ static void test_inflate_resumes_from_kept_input(void **state)
     free(m);
 }
 
+/* The ranges ws.h gives ws_deflate_shared_new are inclusive: window bits 9 and 15, mem_level 1
+ * and 9, level 0 and 9 each make a compressor that works (one step past each end is refused:
+ * test_shared_constructor_errors). */
+static void test_shared_constructor_range_ends(void **state)
+{
+    static const int ends[][3] = {{9, 8, 6}, {15, 8, 6}, {15, 1, 6}, {15, 9, 6}, {15, 8, 0},
+                                  {15, 8, 9}, {9, 1, 0}, {15, 9, 9}};
+    (void)state;
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) {
+        ws_deflate_shared *sh = NULL;
+        int r = ws_deflate_shared_new(&sh, NULL, ends[i][0], ends[i][1], ends[i][2]);
+        if (r != WS_OK)
+            print_message("window %d, mem_level %d, level %d: %s\n", ends[i][0], ends[i][1],
+                          ends[i][2], ws_errname(r));
+        assert_int_equal(r, WS_OK);
+        assert_non_null(sh);
+        ws_deflate_shared_free(sh);
+    }
+}
+
 /* ws_deflate_shared_new's errors, each leaving *out NULL and nothing allocated, its
  * allocation failures at every allocation (once and from there on), and
  * ws_deflate_shared_free(NULL) doing nothing in a build with zlib too. */
@@ -1978,6 +2002,76 @@ static void codec_expect(ws__pmd *p, const ws_allocator *a, const uint8_t *z, si
         assert_int_equal(got, n);
     }
     ws__pmd_rx_end(p);
+}
+
+/* A message may end in a final block (RFC 7692 7.2.3.4, BFINAL set), after which nothing of it
+ * is data: bytes that follow it (here an empty stored block's tail and two more) are ignored,
+ * not inflated by a fresh stream nor reported as an error. With steps of output ending at and
+ * around the end of the final block, the codec reads nothing past its input (the compressed
+ * message ends at an unmapped page) and the message comes out whole, reassembled in steps and
+ * streamed in chunks of those sizes. */
+static void test_final_block_then_bytes(void **state)
+{
+    enum { N = 3000 };
+    ws_allocator a;
+    char *text = make_text(N, 77);
+    uint8_t z[N];
+    z_stream d;
+    (void)state;
+    assert_int_equal(ws__alloc_init(&a, NULL), WS_OK);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(deflateInit2(&d, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    d.next_in = (Bytef *)text;
+    d.avail_in = N;
+    d.next_out = z;
+    d.avail_out = sizeof z;
+    assert_int_equal(deflate(&d, Z_FINISH), Z_STREAM_END); /* one stream, its last block final */
+    size_t zn = sizeof z - d.avail_out;
+    deflateEnd(&d);
+    assert_true(zn + 6 <= sizeof z);
+    memcpy(z + zn, "\x00\x00\xff\xff\x12\x34", 6); /* after the final block: not data */
+    zn += 6;
+    guarded g = guarded_copy(z, zn);
+    for (size_t step = N - 2; step <= N + 2; step++) {
+        ws__pmd *p = codec_new(&a, 0);
+        uint8_t *buf = NULL;
+        size_t len = 0, cap = 0;
+        int r, calls = 0;
+        assert_int_equal(ws__pmd_rx_begin(p), WS_OK);
+        do {
+            int first = calls++ == 0;
+            r = ws__pmd_rx_append(p, first ? g.data : NULL, first ? zn : 0, 1, &buf, &len, &cap, N,
+                                  step);
+            assert_true(r == 0 || r == 1);
+        } while (r == 1 && calls < 10);
+        assert_int_equal(r, WS_OK);
+        assert_int_equal(len, N);
+        assert_memory_equal(buf, text, N);
+        ws__free(&a, buf, cap);
+        ws__pmd_rx_end(p);
+
+        size_t got = 0;
+        assert_int_equal(ws__pmd_rx_begin(p), WS_OK);
+        calls = 0;
+        do {
+            /* a first chunk of `step` bytes, then what is left and one byte more */
+            const uint8_t *o;
+            size_t on;
+            int first = calls++ == 0;
+            r = ws__pmd_rx_stream(p, first ? g.data : NULL, first ? zn : 0, 1,
+                                  first ? step : N + 1 - got, &o, &on);
+            assert_true(r == 0 || r == 1);
+            assert_true(got + on <= N);
+            assert_memory_equal(o, text + got, on);
+            got += on;
+        } while (r == 1 && calls < 10);
+        assert_int_equal(r, 0);
+        assert_int_equal(got, N);
+        ws__pmd_rx_end(p);
+        ws__pmd_free(p);
+    }
+    guarded_free(&g);
+    free(text);
 }
 
 /* zlib takes at most 1 GiB of input or output room per call (its counts are uInt), so a
@@ -2096,7 +2190,9 @@ int main(void)
         cmocka_unit_test(test_options_set_one_read_all),
         cmocka_unit_test(test_inflate_resumes_from_kept_input),
         cmocka_unit_test(test_shared_constructor_errors),
+        cmocka_unit_test(test_shared_constructor_range_ends),
         cmocka_unit_test(test_zlib_slices_big_messages),
+        cmocka_unit_test(test_final_block_then_bytes),
         cmocka_unit_test(test_interop_python_server),
         cmocka_unit_test(test_interop_python_client),
 #else
