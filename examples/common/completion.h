@@ -5,9 +5,10 @@
  * is examples/common/server.c's, through the same struct ex_server and struct ex_client.
  *
  * Output. Several writes may be in flight per connection: cx_update takes the bytes queued
- * after those already in flight (cx_take: they stay where they are until acknowledged) and
- * hands each batch to the loop's write(); the loop calls cx_written() when one completes, in
- * submission order, and the bytes are acknowledged only then -- so ws_conn_buffered_amount(),
+ * after those already in flight (ws_conn_output + ws_conn_output_take: they stay where they
+ * are until acknowledged) and hands each batch to the loop's write(), which may write some at
+ * once; the loop calls cx_written() when one completes, in submission order, and the bytes
+ * are acknowledged only when the kernel took them -- so ws_conn_buffered_amount(),
  * the high-water mark, the send timeout and the close handshake's give-up count bytes as
  * written only once the kernel has them.
  *
