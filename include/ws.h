@@ -1332,6 +1332,19 @@ WS_EXPORT int ws_conn_feed_eof(ws_conn *c);
  * one lives until the next next_event / feed / free (see above).
  */
 WS_EXPORT int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size);
+/*
+ * Take up to max events at once into evs[0..max) (each ev_size bytes, rule 4): for bindings,
+ * where every call across the language boundary costs more than the work it does. Returns how
+ * many were taken (0: none waiting), or WS_ERR_INVALID_ARG. The views of all of them live
+ * until the next next_event(s) / feed / free. To keep that promise it stops after an event
+ * whose data lies in a buffer the next event would reuse (a reassembled or decompressed
+ * message, a control frame gathered across feeds); events that point into kept input
+ * (ws_conn_feed) or the caller's buffer (WS_EVF_IN_INPUT), or carry no data, do not stop it.
+ * Input is processed ahead of the caller by up to a batch: pings are answered and a violation
+ * further on fails the connection before the earlier events are handled -- but a close frame
+ * ends the batch unprocessed, so the caller can still reply to the messages before it.
+ */
+WS_EXPORT int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size);
 
 /*
  * Send a whole message (opcode WS_OP_TEXT or WS_OP_BINARY). Text is checked for UTF-8.

@@ -5,6 +5,8 @@
  */
 #include "conn.h"
 
+#include <limits.h>
+
 static void on_close_frame(ws_conn *c, const uint8_t *p, size_t n)
 {
     unsigned code = WS_CLOSE_NO_STATUS;
@@ -625,6 +627,31 @@ int ws_conn_feed_eof(ws_conn *c)
     return WS_OK;
 }
 
+/* The next event of a batch: as next_event_slow, but the views already handed out in this
+ * batch stay alive (nothing that would free or reuse them runs: only kept input is
+ * processed, never a decompression step). */
+static int take_more(ws_conn *c, ws_event *ev, size_t ev_size)
+{
+    if (c->ev_count == 0) {
+        if (c->failed || ws__conn_inflate_pending(c))
+            return 0; /* a decompression step may reuse what the batch's views point into */
+        /* A close frame next ends the batch before it is processed (answered): the caller
+         * handles the messages before it first, and may still reply to them. */
+        if (c->ipos < c->ilen && c->dec.state == WS__DEC_HEADER && c->dec.hbuf_len == 0 &&
+            (c->ibuf[c->ipos] & 0x0Fu) == WS_OP_CLOSE)
+            return 0;
+        if (c->ipos < c->ilen || c->eof_pending)
+            process_kept(c);
+        if (c->ev_count == 0)
+            return 0;
+    }
+    const ws_event *e = &c->ev[c->ev_head];
+    ws__struct_copy(ev, ev_size, e, sizeof *e);
+    c->ev_head = (uint8_t)((c->ev_head + 1) % EVQ);
+    c->ev_count--;
+    return 1;
+}
+
 static __attribute__((noinline)) int next_event_slow(ws_conn *c, ws_event *ev, size_t ev_size)
 {
     if (!c || !ev || ev_size < WS__MIN_EVENT)
@@ -645,6 +672,29 @@ static __attribute__((noinline)) int next_event_slow(ws_conn *c, ws_event *ev, s
     c->ev_head = (uint8_t)((c->ev_head + 1) % EVQ);
     c->ev_count--;
     return 1;
+}
+
+int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size)
+{
+    size_t n = 0;
+
+    if (!c || !evs || ev_size < WS__MIN_EVENT || max > SIZE_MAX / ev_size)
+        return WS_ERR_INVALID_ARG;
+    while (n < max && n < INT_MAX) {
+        ws_event *e = (ws_event *)(void *)((uint8_t *)evs + n * ev_size);
+        int r = n == 0 ? next_event_slow(c, e, ev_size) : take_more(c, e, ev_size);
+        if (r <= 0)
+            break;
+        n++;
+        /* Data the next event may overwrite ends the batch (the views must all stay valid). */
+        const uint8_t *d = e->data;
+        if (e->len && !(e->flags & WS_EVF_IN_INPUT) &&
+            !(c->ibuf && d >= c->ibuf && d < c->ibuf + c->icap))
+            break;
+    }
+    if (n > 0)
+        c->view_live = 1; /* conservatively: some view may point into our memory */
+    return (int)n;
 }
 
 int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size)

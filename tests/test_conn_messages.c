@@ -928,6 +928,81 @@ static void test_fast_paths_keep_the_rules(void **state)
     }
 }
 
+/* ws_conn_next_events takes many events in one call, the same events in the same order as
+ * one-at-a-time taking, and every view of a batch stays valid until the next call: it stops
+ * after an event in a buffer the next one would reuse (a reassembled message). */
+static void test_next_events_batch(void **state)
+{
+    (void)state;
+    uint32_t rng = 4;
+    bytes in = {0};
+    uint8_t big[3000];
+    test_fill(big, sizeof big, 9);
+    for (int i = 0; i < 21; i++) {
+        char m[8];
+        if (i == 20) { /* a close: it ends the batch, so the message before it can be answered */
+            peer_frame(&in, WS_ROLE_SERVER, WS_OP_CLOSE, 1, "\x03\xe8", 2);
+            break;
+        }
+        int k = snprintf(m, sizeof m, "m%d", i);
+        peer_frame(&in, WS_ROLE_SERVER, WS_OP_TEXT, 1, m, (size_t)k);
+        if (i == 7)
+            peer_frame(&in, WS_ROLE_SERVER, WS_OP_PING, 1, "p", 1);
+        if (i == 12 || i == 13) { /* fragmented messages: reassembled, each ends a batch
+                                     (the second reuses the buffer the first is shown in) */
+            peer_frame(&in, WS_ROLE_SERVER, WS_OP_BINARY, 0, big + (i - 12) * 7, 1000);
+            peer_frame(&in, WS_ROLE_SERVER, WS_OP_CONTINUATION, 1, big + 1000, 2000);
+        }
+    }
+    /* one at a time: the reference */
+    ws_conn *a = conn_open(WS_ROLE_SERVER, NULL, &rng), *b = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    ev_log ref = {0}, got = {0};
+    assert_int_equal(feed_const(a, &ref, in.p, in.n, 0), WS_OK);
+    assert_int_equal(ref.n, 24);
+
+    size_t taken = 0, calls = 0, pos = 0;
+    int replied = 0;
+    ws_event evs[64];
+    while (pos < in.n || taken < ref.n) {
+        size_t t = 0;
+        if (pos < in.n) {
+            assert_int_equal(ws_conn_feed(b, in.p + pos, in.n - pos, &t), WS_OK);
+            pos += t;
+        }
+        int k = ws_conn_next_events(b, evs, 64, sizeof evs[0]);
+        assert_true(k >= 0);
+        if (k == 0 && t == 0)
+            break;
+        calls += k > 0;
+        if (k > 0 && evs[k - 1].type == WS_EV_MESSAGE && evs[k - 1].len == 3 &&
+            !memcmp(evs[k - 1].data, "m19", 3)) {
+            /* the last message before the close: the close is not answered yet */
+            assert_int_equal(ws_conn_state(b), WS_STATE_OPEN);
+            assert_int_equal(ws_conn_send(b, WS_OP_TEXT, "reply", 5, 0), WS_OK);
+            replied = 1;
+        }
+        /* every view of the batch is intact now, after the batch is complete */
+        for (int i = 0; i < k; i++)
+            log_add(&got, &evs[i]);
+        taken += (size_t)k;
+    }
+    assert_int_equal(got.n, ref.n);
+    log_assert_equal(&got, &ref);
+    assert_true(calls <= 5); /* 24 events: batches end at the reassembled messages, the close */
+    assert_int_equal(got.v[got.n - 1].type, WS_EV_CLOSE);
+    assert_true(replied); /* a batch ended right before the close */
+    assert_int_equal(ws_conn_next_events(b, evs, 64, sizeof evs[0]), 0);
+    assert_int_equal(ws_conn_next_events(NULL, evs, 1, sizeof evs[0]), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_next_events(b, NULL, 1, sizeof evs[0]), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_next_events(b, evs, 1, 4), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_next_events(b, evs, 0, sizeof evs[0]), 0);
+    log_free(&ref);
+    log_free(&got);
+    bytes_free(&in);
+    ws_conn_free(a);
+    ws_conn_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -947,6 +1022,7 @@ int main(void)
         cmocka_unit_test(test_partial_writes),
         cmocka_unit_test(test_send_misuse),
         cmocka_unit_test(test_fast_paths_keep_the_rules),
+        cmocka_unit_test(test_next_events_batch),
     };
     return cmocka_run_group_tests_name("conn_messages", tests, NULL, NULL);
 }

@@ -226,6 +226,7 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_conn_feed": (c_int, [P, c_void_p, c_size_t, PSZ]),
     "ws_conn_feed_eof": (c_int, [P]),
     "ws_conn_next_event": (c_int, [P, POINTER(ws_event), c_size_t]),
+    "ws_conn_next_events": (c_int, [P, POINTER(ws_event), c_size_t, c_size_t]),
     "ws_conn_send": (c_int, [P, c_uint32, c_void_p, c_size_t, c_uint32]),
     "ws_conn_send_fragment": (c_int, [P, c_uint32, c_void_p, c_size_t, c_int, c_uint32]),
     "ws_conn_ping": (c_int, [P, c_void_p, c_size_t]),
@@ -297,6 +298,7 @@ class _Raw:
     def __init__(self, dll: ctypes.CDLL) -> None:
         for name, res in (
             ("ws_conn_next_event", c_int),
+            ("ws_conn_next_events", c_int),
             ("ws_conn_feed", c_int),
             ("ws_conn_send", c_int),
             ("ws_conn_output", c_int),

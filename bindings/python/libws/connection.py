@@ -156,6 +156,9 @@ _U64_MAX = (1 << 64) - 1
 
 _c_char = ctypes.c_char
 _raw_next_event = raw.conn_next_event
+_raw_next_events = raw.conn_next_events
+_BATCH = 32  # events taken per call by events(): one ctypes call for many events
+_BATCH_ARG = ctypes.c_size_t(_BATCH)
 _raw_feed = raw.conn_feed
 _raw_send = raw.conn_send
 _raw_output = raw.conn_output
@@ -234,6 +237,9 @@ class Connection:
         "_role",
         "_ev",
         "_evref",
+        "_evs",
+        "_evsref",
+        "_evsmv",
         "_taken",
         "_takenref",
         "_iov",
@@ -267,6 +273,9 @@ class Connection:
         self._ev = _ffi.ws_event()
         self._evref = byref(self._ev)
         self._evmv = memoryview(self._ev).cast("B")
+        self._evs = (_ffi.ws_event * _BATCH)()
+        self._evsref = byref(self._evs)
+        self._evsmv = memoryview(self._evs).cast("B")
         self._taken = c_size_t()
         self._takenref = byref(self._taken)
         self._iov = (_ffi.ws_iovec * _IOV_MAX)()
@@ -445,12 +454,36 @@ class Connection:
         """Yield the events that are ready, in order (Request, Open, Message, Fragment, Ping,
         Pong, Error, Close). Stops when none is left; call again after more input."""
         self._handle()
-        next_event = self.next_event
         while True:
-            e = next_event()
-            if e is None:
+            batch = self._next_batch()
+            if not batch:
                 return
-            yield e
+            yield from batch
+
+    def _next_batch(self) -> list[Event]:
+        """The events of one ws_conn_next_events call, converted (their views copied) before
+        anything else can call into the library; empty when none is ready."""
+        hp, mv, evs = self._hp, self._evsmv, self._evs
+        while True:
+            r = _raw_next_events(hp, self._evsref, _BATCH_ARG, EVENT_SIZE_ARG)
+            if r == 0:
+                if self._boff < len(self._backlog) and self._feed_backlog():
+                    continue
+                return []
+            if r < 0:
+                check(r, None if self._h is not None else "connection already freed")
+            out: list[Event] = []
+            for i in range(r):
+                t, _, _, op, _, _, _, p, n = _unpack_event(mv, i * EVENT_SIZE)
+                if t == _EV_MESSAGE:
+                    data = (_c_char * n).from_address(p).raw if n else b""
+                    out.append(Message(data.decode("utf-8") if op == _OP_TEXT else data))
+                    continue
+                e = self._convert(evs[i])
+                if e is not None:
+                    out.append(e)
+            if out:
+                return out
 
     def next_event(self) -> Event | None:
         """The next event, or None when none is ready. Input the library could not take yet
