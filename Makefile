@@ -10,6 +10,8 @@
 #   make bench           benchmarks (see bench/; QUICK=1 for a short run; make bench-callgrind)
 #   make conformance     the Autobahn-style conformance suite alone (also part of check)
 #   make interop         against Python websockets, Node ws, Chromium, nginx (tests/interop)
+#   make wsfuzz-run      the black-box fuzzer tools/wsfuzz against the echo servers (WSFUZZ_SESSIONS,
+#                        WSFUZZ_SEED) and against a deliberately broken server it must fail
 #   make python-check    the Python binding's tests (bindings/python) against build/libws.so
 #   make fuzz, fuzz-run (FUZZ_SECONDS=60), fuzz-afl, coverage, lint: see fuzz/README.md
 #   make mutate          mutation testing of lib/*.c against what make check runs (COUNT, SEED,
@@ -101,17 +103,21 @@ endif
 EX_COMMON := $(sort $(wildcard examples/common/*.c))
 EXAMPLES  := $(foreach s,$(EX_SRCS),$(B)/examples/$(subst _,-,$(notdir $(s:.c=))))
 
+# Tools: tools/<name>/<name>.c -> $(B)/tools/<name> (wsfuzz, the black-box server fuzzer).
+TOOL_SRCS := $(sort $(wildcard tools/*/*.c))
+TOOLS     := $(foreach s,$(TOOL_SRCS),$(B)/tools/$(notdir $(s:.c=)))
+
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRCS:fuzz/%.c=$(B)/fuzz/%-replay)
 
 STATIC    := $(B)/libws.a
 SHARED    := $(B)/libws.so.$(VERSION)
 
-.PHONY: conformance interop kqueue-syntax all lib check asan valgrind run deps install uninstall clean bench bench-callgrind fuzz examples tests \
+.PHONY: conformance interop kqueue-syntax all lib tools wsfuzz-run check asan valgrind run deps install uninstall clean bench bench-callgrind fuzz examples tests \
         fuzz-afl fuzz-run coverage lint abi-check abi-baseline mutate mutate-sample
 .DEFAULT_GOAL := all
 
-all: lib examples tests
+all: lib examples tests tools
 
 lib: $(STATIC) $(SHARED)
 
@@ -144,6 +150,12 @@ $(B)/fuzz/%-replay: fuzz/%.c fuzz/replay.c $(wildcard fuzz/*.h) $(STATIC)
 	$(CC) $(CPPFLAGS) -Ilib $(ALL_CFLAGS) fuzz/replay.c $< -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
 
 examples: $(EXAMPLES)
+
+tools: $(TOOLS)
+
+$(B)/tools/%: tools/%/*.c include/ws.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(filter %.c,$^) -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
 
 $(B)/examples/%: $(EX_SRCS) $(EX_COMMON) $(wildcard examples/common/*.h) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -211,6 +223,12 @@ conformance: all
 
 interop: all
 	@EX_DIR=$(B)/examples sh tests/interop/run.sh
+
+# wsfuzz (tools/wsfuzz/) against echo-epoll, echo-poll (and echo-uv, echo-uring where built):
+# WSFUZZ_SESSIONS each (default 1000), a fresh seed unless WSFUZZ_SEED; then the check that it
+# passes a strict server it did not write and fails each bug of a deliberately broken one.
+wsfuzz-run: examples tools
+	@B=$(B) sh tools/wsfuzz/run.sh
 
 # The Python binding (bindings/python): its pytest suite against this build's libws.so, then
 # an offline pip install and the binding README's examples. Needs Debian's python3-pytest,

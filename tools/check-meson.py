@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """make and meson build the same things: every library source, example-common source, test
-program and fuzz target that the Makefile picks up by wildcard must be named in meson.build
+program, tool (tools/<name>/*.c) and fuzz target that the Makefile picks up by wildcard must be named in meson.build
 (which lists them by hand). An optional example (echo_uv.c, echo_uring.c: built only when
 their library is found, by both) counts when meson.build names it, inside its condition. Run by `make check`; prints what is missing and exits 1."""
 import re
@@ -26,6 +26,10 @@ def main(root):
         rel = path.relative_to(root).as_posix()
         if rel not in quoted:
             missing.append(f"{rel} (example)")
+    for path in sorted(root.glob("tools/*/*.c")):
+        rel = path.relative_to(root).as_posix()
+        if rel not in quoted:
+            missing.append(f"{rel} (tool)")
     for m in missing:
         print(f"meson.build does not build {m}; the Makefile does")
     return 1 if missing else 0
