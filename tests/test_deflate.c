@@ -2074,6 +2074,68 @@ static void test_final_block_then_bytes(void **state)
     free(text);
 }
 
+/* The caller's input is only borrowed for the call: when a call stops at its step of output
+ * (or its chunk, streaming) with compressed input left, the codec keeps a copy of what is
+ * left, so the following calls (given no input) go on although the caller's buffer is gone --
+ * unmapped here right after the first call -- and the message comes out whole. */
+static void test_inflate_input_gone_after_call(void **state)
+{
+    enum { N = 200000 };
+    static const size_t steps[] = {1000, 4096, 65536};
+    ws_allocator a;
+    char *text = make_text(N, 12);
+    uint8_t *z;
+    (void)state;
+    assert_int_equal(ws__alloc_init(&a, NULL), WS_OK);
+    ws__pmd *tx = codec_new(&a, 0);
+    size_t zn = codec_compress(tx, (const uint8_t *)text, N, &z);
+    ws__pmd_free(tx);
+    for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+        for (int streaming = 0; streaming < 2; streaming++) {
+            ws__pmd *p = codec_new(&a, 0);
+            uint8_t *buf = NULL, *all = malloc(N);
+            size_t len = 0, cap = 0, got = 0;
+            int r = 1, calls = 0;
+            assert_non_null(all);
+            guarded g = guarded_copy(z, zn);
+            assert_int_equal(ws__pmd_rx_begin(p), WS_OK);
+            while (r == 1 && calls < 1000) {
+                int first = calls++ == 0;
+                if (streaming) {
+                    const uint8_t *o;
+                    size_t on;
+                    r = ws__pmd_rx_stream(p, first ? g.data : NULL, first ? zn : 0, 1,
+                                          steps[k] < N + 1 - got ? steps[k] : N + 1 - got, &o, &on);
+                    assert_true(got + on <= N);
+                    memcpy(all + got, o, on);
+                    got += on;
+                } else {
+                    r = ws__pmd_rx_append(p, first ? g.data : NULL, first ? zn : 0, 1, &buf, &len,
+                                          &cap, N, steps[k]);
+                }
+                assert_true(r == 0 || r == 1);
+                if (first) {
+                    assert_int_equal(r, 1); /* more to come from the same input */
+                    guarded_free(&g);
+                }
+            }
+            assert_int_equal(r, 0);
+            if (!streaming) {
+                got = len;
+                memcpy(all, buf, len);
+            }
+            assert_int_equal(got, N);
+            assert_memory_equal(all, text, N);
+            ws__free(&a, buf, cap);
+            free(all);
+            ws__pmd_rx_end(p);
+            ws__pmd_free(p);
+        }
+    }
+    free(z);
+    free(text);
+}
+
 /* zlib takes at most 1 GiB of input or output room per call (its counts are uInt), so a
  * message over 1 GiB is handed to it in slices. With the slice lowered to a few bytes, small
  * messages take that path: each slice starts where the last one ended, on the way in and out,
@@ -2193,6 +2255,7 @@ int main(void)
         cmocka_unit_test(test_shared_constructor_range_ends),
         cmocka_unit_test(test_zlib_slices_big_messages),
         cmocka_unit_test(test_final_block_then_bytes),
+        cmocka_unit_test(test_inflate_input_gone_after_call),
         cmocka_unit_test(test_interop_python_server),
         cmocka_unit_test(test_interop_python_client),
 #else
