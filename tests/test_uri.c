@@ -230,6 +230,10 @@ static void test_uri_edges(void **state)
         {"ws://[fe80::1%2]/", WS_ERR_URI_HOST},
         {"ws://[fe80::1%25e~]/", WS_OK},
         {"ws://[fe80::1%25e^]/", WS_ERR_URI_HOST},
+        {"ws://[fe80::1%25^e]/", WS_ERR_URI_HOST}, /* the zone's first byte is checked too */
+        {"ws://[fe80::1%25^]/", WS_ERR_URI_HOST},
+        {"ws://[fe80::1%25%41]/", WS_OK},
+        {"ws://[fe80::1%25%4]/", WS_ERR_URI_HOST},
         {"ws://h/%4", WS_ERR_URI_PATH},
         {"ws://h/?%4g", WS_ERR_URI_PATH},
         {"w+s://h/", WS_ERR_URI_SCHEME},
