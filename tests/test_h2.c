@@ -178,6 +178,27 @@ static void test_header_size_limit_exact(void **state)
     assert_int_equal(add_fields_with_limit(111, "example.com."), WS_OK);
 }
 
+/* A field over both the size limit and the field count limit is WS_ERR_HS_TOO_LARGE, as over
+ * HTTP/1.1 (where the size limit is met byte by byte, before the line that would be one too
+ * many ends); a field within the size limit but one too many is WS_ERR_HS_TOO_MANY_HEADERS. */
+static void test_size_limit_before_count_limit(void **state)
+{
+    char v[64];
+    (void)state;
+    for (size_t vlen = 40; vlen <= 43; vlen++) {
+        ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
+        assert_int_equal(ws_handshake_set_max_header_size(hs, 64), WS_OK);
+        assert_int_equal(ws_handshake_set_max_headers(hs, 1), WS_OK);
+        assert_int_equal(ws_h2_add_header(hs, ":method", 7, "CONNECT", 7), WS_OK); /* 16 bytes */
+        memset(v, '/', vlen);
+        /* 16 + 5 + vlen + 2 bytes: over 64 from vlen 42 on */
+        int want = vlen >= 42 ? WS_ERR_HS_TOO_LARGE : WS_ERR_HS_TOO_MANY_HEADERS;
+        assert_int_equal(ws_h2_add_header(hs, ":path", 5, v, vlen), want);
+        assert_int_equal(ws_h2_end_headers(hs), want);
+        ws_handshake_free(hs);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +206,7 @@ int main(void)
         cmocka_unit_test(test_authority_bytes),
         cmocka_unit_test(test_h2_edges),
         cmocka_unit_test(test_header_size_limit_exact),
+        cmocka_unit_test(test_size_limit_before_count_limit),
     };
     return cmocka_run_group_tests_name("h2", tests, NULL, NULL);
 }
