@@ -1,6 +1,7 @@
 /*
  * The example programs, end to end over loopback: echo-epoll and echo-poll (and echo-uv,
- * echo-uring where built: also the burst and the drain) with text, binary,
+ * echo-uring where built: also the burst, the drain, and input behind a message inflated in
+ * steps) with text, binary,
  * 1 MiB and fragmented messages, ping and close; a protocol violation inside a burst, after
  * which the servers and wsc still deliver the close frame 1002 and end without a TCP reset;
  * the SIGTERM drain seen by a client as 1001; wsc against the echo server; broadcast fan-out
@@ -482,6 +483,58 @@ static void test_sigterm_drain(void **state)
     sigterm_session("echo-epoll");
 }
 
+/*
+ * A compressed 6 MiB message (inflated in steps of 256 KiB) with 200 messages of 1,000 bytes
+ * right behind it, three times in one burst: the library cannot take all the input while it inflates, and the completion
+ * loops keep the rest and feed it later (they reset the connection before). Every echo, in
+ * order.
+ */
+enum { INFLATE_BIG = 6 << 20, INFLATE_SMALL = 200, INFLATE_ROUNDS = 3 };
+static int inflate_want;
+static int got_all(const client *cl) { return cl->messages >= inflate_want || cl->closed; }
+
+static void inflate_burst(const char *name)
+{
+    const char *extra[] = {"--deflate", "--max-message", "8M", NULL};
+    static uint8_t big[INFLATE_BIG];
+    static char small[1000];
+    char url[64];
+    ex_server s;
+    client cl;
+
+    if (!ws_deflate_available())
+        return;
+    ex_start(&s, name, extra, 0);
+    memset(&cl, 0, sizeof cl);
+    cl.fd = ex_dial(s.port, 0, 0);
+    cl.c = new_conn(WS_ROLE_CLIENT, 0, NULL);
+    assert_non_null(cl.c);
+    assert_int_equal(ws_conn_set_option(cl.c, WS_OPT_DEFLATE, 1), WS_OK);
+    assert_int_equal(ws_conn_set_option(cl.c, WS_OPT_MAX_MESSAGE_SIZE, 8u << 20), WS_OK);
+    assert_int_equal(ws_conn_set_option(cl.c, WS_OPT_SEND_HIGH_WATER, 16u << 20), WS_OK);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/", s.port);
+    assert_int_equal(ws_conn_client_start(cl.c, url, NULL, 0, WS_EXTENSIONS_AUTO, NULL), WS_OK);
+    assert_true(pump(&cl, is_open, 5000));
+    memset(big, 'a', sizeof big);
+    memset(small, 'b', sizeof small);
+    for (int r = 0; r < INFLATE_ROUNDS; r++) {
+        assert_int_equal(ws_conn_send(cl.c, WS_OP_BINARY, big, sizeof big, 0), WS_OK);
+        for (int i = 0; i < INFLATE_SMALL; i++) { /* 200 KB: more than the library keeps */
+            memcpy(small, &i, sizeof i);
+            assert_int_equal(ws_conn_send(cl.c, WS_OP_BINARY, small, sizeof small,
+                                          WS_SEND_NO_COMPRESS), WS_OK);
+        }
+    }
+    inflate_want = INFLATE_ROUNDS * (1 + INFLATE_SMALL);
+    assert_true(pump(&cl, got_all, 20000));
+    assert_false(cl.closed);
+    assert_int_equal(cl.messages, INFLATE_ROUNDS * (1 + INFLATE_SMALL));
+    assert_int_equal(cl.msg_len, sizeof small);
+    assert_memory_equal(cl.msg, small, sizeof small); /* the last one came last */
+    client_free(&cl);
+    assert_int_equal(ex_stop(&s), 0);
+}
+
 /* The completion-based loops: the echo session, the burst and the drain, as echo-epoll. */
 static void completion_loop(const char *name)
 {
@@ -492,6 +545,7 @@ static void completion_loop(const char *name)
     echo_session(name);
     burst_session(name);
     sigterm_session(name);
+    inflate_burst(name);
 }
 
 static void test_echo_uv(void **state)
