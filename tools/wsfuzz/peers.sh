@@ -31,6 +31,7 @@ run_against() { # name log command...
     name=$1
     log=$2
     shift 2
+    : >"$log"
     "$@" >"$log" 2>&1 &
     pids="$pids $!"
     port=""

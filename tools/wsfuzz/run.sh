@@ -37,6 +37,7 @@ trap 'exit 130' INT TERM
 start_server() { # log command...
     log=$1
     shift
+    : >"$log"
     "$@" >"$log" 2>&1 &
     pids="$pids $!"
     port=""

@@ -676,7 +676,7 @@ static const mutation mutations[] = {
     {"reserved-opcode", WS_ERR_FRAME_RESERVED_OPCODE, TAIL_CLOSE, m_opcode,
      "opcode 3-7 or 0xB-0xF"},
     {"non-minimal-length", WS_ERR_FRAME_NON_MINIMAL_LENGTH, TAIL_CLOSE, m_nonminimal,
-     "a valid message whose length is in a longer encoding than needed"},
+     "a valid message, its length in a longer encoding than needed"},
     {"oversized-length", WS_ERR_FRAME_TOO_LARGE, TAIL_CLOSE, m_oversized,
      "64-bit length of 8 GiB .. 2^62, the body short"},
     {"len64-msb", WS_ERR_FRAME_LEN64_MSB, TAIL_CLOSE, m_len64msb,
@@ -698,7 +698,7 @@ static const mutation mutations[] = {
      "text message ending inside a character"},
     {"close-1-byte", WS_ERR_CLOSE_PAYLOAD, TAIL_NONE, m_close_1byte, "close frame of 1 byte"},
     {"close-invalid-code", WS_ERR_CLOSE_CODE, TAIL_NONE, m_close_code,
-     "close code 0, 999, 1004-1006, 1015, 1016, 2999, 5000, ..."},
+     "close code 0, 999, 1004-1006, 1015, 2999, 5000..."},
     {"close-invalid-utf8", WS_ERR_INVALID_UTF8, TAIL_NONE, m_close_reason,
      "close reason that is not UTF-8"},
     {"data-after-close", WS_ERR_AFTER_CLOSE, TAIL_NONE, m_after_close,
@@ -715,6 +715,8 @@ typedef struct expect {
     unsigned code;     /* close code the server must answer with */
     unsigned severity; /* WS_SEVERITY_*, 0 for none */
     uint64_t offset;   /* of the violation (the stream length when none) */
+    uint64_t need;     /* bytes the server needs to see it: past the offending byte, or up
+                          to the end of a text frame that ends inside a character */
     size_t before_close; /* end of our first valid close frame before the violation, or 0 */
 } expect;
 
@@ -755,6 +757,19 @@ static void session_build(session *s, uint64_t seed, size_t max_frame, int kind_
         size_t post = rng_range(&s->r, 0, 2);
         for (size_t i = 0; i < post; i++)
             emit_valid(&s->g);
+        /* Now and then a flood behind the violation: input the server has not read when it
+         * fails the connection (closing the socket then sends a reset that can destroy its
+         * close frame and the echoes before it: RFC 6455 7.1.1's half-close is the cure). */
+        if (!s->sync && m->err != WS_OK && rng_chance(&s->r, 4)) {
+            size_t n = rng_range(&s->r, 8, 64);
+            for (size_t i = 0; i < n; i++) {
+                size_t len = rng_range(&s->r, 1, 8192 < s->g.max_frame ? 8192 : s->g.max_frame);
+                uint8_t *p = make_payload(&s->g, WS_OP_BINARY, len);
+                size_t start = emit_ok(&s->g, 1, WS_OP_BINARY, p, len);
+                add_cand(&s->g, WS_OP_BINARY, p, len, start);
+                free(p);
+            }
+        }
         if (m->err == WS_OK)
             s->sync_at = s->g.s.len; /* the baseline stops before its close */
         emit_normal_close(&s->g);
@@ -819,6 +834,10 @@ static void expectations(session *s)
     }
     if (x->err == WS_OK)
         x->code = WS_CLOSE_NORMAL;
+    x->need = x->offset + 1;
+    for (size_t i = 0; i < g->nframes && x->err == WS_ERR_INVALID_UTF8; i++)
+        if (g->frames[i].end == x->offset)
+            x->need = x->offset;
 }
 
 static const char *severity_name(unsigned s)
@@ -1000,7 +1019,7 @@ static void server_bytes(const options *o, session *s, received *rv, ws_checker 
                 rv->close_seen = 1;
                 rv->close_code = ev.close_code ? ev.close_code : WS_CLOSE_NO_STATUS;
                 rv->close_before_viol = s->x.err != WS_OK && !s->x.before_close &&
-                                        stream_written <= s->x.offset;
+                                        stream_written < s->x.need;
             }
         } else if (ev.opcode == WS_OP_PONG) {
             if (o->verbose)
@@ -1299,20 +1318,46 @@ out:
 enum { V_OK = 0, V_ALLOWED = 1, V_FAILED = 2 };
 static const char *const verdict_name[] = {"OK", "allowed difference", "FAILED"};
 
+/* A session's verdict: the worst of its findings, and each finding (a session may have
+ * several: a missing echo and another close code, say). */
+enum { MAX_FINDINGS = 6 };
+
 typedef struct verdict {
     int v;
-    char why[320];
+    size_t n;
+    struct {
+        int v;
+        char why[240];
+    } f[MAX_FINDINGS];
+    char why[400]; /* the findings, worst first, for the session's line */
 } verdict;
 
 static void judge_set(verdict *vd, int v, const char *fmt, ...)
 {
-    if (v < vd->v || (v == vd->v && vd->why[0]))
+    if (vd->n == MAX_FINDINGS)
         return;
-    vd->v = v;
+    if (v > vd->v)
+        vd->v = v;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(vd->why, sizeof vd->why, fmt, ap);
+    vsnprintf(vd->f[vd->n].why, sizeof vd->f[vd->n].why, fmt, ap);
     va_end(ap);
+    vd->f[vd->n++].v = v;
+}
+
+static void judge_text(verdict *vd)
+{
+    size_t len = 0;
+    vd->why[0] = '\0';
+    for (int v = V_FAILED; v > V_OK; v--)
+        for (size_t i = 0; i < vd->n; i++)
+            if (vd->f[i].v == v && len + 8 < sizeof vd->why) {
+                int k = snprintf(vd->why + len, sizeof vd->why - len, "%s%s%s",
+                                 len ? "; " : "", v < vd->v ? "allowed: " : "", vd->f[i].why);
+                len += k > 0 ? (size_t)k : 0;
+                if (len >= sizeof vd->why)
+                    len = sizeof vd->why - 1;
+            }
 }
 
 static void judge(const options *o, const session *s, const received *rv, const char *conn_err,
@@ -1464,19 +1509,24 @@ static void tally_add(tally *t, size_t kind, const verdict *vd)
     t->n[kind][vd->v]++;
     if (vd->v == V_OK)
         return;
-    char why[160];
-    fold_numbers(vd->why, why, sizeof why);
-    for (size_t i = 0; i < t->nreasons; i++)
-        if (t->reasons[i].kind == kind && t->reasons[i].v == vd->v && !strcmp(t->reasons[i].why, why)) {
-            t->reasons[i].n++;
-            return;
+    for (size_t f = 0; f < vd->n; f++) {
+        char why[160];
+        size_t i;
+        fold_numbers(vd->f[f].why, why, sizeof why);
+        for (i = 0; i < t->nreasons; i++)
+            if (t->reasons[i].kind == kind && t->reasons[i].v == vd->f[f].v &&
+                !strcmp(t->reasons[i].why, why))
+                break;
+        if (i == t->nreasons) {
+            t->reasons = xrealloc(t->reasons, (t->nreasons + 1) * sizeof *t->reasons);
+            reason_count *r = &t->reasons[t->nreasons++];
+            r->kind = kind;
+            r->v = vd->f[f].v;
+            snprintf(r->why, sizeof r->why, "%s", why);
+            r->n = 0;
         }
-    t->reasons = xrealloc(t->reasons, (t->nreasons + 1) * sizeof *t->reasons);
-    reason_count *r = &t->reasons[t->nreasons++];
-    r->kind = kind;
-    r->v = vd->v;
-    snprintf(r->why, sizeof r->why, "%s", why);
-    r->n = 1;
+        t->reasons[i].n++;
+    }
 }
 
 /* The expected answer of each kind, from one generated sample through the checker. */
@@ -1681,6 +1731,7 @@ static int run_one(const options *o, tally *t, unsigned index, uint64_t seed)
             die("%s (nothing to fuzz)", err);
         }
         judge(o, &s, &rv, err, &vd);
+        judge_text(&vd);
     } else {
         memset(&vd, 0, sizeof vd);
     }
