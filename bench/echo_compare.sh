@@ -17,7 +17,8 @@
 #               this tree). Built here as its own Makefile would (uSockets: make -C uSockets,
 #               -O3 -flto, no TLS; EchoServer: the command its build.c runs, g++ -march=native
 #               -O3 -flto=auto -std=c++2b), from a copy of examples/EchoServer.cpp whose only
-#               change is the port (UWS_PORT, default 9301, instead of 9001). The callgrind
+#               change is where it listens: 127.0.0.1 and UWS_PORT (default 9301) instead of
+#               every interface and 9001. The callgrind
 #               run uses a second build with -march=x86-64-v3 instead of -march=native, since
 #               valgrind cannot run AVX-512 code.
 #   B=dir       the libws build directory (default build; make examples first)
@@ -67,10 +68,14 @@ uws_port=${UWS_PORT:-9301}
 if [ -n "$uws" ]; then
     [ -d "$uws/uSockets/src" ] || { echo "bench: $uws/uSockets/src missing (uSockets submodule)" >&2; exit 1; }
     uws=$(cd "$uws" && pwd)
-    if [ ! -x "$uws/EchoServer-libws-bench" ] || [ ! -x "$uws/EchoServer-libws-bench-v3" ]; then
-        echo "== building uWebSockets' EchoServer in $uws (port $uws_port)" >&2
+    # The example as it is, but on 127.0.0.1:$uws_port (it listens on every interface, 9001).
+    src=$(sed -e "s/\.listen(9001,/.listen(\"127.0.0.1\", 9001,/" -e "s/9001/$uws_port/g" \
+        "$uws/examples/EchoServer.cpp")
+    if [ ! -x "$uws/EchoServer-libws-bench" ] || [ ! -x "$uws/EchoServer-libws-bench-v3" ] ||
+        [ "$src" != "$(cat "$uws/examples/EchoServerLibwsBench.cpp" 2>/dev/null)" ]; then
+        echo "== building uWebSockets' EchoServer in $uws (127.0.0.1:$uws_port)" >&2
+        printf '%s\n' "$src" >"$uws/examples/EchoServerLibwsBench.cpp"
         (cd "$uws" && make -C uSockets >/dev/null &&
-            sed "s/9001/$uws_port/g" examples/EchoServer.cpp >examples/EchoServerLibwsBench.cpp &&
             for march in native x86-64-v3; do
                 suffix=; [ $march = native ] || suffix=-v3
                 g++ -march=$march -O3 -Wpedantic -Wall -Wextra -Wsign-conversion -Wconversion \
