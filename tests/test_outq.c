@@ -76,6 +76,42 @@ static void test_trim_keeps_unsent_frees_drained(void **state)
     assert_int_equal(fa.live, 0);
 }
 
+/* The queue at its edges: an empty borrowed piece adds nothing, a reservation that cannot be
+ * represented fails instead of wrapping, an acknowledgement of more than is pending is refused,
+ * and a partly acknowledged borrowed piece shows only its unsent bytes. */
+static void test_outq_edges(void **state)
+{
+    failalloc fa;
+    ws_allocator user = failalloc_init(&fa, -1, 0), a;
+    ws_outq q;
+    ws_iovec iov[4];
+    static const uint8_t piece[4] = {1, 2, 3, 4};
+    uint8_t *p;
+    (void)state;
+
+    assert_int_equal(ws__alloc_init(&a, &user), WS_OK);
+    memset(&q, 0, sizeof q);
+    assert_int_equal(ws__outq_borrow(&q, &a, piece, 0, NULL), WS_OK);
+    assert_int_equal(ws__outq_pending(&q), 0);
+    assert_null(ws__outq_reserve(&q, &a, SIZE_MAX - 8));
+    p = ws__outq_reserve(&q, &a, 2);
+    assert_non_null(p);
+    p[0] = 'a';
+    p[1] = 'b';
+    ws__outq_commit(&q, 2);
+    assert_int_equal(ws__outq_borrow(&q, &a, piece, sizeof piece, NULL), WS_OK);
+    assert_int_equal(ws__outq_iov(&q, iov, 4), 2);
+    assert_int_equal(ws__outq_ack(&q, &a, 7), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws__outq_ack(&q, &a, 3), WS_OK);
+    assert_int_equal(ws__outq_iov(&q, iov, 4), 1);
+    assert_int_equal(iov[0].len, 3);
+    assert_memory_equal(iov[0].base, piece + 1, 3);
+    assert_int_equal(ws__outq_ack(&q, &a, 3), WS_OK);
+    assert_int_equal(ws__outq_iov(&q, iov, 4), 0);
+    ws__outq_free(&q, &a);
+    assert_int_equal(fa.live, 0);
+}
+
 /* Through the connection: output the peer has not read yet survives the quiet second and is
  * written intact; once written, the quiet second gives the buffer back (live memory returns
  * to what the idle connection held). */
@@ -491,6 +527,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trim_keeps_unsent_frees_drained),
+        cmocka_unit_test(test_outq_edges),
         cmocka_unit_test(test_quiet_second_with_output_pending),
         cmocka_unit_test(test_failed_borrow_then_borrowed_sends),
         cmocka_unit_test(test_output_never_moves),
