@@ -1,7 +1,8 @@
 /*
  * Helpers for the connection-layer tests (tests/test_conn_*.c): a server and a client talking
  * in memory, event logs with copied payloads, an output/frame inspector, a raw frame builder
- * for sending invalid frames, a deterministic random hook and a failing allocator.
+ * for sending invalid frames. The random hooks (test_rng, rec_rng, failing_rng, seq_rng) and the
+ * checking allocator (failalloc) come from testutil.h.
  */
 #ifndef WS_CONN_UTIL_H
 #define WS_CONN_UTIL_H
@@ -12,48 +13,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-
-/* ---- randomness ---- */
-
-/* Deterministic random hook: user points to a uint32_t xorshift state. */
-static inline int test_rng(void *user, void *buf, size_t n)
-{
-    uint32_t *s = user;
-    uint8_t *p = buf;
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(test_rand(s) >> 11);
-    return 0;
-}
-
-/* A random hook that records what it hands out: each call fills buf from test_rng and appends
- * the bytes to drawn[] (up to its size), so a test can check where masking keys and handshake
- * nonces came from. */
-typedef struct rec_rng_state {
-    uint32_t seed;
-    size_t calls, n; /* calls made, bytes drawn */
-    uint8_t drawn[512];
-} rec_rng_state;
-
-static inline int rec_rng(void *user, void *buf, size_t n)
-{
-    rec_rng_state *r = user;
-    test_rng(&r->seed, buf, n);
-    for (size_t i = 0; i < n; i++)
-        if (r->n + i < sizeof r->drawn)
-            r->drawn[r->n + i] = ((const uint8_t *)buf)[i];
-    r->n += n;
-    r->calls++;
-    return 0;
-}
-
-/* A random source that always fails. */
-static inline int failing_rng(void *user, void *buf, size_t n)
-{
-    (void)user;
-    (void)buf;
-    (void)n;
-    return -1;
-}
 
 /* ---- a growable byte buffer ---- */
 
@@ -614,125 +573,6 @@ static inline frame_list output_frames(ws_conn *c)
         assert_int_equal(f.v[i].masked, ws_conn_role(c) == WS_ROLE_CLIENT);
     bytes_free(&b);
     return f;
-}
-
-/* ---- an allocator that fails on request and counts live blocks ---- */
-
-/*
- * Each block carries its size in a header in front of it, so that free and realloc can check
- * they are given the size the block was allocated (or last reallocated) with, as ws.h promises,
- * and a canary behind it, checked there too: a write past the end of a block fails the test
- * in a plain run, not only under a sanitizer.
- */
-typedef struct failalloc {
-    long calls;    /* malloc/realloc calls so far */
-    long fail_at;  /* index (0-based) of the call to fail; -1: never */
-    int sticky;    /* fail every call from fail_at on, not only that one */
-    long failed;   /* calls that failed */
-    long live;     /* blocks allocated and not yet freed */
-    size_t bytes;  /* bytes allocated and not yet freed */
-    long reallocs; /* calls of the realloc hook (failed ones included) */
-    int poison;    /* freed blocks are overwritten first, and realloc always moves: memory
-                      still used after it was given back (or moved) shows as changed bytes */
-} failalloc;
-
-#define FA_CANARY_LEN 8
-static const uint8_t fa_canary[FA_CANARY_LEN] = {0xCA, 0xFE, 0xF0, 0x0D, 0xDE, 0xAD, 0xBE, 0xEF};
-
-typedef union fa_hdr {
-    size_t n;
-    max_align_t align_;
-} fa_hdr;
-
-static inline int fa_should_fail(failalloc *fa)
-{
-    long i = fa->calls++;
-    if (fa->fail_at >= 0 && (i == fa->fail_at || (fa->sticky && i > fa->fail_at))) {
-        fa->failed++;
-        return 1;
-    }
-    return 0;
-}
-
-/* The header of block p, checking that n is the size it was allocated with. */
-static inline fa_hdr *fa_check(void *p, size_t n)
-{
-    assert_non_null(p);
-    fa_hdr *h = (fa_hdr *)p - 1;
-    if (h->n != n)
-        print_message("allocator: block of %zu bytes given back as %zu\n", h->n, n);
-    assert_int_equal(h->n, n);
-    if (memcmp((uint8_t *)p + h->n, fa_canary, FA_CANARY_LEN) != 0)
-        print_message("allocator: block of %zu bytes written past its end\n", h->n);
-    assert_memory_equal((uint8_t *)p + h->n, fa_canary, FA_CANARY_LEN);
-    return h;
-}
-
-static inline void *fa_malloc(void *user, size_t n)
-{
-    failalloc *fa = user;
-    assert_true(n >= 1);
-    if (fa_should_fail(fa))
-        return NULL;
-    fa_hdr *h = malloc(sizeof *h + n + FA_CANARY_LEN);
-    if (!h)
-        return NULL;
-    h->n = n;
-    memcpy((uint8_t *)(h + 1) + n, fa_canary, FA_CANARY_LEN);
-    fa->live++;
-    fa->bytes += n;
-    return h + 1;
-}
-
-static inline void *fa_realloc(void *user, void *p, size_t old_n, size_t n)
-{
-    failalloc *fa = user;
-    assert_true(n >= 1);
-    fa_hdr *h = fa_check(p, old_n);
-    fa->reallocs++;
-    if (fa_should_fail(fa))
-        return NULL;
-    fa_hdr *q;
-    if (fa->poison) {
-        q = malloc(sizeof *q + n + FA_CANARY_LEN);
-        if (!q)
-            return NULL;
-        memcpy(q + 1, p, old_n < n ? old_n : n);
-        memset(p, 0xDD, old_n);
-        free(h);
-    } else if (!(q = realloc(h, sizeof *q + n + FA_CANARY_LEN))) {
-        return NULL;
-    }
-    q->n = n;
-    memcpy((uint8_t *)(q + 1) + n, fa_canary, FA_CANARY_LEN);
-    fa->bytes = fa->bytes - old_n + n;
-    return q + 1;
-}
-
-static inline void fa_free(void *user, void *p, size_t n)
-{
-    failalloc *fa = user;
-    fa_hdr *h = fa_check(p, n);
-    fa->live--;
-    fa->bytes -= n;
-    if (fa->poison)
-        memset(p, 0xDD, n);
-    free(h);
-}
-
-static inline ws_allocator failalloc_init(failalloc *fa, long fail_at, int sticky)
-{
-    ws_allocator a;
-    memset(fa, 0, sizeof *fa);
-    fa->fail_at = fail_at;
-    fa->sticky = sticky;
-    memset(&a, 0, sizeof a);
-    a.size = sizeof a;
-    a.user = fa;
-    a.malloc = fa_malloc;
-    a.realloc = fa_realloc;
-    a.free = fa_free;
-    return a;
 }
 
 #endif

@@ -66,15 +66,7 @@ static inline void test_fill(uint8_t *p, size_t n, uint32_t seed)
         p[i] = (uint8_t)(test_rand(&seed) >> 7);
 }
 
-/*
- * ---- deterministic randomness and a checking allocator, for every test file ----
- *
- * conn_util.h (the connection tests' helpers, which includes this header after defining its
- * guard) still carries its own copy of these under the same names until its owner drops it:
- * included from there, this block stands aside. The copy here is the superset (seq_rng,
- * failalloc's peak), so the connection tests can move over unchanged.
- */
-#ifndef WS_CONN_UTIL_H
+/* ---- deterministic randomness and a checking allocator, for every test file ---- */
 
 #include <stdlib.h>
 
@@ -263,8 +255,6 @@ static inline ws_allocator failalloc_init(failalloc *fa, long fail_at, int stick
     a.free = fa_free;
     return a;
 }
-
-#endif /* !WS_CONN_UTIL_H */
 
 /* A view the library handed out (pointer and length) holds exactly `want`; handshake views
  * are NUL-terminated too. */
