@@ -18,82 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* ---- the allocator ---- */
-
-/* Every block carries its size in a header, so free and realloc can check they are given the
- * size it was allocated (or last reallocated) with, as ws.h promises. */
-typedef struct fm {
-    long calls;      /* allocation attempts so far */
-    long fail_at;    /* attempt index to fail, -1: none */
-    int sticky;      /* fail every attempt from fail_at on */
-    long failures;   /* NULLs handed out */
-    long live;       /* blocks allocated and not yet freed */
-    long bad_sizes;  /* free/realloc calls given a size other than the block's */
-} fm;
-
-typedef union fm_hdr {
-    size_t n;
-    max_align_t align_;
-} fm_hdr;
-
-static int fm_should_fail(fm *f)
-{
-    long i = f->calls++;
-    if (f->fail_at >= 0 && (i == f->fail_at || (f->sticky && i > f->fail_at))) {
-        f->failures++;
-        return 1;
-    }
-    return 0;
-}
-
-static fm_hdr *fm_check(fm *f, void *p, size_t n)
-{
-    fm_hdr *h;
-    assert_non_null(p);
-    h = (fm_hdr *)p - 1;
-    if (h->n != n) {
-        fprintf(stderr, "allocator: block of %zu bytes given back as %zu\n", h->n, n);
-        f->bad_sizes++;
-    }
-    return h;
-}
-
-static void *fm_malloc(void *user, size_t n)
-{
-    fm *f = user;
-    fm_hdr *h;
-    assert_true(n >= 1);
-    if (fm_should_fail(f))
-        return NULL;
-    h = malloc(sizeof *h + n);
-    if (!h)
-        return NULL;
-    h->n = n;
-    f->live++;
-    return h + 1;
-}
-
-static void *fm_realloc(void *user, void *old, size_t old_n, size_t n)
-{
-    fm *f = user;
-    fm_hdr *h = fm_check(f, old, old_n), *q;
-    assert_true(n >= 1);
-    if (fm_should_fail(f))
-        return NULL;
-    q = realloc(h, sizeof *q + n);
-    if (!q)
-        return NULL;
-    q->n = n;
-    return q + 1;
-}
-
-static void fm_free(void *user, void *p, size_t n)
-{
-    fm *f = user;
-    fm_hdr *h = fm_check(f, p, n);
-    f->live--;
-    free(h);
-}
+/* The allocator is testutil.h's failalloc: it fails allocation fail_at (once, or from there
+ * on when sticky), counts the blocks still live, and fails the test at once when free or
+ * realloc is given a size other than the block's (as ws.h promises) or a block was written
+ * past its end. */
 
 /* What a scenario noticed: any WS_ERR_NOMEM returned, or a connection that failed. */
 typedef struct seen {
@@ -141,19 +69,10 @@ static const char request[] =
     "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-foo\r\n"
     "Sec-WebSocket-Version: 13\r\n\r\n";
 
-static int key_rng(void *user, void *buf, size_t n)
-{
-    uint8_t *p = buf;
-    (void)user;
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(i * 37u + 11u);
-    return 0;
-}
-
-/* The server's answer to the key key_rng draws (computed once by a passing handshake). */
+/* The clients draw their keys from seq_rng (counting from 0: SEQ_KEY0), answered here. */
 static const char response_101[] =
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Accept: lz5pPkb2gLreqRUNl9CqyRDlOog=\r\n"
+    "Sec-WebSocket-Accept: " SEQ_KEY0_ACCEPT "\r\n"
     "Sec-WebSocket-Protocol: chat\r\n\r\n";
 
 /* Append one frame (masked with a fixed key when mask != 0) to out; returns the new length. */
@@ -274,10 +193,11 @@ static void scen_handshake_client(const ws_allocator *a, seen *s)
     static const char url[] = "ws://example.com:8080/chat";
     ws_handshake *hs = hs_new(WS_ROLE_CLIENT, a, s);
     size_t used = 0;
+    unsigned next = 0;
     int r;
     if (!hs)
         return;
-    assert_int_equal(ws_handshake_set_random(hs, key_rng, NULL), WS_OK);
+    assert_int_equal(ws_handshake_set_random(hs, seq_rng, &next), WS_OK);
     r = ws_handshake_client_request(hs, url, sizeof url - 1, protos, 2, "permessage-deflate",
                                     "Origin: x\r\n", out, sizeof out, NULL);
     note(s, r);
@@ -289,6 +209,7 @@ static void scen_handshake_client(const ws_allocator *a, seen *s)
                                       &used));
     }
     assert_int_equal(ws_handshake_reset(hs), WS_OK);
+    next = 0; /* the key response_101 answers */
     r = ws_handshake_client_request(hs, url, sizeof url - 1, protos, 2, NULL, NULL, out, sizeof out,
                                     NULL);
     note(s, r);
@@ -428,10 +349,11 @@ static void scen_conn_client(const ws_allocator *a, seen *s)
     uint8_t in[4096];
     size_t n = sizeof response_101 - 1;
     ws_conn *c = conn_new(WS_ROLE_CLIENT, a, s);
+    unsigned next = 0;
     int r;
     if (!c)
         return;
-    assert_int_equal(ws_conn_set_random(c, key_rng, NULL), WS_OK);
+    assert_int_equal(ws_conn_set_random(c, seq_rng, &next), WS_OK);
     memcpy(in, response_101, n);
     n += peer_session(in + n, 0);
     r = ws_conn_client_start(c, "ws://example.com/chat", protos, 1, NULL, "Origin: x\r\n");
@@ -448,43 +370,37 @@ typedef void (*scenario_fn)(const ws_allocator *a, seen *s);
 /* Run once counting, then with each allocation failing (once, and from there on). */
 static void run_failing(scenario_fn fn, const char *name)
 {
-    fm f = {0, -1, 0, 0, 0, 0};
-    ws_allocator a = {sizeof(ws_allocator), &f, fm_malloc, fm_realloc, fm_free};
+    failalloc f;
+    ws_allocator a = failalloc_init(&f, -1, 0);
     seen s = {0};
     long total;
 
     fn(&a, &s);
     assert_int_equal(f.live, 0);
-    assert_int_equal(f.bad_sizes, 0);
     assert_false(s.nomem); /* nothing fails when nothing is made to */
     assert_true(s.done);   /* and the scenario runs to its end */
     total = f.calls;
     assert_true(total > 0);
     for (int sticky = 0; sticky <= 1; sticky++) {
         for (long i = 0; i < total; i++) {
-            memset(&f, 0, sizeof f);
-            f.fail_at = i;
-            f.sticky = sticky;
+            a = failalloc_init(&f, i, sticky);
             memset(&s, 0, sizeof s);
             fn(&a, &s);
-            if (f.live != 0 || f.bad_sizes != 0 || (f.failures > 0 && !s.nomem)) {
+            if (f.live != 0 || (f.failed > 0 && !s.nomem)) {
                 fprintf(stderr,
-                        "%s: allocation %ld of %ld failing (%s): live %ld, bad sizes %ld, "
-                        "nomem %d\n",
-                        name, i, total, sticky ? "and all after" : "once", f.live, f.bad_sizes,
-                        s.nomem);
+                        "%s: allocation %ld of %ld failing (%s): live %ld, nomem %d\n", name, i,
+                        total, sticky ? "and all after" : "once", f.live, s.nomem);
                 fail();
             }
         }
     }
     /* also without a realloc hook: malloc + copy + free must behave the same */
+    a = failalloc_init(&f, -1, 0);
     a.realloc = NULL;
-    memset(&f, 0, sizeof f);
-    f.fail_at = -1;
     memset(&s, 0, sizeof s);
     fn(&a, &s);
     assert_int_equal(f.live, 0);
-    assert_int_equal(f.bad_sizes, 0);
+    assert_true(s.done);
     printf("info: failmalloc %s: %ld allocations, each failed once and from there on\n",
            name, total);
 }
