@@ -373,6 +373,20 @@ static inline ws_conn *conn_open(uint32_t role, const ws_allocator *a, uint32_t 
     return c;
 }
 
+/* A server with WS_CONN_OPEN (the library's own random source) whose clock starts at 1000 ms:
+ * the first tick is made before its OPEN event is taken (and checked), so timers count from
+ * there. */
+static inline ws_conn *open_server(const ws_allocator *a)
+{
+    ws_conn *c = new_conn(WS_ROLE_SERVER, WS_CONN_OPEN, a);
+    ws_event e;
+    assert_int_equal(ws_conn_tick(c, 1000), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+    assert_int_equal(e.type, WS_EV_OPEN);
+    assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 0);
+    return c;
+}
+
 /* Returns WS_OK, or WS_ERR_NOMEM if a connection could not be created (nothing leaks). */
 static inline int pair_init_alloc(pair *p, const ws_allocator *a)
 {
