@@ -2,34 +2,7 @@
  * Bounds under hostile load: memory limits and shared budgets, the message (assembly) timeout,
  * the send timeout. Each with the close code and error a peer and the application see.
  */
-#include "testutil.h"
-
-#include <stdlib.h>
-
-static size_t client_frame(uint8_t *out, size_t cap, unsigned op, int fin, unsigned rsv,
-                           const void *payload, size_t len)
-{
-    ws_frame_header h;
-    memset(&h, 0, sizeof h);
-    h.opcode = (uint8_t)op;
-    h.fin = (uint8_t)fin;
-    h.rsv = (uint8_t)rsv;
-    h.masked = 1;
-    memcpy(h.mask, "\x01\x02\x03\x04", 4);
-    int r = ws_frame_encode(out, cap, &h, sizeof h, payload, len);
-    assert_true(r > 0);
-    return (size_t)r;
-}
-
-static ws_conn *open_server(void)
-{
-    ws_conn *c = NULL;
-    ws_event ev;
-    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, WS_CONN_OPEN, NULL), WS_OK);
-    assert_int_equal(ws_conn_tick(c, 1000), WS_OK);
-    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
-    return c;
-}
+#include "conn_util.h"
 
 /* Feed in[0..n), draining; the last ERROR and CLOSE events are reported. A feed refused
  * for want of memory for the input itself reports WS_ERR_BUDGET in *err (code left 0). */
@@ -66,9 +39,9 @@ static unsigned last_close_sent(ws_conn *c)
 
 static void test_memory_limit_refuses_reassembly(void **state)
 {
-    ws_conn *c = open_server();
-    static uint8_t wire[40000], chunk[1000];
-    size_t n = 0;
+    ws_conn *c = open_server(NULL);
+    static uint8_t chunk[1000];
+    bytes wire = {0};
     int err = 0;
     unsigned code = 0;
 
@@ -77,22 +50,23 @@ static void test_memory_limit_refuses_reassembly(void **state)
     /* Thirty fragments of a 30,000-byte message against a 16 KiB memory limit. */
     assert_int_equal(ws_conn_set_option(c, WS_OPT_MEMORY_LIMIT, 16384), WS_OK);
     for (int i = 0; i < 30; i++)
-        n += client_frame(wire + n, sizeof wire - n, i ? WS_OP_CONTINUATION : WS_OP_BINARY,
-                          i == 29, 0, chunk, sizeof chunk);
-    feed_all(c, wire, n, &err, &code);
+        peer_frame(&wire, WS_ROLE_SERVER, i ? WS_OP_CONTINUATION : WS_OP_BINARY, i == 29, chunk,
+                   sizeof chunk);
+    feed_all(c, wire.p, wire.n, &err, &code);
     assert_int_equal(err, WS_ERR_BUDGET);
     assert_int_equal(code, WS_CLOSE_TRY_AGAIN_LATER);
     assert_int_equal(last_close_sent(c), WS_CLOSE_TRY_AGAIN_LATER);
     assert_true(ws_conn_memory(c) <= 16384);
     ws_conn_free(c);
+    bytes_free(&wire);
 }
 
 static void test_shared_budget(void **state)
 {
     ws_budget *b = NULL;
     ws_conn *c[4];
-    static uint8_t wire[8000], chunk[1000];
-    size_t n = 0;
+    static uint8_t chunk[1000];
+    bytes wire = {0};
     int failed = 0;
 
     (void)state;
@@ -101,14 +75,14 @@ static void test_shared_budget(void **state)
     assert_int_equal(ws_budget_new(&b, 9000, 0, NULL), WS_OK);
     /* An unfinished message of 5 fragments (5,000 bytes) from each of four peers. */
     for (int i = 0; i < 5; i++)
-        n += client_frame(wire + n, sizeof wire - n, i ? WS_OP_CONTINUATION : WS_OP_TEXT, 0, 0,
-                          chunk, sizeof chunk);
+        peer_frame(&wire, WS_ROLE_SERVER, i ? WS_OP_CONTINUATION : WS_OP_TEXT, 0, chunk,
+                   sizeof chunk);
     for (int k = 0; k < 4; k++) {
         int err = 0;
         unsigned code = 0;
-        c[k] = open_server();
+        c[k] = open_server(NULL);
         assert_int_equal(ws_conn_set_budget(c[k], b), WS_OK);
-        feed_all(c[k], wire, n, &err, &code);
+        feed_all(c[k], wire.p, wire.n, &err, &code);
         if (err == WS_ERR_BUDGET) {
             /* Failed with 1013, or its input refused before anything was accepted. */
             assert_true(code == WS_CLOSE_TRY_AGAIN_LATER || code == 0);
@@ -121,12 +95,13 @@ static void test_shared_budget(void **state)
         ws_conn_free(c[k]);
     assert_int_equal(ws_budget_used(b), 0); /* everything given back */
     ws_budget_free(b);
+    bytes_free(&wire);
 }
 
 static void test_budget_share_per_connection(void **state)
 {
     ws_budget *b = NULL;
-    ws_conn *c = open_server();
+    ws_conn *c = open_server(NULL);
     uint8_t big[3000];
 
     (void)state;
@@ -147,7 +122,7 @@ static void test_budget_share_per_connection(void **state)
 static void test_budget_refuses_a_holder_too_big(void **state)
 {
     ws_budget *b = NULL;
-    ws_conn *c = open_server();
+    ws_conn *c = open_server(NULL);
     uint8_t big[3000];
 
     (void)state;
@@ -165,7 +140,7 @@ static void test_budget_refuses_a_holder_too_big(void **state)
 #include <zlib.h>
 
 /* A compressed first fragment (RSV1, FIN as given) inflating to `inflated` bytes of zeros. */
-static size_t zeros_frame(uint8_t *out, size_t cap, size_t inflated, int fin)
+static void zeros_frame(bytes *out, size_t inflated, int fin)
 {
     uint8_t *zeros = calloc(1, inflated), z[65536];
     z_stream s;
@@ -181,12 +156,12 @@ static size_t zeros_frame(uint8_t *out, size_t cap, size_t inflated, int fin)
     free(zeros);
     if (fin && zn >= 4)
         zn -= 4; /* RFC 7692 7.2.1: the sync flush's 00 00 ff ff tail is not sent */
-    return client_frame(out, cap, WS_OP_BINARY, fin, WS_RSV1, z, zn);
+    raw_frame(out, WS_OP_BINARY, fin, WS_RSV1, 1, z, zn);
 }
 
-static size_t bomb(uint8_t *out, size_t cap, size_t inflated)
+static void bomb(bytes *out, size_t inflated)
 {
-    return zeros_frame(out, cap, inflated, 0);
+    zeros_frame(out, inflated, 0);
 }
 
 static const char deflate_req[] =
@@ -213,16 +188,17 @@ static ws_conn *deflate_server(void)
 
 static void test_inflate_in_steps(void **state)
 {
-    static uint8_t wire[70000];
-    size_t n = zeros_frame(wire, sizeof wire, 900000, 1), used = 0, steps = 0;
+    bytes wire = {0};
+    size_t used = 0, steps = 0;
     ws_conn *c = deflate_server();
     ws_event ev;
     uint8_t more[8] = {0x81, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'i' ^ 2};
 
     (void)state;
+    zeros_frame(&wire, 900000, 1);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_INFLATE_STEP, 65536), WS_OK);
-    assert_int_equal(ws_conn_feed_inplace(c, wire, n, &used), WS_OK);
-    assert_int_equal(used, n); /* the frame is taken; its output is made in steps */
+    assert_int_equal(ws_conn_feed_inplace(c, wire.p, wire.n, &used), WS_OK);
+    assert_int_equal(used, wire.n); /* the frame is taken; its output is made in steps */
     assert_int_equal(ws_conn_next_deadline(c), 0); /* due now */
     assert_int_equal(ws_conn_feed_inplace(c, more, sizeof more, &used), WS_ERR_EVENTS_PENDING);
     /* Each next_event and each tick makes one step of 64 KiB; the feed made the first. */
@@ -244,22 +220,25 @@ static void test_inflate_in_steps(void **state)
     assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
     assert_int_equal(ev.len, 2);
     ws_conn_free(c);
+    bytes_free(&wire);
 }
 
 static void test_inflate_unbounded_by_default(void **state)
 {
-    static uint8_t wire[70000];
-    size_t n = zeros_frame(wire, sizeof wire, 900000, 1), used = 0;
+    bytes wire = {0};
+    size_t used = 0;
     ws_conn *c = deflate_server();
     ws_event ev;
 
     (void)state;
+    zeros_frame(&wire, 900000, 1);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_INFLATE_STEP, ((uint64_t)1 << 31) + 1),
                      WS_ERR_RANGE);
-    assert_int_equal(ws_conn_feed_inplace(c, wire, n, &used), WS_OK);
+    assert_int_equal(ws_conn_feed_inplace(c, wire.p, wire.n, &used), WS_OK);
     assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
     assert_int_equal(ev.len, 900000);
     ws_conn_free(c);
+    bytes_free(&wire);
 }
 
 static void test_budget_bounds_deflate_bomb(void **state)
@@ -268,22 +247,22 @@ static void test_budget_bounds_deflate_bomb(void **state)
                               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                               "Sec-WebSocket-Version: 13\r\n"
                               "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
-    static uint8_t wire[70000];
+    bytes wire = {0};
     ws_budget *b = NULL;
     ws_conn *c = NULL;
     ws_event ev;
-    size_t n = strlen(req), taken;
+    size_t taken;
     int err = 0;
 
     (void)state;
-    memcpy(wire, req, n);
-    n += bomb(wire + n, sizeof wire - n, 8u << 20); /* 8 MiB of zeros: a few KiB on the wire */
+    bytes_append(&wire, req, strlen(req));
+    bomb(&wire, 8u << 20); /* 8 MiB of zeros: a few KiB on the wire */
     assert_int_equal(ws_budget_new(&b, 1u << 20, 0, NULL), WS_OK);
     assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 0, NULL), WS_OK);
     assert_int_equal(ws_conn_set_budget(c, b), WS_OK);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_DEFLATE, 1), WS_OK);
     assert_int_equal(ws_conn_tick(c, 0), WS_OK);
-    assert_int_equal(ws_conn_feed(c, wire, n, &taken), WS_OK);
+    assert_int_equal(ws_conn_feed(c, wire.p, wire.n, &taken), WS_OK);
     while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
         if (ev.type == WS_EV_REQUEST)
             assert_int_equal(ws_conn_accept(c, NULL, WS_EXTENSIONS_AUTO, NULL), WS_OK);
@@ -296,21 +275,22 @@ static void test_budget_bounds_deflate_bomb(void **state)
     ws_conn_free(c);
     assert_int_equal(ws_budget_used(b), 0);
     ws_budget_free(b);
+    bytes_free(&wire);
 }
 #endif
 
 static void test_message_timeout(void **state)
 {
-    ws_conn *c = open_server();
-    uint8_t wire[64];
-    size_t n = client_frame(wire, sizeof wire, WS_OP_TEXT, 0, 0, "slow", 4);
+    ws_conn *c = open_server(NULL);
+    bytes wire = {0};
     int err = 0;
     unsigned code = 0;
     ws_event ev;
 
     (void)state;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 0, "slow", 4);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_MESSAGE_TIMEOUT, 5000), WS_OK);
-    feed_all(c, wire, n, &err, &code);
+    feed_all(c, wire.p, wire.n, &err, &code);
     assert_true(ws_conn_next_deadline(c) <= 1000 + 5000);
     assert_int_equal(ws_conn_tick(c, 5999), WS_OK);
     assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0);
@@ -323,29 +303,31 @@ static void test_message_timeout(void **state)
     assert_int_equal(ev.close_code, WS_CLOSE_POLICY_VIOLATION);
     assert_int_equal(last_close_sent(c), WS_CLOSE_POLICY_VIOLATION);
     ws_conn_free(c);
+    bytes_free(&wire);
 }
 
 static void test_message_timeout_spares_complete_messages(void **state)
 {
-    ws_conn *c = open_server();
-    uint8_t wire[64];
-    size_t n = client_frame(wire, sizeof wire, WS_OP_TEXT, 1, 0, "quick", 5);
+    ws_conn *c = open_server(NULL);
+    bytes wire = {0};
     int err = 0;
     unsigned code = 0;
     ws_event ev;
 
     (void)state;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "quick", 5);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_MESSAGE_TIMEOUT, 5000), WS_OK);
-    feed_all(c, wire, n, &err, &code);
+    feed_all(c, wire.p, wire.n, &err, &code);
     assert_int_equal(ws_conn_tick(c, 100000), WS_OK);
     assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0);
     assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
     ws_conn_free(c);
+    bytes_free(&wire);
 }
 
 static void test_send_timeout(void **state)
 {
-    ws_conn *c = open_server();
+    ws_conn *c = open_server(NULL);
     ws_event ev;
     ws_iovec iov[2];
 
