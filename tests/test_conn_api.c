@@ -28,45 +28,60 @@ static void assert_text(const ws_event *ev, const char *want)
 
 /* ---- the use-after-free of 0.1: a timer trimmed buffers events pointed into ---- */
 
+/* A server on a poisoning failalloc, fed "hello world" as two fragments (in place), its
+ * events not taken yet. */
+typedef struct viewed {
+    failalloc fa;
+    ws_allocator a;
+    bytes in;
+    ws_conn *c;
+} viewed;
+
+static void viewed_begin(viewed *v)
+{
+    size_t used = 0;
+    memset(v, 0, sizeof *v);
+    v->a = failalloc_init(&v->fa, -1, 0);
+    v->fa.poison = 1;
+    v->c = open_server(&v->a);
+    fragmented(&v->in);
+    assert_int_equal(ws_conn_feed_inplace(v->c, v->in.p, v->in.n, &used), WS_OK);
+    assert_int_equal(used, v->in.n);
+}
+
+/* Free it all: every block was given back, with the size it was allocated with. */
+static void viewed_end(viewed *v)
+{
+    ws_conn_free(v->c);
+    bytes_free(&v->in);
+    assert_int_equal(v->fa.live, 0);
+    assert_int_equal(v->fa.bytes, 0);
+}
+
 static void test_tick_keeps_queued_event_view(void **state)
 {
-    failalloc fa;
-    ws_allocator a = failalloc_init(&fa, -1, 0);
-    bytes in = {0};
-    size_t used = 0;
+    viewed v;
     ws_event ev;
 
     (void)state;
-    fa.poison = 1;
-    ws_conn *c = open_server(&a);
-    fragmented(&in);
-    assert_int_equal(ws_conn_feed_inplace(c, in.p, in.n, &used), WS_OK);
-    assert_int_equal(used, in.n);
+    viewed_begin(&v);
     /* A timer fires before the loop drained the events: past the quiet second. */
-    assert_int_equal(ws_conn_tick(c, 5000), WS_OK);
-    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
+    assert_int_equal(ws_conn_tick(v.c, 5000), WS_OK);
+    assert_int_equal(ws_conn_next_event(v.c, &ev, sizeof ev), 1);
     assert_text(&ev, "hello world");
     assert_int_equal(ev.flags & WS_EVF_IN_INPUT, 0); /* reassembled: the library's memory */
-    ws_conn_free(c);
-    bytes_free(&in);
-    assert_int_equal(fa.live, 0);
-    assert_int_equal(fa.bytes, 0);
+    viewed_end(&v);
 }
 
 static void test_calls_keep_last_event_view(void **state)
 {
-    failalloc fa;
-    ws_allocator a = failalloc_init(&fa, -1, 0);
-    bytes in = {0};
-    size_t used = 0;
+    viewed v;
     ws_event ev;
     ws_iovec iov[4];
 
     (void)state;
-    fa.poison = 1;
-    ws_conn *c = open_server(&a);
-    fragmented(&in);
-    assert_int_equal(ws_conn_feed_inplace(c, in.p, in.n, &used), WS_OK);
+    viewed_begin(&v);
+    ws_conn *c = v.c;
     assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
     assert_text(&ev, "hello world");
     /* Everything but next_event / feed / free keeps the view alive. */
@@ -83,34 +98,22 @@ static void test_calls_keep_last_event_view(void **state)
     /* Once the events are taken, the quiet second gives the buffers back after all. */
     while (ws_conn_next_event(c, &ev, sizeof ev) > 0)
         ;
-    ws_conn_free(c);
-    bytes_free(&in);
-    assert_int_equal(fa.live, 0);
-    assert_int_equal(fa.bytes, 0);
+    viewed_end(&v);
 }
 
 static void test_quiet_connection_still_trims(void **state)
 {
-    failalloc fa;
-    ws_allocator a = failalloc_init(&fa, -1, 0);
-    bytes in = {0};
-    size_t used = 0, before;
+    viewed v;
     ws_event ev;
 
     (void)state;
-    fa.poison = 1;
-    ws_conn *c = open_server(&a);
-    fragmented(&in);
-    assert_int_equal(ws_conn_feed_inplace(c, in.p, in.n, &used), WS_OK);
-    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 1);
-    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0); /* the view ends here */
-    before = fa.bytes;
-    assert_int_equal(ws_conn_tick(c, 5000), WS_OK);
-    assert_true(fa.bytes < before); /* the reassembly buffer went back */
-    ws_conn_free(c);
-    bytes_free(&in);
-    assert_int_equal(fa.live, 0);
-    assert_int_equal(fa.bytes, 0);
+    viewed_begin(&v);
+    assert_int_equal(ws_conn_next_event(v.c, &ev, sizeof ev), 1);
+    assert_int_equal(ws_conn_next_event(v.c, &ev, sizeof ev), 0); /* the view ends here */
+    size_t before = v.fa.bytes;
+    assert_int_equal(ws_conn_tick(v.c, 5000), WS_OK);
+    assert_true(v.fa.bytes < before); /* the reassembly buffer went back */
+    viewed_end(&v);
 }
 
 /* ---- read-only input ---- */

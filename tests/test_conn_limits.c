@@ -279,18 +279,29 @@ static void test_budget_bounds_deflate_bomb(void **state)
 }
 #endif
 
-static void test_message_timeout(void **state)
+/* A server with a 5 s message timeout, fed one text frame (the whole message when fin). */
+static ws_conn *timed_server(int fin, const char *text)
 {
     ws_conn *c = open_server(NULL);
     bytes wire = {0};
     int err = 0;
     unsigned code = 0;
+
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, fin, text, strlen(text));
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MESSAGE_TIMEOUT, 5000), WS_OK);
+    feed_all(c, wire.p, wire.n, &err, &code);
+    assert_int_equal(err, 0);
+    assert_int_equal(code, 0);
+    bytes_free(&wire);
+    return c;
+}
+
+static void test_message_timeout(void **state)
+{
+    ws_conn *c = timed_server(0, "slow");
     ws_event ev;
 
     (void)state;
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 0, "slow", 4);
-    assert_int_equal(ws_conn_set_option(c, WS_OPT_MESSAGE_TIMEOUT, 5000), WS_OK);
-    feed_all(c, wire.p, wire.n, &err, &code);
     assert_true(ws_conn_next_deadline(c) <= 1000 + 5000);
     assert_int_equal(ws_conn_tick(c, 5999), WS_OK);
     assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0);
@@ -303,26 +314,18 @@ static void test_message_timeout(void **state)
     assert_int_equal(ev.close_code, WS_CLOSE_POLICY_VIOLATION);
     assert_int_equal(last_close_sent(c), WS_CLOSE_POLICY_VIOLATION);
     ws_conn_free(c);
-    bytes_free(&wire);
 }
 
 static void test_message_timeout_spares_complete_messages(void **state)
 {
-    ws_conn *c = open_server(NULL);
-    bytes wire = {0};
-    int err = 0;
-    unsigned code = 0;
+    ws_conn *c = timed_server(1, "quick");
     ws_event ev;
 
     (void)state;
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "quick", 5);
-    assert_int_equal(ws_conn_set_option(c, WS_OPT_MESSAGE_TIMEOUT, 5000), WS_OK);
-    feed_all(c, wire.p, wire.n, &err, &code);
     assert_int_equal(ws_conn_tick(c, 100000), WS_OK);
     assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0);
     assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
     ws_conn_free(c);
-    bytes_free(&wire);
 }
 
 static void test_send_timeout(void **state)
