@@ -316,9 +316,10 @@ static size_t whole_frame(ws_conn *c, uint8_t *in, size_t n)
     ws_frame_header h;
     int hl;
 
-    if (c->dec.state != WS__DEC_HEADER || c->dec.hbuf_len != 0)
+    if (!ws__frame_decoder_idle(&c->dec))
         return 0;
-    hl = ws__frame_parse_header(in, n, c->dec.flags, c->dec.max_payload, &h);
+    hl = ws__frame_parse_header(in, n, ws__frame_decoder_flags(&c->dec),
+                                ws__frame_decoder_max(&c->dec), &h);
     if (hl <= 0 || h.payload_len > n - (size_t)hl)
         return 0;
     fe.header = &h;
@@ -408,7 +409,7 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 {
     size_t pos = 0;
 
-    if (n >= 6 && c->ev_count == 0 && c->dec.hbuf_len == 0 && c->dec.state == WS__DEC_HEADER &&
+    if (n >= 6 && c->ev_count == 0 && ws__frame_decoder_idle(&c->dec) &&
         !c->rx_msg_op) {
         size_t used = fast_message(c, in, n, 0); /* from the kept input */
         if (used) {
@@ -601,7 +602,7 @@ int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
      * small message in (fast_message says; it takes nothing else). */
     if (c && consumed && in && n >= 6 && c->fast_rx == FAST_RX_SERVER &&
         c->state == WS_STATE_OPEN && !c->ev_count && !c->rx_msg_op && c->ipos == c->ilen &&
-        c->dec.state == WS__DEC_HEADER && c->dec.hbuf_len == 0) {
+        ws__frame_decoder_idle(&c->dec)) {
         size_t used = fast_message(c, in, n, WS_EVF_IN_INPUT);
         if (used) {
             c->view_live = 0;
@@ -637,7 +638,7 @@ static int take_more(ws_conn *c, ws_event *ev, size_t ev_size)
             return 0; /* a decompression step may reuse what the batch's views point into */
         /* A close frame next ends the batch before it is processed (answered): the caller
          * handles the messages before it first, and may still reply to them. */
-        if (c->ipos < c->ilen && c->dec.state == WS__DEC_HEADER && c->dec.hbuf_len == 0 &&
+        if (c->ipos < c->ilen && ws__frame_decoder_idle(&c->dec) &&
             (c->ibuf[c->ipos] & 0x0Fu) == WS_OP_CLOSE)
             return 0;
         if (c->ipos < c->ilen || c->eof_pending)

@@ -285,11 +285,13 @@ static inline __attribute__((always_inline)) int fast_send(ws_conn *c, uint32_t 
     if (c->fast_tx != FAST_TX_SERVER || c->state != WS_STATE_OPEN || c->close_sent ||
         c->tx_msg_op || c->pong_pending || len > 0xFFFF || (!data && len) ||
         (opcode != WS_OP_TEXT && opcode != WS_OP_BINARY) ||
-        pending + hl + len > c->high_water || !q->tail || q->tail->cap - q->tail->len < hl + len)
+        pending + hl + len > c->high_water)
+        return 0;
+    uint8_t *p = ws__outq_room_now(q, hl + len);
+    if (!p)
         return 0;
     if (opcode == WS_OP_TEXT && (len > 64 || !ws__all_ascii(data, len)) && !text_valid(data, len))
         return 0; /* the general path reports it */
-    uint8_t *p = q->tail->data + q->tail->len;
     p[0] = (uint8_t)(0x80u | opcode);
     if (hl == 2) {
         p[1] = (uint8_t)len;
@@ -438,12 +440,12 @@ size_t ws_conn_buffered_amount(const ws_conn *c)
 
 uint64_t ws_conn_output_queued(const ws_conn *c)
 {
-    return c ? c->out.queued : 0;
+    return c ? ws__outq_queued(&c->out) : 0;
 }
 
 uint64_t ws_conn_output_acked(const ws_conn *c)
 {
-    return c ? c->out.acked : 0;
+    return c ? ws__outq_acked(&c->out) : 0;
 }
 
 int ws_conn_wants_shutdown(const ws_conn *c)

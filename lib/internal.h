@@ -74,6 +74,21 @@ struct ws_frame_decoder {
 
 enum { WS__DEC_HEADER = 0, WS__DEC_PAYLOAD = 1, WS__DEC_EMPTY = 2 };
 
+/* Between frames with nothing buffered: the next byte fed starts a frame header. */
+static inline int ws__frame_decoder_idle(const ws_frame_decoder *d)
+{
+    return d->state == WS__DEC_HEADER && d->hbuf_len == 0;
+}
+/* The flags and payload limit the decoder checks headers with. */
+static inline uint32_t ws__frame_decoder_flags(const ws_frame_decoder *d)
+{
+    return d->flags;
+}
+static inline uint64_t ws__frame_decoder_max(const ws_frame_decoder *d)
+{
+    return d->max_payload;
+}
+
 /* The decoder embedded in a connection carries no allocator of its own (the connection has
  * one); a standalone decoder from ws_frame_decoder_new lives in a box beside its allocator. */
 void ws__frame_decoder_init(ws_frame_decoder *d);
@@ -136,6 +151,21 @@ static inline uint8_t *ws__outq_reserve(ws_outq *q, const ws_allocator *a, size_
     if (t && t->cap - t->len >= n)
         return t->data + t->len;
     return ws__outq_reserve_slow(q, a, n);
+}
+/* Room for n owned bytes at the tail if there is some already (no allocation): the place to
+ * write them, or NULL. */
+static inline uint8_t *ws__outq_room_now(const ws_outq *q, size_t n)
+{
+    const ws_outq_blk *t = q->tail;
+    return t && t->cap - t->len >= n ? (uint8_t *)t->data + t->len : NULL;
+}
+static inline uint64_t ws__outq_queued(const ws_outq *q)
+{
+    return q->queued;
+}
+static inline uint64_t ws__outq_acked(const ws_outq *q)
+{
+    return q->acked;
 }
 static inline void ws__outq_commit(ws_outq *q, size_t n)
 {
