@@ -75,7 +75,8 @@ static void run(ws_checker *k, const stream *s, size_t chunk, seen *out)
                 break;
             }
             if (ev.type == WS_CHECK_DATA) {
-                memcpy(out->data + out->ndata, ev.data, ev.len);
+                if (ev.len) /* data is NULL for an empty chunk */
+                    memcpy(out->data + out->ndata, ev.data, ev.len);
                 out->ndata += ev.len;
                 out->messages += ev.fin;
                 continue;
