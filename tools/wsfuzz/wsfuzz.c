@@ -45,6 +45,7 @@
 #define MAX_CONTROL WS_FRAME_MAX_CONTROL
 #define READ_BUF 65536
 #define DEFAULT_MAX_FRAME 70000u
+#define MAX_PONGS 1024u
 
 /* ---------------------------------------------------------------------------------------- */
 /* Small helpers                                                                            */
@@ -876,7 +877,7 @@ enum { EOF_NONE = 0, EOF_FIN, EOF_RST };
 
 typedef struct received {
     buf msg; /* the server's message in progress */
-    uint8_t msg_op, in_msg;
+    uint8_t msg_op, in_msg, msg_big;
     size_t nmsgs;
     /* echo matching */
     size_t ci;
@@ -1004,12 +1005,26 @@ static void server_bytes(const options *o, session *s, received *rv, ws_checker 
             if (!rv->in_msg) {
                 rv->in_msg = 1;
                 rv->msg.len = 0;
+                rv->msg_big = 0;
                 rv->msg_op = ev.opcode;
             }
-            buf_put(&rv->msg, ev.data, ev.len);
+            /* Nothing sent is longer than max-frame (or a flood's 8 KiB): a longer message
+             * matches nothing, and is not kept past that (a server streaming without end
+             * costs no memory). */
+            size_t keep = (o->max_frame > 8192 ? o->max_frame : 8192) + 1;
+            if (!rv->msg_big && ev.len > keep - rv->msg.len) {
+                rv->msg_big = 1;
+                note_fail(rv, "message %zu from the server is longer than anything sent",
+                          rv->nmsgs + 1);
+            }
+            if (!rv->msg_big)
+                buf_put(&rv->msg, ev.data, ev.len);
             if (ev.fin) {
                 rv->in_msg = 0;
-                on_server_message(o, s, rv);
+                if (!rv->msg_big)
+                    on_server_message(o, s, rv);
+                else
+                    rv->nmsgs++;
             }
         } else if (ev.opcode == WS_OP_CLOSE) {
             if (o->verbose)
@@ -1024,6 +1039,8 @@ static void server_bytes(const options *o, session *s, received *rv, ws_checker 
         } else if (ev.opcode == WS_OP_PONG) {
             if (o->verbose)
                 printf("  <- pong of %zu bytes\n", ev.len);
+            if (rv->npongs == MAX_PONGS)
+                continue; /* more than were asked for: kept no further */
             rv->pongs = xrealloc(rv->pongs, (rv->npongs + 1) * sizeof *rv->pongs);
             rv->pong_lens = xrealloc(rv->pong_lens, (rv->npongs + 1) * sizeof *rv->pong_lens);
             rv->pongs[rv->npongs] = xrealloc(NULL, ev.len);
