@@ -199,6 +199,32 @@ static void test_size_limit_before_count_limit(void **state)
     }
 }
 
+/* RFC 9113 8.2.1: a field value neither starts nor ends with SP or HTAB -- each of the four
+ * cases is refused on its own -- while whitespace inside it is content. */
+static void test_value_edge_whitespace(void **state)
+{
+    static const struct {
+        const char *v;
+        int want;
+    } cases[] = {
+        {"example.com ", WS_ERR_H2_HEADER},  {"example.com\t", WS_ERR_H2_HEADER},
+        {" example.com", WS_ERR_H2_HEADER},  {"\texample.com", WS_ERR_H2_HEADER},
+        {"exa mple.com", WS_HANDSHAKE_COMPLETE}, {"exa\tmple.com", WS_HANDSHAKE_COMPLETE},
+        {"e", WS_HANDSHAKE_COMPLETE},        {" ", WS_ERR_H2_HEADER},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* the value alone in a guarded copy: nothing past it is read */
+        size_t n = strlen(cases[i].v);
+        guarded g = guarded_copy(cases[i].v, n);
+        int r = connect_with(":authority", (const char *)g.data, n);
+        guarded_free(&g);
+        if (r != cases[i].want)
+            print_message(":authority \"%s\": %s\n", cases[i].v, ws_errname(r));
+        assert_int_equal(r, cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_h2_edges),
         cmocka_unit_test(test_header_size_limit_exact),
         cmocka_unit_test(test_size_limit_before_count_limit),
+        cmocka_unit_test(test_value_edge_whitespace),
     };
     return cmocka_run_group_tests_name("h2", tests, NULL, NULL);
 }

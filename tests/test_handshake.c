@@ -1181,7 +1181,7 @@ static void test_client_non101(void **state)
 
 /* The body of a non-101 answer at the smallest sizes: Content-Length 1 keeps that one byte
  * (and consumes no more), Content-Length 0 or a body limit of 0 keeps none, a body limit of 1
- * keeps the first byte. */
+ * keeps the first byte; and a two-digit Content-Length is read as its value. */
 static void test_client_non101_small_bodies(void **state)
 {
     static const char head1[] = "HTTP/1.1 403 Forbidden\r\nContent-Length: 1\r\n\r\n";
@@ -1224,6 +1224,17 @@ static void test_client_non101_small_bodies(void **state)
     assert_int_equal(FEED_STR(hs, msg, &used), WS_ERR_HS_STATUS);
     assert_int_equal(used, strlen(head0));
     assert_int_equal(ws_handshake_body(hs, &body, &bn), WS_ERR_NOT_FOUND);
+    ws_handshake_free(hs);
+
+    /* a Content-Length of several digits is read as its decimal value */
+    hs = client_with_request("ws://h/", NULL, 0, NULL, NULL, NULL, &calls);
+    snprintf(msg, sizeof msg, "HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\n"
+                              "0123456789abNEXT");
+    assert_int_equal(FEED_STR(hs, msg, &used), WS_ERR_HS_STATUS);
+    assert_int_equal(used, strlen(msg) - 4);
+    assert_int_equal(ws_handshake_body(hs, &body, &bn), WS_OK);
+    assert_int_equal(bn, 12);
+    assert_memory_equal(body, "0123456789ab", 12);
     ws_handshake_free(hs);
 
     for (size_t limit = 0; limit <= 1; limit++) {
