@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Interop: headless Chromium against a libws echo server.
-Usage: chromium_test.py CHROMIUM_BINARY ws://127.0.0.1:PORT/
+Usage: chromium_test.py CHROMIUM_BINARY ws://127.0.0.1:PORT/ [LABEL]
 
 Serves a page on a loopback HTTP server; the page's script opens a WebSocket to the echo
 server, checks that permessage-deflate was agreed (ws.extensions: Chromium always offers it,
@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 
-LABEL = "chromium/echo-epoll"
+LABEL = sys.argv[3] if len(sys.argv) > 3 else "chromium/echo-epoll"
 TIMEOUT = 60
 
 PAGE = r"""<!doctype html>

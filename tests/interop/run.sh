@@ -2,7 +2,8 @@
 # make interop: libws against WebSocket peers nobody here wrote, over loopback only.
 #   Python websockets  client -> echo-epoll, echo-poll;  wsc --echo -> its server
 #   Node ws            client -> echo-epoll, echo-poll;  wsc --echo -> its server
-#   Chromium           a page whose script talks to echo-epoll (headless, fresh profile)
+#   Chromium           a page whose script talks to echo-epoll and to the Python binding's
+#                      asyncio echo server (headless, fresh profile)
 #   nginx              reverse proxy (Upgrade/Connection) in front of echo-epoll, the Python
 #                      client through it
 # Each check prints PASS/FAIL; a peer that is not installed (and cannot be: see .ci/run)
@@ -170,6 +171,18 @@ if [ -n "$chromium" ]; then
     timeout -k 5 120 "$PY" "$here/chromium_test.py" "$chromium" \
         "ws://127.0.0.1:$epoll_port/" >"$tmp/chromium.log" 2>&1
     tally "$tmp/chromium.log" $? chromium
+    # the same page against the Python binding's asyncio echo server (bindings/python)
+    if LIBWS_LIBRARY="$(cd "$EX_DIR/.." && pwd)/libws.so" start_listener "$tmp/pybind.log" \
+        "$PY" "$here/../../bindings/python/examples/echo_server.py" --port 0 \
+        --max-message 16777216; then
+        pyb_pid=$last_pid
+        timeout -k 5 120 "$PY" "$here/chromium_test.py" "$chromium" \
+            "ws://127.0.0.1:$port/" chromium/python-binding >"$tmp/chromium-py.log" 2>&1
+        tally "$tmp/chromium-py.log" $? chromium-python-binding
+        stop "$pyb_pid"
+    else
+        failed=$((failed + 1))
+    fi
 else
     skip "chromium: not installed (apt-get install chromium)"
 fi
