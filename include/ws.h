@@ -596,8 +596,9 @@ typedef struct ws_check_event {
                              UTF-8 not checked */
     uint8_t reserved_[2];
     uint64_t offset;      /* stream offset: VIOLATION: of the frame breaking the rule (for
-                             invalid UTF-8: of the first invalid byte); DATA, CONTROL: of the
-                             frame */
+                             invalid UTF-8: of the first invalid byte, or, for text that ends
+                             inside a character, just past the message's last byte -- where
+                             the next frame starts); DATA, CONTROL: of the frame */
     const uint8_t *data;  /* DATA, CONTROL: payload view, valid until the next feed */
     size_t len;
 } ws_check_event;
@@ -1445,6 +1446,10 @@ WS_EXPORT int ws_conn_output(const ws_conn *c, ws_iovec *iov, int iovcnt);
  * more than the untaken bytes).
  */
 WS_EXPORT int ws_conn_output_take(ws_conn *c, size_t n);
+/* (Writes in flight must complete, and be acknowledged, in the order they were taken: on
+ * io_uring, link the sends of one socket (IOSQE_IO_LINK) or submit the next only when the
+ * previous completed -- separate sends on one socket are not kept in order by the kernel
+ * once one of them waits for room.) */
 /*
  * Report that the oldest n bytes of the output were written: in-flight (taken) bytes first,
  * in the order they were taken, then untaken ones (the classic write-then-ack loop needs no
