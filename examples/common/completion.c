@@ -274,26 +274,6 @@ void cx_written(struct ex_server *s, struct ex_client *cl, size_t bytes, int ok)
     cx_update(s, cl);
 }
 
-/* SIGINT/SIGTERM: stop accepting, send every open connection close 1001. */
-static void start_drain(struct ex_server *s, uint64_t now)
-{
-    s->draining = 1;
-    s->drain_deadline = now + 2000;
-    ex_listen_close(s);
-    for (size_t i = 0; i < s->cap; i++) {
-        struct ex_client *cl = s->by_fd[i];
-        if (!cl)
-            continue;
-        if (ws_conn_state(cl->c) == WS_STATE_OPEN)
-            ws_conn_close(cl->c, WS_CLOSE_GOING_AWAY, "going away: reconnect with jitter", 33);
-        else if (ws_conn_state(cl->c) == WS_STATE_CONNECTING) {
-            cx_drop(s, cl);
-            continue;
-        }
-        cx_update(s, cl);
-    }
-}
-
 static void run_timers(struct ex_server *s, uint64_t now)
 {
     struct ex_client *cl;
@@ -317,7 +297,7 @@ int cx_service(struct ex_server *s, int *exit_now)
 
     *exit_now = 0;
     if (ex_stop && !s->draining)
-        start_drain(s, now);
+        ex_start_drain(s, now, cx_drop, cx_update);
     if (s->draining && ((s->count == 0 && s->lingering == 0) || now >= s->drain_deadline)) {
         *exit_now = 1;
         return 0;

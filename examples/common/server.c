@@ -475,8 +475,9 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
     ex_timer_set(s, cl, ws_conn_next_deadline(cl->c));
 }
 
-/* SIGINT/SIGTERM: stop accepting, send every open connection close 1001. */
-static void start_drain(struct ex_server *s, uint64_t now)
+/* SIGINT/SIGTERM: stop accepting, send every open connection close 1001 (drop: how the loop
+ * ends a connection still in its handshake; kick: how it writes a connection's output). */
+void ex_start_drain(struct ex_server *s, uint64_t now, ex_client_fn drop, ex_client_fn kick)
 {
     s->draining = 1;
     s->drain_deadline = now + 2000;
@@ -488,10 +489,10 @@ static void start_drain(struct ex_server *s, uint64_t now)
         if (ws_conn_state(cl->c) == WS_STATE_OPEN)
             ws_conn_close(cl->c, WS_CLOSE_GOING_AWAY, "going away: reconnect with jitter", 33);
         else if (ws_conn_state(cl->c) == WS_STATE_CONNECTING) {
-            drop_client(s, cl);
+            drop(s, cl);
             continue;
         }
-        ex_flush(s, cl);
+        kick(s, cl);
     }
 }
 
@@ -537,7 +538,7 @@ int ex_service(struct ex_server *s, int *exit_now)
     *exit_now = 0;
     bury(s);
     if (ex_stop && !s->draining)
-        start_drain(s, now);
+        ex_start_drain(s, now, drop_client, ex_flush);
     if (s->draining && ((s->count == 0 && s->lingering == 0) || now >= s->drain_deadline)) {
         *exit_now = 1;
         return 0;

@@ -196,6 +196,11 @@ void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev);
 /* Write what the client has queued, then re-arm it and its timer, or start its linger once
  * the connection wants the transport shut down. */
 void ex_flush(struct ex_server *s, struct ex_client *cl);
+/* What a loop does to one connection (end it, write its output...). */
+typedef void (*ex_client_fn)(struct ex_server *s, struct ex_client *cl);
+/* SIGINT/SIGTERM: stop accepting and send every open connection close 1001; drop ends one
+ * still in its handshake, kick writes one's output (each loop passes its own). */
+void ex_start_drain(struct ex_server *s, uint64_t now, ex_client_fn drop, ex_client_fn kick);
 
 /* Hand the client's events to s->on_event until none is left (returns 1) or *work reached
  * limit (returns 0); answers WS_EV_REQUEST (503 while draining). Each event adds its payload
