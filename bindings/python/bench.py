@@ -235,9 +235,15 @@ def _decode(args) -> int:
         print("(wsproto not installed: apt-get install python3-wsproto to compare)")
     print(f"== sans-I/O decode: {n} masked binary messages of {args.size} B in one read, "
           f"median of {args.reps}")
+    # Repetitions interleaved (libws, wsproto, libws, ...): a machine whose load drifts
+    # weighs on both sides alike.
+    got: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.reps):
+        for name, fn in runs.items():
+            got[name].append(fn())
     med = {}
-    for name, fn in runs.items():
-        med[name] = statistics.median(fn() for _ in range(args.reps))
+    for name in runs:
+        med[name] = statistics.median(got[name])
         print(f"{name:<12} {med[name]:>10.0f} msgs/s")
     if len(med) == 2:
         print(f"ratio libws / wsproto: {med['libws'] / med['wsproto']:.1f}")
