@@ -882,7 +882,7 @@ static void test_fast_paths_keep_the_rules(void **state)
 {
     (void)state;
     uint32_t rng = 3;
-    for (int round = 0; round < 4; round++) {
+    for (int round = 0; round < 5; round++) {
         ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
         ev_log l = {0};
         bytes in = {0}, out = {0};
@@ -910,6 +910,22 @@ static void test_fast_paths_keep_the_rules(void **state)
             assert_int_equal(feed_copy(c, &l, in.p, in.n, 0), WS_OK);
             assert_non_null(log_find(&l, WS_EV_ERROR, 0));
             assert_int_equal(log_find(&l, WS_EV_ERROR, 0)->error, WS_ERR_FRAME_NON_MINIMAL_LENGTH);
+        } else if (round == 4) {
+            /* sizes around the short-payload kernels' bounds, text and binary, in place */
+            static const size_t sizes[] = {0, 1, 7, 8, 9, 63, 64, 65, 66, 125, 126, 127, 1000};
+            uint8_t t[1000];
+            for (size_t i = 0; i < sizeof t; i++)
+                t[i] = (uint8_t)('a' + i % 26);
+            for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+                peer_frame(&in, WS_ROLE_SERVER, WS_OP_BINARY, 1, p, sizes[i] < 200 ? sizes[i] : 200);
+                peer_frame(&in, WS_ROLE_SERVER, WS_OP_TEXT, 1, t, sizes[i]);
+            }
+            assert_int_equal(feed_chunks(c, &l, in.p, in.n, 0), WS_OK);
+            assert_int_equal(l.n, 2 * (sizeof sizes / sizeof sizes[0]));
+            for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+                log_assert_message(&l, 2 * i, WS_OP_BINARY, p, sizes[i] < 200 ? sizes[i] : 200);
+                log_assert_message(&l, 2 * i + 1, WS_OP_TEXT, t, sizes[i]);
+            }
         } else {
             /* the message limit to the byte: 100 passes, 101 is refused (1009) */
             assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, 100), WS_OK);
@@ -992,6 +1008,26 @@ static void test_next_events_batch(void **state)
     assert_int_equal(got.v[got.n - 1].type, WS_EV_CLOSE);
     assert_true(replied); /* a batch ended right before the close */
     assert_int_equal(ws_conn_next_events(b, evs, 64, sizeof evs[0]), 0);
+    {
+        /* a violation further on: the batch carries its ERROR and the CLOSE, in order */
+        ws_conn *v = conn_open(WS_ROLE_SERVER, NULL, &rng);
+        bytes bad = {0};
+        peer_frame(&bad, WS_ROLE_SERVER, WS_OP_TEXT, 1, "ok", 2);
+        peer_frame(&bad, WS_ROLE_SERVER, WS_OP_TEXT, 1, "\xff", 1);
+        size_t t = 0;
+        assert_int_equal(ws_conn_feed(v, bad.p, bad.n, &t), WS_OK);
+        assert_int_equal(t, bad.n);
+        int k = ws_conn_next_events(v, evs, 64, sizeof evs[0]);
+        assert_int_equal(k, 3);
+        assert_int_equal(evs[0].type, WS_EV_MESSAGE);
+        assert_int_equal(evs[1].type, WS_EV_ERROR);
+        assert_int_equal(evs[1].error, WS_ERR_INVALID_UTF8);
+        assert_int_equal(evs[2].type, WS_EV_CLOSE);
+        assert_int_equal(evs[2].close_code, WS_CLOSE_INVALID_PAYLOAD);
+        assert_int_equal(ws_conn_next_events(v, evs, 64, sizeof evs[0]), 0);
+        bytes_free(&bad);
+        ws_conn_free(v);
+    }
     assert_int_equal(ws_conn_next_events(NULL, evs, 1, sizeof evs[0]), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_next_events(b, NULL, 1, sizeof evs[0]), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_next_events(b, evs, 1, 4), WS_ERR_INVALID_ARG);
