@@ -17,7 +17,9 @@
 #   make mutate          mutation testing of lib/*.c against what make check runs (COUNT, SEED,
 #                        FILES, MATCH, THRESHOLD); make mutate-sample: the bounded CI sample
 #   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1,
-#            UV=0|1, URING=0|1 (echo-uv, echo-uring; default: 1 when libuv / liburing is found)
+#            UV=0|1, URING=0|1 (echo-uv, echo-uring; default: 1 when libuv / liburing is found),
+#            TLS=0|1 (wss:// in the examples through OpenSSL; default: 1 when a program using
+#            libssl builds with $(CC); the library itself never uses TLS)
 
 VERSION   := 0.2.0
 SOVERSION := 0
@@ -83,6 +85,20 @@ ifeq ($(origin URING), undefined)
 URING := $(shell printf '\043include <liburing.h>\nint main(void){struct io_uring r;return io_uring_queue_init(1,&r,0);}\n' | \
           $(CC) $(URING_CFLAGS) -x c - $(URING_LIBS) -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
 endif
+# wss:// in the examples (examples/common/tls.c) and its test: OpenSSL (Debian libssl-dev).
+# Found when a program using it builds with $(CC) (a cross compiler without it: TLS=0).
+SSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
+SSL_LIBS   := $(or $(shell pkg-config --libs openssl 2>/dev/null),-lssl -lcrypto)
+ifeq ($(origin TLS), undefined)
+TLS := $(shell printf '\043include <openssl/ssl.h>\nint main(void){return SSL_CTX_new(TLS_method())==0;}\n' | \
+          $(CC) $(SSL_CFLAGS) -x c - $(SSL_LIBS) -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+ifeq ($(TLS),1)
+TLS_CFLAGS := -DEX_HAVE_TLS=1 $(SSL_CFLAGS)
+TLS_LIBS   := $(SSL_LIBS)
+endif
+TEST_CFLAGS_test_tls := $(TLS_CFLAGS)
+TEST_LIBS_test_tls   := $(TLS_LIBS)
 EX_CFLAGS_echo-uv    := $(UV_CFLAGS)
 EX_LIBS_echo-uv      := $(UV_LIBS)
 EX_CFLAGS_echo-uring := $(URING_CFLAGS)
@@ -139,7 +155,8 @@ tests: $(TESTS) $(FUZZ_REPLAY)
 
 $(B)/tests/%: tests/%.c $(STATIC) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Ilib $(ALL_CFLAGS) $< -o $@ $(STATIC) -lcmocka $(ZLIB_LIBS) $(LDFLAGS)
+	$(CC) $(CPPFLAGS) -Ilib $(TEST_CFLAGS_$*) $(ALL_CFLAGS) $< -o $@ $(STATIC) -lcmocka \
+	  $(ZLIB_LIBS) $(TEST_LIBS_$*) $(LDFLAGS)
 
 $(B)/tests/test_conformance: $(CONF_SRCS) tests/conformance/conformance.h $(STATIC)
 	@mkdir -p $(dir $@)
@@ -159,8 +176,9 @@ $(B)/tools/%: tools/%/*.c include/ws.h $(STATIC)
 
 $(B)/examples/%: $(EX_SRCS) $(EX_COMMON) $(wildcard examples/common/*.h) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -D_GNU_SOURCE $(EX_CFLAGS_$*) $(ALL_CFLAGS) \
-	  examples/$(subst -,_,$*).c $(EX_COMMON) -o $@ $(STATIC) $(ZLIB_LIBS) $(EX_LIBS_$*) $(LDFLAGS)
+	$(CC) $(CPPFLAGS) -D_GNU_SOURCE $(EX_CFLAGS_$*) $(TLS_CFLAGS) $(ALL_CFLAGS) \
+	  examples/$(subst -,_,$*).c $(EX_COMMON) -o $@ $(STATIC) $(ZLIB_LIBS) $(EX_LIBS_$*) \
+	  $(TLS_LIBS) $(LDFLAGS)
 
 # minimal_server.c stands alone (ws.h and POSIX only): built without examples/common and
 # without _GNU_SOURCE, which keeps it honest.
@@ -208,7 +226,7 @@ run: $(B)/examples/$(RUN_SERVER)
 	$(B)/examples/$(RUN_SERVER) --host 127.0.0.1 --port 9001
 
 # Installs only what is missing (Debian/Ubuntu). Needs root or sudo.
-DEPS_PKGS := libcmocka-dev zlib1g-dev meson ninja-build
+DEPS_PKGS := libcmocka-dev zlib1g-dev meson ninja-build libssl-dev openssl
 deps:
 	@missing=""; for p in $(DEPS_PKGS); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 {
     struct ex_options o;
     struct ex_server *s = malloc(sizeof *s);
-    struct ex_loop_ops ops = {watch};
+    struct ex_loop_ops ops = {watch, 1};
     struct kevent evs[256];
 
     ex_parse_args(argc, argv, &o, 0);

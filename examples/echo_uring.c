@@ -423,7 +423,7 @@ static int signals_init(void)
 int main(int argc, char **argv)
 {
     struct ex_options o;
-    struct ex_loop_ops lops = {watch};
+    struct ex_loop_ops lops = {watch, 0}; /* its own I/O: no TLS */
 
     ex_parse_args(argc, argv, &o, 0);
     ex_raise_nofile();

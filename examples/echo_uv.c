@@ -278,7 +278,7 @@ static void close_any(uv_handle_t *h, void *arg)
 int main(int argc, char **argv)
 {
     struct ex_options o;
-    struct ex_loop_ops lops = {watch};
+    struct ex_loop_ops lops = {watch, 0}; /* its own I/O: no TLS */
     static uv_loop_t l;
 
     ex_parse_args(argc, argv, &o, 0);

@@ -2,7 +2,8 @@
  * wsc: a wscat-like WebSocket client on libws and poll(2).
  *
  *   wsc [--echo] [--ping SECONDS] [--reconnect] [--deflate | --no-deflate]
- *       [--header "Name: value"]... [--subprotocol NAME]... ws://host[:port]/path
+ *       [--header "Name: value"]... [--subprotocol NAME]... [--ca FILE] [--insecure]
+ *       ws[s]://host[:port]/path
  *
  * Sends each stdin line as a text message and prints each message received (binary ones as a
  * summary line); prints "closed CODE REASON" at the end. --echo sends every message back
@@ -11,9 +12,14 @@
  * --deflate (the default when the library has zlib, ws_deflate_available()) offers
  * permessage-deflate (RFC 7692) with the library's default offer; --no-deflate offers nothing.
  * "connected" on stderr names the agreed extension.
+ * wss:// goes through TLS (common/tls.c: OpenSSL on memory BIOs, between the socket and the
+ * ws_conn): SNI, and the server's certificate checked against the system's CAs (--ca FILE:
+ * that file's instead) and against the host of the URI; --insecure skips the check (said on
+ * stderr). A certificate that fails is refused with the reason, and exit status 1.
  * Exit status: 0 after a normal close (1000, 1001, 1005), 1 otherwise, 2 for usage errors.
  */
 #include "common/posix.h"
+#include "common/tls.h"
 #include "ws.h"
 
 #include <errno.h>
@@ -40,6 +46,11 @@ struct wsc {
     uint64_t max_message; /* 0: the library's default */
     int fd;
     ws_conn *c;
+    const char *ca;               /* --ca FILE */
+    int insecure;                 /* --insecure */
+    struct ex_tls_ctx *tls_ctx;   /* wss:// */
+    struct ex_tls *tls;           /* this connection's TLS layer (NULL: ws://) */
+    int tls_failed;               /* a TLS failure: no reconnecting */
     int peer_gone; /* end of file, a reset or a failed write: nothing more will come */
     int stdin_open;
     char line[1 << 16];
@@ -52,7 +63,8 @@ static void usage(void)
     fprintf(stderr, "usage: wsc [--echo] [--ping SECONDS] [--reconnect] "
                     "[--deflate | --no-deflate] [--max-message BYTES]\n"
                     "           [--header 'K: V']... [--subprotocol NAME]... "
-                    "ws://host[:port]/path\n");
+                    "[--ca FILE] [--insecure]\n"
+                    "           ws[s]://host[:port]/path\n");
     exit(2);
 }
 
@@ -85,15 +97,29 @@ static int dial(const ws_uri *u)
     return fd;
 }
 
+/* A TLS failure ends the connection with the reason (never a fall back to plaintext). */
+static void tls_failure(struct wsc *w)
+{
+    fprintf(stderr, "wsc: %s\n", ex_tls_error(w->tls));
+    w->tls_failed = 1;
+}
+
 static void flush_out(struct wsc *w)
 {
     ws_iovec iov[16];
     int k;
     while ((k = ws_conn_output(w->c, iov, 16)) > 0) {
-        ssize_t n = writev(w->fd, (const struct iovec *)(const void *)iov, k);
+        /* Through TLS: encrypted and written (the socket blocks), or -1 with EAGAIN while
+         * the handshake waits for the server. */
+        ssize_t n = w->tls ? ex_tls_writev(w->tls, iov, k)
+                           : writev(w->fd, (const struct iovec *)(const void *)iov, k);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && w->tls && errno == EAGAIN)
+            return;
         if (n <= 0) {
+            if (w->tls && ex_tls_failed(w->tls))
+                tls_failure(w);
             w->peer_gone = 1;
             ws_conn_feed_eof(w->c);
             return;
@@ -256,8 +282,19 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
         fprintf(stderr, "cannot connect to %s\n", w->url);
         return WS_CLOSE_ABNORMAL;
     }
+    if (w->tls_ctx) {
+        char host[256];
+        snprintf(host, sizeof host, "%.*s", (int)u->host_len, u->host);
+        if (!(w->tls = ex_tls_new(w->tls_ctx, w->fd, host))) {
+            fprintf(stderr, "wsc: TLS: cannot set up the connection to %s\n", host);
+            close(w->fd);
+            return WS_CLOSE_ABNORMAL;
+        }
+    }
     if ((r = ws_conn_new(&w->c, WS_ROLE_CLIENT, 0, NULL)) != WS_OK) {
         fprintf(stderr, "wsc: %s\n", ws_strerror(r));
+        ex_tls_free(w->tls);
+        w->tls = NULL;
         close(w->fd);
         return WS_CLOSE_ABNORMAL;
     }
@@ -290,7 +327,9 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
         if (ws_conn_wants_shutdown(w->c))
             break;
         p[0].fd = w->fd;
-        p[0].events = POLLIN | (ws_conn_buffered_amount(w->c) ? POLLOUT : 0);
+        /* With TLS, output waits only for the handshake, that is for input. */
+        p[0].events = POLLIN | ((w->tls ? ex_tls_pending(w->tls) : ws_conn_buffered_amount(w->c))
+                                    ? POLLOUT : 0);
         if (w->stdin_open && !w->echo && ws_conn_state(w->c) == WS_STATE_OPEN) {
             p[1].fd = 0;
             p[1].events = POLLIN;
@@ -306,20 +345,30 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
         if (np == 2 && (p[1].revents & (POLLIN | POLLHUP)))
             read_stdin(w);
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-            ssize_t n = read(w->fd, buf, sizeof buf);
+            /* Through TLS: the handshake moves, or plaintext comes out (EAGAIN: not yet). */
+            ssize_t n = w->tls ? ex_tls_read(w->tls, buf, sizeof buf)
+                               : read(w->fd, buf, sizeof buf);
             if (n > 0) {
                 feed(w, buf, (size_t)n);
-            } else if (n == 0 || errno != EINTR) {
+            } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+                if (w->tls && ex_tls_failed(w->tls))
+                    tls_failure(w);
                 w->peer_gone = 1;
                 ws_conn_feed_eof(w->c);
             }
         }
     }
     drain(w);
+    /* TLS: close_notify before the half-close (the socket blocks: it is written). */
+    uint64_t until;
+    if (w->tls && !w->peer_gone)
+        ex_tls_close(w->tls, ex_now_ms(), &until);
     /* Normally the server closed first (we saw its end of file). If not (we failed the
      * connection, or the close timeout passed), the server may still be sending. */
     if (!w->peer_gone)
         linger(w->fd);
+    ex_tls_free(w->tls);
+    w->tls = NULL;
     close(w->fd);
     ws_conn_free(w->c);
     w->c = NULL;
@@ -366,6 +415,10 @@ int main(int argc, char **argv)
             if (snprintf(w.headers + used, sizeof w.headers - used, "%.*s: %s\r\n",
                          (int)(colon - h), h, v) >= (int)(sizeof w.headers - used))
                 usage();
+        } else if (!strcmp(a, "--ca") && i + 1 < argc) {
+            w.ca = argv[++i];
+        } else if (!strcmp(a, "--insecure")) {
+            w.insecure = 1;
         } else if (a[0] != '-' && !w.url) {
             w.url = a;
         } else {
@@ -380,8 +433,20 @@ int main(int argc, char **argv)
         return 2;
     }
     if (u.secure) {
-        fprintf(stderr, "wsc: wss:// needs TLS under the byte stream; this example speaks ws:// "
-                        "only (see README, 'TLS')\n");
+        char err[512];
+        if (!ex_tls_available()) {
+            fprintf(stderr, "wsc: wss://: built without TLS (OpenSSL); rebuild with "
+                            "libssl-dev installed\n");
+            return 2;
+        }
+        if (!(w.tls_ctx = ex_tls_client_ctx(w.ca, w.insecure, err, sizeof err))) {
+            fprintf(stderr, "wsc: %s\n", err);
+            return 2;
+        }
+        if (w.insecure)
+            fprintf(stderr, "wsc: --insecure: the server's certificate is NOT verified\n");
+    } else if (w.ca || w.insecure) {
+        fprintf(stderr, "wsc: --ca and --insecure are for wss:// URIs\n");
         return 2;
     }
     ex_install_signals();
@@ -394,13 +459,19 @@ int main(int argc, char **argv)
         ws_backoff_connected(&bo, t0);
         uint16_t code = run_once(&w, &u);
         ws_backoff_disconnected(&bo, ex_now_ms());
+        if (w.tls_failed) { /* a bad certificate does not get better by retrying */
+            ex_tls_ctx_free(w.tls_ctx);
+            return 1;
+        }
         int abnormal = code == WS_CLOSE_ABNORMAL || code == WS_CLOSE_INTERNAL_ERROR ||
                        code == WS_CLOSE_SERVICE_RESTART || code == WS_CLOSE_TRY_AGAIN_LATER ||
                        code == WS_CLOSE_BAD_GATEWAY || (code == WS_CLOSE_GOING_AWAY && !ex_stop);
         int normal = code == WS_CLOSE_NORMAL || code == WS_CLOSE_GOING_AWAY ||
                      code == WS_CLOSE_NO_STATUS;
-        if (!w.reconnect || !abnormal || ex_stop || !w.stdin_open)
+        if (!w.reconnect || !abnormal || ex_stop || !w.stdin_open) {
+            ex_tls_ctx_free(w.tls_ctx);
             return normal ? 0 : 1;
+        }
         uint32_t rnd = 0, delay = 0;
         ws_random_os(NULL, &rnd, sizeof rnd);
         ws_backoff_next(&bo, rnd, &delay);

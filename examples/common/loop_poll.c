@@ -96,4 +96,4 @@ int ex_run_poll(struct ex_server *s)
     return 0;
 }
 
-const struct ex_loop_ops ex_poll_ops = {watch};
+const struct ex_loop_ops ex_poll_ops = {watch, 1};

@@ -36,13 +36,16 @@ static void usage(FILE *f, const char *prog, int broadcast)
             "  --message-timeout SECONDS  a started message must complete: else 1008; 0 off (%u)\n"
             "  --send-timeout SECONDS   queued output that does not move: reset; 0 off (%u)\n"
             "  --sndbuf BYTES           SO_SNDBUF of client sockets (the kernel's)\n"
+            "  --tls-cert FILE          serve wss://: certificate chain (PEM), with --tls-key\n"
+            "  --tls-key FILE           its private key (PEM)%s\n"
             "  --help                   this text\n"
             "SECONDS may have a fraction (0.5); BYTES a K, M or G suffix (powers of 1024).\n",
             prog, (unsigned long long)WS_DEFAULT_MAX_MESSAGE_SIZE,
             (unsigned long long)EX_DEFAULT_MAX_MEMORY,
             (unsigned long long)ex_default_conn_memory(WS_DEFAULT_MAX_MESSAGE_SIZE),
             EX_DEFAULT_MAX_CONNS, EX_DEFAULT_PING / 1000u, EX_DEFAULT_IDLE_TIMEOUT / 1000u,
-            EX_DEFAULT_MESSAGE_TIMEOUT / 1000u, EX_DEFAULT_SEND_TIMEOUT / 1000u);
+            EX_DEFAULT_MESSAGE_TIMEOUT / 1000u, EX_DEFAULT_SEND_TIMEOUT / 1000u,
+            ex_tls_available() ? "" : " (this build has no TLS)");
     if (broadcast)
         fprintf(f, "broadcast:\n"
                    "  --policy drop|close      a receiver that falls behind: its stale message is\n"
@@ -159,6 +162,10 @@ void ex_parse_args(int argc, char **argv, struct ex_options *o, int bc)
             if (n > (1u << 30))
                 bad_usage(prog, bc);
             o->sndbuf = (int)n;
+        } else if (!strcmp(a, "--tls-cert")) {
+            o->tls_cert = v;
+        } else if (!strcmp(a, "--tls-key")) {
+            o->tls_key = v;
         } else if (!strcmp(a, "--subprotocol")) {
             if (o->nsub == EX_MAX_SUBPROTOCOLS)
                 bad_usage(prog, bc);
@@ -176,6 +183,15 @@ void ex_parse_args(int argc, char **argv, struct ex_options *o, int bc)
     }
     if (o->max_conn_memory == 0)
         o->max_conn_memory = ex_default_conn_memory(o->max_message);
+    if ((o->tls_cert || o->tls_key) && !ex_tls_available()) {
+        fprintf(stderr, "%s: --tls-cert/--tls-key: built without TLS (OpenSSL); rebuild with "
+                        "libssl-dev installed\n", prog);
+        exit(2);
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key go together\n", prog);
+        bad_usage(prog, bc);
+    }
     if (o->deflate && !ws_deflate_available()) {
         fprintf(stderr, "%s: --deflate: this libws was built without zlib "
                         "(permessage-deflate unavailable)\n", prog);

@@ -34,13 +34,29 @@ int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_lo
      * the system when freed: what a dropped client made the server hold really goes. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
+    if (o->tls_cert) {
+        char err[512];
+        if (!ops.tls) {
+            fprintf(stderr, "--tls-cert: this server's event loop does its own socket I/O, "
+                            "without the TLS layer (use echo-epoll or echo-poll)\n");
+            return -1;
+        }
+        if (!(s->tls = ex_tls_server_ctx(o->tls_cert, o->tls_key, err, sizeof err))) {
+            fprintf(stderr, "%s\n", err);
+            return -1;
+        }
+    }
     if (ws_budget_new(&s->budget, o->max_memory, o->max_conn_memory, NULL) != WS_OK) {
         fprintf(stderr, "cannot create the memory budget\n");
+        ex_tls_ctx_free(s->tls);
+        s->tls = NULL;
         return -1;
     }
     if (ex_listen(s) != 0) {
         ws_budget_free(s->budget);
         s->budget = NULL;
+        ex_tls_ctx_free(s->tls);
+        s->tls = NULL;
         return -1;
     }
     return 0;
@@ -108,6 +124,8 @@ static void forget(struct ex_server *s, struct ex_client *cl)
     s->count--;
     ws_conn_free(cl->c);
     cl->c = NULL;
+    ex_tls_free(cl->tls); /* a lingering socket only has ciphertext thrown away */
+    cl->tls = NULL;
     turn_remove(s, cl);
 }
 
@@ -192,6 +210,8 @@ void ex_server_free(struct ex_server *s)
     ex_listen_close(s);
     ws_budget_free(s->budget); /* every connection using it is freed */
     s->budget = NULL;
+    ex_tls_ctx_free(s->tls);
+    s->tls = NULL;
 }
 
 /* ---- a connection's start ---- */
@@ -219,7 +239,8 @@ struct ex_client *ex_new_client(struct ex_server *s, int fd)
     cl->fd = fd;
     cl->deadline = WS_DEADLINE_NONE;
     if (ws_conn_new(&cl->c, WS_ROLE_SERVER, 0, NULL) != WS_OK ||
-        ws_conn_set_budget(cl->c, s->budget) != WS_OK) {
+        ws_conn_set_budget(cl->c, s->budget) != WS_OK ||
+        (s->tls && !(cl->tls = ex_tls_new(s->tls, fd, NULL)))) {
         ws_conn_free(cl->c);
         free(cl);
         return NULL;
@@ -396,7 +417,8 @@ void ex_on_readable(struct ex_server *s, struct ex_client *cl)
     if (ws_conn_buffered_amount(cl->c) <= s->pause_above) {
         /* One read per wake-up: a client with more to send gets its next share on the next
          * wake-up (the loops are level-triggered), after everyone else's. */
-        ssize_t n = read(cl->fd, s->rbuf, sizeof s->rbuf);
+        ssize_t n = cl->tls ? ex_tls_read(cl->tls, s->rbuf, sizeof s->rbuf)
+                            : read(cl->fd, s->rbuf, sizeof s->rbuf);
         if (n > 0) {
             if (!feed(s, cl, s->rbuf, (size_t)n, &work))
                 return;
@@ -429,28 +451,33 @@ void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev)
 void ex_flush(struct ex_server *s, struct ex_client *cl)
 {
     ws_iovec iov[16];
-    int dead = 0;
 
     if (cl->lingering || cl->dead || !cl->c)
         return; /* a stale event: nothing is written any more */
-    for (;;) {
+    /* TLS: ciphertext first (handshake messages too, with no ws_conn output yet). */
+    int dead = cl->tls && ex_tls_flush(cl->tls) < 0;
+    while (!dead) {
         int k = ws_conn_output(cl->c, iov, 16);
         if (k <= 0 && s->on_drained && s->on_drained(s, cl))
             continue;
         if (k <= 0)
             break;
-        ssize_t w = writev(cl->fd, (const struct iovec *)(const void *)iov, k);
+        /* Through TLS, the bytes taken are encrypted (and as much as the socket takes of
+         * them written): to the ws_conn they are gone. After a TLS failure nothing is. */
+        ssize_t w = cl->tls ? ex_tls_writev(cl->tls, iov, k)
+                            : writev(cl->fd, (const struct iovec *)(const void *)iov, k);
         if (w > 0) {
             ws_conn_output_ack(cl->c, (size_t)w);
             continue;
         }
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             break;
-        dead = 1; /* the peer is gone: nothing more can be written */
+        dead = 1; /* the peer is gone (or TLS failed): nothing more can be written */
+    }
+    if (dead) {
         ws_conn_feed_eof(cl->c);
         size_t work = 0;
         ex_drain_events(s, cl, &work, SIZE_MAX);
-        break;
     }
     if (cl->dead || !cl->c)
         return;
@@ -459,6 +486,19 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
         return;
     }
     if (ws_conn_wants_shutdown(cl->c)) {
+        uint64_t until;
+        int r = cl->tls && !cl->peer_eof && !cl->reset
+                    ? ex_tls_close(cl->tls, ex_now_ms(), &until) : 1;
+        if (r == 0) { /* close_notify (or what precedes it) waits for room */
+            if (cl->watching != EX_WANT_WRITE) {
+                s->ops.watch(s, cl, EX_WANT_WRITE);
+                cl->watching = EX_WANT_WRITE;
+            }
+            ex_timer_set(s, cl, until);
+            return;
+        }
+        if (r < 0)
+            cl->reset = 1; /* it did not read for EX_LINGER_MS: see start_linger */
         start_linger(s, cl);
         return;
     }
@@ -466,7 +506,7 @@ void ex_flush(struct ex_server *s, struct ex_client *cl)
     size_t queued = ws_conn_buffered_amount(cl->c);
     if (!cl->backlog && !cl->peer_eof && queued <= s->pause_above)
         want |= EX_WANT_READ;
-    if (queued > 0)
+    if (queued > 0 || (cl->tls && ex_tls_pending(cl->tls)))
         want |= EX_WANT_WRITE;
     if (want != cl->watching) {
         s->ops.watch(s, cl, want);

@@ -9,6 +9,8 @@
  *   timers.c    connections ordered by their next deadline (a binary heap)
  *   server.c    connections: reading with a fair share per wake-up, writing, lingering
  *   loop_poll.c a poll(2) loop (echo-epoll and echo-kqueue bring their own)
+ *   tls.c       wss://: OpenSSL through memory BIOs between the socket and the ws_conn
+ *               (tls.h), used by server.c and wsc; --tls-cert / --tls-key
  *   completion.c the same glue for completion-based loops (libuv, io_uring: writes complete
  *               later), used by echo-uv and echo-uring; see completion.h
  *
@@ -31,6 +33,7 @@
 #define EX_SERVER_H
 
 #include "posix.h"
+#include "tls.h"
 #include "ws.h"
 
 #include <stddef.h>
@@ -61,6 +64,8 @@ struct ex_options {
     uint64_t max_conns;       /* --max-conns: connections at once (live and lingering) */
     uint64_t max_memory;      /* --max-memory: the budget all connections share */
     uint64_t max_conn_memory; /* --max-conn-memory: one connection's share of it */
+    const char *tls_cert;     /* --tls-cert FILE (PEM chain) and --tls-key FILE: serve wss:// */
+    const char *tls_key;
     /* broadcast server */
     int policy_close;         /* --policy close (else drop) */
     uint32_t max_accept_rate; /* per second, 0 unlimited */
@@ -103,6 +108,7 @@ struct ex_client {
     uint64_t deadline;   /* when its timer fires (ws_conn_next_deadline; lingering: the end) */
     size_t timer_slot;   /* 1 + its place in the timer heap; 0: no timer */
     void *app;           /* the application's per-client state */
+    struct ex_tls *tls;  /* wss://: the TLS layer its bytes go through (NULL: plain) */
     int listener;        /* the listening socket: readable means accept */
     int peer_eof;        /* read() saw the peer's end of file (or an error) */
     int reset;           /* the peer stopped reading: reset the connection, do not linger */
@@ -120,6 +126,10 @@ enum { EX_WANT_READ = 1, EX_WANT_WRITE = 2 };
 struct ex_loop_ops {
     /* Start, change or stop watching a client's socket (want = EX_WANT_* bits, 0 = stop). */
     void (*watch)(struct ex_server *s, struct ex_client *cl, unsigned want);
+    /* 1 if the loop's socket I/O is server.c's (ex_on_readable, ex_flush): that is where the
+     * TLS layer sits, so only such a loop serves --tls-cert (the completion loops, which read
+     * and write themselves, refuse it). */
+    int tls;
 };
 
 /* What the application does with an event (echo, broadcast...). */
@@ -145,6 +155,7 @@ struct ex_server {
     size_t count;
     size_t lingering;            /* connections lingering (they still hold a descriptor) */
     ws_budget *budget;           /* --max-memory, shared by every connection */
+    struct ex_tls_ctx *tls;      /* --tls-cert: every connection speaks TLS (NULL: none) */
     struct ex_client **heap;     /* timers: connections by deadline, earliest first */
     size_t heap_len, heap_cap;
     struct ex_client *turn_head, *turn_tail; /* round-robin queue of connections with backlog */
@@ -171,7 +182,9 @@ void ex_parse_args(int argc, char **argv, struct ex_options *o, int broadcast);
 uint64_t ex_default_conn_memory(uint64_t max_message);
 
 /* Listen on opt.host:opt.port (port 0: any free port), non-blocking, and print exactly
- * "listening on HOST:PORT" as the first stdout line. Returns 0 or -1. */
+ * "listening on HOST:PORT" as the first stdout line. With --tls-cert, load the certificate
+ * and key first (every connection is then TLS: see tls.h). Returns 0 or -1 (said on
+ * stderr). */
 int ex_server_init(struct ex_server *s, const struct ex_options *o, struct ex_loop_ops ops,
                    ex_event_fn on_event);
 void ex_server_free(struct ex_server *s);

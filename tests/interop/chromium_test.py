@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Interop: headless Chromium against a libws echo server.
-Usage: chromium_test.py CHROMIUM_BINARY ws://127.0.0.1:PORT/ [LABEL]
+Usage: chromium_test.py CHROMIUM_BINARY ws[s]://127.0.0.1:PORT/ [LABEL]
+For wss:// the browser runs with --ignore-certificate-errors (the server's certificate comes
+from a test CA it does not know).
 
 Serves a page on a loopback HTTP server; the page's script opens a WebSocket to the echo
 server, checks that permessage-deflate was agreed (ws.extensions: Chromium always offers it,
@@ -128,7 +130,10 @@ def main():
     args = [chromium, "--headless", "--no-sandbox", "--disable-gpu",
             "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--disable-quic", "--no-first-run",
-            "--disable-dev-shm-usage", "--user-data-dir=" + profile, url]
+            "--disable-dev-shm-usage", "--user-data-dir=" + profile]
+    if ws_url.startswith("wss:"):
+        args.append("--ignore-certificate-errors")
+    args.append(url)
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     failed = 0

@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 """Interop: the Python `websockets` client against a libws echo server (directly, or through
-a reverse proxy). Usage: py_client.py LABEL ws://127.0.0.1:PORT/
+a reverse proxy). Usage: py_client.py LABEL ws[s]://127.0.0.1:PORT/
+
+For wss:// the server's certificate is verified against the CA file named by WS_TEST_CA (a
+test CA the caller generated), host name included.
 
 One line per check, "PASS <label> <check>" or "FAIL <label> <check>: why"; exit 1 on any
 failure. Every wait is bounded.
 """
 import asyncio
 import os
+import ssl
 import sys
 
 import websockets
@@ -25,10 +29,20 @@ async def echo(ws, data):
     return await asyncio.wait_for(ws.recv(), TIMEOUT)
 
 
+def tls_args(url):
+    """wss://: a context that trusts the test CA only and checks the host name."""
+    if not url.startswith("wss:"):
+        return {}
+    ctx = ssl.create_default_context(cafile=os.environ["WS_TEST_CA"])
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return {"ssl": ctx}
+
+
 async def check_messages(url):
     results = []
     async with websockets.connect(url, max_size=None, open_timeout=TIMEOUT,
-                                  close_timeout=TIMEOUT, ping_interval=None) as ws:
+                                  close_timeout=TIMEOUT, ping_interval=None,
+                                  **tls_args(url)) as ws:
         # websockets offers permessage-deflate by default and libws's echo servers accept
         # it: every message below then goes compressed both ways.
         agreed = ws.response_headers.get("Sec-WebSocket-Extensions", "")
@@ -54,6 +68,10 @@ async def check_messages(url):
         waiter = await ws.ping(b"interop-ping")
         await asyncio.wait_for(waiter, TIMEOUT)
         results.append(("ping/pong", True))
+        if url.startswith("wss:"):
+            tls = ws.transport.get_extra_info("ssl_object")
+            results.append(("over %s (%s)" % (tls.version(), tls.cipher()[0]),
+                            tls.version() in ("TLSv1.2", "TLSv1.3")))
         await asyncio.wait_for(ws.close(code=1000, reason="done"), TIMEOUT)
         results.append(("close 1000", ws.close_code == 1000))
     return results
@@ -61,7 +79,7 @@ async def check_messages(url):
 
 async def check_close_code(url, code):
     async with websockets.connect(url, open_timeout=TIMEOUT, close_timeout=TIMEOUT,
-                                  ping_interval=None) as ws:
+                                  ping_interval=None, **tls_args(url)) as ws:
         await asyncio.wait_for(ws.close(code=code, reason="bye"), TIMEOUT)
         return ws.close_code == code, "server answered %s" % ws.close_code
 

@@ -4,15 +4,19 @@ Prints "listening on 127.0.0.1:PORT" first; then, on the first connection, sends
 binary, 1 MiB, fragmented messages and a ping (compressed: permessage-deflate must be agreed), checks every echo, closes with code 3001 and
 checks that wsc echoed the code. One "PASS/FAIL python-server <check>" line per check; exits
 once the connection is done (or after 60 s).
+With WS_TEST_CERT and WS_TEST_KEY (PEM files) set, it serves wss:// with that certificate
+(and says which TLS version wsc agreed to).
 """
 import asyncio
+import os
+import ssl
 import sys
 
 import websockets
 
 TIMEOUT = 20
 MIB = 1 << 20
-LABEL = "python-server/wsc"
+LABEL = "python-server/wsc" + ("-tls" if os.environ.get("WS_TEST_CERT") else "")
 
 
 def pattern(n, seed):
@@ -27,6 +31,10 @@ async def run_checks(ws, report):
 
     # wsc offers permessage-deflate by default and websockets accepts it by default.
     offer = ws.request_headers.get("Sec-WebSocket-Extensions", "")
+    tls = ws.transport.get_extra_info("ssl_object")
+    if tls is not None:
+        report("over %s (%s)" % (tls.version(), tls.cipher()[0]),
+               tls.version() in ("TLSv1.2", "TLSv1.3"), "version %s" % tls.version())
     report("permessage-deflate agreed (offer: %s)" % offer,
            any(e.name == "permessage-deflate" for e in ws.extensions), "not agreed")
     await echo("text", "hello from websockets \u00b5\u00df\u20ac\U0001F600")
@@ -67,8 +75,13 @@ async def main():
             if not done.done():
                 done.set_result(True)
 
+    extra = {}
+    if os.environ.get("WS_TEST_CERT"):
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(os.environ["WS_TEST_CERT"], os.environ["WS_TEST_KEY"])
+        extra["ssl"] = ctx
     async with websockets.serve(handler, "127.0.0.1", 0, max_size=None,
-                                ping_interval=None, close_timeout=TIMEOUT) as server:
+                                ping_interval=None, close_timeout=TIMEOUT, **extra) as server:
         port = server.sockets[0].getsockname()[1]
         print("listening on 127.0.0.1:%d" % port, flush=True)
         try:

@@ -6,6 +6,10 @@
 #                      asyncio echo server (headless, fresh profile)
 #   nginx              reverse proxy (Upgrade/Connection) in front of echo-epoll, the Python
 #                      client through it
+#   TLS (wss://)       a test CA and a certificate for 127.0.0.1 made here (openssl command):
+#                      Python websockets client -> echo-epoll, echo-poll --tls-cert (the CA
+#                      trusted, the name checked); wsc --echo --ca -> a Python TLS server;
+#                      Chromium (--ignore-certificate-errors) -> echo-epoll --tls-cert
 # Each check prints PASS/FAIL; a peer that is not installed (and cannot be: see .ci/run)
 # prints SKIP. INTEROP_STRICT=1 (CI) counts a SKIP as a failure. Every wait is bounded and
 # every process started here is killed on exit, failure or not.
@@ -106,7 +110,10 @@ start_listener "$tmp/echo-poll.log" "$EX_DIR/echo-poll" --host 127.0.0.1 --port 
 poll_pid=$last_pid
 poll_port=$port
 
-# A server-side peer, with wsc --echo (libws as client) connecting to it.
+# A server-side peer, with wsc --echo (libws as client) connecting to it (over TLS:
+# wsc_scheme=wss, wsc_args="--ca FILE").
+wsc_scheme=ws
+wsc_args=""
 peer_server() { # name command...
     name=$1
     shift
@@ -115,7 +122,9 @@ peer_server() { # name command...
         return
     fi
     spid=$last_pid
-    timeout -k 5 60 "$EX_DIR/wsc" --echo "ws://127.0.0.1:$port/interop" >"$tmp/$name.wsc" 2>&1
+    # shellcheck disable=SC2086
+    timeout -k 5 60 "$EX_DIR/wsc" --echo $wsc_args "$wsc_scheme://127.0.0.1:$port/interop" \
+        >"$tmp/$name.wsc" 2>&1
     i=0
     while kill -0 "$spid" 2>/dev/null && [ $i -lt 100 ]; do
         sleep 0.1
@@ -245,6 +254,68 @@ fi
 
 stop "$epoll_pid"
 stop "$poll_pid"
+
+# ---- TLS (wss://) ----
+tls_dir="$tmp/tls"
+if "$EX_DIR/echo-epoll" --help | grep -q 'this build has no TLS'; then
+    skip "tls: the examples were built without TLS (make TLS=1, needs libssl-dev)"
+elif ! command -v openssl >/dev/null 2>&1; then
+    skip "tls: no openssl command to make the test certificates (apt-get install openssl)"
+elif ! (mkdir -p "$tls_dir" && cd "$tls_dir" && {
+        k="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+        # shellcheck disable=SC2086
+        openssl req -x509 $k -days 2 -subj "/CN=libws interop CA" -keyout ca.key -out ca.pem &&
+        # shellcheck disable=SC2086
+        openssl req $k -subj "/CN=localhost" -keyout srv.key -out srv.csr &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext &&
+        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile srv.ext -out srv.pem; } >"$tls_dir.log" 2>&1); then
+    cat "$tls_dir.log"
+    echo "FAIL tls: could not make the test certificates"
+    failed=$((failed + 1))
+else
+    t1=$(date +%s)
+    tls="--tls-cert $tls_dir/srv.pem --tls-key $tls_dir/srv.key"
+    # shellcheck disable=SC2086
+    start_listener "$tmp/echo-epoll-tls.log" "$EX_DIR/echo-epoll" --host 127.0.0.1 --port 0 \
+        --deflate --max-message 16M $tls || exit 1
+    tepoll_pid=$last_pid
+    tepoll_port=$port
+    # shellcheck disable=SC2086
+    start_listener "$tmp/echo-poll-tls.log" "$EX_DIR/echo-poll" --host 127.0.0.1 --port 0 \
+        --deflate --max-message 16M $tls || exit 1
+    tpoll_pid=$last_pid
+    tpoll_port=$port
+    if "$PY" -c 'import websockets' 2>/dev/null; then
+        echo "== TLS: Python websockets (ssl context trusting the test CA)"
+        for s in echo-epoll:$tepoll_port echo-poll:$tpoll_port; do
+            WS_TEST_CA="$tls_dir/ca.pem" timeout -k 5 120 "$PY" "$here/py_client.py" \
+                "python-client/${s%%:*}-tls" "wss://127.0.0.1:${s#*:}/" >"$tmp/py.log" 2>&1
+            tally "$tmp/py.log" $? "python-client/${s%%:*}-tls"
+        done
+        echo "== TLS: wsc --ca against a Python websockets TLS server"
+        wsc_scheme=wss
+        wsc_args="--ca $tls_dir/ca.pem"
+        export WS_TEST_CERT="$tls_dir/srv.pem" WS_TEST_KEY="$tls_dir/srv.key"
+        peer_server python-server-tls "$PY" "$here/py_server.py"
+        unset WS_TEST_CERT WS_TEST_KEY
+        wsc_scheme=ws
+        wsc_args=""
+    else
+        skip "tls: python websockets: cannot import it with $PY"
+    fi
+    if [ -n "$chromium" ]; then
+        echo "== TLS: Chromium (--ignore-certificate-errors)"
+        timeout -k 5 120 "$PY" "$here/chromium_test.py" "$chromium" \
+            "wss://127.0.0.1:$tepoll_port/" chromium/echo-epoll-tls >"$tmp/chromium.log" 2>&1
+        tally "$tmp/chromium.log" $? chromium-tls
+    else
+        skip "tls: chromium: not installed"
+    fi
+    stop "$tepoll_pid"
+    stop "$tpoll_pid"
+    echo "interop over TLS: $(($(date +%s) - t1)) s"
+fi
 echo "interop: $(($(date +%s) - t0)) s"
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "${INTEROP_STRICT:-0}" = 1 ] && [ $skipped -ne 0 ]; then
