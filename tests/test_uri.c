@@ -223,6 +223,8 @@ static void test_uri_edges(void **state)
         int want;
     } cases[] = {
         {"ws://%41%42/", WS_OK},
+        {"ws://%41^/", WS_ERR_URI_HOST}, /* the byte after an escape is checked too */
+        {"ws://a%41^b/", WS_ERR_URI_HOST},
         {"ws://a!$&'()*+,;=b/", WS_OK},
         {"ws://[v1.a%41]/", WS_ERR_URI_HOST},
         {"ws://[fe80::1%25en%300]/", WS_OK},
