@@ -106,7 +106,8 @@ static void test_sha1_million_a(void **state)
 
 /* SHA-1 reads its input and nothing past it: whole blocks are hashed straight from the
  * caller's bytes, so each message here ends at an unmapped page (a read past it faults), at
- * every length around the block size, in one update and in two. */
+ * every length around the block size, in one update and in two; the digest is written into
+ * exactly 20 bytes (ending at an unmapped page as well). */
 static void test_sha1_reads_only_its_input(void **state)
 {
     (void)state;
@@ -118,6 +119,11 @@ static void test_sha1_reads_only_its_input(void **state)
         guarded g = guarded_copy(msg, n);
         ws__sha1(g.data, n, got);
         assert_memory_equal(got, want, 20);
+        /* and writes its 20 bytes, no more: the digest ends at an unmapped page too */
+        guarded d = guarded_copy(got, 20);
+        ws__sha1(g.data, n, d.data);
+        assert_memory_equal(d.data, want, 20);
+        guarded_free(&d);
         for (size_t split = 0; split <= n; split += 13) {
             ws__sha1_ctx c;
             ws__sha1_init(&c);
