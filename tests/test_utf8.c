@@ -1094,7 +1094,8 @@ static void test_kernels_available(void **state)
 #else
     assert_int_equal(k, 1u << WS_UTF8_KERNEL_SCALAR);
 #endif
-    print_message("utf8 kernels: scalar%s%s\n", kernel_usable(WS_UTF8_KERNEL_SSSE3) ? " ssse3" : "",
+    print_message("info: utf8 kernels compared with the reference: scalar%s%s\n",
+                  kernel_usable(WS_UTF8_KERNEL_SSSE3) ? " ssse3" : "",
                   kernel_usable(WS_UTF8_KERNEL_AVX2) ? " avx2" : "");
     /* A forced kernel keeps the contract on the simplest inputs too. */
     for (int id = 0; id < WS_UTF8_KERNEL_COUNT + 1; id++) {
