@@ -14,6 +14,9 @@
 #                        WSFUZZ_SEED) and against a deliberately broken server it must fail
 #   make python-check    the Python binding's tests (bindings/python) against build/libws.so
 #   make fuzz, fuzz-run (FUZZ_SECONDS=60), fuzz-afl, coverage, lint: see fuzz/README.md
+#   make cross-check     the suite cross-compiled for aarch64 (NEON) and s390x (big-endian) and
+#                        run under qemu-user (ARCH=aarch64 or ARCH=s390x for one; see
+#                        tools/cross-check.sh; WS_TEST_QUICK=1 samples the exhaustive loops)
 #   make mutate          mutation testing of lib/*.c against what make check runs (COUNT, SEED,
 #                        FILES, MATCH, THRESHOLD); make mutate-sample: the bounded CI sample
 #   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1,
@@ -235,6 +238,15 @@ deps:
 	  echo "installing:$$missing"; \
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing; \
 	else echo "deps: all present"; fi
+
+# Cross-compiled (Debian gcc-aarch64-linux-gnu, gcc-s390x-linux-gnu) and run under qemu-user;
+# the target's cmocka and zlib are unpacked into build/cross/sysroot-ARCH (tools/cross-check.sh).
+# ARCH counts only from the command line (an ARCH in the environment is often the host's).
+CROSS_JOBS ?= 2
+.PHONY: cross-check
+cross-check:
+	@sh tools/cross-check.sh "$(if $(filter command line,$(origin ARCH)),$(ARCH),aarch64 s390x)" \
+	  "$(CROSS_JOBS)"
 
 conformance: all
 	EX_DIR=$(B)/examples $(B)/tests/test_conformance
