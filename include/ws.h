@@ -1100,7 +1100,11 @@ enum {
     WS_OPT_FRAGMENT_SIZE = 5,    /* 0..WS_MAX_FRAGMENT_SIZE; outgoing auto-fragmentation: max
                                     payload per frame; 0 (default): no fragmentation */
     WS_OPT_SEND_HIGH_WATER = 6,  /* 0..2^63-1 queued-output bytes; default
-                                    WS_DEFAULT_SEND_HIGH_WATER */
+                                    WS_DEFAULT_SEND_HIGH_WATER. A send that would take the
+                                    queue past it meets WS_OPT_SEND_POLICY -- unless the queue
+                                    is empty: an empty queue takes one message of any size, so
+                                    waiting for the queue to drain always helps (the queue is
+                                    bounded by max(mark, one message)) */
     WS_OPT_SEND_POLICY = 7,      /* WS_POLICY_*: what a send over the high-water mark does */
     WS_OPT_REFUSE_TEXT = 8,      /* 0/1; 1: a text message fails the connection with 1003 */
     WS_OPT_REFUSE_BINARY = 9,    /* 0/1; 1: a binary message fails the connection with 1003 */

@@ -135,7 +135,9 @@ int ws__conn_queue_close(ws_conn *c, uint16_t code, const uint8_t *reason, size_
 static int over_high_water(ws_conn *c, uint64_t bytes)
 {
     uint64_t pending = ws__outq_pending(&c->out);
-    if (bytes <= c->high_water && pending <= c->high_water - bytes)
+    /* An empty queue takes one message of any size: "wait for the queue to drain" must be
+     * an answer that can come true (the bound is max(mark, one message)). */
+    if (pending == 0 || (bytes <= c->high_water && pending <= c->high_water - bytes))
         return 0;
     if (c->policy != WS_POLICY_ERROR && !c->close_sent) {
         uint16_t code = c->policy == WS_POLICY_CLOSE_1013 ? WS_CLOSE_TRY_AGAIN_LATER

@@ -1108,15 +1108,29 @@ static void test_high_water(void **state)
         assert_int_equal(ws_conn_state(c), WS_STATE_CLOSING);
         ws_conn_free(c);
 
-        /* Exact accounting for auto-fragmented sends: 25 bytes in 10-byte frames. */
+        /* Exact accounting for auto-fragmented sends: 25 bytes in 10-byte frames behind a
+         * 1-byte message already queued (3 + mk bytes). */
         c = conn_open((uint32_t)role, NULL, &rng);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 1, 0), WS_OK);
         assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, 10), WS_OK);
-        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 30 + 3 * mk), WS_OK);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 33 + 4 * mk), WS_OK);
         assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 25, 0), WS_ERR_WOULD_BLOCK);
-        assert_int_equal(ws_conn_buffered_amount(c), 0);
-        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 31 + 3 * mk), WS_OK);
+        assert_int_equal(ws_conn_buffered_amount(c), 3 + mk);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 34 + 4 * mk), WS_OK);
         assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 25, 0), WS_OK);
-        assert_int_equal(ws_conn_buffered_amount(c), 31 + 3 * mk);
+        assert_int_equal(ws_conn_buffered_amount(c), 34 + 4 * mk);
+        ws_conn_free(c);
+
+        /* An empty queue takes one message of any size (waiting for the drain must help);
+         * the next waits for it to drain, and goes once it has. */
+        c = conn_open((uint32_t)role, NULL, &rng);
+        assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, 10), WS_OK);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 50, 0), WS_OK);
+        assert_int_equal(ws_conn_buffered_amount(c), 52 + mk);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 1, 0), WS_ERR_WOULD_BLOCK);
+        assert_int_equal(ws_conn_ping(c, NULL, 0), WS_ERR_WOULD_BLOCK);
+        assert_int_equal(ws_conn_output_ack(c, 52 + mk), WS_OK);
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, d, 50, 0), WS_OK);
         ws_conn_free(c);
         log_free(&l);
     }

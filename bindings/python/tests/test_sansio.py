@@ -412,9 +412,13 @@ def test_send_high_water_would_block_then_drains():
     s.send(b"y")
     c.receive_data(s.data_to_send())
     assert [len(e.data) for e in c.events()] == [8000, 8000, 1]
+    s.send(b"z" * 20_001)  # larger than the mark: an empty queue still takes one message
+    assert s.buffered_amount == 20_001 + 4
     with pytest.raises(libws.WouldBlock):
-        s.send(b"z" * 20_001)  # larger than the mark: never sendable, even when empty
-    assert s.buffered_amount == 0
+        s.send(b"y")  # behind it, the mark applies: wait for the drain
+    c.receive_data(s.data_to_send())
+    assert [len(e.data) for e in c.events()] == [20_001]
+    s.send(b"y")
 
 
 def test_send_policy_close_1013():
