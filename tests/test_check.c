@@ -123,7 +123,8 @@ static void test_valid_stream(void **state)
     seen *o = malloc(sizeof *o);
     assert_non_null(s);
     assert_non_null(o);
-    cput(s, WS_OP_TEXT, 0, "price: ", 7);
+    cput(s, WS_OP_TEXT, 0, NULL, 0); /* an empty first fragment */
+    cput(s, WS_OP_CONTINUATION, 0, "price: ", 7);
     cput(s, WS_OP_CONTINUATION, 0, euro, 2); /* a character split across frames */
     cput(s, WS_OP_PING, 1, "p", 1);
     cput(s, WS_OP_CONTINUATION, 1, euro + 2, 1);
