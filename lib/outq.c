@@ -222,10 +222,10 @@ int ws__outq_iov(const ws_outq *q, ws_iovec *iov, int cnt)
             moff = 0;
             continue;
         }
-        if (pos == end)
-            break;
-        while (b->start + b->len <= pos)
+        while (b && b->start + b->len <= pos)
             b = b->next;
+        if (pos == end || !b) /* (a byte before the end always lies in a block) */
+            break;
         uint64_t stop = b->start + b->len;
         if (mi < mend && q->marks[mi].at < stop)
             stop = q->marks[mi].at;
