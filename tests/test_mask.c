@@ -117,6 +117,14 @@ static void test_cpu_without_avx2(void **state)
     __cpu_model.features[0] = saved & ~CPU_AVX2;
     int seen = __builtin_cpu_supports("avx2") != 0;
     unsigned kernels = ws__mask_kernels();
+    if ((saved & CPU_AVX2) && (seen || (kernels & 2u))) {
+        /* __builtin_cpu_supports (or the library) reads another copy of the CPU model than
+         * the one declared here (meson's build links it so): this CPU cannot be made to look
+         * older from here. */
+        __cpu_model.features[0] = saved;
+        print_message("the library does not share this program's CPU model: skipped\n");
+        skip();
+    }
     check_kernel(ws__mask_copy_avx2);
     check_kernel(public_copy);
     check_kernel(public_inplace);
