@@ -1592,6 +1592,61 @@ WS_EXPORT void ws_deflate_shared_free(ws_deflate_shared *s);
  */
 WS_EXPORT int ws_conn_set_deflate_shared(ws_conn *c, ws_deflate_shared *s);
 
+/*
+ * permessage-deflate on a connection created open (WS_CONN_OPEN): WebSockets over HTTP/2
+ * (RFC 8441) or HTTP/3 (RFC 9220), where the caller's HTTP stack carries the extended CONNECT
+ * and its response, so ws_conn_accept / ws_conn_client_start never run. Set WS_OPT_DEFLATE
+ * (and the other WS_OPT_DEFLATE_* options) after ws_conn_new, then agree before the first
+ * byte is fed or sent -- the rules are those of the HTTP/1.1 handshake above:
+ *
+ *   server: on the request (a ws_handshake completed by ws_h2_end_headers):
+ *       r = ws_conn_open_negotiate(c, hs, value, sizeof value, &n);
+ *       r == 1: add "sec-websocket-extensions: value" to the 200 response; 0: add nothing.
+ *   client: before sending the extended CONNECT:
+ *       if (ws_conn_open_offer(c, value, sizeof value, &n) == 1)
+ *           add "sec-websocket-extensions: value" to the request;
+ *     on the 200 response: r = ws_conn_open_accepted(c, its value (NULL, 0 if absent), len);
+ *       r < 0: the answer breaks RFC 7692 -- fail the WebSocket (reset the stream).
+ *
+ * Once agreed (return 1), RSV1 marks compressed messages both ways on c. Built without zlib:
+ * WS_OPT_DEFLATE cannot be set (WS_ERR_UNSUPPORTED), so negotiate declines every offer
+ * (returns 0) and offer writes nothing (0); accepted then refuses a permessage-deflate answer
+ * with WS_ERR_DEFLATE_NEGOTIATION (it was never offered).
+ */
+/* Room for any value these functions write, its NUL included. */
+#define WS_EXTENSIONS_VALUE_MAX 160u
+/*
+ * Server: answer the permessage-deflate offers of the request in hs (a WS_ROLE_SERVER
+ * handshake that ws_h2_end_headers or ws_handshake_feed completed) as ws_conn_accept with
+ * extensions NULL would, and make the agreement effective on c. Returns 1 (agreed: out holds
+ * the NUL-terminated Sec-WebSocket-Extensions value to send, *len its length), 0 (declined or
+ * not wanted: send none; out "" when cap > 0), WS_ERR_BUFFER_TOO_SMALL (*len = the length
+ * needed, NUL excluded; nothing agreed -- call again with room), WS_ERR_STATE (c is not a
+ * server created with WS_CONN_OPEN and untouched -- nothing fed, queued or agreed yet -- or hs
+ * is not a completed server request), WS_ERR_NOMEM, WS_ERR_INVALID_ARG. len may be NULL.
+ */
+WS_EXPORT int ws_conn_open_negotiate(ws_conn *c, const ws_handshake *hs, char *out,
+                                     size_t cap, size_t *len);
+/*
+ * Client: the Sec-WebSocket-Extensions value to send in the extended CONNECT, from c's
+ * WS_OPT_DEFLATE_* options (as ws_conn_client_start would offer). Returns 1 (out holds it,
+ * NUL-terminated, *len its length), 0 (deflate not wanted: send none), WS_ERR_BUFFER_TOO_SMALL
+ * (*len = the length needed, NUL excluded), WS_ERR_STATE (not a client), WS_ERR_INVALID_ARG.
+ * Pure: it changes nothing on c.
+ */
+WS_EXPORT int ws_conn_open_offer(const ws_conn *c, char *out, size_t cap, size_t *len);
+/*
+ * Client: the response's Sec-WebSocket-Extensions value[0..len) (NULL, 0 when the response
+ * had none; several fields joined with ", "), checked against what ws_conn_open_offer gives
+ * for c's options. Returns 1 (permessage-deflate agreed and effective on c), 0 (nothing
+ * accepted), WS_ERR_DEFLATE_NEGOTIATION (the value does not parse, names an extension that
+ * was not offered, accepts permessage-deflate twice, or answers with parameters RFC 7692
+ * forbids: fail the WebSocket), WS_ERR_STATE (not a client created with WS_CONN_OPEN and
+ * untouched), WS_ERR_NOMEM, WS_ERR_INVALID_ARG (value NULL with len > 0). c is unchanged
+ * unless 1 is returned.
+ */
+WS_EXPORT int ws_conn_open_accepted(ws_conn *c, const char *value, size_t len);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Reconnect backoff (a sans-I/O helper for clients)                                           */
 /* ------------------------------------------------------------------------------------------ */

@@ -76,6 +76,13 @@ size_t ws__pmd_client_offer(const ws__pmd *p, char *out, size_t cap);
  * WS_ERR_DEFLATE_NEGOTIATION, WS_ERR_UNSUPPORTED (accepted without zlib), WS_ERR_NOMEM. */
 int ws__pmd_client_check(const ws__pmd *p, const ws_allocator *a, const ws_handshake *hs,
                          ws__pmd_neg *neg, int *found);
+/* Client, without a handshake object (RFC 8441 / RFC 9220: the caller's HTTP/2 or HTTP/3 stack
+ * carried the headers): check the response's Sec-WebSocket-Extensions value[0..len) (NULL or
+ * empty: none) against offer (NUL-terminated, what ws__pmd_client_offer wrote; NULL: nothing
+ * offered). Any element other than one valid permessage-deflate answer to the offer is
+ * WS_ERR_DEFLATE_NEGOTIATION, as is a value that does not parse. Then as above. */
+int ws__pmd_client_check_value(const ws__pmd *p, const ws_allocator *a, const char *offer,
+                               const char *value, size_t len, ws__pmd_neg *neg, int *found);
 
 /* ---- sending ---- */
 

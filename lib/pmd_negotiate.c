@@ -259,7 +259,7 @@ static int hs_elem(const ws_handshake *hs, size_t i, int response, pmd_elem *e)
 
 /* A parsed Sec-WebSocket-Extensions string, in one allocation (count, then fill) of
  * *mem_size bytes. */
-static int parse_list(const ws_allocator *a, const char *s, ws__list *l, void **mem,
+static int parse_list(const ws_allocator *a, const char *s, size_t n, ws__list *l, void **mem,
                       size_t *mem_size)
 {
     ws__list c;
@@ -267,7 +267,7 @@ static int parse_list(const ws_allocator *a, const char *s, ws__list *l, void **
     memset(l, 0, sizeof *l);
     *mem = NULL;
     *mem_size = 0;
-    if (!s || ws__parse_extensions(&c, s, strlen(s)) < 0)
+    if (!s || ws__parse_extensions(&c, s, n) < 0)
         return WS_ERR_INVALID_ARG;
     if (c.nexts == 0)
         return WS_OK;
@@ -278,7 +278,7 @@ static int parse_list(const ws_allocator *a, const char *s, ws__list *l, void **
     l->exts = (ws__ext *)(void *)m;
     l->params = (ws__param *)(void *)(m + c.nexts * sizeof(ws__ext));
     l->str = (char *)l->params + c.nparams * sizeof(ws__param);
-    (void)ws__parse_extensions(l, s, strlen(s));
+    (void)ws__parse_extensions(l, s, n);
     *mem = m;
     *mem_size = size;
     return WS_OK;
@@ -379,7 +379,7 @@ int ws__pmd_server_explicit(ws__pmd **pp, const ws_allocator *a, const char *res
     void *mem;
     size_t mem_size;
     pmd_elem e;
-    int r = parse_list(a, response, &l, &mem, &mem_size);
+    int r = parse_list(a, response, response ? strlen(response) : 0, &l, &mem, &mem_size);
 
     *found = 0;
     if (r < 0)
@@ -448,10 +448,42 @@ static int answers(const pmd_elem *o, const pmd_elem *r)
     return 1;
 }
 
+/* The agreement for accepted element e, if one of the offered elements (a parsed list) allows
+ * it: WS_OK with *neg, or WS_ERR_DEFLATE_NEGOTIATION. */
+static int agree(const ws__pmd *p, const ws__list *offered, const pmd_elem *e, ws__pmd_neg *neg)
+{
+    pmd_elem o;
+    size_t j = 0;
+
+    for (; j < offered->nexts; j++)
+        if (list_elem(offered, j, 0, &o) == 1 && answers(&o, e))
+            break;
+    if (j == offered->nexts)
+        return WS_ERR_DEFLATE_NEGOTIATION;
+    neg->tx_bits = min8(cfg(p)->win_bits, e->cmwb ? e->cmwb : WS__PMD_MAX_BITS);
+    if (o.cmwb > 1)
+        neg->tx_bits = min8(neg->tx_bits, o.cmwb); /* what our offer promised */
+    neg->tx_no_takeover = (uint8_t)(e->cnct || o.cnct || cfg(p)->no_takeover);
+    neg->rx_bits = e->smwb ? e->smwb : WS__PMD_MAX_BITS;
+    neg->rx_no_takeover = e->snct;
+    return WS_OK;
+}
+
+/* The offer as a parsed list (*mem to free); an empty or missing offer is a negotiation
+ * error: nothing could be accepted. */
+static int offered_list(const ws_allocator *a, const char *offer, ws__list *l, void **mem,
+                        size_t *mem_size)
+{
+    int r = parse_list(a, offer, offer ? strlen(offer) : 0, l, mem, mem_size);
+    if (r == WS_ERR_INVALID_ARG || (r == WS_OK && l->nexts == 0))
+        r = WS_ERR_DEFLATE_NEGOTIATION;
+    return r;
+}
+
 int ws__pmd_client_check(const ws__pmd *p, const ws_allocator *a, const ws_handshake *hs,
                          ws__pmd_neg *neg, int *found)
 {
-    pmd_elem e, o;
+    pmd_elem e;
     ws__list l;
     void *mem = NULL;
     size_t mem_size = 0;
@@ -465,27 +497,49 @@ int ws__pmd_client_check(const ws__pmd *p, const ws_allocator *a, const ws_hands
         if (k < 0 || *found)
             return WS_ERR_DEFLATE_NEGOTIATION; /* bad parameters, or accepted twice */
         *found = 1;
-        r = parse_list(a, ws__hs_offered_extensions(hs), &l, &mem, &mem_size);
-        if (r == WS_ERR_INVALID_ARG)
-            r = WS_ERR_DEFLATE_NEGOTIATION; /* nothing offered */
+        r = offered_list(a, ws__hs_offered_extensions(hs), &l, &mem, &mem_size);
         if (r < 0)
             break;
-        size_t j = 0;
-        for (; j < l.nexts; j++)
-            if (list_elem(&l, j, 0, &o) == 1 && answers(&o, &e))
-                break;
+        r = agree(p, &l, &e, neg);
         ws__free(a, mem, mem_size);
-        if (j == l.nexts)
-            return WS_ERR_DEFLATE_NEGOTIATION;
-        neg->tx_bits = min8(cfg(p)->win_bits, e.cmwb ? e.cmwb : WS__PMD_MAX_BITS);
-        if (o.cmwb > 1)
-            neg->tx_bits = min8(neg->tx_bits, o.cmwb); /* what our offer promised */
-        neg->tx_no_takeover = (uint8_t)(e.cnct || o.cnct || cfg(p)->no_takeover);
-        neg->rx_bits = e.smwb ? e.smwb : WS__PMD_MAX_BITS;
-        neg->rx_no_takeover = e.snct;
     }
     if (r == WS_OK && *found && !ws_deflate_available())
         r = WS_ERR_UNSUPPORTED;
     return r;
 }
 
+int ws__pmd_client_check_value(const ws__pmd *p, const ws_allocator *a, const char *offer,
+                               const char *value, size_t len, ws__pmd_neg *neg, int *found)
+{
+    pmd_elem e;
+    ws__list resp, off;
+    void *rmem = NULL, *omem = NULL;
+    size_t rsize = 0, osize = 0;
+    int r;
+
+    *found = 0;
+    if (!value || len == 0)
+        return WS_OK; /* no header: nothing accepted */
+    r = parse_list(a, value, len, &resp, &rmem, &rsize);
+    if (r == WS_ERR_INVALID_ARG)
+        return WS_ERR_DEFLATE_NEGOTIATION; /* not a valid extension list */
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < resp.nexts && r == WS_OK; i++) {
+        /* Only permessage-deflate is ever offered here: anything else was not offered, and
+         * permessage-deflate accepted twice or with bad parameters breaks RFC 7692. */
+        if (list_elem(&resp, i, 1, &e) != 1 || *found) {
+            r = WS_ERR_DEFLATE_NEGOTIATION;
+            break;
+        }
+        *found = 1;
+        if ((r = offered_list(a, offer, &off, &omem, &osize)) == WS_OK) {
+            r = agree(p, &off, &e, neg);
+            ws__free(a, omem, osize);
+        }
+    }
+    ws__free(a, rmem, rsize);
+    if (r == WS_OK && *found && !ws_deflate_available())
+        r = WS_ERR_UNSUPPORTED;
+    return r;
+}
