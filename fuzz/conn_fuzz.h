@@ -560,8 +560,10 @@ static int cf_run(int role, const uint8_t *data, size_t size)
     if (n)
         memcpy(wire, data + 3, n);
 
-    CF_CHECK(ws_conn_new(&s.c, (uint32_t)role, (s.cfg & 1) ? WS_CONN_OPEN : 0, &cf_poison) ==
-             WS_OK);
+    ws_config *cfg = NULL;
+    CF_CHECK(ws_config_new(&cfg, &cf_poison) == WS_OK);
+    CF_CHECK(ws_conn_new(&s.c, (uint32_t)role, (s.cfg & 1) ? WS_CONN_OPEN : 0, cfg) == WS_OK);
+    ws_config_free(cfg); /* the connection keeps it */
     ws_conn_set_random(s.c, cf_rng, NULL);
     CF_CHECK(ws_conn_set_option(s.c, WS_OPT_STREAMING, (s.cfg >> 1) & 1) == WS_OK);
     CF_CHECK(ws_conn_set_option(s.c, WS_OPT_AUTO_PONG, !((s.cfg >> 2) & 1)) == WS_OK);

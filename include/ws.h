@@ -1248,22 +1248,56 @@ enum {
                                                  per the WS_OPT_DEFLATE* options */
 #define WS_EXTENSIONS_NONE ""                /* no extension at all */
 
+/*
+ * Configurations. A ws_config holds what connections read and rarely change: the allocator,
+ * the random hook and the values of every WS_OPT_* option. Connections made with one share
+ * it -- a connection keeps a pointer, not a copy, so ten thousand connections configured alike
+ * keep one set of options, not ten thousand. A configuration starts with the defaults; set
+ * it up, then make connections with it. While a connection uses it, it is frozen: setting an
+ * option on it is WS_ERR_STATE (the connections keep what they were made with). It is
+ * reference counted: ws_config_free() may be called at any time after the last ws_conn_new()
+ * that uses it, and the memory goes with its last connection. Not thread-safe (like a
+ * ws_budget: one per thread or event loop, or set up before the threads start).
+ * ws_conn_set_option() and ws_conn_set_random() on a connection change that connection only:
+ * it first takes a copy of its configuration (counted in ws_conn_memory, so a server wanting
+ * small connections sets options on the configuration instead); setting an option to the value
+ * it already has copies nothing.
+ */
+typedef struct ws_config ws_config;
+/* Create a configuration with the defaults into *out; alloc (NULL: malloc) is what it and the
+ * connections made with it allocate through (copied). WS_OK, WS_ERR_NOMEM, WS_ERR_INVALID_ARG
+ * (out NULL, allocator size too small or hooks missing). */
+WS_EXPORT int ws_config_new(ws_config **out, const ws_allocator *alloc);
+/* Drop the caller's reference (NULL is a no-op); freed now, or with its last connection. */
+WS_EXPORT void ws_config_free(ws_config *cfg);
+/* Set an option (the WS_OPT_* values and ranges below). WS_OK, WS_ERR_OPTION, WS_ERR_RANGE,
+ * WS_ERR_UNSUPPORTED (WS_OPT_DEFLATE 1 without zlib), WS_ERR_STATE (a connection uses it),
+ * WS_ERR_NOMEM, WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_config_set_option(ws_config *cfg, uint32_t opt, uint64_t value);
+/* Read an option's value into *value. WS_OK, WS_ERR_OPTION, WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_config_get_option(const ws_config *cfg, uint32_t opt, uint64_t *value);
+/* The random hook (client masking keys, handshake key); NULL: ws_random_os. WS_OK,
+ * WS_ERR_STATE (a connection uses it), WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_config_set_random(ws_config *cfg, ws_random_fn rng, void *user);
+
 /* Create a connection into *out for role WS_ROLE_SERVER or WS_ROLE_CLIENT; flags:
- * WS_CONN_OPEN. alloc NULL: malloc. A client without WS_CONN_OPEN starts its handshake with
- * ws_conn_client_start(); a server reads the request from ws_conn_feed(). Call
+ * WS_CONN_OPEN. cfg: its configuration (NULL: the defaults, malloc, ws_random_os); the
+ * connection holds a reference until ws_conn_free. A client without WS_CONN_OPEN starts its
+ * handshake with ws_conn_client_start(); a server reads the request from ws_conn_feed(). Call
  * ws_conn_tick() once with the current time before anything else, to start the clock.
- * Returns WS_OK, WS_ERR_NOMEM, WS_ERR_INVALID_ARG (out NULL, unknown role or flag, allocator
- * size too small). */
-WS_EXPORT int ws_conn_new(ws_conn **out, uint32_t role, uint32_t flags,
-                          const ws_allocator *alloc);
+ * Returns WS_OK, WS_ERR_NOMEM, WS_ERR_INVALID_ARG (out NULL, unknown role or flag). */
+WS_EXPORT int ws_conn_new(ws_conn **out, uint32_t role, uint32_t flags, const ws_config *cfg);
 /* Free the connection and everything it owns (NULL is a no-op). Borrowed payloads are
  * released with it. */
 WS_EXPORT void ws_conn_free(ws_conn *c);
-/* Set the random hook (client masking keys, handshake key). NULL: ws_random_os. WS_OK or
- * WS_ERR_INVALID_ARG. */
+/* Set this connection's random hook (client masking keys, handshake key); NULL:
+ * ws_random_os. Takes a copy of the configuration (see "Configurations"). WS_OK, WS_ERR_NOMEM,
+ * WS_ERR_BUDGET (the copy was refused by a memory bound), WS_ERR_INVALID_ARG. */
 WS_EXPORT int ws_conn_set_random(ws_conn *c, ws_random_fn rng, void *user);
-/* Set an option. WS_OK, WS_ERR_OPTION (unknown), WS_ERR_RANGE (outside the option's range),
- * WS_ERR_UNSUPPORTED (WS_OPT_DEFLATE 1 without zlib), WS_ERR_NOMEM, WS_ERR_INVALID_ARG. */
+/* Set an option of this connection only (a copy of its configuration is made the first time
+ * a value changes: see "Configurations"). WS_OK, WS_ERR_OPTION (unknown), WS_ERR_RANGE
+ * (outside the option's range), WS_ERR_UNSUPPORTED (WS_OPT_DEFLATE 1 without zlib),
+ * WS_ERR_NOMEM, WS_ERR_BUDGET (the copy was refused by a memory bound), WS_ERR_INVALID_ARG. */
 WS_EXPORT int ws_conn_set_option(ws_conn *c, uint32_t opt, uint64_t value);
 /* Read an option's value into *value. WS_OK, WS_ERR_OPTION, WS_ERR_INVALID_ARG. */
 WS_EXPORT int ws_conn_get_option(const ws_conn *c, uint32_t opt, uint64_t *value);

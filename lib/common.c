@@ -43,20 +43,20 @@ const char *ws_errname(int err)
     }
 }
 
-static void *default_malloc(void *user, size_t n)
+void *ws__default_malloc(void *user, size_t n)
 {
     (void)user;
     return malloc(n);
 }
 
-static void *default_realloc(void *user, void *p, size_t old_n, size_t n)
+void *ws__default_realloc(void *user, void *p, size_t old_n, size_t n)
 {
     (void)user;
     (void)old_n;
     return realloc(p, n);
 }
 
-static void default_free(void *user, void *p, size_t n)
+void ws__default_free(void *user, void *p, size_t n)
 {
     (void)user;
     (void)n;
@@ -68,9 +68,9 @@ int ws__alloc_init(ws_allocator *dst, const ws_allocator *src)
     memset(dst, 0, sizeof *dst);
     dst->size = sizeof *dst;
     if (!src) {
-        dst->malloc = default_malloc;
-        dst->realloc = default_realloc;
-        dst->free = default_free;
+        dst->malloc = ws__default_malloc;
+        dst->realloc = ws__default_realloc;
+        dst->free = ws__default_free;
         return WS_OK;
     }
     if (src->size < WS__MIN_ALLOCATOR || !src->malloc || !src->free)

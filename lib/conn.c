@@ -44,16 +44,16 @@ ws_event *ws__conn_push_data(ws_conn *c, uint32_t type, uint8_t opcode, const ui
 void ws__conn_decoder_flags(ws_conn *c)
 {
     unsigned f = c->role == WS_ROLE_SERVER ? WS_FRAME_EXPECT_MASKED : WS_FRAME_EXPECT_UNMASKED;
-    if (c->opts & OPT_LENIENT)
+    if (c->cfg->opts & OPT_LENIENT)
         f |= WS_FRAME_LENIENT_LENGTH;
     if (ws__pmd_active(c->pmd))
         f |= WS_FRAME_ALLOW_RSV1; /* RFC 7692: RSV1 marks a compressed message */
-    ws_frame_decoder_set_flags(&c->dec, f, c->max_frame);
+    ws_frame_decoder_set_flags(&c->dec, f, c->cfg->max_frame);
     c->fast_rx = c->role == WS_ROLE_SERVER && !ws__pmd_active(c->pmd) &&
-                         !(c->opts & (OPT_STREAMING | OPT_REFUSE_TEXT | OPT_REFUSE_BINARY))
+                         !(c->cfg->opts & (OPT_STREAMING | OPT_REFUSE_TEXT | OPT_REFUSE_BINARY))
                      ? FAST_RX_SERVER
                      : FAST_RX_NONE;
-    c->fast_tx = c->role == WS_ROLE_SERVER && !ws__pmd_active(c->pmd) && c->frag_size == 0
+    c->fast_tx = c->role == WS_ROLE_SERVER && !ws__pmd_active(c->pmd) && c->cfg->frag_size == 0
                      ? FAST_TX_SERVER
                      : FAST_TX_NONE;
 }
@@ -117,7 +117,7 @@ struct ws_budget {
 static int mem_take(ws_conn *c, size_t n)
 {
     ws_budget *b = c->budget;
-    if ((c->mem_limit && (n > c->mem_limit || c->live > c->mem_limit - n)) ||
+    if ((c->cfg->mem_limit && (n > c->cfg->mem_limit || c->live > c->cfg->mem_limit - n)) ||
         (b && ((b->per_conn && (n > b->per_conn || c->live > b->per_conn - n)) ||
                n > b->limit || b->used > b->limit - n))) {
         c->mem_refused = 1;
@@ -141,7 +141,7 @@ static void *conn_malloc(void *user, size_t n)
     ws_conn *c = user;
     if (!mem_take(c, n))
         return NULL;
-    void *p = c->user.malloc(c->user.user, n);
+    void *p = c->cfg->alloc.malloc(c->cfg->alloc.user, n);
     if (!p)
         mem_give(c, n);
     return p;
@@ -152,7 +152,7 @@ static void *conn_realloc(void *user, void *p, size_t old_n, size_t n)
     ws_conn *c = user;
     if (n > old_n && !mem_take(c, n - old_n))
         return NULL;
-    void *q = ws__realloc(&c->user, p, old_n, n);
+    void *q = ws__realloc(&c->cfg->alloc, p, old_n, n);
     if (!q && n > old_n)
         mem_give(c, n - old_n);
     else if (q && n < old_n)
@@ -164,7 +164,7 @@ static void conn_free(void *user, void *p, size_t n)
 {
     ws_conn *c = user;
     mem_give(c, n);
-    c->user.free(c->user.user, p, n);
+    c->cfg->alloc.free(c->cfg->alloc.user, p, n);
 }
 
 int ws_budget_new(ws_budget **out, uint64_t limit, uint64_t per_conn, const ws_allocator *alloc)
@@ -228,41 +228,35 @@ uint64_t ws_conn_memory(const ws_conn *c)
     return c ? c->live : 0;
 }
 
-int ws_conn_new(ws_conn **out, uint32_t role, uint32_t flags, const ws_allocator *alloc)
+int ws_conn_new(ws_conn **out, uint32_t role, uint32_t flags, const ws_config *cfg)
 {
-    ws_allocator a;
     ws_conn *c;
 
     if (!out)
         return WS_ERR_INVALID_ARG;
     *out = NULL;
-    if ((role != WS_ROLE_SERVER && role != WS_ROLE_CLIENT) || (flags & ~(uint32_t)WS_CONN_OPEN) ||
-        ws__alloc_init(&a, alloc) < 0)
+    if ((role != WS_ROLE_SERVER && role != WS_ROLE_CLIENT) || (flags & ~(uint32_t)WS_CONN_OPEN))
         return WS_ERR_INVALID_ARG;
-    c = ws__malloc(&a, sizeof *c);
+    if (!cfg)
+        cfg = &ws__config_default;
+    c = ws__malloc(&cfg->alloc, sizeof *c);
     if (!c)
         return WS_ERR_NOMEM;
     memset(c, 0, sizeof *c);
-    c->user = a;
+    c->cfg = cfg;
     c->alloc.size = sizeof c->alloc;
     c->alloc.user = c;
     c->alloc.malloc = conn_malloc;
     c->alloc.realloc = conn_realloc;
     c->alloc.free = conn_free;
-    c->rng = ws_random_os;
+    if (ws__config_apply_deflate(cfg, &c->pmd, &c->alloc) < 0) {
+        ws__pmd_free(c->pmd);
+        ws__free(&cfg->alloc, c, sizeof *c);
+        return WS_ERR_NOMEM;
+    }
+    ws__config_use(cfg);
     ws__frame_decoder_init(&c->dec);
     c->role = (uint8_t)role;
-    c->opts = OPT_AUTO_PONG;
-    c->max_message = WS_DEFAULT_MAX_MESSAGE_SIZE;
-    c->max_frame = c->max_message;
-    c->high_water = WS_DEFAULT_SEND_HIGH_WATER;
-    c->max_input = WS_DEFAULT_MAX_INPUT_BUFFER;
-    c->t_handshake = WS_DEFAULT_HANDSHAKE_TIMEOUT;
-    c->t_pong = WS_DEFAULT_PONG_TIMEOUT;
-    c->t_close = WS_DEFAULT_CLOSE_TIMEOUT;
-    c->t_message = WS_DEFAULT_MESSAGE_TIMEOUT;
-    c->t_send = WS_DEFAULT_SEND_TIMEOUT;
-    c->borrow_min = WS_DEFAULT_BORROW_MIN_SIZE;
     ws__conn_decoder_flags(c);
     if (flags & WS_CONN_OPEN) {
         c->state = WS_STATE_OPEN;
@@ -287,209 +281,78 @@ void ws_conn_free(ws_conn *c)
     ws_handshake_free(c->hs);
     ws__free(a, c->subprotocol, c->subprotocol_len + 1);
     ws__pmd_free(c->pmd);
+    ws_allocator u = c->cfg->alloc;
+    if (c->cfg_own)
+        ws__free(a, (void *)(uintptr_t)c->cfg, sizeof *c->cfg);
+    else
+        ws__config_unuse(c->cfg);
     ws_conn_set_budget(c, NULL);
-    ws_allocator u = c->user;
     ws__free(&u, c, sizeof *c);
+}
+
+/* The connection's own configuration, copied from the shared one on the first change. */
+static ws_config *own_config(ws_conn *c)
+{
+    if (!c->cfg_own) {
+        ws_config *own = ws__malloc(&c->alloc, sizeof *own);
+        if (!own)
+            return NULL;
+        *own = *c->cfg;
+        own->pmd = NULL; /* the connection's deflate options are in c->pmd */
+        own->users = 0;
+        own->released = 0;
+        ws__config_unuse(c->cfg);
+        c->cfg = own;
+        c->cfg_own = 1;
+    }
+    return (ws_config *)(uintptr_t)c->cfg;
 }
 
 int ws_conn_set_random(ws_conn *c, ws_random_fn rng, void *user)
 {
+    ws_config *cfg;
+
     if (!c)
         return WS_ERR_INVALID_ARG;
-    c->rng = rng ? rng : ws_random_os;
-    c->rng_user = user;
+    if (!(cfg = own_config(c)))
+        return ws__conn_budget_error(c, WS_ERR_NOMEM);
+    cfg->rng = rng ? rng : ws_random_os;
+    cfg->rng_user = user;
     c->key_pos = sizeof c->aux->keys; /* keys drawn from the old hook are not used */
     return WS_OK;
 }
 
-static int set_bit(ws_conn *c, unsigned bit, uint64_t v)
-{
-    if (v > 1)
-        return WS_ERR_RANGE;
-    c->opts = (uint8_t)(v ? (c->opts | bit) : (c->opts & ~bit));
-    return WS_OK;
-}
-
-/* Largest byte count an option takes (2^63-1: what a wire length can say). */
-#define MAX_BYTES (UINT64_MAX >> 1)
-
-static int set_u32(uint32_t *field, uint64_t v)
-{
-    if (v > UINT32_MAX)
-        return WS_ERR_RANGE;
-    *field = (uint32_t)v;
-    return WS_OK;
-}
-
-static int set_option(ws_conn *c, uint32_t opt, uint64_t v);
-
 int ws_conn_set_option(ws_conn *c, uint32_t opt, uint64_t v)
 {
-    int r = set_option(c, opt, v);
-    if (c)
-        ws__conn_decoder_flags(c); /* the fast paths depend on the options */
-    return r;
-}
+    ws_config *cfg;
+    uint64_t old;
+    int r;
 
-static int set_option(ws_conn *c, uint32_t opt, uint64_t v)
-{
     if (!c)
         return WS_ERR_INVALID_ARG;
     if (ws__pmd_is_option((int)opt))
-        return ws__pmd_set_option(&c->pmd, &c->alloc, (int)opt, v);
-    switch (opt) {
-    case WS_OPT_MAX_MESSAGE_SIZE:
-        if (v == 0 || v > MAX_BYTES)
-            return WS_ERR_RANGE;
-        if (c->max_frame == c->max_message || c->max_frame > v)
-            c->max_frame = v;
-        c->max_message = v;
-        ws__conn_decoder_flags(c);
-        return WS_OK;
-    case WS_OPT_MAX_FRAME_SIZE:
-        if (v == 0 || v > MAX_BYTES)
-            return WS_ERR_RANGE;
-        c->max_frame = v;
-        ws__conn_decoder_flags(c);
-        return WS_OK;
-    case WS_OPT_AUTO_PONG:
-        return set_bit(c, OPT_AUTO_PONG, v);
-    case WS_OPT_STREAMING:
-        return set_bit(c, OPT_STREAMING, v);
-    case WS_OPT_REFUSE_TEXT:
-        return set_bit(c, OPT_REFUSE_TEXT, v);
-    case WS_OPT_REFUSE_BINARY:
-        return set_bit(c, OPT_REFUSE_BINARY, v);
-    case WS_OPT_LENIENT_LENGTH: {
-        int r = set_bit(c, OPT_LENIENT, v);
-        ws__conn_decoder_flags(c);
+        r = ws__pmd_set_option(&c->pmd, &c->alloc, (int)opt, v);
+    else if ((r = ws__config_get(c->cfg, opt, &old)) < 0)
         return r;
-    }
-    case WS_OPT_FRAGMENT_SIZE:
-        return set_u32(&c->frag_size, v);
-    case WS_OPT_SEND_HIGH_WATER:
-        if (v > MAX_BYTES)
-            return WS_ERR_RANGE;
-        c->high_water = v;
-        return WS_OK;
-    case WS_OPT_SEND_POLICY:
-        if (v > WS_POLICY_CLOSE_1009)
-            return WS_ERR_RANGE;
-        c->policy = (uint8_t)v;
-        return WS_OK;
-    case WS_OPT_HANDSHAKE_TIMEOUT:
-        return set_u32(&c->t_handshake, v);
-    case WS_OPT_PING_INTERVAL:
-        return set_u32(&c->t_ping, v);
-    case WS_OPT_PONG_TIMEOUT:
-        return set_u32(&c->t_pong, v);
-    case WS_OPT_IDLE_TIMEOUT:
-        return set_u32(&c->t_idle, v);
-    case WS_OPT_CLOSE_TIMEOUT:
-        return set_u32(&c->t_close, v);
-    case WS_OPT_MAX_INPUT_BUFFER:
-        if (v == 0 || v > ((uint64_t)1 << 31))
-            return WS_ERR_RANGE;
-        c->max_input = (uint32_t)v;
-        return WS_OK;
-    case WS_OPT_MESSAGE_TIMEOUT:
-        return set_u32(&c->t_message, v);
-    case WS_OPT_SEND_TIMEOUT:
-        return set_u32(&c->t_send, v);
-    case WS_OPT_MEMORY_LIMIT:
-        c->mem_limit = v;
-        return WS_OK;
-    case WS_OPT_INFLATE_STEP:
-        if (v > ((uint64_t)1 << 31))
-            return WS_ERR_RANGE;
-        c->inflate_step = (uint32_t)v;
-        return WS_OK;
-    case WS_OPT_BORROW_MIN_SIZE:
-        return set_u32(&c->borrow_min, v);
-    default:
-        return WS_ERR_OPTION;
-    }
+    else if (old == v && opt != WS_OPT_MAX_MESSAGE_SIZE)
+        return WS_OK; /* as it is: no copy of a shared configuration for that */
+    else if (!(cfg = own_config(c)))
+        return ws__conn_budget_error(c, WS_ERR_NOMEM);
+    else
+        r = ws__config_set(cfg, opt, v);
+    ws__conn_decoder_flags(c); /* the decoder's limit and the fast paths depend on them */
+    return r;
 }
 
 int ws_conn_get_option(const ws_conn *c, uint32_t opt, uint64_t *value)
 {
-    uint64_t v;
-
     if (!c || !value)
         return WS_ERR_INVALID_ARG;
     if (ws__pmd_is_option((int)opt)) {
         *value = ws__pmd_get_option(c->pmd, (int)opt);
         return WS_OK;
     }
-    switch (opt) {
-    case WS_OPT_MAX_MESSAGE_SIZE:
-        v = c->max_message;
-        break;
-    case WS_OPT_MAX_FRAME_SIZE:
-        v = c->max_frame;
-        break;
-    case WS_OPT_AUTO_PONG:
-        v = (c->opts & OPT_AUTO_PONG) != 0;
-        break;
-    case WS_OPT_STREAMING:
-        v = (c->opts & OPT_STREAMING) != 0;
-        break;
-    case WS_OPT_REFUSE_TEXT:
-        v = (c->opts & OPT_REFUSE_TEXT) != 0;
-        break;
-    case WS_OPT_REFUSE_BINARY:
-        v = (c->opts & OPT_REFUSE_BINARY) != 0;
-        break;
-    case WS_OPT_LENIENT_LENGTH:
-        v = (c->opts & OPT_LENIENT) != 0;
-        break;
-    case WS_OPT_FRAGMENT_SIZE:
-        v = c->frag_size;
-        break;
-    case WS_OPT_SEND_HIGH_WATER:
-        v = c->high_water;
-        break;
-    case WS_OPT_SEND_POLICY:
-        v = c->policy;
-        break;
-    case WS_OPT_HANDSHAKE_TIMEOUT:
-        v = c->t_handshake;
-        break;
-    case WS_OPT_PING_INTERVAL:
-        v = c->t_ping;
-        break;
-    case WS_OPT_PONG_TIMEOUT:
-        v = c->t_pong;
-        break;
-    case WS_OPT_IDLE_TIMEOUT:
-        v = c->t_idle;
-        break;
-    case WS_OPT_CLOSE_TIMEOUT:
-        v = c->t_close;
-        break;
-    case WS_OPT_MAX_INPUT_BUFFER:
-        v = c->max_input;
-        break;
-    case WS_OPT_MESSAGE_TIMEOUT:
-        v = c->t_message;
-        break;
-    case WS_OPT_SEND_TIMEOUT:
-        v = c->t_send;
-        break;
-    case WS_OPT_MEMORY_LIMIT:
-        v = c->mem_limit;
-        break;
-    case WS_OPT_INFLATE_STEP:
-        v = c->inflate_step;
-        break;
-    case WS_OPT_BORROW_MIN_SIZE:
-        v = c->borrow_min;
-        break;
-    default:
-        return WS_ERR_OPTION;
-    }
-    *value = v;
-    return WS_OK;
+    return ws__config_get(c->cfg, opt, value);
 }
 
 int ws_conn_state(const ws_conn *c)

@@ -20,7 +20,7 @@ enum { QUIET_MS = 1000 };
 /* Smallest input buffer ws_conn_feed allocates. */
 enum { IBUF_MIN = 4096 };
 
-/* Option bits kept in conn->opts. */
+/* Option bits kept in ws_config.opts. */
 enum {
     OPT_AUTO_PONG = 1u << 0,
     OPT_STREAMING = 1u << 1,
@@ -29,15 +29,41 @@ enum {
     OPT_LENIENT = 1u << 4
 };
 
-struct ws_conn {
-    ws_allocator alloc;    /* what the layers allocate through: counts, then the caller's */
-    ws_allocator user;     /* the caller's allocator */
-    ws_budget *budget;     /* shared memory budget, NULL if none */
-    uint64_t live;         /* bytes allocated through alloc and not freed */
-    uint64_t mem_limit;    /* WS_OPT_MEMORY_LIMIT, 0: none */
-    uint8_t mem_refused;   /* an allocation was refused by the limit or the budget */
+/* A configuration (ws_config, config.c): shared by the connections made with it, or private
+ * to one connection that changed an option of its own (conn->cfg_own). */
+struct ws_config {
+    ws_allocator alloc; /* the caller's allocator */
     ws_random_fn rng;
     void *rng_user;
+    uint64_t max_message, max_frame, high_water, mem_limit;
+    uint32_t frag_size;
+    uint32_t borrow_min; /* WS_OPT_BORROW_MIN_SIZE */
+    uint32_t t_handshake, t_ping, t_pong, t_idle, t_close, t_message, t_send;
+    uint32_t inflate_step; /* WS_OPT_INFLATE_STEP, 0: no bound */
+    uint32_t max_input;
+    uint32_t users;   /* connections made with it and still using it */
+    uint8_t opts, policy;
+    uint8_t released; /* ws_config_free was called: its last connection frees it */
+    ws__pmd *pmd;     /* the permessage-deflate options, NULL while all are the defaults */
+};
+
+extern const ws_config ws__config_default;
+/* Option values (not the deflate ones): WS_OK, WS_ERR_RANGE, WS_ERR_OPTION. */
+int ws__config_set(ws_config *cfg, uint32_t opt, uint64_t v);
+int ws__config_get(const ws_config *cfg, uint32_t opt, uint64_t *value);
+/* A connection starts or stops using cfg (the default one is not counted). */
+void ws__config_use(const ws_config *cfg);
+void ws__config_unuse(const ws_config *cfg);
+/* Give a new connection's deflate state cfg's deflate options. */
+int ws__config_apply_deflate(const ws_config *cfg, ws__pmd **pp, const ws_allocator *a);
+
+struct ws_conn {
+    const ws_config *cfg;  /* options, the caller's allocator, the random hook */
+    ws_allocator alloc;    /* what the layers allocate through: counts, then cfg->alloc */
+    ws_budget *budget;     /* shared memory budget, NULL if none */
+    uint64_t live;         /* bytes allocated through alloc and not freed */
+    uint8_t mem_refused;   /* an allocation was refused by the limit or the budget */
+    uint8_t cfg_own;       /* cfg is this connection's own copy (allocated through alloc) */
     ws_frame_decoder dec;
     ws_outq out;
 
@@ -59,17 +85,10 @@ struct ws_conn {
     /* the caller's buffer during ws_conn_feed_inplace, for WS_EVF_IN_INPUT */
     const uint8_t *in_lo, *in_hi;
 
-    /* configuration */
-    uint64_t max_message, max_frame, high_water;
-    uint32_t frag_size;
-    uint32_t borrow_min; /* WS_OPT_BORROW_MIN_SIZE */
-    uint32_t t_handshake, t_ping, t_pong, t_idle, t_close, t_message, t_send;
-    uint32_t inflate_step; /* WS_OPT_INFLATE_STEP, 0: no bound */
-
     /* time, in the caller's milliseconds */
     uint64_t now, t_open, t_last_rx, t_last_ping, t_closing, t_msg_start, t_out_progress;
 
-    uint8_t role, state, opts, policy;
+    uint8_t role, state;
     uint8_t fast_rx; /* FAST_RX_*: which straight-line receive path applies */
     uint8_t fast_tx; /* FAST_TX_*: which straight-line send path applies */
     uint8_t rx_msg_op, tx_msg_op; /* message in progress each way, 0 if none */

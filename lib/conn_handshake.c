@@ -112,7 +112,7 @@ int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprot
         extensions = offer;
     if ((r = ws_handshake_new(&c->hs, WS_ROLE_CLIENT, &c->alloc)) < 0)
         return r;
-    ws_handshake_set_random(c->hs, c->rng, c->rng_user);
+    ws_handshake_set_random(c->hs, c->cfg->rng, c->cfg->rng_user);
     r = ws_handshake_client_request(c->hs, url, url_len, subprotocols, nsub, extensions, headers,
                                     NULL, 0, &need);
     if (r == WS_ERR_BUFFER_TOO_SMALL) {

@@ -52,13 +52,13 @@ static void on_control(ws_conn *c, uint8_t op, const uint8_t *p, size_t n)
 {
     switch (op) {
     case WS_OP_PING:
-        if ((c->opts & OPT_AUTO_PONG) && !c->close_sent) {
+        if ((c->cfg->opts & OPT_AUTO_PONG) && !c->close_sent) {
             /* Answer every ping (peers such as Autobahn's case 2.10 count the pongs): an
              * earlier ping's pong still waiting is queued now. Above the high-water mark only
              * the latest is kept (RFC 6455 5.5.3 allows it), so a ping flood from a peer that
              * does not read cannot grow the queue. */
             if (c->pong_pending && (uint64_t)ws__outq_pending(&c->out) + WS_FRAME_MAX_HEADER +
-                                           c->pong_len <= c->high_water)
+                                           c->pong_len <= c->cfg->high_water)
                 (void)ws__conn_flush_pong(c); /* on failure the older pong is dropped, as before */
             if (!ws__conn_aux(c)) {
                 ws__conn_fail(c, WS_ERR_NOMEM, WS_CLOSE_INTERNAL_ERROR, 1);
@@ -102,8 +102,8 @@ static int start_data_frame(ws_conn *c, const ws_frame_header *h)
     } else {
         if (c->rx_msg_op)
             return WS_ERR_EXPECTED_CONTINUATION;
-        if ((h->opcode == WS_OP_TEXT && (c->opts & OPT_REFUSE_TEXT)) ||
-            (h->opcode == WS_OP_BINARY && (c->opts & OPT_REFUSE_BINARY)))
+        if ((h->opcode == WS_OP_TEXT && (c->cfg->opts & OPT_REFUSE_TEXT)) ||
+            (h->opcode == WS_OP_BINARY && (c->cfg->opts & OPT_REFUSE_BINARY)))
             return WS_ERR_DATA_TYPE;
         c->rx_msg_op = h->opcode;
         c->t_msg_start = c->now;
@@ -111,7 +111,7 @@ static int start_data_frame(ws_conn *c, const ws_frame_header *h)
         c->rlen = 0;
         c->rx_utf8 = WS_UTF8_ACCEPT;
     }
-    if (h->payload_len > c->max_message - c->rx_msg_len)
+    if (h->payload_len > c->cfg->max_message - c->rx_msg_len)
         return WS_ERR_MESSAGE_TOO_BIG;
     if (h->opcode != WS_OP_CONTINUATION && (h->rsv & WS_RSV1))
         return ws__pmd_rx_begin(c->pmd); /* the decoder allows RSV1 only when negotiated */
@@ -126,8 +126,8 @@ static int append_rbuf(ws_conn *c, const uint8_t *p, size_t n)
         size_t want = c->rlen + n, cap = c->rcap ? c->rcap : 1024;
         while (cap < want)
             cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-        if (cap > c->max_message && want <= c->max_message)
-            cap = (size_t)c->max_message;
+        if (cap > c->cfg->max_message && want <= c->cfg->max_message)
+            cap = (size_t)c->cfg->max_message;
         uint8_t *q = ws__realloc(&c->alloc, c->rbuf, c->rcap, cap);
         if (!q)
             return WS_ERR_NOMEM;
@@ -149,14 +149,14 @@ static void end_compressed(ws_conn *c)
 /* Streaming: how much one step may inflate: one byte past what the message limit leaves. */
 static size_t inflate_room(const ws_conn *c)
 {
-    uint64_t left = c->max_message - c->rx_msg_len;
+    uint64_t left = c->cfg->max_message - c->rx_msg_len;
     return left >= SIZE_MAX ? SIZE_MAX : (size_t)left + 1;
 }
 
 /* Streaming: one chunk of a decompressed message (end: its last). */
 static int inflated_chunk(ws_conn *c, const uint8_t *p, size_t n, int end)
 {
-    if (n > c->max_message - c->rx_msg_len)
+    if (n > c->cfg->max_message - c->rx_msg_len)
         return WS_ERR_MESSAGE_TOO_BIG;
     c->rx_msg_len += n;
     if (c->rx_msg_op == WS_OP_TEXT &&
@@ -182,7 +182,7 @@ void ws__conn_inflate_continue(ws_conn *c)
     size_t n = 0;
     int end = ws__pmd_rx_pending(c->pmd) == 2, r;
 
-    if (c->opts & OPT_STREAMING) {
+    if (c->cfg->opts & OPT_STREAMING) {
         r = ws__pmd_rx_stream(c->pmd, NULL, 0, end, inflate_room(c), &out, &n);
         if (r >= 0)
             r = inflated_chunk(c, out, n, r == 0 && end);
@@ -199,7 +199,7 @@ static int inflate_append(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
 {
     size_t old = c->rlen;
     int r = ws__pmd_rx_append(c->pmd, p, n, msg_end, &c->rbuf, &c->rlen, &c->rcap,
-                              c->max_message, c->inflate_step);
+                              c->cfg->max_message, c->cfg->inflate_step);
     if (r < 0)
         return r;
     c->rx_msg_len = c->rlen;
@@ -220,7 +220,7 @@ static int on_compressed(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
 {
     int r;
 
-    if (c->opts & OPT_STREAMING) {
+    if (c->cfg->opts & OPT_STREAMING) {
         const uint8_t *out = NULL;
         size_t k = 0;
         r = ws__pmd_rx_stream(c->pmd, p, n, msg_end, inflate_room(c), &out, &k);
@@ -247,7 +247,7 @@ static int on_data(ws_conn *c, const ws_frame_event *fe)
     }
     c->rx_msg_len += fe->len;
 
-    if (c->opts & OPT_STREAMING) {
+    if (c->cfg->opts & OPT_STREAMING) {
         /* Streaming hands out FRAGMENT events only, whole messages included, so the event
          * type does not depend on how the transport split the bytes. */
         if (fe->len || msg_end) {
@@ -381,7 +381,7 @@ static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, uin
     } else if (len > 126) {
         return 0;
     }
-    if (n - hl < len || len > c->max_frame || len > c->max_message)
+    if (n - hl < len || len > c->cfg->max_frame || len > c->cfg->max_message)
         return 0;
     uint8_t *p = in + hl;
     if ((len > 64 || (!ws__unmask_short_ascii(p, len, in + hl - 4) && b0 == (0x80u | WS_OP_TEXT))) &&
@@ -431,7 +431,7 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
         size_t used = 0, avail = n - pos;
         /* Compressed input is inflated a bounded piece at a time when streaming: what is left
          * of it when a chunk of output fills up is copied, so keep that small. */
-        int bounded = (c->opts & OPT_STREAMING) && ws__pmd_rx_in_message(c->pmd);
+        int bounded = (c->cfg->opts & OPT_STREAMING) && ws__pmd_rx_in_message(c->pmd);
         if (bounded && avail > WS__PMD_IN_CHUNK)
             avail = WS__PMD_IN_CHUNK;
         if (!bounded && avail >= 2 && (used = whole_frame(c, in + pos, avail)) > 0) {
@@ -528,7 +528,7 @@ static size_t input_room(ws_conn *c, size_t n)
             c->ilen -= c->ipos;
             c->ipos = 0;
         }
-        size_t lim = c->max_input, want = c->ilen + n;
+        size_t lim = c->cfg->max_input, want = c->ilen + n;
         size_t small = IBUF_MIN < lim ? IBUF_MIN : lim;
         if (want > lim)
             want = lim;

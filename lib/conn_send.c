@@ -10,7 +10,7 @@ static int next_mask_key(ws_conn *c, uint8_t key[4])
     if (!x)
         return WS_ERR_NOMEM;
     if (c->key_pos >= sizeof x->keys) {
-        if (c->rng(c->rng_user, x->keys, sizeof x->keys) != 0)
+        if (c->cfg->rng(c->cfg->rng_user, x->keys, sizeof x->keys) != 0)
             return WS_ERR_RANDOM;
         c->key_pos = 0;
     }
@@ -36,7 +36,7 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
     ws_frame_header h;
     int masked = c->role == WS_ROLE_CLIENT;
     size_t hl = ws_frame_header_size(len, masked);
-    int copy = masked || !borrow || len < c->borrow_min;
+    int copy = masked || !borrow || len < c->cfg->borrow_min;
     uint8_t *p;
     int r;
 
@@ -90,7 +90,7 @@ static int flush_pong_if(ws_conn *c, int force)
         return WS_OK;
     /* An empty queue always takes it: the bound is then max(mark, one pong). */
     if (!force && ws__outq_pending(&c->out) > 0 &&
-        (uint64_t)ws__outq_pending(&c->out) + WS_FRAME_MAX_HEADER + c->pong_len > c->high_water)
+        (uint64_t)ws__outq_pending(&c->out) + WS_FRAME_MAX_HEADER + c->pong_len > c->cfg->high_water)
         return WS_OK;
     int r = ws__conn_queue_frame(c, WS_OP_PONG, 1, c->aux->pong_buf, c->pong_len, 0);
     if (r == WS_OK)
@@ -137,10 +137,10 @@ static int over_high_water(ws_conn *c, uint64_t bytes)
     uint64_t pending = ws__outq_pending(&c->out);
     /* An empty queue takes one message of any size: "wait for the queue to drain" must be
      * an answer that can come true (the bound is max(mark, one message)). */
-    if (pending == 0 || (bytes <= c->high_water && pending <= c->high_water - bytes))
+    if (pending == 0 || (bytes <= c->cfg->high_water && pending <= c->cfg->high_water - bytes))
         return 0;
-    if (c->policy != WS_POLICY_ERROR && !c->close_sent) {
-        uint16_t code = c->policy == WS_POLICY_CLOSE_1013 ? WS_CLOSE_TRY_AGAIN_LATER
+    if (c->cfg->policy != WS_POLICY_ERROR && !c->close_sent) {
+        uint16_t code = c->cfg->policy == WS_POLICY_CLOSE_1013 ? WS_CLOSE_TRY_AGAIN_LATER
                                                           : WS_CLOSE_MESSAGE_TOO_BIG;
         ws__conn_fail(c, WS_ERR_OUTPUT_OVERFLOW, code, 1);
     }
@@ -171,7 +171,7 @@ static uint64_t wire_size(const ws_conn *c, size_t len, size_t frag)
 static int send_frames(ws_conn *c, uint8_t first_op, uint8_t rsv, const uint8_t *p, size_t len,
                        int fin, unsigned flags)
 {
-    size_t frag = c->frag_size ? c->frag_size : len;
+    size_t frag = c->cfg->frag_size ? c->cfg->frag_size : len;
     uint8_t op = first_op;
     ws_outq_mark mark;
     uint64_t frames_out;
@@ -242,13 +242,13 @@ int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t 
     u = c->tx_msg_op ? c->tx_utf8 : WS_UTF8_ACCEPT;
     if (opcode == WS_OP_TEXT && (r = check_text(data, len, &u, fin)) < 0)
         return r;
-    if (over_high_water(c, wire_size(c, len, c->frag_size)))
+    if (over_high_water(c, wire_size(c, len, c->cfg->frag_size)))
         return WS_ERR_WOULD_BLOCK;
     c->mem_refused = 0;
     if ((flags & WS_SEND_BORROW) && data) {
         /* Room for each borrowed piece and the release record, so that neither can fail
          * once frames are queued. */
-        size_t pieces = c->frag_size && len > c->frag_size ? len / c->frag_size + 1 : 1;
+        size_t pieces = c->cfg->frag_size && len > c->cfg->frag_size ? len / c->cfg->frag_size + 1 : 1;
         if ((r = ws__outq_room(&c->out, &c->alloc, pieces + 1)) < 0)
             return ws__conn_budget_error(c, r);
     }
@@ -287,7 +287,7 @@ static inline __attribute__((always_inline)) int fast_send(ws_conn *c, uint32_t 
     if (c->fast_tx != FAST_TX_SERVER || c->state != WS_STATE_OPEN || c->close_sent ||
         c->tx_msg_op || c->pong_pending || len > 0xFFFF || (!data && len) ||
         (opcode != WS_OP_TEXT && opcode != WS_OP_BINARY) ||
-        pending + hl + len > c->high_water)
+        pending + hl + len > c->cfg->high_water)
         return 0;
     uint8_t *p = ws__outq_room_now(q, hl + len);
     if (!p)

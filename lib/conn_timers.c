@@ -74,29 +74,29 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
         return d; /* no time origin yet: nothing can be due */
     if (!c->failed && !c->ev_count && ws__conn_inflate_pending(c))
         return c->now; /* an inflate step left work: due now, after the other connections */
-    if (c->state == WS_STATE_CONNECTING && c->t_handshake)
-        WS_MIN_DEADLINE_(c->t_open + c->t_handshake);
+    if (c->state == WS_STATE_CONNECTING && c->cfg->t_handshake)
+        WS_MIN_DEADLINE_(c->t_open + c->cfg->t_handshake);
     if (c->state == WS_STATE_OPEN) {
-        if (c->ping_outstanding && c->t_pong)
-            WS_MIN_DEADLINE_(c->t_last_ping + c->t_pong);
-        else if (c->t_ping)
-            WS_MIN_DEADLINE_(c->t_last_ping + c->t_ping);
-        if (c->t_idle)
-            WS_MIN_DEADLINE_(c->t_last_rx + c->t_idle);
+        if (c->ping_outstanding && c->cfg->t_pong)
+            WS_MIN_DEADLINE_(c->t_last_ping + c->cfg->t_pong);
+        else if (c->cfg->t_ping)
+            WS_MIN_DEADLINE_(c->t_last_ping + c->cfg->t_ping);
+        if (c->cfg->t_idle)
+            WS_MIN_DEADLINE_(c->t_last_rx + c->cfg->t_idle);
         /* One wake-up to give buffers back once quiet; on a whole-second grid, so that the
          * deadline moves at most once a second however often input arrives. */
         if (trimmable(c))
             WS_MIN_DEADLINE_((quiet_since(c) / QUIET_MS + 2) * QUIET_MS);
     }
-    if (c->state == WS_STATE_CLOSING && c->t_close)
-        WS_MIN_DEADLINE_(c->t_closing + c->t_close);
-    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->t_message)
-        WS_MIN_DEADLINE_(c->t_msg_start + c->t_message);
-    if (c->t_send && !c->close_waited && !c->eof && ws__outq_pending(&c->out) > 0)
-        WS_MIN_DEADLINE_(c->t_out_progress + c->t_send);
-    if (c->state == WS_STATE_CLOSED && !c->eof && !c->close_waited && c->t_close &&
+    if (c->state == WS_STATE_CLOSING && c->cfg->t_close)
+        WS_MIN_DEADLINE_(c->t_closing + c->cfg->t_close);
+    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->cfg->t_message)
+        WS_MIN_DEADLINE_(c->t_msg_start + c->cfg->t_message);
+    if (c->cfg->t_send && !c->close_waited && !c->eof && ws__outq_pending(&c->out) > 0)
+        WS_MIN_DEADLINE_(c->t_out_progress + c->cfg->t_send);
+    if (c->state == WS_STATE_CLOSED && !c->eof && !c->close_waited && c->cfg->t_close &&
         (ws__outq_pending(&c->out) > 0 || (c->role == WS_ROLE_CLIENT && !c->failed)))
-        WS_MIN_DEADLINE_(c->t_closing + c->t_close);
+        WS_MIN_DEADLINE_(c->t_closing + c->cfg->t_close);
 #undef WS_MIN_DEADLINE_
     return d;
 }
@@ -124,29 +124,29 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
         ws__conn_inflate_continue(c);
     /* Work in progress bounded in time: a message started must complete, queued output must
      * move (the peer reads). */
-    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->t_message &&
-        now_ms >= c->t_msg_start + c->t_message)
+    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->cfg->t_message &&
+        now_ms >= c->t_msg_start + c->cfg->t_message)
         ws__conn_fail(c, WS_ERR_MESSAGE_TIMEOUT, WS_CLOSE_POLICY_VIOLATION, 1);
-    if (c->t_send && !c->close_waited && ws__outq_pending(&c->out) > 0 &&
-        now_ms >= c->t_out_progress + c->t_send) {
+    if (c->cfg->t_send && !c->close_waited && ws__outq_pending(&c->out) > 0 &&
+        now_ms >= c->t_out_progress + c->cfg->t_send) {
         ws__conn_fail(c, WS_ERR_SEND_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
         c->close_waited = 1; /* the peer does not read: its output is given up */
     }
 
     switch (c->state) {
     case WS_STATE_CONNECTING:
-        if (c->t_handshake && now_ms >= c->t_open + c->t_handshake) {
+        if (c->cfg->t_handshake && now_ms >= c->t_open + c->cfg->t_handshake) {
             ws__conn_fail(c, WS_ERR_HANDSHAKE_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
             c->close_waited = 1; /* the peer is unresponsive: don't wait for it to read */
         }
         break;
     case WS_STATE_OPEN:
-        if (c->ping_outstanding && c->t_pong && now_ms >= c->t_last_ping + c->t_pong) {
+        if (c->ping_outstanding && c->cfg->t_pong && now_ms >= c->t_last_ping + c->cfg->t_pong) {
             ws__conn_fail(c, WS_ERR_PONG_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
             c->close_waited = 1; /* presumed dead: its unread output is moot */
             break;
         }
-        if (c->t_idle && now_ms >= c->t_last_rx + c->t_idle) {
+        if (c->cfg->t_idle && now_ms >= c->t_last_rx + c->cfg->t_idle) {
             static const char why[] = "idle timeout";
             /* The reason first: a failure below must still end with the CLOSE event. */
             ws__conn_push(c, WS_EV_ERROR, 0)->error = WS_ERR_IDLE_TIMEOUT;
@@ -156,17 +156,17 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
                 c->state = WS_STATE_CLOSING;
             break;
         }
-        if (c->t_ping && !c->ping_outstanding && now_ms >= c->t_last_ping + c->t_ping)
+        if (c->cfg->t_ping && !c->ping_outstanding && now_ms >= c->t_last_ping + c->cfg->t_ping)
             send_timer_ping(c);
         break;
     case WS_STATE_CLOSING:
-        if (c->t_close && now_ms >= c->t_closing + c->t_close) {
+        if (c->cfg->t_close && now_ms >= c->t_closing + c->cfg->t_close) {
             ws__conn_fail(c, WS_ERR_CLOSE_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
             c->close_waited = 1; /* waited long enough already */
         }
         break;
     default:
-        if (c->t_close && now_ms >= c->t_closing + c->t_close)
+        if (c->cfg->t_close && now_ms >= c->t_closing + c->cfg->t_close)
             c->close_waited = 1;
         break;
     }

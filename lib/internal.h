@@ -15,6 +15,10 @@
  * WS_OK, or WS_ERR_INVALID_ARG for a struct smaller than the 0.2 layout or without malloc and
  * free. */
 int ws__alloc_init(ws_allocator *dst, const ws_allocator *src);
+/* The allocator a NULL ws_allocator stands for: malloc, realloc, free. */
+void *ws__default_malloc(void *user, size_t n);
+void *ws__default_realloc(void *user, void *p, size_t old_n, size_t n);
+void ws__default_free(void *user, void *p, size_t n);
 void *ws__malloc(const ws_allocator *a, size_t n);
 void *ws__realloc(const ws_allocator *a, void *p, size_t old_n, size_t n);
 /* n: the size p was allocated (or last reallocated) with -- the hook gets it (ws.h). */

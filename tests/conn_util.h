@@ -359,12 +359,18 @@ static inline ws_conn *conn_open(uint32_t role, const ws_allocator *a, uint32_t 
 {
     ws_conn *c = NULL;
     ws_event e;
-    int r = ws_conn_new(&c, role, WS_CONN_OPEN, a);
+    ws_config *cfg = NULL;
+    int r = ws_config_new(&cfg, a);
+    if (r == WS_ERR_NOMEM)
+        return NULL;
+    assert_int_equal(r, WS_OK);
+    assert_int_equal(ws_config_set_random(cfg, test_rng, rng), WS_OK);
+    r = ws_conn_new(&c, role, WS_CONN_OPEN, cfg);
+    ws_config_free(cfg); /* the connection keeps it */
     if (r == WS_ERR_NOMEM)
         return NULL;
     assert_int_equal(r, WS_OK);
     assert_non_null(c);
-    assert_int_equal(ws_conn_set_random(c, test_rng, rng), WS_OK);
     assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
     assert_int_equal(ws_conn_role(c), role);
     assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);

@@ -388,11 +388,11 @@ static void test_struct_sizes_everywhere(void **state)
     failalloc fa;
     a = failalloc_init(&fa, -1, 0);
     a.size = sizeof a - 1;
-    assert_int_equal(ws_conn_new(&c2, WS_ROLE_SERVER, 0, &a), WS_ERR_INVALID_ARG);
+    assert_int_equal(conn_new_with(&c2, WS_ROLE_SERVER, 0, &a), WS_ERR_INVALID_ARG);
     assert_null(c2);
     a = failalloc_init(&fa, -1, 0);
     a.free = NULL;
-    assert_int_equal(ws_conn_new(&c2, WS_ROLE_SERVER, 0, &a), WS_ERR_INVALID_ARG);
+    assert_int_equal(conn_new_with(&c2, WS_ROLE_SERVER, 0, &a), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_new(&c2, 7, 0, NULL), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_new(&c2, WS_ROLE_SERVER, 0x80, NULL), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_new(NULL, WS_ROLE_SERVER, 0, NULL), WS_ERR_INVALID_ARG);
@@ -541,6 +541,160 @@ static void test_close_code_helpers(void **state)
     assert_int_equal(ws_close_code_for_error(WS_ERR_UNEXPECTED_CONTINUATION), 1002);
 }
 
+static int key_rng(void *user, void *buf, size_t n)
+{
+    memset(buf, *(const uint8_t *)user, n);
+    return 0;
+}
+
+/* A configuration is shared (one copy of the options for many connections), frozen while in
+ * use, reference counted, and a connection that changes an option of its own takes a copy. */
+static void test_config_shared_frozen_counted(void **state)
+{
+    (void)state;
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    ws_config *cfg = NULL;
+    uint64_t v = 0;
+
+    assert_int_equal(ws_config_new(NULL, &a), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_config_new(&cfg, &a), WS_OK);
+    assert_int_equal(fa.live, 1);
+    /* The defaults, as a connection without a configuration has them. */
+    assert_int_equal(ws_config_get_option(cfg, WS_OPT_MAX_MESSAGE_SIZE, &v), WS_OK);
+    assert_int_equal(v, WS_DEFAULT_MAX_MESSAGE_SIZE);
+    assert_int_equal(ws_config_get_option(cfg, WS_OPT_AUTO_PONG, &v), WS_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(ws_config_get_option(cfg, 999, &v), WS_ERR_OPTION);
+    assert_int_equal(ws_config_get_option(NULL, WS_OPT_AUTO_PONG, &v), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_config_get_option(cfg, WS_OPT_AUTO_PONG, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_config_set_option(NULL, WS_OPT_AUTO_PONG, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_config_set_option(cfg, 999, 0), WS_ERR_OPTION);
+    assert_int_equal(ws_config_set_option(cfg, WS_OPT_AUTO_PONG, 2), WS_ERR_RANGE);
+    assert_int_equal(ws_config_set_option(cfg, WS_OPT_MAX_MESSAGE_SIZE, 100), WS_OK);
+    assert_int_equal(ws_config_set_option(cfg, WS_OPT_PING_INTERVAL, 5000), WS_OK);
+    assert_int_equal(ws_config_set_random(NULL, NULL, NULL), WS_ERR_INVALID_ARG);
+    uint8_t key = 0xA5;
+    assert_int_equal(ws_config_set_random(cfg, key_rng, &key), WS_OK);
+
+    /* Two connections share it: what they hold beyond themselves is nothing. */
+    ws_conn *c1 = NULL, *c2 = NULL, *cl = NULL;
+    assert_int_equal(ws_conn_new(&c1, WS_ROLE_SERVER, WS_CONN_OPEN, cfg), WS_OK);
+    assert_int_equal(ws_conn_new(&c2, WS_ROLE_SERVER, WS_CONN_OPEN, cfg), WS_OK);
+    assert_int_equal(fa.live, 3);
+    assert_int_equal(ws_conn_memory(c1), 0);
+    assert_int_equal(ws_conn_get_option(c1, WS_OPT_MAX_MESSAGE_SIZE, &v), WS_OK);
+    assert_int_equal(v, 100);
+    assert_int_equal(ws_conn_get_option(c2, WS_OPT_MAX_FRAME_SIZE, &v), WS_OK);
+    assert_int_equal(v, 100); /* lowered with the message limit */
+    /* Frozen while used. */
+    assert_int_equal(ws_config_set_option(cfg, WS_OPT_MAX_MESSAGE_SIZE, 200), WS_ERR_STATE);
+    assert_int_equal(ws_config_set_option(cfg, WS_OPT_DEFLATE, 0), WS_ERR_STATE);
+    assert_int_equal(ws_config_set_random(cfg, NULL, NULL), WS_ERR_STATE);
+    assert_int_equal(ws_config_get_option(cfg, WS_OPT_MAX_MESSAGE_SIZE, &v), WS_OK);
+    assert_int_equal(v, 100);
+
+    /* The limit is the configuration's: 101 bytes is 1009 on both connections. */
+    uint8_t big[101];
+    memset(big, 'a', sizeof big);
+    bytes in = {0};
+    ev_log l = {0};
+    peer_frame(&in, WS_ROLE_SERVER, WS_OP_BINARY, 1, big, sizeof big);
+    assert_int_equal(feed_const(c2, &l, in.p, in.n, 0), WS_OK);
+    assert_non_null(log_find(&l, WS_EV_ERROR, 0));
+    assert_int_equal(ws_close_code_for_error(log_find(&l, WS_EV_ERROR, 0)->error), 1009);
+
+    /* Setting a value it has already copies nothing; a new value takes a copy, counted, and
+     * changes that connection only. */
+    assert_int_equal(ws_conn_set_option(c1, WS_OPT_PING_INTERVAL, 5000), WS_OK);
+    assert_int_equal(ws_conn_memory(c1), 0);
+    long blocks = fa.live;
+    assert_int_equal(ws_conn_set_option(c1, WS_OPT_PING_INTERVAL, 0), WS_OK);
+    assert_true(ws_conn_memory(c1) > 0);
+    assert_int_equal(fa.live, blocks + 1);
+    assert_int_equal(ws_conn_set_option(c1, WS_OPT_PONG_TIMEOUT, 1), WS_OK); /* same copy */
+    assert_int_equal(fa.live, blocks + 1);
+    assert_int_equal(ws_conn_get_option(c1, WS_OPT_PING_INTERVAL, &v), WS_OK);
+    assert_int_equal(v, 0);
+    assert_int_equal(ws_conn_get_option(c1, WS_OPT_MAX_MESSAGE_SIZE, &v), WS_OK);
+    assert_int_equal(v, 100); /* the rest copied */
+    assert_int_equal(ws_config_get_option(cfg, WS_OPT_PING_INTERVAL, &v), WS_OK);
+    assert_int_equal(v, 5000);
+    assert_int_equal(ws_conn_tick(c1, 1000), WS_OK);
+    ws_conn *c3 = NULL;
+    assert_int_equal(ws_conn_new(&c3, WS_ROLE_SERVER, WS_CONN_OPEN, cfg), WS_OK);
+    assert_int_equal(ws_conn_tick(c3, 1000), WS_OK);
+    assert_int_equal(ws_conn_next_deadline(c3), 6000); /* the others still ping at 5 s */
+    assert_true(ws_conn_next_deadline(c1) != 6000);    /* c1 does not */
+    ws_conn_free(c3);
+
+    /* The configuration's random hook makes a client's masking keys. */
+    assert_int_equal(ws_conn_new(&cl, WS_ROLE_CLIENT, WS_CONN_OPEN, cfg), WS_OK);
+    assert_int_equal(ws_conn_send(cl, WS_OP_BINARY, "x", 1, 0), WS_OK);
+    ws_iovec iov[2];
+    assert_int_equal(ws_conn_output(cl, iov, 2), 1);
+    assert_true(iov[0].len >= 7);
+    const uint8_t *o = iov[0].base;
+    assert_int_equal(o[2], 0xA5);
+    assert_int_equal(o[5], 0xA5);
+
+    /* The caller lets go first: the last connection frees it. */
+    ws_config_free(cfg);
+    ws_conn_free(c2);
+    assert_true(fa.live >= 4); /* cfg, c1 + its copy, cl and cl's output */
+    ws_conn_free(cl); /* cfg's last user (c1 left it for its copy): cfg goes with it */
+    assert_int_equal(fa.live, 2);
+    ws_conn_free(c1);
+    assert_int_equal(fa.live, 0);
+    ws_config_free(NULL);
+    bytes_free(&in);
+    log_free(&l);
+
+    /* Deflate options reach the connections made with it. */
+    assert_int_equal(ws_config_new(&cfg, NULL), WS_OK);
+    assert_int_equal(ws_config_set_option(cfg, WS_OPT_DEFLATE_THRESHOLD, 7), WS_OK);
+    assert_int_equal(ws_config_set_option(cfg, WS_OPT_DEFLATE_PEER_WINDOW_BITS, 16), WS_ERR_RANGE);
+    assert_int_equal(ws_config_get_option(cfg, WS_OPT_DEFLATE_THRESHOLD, &v), WS_OK);
+    assert_int_equal(v, 7);
+    assert_int_equal(ws_conn_new(&c1, WS_ROLE_CLIENT, 0, cfg), WS_OK);
+    ws_config_free(cfg);
+    assert_int_equal(ws_conn_get_option(c1, WS_OPT_DEFLATE_THRESHOLD, &v), WS_OK);
+    assert_int_equal(v, 7);
+    ws_conn_free(c1);
+}
+
+/* A connection's copy of its configuration obeys its memory bounds: refused, it reports
+ * WS_ERR_BUDGET (the bound), or WS_ERR_NOMEM (the allocator), and nothing changes. */
+static void test_config_copy_bounded(void **state)
+{
+    (void)state;
+    ws_config *cfg = NULL;
+    ws_conn *c = NULL;
+    uint64_t v = 0;
+    assert_int_equal(ws_config_new(&cfg, NULL), WS_OK);
+    assert_int_equal(ws_config_set_option(cfg, WS_OPT_MEMORY_LIMIT, 16), WS_OK);
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, WS_CONN_OPEN, cfg), WS_OK);
+    ws_config_free(cfg);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_PING_INTERVAL, 10), WS_ERR_BUDGET);
+    assert_int_equal(ws_conn_set_random(c, key_rng, NULL), WS_ERR_BUDGET);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_PING_INTERVAL, &v), WS_OK);
+    assert_int_equal(v, 0);
+    assert_int_equal(ws_conn_memory(c), 0);
+    ws_conn_free(c);
+
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, 2, 0); /* config, connection, then the copy fails */
+    assert_int_equal(ws_config_new(&cfg, &a), WS_OK);
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, WS_CONN_OPEN, cfg), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_STREAMING, 1), WS_ERR_NOMEM);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_STREAMING, &v), WS_OK);
+    assert_int_equal(v, 0);
+    ws_conn_free(c);
+    assert_int_equal(fa.live, 1); /* the caller still holds cfg */
+    ws_config_free(cfg);
+    assert_int_equal(fa.live, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +714,8 @@ int main(void)
         cmocka_unit_test(test_output_is_pure),
         cmocka_unit_test(test_allocator_gets_sizes),
         cmocka_unit_test(test_close_code_helpers),
+        cmocka_unit_test(test_config_shared_frozen_counted),
+        cmocka_unit_test(test_config_copy_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

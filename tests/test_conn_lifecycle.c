@@ -80,8 +80,9 @@ static void test_not_open(void **state)
     assert_null(c);
     assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 1u << 7, NULL), WS_ERR_INVALID_ARG);
     assert_null(c);
-    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, 0, &small), WS_ERR_INVALID_ARG);
-    assert_null(c);
+    ws_config *cfg = NULL;
+    assert_int_equal(ws_config_new(&cfg, &small), WS_ERR_INVALID_ARG);
+    assert_null(cfg);
     assert_int_equal(ws_conn_new(NULL, WS_ROLE_SERVER, 0, NULL), WS_ERR_INVALID_ARG);
     ws_conn_free(NULL);
     assert_int_equal(ws_conn_state(NULL), WS_STATE_CLOSED);

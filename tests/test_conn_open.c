@@ -216,8 +216,8 @@ static void test_allocation_failures(void **state)
         failalloc fa;
         ws_allocator a = failalloc_init(&fa, -1, 0);
         ws_conn *s = NULL, *c = NULL;
-        assert_int_equal(ws_conn_new(&s, WS_ROLE_SERVER, WS_CONN_OPEN, &a), WS_OK);
-        assert_int_equal(ws_conn_new(&c, WS_ROLE_CLIENT, WS_CONN_OPEN, &a), WS_OK);
+        assert_int_equal(conn_new_with(&s, WS_ROLE_SERVER, WS_CONN_OPEN, &a), WS_OK);
+        assert_int_equal(conn_new_with(&c, WS_ROLE_CLIENT, WS_CONN_OPEN, &a), WS_OK);
         set_deflate(s);
         set_deflate(c);
         ws_handshake *hs = h2_request("permessage-deflate; client_max_window_bits", NULL);

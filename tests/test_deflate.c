@@ -120,13 +120,16 @@ static int hs_pair_alloc(pair *p, const ws_allocator *a, const side *ss, const s
     memset(p, 0, sizeof *p);
     p->srng = 0x5eed0001u;
     p->crng = 0x5eed0002u;
-    if ((r = ws_conn_new(&p->srv, WS_ROLE_SERVER, 0, a)) < 0 ||
-        (r = ws_conn_new(&p->cli, WS_ROLE_CLIENT, 0, a)) < 0) {
+    if ((r = conn_new_with(&p->srv, WS_ROLE_SERVER, 0, a)) < 0 ||
+        (r = conn_new_with(&p->cli, WS_ROLE_CLIENT, 0, a)) < 0) {
         assert_int_equal(r, WS_ERR_NOMEM);
         return r;
     }
-    assert_int_equal(ws_conn_set_random(p->srv, test_rng, &p->srng), WS_OK);
-    assert_int_equal(ws_conn_set_random(p->cli, test_rng, &p->crng), WS_OK);
+    if ((r = ws_conn_set_random(p->srv, test_rng, &p->srng)) < 0 ||
+        (r = ws_conn_set_random(p->cli, test_rng, &p->crng)) < 0) {
+        assert_int_equal(r, WS_ERR_NOMEM); /* a connection's copy of its configuration */
+        return r;
+    }
     if ((r = apply(p->srv, ss)) < 0 || (r = apply(p->cli, cs)) < 0)
         return r;
     if ((r = ws_conn_client_start(p->cli, "ws://example.com/chat", NULL, 0, NULL, NULL)) < 0)

@@ -39,7 +39,7 @@ static void note(seen *s, int r)
 static ws_conn *conn_new(uint32_t role, const ws_allocator *a, seen *s)
 {
     ws_conn *c = NULL;
-    int r = ws_conn_new(&c, role, 0, a);
+    int r = conn_new_with(&c, role, 0, a);
     if (r == WS_ERR_NOMEM) {
         s->nomem = 1;
         return NULL;
@@ -295,8 +295,12 @@ static void scen_conn_server(const ws_allocator *a, seen *s, int reject)
         return;
     memcpy(in, request, n);
     n += peer_session(in + n, 1) - 0;
-    assert_int_equal(ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, 256), WS_OK);
-    drive(c, in, n, s, reject);
+    int r = ws_conn_set_option(c, WS_OPT_FRAGMENT_SIZE, 256); /* a copy of the configuration */
+    note(s, r);
+    if (r == WS_OK)
+        drive(c, in, n, s, reject);
+    else
+        assert_int_equal(r, WS_ERR_NOMEM);
     ws_conn_free(c);
 }
 
@@ -353,7 +357,12 @@ static void scen_conn_client(const ws_allocator *a, seen *s)
     int r;
     if (!c)
         return;
-    assert_int_equal(ws_conn_set_random(c, seq_rng, &next), WS_OK);
+    if ((r = ws_conn_set_random(c, seq_rng, &next)) != WS_OK) {
+        assert_int_equal(r, WS_ERR_NOMEM); /* the connection's copy of its configuration */
+        s->nomem = 1;
+        ws_conn_free(c);
+        return;
+    }
     memcpy(in, response_101, n);
     n += peer_session(in + n, 0);
     r = ws_conn_client_start(c, "ws://example.com/chat", protos, 1, NULL, "Origin: x\r\n");

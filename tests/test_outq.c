@@ -516,7 +516,7 @@ static void test_trim_deadline_moves_once_a_second(void **state)
     assert_true(changes <= 1); /* 20 reads, the deadline moved at most once */
     assert_true(fa.live > 1);  /* buffers held while busy */
     assert_int_equal(ws_conn_tick(c, last), WS_OK); /* quiet since the last read: given back */
-    assert_int_equal(fa.live, 1); /* the connection itself only */
+    assert_int_equal(fa.live, 2); /* the connection itself and its configuration only */
     bytes_free(&in);
     bytes_free(&out);
     log_free(&l);

@@ -268,11 +268,28 @@ static inline void assert_view(const char *p, size_t n, const char *want)
 
 /* ---- shorthands for the constructors and getters that report through out-parameters ---- */
 
+/* ws_conn_new with an allocator (NULL: malloc): a configuration made with it and released at
+ * once -- the connection keeps it alive. The errors of both calls. */
+static inline int conn_new_with(ws_conn **c, uint32_t role, uint32_t flags,
+                                const ws_allocator *a)
+{
+    ws_config *cfg = NULL;
+    int r;
+    *c = NULL;
+    if (!a)
+        return ws_conn_new(c, role, flags, NULL);
+    if ((r = ws_config_new(&cfg, a)) < 0)
+        return r;
+    r = ws_conn_new(c, role, flags, cfg);
+    ws_config_free(cfg);
+    return r;
+}
+
 /* A new connection (ws_conn_new), asserting it was created. */
 static inline ws_conn *new_conn(uint32_t role, uint32_t flags, const ws_allocator *a)
 {
     ws_conn *c = NULL;
-    assert_int_equal(ws_conn_new(&c, role, flags, a), WS_OK);
+    assert_int_equal(conn_new_with(&c, role, flags, a), WS_OK);
     assert_non_null(c);
     return c;
 }

@@ -210,11 +210,40 @@ void ex_server_free(struct ex_server *s)
     ex_listen_close(s);
     ws_budget_free(s->budget); /* every connection using it is freed */
     s->budget = NULL;
+    ws_config_free(s->cfg);
+    s->cfg = NULL;
     ex_tls_ctx_free(s->tls);
     s->tls = NULL;
 }
 
 /* ---- a connection's start ---- */
+
+/* One configuration for every connection: the options are kept once, not per connection. */
+static ws_config *make_config(struct ex_server *s, const struct ex_options *o)
+{
+    ws_config *cfg = NULL;
+    if (ws_config_new(&cfg, NULL) != WS_OK)
+        return NULL;
+    ws_config_set_option(cfg, WS_OPT_MAX_MESSAGE_SIZE, o->max_message);
+    if (o->deflate) { /* answered automatically: ws_conn_accept gets extensions NULL */
+        ws_config_set_option(cfg, WS_OPT_DEFLATE, 1);
+        ws_config_set_option(cfg, WS_OPT_INFLATE_STEP, EX_INFLATE_STEP);
+    }
+    /* Room for what one turn can produce past the pause threshold: echo never meets
+     * WOULD_BLOCK; the memory budget is what bounds a connection. */
+    ws_config_set_option(cfg, WS_OPT_SEND_HIGH_WATER,
+                         s->pause_above + o->max_message + EX_WORK_BUDGET + 2 * EX_READ_CHUNK);
+    /* Should it meet it still, the library closes the connection with 1013 (broadcast sets
+     * its own policy). */
+    ws_config_set_option(cfg, WS_OPT_SEND_POLICY, WS_POLICY_CLOSE_1013);
+    ws_config_set_option(cfg, WS_OPT_PING_INTERVAL, o->ping_interval);
+    if (o->ping_interval)
+        ws_config_set_option(cfg, WS_OPT_PONG_TIMEOUT, o->ping_interval);
+    ws_config_set_option(cfg, WS_OPT_IDLE_TIMEOUT, o->idle_timeout);
+    ws_config_set_option(cfg, WS_OPT_MESSAGE_TIMEOUT, o->message_timeout);
+    ws_config_set_option(cfg, WS_OPT_SEND_TIMEOUT, o->send_timeout);
+    return cfg;
+}
 
 struct ex_client *ex_new_client(struct ex_server *s, int fd)
 {
@@ -238,31 +267,14 @@ struct ex_client *ex_new_client(struct ex_server *s, int fd)
         return NULL;
     cl->fd = fd;
     cl->deadline = WS_DEADLINE_NONE;
-    if (ws_conn_new(&cl->c, WS_ROLE_SERVER, 0, NULL) != WS_OK ||
+    if ((!s->cfg && !(s->cfg = make_config(s, o))) ||
+        ws_conn_new(&cl->c, WS_ROLE_SERVER, 0, s->cfg) != WS_OK ||
         ws_conn_set_budget(cl->c, s->budget) != WS_OK ||
         (s->tls && !(cl->tls = ex_tls_new(s->tls, fd, NULL)))) {
         ws_conn_free(cl->c);
         free(cl);
         return NULL;
     }
-    ws_conn_set_option(cl->c, WS_OPT_MAX_MESSAGE_SIZE, o->max_message);
-    if (o->deflate) { /* answered automatically: ws_conn_accept gets extensions NULL */
-        ws_conn_set_option(cl->c, WS_OPT_DEFLATE, 1);
-        ws_conn_set_option(cl->c, WS_OPT_INFLATE_STEP, EX_INFLATE_STEP);
-    }
-    /* Room for what one turn can produce past the pause threshold: echo never meets
-     * WOULD_BLOCK; the memory budget is what bounds a connection. */
-    ws_conn_set_option(cl->c, WS_OPT_SEND_HIGH_WATER,
-                       s->pause_above + o->max_message + EX_WORK_BUDGET + 2 * EX_READ_CHUNK);
-    /* Should it meet it still, the library closes the connection with 1013 (broadcast sets
-     * its own policy). */
-    ws_conn_set_option(cl->c, WS_OPT_SEND_POLICY, WS_POLICY_CLOSE_1013);
-    ws_conn_set_option(cl->c, WS_OPT_PING_INTERVAL, o->ping_interval);
-    if (o->ping_interval)
-        ws_conn_set_option(cl->c, WS_OPT_PONG_TIMEOUT, o->ping_interval);
-    ws_conn_set_option(cl->c, WS_OPT_IDLE_TIMEOUT, o->idle_timeout);
-    ws_conn_set_option(cl->c, WS_OPT_MESSAGE_TIMEOUT, o->message_timeout);
-    ws_conn_set_option(cl->c, WS_OPT_SEND_TIMEOUT, o->send_timeout);
     ws_conn_tick(cl->c, ex_now_ms()); /* the clock starts: the handshake timeout runs */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (o->sndbuf > 0) /* bound the kernel's share of a slow client's backlog too */

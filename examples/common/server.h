@@ -155,6 +155,8 @@ struct ex_server {
     size_t count;
     size_t lingering;            /* connections lingering (they still hold a descriptor) */
     ws_budget *budget;           /* --max-memory, shared by every connection */
+    ws_config *cfg;              /* the options, shared by every connection (made at the
+                                    first accept) */
     struct ex_tls_ctx *tls;      /* --tls-cert: every connection speaks TLS (NULL: none) */
     struct ex_client **heap;     /* timers: connections by deadline, earliest first */
     size_t heap_len, heap_cap;
