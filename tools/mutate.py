@@ -20,10 +20,17 @@ never written), the object compiled with the flags of `make check`; a mutant who
 debug information aside, is byte-identical to the original is "same object" and not run.
 Otherwise the library is re-archived, and the programs `make check` runs (cmocka tests, the
 conformance runner, the fuzz corpus replays; the examples they drive are relinked too) are
-linked and run one at a time, each under a timeout, until one fails (killed) or all pass
-(survived): first the programs named after the mutated file and those that killed its mutants
-in earlier runs (build/mutate/kills.json), then the rest, each group cheapest first. Mutants listed in tools/mutate-equivalent.txt are "marked equivalent"
-and not run.
+linked and run, each under a timeout, until one fails (killed) or all pass (survived).
+
+Only the programs that can reach the mutated code run for it: once per source tree the suite
+runs on the library built with gcov (which is also the baseline that times each program), and
+a program that never executes the mutated lines behaves exactly as on the unmutated library
+(see Runner.covers for the rule and its safe fallbacks). The conformance runner counts as one
+part per (server or wsc, case group), each with its coverage. Order: the programs named after
+the mutated file and those that killed its mutants in earlier runs (build/mutate/kills.json),
+then the rest, cheapest first; the long ones (example-server suites, mostly waiting) last,
+several at a time, and a failure among them counts only if it fails again alone. Mutants
+listed in tools/mutate-equivalent.txt are "marked equivalent" and not run.
 
 Identity of a mutant (stable under edits elsewhere in the file):
   FILE | FUNCTION | LINEHASH | MUTATION | OCCURRENCE
@@ -164,7 +171,8 @@ AGGREGATE = {"struct", "union", "enum"}
 
 
 class Mutant:
-    __slots__ = ("file", "func", "line", "start", "end", "repl", "what", "op", "hash", "occ")
+    __slots__ = ("file", "func", "line", "start", "end", "repl", "what", "op", "hash", "occ",
+                 "lines", "fn_lines")
 
     def key(self):
         return (self.file, self.func, self.hash, self.what, self.occ)
@@ -219,6 +227,7 @@ class Sites:
         n = len(toks)
         self.func = [None] * n       # enclosing function name
         self.func_end = [0] * n      # index of that function's closing brace
+        self.func_start = [0] * n    # index of that function's opening brace
         self.skip = [False] * n      # not to be mutated
         i = 0
         while i < n:
@@ -230,6 +239,7 @@ class Sites:
                     for k in range(i, close + 1):
                         self.func[k] = name
                         self.func_end[k] = close
+                        self.func_start[k] = i
                 i = close + 1
                 continue
             i += 1
@@ -256,6 +266,27 @@ class Sites:
             elif t.text in ("_Static_assert", "static_assert") and i + 1 < n and toks[i + 1].text == "(":
                 for k in range(i, match[i + 1] + 1):
                     self.skip[k] = True
+        # Case labels: the value of `case X:` is compared where the switch dispatches, so a
+        # mutant of X runs at the switch's controlling expression, not on the label's line.
+        # case_ctx[k] = (first, last) line of that switch's `switch (...)` for label tokens.
+        self.case_ctx = {}
+        switches = []  # (body open, body close, header first line, header last line)
+        for i, t in enumerate(toks):
+            if t.text == "switch" and i + 1 < n and toks[i + 1].text == "(":
+                c = match[i + 1]
+                if c + 1 < n and toks[c + 1].text == "{":
+                    switches.append((c + 1, match[c + 1], t.line, toks[c].line))
+        for i, t in enumerate(toks):
+            if t.text != "case" or t.kind != "id":
+                continue
+            inner = [sw for sw in switches if sw[0] < i < sw[1]]
+            if not inner:
+                continue
+            sw = max(inner)
+            j = i + 1
+            while j < n and toks[j].text != ":":
+                self.case_ctx[j] = (sw[2], sw[3])
+                j += 1
 
     def stmt_end(self, k):
         """Index of the last token of the statement that starts at toks[k]."""
@@ -405,6 +436,16 @@ def mutants_of(path, src):
                                 "delete return", "delete"))
         for m in made:
             m.func = func
+            # The lines whose code a mutant changes: those its replaced text spans, and for a
+            # case label's value the switch that compares it (see Coverage).
+            first = src.count("\n", 0, m.start) + 1
+            last = first + src.count("\n", m.start, max(m.start, m.end - 1))
+            lines = set(range(first, last + 1))
+            if i in s.case_ctx:
+                a, b = s.case_ctx[i]
+                lines |= set(range(a, b + 1))
+            m.lines = sorted(lines)
+            m.fn_lines = (toks[s.func_start[i]].line, toks[s.func_end[i]].line)
     # Occurrence index: mutants with the same line hash and mutation in the same function.
     seen = {}
     for m in out:
@@ -488,9 +529,10 @@ FAILED_RE = re.compile(rb"^\[  FAILED  \] ([0-9]+) test", re.M)
 
 
 class Program:
-    def __init__(self, name, objs, libs, args, needs_examples):
+    def __init__(self, name, objs, libs, args, needs_examples, binary=None):
         self.name, self.objs, self.libs, self.args = name, objs, libs, args
         self.needs_examples = needs_examples
+        self.binary = binary or name  # parts of one program share its binary
         self.base_time = None
 
 
@@ -531,16 +573,209 @@ class Runner:
         if old and old.get("stamp") == stamp and not a.rebuild:
             print("mutate: baseline build and run up to date (%s)" % stamp_file, flush=True)
             for p in self.programs:
-                p.base_time = old["times"][p.name]
+                p.base_time = old["times"].get(p.name)
+            self.cov, left_out = old["coverage"], old["left_out"]
+            self.empty = old["empty"]
         else:
+            self.empty = []
             self.build_base(pool, base)
-            self.run_baseline(pool, base)
+            if a.coverage:
+                self.cov, left_out = self.measure_coverage(pool, base)
+            else:
+                self.cov, left_out = None, self.run_baseline(pool, base)
             with open(stamp_file, "w") as f:
-                json.dump({"stamp": stamp, "times": {p.name: p.base_time for p in self.programs}},
-                          f, indent=1)
+                json.dump({"stamp": stamp, "times": {p.name: p.base_time for p in self.programs},
+                           "left_out": left_out, "empty": self.empty, "coverage": self.cov}, f)
+        self.left_out = left_out
+        if left_out:
+            print("mutate: left out (longer than %g s, --max-secs): %s" % (
+                a.max_secs, ", ".join("%s" % n for n in sorted(left_out))), flush=True)
+        self.programs = [p for p in self.programs if p.name not in left_out + self.empty]
         self.base_stripped = {rel: stripped(o, a.objcopy) for rel, o in self.base_objs.items()}
         self.programs.sort(key=lambda p: (p.base_time, p.name))
         self.load_kills()
+        if self.cov:
+            self.cov_lines = {p: {f: set(ls) for f, ls in per.items()}
+                              for p, per in self.cov["ran"].items()}
+            self.cov_exec = {f: set(ls) for f, ls in self.cov["lines"].items()}
+            for name, why in sorted(self.cov["incomplete"].items()):
+                if name not in left_out:
+                    print("mutate: %s runs for every mutant (its coverage is incomplete: %s)"
+                          % (name, why), flush=True)
+
+    # ---- which lines each program runs (gcov) ----
+    #
+    # A program that never executes the code a mutant changes behaves exactly as it does on
+    # the unmutated library: it cannot kill that mutant, so it is not run for it. Which lines
+    # each program executes is measured once per source tree (stamp.json, with the baseline's
+    # times): the library built again with -O0 --coverage, every program run with its
+    # own GCOV_PREFIX, so the example servers it starts count for it too. A mutant's
+    # code is the lines its replaced text spans, and for the value of a case label also the
+    # switch that compares it. A program covers the mutant when it executes one of those
+    # lines; when none of them holds code of its own (a continuation line, a static table),
+    # when it executes any line of the mutated function; when the file or function is unknown
+    # to gcov, always. A process that ends without exit() (a signal, _exit) writes no
+    # coverage data: every process the programs start (and the programs themselves) records
+    # its start and normal exit, and a program with a process that started but did not exit
+    # normally, or that failed during the measurement, is run for every mutant.
+
+    COV_MARK_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+static void mutate_cov_mark(const char *what)
+{
+    const char *d = getenv("MUTATE_COV_MARKS");
+    char path[4096];
+    if (!d)
+        return;
+    snprintf(path, sizeof path, "%s/%s.%ld", d, what, (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0)
+        close(fd);
+}
+__attribute__((constructor)) static void mutate_cov_started(void) { mutate_cov_mark("started"); }
+__attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mark("exited"); }
+"""
+
+    def measure_coverage(self, pool, base):
+        """The baseline: every program run on the unmutated library built for gcov, timed
+        (the slowest of --coverage-runs runs), and the lines it executes (the union).
+        Returns (coverage, names of the programs left out by --max-secs)."""
+        t0 = time.monotonic()
+        print("mutate: running the unmutated suite, measuring which lines each program runs"
+              " (gcov; once per source tree)", flush=True)
+        cov = os.path.join(base, "cov")
+        shutil.rmtree(cov, ignore_errors=True)
+        os.makedirs(os.path.join(cov, "obj"))
+        objs, jobs = [], []
+        for rel in self.lib_srcs:
+            o = os.path.join(cov, "obj", os.path.basename(rel)[:-2] + ".o")
+            objs.append(o)
+            cmd = self.cc + self.cppflags + self.cflags + ["-O0", "--coverage", "-c", rel, "-o", o]
+            jobs.append(pool.submit(must, cmd, base))
+        mark_c, mark_o = os.path.join(cov, "mark.c"), os.path.join(cov, "mark.o")
+        with open(mark_c, "w") as f:
+            f.write(self.COV_MARK_C)
+        jobs.append(pool.submit(must, self.cc + ["-O2", "-c", mark_c, "-o", mark_o], cov))
+        for j in jobs:
+            j.result()
+        self.archive(cov, objs)
+        jobs = [pool.submit(self.link, cov, p, [mark_o, "--coverage"])
+                for p in self.unique(self.programs) + self.examples]
+        for j in jobs:
+            if j.result() is not None:
+                sys.exit("mutate: linking the coverage programs failed:\n" + j.result())
+        res = {"ran": {}, "lines": {}, "incomplete": {}}
+        left_out, bad = [], []
+        jobs = [(p, pool.submit(self.coverage_of, cov, p, k))
+                for k in range(max(1, self.a.coverage_runs)) for p in self.programs]
+        for p, j in jobs:
+            ran, lines, why, secs, verdict = j.result()
+            p.base_time = max(p.base_time or 0, round(secs, 3))
+            if verdict and self.a.max_secs and secs >= self.a.max_secs:
+                left_out.append(p.name)
+                continue
+            if verdict:
+                # Slower here (-O0, gcov): the verdict of the build under test decides.
+                again, secs = self.run(base, p, 3600)
+                if again:
+                    bad.append("%s (%s)" % (p.name, again))
+                why = why or "failed in the gcov build: %s" % verdict
+            per = res["ran"].setdefault(p.name, {})
+            for f, ls in ran.items():
+                per[f] = set(per.get(f, ())) | ls
+            for f, ls in lines.items():
+                res["lines"][f] = sorted(set(res["lines"].get(f, [])) | ls)
+            if why:
+                res["incomplete"][p.name] = why
+        if bad:
+            sys.exit("mutate: the unmutated suite fails, nothing to measure: " + ", ".join(bad)
+                     + "\n(logs in %s/log)" % base)
+        left_out = sorted(set(left_out))
+        if not left_out:
+            self.empty = self.check_parts(lambda p: os.path.join(cov, "log", p.name + ".0.log"))
+        res["ran"] = {p: {f: sorted(ls) for f, ls in per.items()} for p, per in res["ran"].items()
+                      if p not in left_out}
+        print("mutate: baseline and coverage measured in %.0f s; slowest: %s" % (
+            time.monotonic() - t0, ", ".join("%s %.1fs" % (p.name, p.base_time) for p in
+                                              sorted(self.programs, key=lambda p: -p.base_time)[:4])),
+              flush=True)
+        return res, left_out
+
+    def coverage_of(self, cov, p, k):
+        """Run p (the k-th time) in the gcov build: (executed lines per file, code lines per
+        file, why incomplete or None, seconds, failure or None)."""
+        prefix = os.path.join(cov, "run", "%s.%d" % (p.name, k))
+        marks = os.path.join(prefix, "marks")
+        shutil.rmtree(prefix, ignore_errors=True)
+        os.makedirs(marks)
+        verdict, secs = self.run(cov, p, self.a.max_secs or 3600,
+                                 {"GCOV_PREFIX": prefix, "GCOV_PREFIX_STRIP": "0",
+                                  "MUTATE_COV_MARKS": marks}, log_name="%s.%d" % (p.name, k))
+        why = None
+        if verdict:
+            return {}, {}, None, secs, verdict
+        names = os.listdir(marks)
+        started = {n.split(".", 1)[1] for n in names if n.startswith("started.")}
+        exited = {n.split(".", 1)[1] for n in names if n.startswith("exited.")}
+        if started - exited:
+            why = "%d of %d processes ended without exit()" % (len(started - exited), len(started))
+        ran, lines = {}, {}
+        gdirs = set()
+        for dp, _, fns in os.walk(prefix):
+            if any(fn.endswith(".gcda") for fn in fns):
+                gdirs.add(dp)
+        objdir = os.path.join(cov, "obj")
+        srcs = {os.path.basename(rel)[:-2]: rel for rel in self.lib_srcs}
+        for gd in sorted(gdirs):
+            have = [fn[:-5] for fn in os.listdir(gd) if fn.endswith(".gcda") and fn[:-5] in srcs]
+            for stem in have:
+                shutil.copyfile(os.path.join(objdir, stem + ".gcno"), os.path.join(gd, stem + ".gcno"))
+            if not have:
+                continue
+            r = subprocess.run(["gcov", "--json-format", "--stdout", "-o", gd]
+                               + [srcs[st] for st in have], cwd=os.path.dirname(cov),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL)
+            if r.returncode != 0:
+                sys.exit("mutate: gcov failed for %s:\n%s" % (p.name, r.stderr.decode(errors="replace")))
+            dec, text, k = json.JSONDecoder(), r.stdout.decode(), 0
+            while True:
+                while k < len(text) and text[k].isspace():
+                    k += 1
+                if k >= len(text):
+                    break
+                doc, k = dec.raw_decode(text, k)
+                for fd in doc.get("files", []):
+                    f = fd["file"]
+                    if f not in self.lib_srcs:
+                        continue
+                    for ln in fd.get("lines", []):
+                        lines.setdefault(f, set()).add(ln["line_number"])
+                        if ln["count"] > 0:
+                            ran.setdefault(f, set()).add(ln["line_number"])
+        shutil.rmtree(prefix, ignore_errors=True)
+        with open(prefix + ".json", "w") as f:  # what this one run executed, to compare runs
+            json.dump({f: sorted(ls) for f, ls in ran.items()}, f)
+        return ran, lines, why, secs, None
+
+    def covers(self, p, m):
+        """Can program p execute the code mutant m changes? (see above)"""
+        if self.cov is None or p.name in self.cov["incomplete"] or p.name not in self.cov_lines:
+            return True
+        code = self.cov_exec.get(m.file)
+        if code is None:
+            return True
+        ran = self.cov_lines[p.name].get(m.file, ())
+        own = [ln for ln in m.lines if ln in code]
+        if own:
+            return any(ln in ran for ln in own)
+        a, b = m.fn_lines
+        if not any(a <= ln <= b for ln in code):
+            return True
+        return any(a <= ln <= b for ln in ran)
 
     # ---- which programs first, per mutated file ----
     #
@@ -575,7 +810,9 @@ class Runner:
             with open(self.kills_path, "w") as f:
                 json.dump(self.kills, f, indent=1, sort_keys=True)
 
-    def order_for(self, rel):
+    def order_for(self, m):
+        """The programs that can kill mutant m, in the order they are tried."""
+        rel = m.file
         stem = os.path.basename(rel)[:-2]
         names = {stem, stem.split("_")[0]}
         killers = self.kills.get(rel, {})
@@ -584,13 +821,16 @@ class Runner:
             words = set(re.split(r"[_-]", p.name))
             return bool(names & words) or p.name in killers
 
-        return sorted(self.programs, key=lambda p: (not first(p), p.base_time, p.name))
+        progs = [p for p in self.programs if self.covers(p, m)]
+        return sorted(progs, key=lambda p: (not first(p), p.base_time, p.name))
 
     def stamp(self):
         h = hashlib.sha1()
         h.update(repr((self.a.cc, self.a.cppflags, self.a.cflags, self.a.libs, self.a.tests,
                        self.a.conformance, self.a.fuzz, self.a.examples, self.a.examples_common,
-                       self.lib_srcs)).encode())
+                       self.a.ex_cflags, self.a.ex_libs, self.a.extra, self.lib_srcs,
+                       self.a.coverage, self.a.coverage_runs, self.a.max_secs,
+                       self.a.split_conformance)).encode())
         with open(os.path.abspath(__file__), "rb") as f:
             h.update(hashlib.sha1(f.read()).digest())  # how the base is built is part of it
         for d in ("lib", "include", "tests", "fuzz", "examples"):
@@ -622,14 +862,22 @@ class Runner:
                         return True
             return False
 
+        extra = {}
+        for name, cfl, libs in a.extra or []:
+            extra[name] = (shlex.split(cfl), shlex.split(libs))
+        ex_cflags, ex_libs = shlex.split(a.ex_cflags), shlex.split(a.ex_libs)
+
         for s in shlex.split(a.tests):
             name = os.path.basename(s)[:-2]
-            progs.append(Program(name, [obj(s, ["-Ilib"])], ["-lcmocka"], [],
+            cfl, libs = extra.get(name, ([], []))
+            progs.append(Program(name, [obj(s, ["-Ilib"] + cfl)], ["-lcmocka"] + libs, [],
                                  mentions_ex_dir([s])))
         conf = shlex.split(a.conformance)
         if conf:
-            progs.append(Program("test_conformance", [obj(s, []) for s in conf], [], [],
-                                 mentions_ex_dir(conf)))
+            objs, ex = [obj(s, []) for s in conf], mentions_ex_dir(conf)
+            for suffix, args in self.conformance_parts(conf):
+                progs.append(Program("test_conformance" + suffix, objs, [], args, ex,
+                                     binary="test_conformance"))
         for s in shlex.split(a.fuzz):
             name = os.path.basename(s)[:-2]
             corpus = os.path.join("fuzz", "corpus", name)
@@ -638,11 +886,66 @@ class Runner:
             progs.append(Program(name + "-replay", [obj("fuzz/replay.c", ["-Ilib"]),
                                                     obj(s, ["-Ilib"])], [], [corpus], False))
         self.examples = []
-        common = [obj(s, ["-D_GNU_SOURCE"]) for s in shlex.split(a.examples_common)]
+        common = [obj(s, ["-D_GNU_SOURCE"] + ex_cflags) for s in shlex.split(a.examples_common)]
         for s in shlex.split(a.examples):
             name = os.path.basename(s)[:-2].replace("_", "-")
-            self.examples.append(Program(name, [obj(s, ["-D_GNU_SOURCE"])] + common, [], [], False))
+            cfl, libs = extra.get(name, ([], []))
+            self.examples.append(Program(name, [obj(s, ["-D_GNU_SOURCE"] + cfl + ex_cflags)] + common,
+                                         libs + ex_libs, [], False))
         return progs
+
+    # The conformance runner is one program in make check, but it runs every case group
+    # against every echo server and wsc: each (target, group) is one part here, run as
+    # `test_conformance --direction ... --servers ... --cases G`, with coverage of its own, so
+    # a mutant runs only the parts that reach it. The parts together run exactly the cases of
+    # the whole (checked against the runner's own count after the baseline: check_parts).
+
+    def conformance_parts(self, conf):
+        text = ""
+        for s in conf:
+            with open(s, errors="replace") as f:
+                text += f.read()
+        # Cases are numbered G.x.y; the runner tallies groups G < N (struct tally groups[N]).
+        servers = re.search(r'servers_buf\[\d+\] = "([^"]+)"', text)
+        ngroups = re.search(r"struct tally groups\[([0-9]+)\]", text)
+        if not servers or not ngroups or not self.a.split_conformance:
+            return [("", [])]
+        built = {os.path.basename(s)[:-2].replace("_", "-") for s in shlex.split(self.a.examples)}
+        targets = [t for t in servers.group(1).split(",") if t in built]
+        parts = []
+        for t in targets + ["wsc"]:
+            for g in range(1, int(ngroups.group(1))):
+                if t == "wsc":
+                    args = ["--direction", "client", "--cases", str(g)]
+                else:
+                    args = ["--direction", "server", "--servers", t, "--cases", str(g)]
+                parts.append((".%s.%d" % (t, g), args))
+        return parts
+
+    def check_parts(self, log_of):
+        """Each target's parts passed as many cases as the runner has: fail otherwise.
+        Returns the names of the parts without a case (left out: they only start a server)."""
+        per, empty = {}, []
+        for p in self.programs:
+            if p.binary != "test_conformance" or p.name == p.binary:
+                continue
+            with open(log_of(p), errors="replace") as f:
+                text = f.read()
+            n = re.search(r"^conformance: ([0-9]+) cases per target", text, re.M)
+            ok = re.search(r"^([0-9]+) passed, ([0-9]+) failed", text, re.M)
+            if not n or not ok:
+                sys.exit("mutate: %s: no case count in %s" % (p.name, log_of(p)))
+            t = p.name.split(".")[1]
+            cnt = per.setdefault(t, [int(n.group(1)), 0])
+            cnt[1] += int(ok.group(1)) + int(ok.group(2))
+            if int(ok.group(1)) + int(ok.group(2)) == 0:
+                empty.append(p.name)
+        for t, (want, got) in sorted(per.items()):
+            if want != got:
+                sys.exit("mutate: the conformance parts of %s ran %d cases, the runner has %d:"
+                         " a case group is missing from the split (--no-split-conformance)"
+                         % (t, got, want))
+        return empty
 
     def build_base(self, pool, base):
         print("mutate: building the unmutated library and programs in %s" % base, flush=True)
@@ -657,19 +960,21 @@ class Runner:
         for j in jobs:
             j.result()
         self.archive(base, self.base_objs.values())
-        jobs = [pool.submit(self.link, base, p) for p in self.programs + self.examples]
+        jobs = [pool.submit(self.link, base, p) for p in self.unique(self.programs) + self.examples]
         for j in jobs:
             if j.result() is not None:
                 sys.exit("mutate: linking the unmutated programs failed:\n" + j.result())
 
     def run_baseline(self, pool, base):
         print("mutate: running the unmutated suite (to time each program)", flush=True)
-        jobs = {p: pool.submit(self.run, base, p, 3600) for p in self.programs}
-        bad = []
+        jobs = {p: pool.submit(self.run, base, p, self.a.max_secs or 3600) for p in self.programs}
+        bad, left_out = [], []
         for p, j in jobs.items():
             verdict, secs = j.result()
             p.base_time = round(secs, 3)
-            if verdict:
+            if verdict and self.a.max_secs and secs >= self.a.max_secs:
+                left_out.append(p.name)
+            elif verdict:
                 bad.append("%s (%s)" % (p.name, verdict))
         if bad:
             sys.exit("mutate: the unmutated suite fails, nothing to measure: " + ", ".join(bad)
@@ -677,11 +982,24 @@ class Runner:
         print("mutate: baseline %s" % ", ".join("%s %.1fs" % (p.name, p.base_time)
                                                 for p in sorted(self.programs, key=lambda p: -p.base_time)[:4]),
               flush=True)
+        if not left_out:
+            self.empty = self.check_parts(lambda p: os.path.join(base, "log", p.name + ".log"))
+        return sorted(left_out)
 
     def copy_sources(self, d):
         for sub in ("lib", "include"):
             shutil.rmtree(os.path.join(d, sub), ignore_errors=True)
             shutil.copytree(os.path.join(self.root, sub), os.path.join(d, sub))
+
+    @staticmethod
+    def unique(progs):
+        """One program per binary (parts share theirs)."""
+        seen, out = set(), []
+        for p in progs:
+            if p.binary not in seen:
+                seen.add(p.binary)
+                out.append(p)
+        return out
 
     def archive(self, d, objs):
         lib = os.path.join(d, "libws.a")
@@ -689,22 +1007,23 @@ class Runner:
             os.unlink(lib)
         must([self.a.ar, "rcs", lib] + list(objs), None)
 
-    def link(self, d, p):
+    def link(self, d, p, extra=()):
         kind = "examples" if p in self.examples else "bin"
         os.makedirs(os.path.join(d, kind), exist_ok=True)
-        cmd = self.cc + self.cflags + p.objs + ["-o", os.path.join(d, kind, p.name),
+        cmd = self.cc + self.cflags + p.objs + ["-o", os.path.join(d, kind, p.binary),
                                                  os.path.join(d, "libws.a")] + p.libs + self.libflags
+        cmd += list(extra)
         rc, out = sh(cmd, None)
         return None if rc == 0 else out
 
-    def run(self, d, p, timeout):
+    def run(self, d, p, timeout, env_extra=None, log_name=None):
         """Run one program from work folder d. Returns (failure or None, seconds)."""
         os.makedirs(os.path.join(d, "log"), exist_ok=True)
-        log = os.path.join(d, "log", p.name + ".log")
-        env = dict(os.environ, EX_DIR=os.path.join(d, "examples"))
+        log = os.path.join(d, "log", (log_name or p.name) + ".log")
+        env = dict(os.environ, EX_DIR=os.path.join(d, "examples"), **(env_extra or {}))
         t0 = time.monotonic()
         with open(log, "wb") as f:
-            proc = subprocess.Popen([os.path.join(d, "bin", p.name)] + p.args, cwd=self.root,
+            proc = subprocess.Popen([os.path.join(d, "bin", p.binary)] + p.args, cwd=self.root,
                                     stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, start_new_session=True)
             with self.lock:
@@ -744,6 +1063,32 @@ class Runner:
 
     # ---- one mutant ----
 
+    def timeout(self, p):
+        return self.a.timeout_factor * p.base_time + self.a.timeout_add
+
+    def run_group(self, wdir, group):
+        """Run the programs of group, up to --long-jobs at a time, the longest first;
+        {program: failure or None}."""
+        out, todo, lock = {}, sorted(group, key=lambda p: -p.base_time), threading.Lock()
+
+        def worker():
+            while not self.stop:
+                with lock:
+                    if not todo:
+                        return
+                    p = todo.pop(0)
+                out[p] = self.run(wdir, p, self.timeout(p))[0]
+
+        threads = [threading.Thread(target=worker) for _ in range(max(1, self.a.long_jobs) - 1)]
+        for t in threads:
+            t.start()
+        worker()
+        for t in threads:
+            t.join()
+        for p in group:
+            out.setdefault(p, None)
+        return out
+
     def try_mutant(self, m, wdir, original):
         """Compile, compare, link and run one mutant in work folder wdir. Returns a dict."""
         rel = m.file
@@ -769,30 +1114,47 @@ class Runner:
             self.archive(wdir, objs)
             shutil.rmtree(os.path.join(wdir, "bin"), ignore_errors=True)
             shutil.rmtree(os.path.join(wdir, "examples"), ignore_errors=True)
-            linked_examples = False
-            for p in self.order_for(rel):
+            progs = self.order_for(m)
+            res["ran"] = len(progs)
+            # The short programs one at a time; the long ones (the example-server suites,
+            # mostly waiting on sockets and timers) together, after every short one passed.
+            short = [p for p in progs if p.base_time < self.a.long]
+            long_ = [p for p in progs if p.base_time >= self.a.long]
+            linked_examples, linked = False, set()
+            for group in [[p] for p in short] + ([long_] if long_ else []):
                 if self.stop:
                     res["status"] = "not-run"
                     return res
-                if p.needs_examples and not linked_examples:
-                    for ex in self.examples:
-                        err = self.link(wdir, ex)
-                        if err:
-                            res.update(status="killed", by=ex.name, why="link failed")
-                            return res
-                    linked_examples = True
-                err = self.link(wdir, p)
-                if err:
-                    res.update(status="killed", by=p.name, why="link failed")
-                    return res
-                verdict, _ = self.run(wdir, p, self.a.timeout_factor * p.base_time + self.a.timeout_add)
+                for p in group:
+                    if p.needs_examples and not linked_examples:
+                        for ex in self.examples:
+                            err = self.link(wdir, ex)
+                            if err:
+                                res.update(status="killed", by=ex.name, why="link failed")
+                                return res
+                        linked_examples = True
+                    if p.binary in linked:
+                        continue
+                    err = self.link(wdir, p)
+                    if err:
+                        res.update(status="killed", by=p.name, why="link failed")
+                        return res
+                    linked.add(p.binary)
+                verdicts = self.run_group(wdir, group)
                 if self.stop:
                     res["status"] = "not-run"
                     return res
-                if verdict:
-                    res.update(status="killed", by=p.name, why=verdict)
-                    self.note_kill(rel, p.name)
-                    return res
+                for p in group:
+                    verdict = verdicts[p]
+                    if verdict and len(group) > 1:
+                        # It failed beside the others: it must fail alone too (make check
+                        # runs one program at a time), or a loaded machine would kill mutants.
+                        again, _ = self.run(wdir, p, self.timeout(p), log_name=p.name + ".alone")
+                        verdict = again and "%s (and again alone)" % verdict
+                    if verdict:
+                        res.update(status="killed", by=p.name, why=verdict)
+                        self.note_kill(rel, p.name)
+                        return res
             res["status"] = "survived"
             return res
         finally:
@@ -857,6 +1219,16 @@ def report(a, seed, pool_counts, chosen, results, sources, elapsed, stale, inter
              " per mutant run (compiled): mean %.1f s, max %.1f s"
              % (a.jobs, elapsed, sum(tried) / len(tried) if tried else 0,
                 sum(timed) / len(timed) if timed else 0, max(timed) if timed else 0))
+    ran = [r["ran"] for r in results.values()
+           if r.get("status") in ("killed", "survived") and "ran" in r]
+    surv_ran = [r["ran"] for r in results.values() if r.get("status") == "survived" and "ran" in r]
+    if ran:
+        L.append("- programs that can reach the mutated code (gcov, run for it when nothing killed it"
+                 " earlier): mean %.1f of %d; for the survivors: mean %.1f"
+                 % (sum(ran) / len(ran), a.nprograms, sum(surv_ran) / len(surv_ran) if surv_ran else 0))
+    if a.left_out:
+        L.append("- left out (their baseline run took longer than %g s, --max-secs): %s; a mutant"
+                 " only they would kill counts as survived" % (a.max_secs, ", ".join(a.left_out)))
     if not_run:
         L.append("- not run: %d (%s)" % (not_run, "time budget of %d s reached" % a.budget
                                           if a.budget and not interrupted else "interrupted"))
@@ -919,6 +1291,18 @@ def main():
     ap.add_argument("--rebuild", action="store_true", help="rebuild and re-time the baseline")
     ap.add_argument("--timeout-factor", type=float, default=4.0)
     ap.add_argument("--timeout-add", type=float, default=10.0)
+    ap.add_argument("--no-coverage", dest="coverage", action="store_false",
+                    help="run every program for every mutant (no gcov selection)")
+    ap.add_argument("--coverage-runs", type=int, default=1,
+                    help="run the suite this many times for the coverage (the union counts)")
+    ap.add_argument("--max-secs", type=float, default=0,
+                    help="leave out the programs whose baseline run takes longer (0: none)")
+    ap.add_argument("--no-split-conformance", dest="split_conformance", action="store_false",
+                    help="run the conformance runner whole, not by target and case group")
+    ap.add_argument("--long-jobs", type=int, default=4,
+                    help="how many of the long programs run at the same time (per mutant)")
+    ap.add_argument("--long", type=float, default=3.0,
+                    help="programs whose baseline takes this many seconds or more run together, last")
     ap.add_argument("--out", default="build/mutate")
     ap.add_argument("--equivalent", default="tools/mutate-equivalent.txt")
     # From the Makefile: how `make check` builds and what it runs.
@@ -934,7 +1318,12 @@ def main():
     ap.add_argument("--fuzz", default="")
     ap.add_argument("--examples", default="")
     ap.add_argument("--examples-common", default="")
+    ap.add_argument("--ex-cflags", default="", help="extra compile flags of every example (TLS)")
+    ap.add_argument("--ex-libs", default="", help="extra link flags of every example (TLS)")
+    ap.add_argument("--extra", nargs=3, action="append", metavar=("NAME", "CFLAGS", "LIBS"),
+                    help="extra compile and link flags of one test program or example")
     a = ap.parse_args()
+    a.nprograms, a.left_out = 0, []
 
     if not a.lib_srcs:
         a.lib_srcs = " ".join(sorted("lib/" + f for f in os.listdir("lib") if f.endswith(".c")))
@@ -1017,6 +1406,8 @@ def main():
     ex = cf.ThreadPoolExecutor(workers)
     try:
         r.setup(ex)
+        a.nprograms = len(r.programs)
+        a.left_out = r.left_out
         free = []
         for k in range(workers):
             w = os.path.join(r.out, "w%d" % k)
@@ -1050,6 +1441,8 @@ def main():
                     extra = " by %s (%s)" % (res["by"], res["why"])
                 elif res["status"] == "no-compile":
                     extra = " (%s)" % res["why"]
+                if "ran" in res:
+                    extra += " [%d programs can reach it]" % res["ran"]
                 print("[%d/%d] %s:%d %s: %s%s %.1fs" % (k, len(order), m.file, m.line, m.what,
                                                         res["status"], extra, res.get("secs", 0)),
                       flush=True)
@@ -1077,11 +1470,12 @@ def main():
     with open(os.path.join(a.out, "report.md"), "w") as f:
         f.write(text)
     with open(os.path.join(a.out, "results.tsv"), "w") as f:
-        f.write("file\tline\tstatus\tby\twhy\tsecs\tidentity\n")
+        f.write("file\tline\tstatus\tby\twhy\tsecs\tprograms\tidentity\n")
         for m in chosen:
             res = results[m.key()]
-            f.write("%s\t%d\t%s\t%s\t%s\t%s\t%s\n" % (m.file, m.line, res["status"], res["by"],
-                                                     res["why"], res.get("secs", 0), m.ident()))
+            f.write("%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n" % (
+                m.file, m.line, res["status"], res["by"], res["why"], res.get("secs", 0),
+                res.get("ran", ""), m.ident()))
     with open(os.path.join(a.out, "survivors.txt"), "w") as f:
         for m in chosen:
             if results[m.key()]["status"] == "survived":
