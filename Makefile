@@ -63,8 +63,9 @@ LIB_SRCS  := $(sort $(wildcard lib/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/%.o)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
-# The conformance suite (tests/conformance/, its own runner, cmocka-style totals) runs in
-# make check with the rest; make conformance runs it alone, make interop the real peers.
+# The conformance run (tests/conformance/run.c: build/tools/wsconform against the echo servers
+# and wsc, cmocka-style totals) runs in make check with the rest; make conformance runs it
+# alone, make interop the real peers.
 CONF_SRCS := $(sort $(wildcard tests/conformance/*.c))
 TESTS     += $(B)/tests/test_conformance
 
@@ -122,9 +123,10 @@ endif
 EX_COMMON := $(sort $(wildcard examples/common/*.c))
 EXAMPLES  := $(foreach s,$(EX_SRCS),$(B)/examples/$(subst _,-,$(notdir $(s:.c=))))
 
-# Tools: tools/<name>/<name>.c -> $(B)/tools/<name> (wsfuzz, the black-box server fuzzer).
+# Tools: tools/<name>/*.c -> $(B)/tools/<name> (wsfuzz, the black-box server fuzzer; wsconform,
+# the Autobahn-compatible conformance tester).
 TOOL_SRCS := $(sort $(wildcard tools/*/*.c))
-TOOLS     := $(foreach s,$(TOOL_SRCS),$(B)/tools/$(notdir $(s:.c=)))
+TOOLS     := $(patsubst tools/%/,$(B)/tools/%,$(sort $(dir $(TOOL_SRCS))))
 
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_REPLAY := $(FUZZ_SRCS:fuzz/%.c=$(B)/fuzz/%-replay)
@@ -161,7 +163,13 @@ $(B)/tests/%: tests/%.c $(STATIC) $(wildcard tests/*.h)
 	$(CC) $(CPPFLAGS) -Ilib $(TEST_CFLAGS_$*) $(ALL_CFLAGS) $< -o $@ $(STATIC) -lcmocka \
 	  $(ZLIB_LIBS) $(TEST_LIBS_$*) $(LDFLAGS)
 
-$(B)/tests/test_conformance: $(CONF_SRCS) tests/conformance/conformance.h $(STATIC)
+# test_wsconform: the tool's settings, JSON and report code (all of it but its main file).
+WSCONFORM_LIB := $(filter-out tools/wsconform/wsconform.c,$(sort $(wildcard tools/wsconform/*.c)))
+$(B)/tests/test_wsconform: tests/test_wsconform.c $(WSCONFORM_LIB) tools/wsconform/wsconform.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $< $(WSCONFORM_LIB) -o $@ $(STATIC) -lcmocka $(ZLIB_LIBS) $(LDFLAGS)
+
+$(B)/tests/test_conformance: $(CONF_SRCS) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(CONF_SRCS) -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
 
@@ -173,7 +181,7 @@ examples: $(EXAMPLES)
 
 tools: $(TOOLS)
 
-$(B)/tools/%: tools/%/*.c include/ws.h $(STATIC)
+$(B)/tools/%: tools/%/*.c $(wildcard tools/%/*.h) include/ws.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(filter %.c,$^) -o $@ $(STATIC) $(ZLIB_LIBS) $(LDFLAGS)
 
@@ -361,7 +369,8 @@ MUTATE_CMD = $(PYTHON) tools/mutate.py --out '$(B)/mutate' -j '$(MUTATE_JOBS)' \
   --threshold '$(THRESHOLD)' --files '$(FILES)' --match '$(MATCH)' --ids '$(IDS)' \
   --cc '$(CC)' --ar '$(AR)' --cppflags '$(CPPFLAGS)' --cflags '$(ALL_CFLAGS)' \
   --libs '$(ZLIB_LIBS) $(LDFLAGS)' --lib-srcs '$(LIB_SRCS)' --tests '$(TEST_SRCS)' \
-  --conformance '$(CONF_SRCS)' --fuzz '$(FUZZ_SRCS)' \
+  --conformance '$(CONF_SRCS)' --wsconform '$(wildcard tools/wsconform/*.c)' \
+  --fuzz '$(FUZZ_SRCS)' \
   --examples '$(EX_SRCS)' --examples-common '$(EX_COMMON)' \
   --ex-cflags '$(TLS_CFLAGS)' --ex-libs '$(TLS_LIBS)' \
   --extra test_tls '$(TEST_CFLAGS_test_tls)' '$(TEST_LIBS_test_tls)' \

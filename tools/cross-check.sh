@@ -18,8 +18,9 @@
 # loops (and wss://) over real sockets, not byte order. The library underneath them is what
 # the rest of the suite runs. The examples are built with TLS=0 (no target OpenSSL here).
 #
-# CONFORMANCE=1 also runs the conformance suite (--quick) the other way round: the host's
-# test_conformance (built natively in build/) judges the cross-built echo-epoll, echo-poll and
+# CONFORMANCE=1 also runs the conformance cases (--quick) the other way round: the host's
+# wsconform (built natively in build/, driven by test_conformance) judges the cross-built
+# echo-epoll, echo-poll and
 # wsc --echo, each started through a script that execs it under qemu-user. About 2 minutes
 # per architecture here, so it is not part of the default run.
 set -eu
@@ -99,7 +100,7 @@ for arch in $archs; do
 
     if [ "${CONFORMANCE:-0}" = 1 ]; then
         echo "== $arch: conformance (--quick): host judge, $arch echo-epoll, echo-poll, wsc under $qemu"
-        make -s -j"$jobs" WERROR=1 build/tests/test_conformance
+        make -s -j"$jobs" WERROR=1 build/tests/test_conformance build/tools/wsconform
         # shellcheck disable=SC2086
         make -s -j"$jobs" B="$B" CC="$triplet-gcc" AR="$triplet-ar" WERROR=1 ZLIB=1 \
             ZLIB_LIBS=-l:libz.a UV=0 URING=0 TLS=0 CFLAGS="-I$sys/usr/include" \
@@ -112,7 +113,8 @@ for arch in $archs; do
                 "$root/$B/examples/$p" >"$ex/$p"
             chmod +x "$ex/$p"
         done
-        EX_DIR=$ex build/tests/test_conformance --servers echo-epoll,echo-poll --direction both \
+        EX_DIR=$ex WSCONFORM=build/tools/wsconform build/tests/test_conformance \
+            --servers echo-epoll,echo-poll --direction both \
             --quick >"$B/conformance.log" 2>&1 || status=1
         grep -E '^summary' "$B/conformance.log" | grep -v ' 0 FAILED' || true
         echo "$arch conformance: $(tail -n 2 "$B/conformance.log" | head -n 1)"

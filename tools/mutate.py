@@ -827,13 +827,13 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
     def stamp(self):
         h = hashlib.sha1()
         h.update(repr((self.a.cc, self.a.cppflags, self.a.cflags, self.a.libs, self.a.tests,
-                       self.a.conformance, self.a.fuzz, self.a.examples, self.a.examples_common,
+                       self.a.conformance, self.a.wsconform, self.a.fuzz, self.a.examples, self.a.examples_common,
                        self.a.ex_cflags, self.a.ex_libs, self.a.extra, self.lib_srcs,
                        self.a.coverage, self.a.coverage_runs, self.a.max_secs,
                        self.a.split_conformance)).encode())
         with open(os.path.abspath(__file__), "rb") as f:
             h.update(hashlib.sha1(f.read()).digest())  # how the base is built is part of it
-        for d in ("lib", "include", "tests", "fuzz", "examples"):
+        for d in ("lib", "include", "tests", "fuzz", "examples", "tools/wsconform"):
             for dp, dns, fns in os.walk(d):
                 dns.sort()
                 for fn in sorted(fns):
@@ -867,11 +867,14 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
             extra[name] = (shlex.split(cfl), shlex.split(libs))
         ex_cflags, ex_libs = shlex.split(a.ex_cflags), shlex.split(a.ex_libs)
 
+        tool_objs = [s for s in shlex.split(a.wsconform) if not s.endswith("/wsconform.c")]
         for s in shlex.split(a.tests):
             name = os.path.basename(s)[:-2]
             cfl, libs = extra.get(name, ([], []))
-            progs.append(Program(name, [obj(s, ["-Ilib"] + cfl)], ["-lcmocka"] + libs, [],
-                                 mentions_ex_dir([s])))
+            objs = [obj(s, ["-Ilib"] + cfl)]
+            if name == "test_wsconform":  # the tool's code but its main file, as make links it
+                objs += [obj(t, []) for t in tool_objs]
+            progs.append(Program(name, objs, ["-lcmocka"] + libs, [], mentions_ex_dir([s])))
         conf = shlex.split(a.conformance)
         if conf:
             objs, ex = [obj(s, []) for s in conf], mentions_ex_dir(conf)
@@ -892,6 +895,11 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
             cfl, libs = extra.get(name, ([], []))
             self.examples.append(Program(name, [obj(s, ["-D_GNU_SOURCE"] + cfl + ex_cflags)] + common,
                                          libs + ex_libs, [], False))
+        # wsconform, the tester test_conformance runs, is linked beside the examples (EX_DIR):
+        # it judges with the library's checker and frame code, so a mutant reaches it too.
+        wsc = shlex.split(a.wsconform)
+        if wsc:
+            self.examples.append(Program("wsconform", [obj(s, []) for s in wsc], [], [], False))
         return progs
 
     # The conformance runner is one program in make check, but it runs every case group
@@ -1315,6 +1323,7 @@ def main():
     ap.add_argument("--lib-srcs", default="")
     ap.add_argument("--tests", default="")
     ap.add_argument("--conformance", default="")
+    ap.add_argument("--wsconform", default="")
     ap.add_argument("--fuzz", default="")
     ap.add_argument("--examples", default="")
     ap.add_argument("--examples-common", default="")

@@ -41,9 +41,9 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/libws-py.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-# PY_CONFORMANCE=1: the project's conformance suite (BUILD_DIR/tests/test_conformance, quick
-# mode, ~80 s) against examples/echo_server.py as the server and examples/echo_client.py in
-# wsc's place as the client.
+# PY_CONFORMANCE=1: the project's conformance run (BUILD_DIR/tests/test_conformance driving
+# BUILD_DIR/tools/wsconform, quick profile, ~80 s) against examples/echo_server.py as the server
+# and examples/echo_client.py in wsc's place as the client.
 if [ "${PY_CONFORMANCE:-0}" = 1 ]; then
     tester=$b/tests/test_conformance
     if [ ! -x "$tester" ]; then
@@ -54,7 +54,8 @@ if [ "${PY_CONFORMANCE:-0}" = 1 ]; then
     printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$PY" "$here/examples/echo_server.py" >"$tmp/ex/echo-py"
     printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$PY" "$here/examples/echo_client.py" >"$tmp/ex/wsc"
     chmod +x "$tmp/ex/echo-py" "$tmp/ex/wsc"
-    EX_DIR="$tmp/ex" "$tester" --servers echo-py --quick >"$tmp/conformance.log" 2>&1
+    EX_DIR="$tmp/ex" WSCONFORM="$b/tools/wsconform" "$tester" --servers echo-py --quick \
+        >"$tmp/conformance.log" 2>&1
     crc=$?
     grep -E '^(FAIL|summary)' "$tmp/conformance.log"
     tail -n 4 "$tmp/conformance.log" | grep -E 'passed|conformance:'

@@ -8,7 +8,7 @@
  * message is inflated from a reset state, so a back-reference into an earlier message fails
  * ("invalid distance too far back"); the decompressor's window is the agreed one.
  */
-#include "conformance.h"
+#include "wsconform.h"
 
 #include <stdio.h>
 #include <stdlib.h>
