@@ -27,7 +27,7 @@ static int give(const char *value, size_t n, char *out, size_t cap, size_t *len)
 {
     if (len)
         *len = n;
-    if (n + 1 > cap)
+    if (!out || n >= cap)
         return WS_ERR_BUFFER_TOO_SMALL;
     memcpy(out, value, n + 1);
     return n > 0;
@@ -55,7 +55,7 @@ int ws_conn_open_negotiate(ws_conn *c, const ws_handshake *hs, char *out, size_t
             out[0] = '\0';
         return 0;
     }
-    if (n + 1 > cap) {
+    if (!out || n >= cap) {
         if (len)
             *len = n;
         return WS_ERR_BUFFER_TOO_SMALL; /* nothing agreed yet: ask again with room */
