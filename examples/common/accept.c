@@ -177,7 +177,8 @@ void ex_on_accept(struct ex_server *s)
             close(fd);
             continue;
         }
-        if (set_nonblock(fd) != 0 || !ex_new_client(s, fd)) {
+        if (set_nonblock(fd) != 0 ||
+            !(s->new_client ? s->new_client(s, fd) : ex_new_client(s, fd))) {
             close(fd);
             continue;
         }

@@ -245,6 +245,13 @@ static ws_config *make_config(struct ex_server *s, const struct ex_options *o)
     return cfg;
 }
 
+ws_config *ex_server_config(struct ex_server *s)
+{
+    if (!s->cfg)
+        s->cfg = make_config(s, &s->opt);
+    return s->cfg;
+}
+
 struct ex_client *ex_new_client(struct ex_server *s, int fd)
 {
     const struct ex_options *o = &s->opt;
@@ -267,8 +274,7 @@ struct ex_client *ex_new_client(struct ex_server *s, int fd)
         return NULL;
     cl->fd = fd;
     cl->deadline = WS_DEADLINE_NONE;
-    if ((!s->cfg && !(s->cfg = make_config(s, o))) ||
-        ws_conn_new(&cl->c, WS_ROLE_SERVER, 0, s->cfg) != WS_OK ||
+    if (!ex_server_config(s) || ws_conn_new(&cl->c, WS_ROLE_SERVER, 0, s->cfg) != WS_OK ||
         ws_conn_set_budget(cl->c, s->budget) != WS_OK ||
         (s->tls && !(cl->tls = ex_tls_new(s->tls, fd, NULL)))) {
         ws_conn_free(cl->c);

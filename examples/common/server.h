@@ -147,6 +147,10 @@ struct ex_server {
     /* A client's connection is over (whatever the reason; it is freed, or lingers without
      * its ws_conn until the peer's end of file): release cl->app. */
     void (*on_drop)(struct ex_server *s, struct ex_client *cl);
+    /* Optional: a server with connections of its own kind (h2-server) takes each accepted,
+     * non-blocking socket here instead of ex_new_client (NULL: refused, the socket is
+     * closed). It counts them in s->count and keeps them out of by_fd and ex_service. */
+    struct ex_client *(*new_client)(struct ex_server *s, int fd);
     void *app;
     int lfd;
     struct ex_client listener;   /* the listening socket, watched like a client */
@@ -182,6 +186,11 @@ void ex_parse_args(int argc, char **argv, struct ex_options *o, int broadcast);
  * limit needs (reassembly, and an output queue whose capacity doubles), plus room for the
  * deflate contexts: max(4 MiB, 3 x max_message + 1 MiB). */
 uint64_t ex_default_conn_memory(uint64_t max_message);
+
+/* The configuration every connection of s is made with (s->cfg, from the shared flags:
+ * message limit, deflate, high-water mark and policy, ping, idle, message and send timeouts),
+ * made on first use; NULL when out of memory. */
+ws_config *ex_server_config(struct ex_server *s);
 
 /* Listen on opt.host:opt.port (port 0: any free port), non-blocking, and print exactly
  * "listening on HOST:PORT" as the first stdout line. With --tls-cert, load the certificate

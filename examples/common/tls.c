@@ -20,10 +20,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#define ALPN_MAX 8
+
 struct ex_tls_ctx {
     SSL_CTX *ctx;
     int client;
     int verify; /* client: check the server's chain and name */
+    const char *alpn[ALPN_MAX]; /* server: what it speaks, in order of preference */
+    int nalpn;
 };
 
 struct ex_tls {
@@ -35,6 +39,7 @@ struct ex_tls {
     int eof;            /* the stream ended: close_notify, or end of file after the handshake */
     int failed;         /* a TLS failure: nothing but its alert is ever written */
     int close_sent;     /* close_notify queued */
+    char alpn[256];     /* the protocol ALPN chose, "" for none */
     uint64_t close_deadline;
     char host[256];
     char error[512];
@@ -139,6 +144,64 @@ void ex_tls_ctx_free(struct ex_tls_ctx *x)
         return;
     SSL_CTX_free(x->ctx);
     free(x);
+}
+
+/* Server: the first of our protocols that the client's list (length-prefixed names) has. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned inlen, void *arg)
+{
+    const struct ex_tls_ctx *x = arg;
+    (void)ssl;
+    for (int i = 0; i < x->nalpn; i++) {
+        size_t n = strlen(x->alpn[i]);
+        for (unsigned pos = 0; pos < inlen; pos += 1u + in[pos]) {
+            if (pos + 1u + in[pos] > inlen)
+                break; /* a malformed list: OpenSSL checks it too */
+            if (in[pos] == n && memcmp(in + pos + 1, x->alpn[i], n) == 0) {
+                *out = in + pos + 1;
+                *outlen = in[pos];
+                return SSL_TLSEXT_ERR_OK;
+            }
+        }
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL; /* RFC 7301 3.2: no_application_protocol */
+}
+
+int ex_tls_ctx_set_alpn(struct ex_tls_ctx *x, const char *const *protos, int n)
+{
+    unsigned char wire[ALPN_MAX * 256];
+    size_t len = 0;
+
+    if (n < 0 || n > ALPN_MAX)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        size_t k = strlen(protos[i]);
+        if (k == 0 || k > 255)
+            return -1;
+        wire[len++] = (unsigned char)k;
+        memcpy(wire + len, protos[i], k);
+        len += k;
+        x->alpn[i] = protos[i];
+    }
+    x->nalpn = n;
+    if (x->client)
+        return SSL_CTX_set_alpn_protos(x->ctx, wire, (unsigned)len) == 0 ? 0 : -1;
+    SSL_CTX_set_alpn_select_cb(x->ctx, alpn_select, x);
+    return 0;
+}
+
+const char *ex_tls_alpn(struct ex_tls *t)
+{
+    if (!t->alpn[0] && SSL_is_init_finished(t->ssl)) {
+        const unsigned char *p = NULL;
+        unsigned n = 0;
+        SSL_get0_alpn_selected(t->ssl, &p, &n);
+        if (p && n < sizeof t->alpn) {
+            memcpy(t->alpn, p, n); /* kept: the answer never changes */
+            t->alpn[n] = '\0';
+        }
+    }
+    return t->alpn;
 }
 
 static int is_ip_literal(const char *host)
@@ -521,6 +584,19 @@ int ex_tls_established(const struct ex_tls *t)
 {
     (void)t;
     return 0;
+}
+int ex_tls_ctx_set_alpn(struct ex_tls_ctx *x, const char *const *protos, int n)
+{
+    (void)x;
+    (void)protos;
+    (void)n;
+    return -1;
+}
+
+const char *ex_tls_alpn(struct ex_tls *t)
+{
+    (void)t;
+    return "";
 }
 
 int ex_tls_failed(const struct ex_tls *t)

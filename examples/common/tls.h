@@ -50,6 +50,12 @@ struct ex_tls_ctx *ex_tls_server_ctx(const char *cert_file, const char *key_file
 struct ex_tls_ctx *ex_tls_client_ctx(const char *ca_file, int insecure, char *err,
                                      size_t errlen);
 void ex_tls_ctx_free(struct ex_tls_ctx *x);
+/* ALPN (RFC 7301). Server: choose from the client's list the first of protos (in order of
+ * preference, e.g. {"h2", "http/1.1"}) it offers; a client offering none of them gets the
+ * no_application_protocol alert; one offering no ALPN at all is served without. Client: offer
+ * protos. The strings must outlive the context. 0, or -1 (too many or too long: at most 8,
+ * each 1..255 bytes). */
+int ex_tls_ctx_set_alpn(struct ex_tls_ctx *x, const char *const *protos, int n);
 
 /* A connection over socket fd (the caller's: never closed here). host != NULL makes it a
  * client that sends SNI (for a name) and expects host (a name or an IP address) in the
@@ -79,6 +85,9 @@ size_t ex_tls_pending(const struct ex_tls *t);
  * error. */
 int ex_tls_close(struct ex_tls *t, uint64_t now, uint64_t *deadline);
 
+/* The protocol ALPN chose once the handshake completed: its name (NUL-terminated, valid as
+ * long as t), or "" when none was negotiated (or not yet). */
+const char *ex_tls_alpn(struct ex_tls *t);
 /* 1 once the handshake completed. */
 int ex_tls_established(const struct ex_tls *t);
 /* 1 after a TLS failure (then ex_tls_error says why). */
