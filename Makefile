@@ -10,6 +10,7 @@
 #   make bench           benchmarks (see bench/; QUICK=1 for a short run; make bench-callgrind)
 #   make conformance     the Autobahn-style conformance suite alone (also part of check)
 #   make interop         against Python websockets, Node ws, Chromium, nginx (tests/interop)
+#   make h2-check        WebSockets over HTTP/2: h2-server against Python h2 and Chromium
 #   make wsfuzz-run      the black-box fuzzer tools/wsfuzz against the echo servers (WSFUZZ_SESSIONS,
 #                        WSFUZZ_SEED) and against a deliberately broken server it must fail
 #   make python-check    the Python binding's tests (bindings/python) against build/libws.so
@@ -22,7 +23,8 @@
 #   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1,
 #            UV=0|1, URING=0|1 (echo-uv, echo-uring; default: 1 when libuv / liburing is found),
 #            TLS=0|1 (wss:// in the examples through OpenSSL; default: 1 when a program using
-#            libssl builds with $(CC); the library itself never uses TLS)
+#            libssl builds with $(CC); the library itself never uses TLS),
+#            H2=0|1 (h2-server, WebSockets over HTTP/2 on nghttp2; default: 1 when found)
 
 VERSION   := 0.2.0
 SOVERSION := 0
@@ -101,6 +103,17 @@ ifeq ($(TLS),1)
 TLS_CFLAGS := -DEX_HAVE_TLS=1 $(SSL_CFLAGS)
 TLS_LIBS   := $(SSL_LIBS)
 endif
+# h2-server (examples/h2_server.c): WebSockets over HTTP/2 on nghttp2 (Debian libnghttp2-dev),
+# built when found; H2=0 leaves it out. Without TLS it serves h2c (prior knowledge) and
+# HTTP/1.1 only.
+H2_CFLAGS := $(shell pkg-config --cflags libnghttp2 2>/dev/null)
+H2_LIBS   := $(or $(shell pkg-config --libs libnghttp2 2>/dev/null),-lnghttp2)
+ifeq ($(origin H2), undefined)
+H2 := $(shell printf '\043include <nghttp2/nghttp2.h>\nint main(void){return nghttp2_version(0)==0;}\n' | \
+          $(CC) $(H2_CFLAGS) -x c - $(H2_LIBS) -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+EX_CFLAGS_h2-server := $(H2_CFLAGS)
+EX_LIBS_h2-server   := $(H2_LIBS)
 TEST_CFLAGS_test_tls := $(TLS_CFLAGS)
 TEST_LIBS_test_tls   := $(TLS_LIBS)
 EX_CFLAGS_echo-uv    := $(UV_CFLAGS)
@@ -118,7 +131,10 @@ ifneq ($(HAVE_KQUEUE),1)
 EX_SRCS   := $(filter-out examples/echo_kqueue.c,$(EX_SRCS))
 endif
 ifneq ($(HAVE_EPOLL),1)
-EX_SRCS   := $(filter-out examples/echo_epoll.c,$(EX_SRCS))
+EX_SRCS   := $(filter-out examples/echo_epoll.c examples/h2_server.c,$(EX_SRCS))
+endif
+ifneq ($(H2),1)
+EX_SRCS   := $(filter-out examples/h2_server.c,$(EX_SRCS))
 endif
 EX_COMMON := $(sort $(wildcard examples/common/*.c))
 EXAMPLES  := $(foreach s,$(EX_SRCS),$(B)/examples/$(subst _,-,$(notdir $(s:.c=))))
@@ -262,6 +278,20 @@ conformance: all
 interop: all
 	@EX_DIR=$(B)/examples sh tests/interop/run.sh
 
+# WebSockets over HTTP/2 (RFC 8441): tests/interop/h2_test.py (Python's h2 + wsproto, then
+# headless Chromium when installed) against h2-server, which it starts itself. Needs
+# python3-h2, python3-wsproto, openssl; H2_STRICT=1 fails instead of skipping what is missing.
+.PHONY: h2-check
+h2-check: examples
+	@if [ ! -x $(B)/examples/h2-server ]; then \
+	  echo "h2-check: h2-server not built (H2=0, or no libnghttp2-dev)"; exit $(if $(H2_STRICT),1,0); fi; \
+	if ! $(or $(PYTHON_H2),/usr/bin/python3) -c 'import h2, wsproto' 2>/dev/null; then \
+	  echo "h2-check: needs python3-h2 and python3-wsproto"; exit $(if $(H2_STRICT),1,0); fi; \
+	chromium=$$(command -v chromium || command -v chromium-browser || true); \
+	[ -n "$$chromium" ] || echo "h2-check: no chromium: the browser part is skipped"; \
+	timeout -k 5 180 $(or $(PYTHON_H2),/usr/bin/python3) tests/interop/h2_test.py \
+	  $(B)/examples "$$chromium"
+
 # wsfuzz (tools/wsfuzz/) against echo-epoll, echo-poll (and echo-uv, echo-uring where built):
 # WSFUZZ_SESSIONS each (default 1000), a fresh seed unless WSFUZZ_SEED; then the check that it
 # passes a strict server it did not write and fails each bug of a deliberately broken one.
@@ -375,7 +405,8 @@ MUTATE_CMD = $(PYTHON) tools/mutate.py --out '$(B)/mutate' -j '$(MUTATE_JOBS)' \
   --ex-cflags '$(TLS_CFLAGS)' --ex-libs '$(TLS_LIBS)' \
   --extra test_tls '$(TEST_CFLAGS_test_tls)' '$(TEST_LIBS_test_tls)' \
   --extra echo-uv '$(EX_CFLAGS_echo-uv)' '$(EX_LIBS_echo-uv)' \
-  --extra echo-uring '$(EX_CFLAGS_echo-uring)' '$(EX_LIBS_echo-uring)' $(if $(LIST),--list)
+  --extra echo-uring '$(EX_CFLAGS_echo-uring)' '$(EX_LIBS_echo-uring)' \
+  --extra h2-server '$(EX_CFLAGS_h2-server)' '$(EX_LIBS_h2-server)' $(if $(LIST),--list)
 
 mutate:
 	@$(MUTATE_CMD) --count '$(or $(COUNT),0)' --seed '$(SEED)' --budget '$(or $(BUDGET),0)' \

@@ -927,7 +927,8 @@ WS_EXPORT int ws_handshake_body(const ws_handshake *hs, const uint8_t **p, size_
  *      bytes are copied, so nghttp2's buffers need not outlive the callback; a negative
  *      return -> answer the error (step 5);
  *   4. on on_frame_recv_callback for that stream's HEADERS with END_HEADERS:
- *      r = ws_h2_end_headers(hs); on WS_HANDSHAKE_COMPLETE, pick a subprotocol/extensions from the views and
+ *      r = ws_h2_end_headers(hs); on WS_HANDSHAKE_COMPLETE, pick a subprotocol from the views,
+ *      agree permessage-deflate with ws_conn_open_negotiate() (below) and
  *      nghttp2_submit_response() with ":status: 200" (plus "sec-websocket-protocol",
  *      "sec-websocket-extensions" as chosen) and a data provider that does not end the stream;
  *      from then on the stream's DATA payload is the WebSocket byte stream: hand it to the
@@ -935,8 +936,8 @@ WS_EXPORT int ws_handshake_body(const ws_handshake *hs, const uint8_t **p, size_
  *      its output as DATA on the stream;
  *   5. on an error: ":status" = ws_handshake_error_status(hs) (add "sec-websocket-version: 13"
  *      for 426), then end or reset the stream.
- * With nghttp3 (HTTP/3) it is the same with SETTINGS_ENABLE_CONNECT_PROTOCOL in the HTTP/3
- * SETTINGS frame. ws_handshake_accept/write_error are HTTP/1.1 only (WS_ERR_STATE here).
+ * examples/h2_server.c does all of this (and per-stream flow control). With nghttp3 (HTTP/3)
+ * it is the same with SETTINGS_ENABLE_CONNECT_PROTOCOL in the HTTP/3 SETTINGS frame. ws_handshake_accept/write_error are HTTP/1.1 only (WS_ERR_STATE here).
  */
 /* Frozen (never grows), so arrays of it need no size. */
 typedef struct ws_h2_header {
