@@ -73,7 +73,7 @@ void ws__conn_end(ws_conn *c, uint16_t code, const char *why)
 {
     c->failed = 1;
     c->state = WS_STATE_CLOSED;
-    c->t_closing = c->now;
+    c->t_phase = c->now;
     c->rx_msg_op = 0;
     ws__conn_push_data(c, WS_EV_CLOSE, 0, (const uint8_t *)why, strlen(why))->close_code = code;
 }
@@ -369,8 +369,20 @@ int ws_conn_get_stats(const ws_conn *c, ws_conn_stats *st, size_t st_size)
 {
     if (!c || !st || st_size < WS__MIN_STATS)
         return WS_ERR_INVALID_ARG;
-    ws_conn_stats s = c->st;
-    s.buffered = ws_conn_buffered_amount(c);
+    const struct conn_stats *k = &c->st;
+    ws_conn_stats s = {.bytes_in = k->bytes_in,
+                       .bytes_out = k->bytes_out,
+                       .frames_in = k->frames_in,
+                       .frames_out = k->frames_out,
+                       .messages_in = k->messages_in,
+                       .messages_out = k->messages_out,
+                       .pings_sent = k->pings_sent,
+                       .pongs_received = k->pongs_received,
+                       .last_rtt_ms = k->last_rtt_ms,
+                       .buffered = ws_conn_buffered_amount(c),
+                       .close_code_sent = k->close_code_sent,
+                       .close_code_received = k->close_code_received,
+                       .closed_by_peer = k->closed_by_peer};
     ws__struct_copy(st, st_size, &s, sizeof s);
     return WS_OK;
 }

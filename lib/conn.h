@@ -57,13 +57,19 @@ void ws__config_unuse(const ws_config *cfg);
 /* Give a new connection's deflate state cfg's deflate options. */
 int ws__config_apply_deflate(const ws_config *cfg, ws__pmd **pp, const ws_allocator *a);
 
+/* The counters of ws_conn_stats (its `buffered` is computed when asked). */
+struct conn_stats {
+    uint64_t bytes_in, bytes_out, frames_in, frames_out, messages_in, messages_out;
+    uint64_t pings_sent, pongs_received, last_rtt_ms;
+    uint16_t close_code_sent, close_code_received;
+    uint8_t closed_by_peer;
+};
+
 struct ws_conn {
     const ws_config *cfg;  /* options, the caller's allocator, the random hook */
     ws_allocator alloc;    /* what the layers allocate through: counts, then cfg->alloc */
     ws_budget *budget;     /* shared memory budget, NULL if none */
     uint64_t live;         /* bytes allocated through alloc and not freed */
-    uint8_t mem_refused;   /* an allocation was refused by the limit or the budget */
-    uint8_t cfg_own;       /* cfg is this connection's own copy (allocated through alloc) */
     ws_frame_decoder dec;
     ws_outq out;
 
@@ -71,23 +77,36 @@ struct ws_conn {
     uint8_t *rbuf; /* reassembly of fragmented (or chunked) messages */
     size_t rlen, rcap;
     uint64_t rx_msg_len;
-    ws_utf8_state rx_utf8, tx_utf8;
 
     /* events waiting to be taken, a small ring */
     ws_event ev[EVQ];
-    uint8_t ev_head, ev_count;
-    uint8_t view_live;   /* the last event handed out points into our memory: keep it */
-    uint8_t eof_pending; /* end of file seen while fed input was still buffered */
 
     /* input given to ws_conn_feed (read-only bytes), kept until processed */
     uint8_t *ibuf;
-    uint32_t icap, ipos, ilen, max_input;
     /* the caller's buffer during ws_conn_feed_inplace, for WS_EVF_IN_INPUT */
     const uint8_t *in_lo, *in_hi;
 
-    /* time, in the caller's milliseconds */
-    uint64_t now, t_open, t_last_rx, t_last_ping, t_closing, t_msg_start, t_out_progress;
+    /* time, in the caller's milliseconds. t_phase: while connecting, when the clock started
+     * (the handshake timeout counts from it); once closing, when the closing began. */
+    uint64_t now, t_phase, t_last_rx, t_last_ping, t_msg_start, t_out_progress;
+    uint64_t ping_seq;      /* the timer ping's payload is this, big-endian */
+    struct conn_aux *aux;   /* control-frame scratch, allocated when first needed */
 
+    struct conn_stats st;
+
+    ws_handshake *hs;  /* only while connecting (or to show a failed client handshake) */
+    char *subprotocol; /* negotiated, NUL-terminated; NULL if none */
+    ws__pmd *pmd;      /* permessage-deflate options and state; NULL until an option is set */
+
+    /* the small fields, together */
+    ws_utf8_state rx_utf8, tx_utf8;
+    uint32_t icap, ipos, ilen; /* ibuf's size, next byte, bytes held */
+    uint32_t subprotocol_len;
+    uint8_t ev_head, ev_count;
+    uint8_t view_live;   /* the last event handed out points into our memory: keep it */
+    uint8_t eof_pending; /* end of file seen while fed input was still buffered */
+    uint8_t mem_refused; /* an allocation was refused by the limit or the budget */
+    uint8_t cfg_own;     /* cfg is this connection's own copy (allocated through alloc) */
     uint8_t role, state;
     uint8_t fast_rx; /* FAST_RX_*: which straight-line receive path applies */
     uint8_t fast_tx; /* FAST_TX_*: which straight-line send path applies */
@@ -95,15 +114,6 @@ struct ws_conn {
     uint8_t close_sent, close_received, failed, eof, close_waited;
     uint8_t ping_outstanding, clock_set;
     uint8_t ctl_len, pong_pending, pong_len, key_pos;
-    uint64_t ping_seq;      /* the timer ping's payload is this, big-endian */
-    struct conn_aux *aux;   /* control-frame scratch, allocated when first needed */
-
-    ws_conn_stats st;
-
-    ws_handshake *hs;  /* only while connecting (or to show a failed client handshake) */
-    char *subprotocol; /* negotiated, NUL-terminated; NULL if none */
-    size_t subprotocol_len;
-    ws__pmd *pmd;      /* permessage-deflate options and state; NULL until an option is set */
     uint8_t hs_state;  /* HS_* below */
 };
 

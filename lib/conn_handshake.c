@@ -32,7 +32,7 @@ static int keep_subprotocol(ws_conn *c, const char *p, size_t len)
     c->subprotocol = ws__malloc(&c->alloc, len + 1);
     if (!c->subprotocol)
         return WS_ERR_NOMEM;
-    c->subprotocol_len = len;
+    c->subprotocol_len = (uint32_t)len; /* a header value: far below 4 GiB */
     memcpy(c->subprotocol, p, len);
     c->subprotocol[len] = '\0';
     return WS_OK;

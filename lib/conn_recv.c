@@ -42,7 +42,7 @@ static void on_close_frame(ws_conn *c, const uint8_t *p, size_t n)
         }
     }
     c->state = WS_STATE_CLOSED;
-    c->t_closing = c->now;
+    c->t_phase = c->now;
     ws_event *e = ws__conn_push_data(c, WS_EV_CLOSE, 0, n > 2 ? p + 2 : NULL, n > 2 ? n - 2 : 0);
     e->close_code = (uint16_t)code;
     e->by_peer = (uint8_t)by_peer;

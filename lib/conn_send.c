@@ -123,7 +123,7 @@ int ws__conn_queue_close(ws_conn *c, uint16_t code, const uint8_t *reason, size_
     if (r == WS_OK) {
         c->close_sent = 1;
         c->st.close_code_sent = code ? code : WS_CLOSE_NO_STATUS;
-        c->t_closing = c->now;
+        c->t_phase = c->now;
     }
     return r;
 }

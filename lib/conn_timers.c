@@ -75,7 +75,7 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
     if (!c->failed && !c->ev_count && ws__conn_inflate_pending(c))
         return c->now; /* an inflate step left work: due now, after the other connections */
     if (c->state == WS_STATE_CONNECTING && c->cfg->t_handshake)
-        WS_MIN_DEADLINE_(c->t_open + c->cfg->t_handshake);
+        WS_MIN_DEADLINE_(c->t_phase + c->cfg->t_handshake);
     if (c->state == WS_STATE_OPEN) {
         if (c->ping_outstanding && c->cfg->t_pong)
             WS_MIN_DEADLINE_(c->t_last_ping + c->cfg->t_pong);
@@ -89,14 +89,14 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
             WS_MIN_DEADLINE_((quiet_since(c) / QUIET_MS + 2) * QUIET_MS);
     }
     if (c->state == WS_STATE_CLOSING && c->cfg->t_close)
-        WS_MIN_DEADLINE_(c->t_closing + c->cfg->t_close);
+        WS_MIN_DEADLINE_(c->t_phase + c->cfg->t_close);
     if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->cfg->t_message)
         WS_MIN_DEADLINE_(c->t_msg_start + c->cfg->t_message);
     if (c->cfg->t_send && !c->close_waited && !c->eof && ws__outq_pending(&c->out) > 0)
         WS_MIN_DEADLINE_(c->t_out_progress + c->cfg->t_send);
     if (c->state == WS_STATE_CLOSED && !c->eof && !c->close_waited && c->cfg->t_close &&
         (ws__outq_pending(&c->out) > 0 || (c->role == WS_ROLE_CLIENT && !c->failed)))
-        WS_MIN_DEADLINE_(c->t_closing + c->cfg->t_close);
+        WS_MIN_DEADLINE_(c->t_phase + c->cfg->t_close);
 #undef WS_MIN_DEADLINE_
     return d;
 }
@@ -111,7 +111,10 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
         /* First tick: the time origin for every timer (a clock may well start at 0, so
          * "now == 0" cannot tell whether this happened). */
         c->clock_set = 1;
-        c->t_open = c->t_last_rx = c->t_last_ping = now_ms;
+        c->t_last_rx = c->t_last_ping = now_ms;
+        if (c->state == WS_STATE_CONNECTING)
+            c->t_phase = now_ms; /* the handshake's time starts (a closing started before
+                                    the clock keeps its time, 0) */
     }
     c->now = now_ms;
     /* Quiet for a second: give back a large drained output buffer (busy connections keep it,
@@ -135,7 +138,7 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
 
     switch (c->state) {
     case WS_STATE_CONNECTING:
-        if (c->cfg->t_handshake && now_ms >= c->t_open + c->cfg->t_handshake) {
+        if (c->cfg->t_handshake && now_ms >= c->t_phase + c->cfg->t_handshake) {
             ws__conn_fail(c, WS_ERR_HANDSHAKE_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
             c->close_waited = 1; /* the peer is unresponsive: don't wait for it to read */
         }
@@ -160,13 +163,13 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
             send_timer_ping(c);
         break;
     case WS_STATE_CLOSING:
-        if (c->cfg->t_close && now_ms >= c->t_closing + c->cfg->t_close) {
+        if (c->cfg->t_close && now_ms >= c->t_phase + c->cfg->t_close) {
             ws__conn_fail(c, WS_ERR_CLOSE_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
             c->close_waited = 1; /* waited long enough already */
         }
         break;
     default:
-        if (c->cfg->t_close && now_ms >= c->t_closing + c->cfg->t_close)
+        if (c->cfg->t_close && now_ms >= c->t_phase + c->cfg->t_close)
             c->close_waited = 1;
         break;
     }

@@ -324,7 +324,6 @@ int ws_frame_decoder_reset(ws_frame_decoder *d)
     d->error = 0;
     d->hbuf_len = 0;
     d->remaining = 0;
-    d->offset = 0;
     d->mask_off = 0;
     return WS_OK;
 }
@@ -332,7 +331,6 @@ int ws_frame_decoder_reset(ws_frame_decoder *d)
 static int header_done(ws_frame_decoder *d, ws_frame_event *ev)
 {
     d->remaining = d->hdr.payload_len;
-    d->offset = 0;
     d->mask_off = 0;
     d->hbuf_len = 0;
     d->state = d->remaining ? WS__DEC_PAYLOAD : WS__DEC_EMPTY;
@@ -430,7 +428,6 @@ static inline void whole_event(ws_frame_decoder *d, uint8_t *p, size_t k, ws_fra
     ev->len = k;
     ev->offset = 0;
     ev->frame_end = 1;
-    d->offset = k;
 }
 
 static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
@@ -500,8 +497,7 @@ static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *cons
         ev->header = &d->hdr;
         ev->data = in;
         ev->len = k;
-        ev->offset = d->offset;
-        d->offset += k;
+        ev->offset = d->hdr.payload_len - d->remaining; /* what was handed out already */
         d->remaining -= k;
         ev->frame_end = d->remaining == 0;
         if (ev->frame_end)

@@ -65,8 +65,7 @@ unsigned ws__mask_kernels(void);
 
 struct ws_frame_decoder {
     ws_frame_header hdr;   /* header being parsed, or the frame whose payload is streaming */
-    uint64_t remaining;    /* payload bytes still to come */
-    uint64_t offset;       /* payload bytes already handed out */
+    uint64_t remaining;    /* payload bytes still to come (handed out: payload_len - it) */
     uint64_t max_payload;
     unsigned flags;
     int error;             /* sticky error, 0 if none */
