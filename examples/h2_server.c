@@ -148,6 +148,7 @@ struct conn {
     size_t resp_len, resp_off;
     uint64_t started, idle_since, linger_until;
     size_t linger_bytes;
+    int goaway;            /* draining: GOAWAY submitted */
     int ready;             /* in the ready list: work left for another turn */
     struct conn *next_ready;
     struct conn *prev, *next; /* all connections */
@@ -767,9 +768,7 @@ static int start_h2(struct conn *c)
     if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
         nghttp2_session_set_local_window_size(c->ng, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0)
         return -1;
-    if (g.draining)
-        nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
-    return 0;
+    return 0; /* draining: GOAWAY comes with the first flush (no stream yet) */
 }
 
 static int h2_input(struct conn *c, const uint8_t *p, size_t n)
@@ -986,6 +985,14 @@ static void flush(struct conn *c)
         return;
     }
     if (c->mode == M_H2) {
+        /* Draining: GOAWAY once the WebSockets are closed, not before -- a client may take
+         * GOAWAY as the end (some stop reading frames then), and the close frames come first. */
+        if (g.draining && c->nstreams == 0 && !c->goaway) {
+            c->goaway = 1;
+            nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
+                                  nghttp2_session_get_last_proc_stream_id(c->ng),
+                                  NGHTTP2_NO_ERROR, NULL, 0);
+        }
         for (;;) {
             if (c->outp_len == 0) {
                 ssize_t n = nghttp2_session_mem_send(c->ng, &c->outp);
@@ -1177,8 +1184,9 @@ static struct ex_client *new_conn(struct ex_server *s, int fd)
     return &c->cl;
 }
 
-/* SIGINT/SIGTERM: every WebSocket gets close 1001, every h2 connection GOAWAY; the loop ends
- * when all are gone or 2 s later. */
+/* SIGINT/SIGTERM: every WebSocket gets close 1001, every h2 connection GOAWAY once its
+ * streams are gone (new extended CONNECTs meanwhile: 503); the loop ends when all connections
+ * are gone or 2 s later. */
 static void start_drain(uint64_t now)
 {
     g.draining = 1;
@@ -1192,10 +1200,7 @@ static void start_drain(uint64_t now)
                     ws_conn_close(st->ws, WS_CLOSE_GOING_AWAY, "going away", 10);
                     stream_pump(c, st);
                 }
-            nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE,
-                                  nghttp2_session_get_last_proc_stream_id(c->ng),
-                                  NGHTTP2_NO_ERROR, NULL, 0);
-            flush(c);
+            flush(c); /* GOAWAY follows once its last stream is gone (flush) */
         } else if (c->mode == M_H1_WS && ws_conn_state(c->ws) == WS_STATE_OPEN) {
             ws_conn_close(c->ws, WS_CLOSE_GOING_AWAY, "going away", 10);
             flush(c);

@@ -17,7 +17,8 @@ checks, one "PASS/FAIL h2/<check>" line each:
   - malformed or refused extended CONNECTs get the answers the server documents (a :status or
     RST_STREAM PROTOCOL_ERROR), and the connection goes on serving;
   - the page over h2 and over http/1.1, /conn, an HTTP/1.1 WebSocket upgrade on the same port;
-  - h2c (cleartext, prior knowledge);
+  - h2c (cleartext, prior knowledge), the heartbeat ping of a stream's ws_conn, and SIGTERM
+    with a WebSocket open (close 1001, GOAWAY, exit 0);
   - with CHROMIUM: headless Chromium loads the page over h2 and opens a WebSocket that goes
     over the same h2 connection (the server's "transport?" answer says h2 and the conn number
     of the page's own /conn fetch);
@@ -123,7 +124,13 @@ class Client:
             st.raw += ev.data
             if st.ws and ev.data and st.ws.state.name != "CLOSED":
                 st.ws.receive_data(ev.data)
-                st.events.extend(st.ws.events())
+                for e in st.ws.events():
+                    st.events.append(e)
+                    if isinstance(e, Ping) and st.ws.state.name == "OPEN":
+                        # Pongs answer pings at once (the server's heartbeat), window allowing.
+                        pong = st.ws.send(e.response())
+                        if self.conn.local_flow_control_window(st.sid) >= len(pong):
+                            self.conn.send_data(st.sid, pong)
             else:
                 st.body += ev.data
         elif isinstance(ev, h2.events.StreamReset) and st:
@@ -466,7 +473,8 @@ def pages(port, ca):
 
 
 def cleartext(ex_dir):
-    p, port = start_server(ex_dir, [])
+    p, port = start_server(ex_dir, ["--ping", "0.5"])
+    stopped = False
     try:
         sock = socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT)
         cl = Client(sock)
@@ -474,10 +482,38 @@ def cleartext(ex_dir):
         cl.ws_send(st, TextMessage("transport?"))
         t = cl.message(st)
         check("h2c prior knowledge (%s)" % t, t.startswith("h2c conn=") and t.endswith("tls=0"), t)
+        # The stream's ws_conn runs its timers: the heartbeat ping comes (--ping 0.5), and is
+        # answered (Client.handle).
+        cl.wait(lambda: any(isinstance(e, Ping) for e in st.events), "a heartbeat ping")
+        ping = [e for e in st.events if isinstance(e, Ping)][0]
+        st.events = [e for e in st.events if not isinstance(e, Ping)]
+        check("heartbeat ping on an h2 stream (%d-byte payload), answered" % len(ping.payload),
+              True)
         close_all(cl, [st])
+        # SIGTERM with a WebSocket open: close 1001 on it, GOAWAY, exit 0.
+        st2 = cl.open_ws()
+        cl.ws_send(st2, TextMessage("before the drain"))
+        cl.message(st2)
+        p.send_signal(signal.SIGTERM)
+        m = cl.message(st2)
+        check("SIGTERM: close 1001 on the open WebSocket (%s)" % getattr(m, "code", m),
+              isinstance(m, CloseConnection) and m.code == 1001, m)
+        cl.ws_send(st2, m.response())
+        cl.conn.end_stream(st2.sid)
+        cl.flush()
+        cl.wait(lambda: cl.terminated is not None, "GOAWAY")
+        check("SIGTERM: GOAWAY (%s)" % cl.terminated.error_code,
+              cl.terminated.error_code == h2.errors.ErrorCodes.NO_ERROR, cl.terminated)
+        try:
+            rc = p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = "still running 5 s after SIGTERM"
+        stopped = True
+        check("SIGTERM with a WebSocket open: exit 0", rc == 0, rc)
         sock.close()
     finally:
-        stop_server(p, "h2c server")
+        if not stopped:
+            stop_server(p, "h2c server")
 
 
 CHROMIUM_PAGE = r"""<!doctype html>
