@@ -18,8 +18,10 @@
  */
 #include "internal.h"
 
-/* Smallest block; a bigger frame gets a block of its own size. */
-enum { BLK_MIN = 2048 - (int)sizeof(ws_outq_blk) };
+/* Smallest block; a bigger frame gets a block of its own size. A busy line's next block is as
+ * big as its last one, up to BLK_KEEP_MAX: one large message must not make every later block
+ * large (memory a connection near its limit would be refused for a small frame). */
+enum { BLK_MIN = 2048 - (int)sizeof(ws_outq_blk), BLK_KEEP_MAX = 65536 };
 
 static size_t blk_bytes(const ws_outq_blk *b)
 {
@@ -77,7 +79,7 @@ uint8_t *ws__outq_reserve_slow(ws_outq *q, const ws_allocator *a, size_t n)
     } else {
         size_t cap = BLK_MIN;
         if (t && t->cap > cap)
-            cap = t->cap; /* a busy line keeps its block size */
+            cap = t->cap < BLK_KEEP_MAX ? t->cap : BLK_KEEP_MAX; /* a busy line's size */
         if (cap < n)
             cap = n;
         b = ws__malloc(a, sizeof *b + cap);

@@ -487,6 +487,37 @@ static void test_discard_releases_everything(void **state)
 /* The quiet-second wake-up (to give buffers back) sits on a whole-second grid: a stream of
  * reads does not move the connection's deadline each time, yet the buffers still go once the
  * line has been quiet. */
+/* One large message does not make every later block as large: after a 1 MiB frame, a small
+ * one (the big one still unwritten) takes a block of at most 64 KiB. */
+static void test_block_size_after_a_large_send(void **state)
+{
+    (void)state;
+    uint32_t rng = 3;
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    ws_conn *c = conn_open(WS_ROLE_SERVER, &a, &rng);
+    assert_non_null(c);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_HIGH_WATER, (uint64_t)4 << 20), WS_OK);
+    size_t big = (size_t)1 << 20;
+    uint8_t *p = calloc(1, big);
+    assert_non_null(p);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, p, big, 0), WS_OK);
+    uint64_t after_big = ws_conn_memory(c);
+    assert_true(after_big >= big);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "small", 5, 0), WS_OK);
+    uint64_t grew = ws_conn_memory(c) - after_big;
+    assert_true(grew > 0);
+    assert_true(grew <= 65536 + 256);
+    /* Both go out in order, whole. */
+    bytes out = {0};
+    take_output(c, &out, 0);
+    assert_int_equal(out.n, 10 + big + 2 + 5);
+    assert_memory_equal(out.p + out.n - 5, "small", 5);
+    bytes_free(&out);
+    free(p);
+    ws_conn_free(c);
+}
+
 static void test_trim_deadline_moves_once_a_second(void **state)
 {
     (void)state;
@@ -533,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_output_never_moves),
         cmocka_unit_test(test_discard_releases_everything),
         cmocka_unit_test(test_trim_deadline_moves_once_a_second),
+        cmocka_unit_test(test_block_size_after_a_large_send),
     };
     return cmocka_run_group_tests_name("outq", tests, NULL, NULL);
 }
