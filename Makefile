@@ -8,9 +8,13 @@
 #   make deps            apt-get install what the tests need, only what is missing
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make bench           benchmarks (see bench/; QUICK=1 for a short run; make bench-callgrind)
-#   make conformance     the Autobahn-style conformance suite alone (also part of check)
+#   make conformance     wsconform against the echo servers and wsc alone (also part of check)
 #   make interop         against Python websockets, Node ws, Chromium, nginx (tests/interop)
 #   make h2-check        WebSockets over HTTP/2: h2-server against Python h2 and Chromium
+#   make wsconform-run   wsconform against a server with planted bugs (tools/wsconform/selftest.sh):
+#                        the clean server passes, each bug fails exactly where Autobahn's rules say
+#   make wsconform-peers wsconform against Python websockets and Node ws, both directions (also
+#                        part of make interop)
 #   make wsfuzz-run      the black-box fuzzer tools/wsfuzz against the echo servers (WSFUZZ_SESSIONS,
 #                        WSFUZZ_SEED) and against a deliberately broken server it must fail
 #   make python-check    the Python binding's tests (bindings/python) against build/libws.so
@@ -150,7 +154,7 @@ FUZZ_REPLAY := $(FUZZ_SRCS:fuzz/%.c=$(B)/fuzz/%-replay)
 STATIC    := $(B)/libws.a
 SHARED    := $(B)/libws.so.$(VERSION)
 
-.PHONY: conformance interop kqueue-syntax all lib tools wsfuzz-run check asan valgrind run deps install uninstall clean bench bench-callgrind fuzz examples tests \
+.PHONY: conformance interop kqueue-syntax all lib tools wsfuzz-run wsconform-run wsconform-peers check asan valgrind run deps install uninstall clean bench bench-callgrind fuzz examples tests \
         fuzz-afl fuzz-run coverage lint abi-check abi-baseline mutate mutate-sample
 .DEFAULT_GOAL := all
 
@@ -291,6 +295,15 @@ h2-check: examples
 	[ -n "$$chromium" ] || echo "h2-check: no chromium: the browser part is skipped"; \
 	timeout -k 5 180 $(or $(PYTHON_H2),/usr/bin/python3) tests/interop/h2_test.py \
 	  $(B)/examples "$$chromium"
+
+# wsconform (tools/wsconform/) against a stdlib Python server with one planted bug at a time
+# (about 30 s), and against Python websockets and Node ws in both directions (make interop runs
+# that too).
+wsconform-run: tools
+	@B=$(B) sh tools/wsconform/selftest.sh
+
+wsconform-peers: tools
+	@B=$(B) sh tools/wsconform/peers.sh
 
 # wsfuzz (tools/wsfuzz/) against echo-epoll, echo-poll (and echo-uv, echo-uring where built):
 # WSFUZZ_SESSIONS each (default 1000), a fresh seed unless WSFUZZ_SEED; then the check that it

@@ -10,6 +10,8 @@
 #                      Python websockets client -> echo-epoll, echo-poll --tls-cert (the CA
 #                      trusted, the name checked); wsc --echo --ca -> a Python TLS server;
 #                      Chromium (--ignore-certificate-errors) -> echo-epoll --tls-cert
+#   wsconform          the conformance tester against the Python and Node peers, both
+#                      directions (tools/wsconform/peers.sh)
 # Each check prints PASS/FAIL; a peer that is not installed (and cannot be: see .ci/run)
 # prints SKIP. INTEROP_STRICT=1 (CI) counts a SKIP as a failure. Every wait is bounded and
 # every process started here is killed on exit, failure or not.
@@ -316,6 +318,17 @@ else
     stop "$tpoll_pid"
     echo "interop over TLS: $(($(date +%s) - t1)) s"
 fi
+# ---- wsconform against the same peers ----
+# tools/wsconform/peers.sh: wsconform (ci profile) against the Python websockets and Node ws
+# echo servers, and their Autobahn-style client scripts against wsconform's server mode (URL
+# protocol). A run that completes with its reports passes; the peers' verdicts are printed, not
+# asserted (they are other projects' behaviour).
+t2=$(date +%s)
+B=${EX_DIR%/examples} sh "$here/../../tools/wsconform/peers.sh" >"$tmp/wsconform.log" 2>&1
+wrc=$?
+grep -q '^SKIP' "$tmp/wsconform.log" && skipped=$((skipped + $(grep -c '^SKIP' "$tmp/wsconform.log")))
+tally "$tmp/wsconform.log" "$wrc" wsconform-peers
+echo "interop, wsconform against the peers: $(($(date +%s) - t2)) s"
 echo "interop: $(($(date +%s) - t0)) s"
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "${INTEROP_STRICT:-0}" = 1 ] && [ $skipped -ne 0 ]; then

@@ -123,6 +123,7 @@ static const char *const usage_text[] = {
     "    wsconform client --spec fuzzingclient.json --outdir reports/servers\n",
     "    wsconform client 'ws://127.0.0.1:{port}/' --server-cmd 'my-echo --port {port}'\n",
     "    wsconform server --port 9001 &   then run your client's Autobahn script\n",
+    "    wsconform server --port 0 --client-cmd 'wsc --echo {url}' --profile ci\n",
     NULL,
 };
 
@@ -412,7 +413,7 @@ static int mode_client(run *r, const char *url, const char *server_cmd)
     if (wc_report_write_index(&r->rep) != 0)
         fprintf(stderr, "wsconform: cannot write %s/index.json: %s\n", r->rep.outdir,
                 strerror(errno));
-    summary(r, r->agent_opt ? r->agent_opt : "", t0);
+    summary(r, r->agent_opt ? r->agent_opt : "servers", t0);
     return r->failed ? 1 : 0;
 }
 
@@ -801,7 +802,7 @@ static int mode_server(run *r, const char *host, int port, const char *client_cm
     if (wc_report_write_index(&r->rep) != 0)
         fprintf(stderr, "wsconform: cannot write %s/index.json: %s\n", r->rep.outdir,
                 strerror(errno));
-    summary(r, r->agent_opt ? r->agent_opt : "", t0);
+    summary(r, r->agent_opt ? r->agent_opt : "clients", t0);
     return r->failed ? 1 : 0;
 }
 
