@@ -11,7 +11,7 @@
  *   --max-accept-rate N   at most N new connections a second; the rest wait in the backlog.
  *   --stats         one line a second: connections, messages in/out, queued bytes, dropped,
  *                   receivers closed for being behind, shared message buffers alive and their
- *                   bytes, 1006 closes, connections accepted.
+ *                   bytes, 1006 closes, connections accepted, requests answered 503.
  *
  * The rule, judged on queued bytes. A receiver is "behind" when the bytes already queued for
  * it (ws_conn_buffered_amount) reach the queue limit. A receiver that is not behind gets the
@@ -32,6 +32,7 @@
  * per receiver).
  *
  * SIGTERM drains: close 1001 with a reason asking clients to reconnect with jitter.
+ *   --retry-after S  over --max-accept-rate, answer 503 with Retry-After drawn in [1, S].
  */
 #include "common/server.h"
 
@@ -225,12 +226,12 @@ static void on_tick(struct ex_server *s, uint64_t now)
     }
     printf("stats: connections=%zu messages_in=%llu messages_out=%llu queued_bytes=%llu "
            "dropped=%llu closed_behind=%llu shared=%llu shared_bytes=%llu closed_1006=%llu "
-           "accepted=%llu\n",
+           "accepted=%llu refused_503=%llu\n",
            s->count, (unsigned long long)stats.in, (unsigned long long)stats.out,
            (unsigned long long)queued, (unsigned long long)stats.dropped,
            (unsigned long long)stats.closed_behind, (unsigned long long)stats.live,
            (unsigned long long)stats.live_bytes, (unsigned long long)s->stat_1006,
-           (unsigned long long)s->stat_accepted);
+           (unsigned long long)s->stat_accepted, (unsigned long long)s->stat_503);
     fflush(stdout);
 }
 

@@ -7,7 +7,9 @@
  *     slow one, behind after the first message, is closed with 1013 (close) or gets the first
  *     and the latest message, the stale ones counted as dropped (drop);
  *   - a 16 MiB message queued for 1,000 receivers that never read costs one copy of server
- *     memory (VmRSS), not 1,000 (the server is killed, and the test fails, past 10 copies).
+ *     memory (VmRSS), not 1,000 (the server is killed, and the test fails, past 10 copies);
+ *   - over --max-accept-rate with --retry-after, new connections are answered 503 with a
+ *     Retry-After drawn in [1, --retry-after] and counted (refused_503).
  * The driver is a libws client on non-blocking sockets; every wait is bounded.
  * EX_DIR names the folder with the built examples (default build/examples);
  * WS_BCAST_RECEIVERS changes the 1,000 of the memory test (to measure other counts).
@@ -476,6 +478,50 @@ static void test_memory_close(void **state)
     memory_session("close");
 }
 
+/* ---- 4: over --max-accept-rate with --retry-after: 503 and a jittered Retry-After ---- */
+
+static void test_accept_rate_503(void **state)
+{
+    enum { N = 12, RATE = 3, RETRY = 4 };
+    ex_server s;
+    static client c[N];
+    int opened = 0, refused = 0, hist[RETRY + 1] = {0};
+    const char *extra[] = {"--stats", "--max-accept-rate", "3", "--retry-after", "4", NULL};
+    (void)state;
+
+    ex_start(&s, "broadcast", extra, 0);
+    for (int i = 0; i < N; i++)
+        dial(&c[i], s.port, 0);
+    for (int i = 0; i < N; i++) {
+        uint64_t end = now_ms() + 5000;
+        while (!c[i].opened && !c[i].closed && now_ms() < end)
+            client_read(&c[i], 20);
+        if (c[i].opened) {
+            opened++;
+            continue;
+        }
+        const ws_handshake *hs = ws_conn_handshake(c[i].c);
+        const char *v;
+        size_t n;
+        assert_true(c[i].closed);
+        assert_int_equal(ws_handshake_status(hs), 503);
+        assert_int_equal(ws_handshake_header(hs, "Retry-After", 0, &v, &n), WS_OK);
+        long secs = strtol(v, NULL, 10);
+        assert_true(secs >= 1 && secs <= RETRY); /* drawn in [1, --retry-after] */
+        hist[secs]++;
+        refused++;
+    }
+    /* 12 connections within a few ms: RATE per one-second window (two windows at most). */
+    assert_true(opened >= RATE && opened <= 2 * RATE);
+    assert_int_equal(opened + refused, N);
+    assert_int_equal(ex_wait_stat(&s, "refused_503", refused, 3000), refused);
+    print_message("info: %d opened, %d refused with 503; Retry-After 1..4 s: %d %d %d %d\n",
+                  opened, refused, hist[1], hist[2], hist[3], hist[4]);
+    for (int i = 0; i < N; i++)
+        client_free(&c[i]);
+    assert_int_equal(ex_stop(&s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_slow_close),
         cmocka_unit_test(test_memory_drop),
         cmocka_unit_test(test_memory_close),
+        cmocka_unit_test(test_accept_rate_503),
     };
     signal(SIGPIPE, SIG_IGN);
     alarm(170); /* a hung example must not hang the suite */

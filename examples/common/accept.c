@@ -9,7 +9,11 @@
  *     close that, reopen the spare (stat_shed counts them). If even that fails, the listener
  *     rests for EX_ACCEPT_PAUSE_MS. Established connections are served all along;
  *   - an accept rate (--max-accept-rate, broadcast): past it, the listener rests until the
- *     next one-second window, and new connections wait in the kernel's backlog;
+ *     next one-second window, and new connections wait in the kernel's backlog; with
+ *     --retry-after S they are accepted instead and their upgrade request is answered 503
+ *     with a Retry-After drawn in [1, S] seconds (server.c), so a reconnect storm is told to
+ *     spread itself rather than left to time out in the backlog (refusals do not count
+ *     against the rate; EX_ACCEPT_BATCH and --max-conns still bound them);
  *   - at most EX_ACCEPT_BATCH accepts per wake-up.
  */
 #include "server.h"
@@ -150,13 +154,15 @@ static int out_of_descriptors(struct ex_server *s)
 void ex_on_accept(struct ex_server *s)
 {
     for (int n = 0; n < EX_ACCEPT_BATCH && s->lfd >= 0; n++) {
+        int over = 0;
         if (s->opt.max_accept_rate) {
             uint64_t now = ex_now_ms();
             if (now - s->accept_window >= 1000) {
                 s->accept_window = now;
                 s->accepted_in_window = 0;
             }
-            if (s->accepted_in_window >= s->opt.max_accept_rate) {
+            over = s->accepted_in_window >= s->opt.max_accept_rate;
+            if (over && !s->opt.retry_after) {
                 /* Leave the rest in the kernel's backlog until the next window: a reconnect
                  * storm queues instead of collapsing the server. */
                 listener_rest(s, s->accept_window + 1000);
@@ -177,11 +183,15 @@ void ex_on_accept(struct ex_server *s)
             close(fd);
             continue;
         }
+        struct ex_client *cl;
         if (set_nonblock(fd) != 0 ||
-            !(s->new_client ? s->new_client(s, fd) : ex_new_client(s, fd))) {
+            !(cl = s->new_client ? s->new_client(s, fd) : ex_new_client(s, fd))) {
             close(fd);
             continue;
         }
-        s->accepted_in_window++;
+        if (over)
+            cl->refuse = 1; /* --retry-after: told to come back later (server.c) */
+        else
+            s->accepted_in_window++;
     }
 }

@@ -79,6 +79,15 @@ int ex_run_poll(struct ex_server *s)
                 ex_on_accept(s);
                 continue;
             }
+            if (cl->io) { /* a descriptor of the application's (ex_watch_fd) */
+                unsigned bits = 0;
+                if (revents[i] & (POLLIN | POLLHUP | POLLERR))
+                    bits |= EX_WANT_READ;
+                if (revents[i] & (POLLOUT | POLLERR))
+                    bits |= EX_WANT_WRITE;
+                cl->io(s, cl, bits);
+                continue;
+            }
             if (revents[i] & (POLLIN | POLLHUP | POLLERR))
                 ex_on_readable(s, cl);
             else if (revents[i] & POLLOUT)

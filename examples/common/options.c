@@ -50,7 +50,10 @@ static void usage(FILE *f, const char *prog, int broadcast)
         fprintf(f, "broadcast:\n"
                    "  --policy drop|close      a receiver that falls behind: its stale message is\n"
                    "                           dropped, or it is closed with 1013 (drop)\n"
-                   "  --max-accept-rate N      new connections a second; 0 unlimited (0)\n"
+                   "  --max-accept-rate N      new connections a second; 0 unlimited (0); the\n"
+                   "                           rest wait in the backlog, or see --retry-after\n"
+                   "  --retry-after SECONDS    over the rate, answer 503 with Retry-After drawn\n"
+                   "                           in [1, SECONDS] instead (0: off) (0)\n"
                    "  --stats                  print a line of statistics every second\n");
 }
 
@@ -177,6 +180,11 @@ void ex_parse_args(int argc, char **argv, struct ex_options *o, int bc)
         } else if (bc && !strcmp(a, "--max-accept-rate")) {
             uint64_t n = number(prog, a, v, 0, bc);
             o->max_accept_rate = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+        } else if (bc && !strcmp(a, "--retry-after")) {
+            uint64_t n = number(prog, a, v, 0, bc);
+            if (n > 3600)
+                bad_usage(prog, bc);
+            o->retry_after = (uint32_t)n;
         } else {
             bad_usage(prog, bc);
         }

@@ -327,10 +327,20 @@ int ex_drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, siz
             return 1;
         *work += ev.len + EX_EVENT_COST;
         if (ev.type == WS_EV_REQUEST) {
-            if (s->draining)
-                ws_conn_reject(cl->c, 503, NULL, "Retry-After: 5\r\n", NULL, 0);
-            else
+            char ra[40];
+            unsigned status = 0;
+            if (s->draining || cl->refuse) {
+                /* The hint is jittered: a refused crowd comes back spread out. */
+                s->stat_503++;
+                ws_conn_reject(cl->c, 503, NULL,
+                               ex_retry_after(ra, sizeof ra,
+                                              s->opt.retry_after ? s->opt.retry_after : 5),
+                               NULL, 0);
+            } else if (s->on_request && (status = s->on_request(s, cl)) != 0) {
+                ws_conn_reject(cl->c, status, NULL, NULL, NULL, 0);
+            } else {
                 choose_and_accept(s, cl);
+            }
         }
         if (ev.type == WS_EV_ERROR && ev.error == WS_ERR_SEND_TIMEOUT)
             cl->reset = 1; /* it stopped reading: see start_linger */
@@ -464,6 +474,50 @@ void ex_echo(struct ex_server *s, struct ex_client *cl, const ws_event *ev)
     if (ev->type == WS_EV_MESSAGE &&
         ws_conn_send(cl->c, ev->opcode, ev->data, ev->len, 0) == WS_ERR_BUDGET)
         ws_conn_close(cl->c, WS_CLOSE_TRY_AGAIN_LATER, "out of memory", 13);
+}
+
+/* ---- descriptors the application watches ---- */
+
+struct ex_client *ex_watch_fd(struct ex_server *s, int fd,
+                              void (*io)(struct ex_server *, struct ex_client *, unsigned),
+                              void *arg)
+{
+    struct ex_client *cl = calloc(1, sizeof *cl);
+    if (!cl)
+        return NULL;
+    cl->fd = fd;
+    cl->io = io;
+    cl->app = arg;
+    cl->deadline = WS_DEADLINE_NONE;
+    cl->index = -1;
+    (void)s;
+    return cl;
+}
+
+void ex_watch_set(struct ex_server *s, struct ex_client *cl, unsigned want)
+{
+    if (cl->dead || cl->watching == want)
+        return;
+    s->ops.watch(s, cl, want);
+    cl->watching = want;
+}
+
+void ex_unwatch_fd(struct ex_server *s, struct ex_client *cl)
+{
+    ex_watch_set(s, cl, 0);
+    cl->dead = 1;
+    cl->next_dead = s->graveyard; /* freed by bury(): the wake-up may still hold it */
+    s->graveyard = cl;
+}
+
+const char *ex_retry_after(char *buf, size_t n, uint32_t max_s)
+{
+    uint32_t r = 0;
+    if (max_s == 0)
+        max_s = 1;
+    ws_random_os(NULL, &r, sizeof r);
+    snprintf(buf, n, "Retry-After: %u\r\n", 1u + (unsigned)(r % max_s));
+    return buf;
 }
 
 void ex_flush(struct ex_server *s, struct ex_client *cl)
@@ -616,6 +670,8 @@ int ex_service(struct ex_server *s, int *exit_now)
         if (next > now + 1000)
             next = now + 1000;
     }
+    if (s->app_wake && s->app_wake < next)
+        next = s->app_wake;
     if (s->turn_head)
         return 0; /* backlog waits: poll without sleeping, then the next turns */
     if (next == UINT64_MAX)

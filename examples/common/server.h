@@ -69,6 +69,9 @@ struct ex_options {
     /* broadcast server */
     int policy_close;         /* --policy close (else drop) */
     uint32_t max_accept_rate; /* per second, 0 unlimited */
+    uint32_t retry_after;     /* --retry-after SECONDS: over the rate, answer 503 with a
+                               * Retry-After drawn uniformly in [1, this] (0: leave them in
+                               * the backlog) */
     int stats;
 };
 
@@ -118,6 +121,10 @@ struct ex_client {
     struct ex_client *turn_prev, *turn_next;
     int dead;            /* dropped: socket closed, memory freed at the next ex_service */
     struct ex_client *next_dead;
+    int refuse;          /* accepted over --max-accept-rate: its request gets 503 */
+    /* Not a WebSocket connection but a descriptor the application watches (ex_watch_fd):
+     * the loop calls this with the EX_WANT_* bits that are ready instead of ex_on_*. */
+    void (*io)(struct ex_server *s, struct ex_client *cl, unsigned ready);
 };
 
 enum { EX_WANT_READ = 1, EX_WANT_WRITE = 2 };
@@ -151,7 +158,12 @@ struct ex_server {
      * non-blocking socket here instead of ex_new_client (NULL: refused, the socket is
      * closed). It counts them in s->count and keeps them out of by_fd and ex_service. */
     struct ex_client *(*new_client)(struct ex_server *s, int fd);
+    /* Optional: the upgrade request is in (WS_EV_REQUEST, ws_conn_handshake() shows it):
+     * return 0 to let the server answer it as usual, or an HTTP status (4xx) to refuse it. */
+    unsigned (*on_request)(struct ex_server *s, struct ex_client *cl);
     void *app;
+    uint64_t app_wake;           /* the application's next timer (ms; 0: none): the loop
+                                  * wakes by then (set it from on_tick or an io callback) */
     int lfd;
     struct ex_client listener;   /* the listening socket, watched like a client */
     struct ex_client **by_fd;    /* live connections (not lingering ones), by socket */
@@ -176,6 +188,7 @@ struct ex_server {
     uint64_t stat_1006, stat_accepted;
     uint64_t stat_refused;  /* over --max-conns: accepted and closed */
     uint64_t stat_shed;     /* out of descriptors: accepted on the spare and closed */
+    uint64_t stat_503;      /* requests answered 503 (over the accept rate, or draining) */
     uint8_t rbuf[EX_READ_CHUNK];
 };
 
@@ -230,6 +243,23 @@ void ex_start_drain(struct ex_server *s, uint64_t now, ex_client_fn drop, ex_cli
  * limit (returns 0); answers WS_EV_REQUEST (503 while draining). Each event adds its payload
  * length and EX_EVENT_COST to *work. */
 int ex_drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, size_t limit);
+
+/*
+ * A descriptor that is not a WebSocket connection (a broker's socket, say) watched by the
+ * same loop: io(s, cl, ready) is called with the EX_WANT_* bits that are ready; cl->app is
+ * arg. ex_watch_set changes what is watched (0: nothing for now); ex_unwatch_fd stops for
+ * good (the descriptor is not closed; the ex_client is freed at the next ex_service, so a
+ * wake-up that still holds it sees cl->dead). Served by the poll loop (loop_poll.c).
+ */
+struct ex_client *ex_watch_fd(struct ex_server *s, int fd,
+                              void (*io)(struct ex_server *, struct ex_client *, unsigned),
+                              void *arg);
+void ex_watch_set(struct ex_server *s, struct ex_client *cl, unsigned want);
+void ex_unwatch_fd(struct ex_server *s, struct ex_client *cl);
+
+/* "Retry-After: N\r\n" with N drawn uniformly in [1, max_s] (a refused crowd comes back
+ * spread over that window, not at once) into buf; returns buf. */
+const char *ex_retry_after(char *buf, size_t n, uint32_t max_s);
 
 /* ---- internal to examples/common/ ---- */
 
