@@ -18,6 +18,8 @@
 #   make wsfuzz-run      the black-box fuzzer tools/wsfuzz against the echo servers (WSFUZZ_SESSIONS,
 #                        WSFUZZ_SEED) and against a deliberately broken server it must fail
 #   make python-check    the Python binding's tests (bindings/python) against build/libws.so
+#   make redis-check     broadcast --redis: three nodes, 300 clients, a real redis-server
+#                        (tests/redis/test_redis.c; skipped, saying so, when REDIS=0)
 #   make fuzz, fuzz-run (FUZZ_SECONDS=60), fuzz-afl, coverage, lint: see fuzz/README.md
 #   make cross-check     the suite cross-compiled for aarch64 (NEON) and s390x (big-endian) and
 #                        run under qemu-user (ARCH=aarch64 or ARCH=s390x for one; see
@@ -26,6 +28,7 @@
 #                        FILES, MATCH, THRESHOLD); make mutate-sample: the bounded CI sample
 #   Options: ZLIB=0|1 (default: 1 when zlib is found), WERROR=1, CC=clang, SANITIZE=1,
 #            UV=0|1, URING=0|1 (echo-uv, echo-uring; default: 1 when libuv / liburing is found),
+#            REDIS=0|1 (broadcast --redis through hiredis; default: 1 when libhiredis is found),
 #            TLS=0|1 (wss:// in the examples through OpenSSL; default: 1 when a program using
 #            libssl builds with $(CC); the library itself never uses TLS),
 #            H2=0|1 (h2-server, WebSockets over HTTP/2 on nghttp2; default: 1 when found)
@@ -102,6 +105,16 @@ SSL_LIBS   := $(or $(shell pkg-config --libs openssl 2>/dev/null),-lssl -lcrypto
 ifeq ($(origin TLS), undefined)
 TLS := $(shell printf '\043include <openssl/ssl.h>\nint main(void){return SSL_CTX_new(TLS_method())==0;}\n' | \
           $(CC) $(SSL_CFLAGS) -x c - $(SSL_LIBS) -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+# broadcast --redis (examples/common/redis_fanout.c): hiredis' async API (Debian
+# libhiredis-dev); REDIS=0 leaves it out (--redis then says so), as does its absence.
+ifeq ($(origin REDIS), undefined)
+REDIS := $(shell printf '\043include <hiredis/async.h>\nint main(void){return redisAsyncConnect("127.0.0.1",1)==0;}\n' | \
+          $(CC) -x c - -lhiredis -o /dev/null >/dev/null 2>&1 && echo 1 || echo 0)
+endif
+ifeq ($(REDIS),1)
+EX_CFLAGS_broadcast := -DEX_HAVE_REDIS=1
+EX_LIBS_broadcast   := -lhiredis
 endif
 ifeq ($(TLS),1)
 TLS_CFLAGS := -DEX_HAVE_TLS=1 $(SSL_CFLAGS)
@@ -310,6 +323,21 @@ wsconform-peers: tools
 # passes a strict server it did not write and fails each bug of a deliberately broken one.
 wsfuzz-run: examples tools
 	@B=$(B) sh tools/wsfuzz/run.sh
+
+# broadcast --redis across three nodes against a real redis-server (Debian redis-server,
+# libhiredis-dev): tests/redis/test_redis.c starts everything itself on free loopback ports.
+# Not part of make check (it needs redis-server; about a minute). REDIS=0: skipped, saying so.
+.PHONY: redis-check
+$(B)/tests/redis/test_redis: tests/redis/test_redis.c tests/ex_util.h tests/testutil.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ilib $(ALL_CFLAGS) $< -o $@ $(STATIC) -lcmocka $(ZLIB_LIBS) $(LDFLAGS)
+ifeq ($(REDIS),1)
+redis-check: $(B)/examples/broadcast $(B)/tests/redis/test_redis
+	@EX_DIR=$(B)/examples sh tests/run.sh "$(B)" "" $(B)/tests/redis/test_redis --
+else
+redis-check:
+	@echo "redis-check: skipped: built without hiredis (REDIS=0); broadcast --redis is not built"
+endif
 
 # The Python binding (bindings/python): its pytest suite against this build's libws.so, then
 # an offline pip install and the binding README's examples. Needs Debian's python3-pytest,

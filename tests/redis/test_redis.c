@@ -1,0 +1,934 @@
+/*
+ * broadcast --redis across three server processes (issue 18), end to end: a real
+ * redis-server (started here on a free loopback port, in a temporary folder), three
+ * broadcast nodes, and one driver process holding every client on non-blocking sockets
+ * (epoll). Run by `make redis-check`; every wait is bounded and the whole run is about a
+ * minute.
+ *
+ *   1. 300 clients spread over the nodes, each publishes PUBS_EACH messages: every client
+ *      receives every message exactly once, in stream order, each publisher's in order;
+ *   2. a node is killed (SIGKILL) while its clients publish: they fail over to the others
+ *      with full-jitter backoff (and 503 + Retry-After from the accept-rate limit, counted),
+ *      present their last ID, get what they missed by replay then live traffic, resend what
+ *      they had published but never saw come back: again every message exactly once at
+ *      every client, in order; reconnect times and the spread of the attempts are printed;
+ *   3. Redis is killed and restarted (same port, its append-only file) while clients
+ *      publish: the nodes keep every client, refuse what their bounded queue cannot hold
+ *      ("!dropped N", counted, the queue's peak within its bound), reconnect, and then every
+ *      message that was not refused reaches every client exactly once, in order; none that
+ *      was refused reaches anyone;
+ *   4. a client whose last ID is older than the retained window (MAXLEN) is told "!gap A B"
+ *      and then sent what is retained, from B; one whose last ID is retained gets exactly
+ *      what followed it; a malformed last ID is refused with 400.
+ *
+ * Each line "info: ..." is a measurement. REDIS_SERVER names the redis-server binary
+ * (default: found on PATH); EX_DIR the built examples (default build/examples); REDIS_TEST
+ * runs the tests whose name matches it.
+ */
+#include "../ex_util.h"
+
+#include <dirent.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+enum {
+    NODES = 3,
+    CLIENTS = 300,
+    PUBS_EACH = 4,       /* test 1: messages per client */
+    MAX_SEQ = 400,       /* messages a client may publish in one test */
+    RATE = 40,           /* --max-accept-rate of each node */
+    RETRY = 2,           /* --retry-after */
+    QUEUE = 40,          /* test 3: --redis-queue */
+    GAP_MAXLEN = 100     /* test 4: --redis-maxlen */
+};
+
+/* ---- redis-server ---- */
+
+typedef struct redis {
+    pid_t pid;
+    int port;
+    char dir[128];
+} redis;
+
+static int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int can_connect(int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Start redis-server on r->port (0: a free one) in r->dir (made if empty); persistent: an
+ * append-only file synced at every write, so a killed Redis comes back with the stream. */
+static void redis_start(redis *r, int persistent)
+{
+    const char *bin = getenv("REDIS_SERVER");
+    char port[16], log[200];
+    if (!r->dir[0]) {
+        snprintf(r->dir, sizeof r->dir, "/tmp/libws-redis-XXXXXX");
+        assert_non_null(mkdtemp(r->dir));
+    }
+    if (!r->port)
+        r->port = free_port();
+    snprintf(port, sizeof port, "%d", r->port);
+    snprintf(log, sizeof log, "%s/redis.log", r->dir);
+    r->pid = fork();
+    assert_true(r->pid >= 0);
+    if (r->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        execlp(bin && *bin ? bin : "redis-server", "redis-server", "--port", port, "--bind",
+               "127.0.0.1", "--dir", r->dir, "--logfile", log, "--save", "", "--appendonly",
+               persistent ? "yes" : "no", "--appendfsync", "always", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500 && !can_connect(r->port); i++)
+        usleep(10000);
+    assert_true(can_connect(r->port));
+}
+
+static void redis_kill(redis *r)
+{
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, NULL, 0);
+}
+
+/* Remove the folder and what redis put in it (files, and appendonlydir's files). */
+static void rm_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[400];
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            rm_tree(path);
+        else
+            unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void redis_stop(redis *r)
+{
+    redis_kill(r);
+    rm_tree(r->dir);
+}
+
+/* ---- the nodes ---- */
+
+static ex_server node[NODES];
+static int node_alive[NODES];
+
+static void nodes_start(const redis *r, const char *const *more)
+{
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", r->port);
+    for (int i = 0; i < NODES; i++) {
+        const char *extra[24] = {"--redis", addr, "--stats", "--max-accept-rate", "40",
+                                 "--retry-after", "2", "--redis-timeout", "1", "--stream",
+                                 "fleet"};
+        int n = 11;
+        for (int k = 0; more && more[k] && n < 23; k++)
+            extra[n++] = more[k];
+        extra[n] = NULL;
+        ex_start(&node[i], "broadcast", extra, 0);
+        node_alive[i] = 1;
+    }
+}
+
+/* Wait for the node's next stats line (at most 3 s: one comes every 1-2 s); the value of
+ * key in it. */
+static long long fresh_stat(ex_server *s, const char *key)
+{
+    uint64_t end = now_ms() + 3000;
+    ex_read_stats(s); /* lines already in the pipe tell of the past */
+    s->stats[0] = '\0';
+    while (!s->stats[0] && now_ms() < end) {
+        usleep(10000);
+        ex_read_stats(s);
+    }
+    return ex_stat(s, key);
+}
+
+static long long stat_sum(const char *key)
+{
+    long long sum = 0;
+    for (int i = 0; i < NODES; i++)
+        if (node_alive[i]) {
+            long long v = fresh_stat(&node[i], key);
+            sum += v > 0 ? v : 0;
+        }
+    return sum;
+}
+
+static void nodes_report(const char *what)
+{
+    for (int i = 0; i < NODES; i++)
+        if (node_alive[i]) {
+            fresh_stat(&node[i], "connections");
+            print_message("info: %s: node %d RSS %ld KiB; %s", what, i, ex_rss_kb(node[i].pid),
+                          node[i].stats);
+        }
+}
+
+static void nodes_stop(void)
+{
+    for (int i = 0; i < NODES; i++)
+        if (node_alive[i]) {
+            assert_int_equal(ex_stop(&node[i]), 0);
+            node_alive[i] = 0;
+        }
+}
+
+/* ---- the clients ---- */
+
+enum { C_IDLE, C_CONNECTING, C_OPEN, C_LIVE };
+
+typedef struct cli {
+    int idx, fd, state, node;
+    ws_conn *c;
+    ws_backoff bo;
+    uint64_t retry_at;
+    uint32_t retry_after_ms;  /* the last 503's hint */
+    int was_live;             /* has a place in the stream: reconnects with ?last= */
+    int closed_seen;
+    char last[48];            /* the last stream ID received */
+    struct {
+        uint64_t ms, seq;
+    } last_id;
+    /* publishing */
+    int sent;                 /* seqs 1..sent published */
+    uint8_t acked[MAX_SEQ + 1], dropped[MAX_SEQ + 1], resent[MAX_SEQ + 1];
+    int conn_seqs[MAX_SEQ * 2]; /* the seqs sent on this connection, in order */
+    int conn_n;
+    uint64_t next_pub;        /* when to publish the next one (0: not scheduled) */
+    int to_publish;           /* how many this test wants it to publish in all */
+    /* receiving */
+    uint16_t *from;           /* per publisher: the last seq received */
+    long received, dups, order, gaps, locals, foreign;
+    /* reconnection */
+    int attempts, refused503, reconnects;
+    uint64_t down_at, open_at, live_at, first_try_at;
+} cli;
+
+static cli *cls;
+static int nclients;
+static int ep;
+static uint64_t t_kill;
+
+static void cli_watch(cli *c, int op)
+{
+    struct epoll_event e;
+    e.events = EPOLLIN | (c->c && ws_conn_buffered_amount(c->c) ? EPOLLOUT : 0) |
+               (c->state == C_CONNECTING ? EPOLLOUT : 0);
+    e.data.ptr = c;
+    epoll_ctl(ep, op, c->fd, &e);
+}
+
+static void cli_connect(cli *c, uint64_t now)
+{
+    struct sockaddr_in a;
+    char url[128];
+    int one = 1;
+    c->attempts++;
+    if (!c->first_try_at && t_kill && c->reconnects)
+        c->first_try_at = now;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(c->fd >= 0);
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)node[c->node].port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) {
+        /* refused at once (a dead node): counts as an attempt, try again later */
+        close(c->fd);
+        c->fd = -1;
+        uint32_t rnd = (uint32_t)rand(), d = 0;
+        ws_backoff_next(&c->bo, rnd, &d);
+        c->retry_at = now + d;
+        c->node = (c->node + 1) % NODES;
+        return;
+    }
+    assert_int_equal(ws_conn_new(&c->c, WS_ROLE_CLIENT, 0, NULL), WS_OK);
+    if (c->was_live)
+        snprintf(url, sizeof url, "ws://127.0.0.1:%d/?last=%s", node[c->node].port, c->last);
+    else
+        snprintf(url, sizeof url, "ws://127.0.0.1:%d/", node[c->node].port);
+    assert_int_equal(ws_conn_client_start(c->c, url, NULL, 0, NULL, NULL), WS_OK);
+    c->state = C_CONNECTING;
+    c->conn_n = 0;
+    cli_watch(c, EPOLL_CTL_ADD);
+}
+
+/* The connection is over: free it, and (always, in these tests) reconnect after a
+ * full-jitter delay plus the server's Retry-After, to the next node. */
+static void cli_down(cli *c, uint64_t now)
+{
+    uint32_t d = 0;
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    ws_conn_free(c->c);
+    c->c = NULL;
+    c->fd = -1;
+    if (c->state == C_LIVE || c->state == C_OPEN) {
+        c->down_at = now;
+        c->reconnects++;
+        c->open_at = c->live_at = 0;
+        ws_backoff_disconnected(&c->bo, now);
+    }
+    c->state = C_IDLE;
+    ws_backoff_next(&c->bo, (uint32_t)rand(), &d);
+    c->retry_at = now + d + c->retry_after_ms;
+    c->retry_after_ms = 0;
+    c->node = (c->node + 1) % NODES;
+}
+
+static void publish(cli *c, int seq)
+{
+    char msg[32];
+    int n = snprintf(msg, sizeof msg, "P%d:%d", c->idx, seq);
+    assert_int_equal(ws_conn_send(c->c, WS_OP_TEXT, msg, (size_t)n, 0), WS_OK);
+    assert_true(c->conn_n < (int)(sizeof c->conn_seqs / sizeof c->conn_seqs[0]));
+    c->conn_seqs[c->conn_n++] = seq;
+}
+
+/* After "!live" on a new connection: what it published and never saw come back (nor was
+ * told was dropped) went down with the old node: send it again, in order. */
+static void resend_unacked(cli *c)
+{
+    for (int s = 1; s <= c->sent; s++)
+        if (!c->acked[s] && !c->dropped[s]) {
+            c->resent[s] = 1;
+            publish(c, s);
+        }
+}
+
+static int parse_sid(const char *p, size_t n, uint64_t *ms, uint64_t *seq)
+{
+    char buf[48];
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return sscanf(buf, "%" SCNu64 "-%" SCNu64, ms, seq) == 2 ? 0 : -1;
+}
+
+static void on_message(cli *c, const uint8_t *p, size_t n, uint64_t now)
+{
+    const char *s = (const char *)p;
+    if (n >= 1 && s[0] == '!') {
+        if (n == 5 && !memcmp(s, "!live", 5)) {
+            int again = c->was_live;
+            c->state = C_LIVE;
+            c->was_live = 1;
+            c->live_at = now;
+            if (again)
+                resend_unacked(c);
+        } else if (n > 9 && !memcmp(s, "!dropped ", 9)) {
+            char num[16];
+            snprintf(num, sizeof num, "%.*s", (int)(n - 9 < 15 ? n - 9 : 15), s + 9);
+            int k = atoi(num);
+            if (k < 1 || k > c->conn_n)
+                fail_msg("client %d: \"%.*s\" but %d sent on this connection (%d reconnects)",
+                         c->idx, (int)n, s, c->conn_n, c->reconnects);
+            c->dropped[c->conn_seqs[k - 1]] = 1;
+        } else if (n > 5 && !memcmp(s, "!gap ", 5)) {
+            c->gaps++;
+        }
+        return;
+    }
+    const char *nl = memchr(s, '\n', n);
+    assert_non_null(nl);
+    if (nl == s + 1 && s[0] == '-') {
+        c->locals++;
+        return;
+    }
+    uint64_t ms, seq;
+    assert_int_equal(parse_sid(s, (size_t)(nl - s), &ms, &seq), 0);
+    if (ms < c->last_id.ms || (ms == c->last_id.ms && seq <= c->last_id.seq)) {
+        c->dups++; /* not above the last ID: a duplicate (or out of stream order) */
+        return;
+    }
+    c->last_id.ms = ms;
+    c->last_id.seq = seq;
+    snprintf(c->last, sizeof c->last, "%.*s", (int)(nl - s), s);
+    int pub, pseq;
+    char body[40];
+    snprintf(body, sizeof body, "%.*s", (int)(n - (size_t)(nl + 1 - s)), nl + 1);
+    if (sscanf(body, "P%d:%d", &pub, &pseq) != 2 || pub < 0 || pub >= nclients || pseq < 1 ||
+        pseq > MAX_SEQ) {
+        c->foreign++;
+        return;
+    }
+    if (pseq <= c->from[pub])
+        c->order++;
+    else
+        c->from[pub] = (uint16_t)pseq;
+    c->received++;
+    if (pub == c->idx)
+        c->acked[pseq] = 1;
+}
+
+static uint64_t g_now;
+
+static void on_events(void *arg)
+{
+    cli *c = arg;
+    ws_event ev;
+    while (ws_conn_next_event(c->c, &ev, sizeof ev) > 0) {
+        if (ev.type == WS_EV_OPEN) {
+            c->state = C_OPEN;
+            c->open_at = g_now;
+            ws_backoff_connected(&c->bo, g_now);
+        } else if (ev.type == WS_EV_MESSAGE) {
+            on_message(c, ev.data, ev.len, g_now);
+        } else if (ev.type == WS_EV_ERROR && ev.error == WS_ERR_HS_STATUS) {
+            const ws_handshake *hs = ws_conn_handshake(c->c);
+            const char *v;
+            size_t n;
+            if (ws_handshake_status(hs) == 503) {
+                c->refused503++;
+                if (ws_handshake_header(hs, "Retry-After", 0, &v, &n) == WS_OK)
+                    c->retry_after_ms = (uint32_t)atoi(v) * 1000u;
+            }
+        } else if (ev.type == WS_EV_CLOSE) {
+            c->closed_seen = 1;
+        }
+    }
+}
+
+static void cli_io(cli *c, uint32_t events)
+{
+    static uint8_t buf[1 << 16];
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        for (int k = 0; k < 4; k++) {
+            ssize_t n = read(c->fd, buf, sizeof buf);
+            if (n > 0) {
+                ex_feed(c->c, buf, (size_t)n, on_events, c);
+                if ((size_t)n < sizeof buf)
+                    break;
+                continue;
+            }
+            if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                ws_conn_feed_eof(c->c);
+                on_events(c);
+                cli_down(c, g_now);
+                return;
+            }
+            break;
+        }
+    }
+    ex_flush(c->c, c->fd, 0);
+    if (c->closed_seen || ws_conn_wants_shutdown(c->c)) {
+        c->closed_seen = 0;
+        cli_down(c, g_now);
+        return;
+    }
+    cli_watch(c, EPOLL_CTL_MOD);
+}
+
+/* One round: I/O for up to wait_ms, then reconnections and scheduled publishing. */
+static void pump(int wait_ms)
+{
+    struct epoll_event evs[256];
+    int n = epoll_wait(ep, evs, 256, wait_ms);
+    g_now = now_ms();
+    for (int i = 0; i < n; i++) {
+        cli *c = evs[i].data.ptr;
+        if (c->c)
+            cli_io(c, evs[i].events);
+    }
+    for (int i = 0; i < nclients; i++) {
+        cli *c = &cls[i];
+        if (c->state == C_IDLE && c->retry_at <= g_now)
+            cli_connect(c, g_now);
+        if (c->state == C_LIVE && c->next_pub && c->next_pub <= g_now &&
+            c->sent < c->to_publish) {
+            publish(c, ++c->sent);
+            c->next_pub = c->sent < c->to_publish ? c->next_pub + 200 + (uint64_t)(rand() % 200)
+                                                  : 0;
+            ex_flush(c->c, c->fd, 0);
+            cli_watch(c, EPOLL_CTL_MOD);
+        }
+    }
+}
+
+static void clients_start(int n)
+{
+    nclients = n;
+    cls = calloc((size_t)n, sizeof *cls);
+    assert_non_null(cls);
+    ep = epoll_create1(0);
+    assert_true(ep >= 0);
+    t_kill = 0;
+    for (int i = 0; i < n; i++) {
+        cli *c = &cls[i];
+        c->idx = i;
+        c->fd = -1;
+        c->node = i % NODES;
+        c->from = calloc((size_t)n, sizeof *c->from);
+        assert_non_null(c->from);
+        ws_backoff_init(&c->bo, sizeof c->bo, 200, 5000, 10000);
+        c->state = C_IDLE;
+        c->retry_at = 0;
+    }
+}
+
+static int count_live(void)
+{
+    int k = 0;
+    for (int i = 0; i < nclients; i++)
+        k += cls[i].state == C_LIVE;
+    return k;
+}
+
+static void await_all_live(int timeout_ms)
+{
+    uint64_t end = now_ms() + (uint64_t)timeout_ms;
+    while (count_live() < nclients && now_ms() < end)
+        pump(20);
+    assert_int_equal(count_live(), nclients);
+}
+
+static void clients_free(void)
+{
+    for (int i = 0; i < nclients; i++) {
+        if (cls[i].c) {
+            close(cls[i].fd);
+            ws_conn_free(cls[i].c);
+        }
+        free(cls[i].from);
+    }
+    free(cls);
+    cls = NULL;
+    close(ep);
+}
+
+/* The messages that count: published and not refused. */
+static long expected_total(void)
+{
+    long k = 0;
+    for (int i = 0; i < nclients; i++)
+        for (int s = 1; s <= cls[i].sent; s++)
+            k += !cls[i].dropped[s];
+    return k;
+}
+
+static int all_delivered(long total)
+{
+    for (int i = 0; i < nclients; i++)
+        if (cls[i].received < total || cls[i].sent < cls[i].to_publish)
+            return 0;
+    return 1;
+}
+
+/* Wait until every client has every message (bounded); then check and print. */
+static void await_and_check(const char *what, int timeout_ms)
+{
+    uint64_t start = now_ms(), end = start + (uint64_t)timeout_ms;
+    long total = expected_total();
+    while (!all_delivered(total) && now_ms() < end) {
+        pump(20);
+        total = expected_total();
+    }
+    long dups = 0, order = 0, minr = LONG_MAX, maxr = 0, dropped = 0, resent = 0, foreign = 0;
+    long gaps = 0;
+    for (int i = 0; i < nclients; i++) {
+        cli *c = &cls[i];
+        dups += c->dups;
+        order += c->order;
+        foreign += c->foreign;
+        gaps += c->gaps;
+        minr = c->received < minr ? c->received : minr;
+        maxr = c->received > maxr ? c->received : maxr;
+        for (int s = 1; s <= c->sent; s++) {
+            dropped += c->dropped[s];
+            resent += c->resent[s];
+        }
+        /* a refused message reaches nobody: not even its publisher saw it come back */
+        for (int s = 1; s <= c->sent; s++)
+            if (c->dropped[s])
+                assert_false(c->acked[s]);
+    }
+    for (int i = 0, shown = 0; i < nclients && shown < 5; i++) {
+        cli *c = &cls[i];
+        if (c->received == total && !c->dups && !c->order)
+            continue;
+        shown++;
+        print_message("short: client %d node %d state %d reconnects %d received %ld of %ld, "
+                      "sent %d/%d; missing:", c->idx, c->node, c->state, c->reconnects,
+                      c->received, total, c->sent, c->to_publish);
+        for (int p = 0, k = 0; p < nclients && k < 8; p++)
+            for (int q = c->from[p] + 1; q <= cls[p].sent && k < 8; q++)
+                if (!cls[p].dropped[q]) {
+                    print_message(" P%d:%d(by %d%s)", p, q, cls[p].node,
+                                  cls[p].acked[q] ? ", acked" : "");
+                    k++;
+                }
+        print_message("\n");
+    }
+    print_message("info: %s: %d clients, %ld messages published and not refused (%ld refused "
+                  "with !dropped, %ld resent after a failover); received per client min %ld "
+                  "max %ld; duplicates %ld, order violations %ld, gap notices %ld\n",
+                  what, nclients, total, dropped, resent, minr, maxr, dups, order, gaps);
+    assert_int_equal(dups, 0);
+    assert_int_equal(order, 0);
+    assert_int_equal(foreign, 0);
+    assert_int_equal(gaps, 0);
+    assert_int_equal(minr, total);
+    assert_int_equal(maxr, total);
+}
+
+/* Clients i with i % every == 0 publish count more messages, the first within spread_ms, the
+ * next ones 200-400 ms apart. */
+static void schedule_publishing(int count, int spread_ms, int every)
+{
+    uint64_t now = now_ms();
+    for (int i = 0; i < nclients; i += every) {
+        cls[i].to_publish += count;
+        cls[i].next_pub = now + 1 + (uint64_t)(rand() % spread_ms);
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- 1 ---- */
+
+static void test_three_nodes(void **state)
+{
+    redis r = {0};
+    (void)state;
+    srand(1);
+    redis_start(&r, 0);
+    nodes_start(&r, NULL);
+    clients_start(CLIENTS);
+    uint64_t t0 = now_ms();
+    await_all_live(30000);
+    print_message("info: fleet: %d clients live on %d nodes in %llu ms (%lld connections "
+                  "answered 503 on the way, accept rate %d/s per node)\n",
+                  CLIENTS, NODES, (unsigned long long)(now_ms() - t0), stat_sum("refused_503"),
+                  RATE);
+    t0 = now_ms();
+    schedule_publishing(PUBS_EACH, 1000, 1);
+    await_and_check("fleet", 40000);
+    print_message("info: fleet: %d x %d messages to %d clients each in %llu ms\n", CLIENTS,
+                  PUBS_EACH, CLIENTS, (unsigned long long)(now_ms() - t0));
+    nodes_report("fleet");
+    clients_free();
+    nodes_stop();
+    redis_stop(&r);
+}
+
+/* ---- 2 ---- */
+
+static void test_node_killed(void **state)
+{
+    redis r = {0};
+    uint64_t *first = calloc(CLIENTS, sizeof *first), *live = calloc(CLIENTS, sizeof *live);
+    int nk = 0, hist[12] = {0};
+    (void)state;
+    srand(2);
+    redis_start(&r, 0);
+    nodes_start(&r, NULL);
+    clients_start(CLIENTS);
+    await_all_live(30000);
+    long long before503 = stat_sum("refused_503");
+    for (int i = 0; i < nclients; i++)
+        cls[i].attempts = cls[i].refused503 = 0;
+    schedule_publishing(3, 2500, 1);
+    /* Publishing is under way: kill node 0 in the middle of it. */
+    for (uint64_t end = now_ms() + 700; now_ms() < end;)
+        pump(10);
+    int on_killed = 0;
+    for (int i = 0; i < nclients; i++)
+        on_killed += cls[i].node == 0;
+    kill(node[0].pid, SIGKILL);
+    t_kill = now_ms();
+    waitpid(node[0].pid, NULL, 0);
+    close(node[0].out);
+    node_alive[0] = 0;
+    await_and_check("node killed", 40000);
+    long long after503 = stat_sum("refused_503");
+    long attempts = 0, c503 = 0;
+    for (int i = 0; i < nclients; i++) {
+        cli *c = &cls[i];
+        if (!c->reconnects)
+            continue;
+        assert_true(c->live_at > t_kill);
+        assert_true(c->node != 0); /* it ended up on one of the others */
+        first[nk] = c->first_try_at - t_kill;
+        live[nk++] = c->live_at - t_kill;
+        attempts += c->attempts;
+        c503 += c->refused503;
+        hist[first[nk - 1] / 100 < 11 ? first[nk - 1] / 100 : 11]++;
+    }
+    qsort(first, (size_t)nk, sizeof *first, cmp_u64);
+    qsort(live, (size_t)nk, sizeof *live, cmp_u64);
+    assert_int_equal(nk, on_killed); /* node 0's clients, and only they, reconnected */
+    print_message("info: node killed: %d clients reconnected (%ld attempts, %ld answered 503 "
+                  "by the survivors' accept-rate limit: %lld counted by the nodes)\n",
+                  nk, attempts, c503, after503 - before503);
+    print_message("info: node killed: first attempt after the kill, ms: min %llu p50 %llu "
+                  "p90 %llu max %llu; per 100 ms: %d %d %d %d %d %d %d %d %d %d %d, later %d\n",
+                  (unsigned long long)first[0], (unsigned long long)first[nk / 2],
+                  (unsigned long long)first[nk * 9 / 10], (unsigned long long)first[nk - 1],
+                  hist[0], hist[1], hist[2], hist[3], hist[4], hist[5], hist[6], hist[7],
+                  hist[8], hist[9], hist[10], hist[11]);
+    print_message("info: node killed: live again (replay done) after, ms: min %llu p50 %llu "
+                  "p90 %llu max %llu\n",
+                  (unsigned long long)live[0], (unsigned long long)live[nk / 2],
+                  (unsigned long long)live[nk * 9 / 10], (unsigned long long)live[nk - 1]);
+    assert_true(c503 > 0);                  /* the limit engaged */
+    assert_true(after503 - before503 >= c503);
+    assert_true(first[nk - 1] - first[0] >= 100); /* spread, not bunched */
+    nodes_report("node killed");
+    free(first);
+    free(live);
+    clients_free();
+    nodes_stop();
+    redis_stop(&r);
+}
+
+/* ---- 3 ---- */
+
+static void pump_for(int ms)
+{
+    for (uint64_t end = now_ms() + (uint64_t)ms; now_ms() < end;)
+        pump(10);
+}
+
+static void test_redis_restart(void **state)
+{
+    redis r = {0};
+    const char *more[] = {"--redis-queue", "40", NULL};
+    (void)state;
+    srand(3);
+    redis_start(&r, 1);
+    nodes_start(&r, more);
+    clients_start(CLIENTS);
+    await_all_live(30000);
+    /* A third of the clients publish 14 messages each over about 5 s; every client reads. */
+    schedule_publishing(14, 600, 3);
+    pump_for(600);
+    /* Slow: Redis stops answering (SIGSTOP) for 2.5 s, past --redis-timeout 1: the nodes give
+     * their connections up with XADDs in flight, which Redis runs when it wakes. */
+    kill(r.pid, SIGSTOP);
+    pump_for(2500);
+    kill(r.pid, SIGCONT);
+    pump_for(1000);
+    /* Down: killed, and back 1.5 s later with its append-only file. */
+    redis_kill(&r);
+    uint64_t t_down = now_ms();
+    pump_for(1500);
+    for (int i = 0; i < NODES; i++)
+        assert_int_equal(ex_wait_stat(&node[i], "redis_up", 0, 3000), 0);
+    redis_start(&r, 1); /* same port, same folder */
+    uint64_t t_up = now_ms();
+    await_and_check("redis stalled, killed, restarted", 40000);
+    long long refused = 0, resent = 0, found = 0, reconnects = 0, peak = 0;
+    for (int i = 0; i < NODES; i++) {
+        assert_int_equal(ex_wait_stat(&node[i], "redis_up", 1, 5000), 1);
+        long long q = ex_stat(&node[i], "redis_queue_peak");
+        assert_true(q <= QUEUE); /* bounded */
+        peak = q > peak ? q : peak;
+        refused += ex_stat(&node[i], "refused");
+        resent += ex_stat(&node[i], "resent");
+        found += ex_stat(&node[i], "found");
+        reconnects += ex_stat(&node[i], "redis_reconnects");
+    }
+    int client_reconnects = 0;
+    for (int i = 0; i < nclients; i++)
+        client_reconnects += cls[i].reconnects;
+    print_message("info: redis stalled 2.5 s, then down %llu ms: nodes kept every client (%d "
+                  "client reconnections); queue peak %lld (bound %d); %lld messages refused; "
+                  "in-flight XADDs of given-up connections: %lld found in the stream, %lld "
+                  "resent; %lld Redis connections given up\n",
+                  (unsigned long long)(t_up - t_down), client_reconnects, peak, QUEUE, refused,
+                  found, resent, reconnects);
+    assert_int_equal(client_reconnects, 0);
+    assert_true(refused > 0);        /* the queue's policy was exercised */
+    assert_true(found + resent > 0); /* and the in-flight resolution */
+    nodes_report("redis restarted");
+    clients_free();
+    nodes_stop();
+    redis_stop(&r);
+}
+
+/* ---- 4 ---- */
+
+/* A client of its own for test 4: connect, read until "!live" (bounded), collect. */
+typedef struct probe {
+    int status;
+    int gap;
+    char gap_text[128];
+    long n;
+    char first[48], last[48];
+    int live;
+} probe;
+
+static void probe_run(int port, const char *query, probe *p)
+{
+    char url[160];
+    uint8_t buf[1 << 16];
+    ws_event ev;
+    int fd = ex_dial(port, 0, 0);
+    ws_conn *c = NULL;
+    memset(p, 0, sizeof *p);
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_CLIENT, 0, NULL), WS_OK);
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/%s", port, query);
+    assert_int_equal(ws_conn_client_start(c, url, NULL, 0, NULL, NULL), WS_OK);
+    assert_true(ex_flush(c, fd, 1000));
+    uint64_t end = now_ms() + 10000;
+    while (!p->live && now_ms() < end) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (poll(&pf, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        size_t pos = 0;
+        while (pos < (size_t)n) {
+            size_t used = 0;
+            ws_conn_feed(c, buf + pos, (size_t)n - pos, &used);
+            pos += used;
+            while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
+                if (ev.type == WS_EV_ERROR && ev.error == WS_ERR_HS_STATUS)
+                    p->status = ws_handshake_status(ws_conn_handshake(c));
+                if (ev.type == WS_EV_OPEN)
+                    p->status = 101;
+                if (ev.type != WS_EV_MESSAGE)
+                    continue;
+                const char *s = (const char *)ev.data;
+                if (ev.len == 5 && !memcmp(s, "!live", 5)) {
+                    p->live = 1;
+                } else if (ev.len > 5 && !memcmp(s, "!gap ", 5)) {
+                    p->gap++;
+                    snprintf(p->gap_text, sizeof p->gap_text, "%.*s", (int)ev.len, s);
+                } else {
+                    const char *nl = memchr(s, '\n', ev.len);
+                    assert_non_null(nl);
+                    snprintf(p->n ? p->last : p->first, sizeof p->first, "%.*s",
+                             (int)(nl - s), s);
+                    if (!p->n)
+                        strcpy(p->last, p->first);
+                    p->n++;
+                }
+            }
+            if (!used)
+                break;
+        }
+        if (p->status && p->status != 101)
+            break;
+    }
+    close(fd);
+    ws_conn_free(c);
+}
+
+static void test_gap(void **state)
+{
+    redis r = {0};
+    const char *more[] = {"--redis-maxlen", "100", NULL};
+    char first_id[48] = "", mid_id[48] = "", query[96];
+    (void)state;
+    srand(4);
+    redis_start(&r, 0);
+    nodes_start(&r, more);
+    clients_start(1);
+    await_all_live(10000);
+    /* 400 messages, one at a time (each seen back before the next). */
+    cls[0].to_publish = 400;
+    for (int s = 1; s <= 400; s++) {
+        publish(&cls[0], ++cls[0].sent);
+        ex_flush(cls[0].c, cls[0].fd, 1000);
+        uint64_t end = now_ms() + 5000;
+        while (cls[0].received < s && now_ms() < end)
+            pump(5);
+        assert_int_equal(cls[0].received, s);
+        if (s == 1)
+            strcpy(first_id, cls[0].last);
+        if (s == 350)
+            strcpy(mid_id, cls[0].last);
+    }
+    /* Older than the window: told, then what is retained (at least MAXLEN, "~"). */
+    probe p;
+    snprintf(query, sizeof query, "?last=%s", first_id);
+    probe_run(node[1].port, query, &p);
+    print_message("info: gap: last=%s (trimmed): \"%s\", then %ld retained messages %s .. %s\n",
+                  first_id, p.gap_text, p.n, p.first, p.last);
+    assert_int_equal(p.status, 101);
+    assert_int_equal(p.gap, 1);
+    assert_true(p.live);
+    assert_true(p.n >= GAP_MAXLEN && p.n < 399);
+    assert_string_equal(p.last, cls[0].last);
+    char want[128];
+    snprintf(want, sizeof want, "!gap %s %s", first_id, p.first);
+    assert_string_equal(p.gap_text, want); /* the oldest retained is where the replay starts */
+    /* Inside the window: no notice, exactly the 50 that followed. */
+    snprintf(query, sizeof query, "?last=%s", mid_id);
+    probe_run(node[2].port, query, &p);
+    assert_int_equal(p.gap, 0);
+    assert_int_equal(p.n, 50);
+    assert_string_equal(p.last, cls[0].last);
+    /* Malformed: refused. */
+    probe_run(node[0].port, "?last=12x-3", &p);
+    assert_int_equal(p.status, 400);
+    assert_int_equal(stat_sum("gaps"), 1);
+    clients_free();
+    nodes_stop();
+    redis_stop(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_three_nodes),
+        cmocka_unit_test(test_node_killed),
+        cmocka_unit_test(test_redis_restart),
+        cmocka_unit_test(test_gap),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    alarm(170); /* a hung run must not hang CI */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getenv("REDIS_TEST")) /* one test by name (or a pattern: "test_gap", "*kill*") */
+        cmocka_set_test_filter(getenv("REDIS_TEST"));
+    return cmocka_run_group_tests_name("redis", tests, NULL, NULL);
+}
