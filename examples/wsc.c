@@ -1,14 +1,18 @@
 /*
  * wsc: a wscat-like WebSocket client on libws and poll(2).
  *
- *   wsc [--echo] [--ping SECONDS] [--reconnect] [--deflate | --no-deflate]
+ *   wsc [--echo] [--ping SECONDS] [--reconnect] [--resume] [--deflate | --no-deflate]
  *       [--header "Name: value"]... [--subprotocol NAME]... [--ca FILE] [--insecure]
- *       ws[s]://host[:port]/path
+ *       ws[s]://host[:port]/path [more URLs...]
  *
  * Sends each stdin line as a text message and prints each message received (binary ones as a
  * summary line); prints "closed CODE REASON" at the end. --echo sends every message back
  * instead of reading stdin (for conformance servers that test clients). --reconnect: after an
- * abnormal close, reconnect with exponential backoff and full jitter (ws_backoff).
+ * abnormal close, reconnect with exponential backoff and full jitter (ws_backoff), to the
+ * next URL given each time (round robin: a dead node's clients fail over to the others);
+ * a 503 answer's Retry-After (seconds) is waited on top of the drawn delay. --resume: the
+ * messages carry the broadcast server's envelope ("ID\nPAYLOAD", see broadcast.c): the last
+ * ID seen is kept and each reconnection asks for what followed it (?last=ID).
  * --deflate (the default when the library has zlib, ws_deflate_available()) offers
  * permessage-deflate (RFC 7692) with the library's default offer; --no-deflate offers nothing.
  * "connected" on stderr names the agreed extension.
@@ -36,8 +40,17 @@
 
 #define MAX_SUBPROTOCOLS 16
 
+#define MAX_URLS 16
+
 struct wsc {
-    const char *url;
+    const char *url;              /* the one in use */
+    const char *urls[MAX_URLS];
+    ws_uri uris[MAX_URLS];
+    size_t nurl, cur;
+    int resume;                   /* --resume */
+    char last_id[48];             /* the last stream ID seen ("": none yet) */
+    char url_buf[4096];           /* url with ?last=ID */
+    uint32_t retry_after_ms;      /* the last 503's Retry-After */
     const char *subs[MAX_SUBPROTOCOLS];
     size_t nsub;
     char headers[4096];
@@ -60,11 +73,11 @@ struct wsc {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: wsc [--echo] [--ping SECONDS] [--reconnect] "
+    fprintf(stderr, "usage: wsc [--echo] [--ping SECONDS] [--reconnect] [--resume] "
                     "[--deflate | --no-deflate] [--max-message BYTES]\n"
                     "           [--header 'K: V']... [--subprotocol NAME]... "
                     "[--ca FILE] [--insecure]\n"
-                    "           ws[s]://host[:port]/path\n");
+                    "           ws[s]://host[:port]/path [more URLs to fail over to]...\n");
     exit(2);
 }
 
@@ -128,6 +141,23 @@ static void flush_out(struct wsc *w)
     }
 }
 
+/* --resume: a message "ID\n..." where ID is a stream ID (digits '-' digits): keep it. */
+static void keep_id(struct wsc *w, const uint8_t *p, size_t n)
+{
+    size_t i = 0, dash = 0;
+    while (i < n && i < sizeof w->last_id - 1 && p[i] != '\n') {
+        if (p[i] == '-' && !dash && i > 0)
+            dash = i;
+        else if (p[i] < '0' || p[i] > '9')
+            return;
+        i++;
+    }
+    if (i == n || p[i] != '\n' || i == 0 || (dash && dash == i - 1))
+        return;
+    memcpy(w->last_id, p, i);
+    w->last_id[i] = '\0';
+}
+
 static void on_event(struct wsc *w, const ws_event *ev)
 {
     switch (ev->type) {
@@ -149,6 +179,8 @@ static void on_event(struct wsc *w, const ws_event *ev)
         break;
     }
     case WS_EV_MESSAGE:
+        if (w->resume)
+            keep_id(w, ev->data, ev->len);
         if (ev->opcode == WS_OP_TEXT)
             printf("%.*s\n", (int)ev->len, (const char *)ev->data);
         else
@@ -164,8 +196,13 @@ static void on_event(struct wsc *w, const ws_event *ev)
             const char *v;
             size_t n;
             fprintf(stderr, "server answered %d\n", ws_handshake_status(hs));
-            if (ws_handshake_header(hs, "Retry-After", 0, &v, &n) == WS_OK)
+            if (ws_handshake_header(hs, "Retry-After", 0, &v, &n) == WS_OK) {
                 fprintf(stderr, "Retry-After: %.*s\n", (int)n, v);
+                unsigned long s = 0;
+                for (size_t i = 0; i < n && v[i] >= '0' && v[i] <= '9' && s < 3600; i++)
+                    s = s * 10 + (unsigned long)(v[i] - '0');
+                w->retry_after_ms = (uint32_t)(s > 3600 ? 3600 : s) * 1000u;
+            }
             if (ws_handshake_header(hs, "Location", 0, &v, &n) == WS_OK)
                 fprintf(stderr, "Location: %.*s\n", (int)n, v);
         }
@@ -313,7 +350,13 @@ static uint16_t run_once(struct wsc *w, const ws_uri *u)
             fprintf(stderr, "wsc: --deflate: %s\n", ws_strerror(d));
     }
     ws_conn_tick(w->c, ex_now_ms());
-    r = ws_conn_client_start(w->c, w->url, w->subs, w->nsub, WS_EXTENSIONS_AUTO,
+    const char *url = w->url;
+    if (w->resume && w->last_id[0]) {
+        snprintf(w->url_buf, sizeof w->url_buf, "%s%clast=%s", w->url,
+                 strchr(w->url, '?') ? '&' : '?', w->last_id);
+        url = w->url_buf;
+    }
+    r = ws_conn_client_start(w->c, url, w->subs, w->nsub, WS_EXTENSIONS_AUTO,
                              w->headers[0] ? w->headers : NULL);
     if (r < 0) {
         fprintf(stderr, "wsc: %s\n", ws_strerror(r));
@@ -419,20 +462,28 @@ int main(int argc, char **argv)
             w.ca = argv[++i];
         } else if (!strcmp(a, "--insecure")) {
             w.insecure = 1;
-        } else if (a[0] != '-' && !w.url) {
-            w.url = a;
+        } else if (!strcmp(a, "--resume")) {
+            w.resume = 1;
+        } else if (a[0] != '-' && w.nurl < MAX_URLS) {
+            w.urls[w.nurl++] = a;
         } else {
             usage();
         }
     }
-    if (!w.url)
+    if (!w.nurl)
         usage();
-    int r = ws_uri_parse(w.url, strlen(w.url), &u, sizeof u);
-    if (r < 0) {
-        fprintf(stderr, "wsc: %s: %s\n", w.url, ws_strerror(r));
-        return 2;
+    int secure = 0;
+    for (size_t i = 0; i < w.nurl; i++) {
+        int r = ws_uri_parse(w.urls[i], strlen(w.urls[i]), &w.uris[i], sizeof w.uris[i]);
+        if (r < 0) {
+            fprintf(stderr, "wsc: %s: %s\n", w.urls[i], ws_strerror(r));
+            return 2;
+        }
+        secure |= w.uris[i].secure;
     }
-    if (u.secure) {
+    w.url = w.urls[0];
+    u = w.uris[0];
+    if (secure) {
         char err[512];
         if (!ex_tls_available()) {
             fprintf(stderr, "wsc: wss://: built without TLS (OpenSSL); rebuild with "
@@ -457,6 +508,7 @@ int main(int argc, char **argv)
     for (;;) {
         uint64_t t0 = ex_now_ms();
         ws_backoff_connected(&bo, t0);
+        w.retry_after_ms = 0;
         uint16_t code = run_once(&w, &u);
         ws_backoff_disconnected(&bo, ex_now_ms());
         if (w.tls_failed) { /* a bad certificate does not get better by retrying */
@@ -475,7 +527,13 @@ int main(int argc, char **argv)
         uint32_t rnd = 0, delay = 0;
         ws_random_os(NULL, &rnd, sizeof rnd);
         ws_backoff_next(&bo, rnd, &delay);
-        fprintf(stderr, "reconnecting in %u ms (attempt %u)\n", delay, bo.attempt);
-        usleep((useconds_t)delay * 1000u);
+        delay += w.retry_after_ms; /* the server's own jittered hint, on top */
+        w.cur = (w.cur + 1) % w.nurl; /* fail over: the next URL */
+        w.url = w.urls[w.cur];
+        u = w.uris[w.cur];
+        fprintf(stderr, "reconnecting to %s in %u ms (attempt %u)\n", w.url, delay, bo.attempt);
+        /* A signal cuts the wait short (and then ends the loop above). */
+        for (uint64_t end = ex_now_ms() + delay; !ex_stop && ex_now_ms() < end;)
+            usleep(10000);
     }
 }

@@ -19,7 +19,10 @@
  *      was refused reaches anyone;
  *   4. a client whose last ID is older than the retained window (MAXLEN) is told "!gap A B"
  *      and then sent what is retained, from B; one whose last ID is retained gets exactly
- *      what followed it; a malformed last ID is refused with 400.
+ *      what followed it; a malformed last ID is refused with 400;
+ *   5. wsc --reconnect --resume with two URLs: its node is killed, it fails over to the
+ *      second and gets the messages it missed by replay before "!live", each once, in
+ *      order.
  *
  * Each line "info: ..." is a measurement. REDIS_SERVER names the redis-server binary
  * (default: found on PATH); EX_DIR the built examples (default build/examples); REDIS_TEST
@@ -913,6 +916,144 @@ static void test_gap(void **state)
     redis_stop(&r);
 }
 
+/* ---- 5: wsc --reconnect --resume over two URLs, its node killed ---- */
+
+typedef struct proc {
+    pid_t pid;
+    int in, out, err;
+    char buf[1 << 16];
+    size_t len;
+} proc;
+
+static void proc_start(proc *p, const char *const *argv)
+{
+    int pi[2], po[2], pe[2];
+    assert_int_equal(pipe(pi), 0);
+    assert_int_equal(pipe(po), 0);
+    assert_int_equal(pipe(pe), 0);
+    p->pid = fork();
+    assert_true(p->pid >= 0);
+    if (p->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(pi[0], 0);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        for (int fd = 3; fd < 1024; fd++)
+            close(fd);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pi[0]);
+    close(po[1]);
+    close(pe[1]);
+    p->in = pi[1];
+    p->out = po[0];
+    p->err = pe[0];
+    fcntl(p->out, F_SETFL, O_NONBLOCK);
+    fcntl(p->err, F_SETFL, O_NONBLOCK);
+    p->len = 0;
+}
+
+static void proc_read(proc *p)
+{
+    ssize_t n;
+    while (p->len < sizeof p->buf - 1 &&
+           (n = read(p->out, p->buf + p->len, sizeof p->buf - 1 - p->len)) > 0)
+        p->len += (size_t)n;
+    p->buf[p->len] = '\0';
+}
+
+/* Lines "P0:k" in wsc's output so far. */
+static int payload_lines(const proc *p)
+{
+    int k = 0;
+    for (const char *q = p->buf; (q = strstr(q, "\nP0:")) != NULL; q++)
+        k++;
+    return k;
+}
+
+static void test_wsc_failover(void **state)
+{
+    redis r = {0};
+    char path[256], u0[64], u1[64], err[8192];
+    proc w;
+    (void)state;
+    srand(5);
+    redis_start(&r, 0);
+    nodes_start(&r, NULL);
+    snprintf(path, sizeof path, "%s/wsc", ex_dir());
+    snprintf(u0, sizeof u0, "ws://127.0.0.1:%d/", node[0].port);
+    snprintf(u1, sizeof u1, "ws://127.0.0.1:%d/", node[1].port);
+    const char *argv[] = {path, "--reconnect", "--resume", "--no-deflate", u0, u1, NULL};
+    proc_start(&w, argv);
+    /* The publisher: one client of the driver, on node 2. */
+    clients_start(1);
+    cls[0].node = 2;
+    await_all_live(10000);
+    uint64_t end = now_ms() + 10000;
+    while (!strstr(w.buf, "!live") && now_ms() < end) {
+        pump(10);
+        proc_read(&w);
+    }
+    assert_non_null(strstr(w.buf, "!live"));
+    for (int k = 1; k <= 20; k++) {
+        if (k == 11) { /* wsc's node dies; the next ten are published while it is away */
+            kill(node[0].pid, SIGKILL);
+            waitpid(node[0].pid, NULL, 0);
+            close(node[0].out);
+            node_alive[0] = 0;
+        }
+        publish(&cls[0], ++cls[0].sent);
+        ex_flush(cls[0].c, cls[0].fd, 1000);
+        end = now_ms() + 5000;
+        while (cls[0].received < k && now_ms() < end)
+            pump(5);
+        assert_int_equal(cls[0].received, k);
+        end = now_ms() + 5000;
+        while (k <= 10 && payload_lines(&w) < k && now_ms() < end) {
+            pump(5);
+            proc_read(&w);
+        }
+    }
+    end = now_ms() + 20000;
+    while (payload_lines(&w) < 20 && now_ms() < end) {
+        pump(10);
+        proc_read(&w);
+    }
+    close(w.in); /* end of input: wsc closes normally */
+    int st = 0;
+    for (int i = 0; i < 500 && waitpid(w.pid, &st, WNOHANG) == 0; i++)
+        usleep(10000);
+    proc_read(&w);
+    ssize_t n = read(w.err, err, sizeof err - 1);
+    err[n > 0 ? n : 0] = '\0';
+    /* Each message once, in order: P0:1 .. P0:20, each after a line with its ID. */
+    const char *q = w.buf;
+    for (int k = 1; k <= 20; k++) {
+        char want[16];
+        snprintf(want, sizeof want, "\nP0:%d\n", k);
+        const char *at = strstr(q, want);
+        if (!at)
+            fail_msg("wsc's output lacks P0:%d (in order):\n%s\nstderr:\n%s", k, w.buf, err);
+        q = at + 1;
+    }
+    assert_int_equal(payload_lines(&w), 20);
+    char want[96];
+    snprintf(want, sizeof want, "reconnecting to %s", u1);
+    assert_non_null(strstr(err, want)); /* failed over to the second URL */
+    const char *again = strstr(strstr(w.buf, "!live") + 1, "!live");
+    assert_non_null(again); /* a second "!live": after the replay */
+    assert_true(strstr(w.buf, "\nP0:11\n") < again); /* the replay brought what it missed */
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    print_message("info: wsc: failed over from a killed node to %s, replayed the 10 messages "
+                  "it missed before !live, each of the 20 once and in order\n", u1);
+    close(w.out);
+    close(w.err);
+    clients_free();
+    nodes_stop();
+    redis_stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -920,6 +1061,7 @@ int main(void)
         cmocka_unit_test(test_node_killed),
         cmocka_unit_test(test_redis_restart),
         cmocka_unit_test(test_gap),
+        cmocka_unit_test(test_wsc_failover),
     };
     signal(SIGPIPE, SIG_IGN);
     alarm(170); /* a hung run must not hang CI */
