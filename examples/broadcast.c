@@ -294,7 +294,7 @@ static void gap_answer(void *arg, int ok, int gap, struct ex_sid first);
 static void replay_resume(struct ex_client *cl)
 {
     struct peer *p = cl->app;
-    if (!p->has_last && !p->sent_is_entry) { /* came before the node knew the stream */
+    if (!p->has_last && !p->told_live) { /* came before the node knew the stream */
         p->sent = ex_fanout_last(fanout);
         go_live(cl);
         return;

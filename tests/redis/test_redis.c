@@ -22,7 +22,9 @@
  *      what followed it; a malformed last ID is refused with 400;
  *   5. wsc --reconnect --resume with two URLs: its node is killed, it fails over to the
  *      second and gets the messages it missed by replay before "!live", each once, in
- *      order.
+ *      order;
+ *   6. --redis-local: while Redis is unreachable a message reaches the clients of its node
+ *      (ID "-"), not the others'.
  *
  * Each line "info: ..." is a measurement. REDIS_SERVER names the redis-server binary
  * (default: found on PATH); EX_DIR the built examples (default build/examples); REDIS_TEST
@@ -1054,6 +1056,42 @@ static void test_wsc_failover(void **state)
     redis_stop(&r);
 }
 
+/* ---- 6: --redis-local while Redis is unreachable ---- */
+
+static void test_local_delivery(void **state)
+{
+    redis r = {0};
+    const char *more[] = {"--redis-local", NULL};
+    (void)state;
+    srand(6);
+    redis_start(&r, 0);
+    nodes_start(&r, more);
+    clients_start(3);
+    cls[1].node = 0; /* two clients on node 0, one on node 1 */
+    cls[2].node = 1;
+    await_all_live(10000);
+    redis_kill(&r);
+    assert_int_equal(ex_wait_stat(&node[0], "redis_up", 0, 5000), 0);
+    publish(&cls[0], ++cls[0].sent);
+    ex_flush(cls[0].c, cls[0].fd, 1000);
+    uint64_t end = now_ms() + 3000;
+    while ((cls[0].locals < 1 || cls[1].locals < 1) && now_ms() < end)
+        pump(10);
+    pump(200);
+    /* This node's clients, the sender too, get it with the ID "-"; the other node's do not;
+     * it is not in the stream (nobody gets it with an ID). */
+    assert_int_equal(cls[0].locals, 1);
+    assert_int_equal(cls[1].locals, 1);
+    assert_int_equal(cls[2].locals, 0);
+    assert_int_equal(cls[0].received + cls[1].received + cls[2].received, 0);
+    assert_int_equal(ex_wait_stat(&node[0], "local", 1, 3000), 1);
+    print_message("info: --redis-local: Redis down, a message went to the 2 clients of its "
+                  "node with the ID \"-\", not to the other node's\n");
+    clients_free();
+    nodes_stop();
+    rm_tree(r.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1062,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_redis_restart),
         cmocka_unit_test(test_gap),
         cmocka_unit_test(test_wsc_failover),
+        cmocka_unit_test(test_local_delivery),
     };
     signal(SIGPIPE, SIG_IGN);
     alarm(170); /* a hung run must not hang CI */
