@@ -1318,8 +1318,9 @@ typedef struct mem_mode {
     int shared;
 } mem_mode;
 
-/* Live bytes of one server connection after it sent and received one 4 KiB text message. */
-static size_t conn_bytes(const mem_mode *mm, ws_deflate_shared *sh)
+/* Live bytes of one server connection after it sent and received one 4 KiB text message;
+ * *send_peak: the most its allocations grew while it sent that message. */
+static size_t conn_bytes(const mem_mode *mm, ws_deflate_shared *sh, size_t *send_peak)
 {
     meter m;
     ws_allocator a = meter_alloc(&m);
@@ -1346,8 +1347,13 @@ static size_t conn_bytes(const mem_mode *mm, ws_deflate_shared *sh)
     log_clear(&p.slog);
     log_clear(&p.clog);
     assert_int_equal(get_dp(p.srv), mm->srv.deflate ? WS_OK : WS_ERR_NOT_FOUND);
-    frame_list f = send_check(p.srv, p.cli, &p.clog, WS_OP_TEXT, t, 4096, 0);
-    frames_free(&f);
+    size_t before = m.fa.bytes;
+    m.peak = before;
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_TEXT, t, 4096, 0), WS_OK);
+    *send_peak = m.peak - before;
+    xfer(p.srv, p.cli, &p.clog, NULL, 0);
+    log_assert_message(&p.clog, 0, WS_OP_TEXT, t, 4096);
+    frame_list f;
     f = send_check(p.cli, p.srv, &p.slog, WS_OP_TEXT, t, 4096, 0);
     frames_free(&f);
     size_t live = m.fa.bytes;
@@ -1382,14 +1388,21 @@ static void test_memory_per_connection(void **state)
     assert_non_null(sh);
     printf("info: deflate shared compressor (window 15, memLevel 8), once per thread: %zu bytes\n",
            m.fa.bytes);
-    size_t base = 0;
+    size_t base = 0, private_peak = 0;
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
-        size_t n = conn_bytes(&modes[i], sh);
+        size_t peak = 0, n = conn_bytes(&modes[i], sh, &peak);
         if (i == 0)
             base = n;
-        printf("info: deflate memory per server connection, %s: %zu bytes\n", modes[i].name, n);
+        printf("info: deflate memory per server connection, %s: %zu bytes (sending: +%zu)\n",
+               modes[i].name, n, peak);
         if (i >= 3) /* no zlib state left between messages: only the reassembly buffer */
             assert_true(n < base + 16384);
+        if (i == 3) /* a compressor made for the message and released after it */
+            private_peak = peak;
+        /* The shared one (window 15, the one negotiated too): no compressor of the
+         * connection's own, not even for the moment of the send. */
+        if (i >= 4)
+            assert_true(peak < private_peak / 8);
     }
     ws_deflate_shared_free(sh);
 }

@@ -453,6 +453,8 @@ static void test_encoder_validation_and_raw(void **state)
     h.opcode = 16;
     assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 0),
                      WS_ERR_INVALID_ARG);
+    /* Not an opcode at all (a bad argument), not a reserved one. */
+    assert_int_equal(ws_frame_write_header(out, sizeof out, &h, sizeof h), WS_ERR_INVALID_ARG);
     h.opcode = WS_OP_TEXT;
 
     /* Non-minimal lengths on purpose. */

@@ -481,6 +481,43 @@ static void test_lists_skip_empty_elements(void **state)
     }
 }
 
+/* The header table starts with room for 8 lines and doubles: a request of up to 8 header
+ * lines costs the same allocations as one of 5 (the table once), the 9th line grows it once
+ * (one more call), up to 16, and the 17th once again. Counted by the allocator a server
+ * handshake is given; the requests stay below the 512-byte first buffer. */
+static long calls_for_request(size_t nlines)
+{
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n");
+    for (size_t i = 5; i < nlines; i++)
+        n += snprintf(req + n, sizeof req - (size_t)n, "X%zu: y\r\n", i);
+    n += snprintf(req + n, sizeof req - (size_t)n, "\r\n");
+    assert_true(n < 512);
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, &a);
+    size_t used = 0;
+    assert_int_equal(ws_handshake_feed(hs, (const uint8_t *)req, (size_t)n, &used), 1);
+    assert_int_equal(used, (size_t)n);
+    long calls = fa.calls;
+    ws_handshake_free(hs);
+    assert_int_equal(fa.live, 0);
+    return calls;
+}
+
+static void test_header_table_growth(void **state)
+{
+    (void)state;
+    long five = calls_for_request(5);
+    assert_int_equal(calls_for_request(8), five);
+    assert_int_equal(calls_for_request(9), five + 1);
+    assert_int_equal(calls_for_request(16), five + 1);
+    assert_int_equal(calls_for_request(17), five + 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_lists_and_whitespace),
         cmocka_unit_test(test_request_line_separators),
         cmocka_unit_test(test_lists_skip_empty_elements),
+        cmocka_unit_test(test_header_table_growth),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
