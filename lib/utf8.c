@@ -470,13 +470,13 @@ static block_kernel kernel_by_id(int kernel)
     return NULL;
 }
 
-static block_kernel best_kernel(void)
+int ws__utf8_best_kernel(void)
 {
     if (__builtin_cpu_supports("avx2"))
-        return kernel_avx2;
+        return WS_UTF8_KERNEL_AVX2;
     if (__builtin_cpu_supports("ssse3"))
-        return kernel_ssse3;
-    return NULL;
+        return WS_UTF8_KERNEL_SSSE3;
+    return WS_UTF8_KERNEL_SCALAR;
 }
 #else
 static block_kernel kernel_by_id(int kernel)
@@ -485,9 +485,9 @@ static block_kernel kernel_by_id(int kernel)
     return NULL;
 }
 
-static block_kernel best_kernel(void)
+int ws__utf8_best_kernel(void)
 {
-    return NULL;
+    return WS_UTF8_KERNEL_SCALAR;
 }
 #endif
 
@@ -537,7 +537,7 @@ static size_t validate(block_kernel kernel, ws_utf8_state *st, const uint8_t *p,
 
 size_t ws_utf8_validate(ws_utf8_state *st, const uint8_t *p, size_t n)
 {
-    return validate(n >= BLOCK ? best_kernel() : NULL, st, p, n);
+    return validate(n >= BLOCK ? kernel_by_id(ws__utf8_best_kernel()) : NULL, st, p, n);
 }
 
 size_t ws__utf8_validate_kernel(int kernel, ws_utf8_state *st, const uint8_t *p, size_t n)

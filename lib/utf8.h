@@ -21,6 +21,9 @@ enum {
 /* Bit k set iff kernel k is compiled in and usable on this CPU (bit 0 is always set). */
 unsigned ws__utf8_kernels(void);
 
+/* The kernel ws_utf8_validate uses on this CPU: the best usable one (a WS_UTF8_KERNEL_*). */
+int ws__utf8_best_kernel(void);
+
 /* ws_utf8_validate with the kernel forced (same contract; an unusable kernel runs the scalar
    one). ws_utf8_validate itself uses the best usable kernel. */
 size_t ws__utf8_validate_kernel(int kernel, ws_utf8_state *st, const uint8_t *p, size_t n);

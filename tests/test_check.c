@@ -288,7 +288,7 @@ static void test_close_rules(void **state)
     seen *o = malloc(sizeof *o);
     assert_non_null(s);
     assert_non_null(o);
-    for (int rule = 0; rule < 4; rule++) {
+    for (int rule = 0; rule < 5; rule++) {
         ws_checker *k = checker(WS_ROLE_CLIENT);
         size_t at;
         s->n = 0;
@@ -298,8 +298,10 @@ static void test_close_rules(void **state)
             at = cput(s, WS_OP_CLOSE, 1, "\x03\xed", 2); /* 1005: never on the wire */
         else if (rule == 2)
             at = cput(s, WS_OP_CLOSE, 1, "\x03\xe8" "a\xc0", 4);
-        else
+        else if (rule == 3)
             at = cput(s, WS_OP_CLOSE, 1, NULL, 0);
+        else /* valid: a code and a one-byte reason */
+            at = cput(s, WS_OP_CLOSE, 1, "\x03\xe8" "x", 3);
         size_t after = cput(s, WS_OP_TEXT, 1, "late", 4);
         run(k, s, 0, o);
         size_t i = 0;
@@ -319,6 +321,11 @@ static void test_close_rules(void **state)
         if (rule == 2) {
             assert_int_equal(o->v[i].len, 2);
             assert_memory_equal(o->v[i].data, "a\xc0", 2);
+        }
+        if (rule == 4) {
+            assert_int_equal(o->v[i].len, 1);
+            assert_non_null(o->v[i].data);
+            assert_memory_equal(o->v[i].data, "x", 1);
         }
         i++;
         expect_violation(&o->v[i++], WS_ERR_AFTER_CLOSE, WS_CLOSE_PROTOCOL_ERROR,

@@ -71,6 +71,7 @@ typedef struct side {
     int streaming;
     uint64_t max_message; /* 0: default */
     ws_deflate_shared *shared;
+    int shared_first; /* attach the shared compressor before switching deflate on */
 } side;
 
 static const side SIDE_ON = {.deflate = 1};
@@ -79,6 +80,8 @@ static const side SIDE_OFF = {0};
 static int apply(ws_conn *c, const side *s)
 {
     int r = WS_OK;
+    if (s->shared && s->shared_first)
+        r = ws_conn_set_deflate_shared(c, s->shared);
 #define SET_(opt, v)                                                                           \
     do {                                                                                       \
         if (r == WS_OK)                                                                        \
@@ -104,7 +107,7 @@ static int apply(ws_conn *c, const side *s)
         SET_(WS_OPT_STREAMING, 1);
     if (s->max_message)
         SET_(WS_OPT_MAX_MESSAGE_SIZE, s->max_message);
-    if (s->shared && r == WS_OK)
+    if (s->shared && !s->shared_first && r == WS_OK)
         r = ws_conn_set_deflate_shared(c, s->shared);
 #undef SET_
     return r;
@@ -1446,6 +1449,29 @@ static void test_shared_compressor(void **state)
     free(t);
 }
 
+/* The shared compressor may come before deflate is switched on: the connection keeps it, so
+ * it answers with server_no_context_takeover and its messages decode. */
+static void test_shared_before_deflate(void **state)
+{
+    (void)state;
+    ws_deflate_shared *sh = NULL;
+    side ss = {.deflate = 1, .shared_first = 1};
+    pair p;
+    char *t = make_text(3000, 9);
+    assert_int_equal(ws_deflate_shared_new(&sh, NULL, 15, 8, 6), WS_OK);
+    ss.shared = sh;
+    hs_pair(&p, &ss, &SIDE_ON);
+    ws_deflate_params dp;
+    assert_int_equal(ws_conn_get_deflate_params(p.cli, &dp, sizeof dp), WS_OK);
+    assert_int_equal(dp.server_no_context_takeover, 1);
+    assert_int_equal(ws_conn_send(p.srv, WS_OP_TEXT, t, 3000, 0), WS_OK);
+    xfer(p.srv, p.cli, &p.clog, NULL, 0);
+    log_assert_message(&p.clog, 0, WS_OP_TEXT, t, 3000);
+    pair_free(&p);
+    ws_deflate_shared_free(sh);
+    free(t);
+}
+
 /* ---- interop with python3-websockets over loopback ---- */
 
 #define PY "/usr/bin/python3"
@@ -2264,6 +2290,7 @@ int main(void)
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_memory_per_connection),
         cmocka_unit_test(test_shared_compressor),
+        cmocka_unit_test(test_shared_before_deflate),
         cmocka_unit_test(test_compressor_setup_failure),
         cmocka_unit_test(test_options_set_one_read_all),
         cmocka_unit_test(test_inflate_resumes_from_kept_input),

@@ -383,6 +383,17 @@ static void test_malformed_headers(void **state)
     assert_int_equal(ws_frame_parse_header(rsv1, 2, WS_FRAME_ALLOW_RSV1, UINT64_MAX, &h, sizeof h),
                      2);
     assert_int_equal(h.rsv, WS_RSV1);
+    /* Each RSV bit is allowed by its own flag, and by no other. */
+    assert_int_equal(ws_frame_parse_header(rsv2, 2, WS_FRAME_ALLOW_RSV2, UINT64_MAX, &h, sizeof h),
+                     2);
+    assert_int_equal(h.rsv, WS_RSV2);
+    assert_int_equal(ws_frame_parse_header(rsv3, 2, WS_FRAME_ALLOW_RSV3, UINT64_MAX, &h, sizeof h),
+                     2);
+    assert_int_equal(h.rsv, WS_RSV3);
+    expect_error_guarded(rsv2, 2, WS_FRAME_ALLOW_RSV1 | WS_FRAME_ALLOW_RSV3, UINT64_MAX,
+                         WS_ERR_FRAME_RSV, 1);
+    expect_error_guarded(rsv3, 2, WS_FRAME_ALLOW_RSV1 | WS_FRAME_ALLOW_RSV2, UINT64_MAX,
+                         WS_ERR_FRAME_RSV, 1);
     assert_int_equal(
         ws_frame_parse_header(nonmin16, 4, WS_FRAME_LENIENT_LENGTH, UINT64_MAX, &h, sizeof h), 4);
     assert_int_equal(h.non_minimal, 1);

@@ -1057,6 +1057,8 @@ static void test_client_response_rules(void **state)
          WS_ERR_HS_CONNECTION},
         {RESP_OK "\r\n%s", WS_ERR_HS_ACCEPT},
         {RESP_OK "Sec-WebSocket-Accept: x%s\r\n\r\n", WS_ERR_HS_ACCEPT},
+        /* right length, only its last character wrong */
+        {RESP_OK "Sec-WebSocket-Accept: %.27s!\r\n\r\n", WS_ERR_HS_ACCEPT},
         {RESP_OK "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n%s", WS_ERR_HS_ACCEPT},
         {RESP_OK "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Accept: x\r\n\r\n",
          WS_ERR_HS_DUPLICATE},

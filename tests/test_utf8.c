@@ -1094,6 +1094,11 @@ static void test_kernels_available(void **state)
 #else
     assert_int_equal(k, 1u << WS_UTF8_KERNEL_SCALAR);
 #endif
+    /* The public entry point uses the best of them: the highest usable id. */
+    int best = kernel_usable(WS_UTF8_KERNEL_AVX2)    ? WS_UTF8_KERNEL_AVX2
+               : kernel_usable(WS_UTF8_KERNEL_SSSE3) ? WS_UTF8_KERNEL_SSSE3
+                                                     : WS_UTF8_KERNEL_SCALAR;
+    assert_int_equal(ws__utf8_best_kernel(), best);
     print_message("info: utf8 kernels compared with the reference: scalar%s%s\n",
                   kernel_usable(WS_UTF8_KERNEL_SSSE3) ? " ssse3" : "",
                   kernel_usable(WS_UTF8_KERNEL_AVX2) ? " avx2" : "");
@@ -1128,6 +1133,7 @@ static void test_kernels_on_older_cpus(void **state)
     for (size_t c = 0; c < 2; c++) {
         __cpu_model.features[0] = saved & ~cleared[c];
         unsigned k = ws__utf8_kernels();
+        int best = ws__utf8_best_kernel();
         if ((saved & CPU_AVX2) &&
             (__builtin_cpu_supports("avx2") || (k >> WS_UTF8_KERNEL_AVX2 & 1u))) {
             /* The library reads another copy of the CPU model (see test_mask.c): skipped. */
@@ -1147,6 +1153,9 @@ static void test_kernels_on_older_cpus(void **state)
             assert_int_equal(k >> WS_UTF8_KERNEL_SSSE3 & 1u, 0);
         else
             assert_int_equal(k >> WS_UTF8_KERNEL_SSSE3 & 1u, (saved & CPU_SSSE3) != 0);
+        /* ws_utf8_validate's own choice: never a kernel the (older) CPU lacks. */
+        assert_int_equal(best, (k >> WS_UTF8_KERNEL_SSSE3 & 1u) ? WS_UTF8_KERNEL_SSSE3
+                                                                 : WS_UTF8_KERNEL_SCALAR);
     }
     assert_int_equal(ws__utf8_kernels() >> WS_UTF8_KERNEL_AVX2 & 1u, (saved & CPU_AVX2) != 0);
 }
