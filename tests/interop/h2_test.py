@@ -17,6 +17,8 @@ checks, one "PASS/FAIL h2/<check>" line each:
   - malformed or refused extended CONNECTs get the answers the server documents (a :status or
     RST_STREAM PROTOCOL_ERROR), and the connection goes on serving;
   - the page over h2 and over http/1.1, /conn, an HTTP/1.1 WebSocket upgrade on the same port;
+    ALPN: h2 preferred, http/1.1 when offered alone or when no ALPN is offered, the
+    no_application_protocol alert for a list with neither;
   - h2c (cleartext, prior knowledge), the heartbeat ping of a stream's ws_conn, and SIGTERM
     with a WebSocket open (close 1001, GOAWAY, exit 0);
   - with CHROMIUM: headless Chromium loads the page over h2 and opens a WebSocket that goes
@@ -238,7 +240,8 @@ def stop_server(p, name):
 
 def tls_socket(port, ca, alpn):
     ctx = ssl.create_default_context(cafile=ca)
-    ctx.set_alpn_protocols(alpn)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
     raw = socket.create_connection(("127.0.0.1", port), timeout=STEP_TIMEOUT)
     s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
     return s
@@ -450,6 +453,25 @@ def pages(port, ca):
     s.close()
     s = tls_socket(port, ca, ["h2", "http/1.1"])
     check("ALPN h2 preferred", s.selected_alpn_protocol() == "h2", s.selected_alpn_protocol())
+    s.close()
+    try:
+        s = tls_socket(port, ca, ["spdy/3", "h3"])
+        check("ALPN with neither h2 nor http/1.1: no_application_protocol alert", False,
+              "handshake completed with %r" % s.selected_alpn_protocol())
+        s.close()
+    except ssl.SSLError as ex:
+        check("ALPN with neither h2 nor http/1.1: no_application_protocol alert",
+              "NO APPLICATION PROTOCOL" in str(ex).upper().replace("_", " "), ex)
+    s = tls_socket(port, ca, [])
+    s.sendall(b"GET /conn HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    check("no ALPN at all: HTTP/1.1 (%s)" % data.split(b"\r\n\r\n", 1)[-1].strip().decode(),
+          data.startswith(b"HTTP/1.1 200 ") and data.rstrip().endswith(b"tls=1"), data[:60])
     s.close()
     s = tls_socket(port, ca, ["http/1.1"])
     w = Connection(ConnectionType.CLIENT)
