@@ -519,10 +519,11 @@ static int input_grow(ws_conn *c, size_t cap)
 }
 
 /* Make room for n more kept bytes, without moving what queued events point into: as much as
- * wanted up to the limit, else at least a small buffer. */
+ * wanted up to the limit, else at least a small buffer. With no buffer yet, no event can
+ * point into one: it is made even while events wait (an OPEN not yet taken). */
 static size_t input_room(ws_conn *c, size_t n)
 {
-    if (!c->ev_count) {
+    if (!c->ev_count || !c->ibuf) {
         if (c->ipos > 0) {
             memmove(c->ibuf, c->ibuf + c->ipos, c->ilen - c->ipos);
             c->ilen -= c->ipos;

@@ -695,6 +695,29 @@ static void test_config_copy_bounded(void **state)
     assert_int_equal(fa.live, 0);
 }
 
+/* Input fed before the first event is taken (the OPEN of a connection created open) is
+ * kept, not refused: it was WS_ERR_NOMEM, from a buffer not made while an event waited. */
+static void test_feed_before_open_taken(void **state)
+{
+    (void)state;
+    ws_conn *c = NULL;
+    ws_event e;
+    uint8_t f[16] = {0x82, 0x80 | 10, 1, 2, 3, 4};
+    for (int i = 0; i < 10; i++)
+        f[6 + i] = (uint8_t)('a' ^ f[2 + i % 4]);
+    assert_int_equal(ws_conn_new(&c, WS_ROLE_SERVER, WS_CONN_OPEN, NULL), WS_OK);
+    size_t taken = 0;
+    assert_int_equal(ws_conn_feed(c, f, sizeof f, &taken), WS_OK);
+    assert_int_equal(taken, sizeof f);
+    assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+    assert_int_equal(e.type, WS_EV_OPEN);
+    assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+    assert_int_equal(e.type, WS_EV_MESSAGE);
+    assert_int_equal(e.len, 10);
+    assert_memory_equal(e.data, "aaaaaaaaaa", 10);
+    ws_conn_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_close_code_helpers),
         cmocka_unit_test(test_config_shared_frozen_counted),
         cmocka_unit_test(test_config_copy_bounded),
+        cmocka_unit_test(test_feed_before_open_taken),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@ from .connection import (
     SEND_POLICY_CLOSE_1013,
     SEND_POLICY_ERROR,
     CloseCode,
+    Config,
     Connection,
     Role,
     State,
@@ -62,6 +63,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "AUTO",
+    "Config",
     "OPTIONS",
     "SEND_POLICY_CLOSE_1009",
     "SEND_POLICY_CLOSE_1013",

@@ -213,6 +213,10 @@ _PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "ws_deflate_available": (c_int, []),
     "ws_uri_parse": (c_int, [c_char_p, c_size_t, POINTER(ws_uri), c_size_t]),
     # connection
+    "ws_config_new": (c_int, [PP, c_void_p]),
+    "ws_config_free": (None, [P]),
+    "ws_config_set_option": (c_int, [P, c_uint32, c_uint64]),
+    "ws_config_get_option": (c_int, [P, c_uint32, POINTER(c_uint64)]),
     "ws_conn_new": (c_int, [PP, c_uint32, c_uint32, c_void_p]),
     "ws_conn_free": (None, [P]),
     "ws_conn_set_option": (c_int, [P, c_uint32, c_uint64]),

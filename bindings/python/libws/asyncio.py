@@ -40,7 +40,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, 
 from ctypes import c_uint64
 
 from ._ffi import raw as _raw
-from .connection import AUTO, Connection, Headers, Role, State, parse_uri
+from .connection import AUTO, Config, Connection, Headers, Role, State, parse_uri
 from .errors import ClosedError, ErrorCode, HandshakeError, LibwsError, WouldBlock
 from .events import Close, Error, Message, Open, Ping, Pong, Request, Response
 
@@ -136,6 +136,7 @@ class WebSocket(asyncio.Protocol):
         role: Role,
         *,
         options: dict[str, Any],
+        config: Config | None = None,
         write_limit: int = DEFAULT_WRITE_LIMIT,
         max_queue: int = DEFAULT_MAX_QUEUE,
         server: Server | None = None,
@@ -144,7 +145,7 @@ class WebSocket(asyncio.Protocol):
         if options.get("streaming"):
             raise ValueError("libws.asyncio delivers whole messages: streaming is not supported")
         self._loop = asyncio.get_running_loop()
-        self.conn = Connection(role, now_ms=self._now(), **options)
+        self.conn = Connection(role, now_ms=self._now(), config=config, **options)
         self._role = role
         self._server = server
         self._client = client
@@ -780,7 +781,11 @@ class serve:
         **options: Any,
     ) -> None:
         ws_kwargs = _split_kwargs(options)
-        Connection(Role.SERVER, **ws_kwargs["options"]).free()  # checked by the library now
+        # One configuration for every connection of the server (checked by the library now).
+        if ws_kwargs["options"].get("streaming"):
+            raise ValueError("libws.asyncio delivers whole messages: streaming is not supported")
+        ws_kwargs["config"] = Config(**ws_kwargs.pop("options"))
+        ws_kwargs["options"] = {}
         self._server = Server(
             handler,
             process_request=process_request,

@@ -220,14 +220,69 @@ def _sv(p: Any, n: Any) -> str:
     return view(p.value, n.value).decode("latin-1")
 
 
+class Config:
+    """A configuration shared by many connections (the library's ``ws_config``): the options
+    are kept once in C, and each :class:`Connection` made with it holds a pointer, not a copy.
+    Keyword arguments are options (see :data:`OPTIONS`). Frozen once a connection uses it
+    (``set_option`` then raises UsageError WS_ERR_STATE); the C object lives until the caller
+    and every connection made with it are gone, so freeing it early is safe."""
+
+    __slots__ = ("_h", "__weakref__")
+
+    def __init__(self, **options: Any) -> None:
+        self._h: int | None = None
+        handle = c_void_p()
+        check(lib.ws_config_new(byref(handle), None))
+        self._h = handle.value
+        for name, value in options.items():
+            self.set_option(name, value)
+
+    def _handle(self) -> int:
+        if self._h is None:
+            raise UsageError(ErrorCode.WS_ERR_INVALID_ARG, "the configuration was freed")
+        return self._h
+
+    def set_option(self, name: str, value: int | bool) -> None:
+        """Set one option by name; the library checks its range (and that no connection uses
+        the configuration yet)."""
+        opt = OPTIONS.get(name)
+        if opt is None:
+            raise UsageError(ErrorCode.WS_ERR_OPTION, f"unknown option {name!r}")
+        v = _option_value(name, value)
+        check(lib.ws_config_set_option(self._handle(), opt, v), f"{name}={value!r}")
+
+    def get_option(self, name: str) -> int:
+        """Current value of an option."""
+        opt = OPTIONS.get(name)
+        if opt is None:
+            raise UsageError(ErrorCode.WS_ERR_OPTION, f"unknown option {name!r}")
+        v = c_uint64()
+        check(lib.ws_config_get_option(self._handle(), opt, byref(v)), name)
+        return v.value
+
+    def free(self) -> None:
+        """Drop this reference to the C configuration (its connections keep theirs)."""
+        h, self._h = self._h, None
+        if h is not None:
+            lib.ws_config_free(h)
+
+    def __del__(self) -> None:
+        try:
+            self.free()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
 class Connection:
     """One WebSocket connection, server or client, without I/O.
 
     ``role``: ``"server"``/``"client"`` or :class:`Role`. ``already_open=True`` skips the
     HTTP/1.1 handshake (WS_CONN_OPEN: an HTTP/2 stack did it, or a test wants frames only).
     ``now_ms``: the clock's current value for the first tick (default: monotonic_ms()).
-    Other keyword arguments are options (see :data:`OPTIONS`), e.g. ``max_message_size``,
-    ``ping_interval``, ``deflate=True``.
+    ``config``: a :class:`Config` shared with other connections (its options; the connection
+    keeps the C configuration alive). Other keyword arguments are options (see
+    :data:`OPTIONS`), e.g. ``max_message_size``, ``ping_interval``, ``deflate=True``; on top
+    of a shared configuration they give this connection its own copy.
     """
 
     __slots__ = (
@@ -256,6 +311,7 @@ class Connection:
         *,
         already_open: bool = False,
         now_ms: int | None = None,
+        config: Config | None = None,
         **options: Any,
     ) -> None:
         self._h: int | None = None
@@ -267,7 +323,8 @@ class Connection:
                 raise UsageError(ErrorCode.WS_ERR_INVALID_ARG, f"role {role!r}") from None
         self._role = Role(role)
         handle = c_void_p()
-        check(lib.ws_conn_new(byref(handle), int(self._role), 1 if already_open else 0, None))
+        cfg = config._handle() if config is not None else None
+        check(lib.ws_conn_new(byref(handle), int(self._role), 1 if already_open else 0, cfg))
         self._h = handle.value
         self._hp = handle  # the same pointer as a ctypes object, for the raw calls
         self._ev = _ffi.ws_event()

@@ -464,6 +464,40 @@ def test_options_ranges_are_checked_by_the_library():
         c.get_option(name)  # every name maps to an option the library knows
 
 
+def test_shared_config():
+    cfg = libws.Config(max_message_size=100, ping_interval=5000)
+    assert cfg.get_option("max_message_size") == 100
+    assert cfg.get_option("auto_pong") == 1  # the library's default
+    with pytest.raises(libws.UsageError) as ei:
+        cfg.set_option("auto_pong", 2)
+    assert ei.value.name == "WS_ERR_RANGE"
+    with pytest.raises(libws.UsageError) as ei:
+        libws.Config(no_such_option=1)
+    assert ei.value.name == "WS_ERR_OPTION"
+    a = Connection("server", already_open=True, now_ms=T0, config=cfg)
+    b = Connection("server", already_open=True, now_ms=T0, config=cfg)
+    assert a.get_option("max_message_size") == 100
+    assert b.get_option("ping_interval") == 5000
+    # Frozen while used.
+    with pytest.raises(libws.UsageError) as ei:
+        cfg.set_option("max_message_size", 200)
+    assert ei.value.name == "WS_ERR_STATE"
+    # An option on one connection changes that one only.
+    a.set_option("ping_interval", 0)
+    assert a.get_option("ping_interval") == 0
+    assert b.get_option("ping_interval") == 5000
+    assert cfg.get_option("ping_interval") == 5000
+    # The connections keep the C configuration: freeing the Python one early is safe.
+    cfg.free()
+    with pytest.raises(libws.UsageError):
+        cfg.get_option("ping_interval")
+    assert b.get_option("max_message_size") == 100
+    b.receive_data(frame(0x2, b"x" * 101))
+    assert [type(e).__name__ for e in b.events()][-2:] == ["Error", "Close"]
+    a.free()
+    b.free()
+
+
 # ---- timers ----
 
 
