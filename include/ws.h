@@ -587,14 +587,19 @@ typedef struct ws_check_event {
     int32_t error;        /* VIOLATION: the rule (WS_ERR_FRAME_*, WS_ERR_UNEXPECTED_CONTINUATION,
                              WS_ERR_EXPECTED_CONTINUATION, WS_ERR_INVALID_UTF8,
                              WS_ERR_CLOSE_PAYLOAD, WS_ERR_CLOSE_CODE, WS_ERR_AFTER_CLOSE,
-                             WS_ERR_MESSAGE_TOO_BIG) */
+                             WS_ERR_MESSAGE_TOO_BIG, WS_ERR_DEFLATE_RSV1, and with
+                             WS_CHECK_INFLATE WS_ERR_DEFLATE_DATA) */
     uint16_t close_code;  /* VIOLATION: the code to fail with; CONTROL close: as received */
     uint8_t severity;     /* VIOLATION: WS_SEVERITY_* */
     uint8_t opcode;       /* DATA: TEXT or BINARY; CONTROL: the frame's; VIOLATION: the frame's */
     uint8_t fin;          /* DATA: last chunk of the message */
-    uint8_t compressed;   /* DATA: the message has RSV1 (permessage-deflate): not inflated, its
-                             UTF-8 not checked */
-    uint8_t reserved_[2];
+    uint8_t compressed;   /* DATA: the message has RSV1 (permessage-deflate) and these are its
+                             bytes as on the wire: not inflated (no WS_CHECK_INFLATE, or its
+                             data was found invalid), its UTF-8 not checked */
+    uint8_t after_close;  /* 1: the frame came after the sender's close frame (valid or not):
+                             the receiver is closing already and owes no other answer than
+                             the one to that close */
+    uint8_t reserved_;
     uint64_t offset;      /* stream offset: VIOLATION: of the frame breaking the rule (for
                              invalid UTF-8: of the first invalid byte, or, for text that ends
                              inside a character, just past the message's last byte -- where
@@ -606,7 +611,13 @@ typedef struct ws_check_event {
 /* Flags for ws_checker_configure(). */
 enum {
     /* permessage-deflate was negotiated: RSV1 allowed on a message's first frame. */
-    WS_CHECK_DEFLATE = 1u << 0
+    WS_CHECK_DEFLATE = 1u << 0,
+    /* With WS_CHECK_DEFLATE: inflate compressed messages (any window, context taken over as
+     * RFC 7692 allows; a sender that resets its context decodes the same). DATA events then
+     * carry the inflated bytes (a view into the checker, valid until the next feed, at most
+     * 16 KiB an event), text is UTF-8 checked, invalid data is a WS_ERR_DEFLATE_DATA violation
+     * (1007, MUST) and the inflated length counts against max_message. Needs zlib. */
+    WS_CHECK_INFLATE = 1u << 1
 };
 
 /*
@@ -617,7 +628,8 @@ enum {
 WS_EXPORT int ws_checker_new(ws_checker **out, uint32_t sender, const ws_allocator *alloc);
 WS_EXPORT void ws_checker_free(ws_checker *k);
 /* flags: WS_CHECK_*; max_frame, max_message: limits in bytes (0: none), reported as
- * WS_SEVERITY_LIMIT violations. WS_OK, WS_ERR_INVALID_ARG. */
+ * WS_SEVERITY_LIMIT violations. WS_OK, WS_ERR_INVALID_ARG (unknown flag, INFLATE without
+ * DEFLATE), WS_ERR_UNSUPPORTED (INFLATE without zlib), WS_ERR_NOMEM. */
 WS_EXPORT int ws_checker_configure(ws_checker *k, uint32_t flags, uint64_t max_frame,
                                    uint64_t max_message);
 /*
@@ -630,6 +642,220 @@ WS_EXPORT int ws_checker_feed(ws_checker *k, uint8_t *in, size_t n, size_t *cons
                               ws_check_event *ev, size_t ev_size);
 /* Bytes checked so far (the offset of the next byte). NULL: 0. */
 WS_EXPORT uint64_t ws_checker_offset(const ws_checker *k);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Generator and mutations: seeded frame sequences, for fuzzers and testers                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * ws_gen builds a sequence of frames one endpoint sends, from a seed: valid traffic (text and
+ * binary messages, whole or fragmented, pings and pongs between fragments, a normal close),
+ * masked as the sender's role requires, compressed when permessage-deflate is on; then
+ * mutations, each breaking one rule (or none: the valid reshapes) and tagged with what
+ * RFC 6455 asks the receiver to do -- the same error, close code and severity a ws_checker of
+ * the sequence reports first. The whole sequence is kept as frames (so mutations work at frame
+ * level: split, merge, interleave, insert) and serialised on demand.
+ *
+ * Deterministic: the same seed, configuration and calls give the same bytes on every machine
+ * (no host byte order, pointer value or time is used); zlib's output is what it is for a given
+ * zlib version. Bounded: a sequence never holds more than max_frames frames or more than
+ * max_bytes bytes; a call that would go past either changes nothing and returns WS_ERR_BUDGET.
+ *
+ *     ws_gen_config cfg = {sizeof cfg};  cfg.sender = WS_ROLE_CLIENT;  cfg.seed = 42;
+ *     ws_gen_new(&g, &cfg, NULL);
+ *     ws_gen_add(g, WS_GEN_ANY);  ws_gen_add(g, WS_GEN_ANY);       (valid items)
+ *     ws_gen_mutate(g, WS_MUT_UTF8_SPLIT, 0, &m);   (m.size set; gets error, close code)
+ *     ws_gen_add(g, WS_GEN_CLOSE);
+ *     ws_gen_output(g, &bytes, &len);                                (send them)
+ */
+typedef struct ws_gen ws_gen;
+
+/* Configuration of a generator (ws_gen_new). May grow at the end (rule 4): set size. */
+typedef struct ws_gen_config {
+    uint32_t size;          /* sizeof(ws_gen_config) */
+    uint32_t sender;        /* WS_ROLE_CLIENT (frames masked, random keys) or WS_ROLE_SERVER */
+    uint64_t seed;          /* every choice comes from it */
+    uint32_t flags;         /* WS_GEN_DEFLATE, WS_GEN_DEFLATE_NO_TAKEOVER */
+    uint32_t max_message;   /* largest valid message payload (0: 4096), at most 16 MiB */
+    uint32_t max_fragments; /* most fragments of a valid message (0: 5), 1..64 */
+    uint32_t max_frames;    /* most frames in the sequence (0: 256), at most 65536 */
+    uint64_t max_bytes;     /* most bytes in the sequence (0: 1 MiB), 64..256 MiB */
+    uint64_t limit;         /* the receiver's frame size limit WS_MUT_TOO_LARGE exceeds
+                               (0: 2^32); configure a checker of the output with it */
+    uint8_t deflate_bits;   /* with WS_GEN_DEFLATE: our LZ77 window, 9..15 (0: 15) */
+    uint8_t reserved_[7];
+} ws_gen_config;
+
+enum {
+    /* permessage-deflate was negotiated: about half the valid messages go compressed (RSV1
+     * on the first frame), and the WS_MUT_DEFLATE_* mutations apply. Needs zlib. */
+    WS_GEN_DEFLATE = 1u << 0,
+    /* ... with no context takeover for our side (the compressor reset per message) */
+    WS_GEN_DEFLATE_NO_TAKEOVER = 1u << 1
+};
+
+/* What ws_gen_add appends. */
+enum {
+    WS_GEN_ANY = 0,    /* a message (mostly), a ping or an unsolicited pong, drawn */
+    WS_GEN_TEXT = 1,   /* a text message, whole or fragmented, controls between fragments */
+    WS_GEN_BINARY = 2, /* a binary message, likewise */
+    WS_GEN_PING = 3,   /* a ping of 0..125 bytes */
+    WS_GEN_PONG = 4,   /* an unsolicited pong */
+    WS_GEN_CLOSE = 5   /* a normal close (1000), with a UTF-8 reason or none */
+};
+
+/*
+ * Mutations. Each acts on the sequence and is tagged (ws_gen_mutation_tag) with the rule a
+ * receiver sees broken first, the close code it must fail with and how firmly -- exactly what
+ * a ws_checker of the sender's role reports first for the serialised sequence, configured
+ * with the generator's limit and WS_CHECK_DEFLATE | WS_CHECK_INFLATE when deflate is on,
+ * provided the sequence broke no rule before the mutation. WS_OK-tagged mutations keep the
+ * sequence valid. ws_gen_mutate acts at the end of the sequence (it appends the item it needs
+ * and changes that) unless given WS_MUT_ANYWHERE.
+ */
+enum {
+    WS_MUT_NONE = 0,            /* nothing changed (a baseline) */
+    WS_MUT_RSV = 1,             /* RSV bits no extension owns; 1002 MUST */
+    WS_MUT_OPCODE = 2,          /* a frame with a reserved opcode 3-7 / 0xB-0xF; 1002 MUST */
+    WS_MUT_NON_MINIMAL = 3,     /* a length in a longer encoding than needed; 1002 STRICT */
+    WS_MUT_TOO_LARGE = 4,       /* a 64-bit length above the limit, short body; 1009 LIMIT */
+    WS_MUT_LEN64_MSB = 5,       /* a 64-bit length with its top bit set; 1002 SHOULD */
+    WS_MUT_MASK_FLIP = 6,       /* a client frame unmasked / a server frame masked; 1002 MUST */
+    WS_MUT_CONTROL_FRAGMENTED = 7, /* a ping/pong without FIN (split); 1002 MUST */
+    WS_MUT_CONTROL_TOO_LONG = 8,   /* a ping/pong of 126..400 bytes; 1002 MUST */
+    WS_MUT_ORPHAN_CONTINUATION = 9, /* a continuation with no message open; 1002 MUST */
+    WS_MUT_INTERLEAVE = 10,     /* a new message inside a fragmented one; 1002 MUST */
+    WS_MUT_UTF8 = 11,           /* a text message with an invalid sequence; 1007 MUST */
+    WS_MUT_UTF8_SPLIT = 12,     /* an invalid sequence across fragments; 1007 MUST */
+    WS_MUT_UTF8_TRUNCATED = 13, /* text ending inside a character; 1007 MUST */
+    WS_MUT_CLOSE_1BYTE = 14,    /* a close frame of 1 byte; 1002 SHOULD */
+    WS_MUT_CLOSE_CODE = 15,     /* a close code not allowed on the wire; 1002 SHOULD */
+    WS_MUT_CLOSE_UTF8 = 16,     /* a close reason that is not UTF-8; 1007 SHOULD */
+    WS_MUT_AFTER_CLOSE = 17,    /* a normal close, then a frame; 1002 STRICT */
+    WS_MUT_SPLIT = 18,          /* a data frame split in two fragments; valid */
+    WS_MUT_MERGE = 19,          /* two fragments merged into one frame; valid */
+    WS_MUT_INSERT_CONTROL = 20, /* a ping or pong between two fragments; valid */
+    WS_MUT_REMASK = 21,         /* a client frame masked with a new key; valid (client only) */
+    WS_MUT_DEFLATE_RSV1_CONTINUATION = 22, /* RSV1 on a continuation; 1002 MUST (deflate) */
+    WS_MUT_DEFLATE_RSV1_CONTROL = 23,      /* RSV1 on a ping/pong; 1002 MUST (deflate) */
+    WS_MUT_DEFLATE_DATA = 24,   /* a compressed message whose data is not DEFLATE; 1007 MUST
+                                   (deflate) */
+    WS_MUT_COUNT_ = 25,         /* kinds are 0 .. WS_MUT_COUNT_-1; may grow */
+    WS_MUT_ANY = 0x7FFFFFFF     /* ws_gen_mutate: draw one that applies (not NONE) */
+};
+
+/* ws_gen_mutate flags. */
+enum {
+    /* Act on a frame or boundary drawn from the whole sequence instead of appending (mutations
+     * that need something the sequence lacks still append it). Tags hold when the sequence was
+     * valid up to that point. */
+    WS_MUT_ANYWHERE = 1u << 0
+};
+
+/* A mutation's tag (ws_gen_mutation_tag) or the mutation made (ws_gen_mutate). May grow at
+ * the end (rule 4): set size. */
+typedef struct ws_gen_mutation {
+    uint32_t size;       /* sizeof(ws_gen_mutation) */
+    uint32_t kind;       /* WS_MUT_* (for WS_MUT_ANY: the one drawn) */
+    int32_t error;       /* the rule broken first: a ws_checker's VIOLATION error; WS_OK for a
+                            mutation that keeps the sequence valid */
+    uint16_t close_code; /* the code RFC 6455 asks the receiver to fail with (0 if valid) */
+    uint8_t severity;    /* WS_SEVERITY_* (0 if valid) */
+    uint8_t deflate;     /* applies only with WS_GEN_DEFLATE */
+    uint32_t frame;      /* ws_gen_mutate: index of the first frame changed or added */
+    uint32_t reserved_;
+} ws_gen_mutation;
+
+/* The tag of mutation kind for a sender of role `sender` (WS_MUT_MASK_FLIP is
+ * WS_ERR_FRAME_UNMASKED for a client, WS_ERR_FRAME_MASKED for a server), and its name and a
+ * one-line description (static strings; either pointer may be NULL). WS_OK, WS_ERR_NOT_FOUND
+ * (no such kind), WS_ERR_INVALID_ARG (m NULL or m->size too small, unknown role). */
+WS_EXPORT int ws_gen_mutation_tag(uint32_t kind, uint32_t sender, ws_gen_mutation *m,
+                                  const char **name, const char **about);
+/* The kind named `name` (as ws_gen_mutation_tag gives it, e.g. "utf8-split"), or
+ * WS_ERR_NOT_FOUND / WS_ERR_INVALID_ARG (NULL). */
+WS_EXPORT int ws_gen_mutation_find(const char *name);
+
+/* A generator into *out (alloc NULL: malloc). WS_OK, WS_ERR_INVALID_ARG (out or cfg NULL,
+ * cfg->size too small, unknown role or flag), WS_ERR_RANGE (a limit out of its range),
+ * WS_ERR_UNSUPPORTED (WS_GEN_DEFLATE without zlib), WS_ERR_NOMEM. */
+WS_EXPORT int ws_gen_new(ws_gen **out, const ws_gen_config *cfg, const ws_allocator *alloc);
+WS_EXPORT void ws_gen_free(ws_gen *g);
+/* Empty the sequence and start again from seed (the configuration and memory are kept; a
+ * compressor's context is dropped). WS_OK, WS_ERR_INVALID_ARG. */
+WS_EXPORT int ws_gen_reset(ws_gen *g, uint64_t seed);
+/* Append one valid item (WS_GEN_*). WS_OK, WS_ERR_BUDGET (it would not fit max_frames or
+ * max_bytes: nothing appended), WS_ERR_INVALID_ARG (unknown item), WS_ERR_NOMEM. */
+WS_EXPORT int ws_gen_add(ws_gen *g, uint32_t item);
+/*
+ * Apply one mutation (WS_MUT_*, or WS_MUT_ANY), flags WS_MUT_ANYWHERE or 0; *m (may be NULL;
+ * else m->size set) gets its tag and the first frame it touched. WS_OK; WS_ERR_BUDGET (it would not fit:
+ * nothing changed); WS_ERR_STATE (the kind does not apply: a WS_MUT_DEFLATE_* without
+ * WS_GEN_DEFLATE, WS_MUT_REMASK on a server); WS_ERR_NOT_FOUND (unknown kind);
+ * WS_ERR_INVALID_ARG; WS_ERR_NOMEM.
+ */
+WS_EXPORT int ws_gen_mutate(ws_gen *g, uint32_t kind, uint32_t flags, ws_gen_mutation *m);
+/*
+ * Replace the sequence by the frames parsed from in[0..n) (any bytes: a fuzzer's input):
+ * headers taken as written, bodies unmasked, whatever rules they break; a frame that lies
+ * about its length or is cut short keeps what is there, and so does serialising it back
+ * (ws_gen_output gives in[0..n) again, up to max_frames/max_bytes, where loading stops). Then
+ * mutate it (WS_MUT_ANYWHERE). WS_OK, WS_ERR_INVALID_ARG, WS_ERR_NOMEM.
+ */
+WS_EXPORT int ws_gen_load(ws_gen *g, const uint8_t *in, size_t n);
+/* The sequence's bytes: a view valid until the next call that changes it or frees g. WS_OK,
+ * WS_ERR_INVALID_ARG, WS_ERR_NOMEM. */
+WS_EXPORT int ws_gen_output(ws_gen *g, const uint8_t **p, size_t *len);
+
+/* One frame of the sequence (ws_gen_frame_at). May grow at the end (rule 4): set size. */
+typedef struct ws_gen_frame {
+    uint32_t size;           /* sizeof(ws_gen_frame) */
+    uint8_t opcode, fin, rsv, masked; /* as written (rsv: WS_RSV1|WS_RSV2|WS_RSV3) */
+    uint8_t mask[4];
+    uint8_t len_bytes;       /* length encoding forced (1, 2, 8) or 0: minimal */
+    uint8_t mutated;         /* 1: made or changed by a mutation */
+    uint8_t reserved_[2];
+    int32_t item;            /* index of the valid item it carries (ws_gen_item_at), or -1 */
+    uint64_t declared_len;   /* the length in its header */
+    uint64_t start, end;     /* its bytes in ws_gen_output */
+    const uint8_t *body;     /* the body as it goes out, before masking: a view like output's */
+    size_t body_len;
+} ws_gen_frame;
+
+/* A valid item of the sequence (ws_gen_item_at): a message, ping, pong or close that
+ * ws_gen_add (or a mutation, as a carrier) added. May grow at the end: set size. */
+typedef struct ws_gen_item {
+    uint32_t size;           /* sizeof(ws_gen_item) */
+    uint8_t opcode;          /* TEXT, BINARY, PING, PONG, CLOSE */
+    uint8_t intact;          /* 0: a mutation changed one of its frames (it breaks a rule, or
+                                its boundaries moved and it is still valid: see mutated) */
+    uint8_t compressed;      /* sent with permessage-deflate */
+    uint8_t mutated;         /* 1: a mutation touched it */
+    uint64_t start, end;     /* from its first frame's first byte to its last frame's end */
+    const uint8_t *data;     /* the payload as the receiver gets it (decompressed) */
+    size_t len;
+} ws_gen_item;
+
+/* Number of frames / items in the sequence (NULL: 0). */
+WS_EXPORT size_t ws_gen_frame_count(const ws_gen *g);
+WS_EXPORT size_t ws_gen_item_count(const ws_gen *g);
+/* Frame i / item i (offsets as in ws_gen_output, which it serialises if needed): WS_OK,
+ * WS_ERR_NOT_FOUND (i past the end), WS_ERR_INVALID_ARG (NULL, size too small),
+ * WS_ERR_NOMEM. */
+WS_EXPORT int ws_gen_frame_at(ws_gen *g, size_t i, ws_gen_frame *f);
+WS_EXPORT int ws_gen_item_at(ws_gen *g, size_t i, ws_gen_item *it);
+
+/*
+ * Describe the frames in in[0..n) for a reproducer: one line per frame, '\n'-terminated --
+ * "@OFFSET OPCODE fin=F rsv=R mask=KEY|- len=N[/16-bit|/64-bit] ..." then a preview of the
+ * unmasked payload (quoted text, hex, or a close's code and reason, at most 32 bytes shown),
+ * and "incomplete" for a frame cut short; nothing is judged (rules are the checker's). in is
+ * not changed. out gets a NUL-terminated text; *needed (may be NULL) the length it needs
+ * without the NUL. Returns the length written, WS_ERR_BUFFER_TOO_SMALL (out gets what fits,
+ * cut at a line end) or WS_ERR_INVALID_ARG (in NULL with n > 0, out NULL with cap > 0).
+ */
+WS_EXPORT int ws_frame_describe(const uint8_t *in, size_t n, char *out, size_t cap,
+                                size_t *needed);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Handshake layer (RFC 6455 section 4; RFC 8441 / RFC 9220)                                   */

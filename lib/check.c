@@ -6,6 +6,7 @@
  * size limits) are checked here. Nothing is sent, nothing is reassembled: data comes out as
  * chunks of the caller's input.
  */
+#include "deflate.h"
 #include "internal.h"
 
 enum { PEND_MAX = 16 };
@@ -13,7 +14,7 @@ enum { PEND_MAX = 16 };
 typedef struct pending {
     int32_t error;
     uint16_t code;
-    uint8_t severity, opcode;
+    uint8_t severity, opcode, after_close;
     uint64_t offset;
 } pending;
 
@@ -39,8 +40,15 @@ struct ws_checker {
     /* the message in progress */
     uint8_t msg_op; /* 0: none */
     uint8_t msg_compressed, msg_utf8_bad, msg_too_big, close_seen;
+    uint8_t frame_after_close; /* the frame being read came after a close frame */
     uint64_t msg_len;
     ws_utf8_state utf8;
+
+    /* WS_CHECK_INFLATE: the compressed message being inflated */
+    ws__pmd *pmd;
+    uint8_t inflating;   /* this message is inflated (no DEFLATE error yet) */
+    uint8_t infl_more;   /* output of the last chunk is still pending */
+    uint64_t infl_len;   /* bytes it inflated to so far */
 };
 
 enum {
@@ -87,14 +95,37 @@ void ws_checker_free(ws_checker *k)
 {
     if (k) {
         ws_allocator a = k->alloc;
+        ws__pmd_free(k->pmd);
         ws__free(&a, k, sizeof *k);
     }
 }
 
+/* A decompressor for what the sender compresses: the largest window and context takeover
+ * decode whatever was agreed (a smaller window or none is a subset). */
+static int inflater(ws_checker *k)
+{
+    ws__pmd_neg neg;
+    memset(&neg, 0, sizeof neg);
+    neg.tx_bits = neg.rx_bits = WS__PMD_MAX_BITS;
+    ws__pmd_free(k->pmd);
+    k->pmd = NULL;
+    k->inflating = k->infl_more = 0;
+    int r = ws__pmd_set_option(&k->pmd, &k->alloc, WS_OPT_DEFLATE, 1);
+    return r < 0 ? r : ws__pmd_commit(&k->pmd, &k->alloc, &neg);
+}
+
 int ws_checker_configure(ws_checker *k, uint32_t flags, uint64_t max_frame, uint64_t max_message)
 {
-    if (!k || (flags & ~(uint32_t)WS_CHECK_DEFLATE))
+    if (!k || (flags & ~(uint32_t)(WS_CHECK_DEFLATE | WS_CHECK_INFLATE)) ||
+        ((flags & WS_CHECK_INFLATE) && !(flags & WS_CHECK_DEFLATE)))
         return WS_ERR_INVALID_ARG;
+    if ((flags & WS_CHECK_INFLATE) && !ws_deflate_available())
+        return WS_ERR_UNSUPPORTED;
+    if ((flags & WS_CHECK_INFLATE) && !k->pmd) {
+        int r = inflater(k);
+        if (r < 0)
+            return r;
+    }
     k->flags = flags;
     k->max_frame = max_frame;
     k->max_message = max_message;
@@ -119,6 +150,7 @@ static void violation(ws_checker *k, int err, uint8_t severity, uint64_t offset)
     p->code = (uint16_t)ws_close_code_for_error(err);
     p->severity = severity;
     p->opcode = k->frame_op;
+    p->after_close = k->frame_after_close;
     p->offset = offset;
 }
 
@@ -130,6 +162,7 @@ static void on_header(ws_checker *k, const ws_frame_header *h)
 
     k->frame_op = (uint8_t)op;
     k->ctl_len = 0;
+    k->frame_after_close = k->close_seen;
     for (unsigned i = 0; i < sizeof frame_severity; i++)
         if (v & (1u << i))
             violation(k, ws_frame_violation_error(1u << i), frame_severity[i], k->frame_start);
@@ -157,6 +190,11 @@ static void on_header(ws_checker *k, const ws_frame_header *h)
             k->msg_too_big = 0;
             k->msg_len = 0;
             k->utf8 = WS_UTF8_ACCEPT;
+            k->infl_len = 0;
+            k->inflating = 0;
+            if (k->msg_compressed && (k->flags & WS_CHECK_INFLATE) && k->pmd &&
+                ws__pmd_rx_begin(k->pmd) == WS_OK)
+                k->inflating = 1;
         }
         k->frame_kind = KIND_DATA;
         if (k->max_message && !k->msg_too_big &&
@@ -185,6 +223,73 @@ static void on_close(ws_checker *k)
     k->close_seen = 1;
 }
 
+/* A DATA event for a chunk of the message in progress (fin: its last). */
+static void data_event(ws_checker *k, ws_check_event *ev, const uint8_t *p, size_t n, int fin,
+                       uint8_t op, uint8_t compressed)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->type = WS_CHECK_DATA;
+    ev->opcode = op;
+    ev->fin = (uint8_t)fin;
+    ev->compressed = compressed;
+    ev->after_close = k->frame_after_close;
+    ev->offset = k->frame_start;
+    ev->data = n ? p : NULL;
+    ev->len = n;
+}
+
+/* WS_CHECK_INFLATE: inflate compressed payload in[0..n) (more: continue the output still
+ * pending) into the next DATA event, the text's UTF-8 checked on the inflated bytes. Returns
+ * 1 when it made an event. Invalid data is a violation (1007); the rest of that message then
+ * comes through as it is on the wire (compressed = 1), and the decompressor starts afresh. */
+static int inflate_chunk(ws_checker *k, const uint8_t *in, size_t n, int msg_end, int more,
+                         ws_check_event *ev)
+{
+    const uint8_t *out = NULL;
+    size_t made = 0;
+    int r = ws__pmd_rx_stream(k->pmd, more ? NULL : in, more ? 0 : n, msg_end, WS__PMD_OUT_CHUNK,
+                              &out, &made);
+    uint8_t op = k->msg_op;
+    k->infl_more = r == 1;
+    if (r < 0) {
+        violation(k, r == WS_ERR_NOMEM ? WS_ERR_NOMEM : WS_ERR_DEFLATE_DATA, WS_SEVERITY_MUST,
+                  k->frame_start);
+        if (inflater(k) < 0) {
+            ws__pmd_free(k->pmd);
+            k->pmd = NULL;
+        }
+        if (msg_end)
+            k->msg_op = 0;
+        if (!n && !msg_end)
+            return 0;
+        data_event(k, ev, in, n, msg_end, op, 1);
+        return 1;
+    }
+    int end = msg_end && r == 0;
+    k->infl_len += made;
+    k->msg_len += made;
+    if (k->max_message && !k->msg_too_big && k->infl_len > k->max_message) {
+        violation(k, WS_ERR_MESSAGE_TOO_BIG, WS_SEVERITY_LIMIT, k->frame_start);
+        k->msg_too_big = 1;
+    }
+    if (op == WS_OP_TEXT && !k->msg_utf8_bad) {
+        size_t ok = ws_utf8_validate(&k->utf8, out, made);
+        if (ok != made || (end && !ws_utf8_complete(k->utf8))) {
+            violation(k, WS_ERR_INVALID_UTF8, WS_SEVERITY_MUST, k->frame_start);
+            k->msg_utf8_bad = 1;
+        }
+    }
+    if (end) {
+        ws__pmd_rx_end(k->pmd);
+        k->inflating = 0;
+        k->msg_op = 0;
+    }
+    if (!made && !end)
+        return 0;
+    data_event(k, ev, out, made, end, op, 0);
+    return 1;
+}
+
 /* A chunk of the current frame's payload (unmasked), starting at stream offset at. Returns 1
  * when it makes a DATA event (filled in ev), else 0. */
 static int on_payload(ws_checker *k, const ws_frame_event *fe, uint64_t at, ws_check_event *ev)
@@ -206,6 +311,8 @@ static int on_payload(ws_checker *k, const ws_frame_event *fe, uint64_t at, ws_c
     if (k->frame_kind != KIND_DATA)
         return 0;
     int msg_end = h->fin && fe->frame_end;
+    if (k->inflating)
+        return inflate_chunk(k, fe->data, fe->len, msg_end, 0, ev);
     k->msg_len += fe->len;
     if (k->msg_op == WS_OP_TEXT && !k->msg_compressed && !k->msg_utf8_bad) {
         size_t ok = ws_utf8_validate(&k->utf8, fe->data, fe->len);
@@ -219,14 +326,7 @@ static int on_payload(ws_checker *k, const ws_frame_event *fe, uint64_t at, ws_c
         k->msg_op = 0;
     if (fe->len == 0 && !msg_end)
         return 0;
-    memset(ev, 0, sizeof *ev);
-    ev->type = WS_CHECK_DATA;
-    ev->opcode = op;
-    ev->fin = (uint8_t)msg_end;
-    ev->compressed = compressed;
-    ev->offset = k->frame_start;
-    ev->data = fe->len ? fe->data : NULL;
-    ev->len = fe->len;
+    data_event(k, ev, fe->data, fe->len, msg_end, op, compressed);
     return 1;
 }
 
@@ -243,6 +343,7 @@ static int queued(ws_checker *k, ws_check_event *ev)
         ev->close_code = p->code;
         ev->severity = p->severity;
         ev->opcode = p->opcode;
+        ev->after_close = p->after_close;
         ev->offset = p->offset;
         return 1;
     }
@@ -251,6 +352,7 @@ static int queued(ws_checker *k, ws_check_event *ev)
         memset(ev, 0, sizeof *ev);
         ev->type = WS_CHECK_CONTROL;
         ev->opcode = k->frame_op;
+        ev->after_close = k->frame_after_close;
         ev->offset = k->frame_start;
         ev->data = k->ctl_len ? k->ctl : NULL;
         ev->len = k->ctl_len;
@@ -271,6 +373,11 @@ static int checker_feed(ws_checker *k, uint8_t *in, size_t n, size_t *consumed,
 
     memset(ev, 0, sizeof *ev);
     while (!queued(k, ev)) {
+        if (k->infl_more) { /* the output of an inflated chunk first */
+            if (inflate_chunk(k, NULL, 0, ws__pmd_rx_pending(k->pmd) == 2, 1, ev))
+                break;
+            continue;
+        }
         ws_frame_event fe;
         size_t used = 0;
         uint64_t at = k->pos;

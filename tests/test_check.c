@@ -419,6 +419,187 @@ static void test_checker_arguments(void **state)
     assert_int_equal(fa.live, 0);
 }
 
+
+/* after_close: set on whatever follows the sender's close frame, and only there. */
+static void test_after_close_flag(void **state)
+{
+    (void)state;
+    stream *s = calloc(1, sizeof *s);
+    seen *o = malloc(sizeof *o);
+    assert_non_null(s);
+    assert_non_null(o);
+    size_t bad = put(s, WS_OP_BINARY, 1, WS_RSV2, 1, "x", 1, 0); /* before the close */
+    cput(s, WS_OP_CLOSE, 1, "\x03\xe8", 2);
+    size_t late = cput(s, WS_OP_TEXT, 1, "hi", 2);
+    for (size_t chunk = 0; chunk < 4; chunk++) {
+        ws_checker *k = checker(WS_ROLE_CLIENT);
+        run(k, s, chunk, o);
+        assert_int_equal(o->nv, 3);
+        expect_violation(&o->v[0], WS_ERR_FRAME_RSV, 1002, WS_SEVERITY_MUST, bad);
+        assert_int_equal(o->v[0].after_close, 0);
+        assert_int_equal(o->v[1].type, WS_CHECK_CONTROL);
+        assert_int_equal(o->v[1].after_close, 0);
+        expect_violation(&o->v[2], WS_ERR_AFTER_CLOSE, 1002, WS_SEVERITY_STRICT, late);
+        assert_int_equal(o->v[2].after_close, 1);
+        ws_checker_free(k);
+    }
+    /* and on the DATA of a frame after the close */
+    ws_checker *k = checker(WS_ROLE_CLIENT);
+    uint8_t *buf = malloc(s->n);
+    assert_non_null(buf);
+    memcpy(buf, s->b, s->n);
+    size_t pos = 0, datas = 0;
+    for (;;) {
+        ws_check_event ev;
+        size_t used;
+        assert_int_equal(ws_checker_feed(k, buf + pos, s->n - pos, &used, &ev, sizeof ev), WS_OK);
+        pos += used;
+        if (ev.type == WS_CHECK_NONE)
+            break;
+        if (ev.type == WS_CHECK_DATA) {
+            assert_int_equal(ev.after_close, ev.offset == late);
+            datas++;
+        }
+    }
+    assert_int_equal(datas, 2);
+    ws_checker_free(k);
+    free(buf);
+    free(s);
+    free(o);
+}
+
+/* WS_CHECK_INFLATE: compressed messages come out inflated (larger ones in several chunks,
+ * whatever the feeding), their text checked; invalid data is 1007 and the stream goes on. */
+static void test_inflate(void **state)
+{
+    (void)state;
+    ws_checker *k = checker(WS_ROLE_CLIENT);
+    assert_int_equal(ws_checker_configure(k, WS_CHECK_INFLATE, 0, 0), WS_ERR_INVALID_ARG);
+    if (!ws_deflate_available()) {
+        assert_int_equal(ws_checker_configure(k, WS_CHECK_DEFLATE | WS_CHECK_INFLATE, 0, 0),
+                         WS_ERR_UNSUPPORTED);
+        ws_checker_free(k);
+        skip();
+    }
+    ws_checker_free(k);
+    /* a client's compressed messages, from the generator: 40 KB of text among others */
+    ws_gen_config c;
+    memset(&c, 0, sizeof c);
+    c.size = sizeof c;
+    c.sender = WS_ROLE_CLIENT;
+    c.seed = 5;
+    c.flags = WS_GEN_DEFLATE | WS_GEN_DEFLATE_NO_TAKEOVER;
+    c.max_message = 40000;
+    c.max_frames = 4096;
+    ws_gen *g = NULL;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_OK);
+    ws_gen_mutation m = {.size = sizeof m};
+    size_t compressed = 0, big = 0;
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(ws_gen_add(g, i % 2 ? WS_GEN_TEXT : WS_GEN_BINARY), WS_OK);
+    size_t before = ws_gen_item_count(g);
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_DEFLATE_DATA, 0, &m), WS_OK);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(ws_gen_add(g, WS_GEN_TEXT), WS_OK);
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+    ws_gen_frame f = {.size = sizeof f};
+    assert_int_equal(ws_gen_frame_at(g, m.frame, &f), WS_OK);
+    stream *s = malloc(sizeof *s);
+    seen *o = malloc(sizeof *o);
+    uint8_t *want = malloc(1u << 21);
+    assert_non_null(s);
+    assert_non_null(o);
+    assert_non_null(want);
+    /* what should come out: the items before the bad message inflated, then its bytes as on
+     * the wire, then the items after it */
+    size_t nw = 0, nmsg = 1; /* the bad message is no item */
+    int placed = 0;
+    for (size_t i = 0; i < ws_gen_item_count(g); i++) {
+        ws_gen_item it = {.size = sizeof it};
+        assert_int_equal(ws_gen_item_at(g, i, &it), WS_OK);
+        if (i >= before && !placed) {
+            memcpy(want + nw, f.body, f.body_len);
+            nw += f.body_len;
+            placed = 1;
+        }
+        if (it.opcode != WS_OP_TEXT && it.opcode != WS_OP_BINARY)
+            continue; /* pings and pongs between fragments */
+        nmsg++;
+        compressed += it.compressed;
+        big += it.len > 16384 && it.compressed;
+        memcpy(want + nw, it.data, it.len);
+        nw += it.len;
+    }
+    assert_true(compressed > 5);
+    assert_true(big > 0);
+    for (size_t chunk = 0; chunk < 3; chunk++) {
+        size_t total = 0;
+        k = checker(WS_ROLE_CLIENT);
+        assert_int_equal(ws_checker_configure(k, WS_CHECK_DEFLATE | WS_CHECK_INFLATE, 0, 0),
+                         WS_OK);
+        uint8_t *buf = malloc(n);
+        assert_non_null(buf);
+        memcpy(buf, p, n);
+        size_t pos = 0, end = 0, nv = 0, msgs = 0;
+        uint8_t *got = malloc(1u << 21);
+        assert_non_null(got);
+        while (pos < n) {
+            end = chunk ? (n - pos > chunk * 977 ? pos + chunk * 977 : n) : n;
+            for (;;) {
+                ws_check_event ev;
+                size_t used;
+                assert_int_equal(ws_checker_feed(k, buf + pos, end - pos, &used, &ev, sizeof ev),
+                                 WS_OK);
+                pos += used;
+                if (ev.type == WS_CHECK_NONE)
+                    break;
+                if (ev.type == WS_CHECK_VIOLATION) {
+                    expect_violation(&ev, WS_ERR_DEFLATE_DATA, 1007, WS_SEVERITY_MUST, f.start);
+                    nv++;
+                }
+                if (ev.type == WS_CHECK_DATA) {
+                    memcpy(got + total, ev.data, ev.len);
+                    total += ev.len;
+                    msgs += ev.fin;
+                }
+            }
+        }
+        assert_int_equal(nv, 1);
+        assert_int_equal(msgs, nmsg);
+        assert_int_equal(total, nw);
+        assert_memory_equal(got, want, nw);
+        free(got);
+        free(buf);
+        ws_checker_free(k);
+    }
+    /* Text in stored DEFLATE blocks (00, LEN, ~LEN, bytes; then the 00 that the removed
+     * 00 00 ff ff completes, as a sync flush leaves it): valid, then not valid UTF-8 once
+     * inflated -- 1007, MUST, found on the inflated bytes -- then valid again. */
+    s->n = 0;
+    put(s, WS_OP_TEXT, 1, WS_RSV1, 1, "\x00\x02\x00\xfd\xffok\x00", 8, 0);
+    size_t at = put(s, WS_OP_TEXT, 0, WS_RSV1, 1, "\x00\x01\x00\xfe\xff\xff", 6, 0);
+    cput(s, WS_OP_CONTINUATION, 1, "\x00", 1);
+    put(s, WS_OP_TEXT, 1, WS_RSV1, 1, "\x00\x01\x00\xfe\xffz\x00", 7, 0);
+    for (size_t chunk = 0; chunk < 4; chunk++) {
+        k = checker(WS_ROLE_CLIENT);
+        assert_int_equal(ws_checker_configure(k, WS_CHECK_DEFLATE | WS_CHECK_INFLATE, 0, 0),
+                         WS_OK);
+        run(k, s, chunk, o);
+        assert_int_equal(o->nv, 1);
+        expect_violation(&o->v[0], WS_ERR_INVALID_UTF8, 1007, WS_SEVERITY_MUST, at);
+        assert_int_equal(o->messages, 3);
+        assert_int_equal(o->ndata, 4);
+        assert_memory_equal(o->data, "ok\xffz", 4);
+        ws_checker_free(k);
+    }
+    ws_gen_free(g);
+    free(want);
+    free(s);
+    free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +608,8 @@ int main(void)
         cmocka_unit_test(test_close_rules),
         cmocka_unit_test(test_several_rules_and_roles),
         cmocka_unit_test(test_checker_arguments),
+        cmocka_unit_test(test_after_close_flag),
+        cmocka_unit_test(test_inflate),
     };
     return cmocka_run_group_tests_name("check", tests, NULL, NULL);
 }

@@ -1,0 +1,679 @@
+/*
+ * The generator and its mutations (ws_gen), checked against the checker (ws_checker): valid
+ * sequences are valid, every mutation's tag is what the checker reports first, the same seed
+ * gives the same bytes (a fixed digest too, so a big-endian run compares with this one),
+ * bounds hold, bad arguments are refused; and the frame describer.
+ */
+#include "testutil.h"
+
+#include "ws.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int have_zlib(void)
+{
+    return ws_deflate_available();
+}
+
+static ws_gen *gen_new(uint32_t sender, uint64_t seed, uint32_t flags, const ws_allocator *a)
+{
+    ws_gen_config c;
+    ws_gen *g = NULL;
+    memset(&c, 0, sizeof c);
+    c.size = sizeof c;
+    c.sender = sender;
+    c.seed = seed;
+    c.flags = flags;
+    c.max_message = 3000;
+    c.max_frames = 512;
+    c.limit = 1u << 20;
+    assert_int_equal(ws_gen_new(&g, &c, a), WS_OK);
+    assert_non_null(g);
+    return g;
+}
+
+static uint64_t fnv(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The checker of the generator's sender, configured as ws.h says the tags assume. */
+static ws_checker *checker_for(uint32_t sender, uint32_t gflags)
+{
+    ws_checker *k = NULL;
+    assert_int_equal(ws_checker_new(&k, sender, NULL), WS_OK);
+    uint32_t f = (gflags & WS_GEN_DEFLATE) ? WS_CHECK_DEFLATE | WS_CHECK_INFLATE : 0;
+    assert_int_equal(ws_checker_configure(k, f, 1u << 20, 1u << 20), WS_OK);
+    return k;
+}
+
+typedef struct verdict {
+    int n;                 /* violations */
+    ws_check_event first;  /* the first one */
+    size_t ndata;          /* DATA bytes, concatenated into data */
+    uint8_t *data;
+    size_t messages, controls;
+} verdict;
+
+/* Run the generator's output through a checker: the first violation, the data delivered. */
+static void judge(ws_gen *g, uint32_t sender, uint32_t gflags, verdict *v)
+{
+    const uint8_t *p;
+    size_t n, pos = 0;
+    memset(v, 0, sizeof *v);
+    assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+    uint8_t *copy = malloc(n + 1);
+    assert_non_null(copy);
+    memcpy(copy, p, n);
+    v->data = malloc(n * 2 + (16u << 20) / 8 + 1);
+    assert_non_null(v->data);
+    ws_checker *k = checker_for(sender, gflags);
+    for (;;) {
+        ws_check_event ev;
+        size_t used = 0;
+        assert_int_equal(ws_checker_feed(k, copy + pos, n - pos, &used, &ev, sizeof ev), WS_OK);
+        pos += used;
+        if (ev.type == WS_CHECK_NONE)
+            break;
+        if (ev.type == WS_CHECK_VIOLATION && v->n++ == 0)
+            v->first = ev;
+        if (ev.type == WS_CHECK_DATA && !v->n) {
+            if (ev.len)
+                memcpy(v->data + v->ndata, ev.data, ev.len);
+            v->ndata += ev.len;
+            v->messages += ev.fin;
+        }
+        if (ev.type == WS_CHECK_CONTROL && !v->n)
+            v->controls++;
+    }
+    assert_int_equal(pos, n);
+    ws_checker_free(k);
+    free(copy);
+}
+
+static void build(ws_gen *g, uint64_t seed, unsigned items)
+{
+    assert_int_equal(ws_gen_reset(g, seed), WS_OK);
+    for (unsigned i = 0; i < items; i++)
+        assert_int_equal(ws_gen_add(g, WS_GEN_ANY), WS_OK);
+}
+
+/* ---- valid sequences ---- */
+
+static void check_valid(uint32_t sender, uint32_t flags)
+{
+    ws_gen *g = gen_new(sender, 1, flags, NULL);
+    for (uint64_t seed = 1; seed <= 150; seed++) {
+        build(g, seed, (unsigned)(seed % 9));
+        assert_int_equal(ws_gen_add(g, WS_GEN_TEXT), WS_OK);
+        assert_int_equal(ws_gen_add(g, WS_GEN_BINARY), WS_OK);
+        assert_int_equal(ws_gen_add(g, WS_GEN_CLOSE), WS_OK);
+        verdict v;
+        judge(g, sender, flags, &v);
+        if (v.n)
+            print_message("seed %llu: %s at %llu\n", (unsigned long long)seed,
+                          ws_errname(v.first.error), (unsigned long long)v.first.offset);
+        assert_int_equal(v.n, 0);
+        /* what the receiver gets is exactly the items' payloads, in order */
+        size_t at = 0, msgs = 0, ctls = 0, nc = 0;
+        for (size_t i = 0; i < ws_gen_item_count(g); i++) {
+            ws_gen_item it = {.size = sizeof it};
+            assert_int_equal(ws_gen_item_at(g, i, &it), WS_OK);
+            assert_true(it.intact);
+            assert_false(it.mutated);
+            assert_true(it.end > it.start);
+            nc += it.compressed;
+            if (it.opcode == WS_OP_TEXT || it.opcode == WS_OP_BINARY) {
+                assert_true(at + it.len <= v.ndata);
+                if (it.len)
+                    assert_memory_equal(v.data + at, it.data, it.len);
+                at += it.len;
+                msgs++;
+            } else {
+                ctls++;
+            }
+        }
+        assert_int_equal(at, v.ndata);
+        assert_int_equal(msgs, v.messages);
+        assert_int_equal(ctls, v.controls);
+        if (!(flags & WS_GEN_DEFLATE))
+            assert_int_equal(nc, 0);
+        /* frames: contiguous, masked exactly as the role asks */
+        uint64_t end = 0;
+        for (size_t i = 0; i < ws_gen_frame_count(g); i++) {
+            ws_gen_frame f = {.size = sizeof f};
+            assert_int_equal(ws_gen_frame_at(g, i, &f), WS_OK);
+            assert_int_equal(f.start, end);
+            assert_int_equal(f.masked, sender == WS_ROLE_CLIENT);
+            assert_false(f.mutated);
+            end = f.end;
+        }
+        const uint8_t *p;
+        size_t n;
+        assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+        assert_int_equal(end, n);
+        free(v.data);
+    }
+    ws_gen_free(g);
+}
+
+static void test_valid_client(void **state)
+{
+    (void)state;
+    check_valid(WS_ROLE_CLIENT, 0);
+}
+
+static void test_valid_server(void **state)
+{
+    (void)state;
+    check_valid(WS_ROLE_SERVER, 0);
+}
+
+static void test_valid_deflate(void **state)
+{
+    (void)state;
+    if (!have_zlib())
+        skip();
+    check_valid(WS_ROLE_CLIENT, WS_GEN_DEFLATE);
+    check_valid(WS_ROLE_SERVER, WS_GEN_DEFLATE | WS_GEN_DEFLATE_NO_TAKEOVER);
+}
+
+/* ---- the oracle: every mutation's tag is the checker's first report ---- */
+
+static unsigned check_tags(uint32_t sender, uint32_t gflags, uint32_t mflags, unsigned seeds)
+{
+    unsigned tried = 0;
+    ws_gen *g = gen_new(sender, 1, gflags, NULL);
+    for (uint32_t kind = 0; kind < WS_MUT_COUNT_; kind++) {
+        ws_gen_mutation tag = {.size = sizeof tag};
+        const char *name = NULL;
+        assert_int_equal(ws_gen_mutation_tag(kind, sender, &tag, &name, NULL), WS_OK);
+        if ((tag.deflate && !(gflags & WS_GEN_DEFLATE)) ||
+            (kind == WS_MUT_REMASK && sender == WS_ROLE_SERVER)) {
+            ws_gen_mutation m = {.size = sizeof m};
+            assert_int_equal(ws_gen_mutate(g, kind, mflags, &m), WS_ERR_STATE);
+            continue;
+        }
+        for (uint64_t seed = 1; seed <= seeds; seed++) {
+            build(g, seed * 7919 + kind, (unsigned)(seed % 6));
+            ws_gen_mutation m = {.size = sizeof m};
+            assert_int_equal(ws_gen_mutate(g, kind, mflags, &m), WS_OK);
+            assert_int_equal(m.kind, kind);
+            assert_int_equal(m.error, tag.error);
+            for (unsigned i = 0; i < (unsigned)(seed % 3); i++)
+                assert_int_equal(ws_gen_add(g, WS_GEN_ANY), WS_OK);
+            if (seed % 2)
+                assert_int_equal(ws_gen_add(g, WS_GEN_CLOSE), WS_OK);
+            verdict v;
+            judge(g, sender, gflags, &v);
+            free(v.data);
+            tried++;
+            int agree = tag.error == WS_OK ? v.n == 0
+                                           : v.n > 0 && v.first.error == tag.error &&
+                                                 v.first.close_code == tag.close_code &&
+                                                 v.first.severity == tag.severity;
+            if (!agree) {
+                print_message("%s (role %u, flags %u/%u, seed %llu): tagged %s %u/%u, checker "
+                              "says %s %u/%u (%d violations)\n",
+                              name, sender, gflags, mflags, (unsigned long long)seed,
+                              ws_errname(tag.error), tag.close_code, tag.severity,
+                              v.n ? ws_errname(v.first.error) : "nothing", v.first.close_code,
+                              v.first.severity, v.n);
+                const uint8_t *p;
+                size_t n;
+                char text[8192];
+                assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+                (void)ws_frame_describe(p, n, text, sizeof text, NULL);
+                print_message("%s", text);
+            }
+            assert_true(agree);
+            if (tag.error != WS_OK) {
+                /* the violation is at or after the first frame the mutation touched */
+                ws_gen_frame f = {.size = sizeof f};
+                assert_int_equal(ws_gen_frame_at(g, m.frame, &f), WS_OK);
+                assert_true(v.first.offset >= f.start);
+                assert_true(f.mutated);
+            }
+        }
+    }
+    ws_gen_free(g);
+    return tried;
+}
+
+static void test_tags_append(void **state)
+{
+    (void)state;
+    unsigned n = check_tags(WS_ROLE_CLIENT, 0, 0, 60) + check_tags(WS_ROLE_SERVER, 0, 0, 60);
+    print_message("%u mutated sequences agree with the checker\n", n);
+}
+
+static void test_tags_anywhere(void **state)
+{
+    (void)state;
+    unsigned n = check_tags(WS_ROLE_CLIENT, 0, WS_MUT_ANYWHERE, 60) +
+                 check_tags(WS_ROLE_SERVER, 0, WS_MUT_ANYWHERE, 60);
+    print_message("%u mutated sequences agree with the checker\n", n);
+}
+
+static void test_tags_deflate(void **state)
+{
+    (void)state;
+    if (!have_zlib())
+        skip();
+    unsigned n = check_tags(WS_ROLE_CLIENT, WS_GEN_DEFLATE, 0, 40) +
+                 check_tags(WS_ROLE_SERVER, WS_GEN_DEFLATE | WS_GEN_DEFLATE_NO_TAKEOVER,
+                            WS_MUT_ANYWHERE, 40);
+    print_message("%u mutated sequences agree with the checker\n", n);
+}
+
+/* WS_MUT_ANY draws kinds that apply, and only them. */
+static void test_mutate_any(void **state)
+{
+    (void)state;
+    unsigned seen[WS_MUT_COUNT_] = {0};
+    ws_gen *g = gen_new(WS_ROLE_SERVER, 5, 0, NULL);
+    for (uint64_t seed = 1; seed <= 400; seed++) {
+        build(g, seed, 2);
+        ws_gen_mutation m = {.size = sizeof m};
+        assert_int_equal(ws_gen_mutate(g, WS_MUT_ANY, 0, &m), WS_OK);
+        assert_true(m.kind > WS_MUT_NONE && m.kind < WS_MUT_COUNT_);
+        seen[m.kind]++;
+    }
+    for (unsigned k = 1; k < WS_MUT_COUNT_; k++) {
+        ws_gen_mutation t = {.size = sizeof t};
+        assert_int_equal(ws_gen_mutation_tag(k, WS_ROLE_SERVER, &t, NULL, NULL), WS_OK);
+        if (t.deflate || k == WS_MUT_REMASK)
+            assert_int_equal(seen[k], 0);
+        else
+            assert_true(seen[k] > 0);
+    }
+    ws_gen_free(g);
+}
+
+/* ---- determinism ---- */
+
+static uint64_t session_digest(uint32_t sender, uint32_t flags, uint64_t seed)
+{
+    ws_gen *g = gen_new(sender, seed, flags, NULL);
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(ws_gen_add(g, WS_GEN_ANY), WS_OK);
+    ws_gen_mutation m = {.size = sizeof m};
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_ANY, (uint32_t)(seed & 1), &m), WS_OK);
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_SPLIT, WS_MUT_ANYWHERE, &m), WS_OK);
+    assert_int_equal(ws_gen_add(g, WS_GEN_CLOSE), WS_OK);
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+    uint64_t h = fnv(p, n);
+    ws_gen_free(g);
+    return h;
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    /* the same seed gives the same bytes; another seed other bytes */
+    for (uint64_t seed = 1; seed <= 60; seed++) {
+        assert_int_equal(session_digest(WS_ROLE_CLIENT, 0, seed),
+                         session_digest(WS_ROLE_CLIENT, 0, seed));
+        assert_int_equal(session_digest(WS_ROLE_SERVER, 0, seed),
+                         session_digest(WS_ROLE_SERVER, 0, seed));
+        assert_true(session_digest(WS_ROLE_CLIENT, 0, seed) !=
+                    session_digest(WS_ROLE_CLIENT, 0, seed + 1000));
+        if (have_zlib())
+            assert_int_equal(session_digest(WS_ROLE_CLIENT, WS_GEN_DEFLATE, seed),
+                             session_digest(WS_ROLE_CLIENT, WS_GEN_DEFLATE, seed));
+    }
+    /* reset gives what a new generator gives */
+    ws_gen *g = gen_new(WS_ROLE_CLIENT, 77, 0, NULL);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ws_gen_add(g, WS_GEN_ANY), WS_OK);
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+    uint64_t first = fnv(p, n);
+    build(g, 77, 3);
+    assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+    assert_int_equal(fnv(p, n), first);
+    ws_gen_free(g);
+    /* Fixed digests of seeds 1..4 (client, server): the same on every architecture (this
+     * test runs on s390x, big-endian, under qemu in make cross-check). */
+    static const uint64_t want[4][2] = {
+        {0xe02e9f35d5718057ull, 0x2edee3eaf16b14b8ull},
+        {0xba17ba2f8589ebdaull, 0x0d57a781af5e8b14ull},
+        {0xedae4d8762a423e7ull, 0xe51e320cd3f1cb5dull},
+        {0x65eee1fab922d2ffull, 0xfa530eb3f880ce1aull},
+    };
+    for (unsigned s = 0; s < 4; s++) {
+        uint64_t c = session_digest(WS_ROLE_CLIENT, 0, s + 1);
+        uint64_t v = session_digest(WS_ROLE_SERVER, 0, s + 1);
+        if (c != want[s][0] || v != want[s][1])
+            print_message("seed %u: 0x%016llxull, 0x%016llxull\n", s + 1, (unsigned long long)c,
+                          (unsigned long long)v);
+        assert_int_equal(c, want[s][0]);
+        assert_int_equal(v, want[s][1]);
+    }
+}
+
+/* ---- bounds ---- */
+
+static void test_bounds(void **state)
+{
+    (void)state;
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    ws_gen_config c;
+    ws_gen *g = NULL;
+    memset(&c, 0, sizeof c);
+    c.size = sizeof c;
+    c.sender = WS_ROLE_CLIENT;
+    c.seed = 3;
+    c.max_frames = 24;
+    c.max_bytes = 4096;
+    c.max_message = 2000;
+    assert_int_equal(ws_gen_new(&g, &c, &a), WS_OK);
+    unsigned budget = 0, ok = 0;
+    for (unsigned round = 0; round < 300; round++) {
+        assert_int_equal(ws_gen_reset(g, round), WS_OK);
+        for (unsigned i = 0; i < 60; i++) {
+            const uint8_t *p0, *p1;
+            size_t n0, n1;
+            assert_int_equal(ws_gen_output(g, &p0, &n0), WS_OK);
+            uint64_t before = fnv(p0, n0);
+            size_t f0 = ws_gen_frame_count(g), i0 = ws_gen_item_count(g);
+            ws_gen_mutation m = {.size = sizeof m};
+            int r = i % 3 ? ws_gen_mutate(g, WS_MUT_ANY, i % 2 ? WS_MUT_ANYWHERE : 0, &m)
+                          : ws_gen_add(g, WS_GEN_ANY);
+            assert_true(r == WS_OK || r == WS_ERR_BUDGET);
+            assert_int_equal(ws_gen_output(g, &p1, &n1), WS_OK);
+            assert_true(n1 <= c.max_bytes);
+            assert_true(ws_gen_frame_count(g) <= c.max_frames);
+            if (r == WS_ERR_BUDGET) { /* nothing changed */
+                budget++;
+                assert_int_equal(n1, n0);
+                assert_int_equal(fnv(p1, n1), before);
+                assert_int_equal(ws_gen_frame_count(g), f0);
+                assert_int_equal(ws_gen_item_count(g), i0);
+            } else {
+                ok++;
+            }
+        }
+    }
+    print_message("%u calls done, %u refused over budget; peak memory %zu bytes\n", ok, budget,
+                  fa.peak);
+    assert_true(budget > 0 && ok > 0);
+    /* memory stays a small multiple of the bounds however long it runs */
+    assert_true(fa.peak < 64u * 1024);
+    ws_gen_free(g);
+    assert_int_equal(fa.live, 0);
+
+    /* loading caps what it keeps at max_bytes */
+    uint8_t big[10000];
+    test_fill(big, sizeof big, 9);
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_OK);
+    assert_int_equal(ws_gen_load(g, big, sizeof big), WS_OK);
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+    assert_true(n <= c.max_bytes);
+    assert_true(ws_gen_frame_count(g) <= c.max_frames);
+    ws_gen_free(g);
+}
+
+/* Out of memory anywhere: an error, never a crash or a leak, and the generator still works. */
+static void test_nomem(void **state)
+{
+    (void)state;
+    for (long fail = 0; fail < 200; fail++) {
+        failalloc fa;
+        ws_allocator a = failalloc_init(&fa, fail, 0);
+        ws_gen_config c;
+        ws_gen *g = NULL;
+        memset(&c, 0, sizeof c);
+        c.size = sizeof c;
+        c.sender = WS_ROLE_CLIENT;
+        c.seed = 11;
+        c.flags = have_zlib() ? WS_GEN_DEFLATE : 0;
+        int r = ws_gen_new(&g, &c, &a);
+        if (r != WS_OK) {
+            assert_int_equal(r, WS_ERR_NOMEM);
+            assert_null(g);
+            assert_int_equal(fa.live, 0);
+            continue;
+        }
+        for (unsigned i = 0; i < 12; i++) {
+            ws_gen_mutation m = {.size = sizeof m};
+            r = i % 4 == 3 ? ws_gen_mutate(g, WS_MUT_ANY, WS_MUT_ANYWHERE, &m)
+                           : ws_gen_add(g, WS_GEN_ANY);
+            assert_true(r == WS_OK || r == WS_ERR_NOMEM);
+        }
+        const uint8_t *p;
+        size_t n;
+        r = ws_gen_output(g, &p, &n);
+        assert_true(r == WS_OK || r == WS_ERR_NOMEM);
+        ws_gen_free(g);
+        assert_int_equal(fa.live, 0);
+    }
+}
+
+/* ---- loading ---- */
+
+static void test_load_roundtrip(void **state)
+{
+    (void)state;
+    ws_gen *g = gen_new(WS_ROLE_CLIENT, 4, 0, NULL), *h = gen_new(WS_ROLE_SERVER, 4, 0, NULL);
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        /* a generated, mutated stream, cut anywhere, loads and serialises back unchanged */
+        build(g, seed, 5);
+        ws_gen_mutation m = {.size = sizeof m};
+        assert_int_equal(ws_gen_mutate(g, WS_MUT_ANY, 0, &m), WS_OK);
+        const uint8_t *p, *q;
+        size_t n, k;
+        assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+        size_t cut = (size_t)(seed * 2654435761u % (n + 1));
+        assert_int_equal(ws_gen_load(h, p, cut), WS_OK);
+        assert_int_equal(ws_gen_output(h, &q, &k), WS_OK);
+        assert_int_equal(k, cut);
+        if (cut)
+            assert_memory_equal(p, q, cut);
+        /* random bytes too */
+        uint8_t junk[300];
+        test_fill(junk, sizeof junk, (uint32_t)seed);
+        assert_int_equal(ws_gen_load(h, junk, sizeof junk), WS_OK);
+        assert_int_equal(ws_gen_output(h, &q, &k), WS_OK);
+        assert_int_equal(k, sizeof junk);
+        assert_memory_equal(q, junk, sizeof junk);
+        /* and mutating loaded frames keeps within bounds */
+        for (int i = 0; i < 5; i++) {
+            int r = ws_gen_mutate(h, WS_MUT_ANY, WS_MUT_ANYWHERE, &m);
+            assert_true(r == WS_OK || r == WS_ERR_BUDGET);
+        }
+    }
+    ws_gen_free(g);
+    ws_gen_free(h);
+}
+
+/* ---- arguments ---- */
+
+static void test_bad_args(void **state)
+{
+    (void)state;
+    ws_gen_config c;
+    ws_gen *g = (ws_gen *)&c;
+    memset(&c, 0, sizeof c);
+    c.size = sizeof c;
+    assert_int_equal(ws_gen_new(NULL, &c, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_new(&g, NULL, NULL), WS_ERR_INVALID_ARG);
+    assert_null(g);
+    c.size = 8;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_INVALID_ARG);
+    c.size = sizeof c;
+    c.sender = 7;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_INVALID_ARG);
+    c.sender = WS_ROLE_CLIENT;
+    c.flags = 1u << 9;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_INVALID_ARG);
+    c.flags = 0;
+    c.max_fragments = 65;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_RANGE);
+    c.max_fragments = 0;
+    c.max_bytes = 63;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_RANGE);
+    c.max_bytes = 0;
+    c.max_frames = 65537;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_RANGE);
+    c.max_frames = 0;
+    c.max_message = (16u << 20) + 1;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_RANGE);
+    c.max_message = 0;
+    c.limit = (uint64_t)1 << 62;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_RANGE);
+    c.limit = 0;
+    c.flags = WS_GEN_DEFLATE;
+    c.deflate_bits = 8;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), have_zlib() ? WS_ERR_RANGE : WS_ERR_RANGE);
+    c.deflate_bits = 0;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), have_zlib() ? WS_OK : WS_ERR_UNSUPPORTED);
+    ws_gen_free(g);
+    c.flags = 0;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_OK);
+
+    ws_gen_mutation m = {.size = sizeof m};
+    assert_int_equal(ws_gen_add(NULL, WS_GEN_ANY), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_add(g, 6), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_mutate(NULL, WS_MUT_RSV, 0, &m), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_RSV, 2, &m), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_COUNT_, 0, &m), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_DEFLATE_DATA, 0, &m), WS_ERR_STATE);
+    m.size = 4;
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_RSV, 0, &m), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_frame_count(g), 0); /* nothing happened */
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_RSV, 0, NULL), WS_OK);
+    assert_int_equal(ws_gen_load(g, NULL, 3), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_reset(NULL, 1), WS_ERR_INVALID_ARG);
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(ws_gen_output(g, NULL, &n), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_output(NULL, &p, &n), WS_ERR_INVALID_ARG);
+    ws_gen_frame f = {.size = sizeof f};
+    ws_gen_item it = {.size = sizeof it};
+    assert_int_equal(ws_gen_frame_at(g, 99, &f), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_gen_item_at(g, 99, &it), WS_ERR_NOT_FOUND);
+    f.size = 4;
+    it.size = 4;
+    assert_int_equal(ws_gen_frame_at(g, 0, &f), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_item_at(g, 0, &it), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_frame_count(NULL), 0);
+    assert_int_equal(ws_gen_item_count(NULL), 0);
+    ws_gen_free(g);
+    ws_gen_free(NULL);
+
+    /* a server has no mask to change */
+    g = gen_new(WS_ROLE_SERVER, 1, 0, NULL);
+    m.size = sizeof m;
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_REMASK, 0, &m), WS_ERR_STATE);
+    ws_gen_free(g);
+
+    /* the table */
+    const char *name, *about;
+    assert_int_equal(ws_gen_mutation_tag(WS_MUT_MASK_FLIP, WS_ROLE_SERVER, &m, &name, &about),
+                     WS_OK);
+    assert_int_equal(m.error, WS_ERR_FRAME_MASKED);
+    assert_int_equal(ws_gen_mutation_tag(WS_MUT_MASK_FLIP, WS_ROLE_CLIENT, &m, NULL, NULL),
+                     WS_OK);
+    assert_int_equal(m.error, WS_ERR_FRAME_UNMASKED);
+    assert_int_equal(ws_gen_mutation_find(name), WS_MUT_MASK_FLIP);
+    assert_non_null(about);
+    assert_int_equal(ws_gen_mutation_find("no-such"), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_gen_mutation_find(NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_mutation_tag(WS_MUT_COUNT_, WS_ROLE_CLIENT, &m, NULL, NULL),
+                     WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_gen_mutation_tag(0, 9, &m, NULL, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_mutation_tag(0, WS_ROLE_CLIENT, NULL, NULL, NULL),
+                     WS_ERR_INVALID_ARG);
+    for (unsigned k = 0; k < WS_MUT_COUNT_; k++) { /* names are unique and found back */
+        assert_int_equal(ws_gen_mutation_tag(k, WS_ROLE_CLIENT, &m, &name, NULL), WS_OK);
+        assert_int_equal(ws_gen_mutation_find(name), (int)k);
+        assert_int_equal(m.close_code, m.error ? ws_close_code_for_error(m.error) : 0);
+    }
+}
+
+/* ---- the describer ---- */
+
+static void test_describe(void **state)
+{
+    (void)state;
+    uint8_t s[400];
+    size_t n = 0;
+    ws_frame_header h;
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WS_OP_TEXT;
+    h.masked = 1;
+    memcpy(h.mask, "\x01\x02\x03\x04", 4);
+    h.payload_len = 6;
+    n += (size_t)ws_frame_encode_raw(s + n, sizeof s - n, &h, sizeof h, 0, "hi \"x\"", 6);
+    h.masked = 0;
+    h.opcode = WS_OP_CLOSE;
+    h.payload_len = 4;
+    n += (size_t)ws_frame_encode_raw(s + n, sizeof s - n, &h, sizeof h, 0, "\x03\xe8ok", 4);
+    h.opcode = 0xB;
+    h.rsv = 5;
+    h.fin = 0;
+    h.payload_len = 3;
+    n += (size_t)ws_frame_encode_raw(s + n, sizeof s - n, &h, sizeof h, 2, "\x00\xff\x10", 3);
+    h.rsv = 0;
+    h.opcode = WS_OP_BINARY;
+    h.payload_len = 100;
+    n += (size_t)ws_frame_encode_raw(s + n, sizeof s - n, &h, sizeof h, 8, "abc", 3);
+    const char *want = "@0 text fin=1 rsv=0 mask=01020304 len=6 \"hi \\\"x\\\"\"\n"
+                       "@12 close fin=1 rsv=0 mask=- len=4 code=1000 \"ok\"\n"
+                       "@18 opB fin=0 rsv=5 mask=- len=3/16-bit 00ff10\n"
+                       "@25 binary fin=0 rsv=0 mask=- len=100/64-bit 616263 incomplete (3 of "
+                       "100 bytes)\n";
+    char out[512];
+    size_t need = 0;
+    int r = ws_frame_describe(s, n, out, sizeof out, &need);
+    assert_string_equal(out, want);
+    assert_int_equal(r, (int)strlen(want));
+    assert_int_equal(need, strlen(want));
+    /* too small: whole lines only, the size needed */
+    char small[60];
+    assert_int_equal(ws_frame_describe(s, n, small, sizeof small, &need), WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(need, strlen(want));
+    assert_string_equal(small, "@0 text fin=1 rsv=0 mask=01020304 len=6 \"hi \\\"x\\\"\"\n");
+    assert_int_equal(ws_frame_describe(s, n, NULL, 0, &need), WS_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(need, strlen(want));
+    /* an incomplete header, a long payload shortened */
+    uint8_t t[200] = {0x82, 0x7e};
+    assert_true(ws_frame_describe(t, 2, out, sizeof out, NULL) > 0);
+    assert_string_equal(out, "@0 incomplete header (2 bytes: 82 7e)\n");
+    t[1] = 100;
+    memset(t + 2, 'z', 100);
+    assert_true(ws_frame_describe(t, 102, out, sizeof out, NULL) > 0);
+    assert_non_null(strstr(out, "7a7a7a... (100 bytes)\n"));
+    assert_int_equal(ws_frame_describe(NULL, 1, out, sizeof out, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_describe(s, n, NULL, 5, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_describe(NULL, 0, out, sizeof out, NULL), 0);
+    assert_string_equal(out, "");
+    /* input unchanged (a masked frame is unmasked into a copy) */
+    assert_int_equal(s[6] ^ 0x01, 'h');
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_client),    cmocka_unit_test(test_valid_server),
+        cmocka_unit_test(test_valid_deflate),   cmocka_unit_test(test_tags_append),
+        cmocka_unit_test(test_tags_anywhere),   cmocka_unit_test(test_tags_deflate),
+        cmocka_unit_test(test_mutate_any),      cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_bounds),          cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_load_roundtrip),  cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_describe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
