@@ -2,8 +2,10 @@
 # wsfuzz against WebSocket servers nobody here wrote, over loopback: an echo server on Python
 # `websockets` (tools/wsfuzz/py_echo.py, Debian's python3-websockets) and one on Node `ws`
 # (tools/wsfuzz/node_echo.js; ws@8 is npm-installed into a temporary folder, as make interop
-# does). Prints wsfuzz's output (FAILED lines, the table, the reasons) for each.
-#   sh tools/wsfuzz/peers.sh [python] [node]      (both when none is named)
+# does); and clients, with wsfuzz listening (--listen, it starts the client for each
+# session): the Python `websockets` client (tools/wsfuzz/py_client.py, echoing) and libws's
+# own examples/wsc --echo. Prints wsfuzz's output (FAILED lines, the table, the reasons).
+#   sh tools/wsfuzz/peers.sh [python] [node] [python-client] [wsc]   (python node when none)
 # Env: B (build dir, default build), WSFUZZ_SESSIONS (default 1000), WSFUZZ_SEED (default 1),
 #      WSFUZZ_ARGS (more wsfuzz options), PYTHON (default /usr/bin/python3).
 # Exit status: non-zero if a peer could not be started or wsfuzz reported a FAILED session.
@@ -54,6 +56,15 @@ run_against() { # name log command...
         ${WSFUZZ_ARGS:-} || rc=1
 }
 
+# Clients: wsfuzz listens and starts CMD for each session.
+run_client() { # name command
+    echo "== $1 (wsfuzz --listen 0 --client-cmd '$2')"
+    echo "\$ $WSFUZZ --listen 0 --client-cmd '$2' --sessions $SESSIONS --seed $SEED ${WSFUZZ_ARGS:-}"
+    # shellcheck disable=SC2086
+    timeout -k 5 7200 "$WSFUZZ" --listen 0 --client-cmd "$2" --sessions "$SESSIONS" --seed "$SEED" \
+        ${WSFUZZ_ARGS:-} || rc=1
+}
+
 want=${*:-python node}
 for peer in $want; do
     case $peer in
@@ -76,8 +87,23 @@ for peer in $want; do
             rc=1
         fi
         ;;
+    python-client)
+        if "$PY" -c 'import websockets' 2>/dev/null; then
+            run_client "Python websockets client" "$PY $here/py_client.py"
+        else
+            echo "== Python websockets: cannot import it with $PY (apt-get install python3-websockets)"
+            rc=1
+        fi
+        ;;
+    wsc)
+        case " ${WSFUZZ_ARGS:-} " in
+        *" --deflate "*) wflag=--deflate ;;
+        *) wflag=--no-deflate ;;
+        esac
+        run_client "libws wsc" "$B/examples/wsc --echo $wflag"
+        ;;
     *)
-        echo "unknown peer '$peer' (python, node)"
+        echo "unknown peer '$peer' (python, node, python-client, wsc)"
         exit 2
         ;;
     esac

@@ -4,7 +4,11 @@
 #   1. echo-epoll and echo-poll (and echo-uv / echo-uring where built): WSFUZZ_SESSIONS
 #      sessions each (default 1000), seed WSFUZZ_SEED (default: a fresh one, printed);
 #      any FAILED session fails the run.
-#   2. tools/wsfuzz/ref_server.py (Python stdlib, written apart from libws): --bug none, a
+#   2. permessage-deflate (--deflate: compressed traffic, RSV1 on continuations and controls,
+#      data that is not DEFLATE -> 1007) against echo-epoll --deflate, 300 sessions (~2 s);
+#      clients (--listen, wsfuzz the server): examples/wsc --echo, 200 sessions without and 200
+#      with permessage-deflate (~5 s each). Added to CI's step: ~12 s.
+#   3. tools/wsfuzz/ref_server.py (Python stdlib, written apart from libws): --bug none, a
 #      strict server, must pass (300 sessions); each of its bugs (wrong close code, no UTF-8
 #      check, corrupted echo, masked server frames, no close frame) must make wsfuzz exit 1
 #      with FAILED lines (150 sessions each). Skipped, saying so, without /usr/bin/python3.
@@ -70,6 +74,39 @@ for s in echo-epoll echo-poll echo-uv echo-uring; do
         failed=$((failed + 1))
     fi
 done
+
+# permessage-deflate sessions against a server that negotiates it
+if [ -x "$EX_DIR/echo-epoll" ]; then
+    start_server "$tmp/deflate.log" "$EX_DIR/echo-epoll" --host 127.0.0.1 --port 0 --deflate || failed=$((failed + 1))
+    t0=$(date +%s)
+    if [ -n "$port" ] && timeout -k 5 120 "$WSFUZZ" "ws://127.0.0.1:$port/" --sessions 300 --seed "$SEED" \
+        --strict-echo --deflate >"$tmp/deflate.out" 2>&1; then
+        echo "PASS echo-epoll --deflate (wsfuzz --deflate): $(grep '^total' "$tmp/deflate.out" | awk '{print $2" sessions, "$3" OK, "$4" allowed, "$5" FAILED"}') in $(($(date +%s) - t0)) s"
+    else
+        cat "$tmp/deflate.out"
+        echo "FAIL echo-epoll --deflate: wsfuzz --deflate found failures (above)"
+        failed=$((failed + 1))
+    fi
+fi
+
+# clients: wsfuzz listens, starts wsc --echo for each session
+if [ -x "$EX_DIR/wsc" ]; then
+    for mode in plain deflate; do
+        if [ $mode = deflate ]; then flags="--deflate"; wflags="--deflate"; else flags=""; wflags="--no-deflate"; fi
+        t0=$(date +%s)
+        # shellcheck disable=SC2086
+        if timeout -k 5 120 "$WSFUZZ" --listen 0 --client-cmd "$EX_DIR/wsc --echo $wflags" --sessions 200 \
+            --seed "$SEED" $flags >"$tmp/wsc-$mode.out" 2>&1; then
+            echo "PASS wsc --echo $wflags (wsfuzz --listen $flags): $(grep '^total' "$tmp/wsc-$mode.out" | awk '{print $2" sessions, "$3" OK, "$4" allowed, "$5" FAILED"}') in $(($(date +%s) - t0)) s"
+        else
+            cat "$tmp/wsc-$mode.out"
+            echo "FAIL wsc --echo $wflags: wsfuzz --listen found failures (above)"
+            failed=$((failed + 1))
+        fi
+    done
+else
+    echo "SKIP wsc: not built"
+fi
 
 if [ -x "$PY" ]; then
     start_server "$tmp/ref.log" "$PY" "$here/ref_server.py" --bug none --lifetime 600 || failed=$((failed + 1))

@@ -1,21 +1,23 @@
 /*
- * wsfuzz -- a stateful black-box fuzzer for any WebSocket server, built on libws.
+ * wsfuzz -- a stateful black-box fuzzer for any WebSocket server, or (--listen) client, built
+ * on libws.
  *
- * Each session opens a TCP connection, does the client handshake (ws_handshake), then sends
- * seeded traffic: valid messages (text and binary, whole or fragmented, pings and pongs
- * interleaved) and ONE protocol violation drawn from the mutation list below, written with the
- * raw frame encoder (ws_frame_encode_raw), the byte stream split across TCP writes at random.
- * What the violation must be answered with is not hard-coded here: the generated stream is run
- * through a ws_checker (sender = client), whose first report gives the rule broken, the close
- * code RFC 6455 asks for (ws_close_code_for_error) and how firmly (severity). The server's
- * frames are read through a second ws_checker (sender = server): the oracle. A session is
+ * Each session opens a TCP connection and does the opening handshake (ws_handshake; with
+ * --listen it starts the client command, accepts and answers), then sends seeded traffic made
+ * by libws's generator (ws_gen): valid messages (text and binary, whole or fragmented, pings
+ * and pongs interleaved; compressed too with --deflate) and ONE mutation from ws_gen's list,
+ * the byte stream split across TCP writes at random. What the violation must be answered with
+ * is not hard-coded here: the mutation's tag (ws_gen_mutation) gives the rule broken, the close
+ * code RFC 6455 asks for and how firmly (severity), and the session's stream is run through a
+ * ws_checker of our role to confirm it. The peer's frames are read through a second ws_checker
+ * (of the peer's role, inflating with --deflate): the oracle. A session is
  *   OK       valid messages echoed exactly, pings answered, the violation answered with the
  *            RFC's close code, then the TCP connection closed by the server;
  *   allowed  a difference RFC 6455 allows: a SHOULD / STRICT / LIMIT violation tolerated or
  *            answered with another code, a connection failed by dropping TCP without a close
  *            frame (section 7.1.7: SHOULD send one);
  *   FAILED   anything else: a MUST violation tolerated or answered with the wrong code, an echo
- *            missing or different, the server breaking a rule itself, no answer in time.
+ *            missing or different, the peer breaking a rule itself, no answer in time.
  * Every wait is bounded (--timeout-ms). `wsfuzz --help` is the manual.
  *
  * Copyright (c) 2026 the libws authors. MIT licence, see LICENSE.
@@ -35,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,15 +165,20 @@ static void hex_put(FILE *f, const uint8_t *p, size_t n)
 /* The session's stream: frames, echo candidates, pings                                     */
 /* ---------------------------------------------------------------------------------------- */
 
+/* The stream is made by libws's generator (ws_gen): valid traffic and one mutation from its
+ * list, each tagged with the rule it breaks, the close code and the severity. Here it is only
+ * copied out: the bytes, where each frame starts and ends, the valid messages the peer may
+ * echo and the pings it must answer. */
+
 typedef struct frame_info {
     size_t start, end; /* in the stream */
     uint8_t is_close;  /* a close frame (valid or not) */
-    char desc[96];
 } frame_info;
 
-/* A valid message the server may echo. */
+/* A message the peer may echo. */
 typedef struct cand {
     uint8_t op;
+    uint8_t broken; /* a mutation broke it (or left it open): never required */
     uint8_t *data;
     size_t len;
     size_t start, end; /* stream offsets of its first frame and the end of its last */
@@ -182,14 +191,14 @@ typedef struct ping_info {
 
 typedef struct gen {
     rng *r;
-    size_t max_frame;
-    buf s; /* the stream */
+    uint32_t sender; /* WS_ROLE_CLIENT (we connect) or WS_ROLE_SERVER (--listen) */
+    buf s;           /* the stream */
     frame_info *frames;
     size_t nframes, frames_cap;
     cand *cands;
-    size_t ncands, cands_cap;
+    size_t ncands;
     ping_info *pings;
-    size_t npings, pings_cap;
+    size_t npings;
 } gen;
 
 static void gen_free(gen *g)
@@ -211,586 +220,248 @@ static const char *op_name(unsigned op)
     return names[op & 15];
 }
 
-/* One frame, raw: every bit as asked (declared length, its encoding, RSV, MASK). */
-static size_t emit(gen *g, unsigned fin, unsigned rsv, unsigned op, int masked, unsigned len_bytes,
-                   uint64_t declared, const uint8_t *body, size_t body_len, const char *note)
+static void add_frame(gen *g, size_t start, size_t end, int is_close)
 {
-    ws_frame_header h;
-    memset(&h, 0, sizeof h);
-    h.fin = (uint8_t)fin;
-    h.rsv = (uint8_t)rsv;
-    h.opcode = (uint8_t)op;
-    h.masked = (uint8_t)(masked != 0);
-    h.payload_len = declared;
-    if (masked) {
-        if (!rng_chance(g->r, 16))
-            rng_bytes(g->r, h.mask, 4); /* else the all-zero key, legal and rarely tested */
-    }
-    size_t cap = WS_FRAME_MAX_HEADER + body_len;
-    uint8_t *o = buf_reserve(&g->s, cap);
-    int n = ws_frame_encode_raw(o, cap, &h, sizeof h, len_bytes, body, body_len);
-    if (n < 0)
-        die("internal: ws_frame_encode_raw: %s", ws_strerror(n));
     if (g->nframes == g->frames_cap) {
         g->frames_cap = g->frames_cap ? 2 * g->frames_cap : 32;
         g->frames = xrealloc(g->frames, g->frames_cap * sizeof *g->frames);
     }
     frame_info *f = &g->frames[g->nframes++];
-    f->start = g->s.len;
-    g->s.len += (size_t)n;
-    f->end = g->s.len;
-    f->is_close = op == WS_OP_CLOSE;
-    snprintf(f->desc, sizeof f->desc, "%s fin=%u rsv=%u %s len=%" PRIu64 "%s%s%s",
-             op_name(op), fin, rsv, masked ? "masked" : "UNMASKED", declared,
-             declared != body_len ? " (body " : "", declared != body_len ? "differs)" : "",
-             note ? note : "");
-    return f->start;
+    f->start = start;
+    f->end = end;
+    f->is_close = (uint8_t)is_close;
 }
 
-/* A conforming frame from a client. */
-static size_t emit_ok(gen *g, unsigned fin, unsigned op, const uint8_t *body, size_t len)
+/* Copy the generator's sequence out: bytes, frames, messages, pings. */
+static void gen_take(gen *g, ws_gen *wg)
 {
-    return emit(g, fin, 0, op, 1, 0, len, body, len, NULL);
-}
-
-static void add_cand(gen *g, unsigned op, const uint8_t *data, size_t len, size_t start)
-{
-    if (g->ncands == g->cands_cap) {
-        g->cands_cap = g->cands_cap ? 2 * g->cands_cap : 16;
-        g->cands = xrealloc(g->cands, g->cands_cap * sizeof *g->cands);
+    const uint8_t *p;
+    size_t n;
+    if (ws_gen_output(wg, &p, &n) != WS_OK)
+        die("out of memory");
+    g->s.len = 0;
+    buf_put(&g->s, p, n);
+    size_t nf = ws_gen_frame_count(wg), ni = ws_gen_item_count(wg);
+    for (size_t i = 0; i < nf; i++) {
+        ws_gen_frame f = {.size = sizeof f};
+        if (ws_gen_frame_at(wg, i, &f) != WS_OK)
+            die("out of memory");
+        add_frame(g, (size_t)f.start, (size_t)f.end, f.opcode == WS_OP_CLOSE);
     }
-    cand *c = &g->cands[g->ncands++];
-    c->op = (uint8_t)op;
-    c->data = xrealloc(NULL, len);
-    if (len)
-        memcpy(c->data, data, len);
-    c->len = len;
-    c->start = start;
-    c->end = g->s.len;
-}
-
-static void emit_ping(gen *g, unsigned op)
-{
-    uint8_t p[MAX_CONTROL];
-    size_t n = rng_chance(g->r, 4) ? 0 : rng_range(g->r, 1, rng_chance(g->r, 8) ? MAX_CONTROL : 16);
-    rng_bytes(g->r, p, n);
-    emit_ok(g, 1, op, p, n);
-    if (op == WS_OP_PING) {
-        if (g->npings == g->pings_cap) {
-            g->pings_cap = g->pings_cap ? 2 * g->pings_cap : 8;
-            g->pings = xrealloc(g->pings, g->pings_cap * sizeof *g->pings);
-        }
-        ping_info *pi = &g->pings[g->npings++];
-        memcpy(pi->data, p, n);
-        pi->len = n;
-        pi->end = g->s.len;
-    }
-}
-
-/* A payload length: mostly short, sometimes at the length-encoding boundaries. */
-static size_t pick_len(gen *g)
-{
-    static const size_t edges[] = {0, 1, 125, 126, 127, 65535, 65536};
-    size_t m = g->max_frame, n;
-    unsigned k = (unsigned)rng_below(g->r, 100);
-    if (k < 8)
-        n = edges[rng_below(g->r, sizeof edges / sizeof edges[0])];
-    else if (k < 55)
-        n = rng_range(g->r, 0, 125);
-    else if (k < 85)
-        n = rng_range(g->r, 126, 1024);
-    else if (k < 97)
-        n = rng_range(g->r, 1025, 8192);
-    else
-        n = rng_range(g->r, 8193, 70000);
-    return n > m ? rng_range(g->r, 0, m) : n;
-}
-
-/* Valid UTF-8 of n bytes: ASCII mostly, and 2-, 3- and 4-byte characters. */
-static void fill_text(rng *r, uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    unsigned mix = (unsigned)rng_below(r, 4); /* 0: ASCII only ... 3: mostly multi-byte */
-    while (i < n) {
-        size_t left = n - i;
-        unsigned w = mix && rng_below(r, 4) < mix ? (unsigned)rng_range(r, 2, 4) : 1;
-        if (w > left)
-            w = 1;
-        uint32_t c;
-        switch (w) {
-        case 1:
-            c = (uint32_t)rng_range(r, 0x20, 0x7E);
-            if (rng_chance(r, 32))
-                c = (uint32_t)rng_below(r, 0x80); /* controls and NUL are valid UTF-8 */
-            p[i++] = (uint8_t)c;
-            break;
-        case 2:
-            c = (uint32_t)rng_range(r, 0x80, 0x7FF);
-            p[i++] = (uint8_t)(0xC0 | (c >> 6));
-            p[i++] = (uint8_t)(0x80 | (c & 0x3F));
-            break;
-        case 3:
-            do
-                c = (uint32_t)rng_range(r, 0x800, 0xFFFF);
-            while (c >= 0xD800 && c <= 0xDFFF);
-            p[i++] = (uint8_t)(0xE0 | (c >> 12));
-            p[i++] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-            p[i++] = (uint8_t)(0x80 | (c & 0x3F));
-            break;
-        default:
-            c = (uint32_t)rng_range(r, 0x10000, 0x10FFFF);
-            p[i++] = (uint8_t)(0xF0 | (c >> 18));
-            p[i++] = (uint8_t)(0x80 | ((c >> 12) & 0x3F));
-            p[i++] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-            p[i++] = (uint8_t)(0x80 | (c & 0x3F));
-            break;
+    g->cands = xrealloc(NULL, (ni ? ni : 1) * sizeof *g->cands);
+    g->pings = xrealloc(NULL, (ni ? ni : 1) * sizeof *g->pings);
+    for (size_t i = 0; i < ni; i++) {
+        ws_gen_item it = {.size = sizeof it};
+        if (ws_gen_item_at(wg, i, &it) != WS_OK)
+            die("out of memory");
+        if (it.opcode == WS_OP_TEXT || it.opcode == WS_OP_BINARY) {
+            /* every message, a broken one too (never required, but echoing one sent after a
+             * MUST violation is a failure, and a tolerant peer may echo a STRICT one) */
+            cand *c = &g->cands[g->ncands++];
+            c->op = it.opcode;
+            c->broken = !it.intact;
+            c->data = xrealloc(NULL, it.len);
+            if (it.len)
+                memcpy(c->data, it.data, it.len);
+            c->len = it.len;
+            c->start = (size_t)it.start;
+            c->end = (size_t)it.end;
+        } else if (it.opcode == WS_OP_PING && it.intact && it.len <= MAX_CONTROL) {
+            ping_info *pi = &g->pings[g->npings++];
+            if (it.len)
+                memcpy(pi->data, it.data, it.len);
+            pi->len = it.len;
+            pi->end = (size_t)it.end;
         }
     }
 }
 
-static uint8_t *make_payload(gen *g, unsigned op, size_t n)
+/* Our close frame, appended after the frames kept (our answer to the peer's close when ours
+ * has not gone yet): masked with a key from the session when we are the client. */
+static void append_close_reply(gen *g, unsigned code)
 {
-    uint8_t *p = xrealloc(NULL, n);
-    if (op == WS_OP_TEXT)
-        fill_text(g->r, p, n);
-    else
-        rng_bytes(g->r, p, n);
-    return p;
-}
-
-/* Send p[0..n) as a message of opcode op in nfrag fragments (split anywhere, inside UTF-8
- * characters too, empty fragments allowed), controls interleaved between fragments. With
- * last_fin 0 the message is left open (its last fragment without FIN). Returns the offset of
- * its first frame. */
-static size_t emit_fragments(gen *g, unsigned op, const uint8_t *p, size_t n, size_t nfrag,
-                             int last_fin)
-{
-    size_t first = g->s.len, at = 0;
-    for (size_t i = 0; i < nfrag; i++) {
-        size_t take = i + 1 == nfrag ? n - at : rng_range(g->r, 0, n - at);
-        if (take > g->max_frame && i + 1 < nfrag)
-            take = g->max_frame;
-        emit_ok(g, i + 1 == nfrag ? (unsigned)last_fin : 0, i ? WS_OP_CONTINUATION : op, p + at,
-                take);
-        at += take;
-        if (i + 1 < nfrag && rng_chance(g->r, 4))
-            emit_ping(g, rng_chance(g->r, 4) ? WS_OP_PONG : WS_OP_PING);
-    }
-    return first;
-}
-
-static size_t pick_frags(gen *g)
-{
-    return rng_chance(g->r, 2) ? 1 : rng_range(g->r, 2, 5);
-}
-
-/* One valid item: a message (echo candidate), or a ping, or an unsolicited pong. */
-static void emit_valid(gen *g)
-{
-    unsigned k = (unsigned)rng_below(g->r, 20);
-    if (k < 3) {
-        emit_ping(g, k < 2 ? WS_OP_PING : WS_OP_PONG);
-        return;
-    }
-    unsigned op = rng_chance(g->r, 2) ? WS_OP_TEXT : WS_OP_BINARY;
-    size_t n = pick_len(g);
-    uint8_t *p = make_payload(g, op, n);
-    size_t start = emit_fragments(g, op, p, n, pick_frags(g), 1);
-    add_cand(g, op, p, n, start);
-    free(p);
-}
-
-static void emit_close(gen *g, unsigned code, const uint8_t *reason, size_t rlen)
-{
-    uint8_t p[MAX_CONTROL];
-    p[0] = (uint8_t)(code >> 8);
-    p[1] = (uint8_t)code;
-    if (rlen > MAX_CONTROL - 2)
-        rlen = MAX_CONTROL - 2;
-    if (rlen)
-        memcpy(p + 2, reason, rlen);
-    emit_ok(g, 1, WS_OP_CLOSE, p, 2 + rlen);
-}
-
-static void emit_normal_close(gen *g)
-{
-    uint8_t reason[32];
-    size_t n = rng_chance(g->r, 2) ? 0 : rng_range(g->r, 1, sizeof reason);
-    fill_text(g->r, reason, n);
-    emit_close(g, WS_CLOSE_NORMAL, reason, n);
+    ws_frame_header h;
+    uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+    size_t n = ws_close_code_valid(code) ? 2 : 0;
+    memset(&h, 0, sizeof h);
+    h.fin = 1;
+    h.opcode = WS_OP_CLOSE;
+    h.payload_len = n;
+    h.masked = g->sender == WS_ROLE_CLIENT;
+    if (h.masked)
+        rng_bytes(g->r, h.mask, 4);
+    uint8_t *o = buf_reserve(&g->s, WS_FRAME_MAX_HEADER + n);
+    int k = ws_frame_encode_raw(o, WS_FRAME_MAX_HEADER + n, &h, sizeof h, 0, p, n);
+    if (k < 0)
+        die("internal: ws_frame_encode_raw: %s", ws_strerror(k));
+    add_frame(g, g->s.len, g->s.len + (size_t)k, 1);
+    g->s.len += (size_t)k;
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Mutations: one per session, each tagged with the rule it breaks                          */
+/* The violations: ws_gen's mutation list                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Each writes the violating frame(s) at the end of the stream. The rule broken is the
- * mutation's `err`; its close code and severity come from the checker (expectations()). */
-typedef void (*mutate_fn)(gen *g);
+/* The kinds a run draws from: all of ws_gen's that apply (the deflate ones with --deflate,
+ * remask only for a client's frames). */
+static uint32_t kinds[WS_MUT_COUNT_];
+static size_t nkinds;
 
-/* Invalid UTF-8 sequences, each invalid at its last byte (given the bytes before). */
-static const struct {
-    uint8_t b[4];
-    uint8_t n;
-} bad_utf8[] = {
-    {{0xFF}, 1},                   /* never valid */
-    {{0xC0, 0x80}, 2},             /* overlong NUL */
-    {{0xC1, 0xBF}, 1},             /* overlong lead */
-    {{0xE0, 0x80}, 2},             /* overlong 3-byte */
-    {{0xED, 0xA0}, 2},             /* UTF-16 surrogate */
-    {{0xF4, 0x90}, 2},             /* above U+10FFFF */
-    {{0xF5}, 1},                   /* lead byte out of range */
-    {{0x80}, 1},                   /* lone continuation */
-    {{0xC3, 0x41}, 2},             /* lead then ASCII */
-    {{0xE2, 0x82, 0x28}, 3},       /* truncated 3-byte */
-    {{0xF0, 0x9F, 0x98, 0x41}, 4}, /* truncated 4-byte */
-};
-
-/* A text payload with an invalid sequence at a random place (and valid text around it). */
-static uint8_t *bad_text(gen *g, size_t max_side, size_t *len, size_t *bad_at)
+static const char *kind_name(uint32_t kind)
 {
-    size_t k = rng_below(g->r, sizeof bad_utf8 / sizeof bad_utf8[0]);
-    size_t before = rng_range(g->r, 0, max_side), after = rng_range(g->r, 0, max_side);
-    size_t n = before + bad_utf8[k].n + after;
-    uint8_t *p = xrealloc(NULL, n);
-    fill_text(g->r, p, before);
-    memcpy(p + before, bad_utf8[k].b, bad_utf8[k].n);
-    fill_text(g->r, p + before + bad_utf8[k].n, after);
-    *len = n;
-    *bad_at = before;
-    return p;
+    ws_gen_mutation t = {.size = sizeof t};
+    const char *name = "?";
+    (void)ws_gen_mutation_tag(kind, WS_ROLE_CLIENT, &t, &name, NULL);
+    return name;
 }
 
-static void m_none(gen *g)
+static void kinds_init(uint32_t sender, int deflate)
 {
-    (void)g;
-}
-
-static void m_rsv(gen *g)
-{
-    unsigned rsv = (unsigned)rng_range(g->r, 1, 7);
-    unsigned op = rng_chance(g->r, 4) ? WS_OP_PING : rng_chance(g->r, 2) ? WS_OP_TEXT : WS_OP_BINARY;
-    size_t n = op == WS_OP_PING ? rng_range(g->r, 0, 20) : pick_len(g);
-    uint8_t *p = make_payload(g, op, n);
-    emit(g, 1, rsv, op, 1, 0, n, p, n, " <- RSV bits");
-    free(p);
-}
-
-static void m_opcode(gen *g)
-{
-    static const uint8_t ops[] = {3, 4, 5, 6, 7, 11, 12, 13, 14, 15};
-    unsigned op = ops[rng_below(g->r, sizeof ops)];
-    uint8_t p[64];
-    size_t n = rng_range(g->r, 0, sizeof p);
-    rng_bytes(g->r, p, n);
-    emit(g, 1, 0, op, 1, 0, n, p, n, " <- reserved opcode");
-}
-
-static void m_nonminimal(gen *g)
-{
-    unsigned op = rng_chance(g->r, 2) ? WS_OP_TEXT : WS_OP_BINARY;
-    unsigned lb = rng_chance(g->r, 2) ? 2 : 8;
-    size_t n = lb == 2 ? rng_range(g->r, 0, 125) : rng_range(g->r, 0, g->max_frame < 65535 ? g->max_frame : 65535);
-    uint8_t *p = make_payload(g, op, n);
-    size_t start = emit(g, 1, 0, op, 1, lb, n, p, n, " <- non-minimal length encoding");
-    add_cand(g, op, p, n, start); /* a valid message otherwise: tolerant servers echo it */
-    free(p);
-}
-
-static void m_oversized(gen *g)
-{
-    uint64_t declared = ASSUMED_LIMIT * 2 + (rng_next(g->r) >> 2) % (((uint64_t)1 << 62) - ASSUMED_LIMIT * 2);
-    uint8_t p[64];
-    size_t n = rng_range(g->r, 0, sizeof p);
-    rng_bytes(g->r, p, n);
-    emit(g, 1, 0, WS_OP_BINARY, 1, 8, declared, p, n, " <- declares more than any limit");
-}
-
-static void m_len64msb(gen *g)
-{
-    uint64_t declared = ((uint64_t)1 << 63) | (rng_chance(g->r, 2) ? rng_below(g->r, 1000) : (rng_next(g->r) >> 1));
-    uint8_t p[64];
-    size_t n = rng_range(g->r, 0, sizeof p);
-    rng_bytes(g->r, p, n);
-    emit(g, 1, 0, rng_chance(g->r, 2) ? WS_OP_TEXT : WS_OP_BINARY, 1, 8, declared, p, n,
-         " <- 64-bit length with its top bit set");
-}
-
-static void m_unmasked(gen *g)
-{
-    unsigned op = rng_chance(g->r, 4) ? WS_OP_PING : rng_chance(g->r, 2) ? WS_OP_TEXT : WS_OP_BINARY;
-    size_t n = op == WS_OP_PING ? rng_range(g->r, 0, 20) : pick_len(g);
-    uint8_t *p = make_payload(g, op, n);
-    emit(g, 1, 0, op, 0, 0, n, p, n, " <- client frame not masked");
-    free(p);
-}
-
-static void m_ctl_fragmented(gen *g)
-{
-    unsigned op = rng_chance(g->r, 2) ? WS_OP_PING : WS_OP_PONG;
-    uint8_t p[MAX_CONTROL];
-    size_t n = rng_range(g->r, 0, 40);
-    rng_bytes(g->r, p, n);
-    emit(g, 0, 0, op, 1, 0, n, p, n, " <- control frame without FIN");
-    if (rng_chance(g->r, 2)) /* and its "continuation" */
-        emit(g, 1, 0, WS_OP_CONTINUATION, 1, 0, n, p, n, NULL);
-}
-
-static void m_ctl_long(gen *g)
-{
-    unsigned op = rng_chance(g->r, 2) ? WS_OP_PING : WS_OP_PONG;
-    uint8_t p[400];
-    size_t n = rng_chance(g->r, 2) ? 126 : rng_range(g->r, 126, sizeof p);
-    rng_bytes(g->r, p, n);
-    emit(g, 1, 0, op, 1, 0, n, p, n, " <- control frame over 125 bytes");
-}
-
-static void m_orphan_cont(gen *g)
-{
-    size_t n = rng_range(g->r, 0, 300);
-    uint8_t *p = make_payload(g, WS_OP_BINARY, n);
-    emit(g, rng_chance(g->r, 2), 0, WS_OP_CONTINUATION, 1, 0, n, p, n,
-         " <- continuation without a message");
-    free(p);
-}
-
-static void m_nested(gen *g)
-{
-    unsigned op = rng_chance(g->r, 2) ? WS_OP_TEXT : WS_OP_BINARY;
-    size_t n = rng_range(g->r, 0, 300);
-    uint8_t *p = make_payload(g, op, n);
-    emit_fragments(g, op, p, n, rng_range(g->r, 1, 3), 0); /* left open */
-    free(p);
-    unsigned op2 = rng_chance(g->r, 2) ? WS_OP_TEXT : WS_OP_BINARY;
-    n = rng_range(g->r, 0, 300);
-    p = make_payload(g, op2, n);
-    emit(g, 1, 0, op2, 1, 0, n, p, n, " <- new message inside a fragmented one");
-    free(p);
-}
-
-static void m_utf8(gen *g)
-{
-    size_t n, bad;
-    uint8_t *p = bad_text(g, 200, &n, &bad);
-    emit(g, 1, 0, WS_OP_TEXT, 1, 0, n, p, n, " <- invalid UTF-8");
-    free(p);
-}
-
-static void m_utf8_split(gen *g)
-{
-    size_t n, bad;
-    uint8_t *p = bad_text(g, 200, &n, &bad);
-    /* The fragment boundary falls inside the invalid sequence or right around it. */
-    size_t cut = bad + rng_range(g->r, 0, 2);
-    if (cut > n)
-        cut = n;
-    emit_ok(g, 0, WS_OP_TEXT, p, cut);
-    if (rng_chance(g->r, 3))
-        emit_ping(g, WS_OP_PING);
-    size_t rest = n - cut, cut2 = rng_range(g->r, 0, rest);
-    emit(g, cut2 == rest, 0, WS_OP_CONTINUATION, 1, 0, cut2, p + cut, cut2,
-         " <- invalid UTF-8 across fragments");
-    if (cut2 < rest)
-        emit_ok(g, 1, WS_OP_CONTINUATION, p + cut + cut2, rest - cut2);
-    free(p);
-}
-
-static void m_utf8_truncated(gen *g)
-{
-    static const struct {
-        uint8_t b[3];
-        uint8_t n;
-    } heads[] = {{{0xC3}, 1}, {{0xE2}, 1}, {{0xE2, 0x82}, 2}, {{0xF0, 0x9F}, 2},
-                 {{0xF0, 0x9F, 0x98}, 3}};
-    size_t k = rng_below(g->r, sizeof heads / sizeof heads[0]);
-    size_t before = rng_range(g->r, 0, 200), n = before + heads[k].n;
-    uint8_t *p = xrealloc(NULL, n);
-    fill_text(g->r, p, before);
-    memcpy(p + before, heads[k].b, heads[k].n);
-    if (rng_chance(g->r, 2)) {
-        emit(g, 1, 0, WS_OP_TEXT, 1, 0, n, p, n, " <- text ends inside a character");
-    } else {
-        size_t cut = rng_range(g->r, 0, n);
-        emit_ok(g, 0, WS_OP_TEXT, p, cut);
-        emit(g, 1, 0, WS_OP_CONTINUATION, 1, 0, n - cut, p + cut, n - cut,
-             " <- text ends inside a character");
+    nkinds = 0;
+    for (uint32_t k = 0; k < WS_MUT_COUNT_; k++) {
+        ws_gen_mutation t = {.size = sizeof t};
+        if (ws_gen_mutation_tag(k, sender, &t, NULL, NULL) != WS_OK)
+            continue;
+        if ((t.deflate && !deflate) || (k == WS_MUT_REMASK && sender != WS_ROLE_CLIENT))
+            continue;
+        kinds[nkinds++] = k;
     }
-    free(p);
 }
 
-static void m_close_1byte(gen *g)
+/* The violation ends the session (a close frame of ours, broken or followed by a frame):
+ * no valid traffic and no normal close after it. */
+static int kind_ends(uint32_t kind)
 {
-    uint8_t b = (uint8_t)rng_next(g->r);
-    emit(g, 1, 0, WS_OP_CLOSE, 1, 0, 1, &b, 1, " <- close payload of 1 byte");
+    return kind == WS_MUT_CLOSE_1BYTE || kind == WS_MUT_CLOSE_CODE ||
+           kind == WS_MUT_CLOSE_UTF8 || kind == WS_MUT_AFTER_CLOSE;
 }
-
-static void m_close_code(gen *g)
-{
-    static const uint16_t bad[] = {0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999,
-                                   5000, 65535};
-    unsigned code = bad[rng_below(g->r, sizeof bad / sizeof bad[0])];
-    uint8_t p[2 + 20];
-    size_t rl = rng_chance(g->r, 2) ? 0 : rng_range(g->r, 1, 20);
-    p[0] = (uint8_t)(code >> 8);
-    p[1] = (uint8_t)code;
-    fill_text(g->r, p + 2, rl);
-    char note[48];
-    snprintf(note, sizeof note, " <- close code %u not allowed", code);
-    emit(g, 1, 0, WS_OP_CLOSE, 1, 0, 2 + rl, p, 2 + rl, note);
-}
-
-static void m_close_reason(gen *g)
-{
-    size_t n, bad;
-    uint8_t *r = bad_text(g, 59, &n, &bad); /* at most 59 + 4 + 59 <= 123 bytes */
-    uint8_t p[MAX_CONTROL];
-    p[0] = (uint8_t)(WS_CLOSE_NORMAL >> 8);
-    p[1] = (uint8_t)(WS_CLOSE_NORMAL & 0xFF);
-    memcpy(p + 2, r, n);
-    free(r);
-    emit(g, 1, 0, WS_OP_CLOSE, 1, 0, 2 + n, p, 2 + n, " <- close reason not UTF-8");
-}
-
-static void m_after_close(gen *g)
-{
-    emit_normal_close(g);
-    unsigned op = rng_chance(g->r, 3) ? WS_OP_PING : rng_chance(g->r, 2) ? WS_OP_TEXT : WS_OP_BINARY;
-    size_t n = op == WS_OP_PING ? rng_range(g->r, 0, 20) : rng_range(g->r, 0, 300);
-    uint8_t *p = make_payload(g, op, n);
-    emit(g, 1, 0, op, 1, 0, n, p, n, " <- frame after the close frame");
-    free(p);
-}
-
-enum { TAIL_NONE = 0, TAIL_CLOSE = 1 };
-
-typedef struct mutation {
-    const char *name;
-    int err;       /* the rule broken (WS_OK: none) */
-    int tail;      /* TAIL_CLOSE: valid traffic and a normal close follow the violation */
-    mutate_fn fn;
-    const char *what;
-} mutation;
-
-static const mutation mutations[] = {
-    {"none", WS_OK, TAIL_CLOSE, m_none, "valid traffic only, then a normal close (the baseline)"},
-    {"rsv-bits", WS_ERR_FRAME_RSV, TAIL_CLOSE, m_rsv, "RSV1-3 set, no extension negotiated"},
-    {"reserved-opcode", WS_ERR_FRAME_RESERVED_OPCODE, TAIL_CLOSE, m_opcode,
-     "opcode 3-7 or 0xB-0xF"},
-    {"non-minimal-length", WS_ERR_FRAME_NON_MINIMAL_LENGTH, TAIL_CLOSE, m_nonminimal,
-     "a valid message, its length in a longer encoding than needed"},
-    {"oversized-length", WS_ERR_FRAME_TOO_LARGE, TAIL_CLOSE, m_oversized,
-     "64-bit length of 8 GiB .. 2^62, the body short"},
-    {"len64-msb", WS_ERR_FRAME_LEN64_MSB, TAIL_CLOSE, m_len64msb,
-     "64-bit length with its most significant bit set"},
-    {"unmasked", WS_ERR_FRAME_UNMASKED, TAIL_CLOSE, m_unmasked, "a client frame without MASK"},
-    {"control-fragmented", WS_ERR_FRAME_CONTROL_FRAGMENTED, TAIL_CLOSE, m_ctl_fragmented,
-     "ping or pong without FIN"},
-    {"control-too-long", WS_ERR_FRAME_CONTROL_TOO_LONG, TAIL_CLOSE, m_ctl_long,
-     "ping or pong of 126..400 bytes"},
-    {"orphan-continuation", WS_ERR_UNEXPECTED_CONTINUATION, TAIL_CLOSE, m_orphan_cont,
-     "continuation frame with no message started"},
-    {"nested-message", WS_ERR_EXPECTED_CONTINUATION, TAIL_CLOSE, m_nested,
-     "new text/binary frame inside a fragmented message"},
-    {"utf8-invalid", WS_ERR_INVALID_UTF8, TAIL_CLOSE, m_utf8,
-     "text message with an invalid sequence"},
-    {"utf8-split", WS_ERR_INVALID_UTF8, TAIL_CLOSE, m_utf8_split,
-     "invalid sequence split across fragments"},
-    {"utf8-truncated", WS_ERR_INVALID_UTF8, TAIL_CLOSE, m_utf8_truncated,
-     "text message ending inside a character"},
-    {"close-1-byte", WS_ERR_CLOSE_PAYLOAD, TAIL_NONE, m_close_1byte, "close frame of 1 byte"},
-    {"close-invalid-code", WS_ERR_CLOSE_CODE, TAIL_NONE, m_close_code,
-     "close code 0, 999, 1004-1006, 1015, 2999, 5000..."},
-    {"close-invalid-utf8", WS_ERR_INVALID_UTF8, TAIL_NONE, m_close_reason,
-     "close reason that is not UTF-8"},
-    {"data-after-close", WS_ERR_AFTER_CLOSE, TAIL_NONE, m_after_close,
-     "a normal close, then a data or ping frame"},
-};
-#define NMUT (sizeof mutations / sizeof mutations[0])
 
 /* ---------------------------------------------------------------------------------------- */
-/* A session: its stream and what the server must answer                                    */
+/* A session: its stream and what the peer must answer                                      */
 /* ---------------------------------------------------------------------------------------- */
 
 typedef struct expect {
     int err;           /* the checker's first report (WS_OK: none) */
-    unsigned code;     /* close code the server must answer with */
+    unsigned code;     /* close code the peer must answer with */
     unsigned severity; /* WS_SEVERITY_*, 0 for none */
     uint64_t offset;   /* of the violation (the stream length when none) */
-    uint64_t need;     /* bytes the server needs to see it: past the offending byte, or up
+    uint64_t need;     /* bytes the peer needs to see it: past the offending byte, or up
                           to the end of a text frame that ends inside a character */
     size_t before_close; /* end of our first valid close frame before the violation, or 0 */
 } expect;
 
+/* What permessage-deflate agreement a session's stream is made for. */
+typedef struct pmd {
+    int on;             /* negotiated */
+    int no_takeover;    /* our side resets its context per message */
+    unsigned bits;      /* our window, 9..15 */
+} pmd;
+
 typedef struct session {
     rng r; /* every choice of the session's stream */
     uint64_t seed;
-    size_t kind;
+    uint32_t kind;
+    ws_gen_mutation m; /* the mutation made, its tag */
+    pmd z;
     gen g;
     expect x;
     /* Sync mode (half the sessions): the writer stops before the violation (before the final
-     * close for "none") until every message before it is echoed and the last ping answered;
-     * burst mode writes everything at once. */
+     * close for a valid kind) until every message before it is echoed and the last ping
+     * answered; burst mode writes everything at once. */
     int sync;
     size_t sync_at;    /* stream offset of the stop */
     size_t sync_cands; /* candidates wholly before it */
     size_t sync_ping;  /* 1 + index of the last ping before it, 0 for none */
 } session;
 
-/* Build the session's stream from its seed. */
-static void session_build(session *s, uint64_t seed, size_t max_frame, int kind_forced)
+static size_t gen_len(ws_gen *wg)
+{
+    const uint8_t *p;
+    size_t n;
+    if (ws_gen_output(wg, &p, &n) != WS_OK)
+        die("out of memory");
+    return n;
+}
+
+static void gen_call(int r, const char *what)
+{
+    if (r != WS_OK)
+        die("internal: %s: %s", what, ws_strerror(r));
+}
+
+/* Build the session's stream from its seed: 0-6 valid items, the violation, then (unless it
+ * ends the session) 0-2 more, now and then a flood of binary messages, and a normal close. */
+static void session_build(session *s, uint64_t seed, uint32_t sender, size_t max_frame,
+                          int kind_forced, const pmd *z)
 {
     memset(s, 0, sizeof *s);
     s->seed = seed;
     s->r.s = seed;
     s->g.r = &s->r;
-    s->g.max_frame = max_frame;
-    s->kind = rng_below(&s->r, NMUT);
+    s->g.sender = sender;
+    s->z = *z;
+    s->kind = kinds[rng_below(&s->r, nkinds)];
     if (kind_forced >= 0)
-        s->kind = (size_t)kind_forced; /* the same stream as the session of that seed had */
+        s->kind = (uint32_t)kind_forced; /* the same stream as the session of that seed had */
     s->sync = rng_chance(&s->r, 2);
-    const mutation *m = &mutations[s->kind];
+
+    ws_gen_config c;
+    memset(&c, 0, sizeof c);
+    c.size = sizeof c;
+    c.sender = sender;
+    c.seed = rng_next(&s->r);
+    c.max_message = (uint32_t)max_frame;
+    c.max_frames = 65536;
+    c.max_bytes = (uint64_t)64 << 20;
+    c.limit = ASSUMED_LIMIT;
+    if (z->on) {
+        c.flags = WS_GEN_DEFLATE | (z->no_takeover ? WS_GEN_DEFLATE_NO_TAKEOVER : 0);
+        c.deflate_bits = (uint8_t)z->bits;
+    }
+    ws_gen *wg = NULL;
+    gen_call(ws_gen_new(&wg, &c, NULL), "ws_gen_new");
     size_t pre = rng_range(&s->r, 0, 6);
     for (size_t i = 0; i < pre; i++)
-        emit_valid(&s->g);
-    s->sync_at = s->g.s.len;
-    m->fn(&s->g);
-    if (m->tail == TAIL_CLOSE) {
+        gen_call(ws_gen_add(wg, WS_GEN_ANY), "ws_gen_add");
+    s->sync_at = gen_len(wg);
+    s->m.size = sizeof s->m;
+    gen_call(ws_gen_mutate(wg, s->kind, 0, &s->m), "ws_gen_mutate");
+    if (!kind_ends(s->kind)) {
         size_t post = rng_range(&s->r, 0, 2);
         for (size_t i = 0; i < post; i++)
-            emit_valid(&s->g);
-        /* Now and then a flood behind the violation: input the server has not read when it
+            gen_call(ws_gen_add(wg, WS_GEN_ANY), "ws_gen_add");
+        /* Now and then a flood behind the violation: input the peer has not read when it
          * fails the connection (closing the socket then sends a reset that can destroy its
          * close frame and the echoes before it: RFC 6455 7.1.1's half-close is the cure). */
-        if (!s->sync && m->err != WS_OK && rng_chance(&s->r, 4)) {
+        if (!s->sync && s->m.error != WS_OK && rng_chance(&s->r, 4)) {
             size_t n = rng_range(&s->r, 8, 64);
-            for (size_t i = 0; i < n; i++) {
-                size_t len = rng_range(&s->r, 1, 8192 < s->g.max_frame ? 8192 : s->g.max_frame);
-                uint8_t *p = make_payload(&s->g, WS_OP_BINARY, len);
-                size_t start = emit_ok(&s->g, 1, WS_OP_BINARY, p, len);
-                add_cand(&s->g, WS_OP_BINARY, p, len, start);
-                free(p);
-            }
+            for (size_t i = 0; i < n; i++)
+                gen_call(ws_gen_add(wg, WS_GEN_BINARY), "ws_gen_add");
         }
-        if (m->err == WS_OK)
-            s->sync_at = s->g.s.len; /* the baseline stops before its close */
-        emit_normal_close(&s->g);
+        if (s->m.error == WS_OK)
+            s->sync_at = gen_len(wg); /* a valid session stops before its close */
+        gen_call(ws_gen_add(wg, WS_GEN_CLOSE), "ws_gen_add");
     }
-    while (s->sync_cands < s->g.ncands && s->g.cands[s->sync_cands].end <= s->sync_at)
+    gen_take(&s->g, wg);
+    ws_gen_free(wg);
+    while (s->sync_cands < s->g.ncands && s->g.cands[s->sync_cands].end <= s->sync_at &&
+           !s->g.cands[s->sync_cands].broken)
         s->sync_cands++;
     for (size_t i = 0; i < s->g.npings; i++)
         if (s->g.pings[i].end <= s->sync_at)
             s->sync_ping = i + 1;
 }
 
-/* What the server must answer: the first rule the stream breaks, by the checker (the same
- * rules libws applies), with the RFC's close code and severity. */
+/* What the peer must answer: the first rule the stream breaks, by the checker (the same
+ * rules libws applies), which must be the mutation's tag. */
 static void expectations(session *s)
 {
     gen *g = &s->g;
     expect *x = &s->x;
     ws_checker *k = NULL;
-    if (ws_checker_new(&k, WS_ROLE_CLIENT, NULL) != WS_OK ||
-        ws_checker_configure(k, 0, ASSUMED_LIMIT, ASSUMED_LIMIT) != WS_OK)
+    if (ws_checker_new(&k, s->g.sender, NULL) != WS_OK ||
+        ws_checker_configure(k, s->z.on ? WS_CHECK_DEFLATE | WS_CHECK_INFLATE : 0,
+                             ASSUMED_LIMIT, ASSUMED_LIMIT) != WS_OK)
         die("out of memory");
     uint8_t *copy = xrealloc(NULL, g->s.len); /* the checker unmasks in place */
     memcpy(copy, g->s.p, g->s.len);
@@ -815,20 +486,19 @@ static void expectations(session *s)
         }
         if (ev.type == WS_CHECK_CONTROL && ev.opcode == WS_OP_CLOSE && !close_end) {
             close_end = ws_checker_offset(k);
-            x->code = ev.close_code; /* our close: the server echoes it, typically */
+            x->code = ev.close_code; /* our close: the peer echoes it, typically */
         }
     }
     ws_checker_free(k);
     free(copy);
-    const mutation *m = &mutations[s->kind];
-    if (x->err != m->err)
-        die("internal: session seed 0x%016" PRIx64 " (%s): the checker reports %s first, "
-            "the mutation is tagged %s",
-            s->seed, m->name, ws_errname(x->err), ws_errname(m->err));
-    if (x->err != WS_OK && x->code != ws_close_code_for_error(m->err))
-        die("internal: close code %u for %s", x->code, ws_errname(m->err));
+    if (x->err != s->m.error || (x->err && (x->code != s->m.close_code ||
+                                            x->severity != s->m.severity)))
+        die("internal: session seed 0x%016" PRIx64 " (%s): the checker reports %s %u first, "
+            "the mutation is tagged %s %u",
+            s->seed, kind_name(s->kind), ws_errname(x->err), x->code, ws_errname(s->m.error),
+            s->m.close_code);
     if (close_end && close_end <= x->offset) {
-        /* Our valid close came first (data after close): the server answers the close. */
+        /* Our valid close came first (data after close): the peer answers the close. */
         x->before_close = (size_t)close_end;
         if (x->err != WS_OK)
             x->code = WS_CLOSE_NORMAL;
@@ -858,7 +528,7 @@ static const char *severity_name(unsigned s)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Talking to the server                                                                    */
+/* Talking to the peer                                                                      */
 /* ---------------------------------------------------------------------------------------- */
 
 typedef struct options {
@@ -869,14 +539,23 @@ typedef struct options {
     uint64_t seed;
     unsigned timeout_ms;
     size_t max_frame;
-    int verbose, no_echo, strict_echo, dry_run, replay, kind;
+    int verbose, no_echo, strict_echo, dry_run, replay, kind, deflate;
     uint64_t replay_seed;
+    /* --listen: we are the server, fuzzing clients */
+    int listen;
+    int lfd;
+    unsigned lport;
+    const char *client_cmd;
+    char listen_url[64];
 } options;
+
+/* "server" or "client": the peer, in the reasons printed. */
+static const char *peer = "server";
 
 enum { EOF_NONE = 0, EOF_FIN, EOF_RST };
 
 typedef struct received {
-    buf msg; /* the server's message in progress */
+    buf msg; /* the peer's message in progress */
     uint8_t msg_op, in_msg, msg_big;
     size_t nmsgs;
     /* echo matching */
@@ -889,7 +568,7 @@ typedef struct received {
     /* close */
     int close_seen;
     unsigned close_code;
-    int close_before_viol; /* the server's close came before the violation was written */
+    int close_before_viol; /* the peer's close came before the violation was written */
     int eof;
     int timed_out;
     int sync_timeout; /* sync mode: the answers before the stop did not come within T */
@@ -921,7 +600,7 @@ static int ping_answered(const gen *g, const received *rv, size_t i)
     return 0;
 }
 
-/* Sync mode: everything before the stop is answered (or the server is closing). */
+/* Sync mode: everything before the stop is answered (or the peer is closing). */
 static int sync_done(const options *o, const session *s, const received *rv)
 {
     return rv->close_seen || rv->eof || ((o->no_echo || rv->ci >= s->sync_cands) &&
@@ -938,10 +617,10 @@ static void note_fail(received *rv, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A complete message from the server: match it against the candidates in order. Candidates
+/* A complete message from the peer: match it against the candidates in order. Candidates
  * sent wholly before the violation are required; later ones (and the non-minimal message)
  * are optional, skipped when absent. */
-static void on_server_message(const options *o, session *s, received *rv)
+static void on_peer_message(const options *o, session *s, received *rv)
 {
     gen *g = &s->g;
     size_t k = rv->nmsgs++;
@@ -953,7 +632,8 @@ static void on_server_message(const options *o, session *s, received *rv)
         cand *c = &g->cands[rv->ci];
         int same = c->op == rv->msg_op && c->len == rv->msg.len &&
                    (!c->len || memcmp(c->data, rv->msg.p, c->len) == 0);
-        int required = c->end <= s->x.offset && (!s->x.before_close || c->end <= s->x.before_close);
+        int required = !c->broken && c->end <= s->x.offset &&
+                       (!s->x.before_close || c->end <= s->x.before_close);
         if (same) {
             if (!required && s->x.severity == WS_SEVERITY_MUST)
                 note_fail(rv, "echoed message %zu, sent after the MUST violation", rv->ci + 1);
@@ -974,15 +654,15 @@ static void on_server_message(const options *o, session *s, received *rv)
             rv->ci = g->ncands;
             return;
         }
-        rv->ci++; /* an optional candidate the server did not echo */
+        rv->ci++; /* an optional candidate the peer did not echo */
     }
-    note_fail(rv, "message %zu from the server (%s, %zu bytes) matches nothing sent", k + 1,
+    note_fail(rv, "message %zu from the %s (%s, %zu bytes) matches nothing sent", k + 1, peer,
               op_name(rv->msg_op), rv->msg.len);
 }
 
-/* Feed the server's bytes to its checker; collect messages, pongs, the close. */
-static void server_bytes(const options *o, session *s, received *rv, ws_checker *chk, uint8_t *in,
-                         size_t n, size_t stream_written)
+/* Feed the peer's bytes to its checker; collect messages, pongs, the close. */
+static void peer_bytes(const options *o, session *s, received *rv, ws_checker *chk, uint8_t *in,
+                       size_t n, size_t stream_written)
 {
     for (;;) {
         ws_check_event ev;
@@ -996,11 +676,11 @@ static void server_bytes(const options *o, session *s, received *rv, ws_checker 
         if (ev.type == WS_CHECK_VIOLATION) {
             if (!rv->violations++)
                 snprintf(rv->viol, sizeof rv->viol,
-                         "the server broke a rule: %s (%s, its byte %" PRIu64 ")",
+                         "the %s broke a rule: %s (%s, its byte %" PRIu64 ")", peer,
                          ws_strerror(ev.error), ws_errname(ev.error), ev.offset);
             if (o->verbose)
-                printf("  <- VIOLATION by the server: %s at byte %" PRIu64 "\n",
-                       ws_errname(ev.error), ev.offset);
+                printf("  <- VIOLATION by the %s: %s at byte %" PRIu64 "%s\n", peer,
+                       ws_errname(ev.error), ev.offset, ev.after_close ? " (after its close)" : "");
         } else if (ev.type == WS_CHECK_DATA) {
             if (!rv->in_msg) {
                 rv->in_msg = 1;
@@ -1008,21 +688,20 @@ static void server_bytes(const options *o, session *s, received *rv, ws_checker 
                 rv->msg_big = 0;
                 rv->msg_op = ev.opcode;
             }
-            /* Nothing sent is longer than max-frame (or a flood's 8 KiB): a longer message
-             * matches nothing, and is not kept past that (a server streaming without end
-             * costs no memory). */
+            /* Nothing sent is longer than max-frame: a longer message matches nothing, and is
+             * not kept past that (a peer streaming without end costs no memory). */
             size_t keep = (o->max_frame > 8192 ? o->max_frame : 8192) + 1;
             if (!rv->msg_big && ev.len > keep - rv->msg.len) {
                 rv->msg_big = 1;
-                note_fail(rv, "message %zu from the server is longer than anything sent",
-                          rv->nmsgs + 1);
+                note_fail(rv, "message %zu from the %s is longer than anything sent",
+                          rv->nmsgs + 1, peer);
             }
             if (!rv->msg_big)
                 buf_put(&rv->msg, ev.data, ev.len);
             if (ev.fin) {
                 rv->in_msg = 0;
                 if (!rv->msg_big)
-                    on_server_message(o, s, rv);
+                    on_peer_message(o, s, rv);
                 else
                     rv->nmsgs++;
             }
@@ -1073,6 +752,12 @@ static int wait_fd(int fd, short events, uint64_t deadline)
     }
 }
 
+static void tcp_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 static int tcp_connect(const options *o, char *err, size_t errlen)
 {
     struct addrinfo hints, *res = NULL;
@@ -1105,48 +790,42 @@ static int tcp_connect(const options *o, char *err, size_t errlen)
         fd = -1;
     }
     freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
+    if (fd >= 0)
+        tcp_nodelay(fd);
     return fd;
 }
 
-/* The opening handshake, seeded. Bytes after the response go to the server's checker. */
-static int handshake(const options *o, session *s, int fd, uint8_t *rbuf, size_t *rest, char *err,
-                     size_t errlen)
+/* Write all of p[0..n) within the deadline. */
+static int send_all(int fd, const uint8_t *p, size_t n, uint64_t deadline, char *err,
+                    size_t errlen)
 {
-    rng hr = {s->seed ^ 0x5DEECE66Dull};
-    ws_handshake *hs = NULL;
-    uint8_t req[2048];
-    int ret = -1;
-    if (ws_handshake_new(&hs, WS_ROLE_CLIENT, NULL) != WS_OK)
-        die("out of memory");
-    ws_handshake_set_random(hs, rng_hook, &hr);
-    int n = ws_handshake_client_request(hs, o->url, strlen(o->url), NULL, 0, NULL, NULL, req,
-                                        sizeof req, NULL);
-    if (n < 0)
-        die("%s: %s", o->url, ws_strerror(n));
-    uint64_t deadline = now_ms() + o->timeout_ms;
     size_t off = 0;
-    while (off < (size_t)n) {
-        ssize_t w = send(fd, req + off, (size_t)n - off, MSG_NOSIGNAL);
+    while (off < n) {
+        ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL);
         if (w > 0) {
             off += (size_t)w;
         } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
             if (!wait_fd(fd, POLLOUT, deadline)) {
-                snprintf(err, errlen, "handshake: request not sent in %u ms", o->timeout_ms);
-                goto out;
+                snprintf(err, errlen, "handshake: not sent in time");
+                return -1;
             }
         } else {
             snprintf(err, errlen, "handshake: send: %s", strerror(errno));
-            goto out;
+            return -1;
         }
     }
+    return 0;
+}
+
+/* Read into rbuf and feed the handshake until it completes (then the bytes after it are
+ * moved to the start of rbuf, *rest of them). */
+static int read_handshake(const options *o, ws_handshake *hs, int fd, uint8_t *rbuf, size_t *rest,
+                          uint64_t deadline, char *err, size_t errlen)
+{
     for (;;) {
         if (!wait_fd(fd, POLLIN, deadline)) {
-            snprintf(err, errlen, "handshake: no response in %u ms", o->timeout_ms);
-            goto out;
+            snprintf(err, errlen, "handshake: nothing complete in %u ms", o->timeout_ms);
+            return -1;
         }
         ssize_t r = recv(fd, rbuf, READ_BUF, 0);
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
@@ -1154,56 +833,238 @@ static int handshake(const options *o, session *s, int fd, uint8_t *rbuf, size_t
         if (r <= 0) {
             snprintf(err, errlen, "handshake: connection closed (%s)",
                      r < 0 ? strerror(errno) : "end of file");
-            goto out;
+            return -1;
         }
         size_t used = 0;
         int h = ws_handshake_feed(hs, rbuf, (size_t)r, &used);
         if (h < 0) {
             snprintf(err, errlen, "handshake: %s (status %d)", ws_strerror(h),
                      ws_handshake_status(hs));
-            goto out;
+            return -1;
         }
         if (h == WS_HANDSHAKE_COMPLETE) {
             memmove(rbuf, rbuf + used, (size_t)r - used);
             *rest = (size_t)r - used;
-            ret = 0;
-            goto out;
+            return 0;
         }
     }
-out:
+}
+
+/* The permessage-deflate element of a handshake's extensions (an offer on a server, the
+ * answer on a client): its index, or -1. */
+static long find_pmd(const ws_handshake *hs)
+{
+    for (size_t i = 0; i < ws_handshake_extension_count(hs); i++) {
+        const char *name;
+        size_t len;
+        if (ws_handshake_extension(hs, i, &name, &len, NULL) == WS_OK &&
+            len == sizeof "permessage-deflate" - 1 && !strncasecmp(name, "permessage-deflate", len))
+            return (long)i;
+    }
+    return -1;
+}
+
+/* A parameter of extension element i: 1 (value in *v, 0 when it has none) or 0. */
+static int pmd_param(const ws_handshake *hs, size_t i, const char *want, unsigned *v)
+{
+    const char *name, *value;
+    size_t nl, vl;
+    for (size_t j = 0; ws_handshake_extension_param(hs, i, j, &name, &nl, &value, &vl) == WS_OK;
+         j++)
+        if (nl == strlen(want) && !strncasecmp(name, want, nl)) {
+            *v = value ? (unsigned)strtoul(value, NULL, 10) : 0;
+            return 1;
+        }
+    return 0;
+}
+
+/* Client side: the opening handshake, seeded; with --deflate, offer permessage-deflate (no
+ * client_max_window_bits: our window stays 15) and take what the server agreed. */
+static int client_handshake(const options *o, uint64_t seed, int fd, uint8_t *rbuf, size_t *rest,
+                            pmd *z, char *err, size_t errlen)
+{
+    rng hr = {seed ^ 0x5DEECE66Dull};
+    ws_handshake *hs = NULL;
+    uint8_t req[2048];
+    int ret = -1;
+    if (ws_handshake_new(&hs, WS_ROLE_CLIENT, NULL) != WS_OK)
+        die("out of memory");
+    ws_handshake_set_random(hs, rng_hook, &hr);
+    int n = ws_handshake_client_request(hs, o->url, strlen(o->url), NULL, 0,
+                                        o->deflate ? "permessage-deflate" : NULL, NULL, req,
+                                        sizeof req, NULL);
+    if (n < 0)
+        die("%s: %s", o->url, ws_strerror(n));
+    uint64_t deadline = now_ms() + o->timeout_ms;
+    if (send_all(fd, req, (size_t)n, deadline, err, errlen) == 0 &&
+        read_handshake(o, hs, fd, rbuf, rest, deadline, err, errlen) == 0) {
+        long i = find_pmd(hs);
+        unsigned v = 0;
+        memset(z, 0, sizeof *z);
+        z->bits = 15;
+        if (i >= 0) {
+            z->on = 1;
+            z->no_takeover = pmd_param(hs, (size_t)i, "client_no_context_takeover", &v);
+            if (pmd_param(hs, (size_t)i, "client_max_window_bits", &v) && v)
+                z->bits = v; /* it may not: we did not offer it; libws refused it already */
+        }
+        if (o->deflate && !z->on)
+            snprintf(err, errlen, "handshake: the server did not accept permessage-deflate");
+        else if (z->bits < 9)
+            snprintf(err, errlen, "handshake: an 8-bit window for our compressor (zlib cannot)");
+        else
+            ret = 0;
+    }
     ws_handshake_free(hs);
     return ret;
 }
 
-/* Our answer to the server's close when ours has not gone yet. */
-static void append_close_reply(gen *g, unsigned code)
+/* Server side (--listen): read the client's request, answer 101; with --deflate, accept its
+ * permessage-deflate offer, honouring server_no_context_takeover and server_max_window_bits. */
+static int server_handshake(const options *o, int fd, uint8_t *rbuf, size_t *rest, pmd *z,
+                            char *err, size_t errlen)
 {
-    if (ws_close_code_valid(code)) {
-        uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
-        emit_ok(g, 1, WS_OP_CLOSE, p, 2);
-    } else {
-        emit_ok(g, 1, WS_OP_CLOSE, NULL, 0);
+    ws_handshake *hs = NULL;
+    uint8_t out[1024];
+    char ext[128] = "permessage-deflate";
+    int ret = -1;
+    if (ws_handshake_new(&hs, WS_ROLE_SERVER, NULL) != WS_OK)
+        die("out of memory");
+    uint64_t deadline = now_ms() + o->timeout_ms;
+    memset(z, 0, sizeof *z);
+    z->bits = 15;
+    if (read_handshake(o, hs, fd, rbuf, rest, deadline, err, errlen) == 0) {
+        long i = o->deflate ? find_pmd(hs) : -1;
+        unsigned v = 0;
+        if (i >= 0) {
+            z->on = 1;
+            if (pmd_param(hs, (size_t)i, "server_no_context_takeover", &v)) {
+                z->no_takeover = 1;
+                strcat(ext, "; server_no_context_takeover");
+            }
+            if (pmd_param(hs, (size_t)i, "server_max_window_bits", &v) && v >= 9 && v < 15) {
+                z->bits = v;
+                snprintf(ext + strlen(ext), sizeof ext - strlen(ext),
+                         "; server_max_window_bits=%u", v);
+            }
+        }
+        int n = ws_handshake_accept(hs, NULL, z->on ? ext : NULL, NULL, out, sizeof out, NULL);
+        if (n < 0)
+            snprintf(err, errlen, "handshake: cannot answer: %s", ws_strerror(n));
+        else if (o->deflate && !z->on)
+            snprintf(err, errlen, "handshake: the client offered no permessage-deflate");
+        else if (send_all(fd, out, (size_t)n, deadline, err, errlen) == 0)
+            ret = 0;
     }
+    ws_handshake_free(hs);
+    return ret;
 }
 
-/* Run the session over a connection: write the stream in random pieces while reading, then
- * wait (bounded) for the server's close and end of file. */
-static void session_run(const options *o, session *s, received *rv, char *err, size_t errlen)
+/* --listen: start the client command (sh -c CMD, with WSFUZZ_URL in its environment and
+ * appended as its last argument unless CMD names $WSFUZZ_URL), its output discarded. */
+static pid_t start_client(const options *o)
+{
+    if (!o->client_cmd)
+        return 0;
+    char cmd[4096];
+    if (strstr(o->client_cmd, "WSFUZZ_URL"))
+        snprintf(cmd, sizeof cmd, "%s", o->client_cmd);
+    else
+        snprintf(cmd, sizeof cmd, "%s \"$WSFUZZ_URL\"", o->client_cmd);
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0) {
+            dup2(nul, 0);
+            dup2(nul, 1);
+            if (!o->verbose)
+                dup2(nul, 2);
+        }
+        setenv("WSFUZZ_URL", o->listen_url, 1);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The client started for a session ends: waited for a moment, then killed (ours only). */
+static void end_client(const options *o, pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    uint64_t until = now_ms() + o->timeout_ms;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            return;
+        if (now_ms() >= until)
+            break;
+        usleep(2000);
+    }
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+static int tcp_accept(const options *o, unsigned wait_ms, char *err, size_t errlen)
+{
+    if (!wait_fd(o->lfd, POLLIN, now_ms() + wait_ms)) {
+        snprintf(err, errlen, "no client connected within %u ms", wait_ms);
+        return -1;
+    }
+    int fd = accept4(o->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errlen, "accept: %s", strerror(errno));
+        return -1;
+    }
+    tcp_nodelay(fd);
+    return fd;
+}
+
+/* Open the session's connection: connect and do the client handshake, or (--listen) start
+ * the client, accept and answer its handshake. Bytes after the handshake: rbuf[0..*rest). */
+static int conn_open(const options *o, uint64_t seed, unsigned index, pid_t *child,
+                     uint8_t *rbuf, size_t *rest, pmd *z, char *err, size_t errlen)
+{
+    int fd;
+    *child = 0;
+    if (!o->listen) {
+        fd = tcp_connect(o, err, errlen);
+        if (fd >= 0 && client_handshake(o, seed, fd, rbuf, rest, z, err, errlen) != 0) {
+            close(fd);
+            fd = -1;
+        }
+        return fd;
+    }
+    *child = start_client(o);
+    /* the first client may take its time to start (an interpreter); later ones T */
+    fd = tcp_accept(o, index == 0 || !o->client_cmd ? 10 * o->timeout_ms : o->timeout_ms, err,
+                    errlen);
+    if (fd >= 0 && server_handshake(o, fd, rbuf, rest, z, err, errlen) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Run the session over an open connection: write the stream in random pieces while reading,
+ * then wait (bounded) for the peer's close and end of file -- or, listening, close once the
+ * closing handshake is done (the server closes the TCP connection first, RFC 6455 7.1.1). */
+static void session_io(const options *o, session *s, received *rv, int fd, uint8_t *rbuf,
+                       size_t rest)
 {
     gen *g = &s->g;
-    uint8_t *rbuf = xrealloc(NULL, READ_BUF);
-    size_t rest = 0;
     ws_checker *chk = NULL;
     rng wr = {s->seed ^ 0xC0FFEEull};
-    int fd = tcp_connect(o, err, errlen);
-    if (fd < 0)
-        goto out;
-    if (handshake(o, s, fd, rbuf, &rest, err, errlen) != 0)
-        goto out;
-    if (ws_checker_new(&chk, WS_ROLE_SERVER, NULL) != WS_OK)
+    if (ws_checker_new(&chk, o->listen ? WS_ROLE_CLIENT : WS_ROLE_SERVER, NULL) != WS_OK ||
+        ws_checker_configure(chk, s->z.on ? WS_CHECK_DEFLATE | WS_CHECK_INFLATE : 0, 0, 0) !=
+            WS_OK)
         die("out of memory");
     if (rest)
-        server_bytes(o, s, rv, chk, rbuf, rest, 0);
+        peer_bytes(o, s, rv, chk, rbuf, rest, 0);
 
     size_t wend = g->s.len; /* may shrink to a frame end and grow by our close reply */
     size_t chunk_left = 0;
@@ -1214,6 +1075,10 @@ static void session_run(const options *o, session *s, received *rv, char *err, s
     for (;;) {
         uint64_t now = now_ms();
         if (rv->eof)
+            break;
+        /* Listening: the closing handshake is over once the client's close came and all we
+         * had to write (our close among it) is written: the server closes now. */
+        if (o->listen && rv->close_seen && replied && (rv->written == wend || write_dead))
             break;
         /* Sync mode: at the stop, wait for the answers (at most T), then go on. */
         int syncing = s->sync && !synced && rv->written == s->sync_at;
@@ -1233,7 +1098,7 @@ static void session_run(const options *o, session *s, received *rv, char *err, s
             rv->timed_out = 1;
             break;
         }
-        /* The server closed: stop at the end of the frame being written and answer with a
+        /* The peer closed: stop at the end of the frame being written and answer with a
          * close, unless one of ours (valid or not) has started already. */
         if (rv->close_seen && !replied) {
             replied = 1;
@@ -1256,11 +1121,21 @@ static void session_run(const options *o, session *s, received *rv, char *err, s
                 g->s.len = cut;
                 append_close_reply(g, rv->close_code);
                 if (o->verbose)
-                    printf("  -- the server closed: our close goes after byte %zu\n", cut);
+                    printf("  -- the %s closed: our close goes after byte %zu\n", peer, cut);
+            } else if (o->listen) {
+                /* ours went (or is going) already: what follows it is not written */
+                for (size_t i = 0; i < g->nframes; i++)
+                    if (g->frames[i].is_close && g->frames[i].start < rv->written) {
+                        if (g->frames[i].end > cut)
+                            cut = g->frames[i].end;
+                        break;
+                    }
+                g->s.len = cut > g->s.len ? g->s.len : cut;
             }
             wend = g->s.len;
             if (chunk_left > wend - rv->written)
                 chunk_left = wend - rv->written;
+            continue;
         }
         int want_write = !write_dead && !syncing && rv->written < wend && now >= pause_until;
         struct pollfd pf = {fd, (short)(POLLIN | (want_write ? POLLOUT : 0)), 0};
@@ -1275,7 +1150,7 @@ static void session_run(const options *o, session *s, received *rv, char *err, s
             ssize_t r = recv(fd, rbuf, READ_BUF, 0);
             if (r > 0) {
                 last = now_ms();
-                server_bytes(o, s, rv, chk, rbuf, (size_t)r, rv->written);
+                peer_bytes(o, s, rv, chk, rbuf, (size_t)r, rv->written);
             } else if (r == 0) {
                 rv->eof = EOF_FIN;
             } else if (errno != EAGAIN && errno != EINTR) {
@@ -1308,24 +1183,25 @@ static void session_run(const options *o, session *s, received *rv, char *err, s
                 chunk_left -= (size_t)w;
                 last = now_ms();
                 if (!chunk_left && rng_chance(&wr, 6))
-                    pause_until = last + 1; /* let the server read this piece alone */
+                    pause_until = last + 1; /* let the peer read this piece alone */
                 while (o->verbose && fi < g->nframes && g->frames[fi].end <= rv->written) {
-                    printf("  -> [%zu..%zu) %s\n", g->frames[fi].start, g->frames[fi].end,
-                           g->frames[fi].desc);
+                    char line[512];
+                    const frame_info *f = &g->frames[fi];
+                    ws_frame_describe(g->s.p + f->start, f->end - f->start, line, sizeof line,
+                                      NULL);
+                    line[strcspn(line, "\n")] = '\0';
+                    printf("  -> [%zu..%zu) %s\n", f->start, f->end,
+                           line[0] == '@' ? line + strcspn(line, " ") + 1 : line);
                     fi++;
                 }
             } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                write_dead = 1; /* the server is gone: read what it said */
+                write_dead = 1; /* the peer is gone: read what it said */
                 if (o->verbose)
                     printf("  -- send: %s (after %zu bytes)\n", strerror(errno), rv->written);
             }
         }
     }
-out:
-    if (fd >= 0)
-        close(fd);
     ws_checker_free(chk);
-    free(rbuf);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1404,7 +1280,8 @@ static void judge(const options *o, const session *s, const received *rv, const 
     if (!o->no_echo)
         for (size_t i = rv->ci; i < g->ncands; i++) {
             const cand *c = &g->cands[i];
-            int required = c->end <= x->offset && (!x->before_close || c->end <= x->before_close);
+            int required = !c->broken && c->end <= x->offset &&
+                           (!x->before_close || c->end <= x->before_close);
             if (!required)
                 continue;
             if (s->sync && c->end <= s->sync_at)
@@ -1413,7 +1290,7 @@ static void judge(const options *o, const session *s, const received *rv, const 
                           o->timeout_ms, point);
             else
                 judge_set(vd, miss, "burst: message %zu (%zu bytes, sent before the %s) not "
-                          "echoed before the server %s", i + 1, c->len, point,
+                          "echoed before the %s %s", i + 1, c->len, point, peer,
                           rv->close_seen ? "closed" : rv->eof ? "dropped" : "stopped");
             break;
         }
@@ -1428,7 +1305,7 @@ static void judge(const options *o, const session *s, const received *rv, const 
                       "%s waited for it)", i + 1, p->len, o->timeout_ms, point);
         else
             judge_set(vd, miss, "burst: ping %zu (%zu bytes, before the %s) not answered before "
-                      "the server %s", i + 1, p->len, point,
+                      "the %s %s", i + 1, p->len, point, peer,
                       rv->close_seen ? "closed" : rv->eof ? "dropped" : "stopped");
         break;
     }
@@ -1456,7 +1333,7 @@ static void judge(const options *o, const session *s, const received *rv, const 
     else if (rv->close_code != x->code)
         judge_set(vd, x->err == WS_OK || x->before_close ? V_ALLOWED : lax,
                   "close %u instead of %u", rv->close_code, x->code);
-    if (!rv->eof)
+    if (!rv->eof && !o->listen) /* listening, we are the server: we close */
         judge_set(vd, x->err && must ? V_FAILED : V_ALLOWED,
                   "TCP not closed by the server within %u ms of the close", o->timeout_ms);
 }
@@ -1478,6 +1355,17 @@ static void print_repro(FILE *f, const session *s, const received *rv)
     if (!rv->nwrites)
         fputs("(nothing written)", f);
     fputc('\n', f);
+    /* the same bytes frame by frame (ws_frame_describe) */
+    size_t need = 0;
+    (void)ws_frame_describe(s->g.s.p, rv->written, NULL, 0, &need);
+    char *text = xrealloc(NULL, need + 1);
+    if (ws_frame_describe(s->g.s.p, rv->written, text, need + 1, NULL) >= 0) {
+        for (char *line = text, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            fprintf(f, "    %.*s\n", (int)(nl - line), line);
+        }
+    }
+    free(text);
 }
 
 typedef struct reason_count {
@@ -1488,7 +1376,7 @@ typedef struct reason_count {
 } reason_count;
 
 typedef struct tally {
-    unsigned n[NMUT][3];
+    unsigned n[WS_MUT_COUNT_][3];
     reason_count *reasons;
     size_t nreasons;
 } tally;
@@ -1547,10 +1435,14 @@ static void tally_add(tally *t, size_t kind, const verdict *vd)
 }
 
 /* The expected answer of each kind, from one generated sample through the checker. */
-static void kind_answer(size_t kind, size_t max_frame, char *out, size_t cap)
+static void kind_answer(uint32_t kind, uint32_t sender, size_t max_frame, char *out, size_t cap)
 {
     session s;
-    session_build(&s, 0x1234567ull + kind, max_frame, (int)kind);
+    pmd z = {1, 0, 15};
+    ws_gen_mutation t = {.size = sizeof t};
+    if (ws_gen_mutation_tag(kind, sender, &t, NULL, NULL) == WS_OK && !t.deflate)
+        z.on = 0;
+    session_build(&s, 0x1234567ull + kind, sender, max_frame, (int)kind, &z);
     expectations(&s);
     if (s.x.err == WS_OK)
         snprintf(out, cap, "%u", s.x.code);
@@ -1565,32 +1457,35 @@ static void kind_answer(size_t kind, size_t max_frame, char *out, size_t cap)
 static void print_summary(const options *o, const tally *t, double secs, unsigned sessions)
 {
     unsigned tot[3] = {0, 0, 0};
+    const char *what = o->listen ? o->client_cmd ? o->client_cmd : "clients" : o->url;
     if (o->replay)
-        printf("\nwsfuzz: replay of session seed 0x%016" PRIx64 " against %s, %.1f s\n",
-               o->replay_seed, o->url, secs);
+        printf("\nwsfuzz: replay of session seed 0x%016" PRIx64 " against %s%s, %.1f s\n",
+               o->replay_seed, what, o->deflate ? " (deflate)" : "", secs);
     else
-        printf("\nwsfuzz: %u sessions against %s, seed 0x%016" PRIx64 ", %.1f s\n", sessions,
-               o->url, o->seed, secs);
-    printf("%-20s %-22s %8s %6s %8s %7s\n", "violation", "RFC answer", "sessions", "OK",
+        printf("\nwsfuzz: %u sessions against %s%s, seed 0x%016" PRIx64 ", %.1f s\n", sessions,
+               what, o->deflate ? " (deflate)" : "", o->seed, secs);
+    printf("%-26s %-22s %8s %6s %8s %7s\n", "violation", "RFC answer", "sessions", "OK",
            "allowed", "FAILED");
-    for (size_t k = 0; k < NMUT; k++) {
+    for (size_t i = 0; i < nkinds; i++) {
+        uint32_t k = kinds[i];
         unsigned n = t->n[k][0] + t->n[k][1] + t->n[k][2];
         char ans[48];
-        kind_answer(k, o->max_frame, ans, sizeof ans);
-        printf("%-20s %-22s %8u %6u %8u %7u\n", mutations[k].name, ans, n, t->n[k][0],
-               t->n[k][1], t->n[k][2]);
+        kind_answer(k, o->listen ? WS_ROLE_SERVER : WS_ROLE_CLIENT, o->max_frame, ans,
+                    sizeof ans);
+        printf("%-26s %-22s %8u %6u %8u %7u\n", kind_name(k), ans, n, t->n[k][0], t->n[k][1],
+               t->n[k][2]);
         for (int v = 0; v < 3; v++)
             tot[v] += t->n[k][v];
     }
-    printf("%-20s %-22s %8u %6u %8u %7u\n", "total", "", tot[0] + tot[1] + tot[2], tot[0],
+    printf("%-26s %-22s %8u %6u %8u %7u\n", "total", "", tot[0] + tot[1] + tot[2], tot[0],
            tot[1], tot[2]);
     if (t->nreasons) {
         printf("\nnot OK, by kind and reason:\n");
-        for (size_t k = 0; k < NMUT; k++)
+        for (size_t j = 0; j < nkinds; j++)
             for (int v = 2; v >= 1; v--)
                 for (size_t i = 0; i < t->nreasons; i++)
-                    if (t->reasons[i].kind == k && t->reasons[i].v == v)
-                        printf("  %-20s %-18s %5u x %s\n", mutations[k].name, verdict_name[v],
+                    if (t->reasons[i].kind == kinds[j] && t->reasons[i].v == v)
+                        printf("  %-26s %-18s %5u x %s\n", kind_name(kinds[j]), verdict_name[v],
                                t->reasons[i].n, t->reasons[i].why);
     }
 }
@@ -1603,51 +1498,64 @@ static void usage(FILE *f)
 {
     fprintf(f,
 "NAME\n"
-"    wsfuzz - stateful black-box fuzzer for WebSocket servers (RFC 6455), built on libws\n"
+"    wsfuzz - stateful black-box fuzzer for WebSocket servers and clients (RFC 6455, RFC 7692),\n"
+"    built on libws\n"
 "\n"
 "SYNOPSIS\n"
 "    wsfuzz ws://HOST:PORT/PATH [--sessions N] [--seed S] [--timeout-ms T] [--max-frame N]\n"
-"           [--no-echo | --strict-echo] [--kind NAME] [--verbose]\n"
+"           [--deflate] [--no-echo | --strict-echo] [--kind NAME] [--verbose]\n"
+"    wsfuzz --listen PORT [--client-cmd CMD] [same options]\n"
 "    wsfuzz ws://HOST:PORT/PATH --replay SESSION_SEED [same options as the run]\n"
-"    wsfuzz --dry-run [--sessions N] [--seed S] [--max-frame N]\n"
+"    wsfuzz --dry-run [--listen 0] [--deflate] [--sessions N] [--seed S] [--max-frame N]\n"
 "    wsfuzz --help\n"
 "\n"
 "DESCRIPTION\n"
-"    Each session opens a TCP connection, does the client opening handshake (libws's\n"
-"    ws_handshake, no extension offered), then sends seeded traffic: 0-6 valid items (text\n"
-"    and binary messages, whole or in 2-5 fragments split anywhere -- inside UTF-8\n"
-"    characters too --, pings and unsolicited pongs between messages and between fragments,\n"
-"    random masking keys), ONE violation from the list below, then 0-2 more valid items and a\n"
-"    normal close (1000). The bytes go out in TCP writes of random sizes (TCP_NODELAY, now and\n"
-"    then a 1 ms pause so the server reads a piece alone). Half the sessions are a burst (all\n"
-"    written at once, the violation behind data in flight); the other half sync: the writer\n"
-"    stops before the violation (before the close, for \"none\") until every message before\n"
-"    it is echoed and the last ping answered, at most T. When the server closes first, the\n"
-"    rest of the stream is dropped after the frame being written and a close frame answers.\n"
+"    Each session opens a TCP connection, does the opening handshake (libws's ws_handshake;\n"
+"    permessage-deflate offered with --deflate), then sends seeded traffic made by libws's\n"
+"    generator (ws_gen): 0-6 valid items (text and binary messages, whole or in 2-5 fragments\n"
+"    split anywhere -- inside UTF-8 characters too --, pings and unsolicited pongs between\n"
+"    messages and between fragments, random masking keys, with --deflate about half the\n"
+"    messages compressed), ONE mutation from ws_gen's list below, then 0-2 more valid items and\n"
+"    a normal close (1000). The bytes go out in TCP writes of random sizes (TCP_NODELAY, now\n"
+"    and then a 1 ms pause so the peer reads a piece alone). Half the sessions are a burst\n"
+"    (all written at once, the violation behind data in flight); the other half sync: the\n"
+"    writer stops before the violation (before the close, for a valid kind) until every\n"
+"    message before it is echoed and the last ping answered, at most T. When the peer closes\n"
+"    first, the rest of the stream is dropped after the frame being written and a close frame\n"
+"    answers.\n"
 "\n"
-"    The answer the server owes is not written down here: the session's stream goes through\n"
-"    libws's ws_checker (sender = client), whose first report gives the rule, the close code\n"
-"    (ws_close_code_for_error) and the severity; the tool checks that it is the rule the\n"
-"    mutation is tagged with. The server's bytes go through a second ws_checker (sender =\n"
-"    server): the oracle.\n"
+"    Fuzzing clients (--listen PORT, 0 for any; \"listening on 127.0.0.1:PORT\" is printed\n"
+"    first): wsfuzz is the server. For each session it starts --client-cmd (sh -c CMD, the URL\n"
+"    ws://127.0.0.1:PORT/ appended as its last argument unless CMD names $WSFUZZ_URL, which is\n"
+"    in its environment; its output discarded, the process killed if still running T after\n"
+"    the session), or without it waits for a client to connect (connect-back: run the clients\n"
+"    yourself). It answers the handshake (accepting permessage-deflate with --deflate), sends\n"
+"    the session's frames unmasked, and once the client has answered its close it closes the\n"
+"    TCP connection, as a server does. The client is expected to echo every message (like\n"
+"    `wsc --echo`); use --no-echo for one that does not.\n"
+"\n"
+"    The answer the peer owes is the mutation's tag (ws_gen_mutation: rule, close code,\n"
+"    severity), confirmed on every session by running the stream through libws's ws_checker\n"
+"    of our role. The peer's bytes go through a second ws_checker of its role, inflating with\n"
+"    --deflate: the oracle.\n"
 "\n"
     );
     fprintf(f,
 "    Verdict of a session:\n"
 "    OK        every message sent before the violation echoed exactly and in order, the last\n"
-"              ping before it answered, the server's frames breaking no rule, the violation\n"
-"              answered with the RFC's close code, and then the TCP connection closed by the\n"
-"              server.\n"
+"              ping before it answered, the peer's frames breaking no rule, the violation\n"
+"              answered with the RFC's close code, and then (fuzzing a server) the TCP\n"
+"              connection closed by the server.\n"
 "    allowed   a difference RFC 6455 allows: a SHOULD, STRICT or LIMIT violation tolerated\n"
 "              (echoing on, or no answer within T) or answered with another code; a MUST\n"
 "              violation answered by dropping TCP without a close frame (7.1.7: the close\n"
 "              frame is a SHOULD); another code than the echo of our own normal close; in a\n"
-"              burst, echoes or a pong missing once the server closed (its application may\n"
+"              burst, echoes or a pong missing once the peer closed (its application may\n"
 "              drop what it had not handled yet; not with --strict-echo).\n"
 "    FAILED    anything else: a MUST violation tolerated or answered with another code, an\n"
 "              echo missing, different or of a message sent after a MUST violation, a ping\n"
-"              unanswered, a rule broken by the server (masked frames, invalid close codes,\n"
-"              frames after its close...), no close frame within T, the handshake failing.\n"
+"              unanswered, a rule broken by the peer (masking, invalid close codes, frames\n"
+"              after its close...), no close frame within T, the handshake failing.\n"
 "\n");
     fprintf(f,
 "OPTIONS\n"
@@ -1657,36 +1565,48 @@ static void usage(FILE *f)
 "    --timeout-ms T   longest wait for progress: the handshake, a write, an answer, the end of\n"
 "                     the connection (default 2000); a session lasts at most 20 T\n"
 "    --max-frame N    largest valid message (default 70000), in one frame or several\n"
-"    --no-echo        the server is not an echo server: do not judge what it sends back\n"
-"                     (pongs, close codes and its frames' rules still are)\n"
-"    --strict-echo    the server handles its input in order and answers it before its close\n"
+"    --deflate        negotiate permessage-deflate (RFC 7692; the session fails if the peer\n"
+"                     does not): compressed valid traffic, and the deflate mutations\n"
+"    --listen PORT    fuzz clients: be the server on 127.0.0.1:PORT (0: any port)\n"
+"    --client-cmd CMD with --listen: the client to start for each session (see above)\n"
+"    --no-echo        the peer does not echo: do not judge what it sends back (pongs, close\n"
+"                     codes and its frames' rules still are)\n"
+"    --strict-echo    the peer handles its input in order and answers it before its close\n"
 "                     (libws's echo servers do): in a burst too, every echo and the pong due\n"
-"                     before the violation must come before the server's close\n"
-"    --kind NAME      only this violation (names below)\n"
+"                     before the violation must come before the peer's close\n"
+"    --kind NAME      only this mutation (names below)\n"
 "    --replay SEED    run one session, by its session seed (as printed on a FAILED line),\n"
 "                     verbosely: every frame sent, every write, everything received\n"
 "    --dry-run        generate the sessions and check their expectations, no network\n"
 "    --verbose        per-session lines for every session, and --replay's detail\n"
 "    --help           this text\n"
 "\n"
-"VIOLATIONS (the RFC answer: close code and severity, from ws_checker)\n");
-    for (size_t k = 0; k < NMUT; k++) {
+"MUTATIONS (ws_gen's list; the RFC answer: close code and severity; valid ones: the close\n"
+"echoed)\n");
+    for (uint32_t k = 0; k < WS_MUT_COUNT_; k++) {
+        ws_gen_mutation t = {.size = sizeof t};
+        const char *name = "", *about = "";
         char ans[48];
-        kind_answer(k, DEFAULT_MAX_FRAME, ans, sizeof ans);
-        fprintf(f, "    %-20s %-19s %s\n", mutations[k].name, ans, mutations[k].what);
+        if (ws_gen_mutation_tag(k, WS_ROLE_CLIENT, &t, &name, &about) != WS_OK)
+            continue;
+        kind_answer(k, WS_ROLE_CLIENT, DEFAULT_MAX_FRAME, ans, sizeof ans);
+        fprintf(f, "    %-26s %-17s %s\n", name, ans, about);
     }
     fprintf(f,
-"    MUST: the server must fail the connection with that code. SHOULD: the sender broke a MUST\n"
+"    MUST: the peer must fail the connection with that code. SHOULD: the sender broke a MUST\n"
 "    that receivers commonly fail on. STRICT: receivers may tolerate it. LIMIT: over the\n"
-"    server's own size limit (1009 when it applies it). data-after-close: our normal close\n"
-"    comes first, so its echo (1000) is the answer.\n"
+"    peer's own size limit (1009 when it applies it). data-after-close: our normal close comes\n"
+"    first, so its echo (1000) is the answer. mask-flip is an unmasked frame from us as a\n"
+"    client, a masked one as a server (--listen); remask applies to a client's frames only;\n"
+"    the deflate-* ones need --deflate.\n"
 "\n"
 "OUTPUT\n"
 "    One line per session that FAILED (every session with --verbose): its number, session\n"
-"    seed, violation, mode and reason, the command that replays it, then a reproducer: the\n"
-"    bytes sent after the handshake in hex, '|' between TCP writes. At the end a table per\n"
-"    violation (sessions, OK, allowed, FAILED) and the reasons of every session not OK,\n"
-"    grouped. --kind and --max-frame change what a session seed generates: replay with them.\n"
+"    seed, mutation, mode and reason, the command that replays it, then a reproducer: the\n"
+"    bytes sent after the handshake in hex, '|' between TCP writes, and the same bytes frame by\n"
+"    frame (ws_frame_describe). At the end a table per mutation (sessions, OK, allowed,\n"
+"    FAILED) and the reasons of every session not OK, grouped. --kind, --max-frame and\n"
+"    --deflate change what a session seed generates: replay with them.\n"
 "\n"
 "EXIT STATUS\n"
 "    0 no session FAILED, 1 some did, 2 usage or setup error.\n"
@@ -1694,7 +1614,11 @@ static void usage(FILE *f)
 "EXAMPLES\n"
 "    build/examples/echo-epoll --port 9001 &\n"
 "    build/tools/wsfuzz ws://127.0.0.1:9001/ --sessions 1000 --seed 7\n"
-"    build/tools/wsfuzz ws://127.0.0.1:9001/ --replay 0x9e3779b97f4a7c15\n");
+"    build/tools/wsfuzz ws://127.0.0.1:9001/ --deflate --sessions 1000 --seed 7\n"
+"    build/tools/wsfuzz ws://127.0.0.1:9001/ --replay 0x9e3779b97f4a7c15\n"
+"    build/tools/wsfuzz --listen 0 --client-cmd 'build/examples/wsc --echo --no-deflate'\n"
+"    sh tools/wsfuzz/peers.sh python node        (servers nobody here wrote)\n"
+"    sh tools/wsfuzz/peers.sh wsc python-client  (clients, with --listen)\n");
 }
 
 static int parse_url(options *o)
@@ -1717,6 +1641,30 @@ static int parse_url(options *o)
     return 0;
 }
 
+/* --listen: the listening socket on 127.0.0.1 (loopback only). */
+static int listen_on(options *o)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    int one = 1;
+    o->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (o->lfd < 0)
+        return -1;
+    setsockopt(o->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)o->lport);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(o->lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(o->lfd, 16) != 0 ||
+        getsockname(o->lfd, (struct sockaddr *)&a, &al) != 0) {
+        fprintf(stderr, "wsfuzz: --listen %u: %s\n", o->lport, strerror(errno));
+        return -1;
+    }
+    o->lport = ntohs(a.sin_port);
+    snprintf(o->listen_url, sizeof o->listen_url, "ws://127.0.0.1:%u/", o->lport);
+    return 0;
+}
+
 static uint64_t session_seed(uint64_t run_seed, unsigned i)
 {
     rng r = {run_seed ^ ((uint64_t)i * 0xD1B54A32D192ED03ull)};
@@ -1729,42 +1677,62 @@ static int run_one(const options *o, tally *t, unsigned index, uint64_t seed)
     received rv;
     char err[256] = "";
     verdict vd;
+    uint8_t *rbuf = xrealloc(NULL, READ_BUF);
+    size_t rest = 0;
+    pid_t child = 0;
+    int fd = -1;
+    pmd z = {o->deflate, 0, 15};
     memset(&rv, 0, sizeof rv);
-    session_build(&s, seed, o->max_frame, o->kind);
+    /* the connection first: the stream depends on the permessage-deflate agreement */
+    if (!o->dry_run)
+        fd = conn_open(o, seed, index, &child, rbuf, &rest, &z, err, sizeof err);
+    if (fd < 0 && !o->dry_run && index == 0 && !o->replay &&
+        (!strncmp(err, "connect", 7) || !strncmp(err, "cannot resolve", 14) ||
+         strstr(err, "permessage-deflate") || !strncmp(err, "no client", 9))) {
+        end_client(o, child);
+        die("%s (nothing to fuzz)", err);
+    }
+    session_build(&s, seed, o->listen ? WS_ROLE_SERVER : WS_ROLE_CLIENT, o->max_frame, o->kind,
+                  &z);
     expectations(&s);
     if (o->verbose)
-        printf("session %u seed 0x%016" PRIx64 " %s (%s): %zu bytes, %zu frames, expect close %u "
-               "(%s%s%s) for the violation at byte %" PRIu64 "\n",
-               index, seed, mutations[s.kind].name, s.sync ? "sync" : "burst", s.g.s.len,
-               s.g.nframes, s.x.code,
-               s.x.err ? ws_errname(s.x.err) : "none", s.x.err ? ", " : "",
-               s.x.err ? severity_name(s.x.severity) : "", s.x.offset);
+        printf("session %u seed 0x%016" PRIx64 " %s (%s%s): %zu bytes, %zu frames, expect close "
+               "%u (%s%s%s) for the violation at byte %" PRIu64 "\n",
+               index, seed, kind_name(s.kind), s.sync ? "sync" : "burst",
+               s.z.on ? s.z.no_takeover ? ", deflate, no takeover" : ", deflate" : "", s.g.s.len,
+               s.g.nframes, s.x.code, s.x.err ? ws_errname(s.x.err) : "none",
+               s.x.err ? ", " : "", s.x.err ? severity_name(s.x.severity) : "", s.x.offset);
     if (!o->dry_run) {
-        session_run(o, &s, &rv, err, sizeof err);
-        if (index == 0 && !o->replay && rv.nwrites == 0 &&
-            (!strncmp(err, "connect", 7) || !strncmp(err, "cannot resolve", 14))) {
-            received_free(&rv);
-            gen_free(&s.g);
-            die("%s (nothing to fuzz)", err);
-        }
+        if (fd >= 0)
+            session_io(o, &s, &rv, fd, rbuf, rest);
+        if (fd >= 0)
+            close(fd);
+        end_client(o, child);
         judge(o, &s, &rv, err, &vd);
         judge_text(&vd);
     } else {
         memset(&vd, 0, sizeof vd);
     }
+    free(rbuf);
     tally_add(t, s.kind, &vd);
     if (vd.v == V_FAILED || (o->verbose && !o->dry_run)) {
         printf("%s session %u seed 0x%016" PRIx64 " %s (%s): %s%s%s\n", verdict_name[vd.v],
-               index, seed, mutations[s.kind].name, s.sync ? "sync" : "burst",
+               index, seed, kind_name(s.kind), s.sync ? "sync" : "burst",
                vd.why[0] ? vd.why : "as expected", rv.timed_out ? " [timed out]" : "",
                rv.eof == EOF_RST ? " [reset]" : "");
         if (vd.v == V_FAILED && !o->replay) {
-            printf("  replay: wsfuzz %s --replay 0x%016" PRIx64, o->url, seed);
+            if (o->listen)
+                printf("  replay: wsfuzz --listen %u%s%s%s --replay 0x%016" PRIx64, o->lport,
+                       o->client_cmd ? " --client-cmd '" : "",
+                       o->client_cmd ? o->client_cmd : "", o->client_cmd ? "'" : "", seed);
+            else
+                printf("  replay: wsfuzz %s --replay 0x%016" PRIx64, o->url, seed);
             if (o->kind >= 0)
-                printf(" --kind %s", mutations[o->kind].name);
+                printf(" --kind %s", kind_name((uint32_t)o->kind));
             if (o->max_frame != DEFAULT_MAX_FRAME)
                 printf(" --max-frame %zu", o->max_frame);
-            printf("%s%s\n", o->no_echo ? " --no-echo" : "", o->strict_echo ? " --strict-echo" : "");
+            printf("%s%s%s\n", o->deflate ? " --deflate" : "", o->no_echo ? " --no-echo" : "",
+                   o->strict_echo ? " --strict-echo" : "");
         }
         print_repro(stdout, &s, &rv);
         fflush(stdout);
@@ -1794,6 +1762,7 @@ int main(int argc, char **argv)
     o.timeout_ms = 2000;
     o.max_frame = DEFAULT_MAX_FRAME;
     o.kind = -1;
+    o.lfd = -1;
     int have_seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1830,13 +1799,21 @@ int main(int argc, char **argv)
             o.replay_seed = parse_num(a, v, UINT64_MAX);
         } else if (!strcmp(a, "--kind")) {
             NEED_ARG();
-            for (size_t k = 0; k < NMUT; k++)
-                if (!strcmp(v, mutations[k].name))
-                    o.kind = (int)k;
-            if (o.kind < 0) {
+            int k = ws_gen_mutation_find(v);
+            if (k < 0) {
                 fprintf(stderr, "wsfuzz: unknown kind '%s' (see --help)\n", v);
                 return 2;
             }
+            o.kind = k;
+        } else if (!strcmp(a, "--listen")) {
+            NEED_ARG();
+            o.listen = 1;
+            o.lport = (unsigned)parse_num(a, v, 65535);
+        } else if (!strcmp(a, "--client-cmd")) {
+            NEED_ARG();
+            o.client_cmd = v;
+        } else if (!strcmp(a, "--deflate")) {
+            o.deflate = 1;
         } else if (!strcmp(a, "--no-echo")) {
             o.no_echo = 1;
         } else if (!strcmp(a, "--strict-echo")) {
@@ -1853,18 +1830,51 @@ int main(int argc, char **argv)
         }
 #undef NEED_ARG
     }
+    if (o.deflate && !ws_deflate_available()) {
+        fprintf(stderr, "wsfuzz: --deflate: this libws was built without zlib\n");
+        return 2;
+    }
+    if (o.client_cmd && !o.listen) {
+        fprintf(stderr, "wsfuzz: --client-cmd needs --listen (see --help)\n");
+        return 2;
+    }
+    if (o.listen && o.url) {
+        fprintf(stderr, "wsfuzz: --listen takes no URL: clients connect to us\n");
+        return 2;
+    }
     if (o.dry_run && !o.url)
         o.url = "ws://127.0.0.1:1/";
-    if (!o.url) {
+    if (!o.url && !o.listen) {
         fprintf(stderr, "usage: wsfuzz ws://HOST:PORT/PATH [options]; wsfuzz --help\n");
         return 2;
     }
-    if (parse_url(&o) != 0)
+    if (o.listen) {
+        peer = "client";
+        if (!o.dry_run && listen_on(&o) != 0)
+            return 2;
+        if (!o.dry_run)
+            printf("listening on 127.0.0.1:%u\n", o.lport);
+        o.url = o.listen_url;
+    } else if (parse_url(&o) != 0) {
         return 2;
+    }
+    if (o.kind >= 0 && ((uint32_t)o.kind == WS_MUT_REMASK && o.listen)) {
+        fprintf(stderr, "wsfuzz: remask applies to a client's frames only\n");
+        return 2;
+    }
     if (!have_seed)
         o.seed = (uint64_t)time(NULL) * 1000003u ^ (uint64_t)getpid();
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    kinds_init(o.listen ? WS_ROLE_SERVER : WS_ROLE_CLIENT, o.deflate);
+    if (o.kind >= 0) {
+        ws_gen_mutation t = {.size = sizeof t};
+        (void)ws_gen_mutation_tag((uint32_t)o.kind, WS_ROLE_CLIENT, &t, NULL, NULL);
+        if (t.deflate && !o.deflate) {
+            fprintf(stderr, "wsfuzz: --kind %s needs --deflate\n", kind_name((uint32_t)o.kind));
+            return 2;
+        }
+    }
 
     tally t;
     memset(&t, 0, sizeof t);
@@ -1875,12 +1885,15 @@ int main(int argc, char **argv)
         failed += run_one(&o, &t, 0, o.replay_seed) == V_FAILED;
         n = 1;
     } else {
-        printf("wsfuzz: %s, %u sessions, seed 0x%016" PRIx64 "%s\n", o.url, o.sessions, o.seed,
-               o.dry_run ? " (dry run)" : "");
+        printf("wsfuzz: %s, %u sessions, seed 0x%016" PRIx64 "%s%s\n",
+               o.listen ? o.client_cmd ? o.client_cmd : "clients" : o.url, o.sessions, o.seed,
+               o.deflate ? ", permessage-deflate" : "", o.dry_run ? " (dry run)" : "");
         for (unsigned i = 0; i < o.sessions; i++, n++)
             failed += run_one(&o, &t, i, session_seed(o.seed, i)) == V_FAILED;
     }
     print_summary(&o, &t, (double)(now_ms() - t0) / 1000.0, n);
     free(t.reasons);
+    if (o.lfd >= 0)
+        close(o.lfd);
     return failed ? 1 : 0;
 }
