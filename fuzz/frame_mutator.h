@@ -46,7 +46,7 @@ static size_t fm_mutate(uint32_t sender, uint8_t *data, size_t size, size_t max_
     size_t at = fm_frames_at(data, size);
     uint64_t r = (uint64_t)seed * 0x9E3779B97F4A7C15ull;
 
-    if ((r >> 60) < 4 || at >= max_size || max_size - at < 64 || !LLVMFuzzerMutate)
+    if ((r >> 60) < 8 || at >= max_size || max_size - at < 64 || !LLVMFuzzerMutate)
         return LLVMFuzzerMutate ? LLVMFuzzerMutate(data, size, max_size) : size;
     ws_gen **gp = &gens[sender & 1];
     if (!*gp) {
@@ -54,9 +54,9 @@ static size_t fm_mutate(uint32_t sender, uint8_t *data, size_t size, size_t max_
         memset(&c, 0, sizeof c);
         c.size = sizeof c;
         c.sender = sender;
-        c.max_message = 2048;
+        c.max_message = 300;
         c.max_frames = 256;
-        c.max_bytes = 1u << 16;
+        c.max_bytes = 8192;
         c.limit = 1000; /* above the targets' small limits, below their defaults */
         if (ws_gen_new(gp, &c, NULL) != WS_OK)
             return LLVMFuzzerMutate(data, size, max_size);
