@@ -574,7 +574,9 @@ enum {
     WS_SEVERITY_SHOULD = 2, /* the sender broke a MUST, receivers commonly fail (a close frame
                                of 1 byte, a close code not allowed, a close reason not UTF-8, a
                                64-bit length with its top bit set); test suites expect a
-                               failure */
+                               failure. Also a failure the RFC requires without naming its
+                               close code (compressed data that is not DEFLATE: RFC 7692
+                               names none; 1007 is the checker's) */
     WS_SEVERITY_STRICT = 3, /* the sender broke a MUST that receivers may tolerate (a length not
                                minimally encoded, a frame after the close frame) */
     WS_SEVERITY_LIMIT = 4   /* over the receiver's own limit (frame or message too large):
@@ -616,7 +618,8 @@ enum {
      * RFC 7692 allows; a sender that resets its context decodes the same). DATA events then
      * carry the inflated bytes (a view into the checker, valid until the next feed, at most
      * 16 KiB an event), text is UTF-8 checked, invalid data is a WS_ERR_DEFLATE_DATA violation
-     * (1007, MUST) and the inflated length counts against max_message. Needs zlib. */
+     * (1007, SHOULD: the receiver must fail, RFC 7692 names no code) and the inflated length
+     * counts against max_message. Needs zlib. */
     WS_CHECK_INFLATE = 1u << 1
 };
 
@@ -738,8 +741,8 @@ enum {
     WS_MUT_REMASK = 21,         /* a client frame masked with a new key; valid (client only) */
     WS_MUT_DEFLATE_RSV1_CONTINUATION = 22, /* RSV1 on a continuation; 1002 MUST (deflate) */
     WS_MUT_DEFLATE_RSV1_CONTROL = 23,      /* RSV1 on a ping/pong; 1002 MUST (deflate) */
-    WS_MUT_DEFLATE_DATA = 24,   /* a compressed message whose data is not DEFLATE; 1007 MUST
-                                   (deflate) */
+    WS_MUT_DEFLATE_DATA = 24,   /* a compressed message whose data is not DEFLATE; 1007 SHOULD
+                                   (deflate; RFC 7692 names no code) */
     WS_MUT_COUNT_ = 25,         /* kinds are 0 .. WS_MUT_COUNT_-1; may grow */
     WS_MUT_ANY = 0x7FFFFFFF     /* ws_gen_mutate: draw one that applies (not NONE) */
 };

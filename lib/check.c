@@ -240,7 +240,7 @@ static void data_event(ws_checker *k, ws_check_event *ev, const uint8_t *p, size
 
 /* WS_CHECK_INFLATE: inflate compressed payload in[0..n) (more: continue the output still
  * pending) into the next DATA event, the text's UTF-8 checked on the inflated bytes. Returns
- * 1 when it made an event. Invalid data is a violation (1007); the rest of that message then
+ * 1 when it made an event. Invalid data is a violation (1007, SHOULD); the rest of that message then
  * comes through as it is on the wire (compressed = 1), and the decompressor starts afresh. */
 static int inflate_chunk(ws_checker *k, const uint8_t *in, size_t n, int msg_end, int more,
                          ws_check_event *ev)
@@ -252,7 +252,9 @@ static int inflate_chunk(ws_checker *k, const uint8_t *in, size_t n, int msg_end
     uint8_t op = k->msg_op;
     k->infl_more = r == 1;
     if (r < 0) {
-        violation(k, r == WS_ERR_NOMEM ? WS_ERR_NOMEM : WS_ERR_DEFLATE_DATA, WS_SEVERITY_MUST,
+        /* RFC 7692 requires the failure but names no close code: 1007 (data not of its
+         * type) is ws_close_code_for_error's, 1002 an equally lawful answer */
+        violation(k, r == WS_ERR_NOMEM ? WS_ERR_NOMEM : WS_ERR_DEFLATE_DATA, WS_SEVERITY_SHOULD,
                   k->frame_start);
         if (inflater(k) < 0) {
             ws__pmd_free(k->pmd);

@@ -137,7 +137,7 @@ static const mut_info muts[WS_MUT_COUNT_] = {
     {"deflate-rsv1-control", "RSV1 on a ping or pong (permessage-deflate)", WS_ERR_DEFLATE_RSV1,
      WS_SEVERITY_MUST, 1, 0},
     {"deflate-bad-data", "a compressed message that is not DEFLATE data (permessage-deflate)",
-     WS_ERR_DEFLATE_DATA, WS_SEVERITY_MUST, 1, 0},
+     WS_ERR_DEFLATE_DATA, WS_SEVERITY_SHOULD, 1, 0}, /* RFC 7692 names no close code */
 };
 
 int ws_gen_mutation_tag(uint32_t kind, uint32_t sender, ws_gen_mutation *m, const char **name,
