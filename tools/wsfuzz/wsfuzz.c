@@ -974,7 +974,10 @@ static pid_t start_client(const options *o)
     pid_t pid = fork();
     if (pid < 0)
         die("fork: %s", strerror(errno));
+    if (pid > 0)
+        setpgid(pid, pid); /* (both sides: whichever runs first) */
     if (pid == 0) {
+        setpgid(0, 0); /* its own process group: the shell and what it starts end together */
         int nul = open("/dev/null", O_RDWR);
         if (nul >= 0) {
             dup2(nul, 0);
@@ -989,7 +992,8 @@ static pid_t start_client(const options *o)
     return pid;
 }
 
-/* The client started for a session ends: waited for a moment, then killed (ours only). */
+/* The client started for a session ends: waited for a moment, then its process group (the
+ * shell and what it started, ours only) killed, before the shell is reaped. */
 static void end_client(const options *o, pid_t pid)
 {
     if (pid <= 0)
@@ -1004,6 +1008,7 @@ static void end_client(const options *o, pid_t pid)
             break;
         usleep(2000);
     }
+    kill(-pid, SIGKILL);
     kill(pid, SIGKILL);
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
