@@ -875,10 +875,11 @@ static void bench_memory(void)
     if (ws_config_new(&ccfg, &ca) != WS_OK)
         exit(1);
     int64_t cfg_bytes = cnt.live;
+    uint64_t cfg_allocs = cnt.mallocs;
     if (ws_conn_new(&c, WS_ROLE_SERVER, WS_CONN_OPEN, ccfg) != WS_OK)
         exit(1);
     int64_t at_open = cnt.live - cfg_bytes;
-    uint64_t allocs_open = cnt.mallocs;
+    uint64_t allocs_open = cnt.mallocs - cfg_allocs;
     ws_conn_free(c);
     if (ws_conn_new(&cc, WS_ROLE_SERVER, 0, ccfg) != WS_OK)
         exit(1);
