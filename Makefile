@@ -423,7 +423,8 @@ lint:
 #                      them under ASan + UBSan (about 3x slower; also kills mutants whose only
 #                      effect is undefined behaviour, e.g. memcpy from NULL). A mutant runs only
 #                      the programs that execute its lines (gcov, measured once per source
-#                      tree: a few minutes); MAX_SECS=S leaves out programs slower than S s.
+#                      tree: a few minutes); MAX_SECS=S leaves out programs slower than S s;
+#                      NO_COVERAGE=1 runs every program for every mutant (to check the selection).
 # make mutate-sample   the CI sample: SAMPLE_COUNT mutants (default 40), a fresh seed each run,
 #                      no new mutant started after SAMPLE_BUDGET seconds (default 120), the
 #                      programs slower than SAMPLE_MAX_SECS (default 2 s: the example-server
@@ -447,7 +448,8 @@ MUTATE_CMD = $(PYTHON) tools/mutate.py --out '$(B)/mutate' -j '$(MUTATE_JOBS)' \
   --extra test_tls '$(TEST_CFLAGS_test_tls)' '$(TEST_LIBS_test_tls)' \
   --extra echo-uv '$(EX_CFLAGS_echo-uv)' '$(EX_LIBS_echo-uv)' \
   --extra echo-uring '$(EX_CFLAGS_echo-uring)' '$(EX_LIBS_echo-uring)' \
-  --extra h2-server '$(EX_CFLAGS_h2-server)' '$(EX_LIBS_h2-server)' $(if $(LIST),--list)
+  --extra h2-server '$(EX_CFLAGS_h2-server)' '$(EX_LIBS_h2-server)' $(if $(LIST),--list) \
+  $(if $(NO_COVERAGE),--no-coverage)
 
 mutate:
 	@$(MUTATE_CMD) --count '$(or $(COUNT),0)' --seed '$(SEED)' --budget '$(or $(BUDGET),0)' \

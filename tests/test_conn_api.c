@@ -431,6 +431,12 @@ static void test_option_ranges(void **state)
     assert_int_equal(v, WS_DEFAULT_MAX_MESSAGE_SIZE);
     assert_int_equal(ws_conn_get_option(c, WS_OPT_MAX_INPUT_BUFFER, &v), WS_OK);
     assert_int_equal(v, WS_DEFAULT_MAX_INPUT_BUFFER);
+    /* The last option too: its default, then what was set. */
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_BORROW_MIN_SIZE, &v), WS_OK);
+    assert_int_equal(v, WS_DEFAULT_BORROW_MIN_SIZE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_BORROW_MIN_SIZE, 64), WS_OK);
+    assert_int_equal(ws_conn_get_option(c, WS_OPT_BORROW_MIN_SIZE, &v), WS_OK);
+    assert_int_equal(v, 64);
     ws_conn_free(c);
 }
 
@@ -471,6 +477,13 @@ static void test_output_is_pure(void **state)
     assert_int_equal(ws_conn_buffered_amount(c), queued);
     assert_int_equal(a[0].len, 12); /* the pong waits: the queue is above the mark */
     assert_int_equal(ws_conn_output(c, NULL, 1), WS_ERR_INVALID_ARG);
+    /* More than is queued cannot have been written: refused, nothing counted or dropped. */
+    ws_conn_stats st;
+    assert_int_equal(ws_conn_output_ack(c, 13), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_output_ack(NULL, 0), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+    assert_int_equal(st.bytes_out, 0);
+    assert_int_equal(ws_conn_buffered_amount(c), queued);
     assert_int_equal(ws_conn_output_ack(c, 12), WS_OK);
     k = ws_conn_output(c, a, 4);
     assert_int_equal(k, 1);

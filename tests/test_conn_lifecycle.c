@@ -1432,6 +1432,47 @@ static void test_alloc_failures(void **state)
     }
 }
 
+/* The peer's close when its echo cannot be queued (the allocator refuses the output block it
+ * needs): the connection fails with WS_ERR_NOMEM and its events end with exactly one CLOSE.
+ * Output of several sizes is left unwritten first, so that some echo needs a new block; from
+ * the close on, every allocation fails. */
+static void test_peer_close_without_memory(void **state)
+{
+    (void)state;
+    static uint8_t big[70000];
+    size_t refused = 0;
+    for (size_t size = 1000; size < sizeof big; size = size * 3 / 2 + 7) {
+        failalloc fa;
+        ws_allocator a = failalloc_init(&fa, -1, 0);
+        ws_conn *c = open_server(&a);
+        bytes in = {0};
+        ev_log l = {0};
+        size_t used = 0;
+        assert_int_equal(ws_conn_send(c, WS_OP_BINARY, big, size, 0), WS_OK);
+        peer_close(&in, WS_ROLE_SERVER, WS_CLOSE_NORMAL, "bye", 3);
+        fa.fail_at = fa.calls;
+        fa.sticky = 1;
+        assert_int_equal(ws_conn_feed_inplace(c, in.p, in.n, &used), WS_OK);
+        drain(c, &l);
+        assert_int_equal(log_count(&l, WS_EV_CLOSE), 1);
+        assert_int_equal(log_last(&l)->type, WS_EV_CLOSE);
+        const ev_rec *err = log_find(&l, WS_EV_ERROR, 0);
+        if (fa.failed) { /* the echo needed memory: the failure is reported, then the CLOSE */
+            assert_non_null(err);
+            assert_int_equal(err->error, WS_ERR_NOMEM);
+            refused++;
+        } else {
+            assert_null(err);
+            assert_int_equal(log_last(&l)->close_code, WS_CLOSE_NORMAL);
+        }
+        log_free(&l);
+        bytes_free(&in);
+        ws_conn_free(c);
+        assert_int_equal(fa.live, 0);
+    }
+    assert_true(refused > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1458,6 +1499,7 @@ int main(void)
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_sizeof),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_peer_close_without_memory),
     };
     return cmocka_run_group_tests_name("conn_lifecycle", tests, NULL, NULL);
 }

@@ -132,6 +132,11 @@ static void test_budget_refuses_a_holder_too_big(void **state)
     assert_int_equal(ws_budget_new(&b, 1024, 0, NULL), WS_OK);
     assert_int_equal(ws_conn_set_budget(c, b), WS_ERR_BUDGET);
     assert_int_equal(ws_budget_used(b), 0);
+    ws_budget_free(b);
+    /* Plenty left in the whole budget, but more than one connection's share. */
+    assert_int_equal(ws_budget_new(&b, 1 << 20, 1024, NULL), WS_OK);
+    assert_int_equal(ws_conn_set_budget(c, b), WS_ERR_BUDGET);
+    assert_int_equal(ws_budget_used(b), 0);
     ws_conn_free(c);
     ws_budget_free(b);
 }

@@ -1472,6 +1472,80 @@ static void test_shared_before_deflate(void **state)
     free(t);
 }
 
+/* A batch (ws_conn_next_events) stops where a compressed message still has to be inflated:
+ * the step would reuse memory the batch's views may point into. Here the idle timeout's
+ * ERROR comes while a big message is inflated in steps (WS_OPT_INFLATE_STEP): the batch is
+ * that ERROR alone; the message still completes, whole, in later calls, before the CLOSE. */
+static void test_batch_stops_before_inflating(void **state)
+{
+    (void)state;
+    pair p;
+    enum { N = 200000 };
+    char *t = make_text(N, 11);
+    hs_pair(&p, &SIDE_ON, &SIDE_ON);
+    assert_int_equal(ws_conn_set_option(p.srv, WS_OPT_INFLATE_STEP, 4096), WS_OK);
+    assert_int_equal(ws_conn_set_option(p.srv, WS_OPT_IDLE_TIMEOUT, 1000), WS_OK);
+    assert_int_equal(ws_conn_tick(p.srv, 5000), WS_OK);
+    assert_int_equal(ws_conn_send(p.cli, WS_OP_TEXT, t, N, 0), WS_OK);
+    bytes b = {0};
+    take_output(p.cli, &b, 0);
+    size_t used = 0;
+    assert_int_equal(ws_conn_feed(p.srv, b.p, b.n, &used), WS_OK);
+    assert_int_equal(used, b.n);
+    assert_int_equal(ws_conn_tick(p.srv, 6001), WS_OK); /* nothing for a second */
+    ws_event evs[8];
+    int k = ws_conn_next_events(p.srv, evs, 8, sizeof evs[0]);
+    assert_int_equal(k, 1);
+    assert_int_equal(evs[0].type, WS_EV_ERROR);
+    assert_int_equal(evs[0].error, WS_ERR_IDLE_TIMEOUT);
+    size_t calls = 0;
+    do {
+        k = ws_conn_next_events(p.srv, evs, 8, sizeof evs[0]);
+        assert_true(k >= 0 && k <= 1);
+        calls++;
+    } while (k == 0 && calls < 1000);
+    assert_int_equal(k, 1);
+    assert_int_equal(evs[0].type, WS_EV_MESSAGE);
+    assert_int_equal(evs[0].len, N);
+    assert_memory_equal(evs[0].data, t, N);
+    bytes_free(&b);
+    pair_free(&p);
+    free(t);
+}
+
+/* Input kept behind a message inflated in steps survives the quiet second: the buffers given
+ * back then are only those holding nothing more to process. A big compressed message and a
+ * small one behind it in one feed, a quiet second and more before the steps are taken: both
+ * messages arrive, whole, in order. */
+static void test_quiet_second_keeps_input_behind_inflation(void **state)
+{
+    (void)state;
+    pair p;
+    enum { N = 200000 };
+    char *t = make_text(N, 12);
+    hs_pair(&p, &SIDE_ON, &SIDE_ON);
+    assert_int_equal(ws_conn_set_option(p.srv, WS_OPT_INFLATE_STEP, 4096), WS_OK);
+    assert_int_equal(ws_conn_tick(p.srv, 5000), WS_OK);
+    assert_int_equal(ws_conn_send(p.cli, WS_OP_TEXT, t, N, 0), WS_OK);
+    assert_int_equal(ws_conn_send(p.cli, WS_OP_TEXT, "after", 5, WS_SEND_NO_COMPRESS), WS_OK);
+    bytes b = {0};
+    take_output(p.cli, &b, 0);
+    size_t used = 0;
+    assert_int_equal(ws_conn_feed(p.srv, b.p, b.n, &used), WS_OK);
+    assert_int_equal(used, b.n);
+    assert_int_equal(ws_conn_tick(p.srv, 8000), WS_OK);
+    ev_log l = {0};
+    for (size_t calls = 0; l.n < 2 && calls < 1000; calls++)
+        drain(p.srv, &l);
+    assert_int_equal(l.n, 2);
+    log_assert_message(&l, 0, WS_OP_TEXT, t, N);
+    log_assert_message(&l, 1, WS_OP_TEXT, "after", 5);
+    log_free(&l);
+    bytes_free(&b);
+    pair_free(&p);
+    free(t);
+}
+
 /* ---- interop with python3-websockets over loopback ---- */
 
 #define PY "/usr/bin/python3"
@@ -2291,6 +2365,8 @@ int main(void)
         cmocka_unit_test(test_memory_per_connection),
         cmocka_unit_test(test_shared_compressor),
         cmocka_unit_test(test_shared_before_deflate),
+        cmocka_unit_test(test_batch_stops_before_inflating),
+        cmocka_unit_test(test_quiet_second_keeps_input_behind_inflation),
         cmocka_unit_test(test_compressor_setup_failure),
         cmocka_unit_test(test_options_set_one_read_all),
         cmocka_unit_test(test_inflate_resumes_from_kept_input),

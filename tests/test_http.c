@@ -289,6 +289,8 @@ static void test_response_body_rules(void **state)
         {"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nabc", 3},
         {"HTTP/1.1 404 Not Found\r\nContent-Length: 3a\r\n\r\nabc", 0},
         {"HTTP/1.1 404 Not Found\r\nContent-Length: 1234567890123456789\r\n\r\nabc", 0},
+        /* 18 digits are still a length (leading zeros allowed); 19 are not (above) */
+        {"HTTP/1.1 404 Not Found\r\nContent-Length: 000000000000000003\r\n\r\nabc", 3},
         {"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nTransfer-Encoding: x\r\n\r\nabc", 0},
         {"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc", 0},
         {"HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\nabc", 0},

@@ -45,6 +45,7 @@ static const uri_case bad[] = {
     {"", WS_ERR_URI_SCHEME, 0, 0, 0, 0, 0, 0},
     {"ws:example.com", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
     {"ws:/example.com", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
+    {"ws:x/example.com", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0}, /* the first slash missing */
     {"ws://", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
     {"ws:///path", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
     {"ws://:80/", WS_ERR_URI_HOST, 0, 0, 0, 0, 0, 0},
