@@ -314,7 +314,7 @@ static int pool_take(ws_gen *g, size_t n, uint32_t *off)
 {
     if (n > g->pool_max - g->pool_len)
         return fr_err(g);
-    if (g->pool_cap - g->pool_len < n) {
+    if (g->pool_cap - g->pool_len < n || !g->pool) { /* a view of 0 bytes needs a pool too */
         size_t cap = g->pool_cap ? g->pool_cap : 4096;
         while (cap - g->pool_len < n)
             cap *= 2;
