@@ -1,9 +1,11 @@
 // An echo server on Node's `ws` package (npm install ws), for wsfuzz (peers.sh). Defaults as
-// the package ships them (maxPayload 100 MiB, perMessageDeflate off on a server). Prints
-// "listening on 127.0.0.1:PORT" first; exits after LIFETIME seconds (default 1800).
+// the package ships them (maxPayload 100 MiB, perMessageDeflate off on a server; on with
+// DEFLATE=1, for wsfuzz --deflate). Prints "listening on 127.0.0.1:PORT" first; exits after
+// LIFETIME seconds (default 1800).
 'use strict';
 const WebSocket = require('ws');
-const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0 });
+const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0,
+                                   perMessageDeflate: process.env.DEFLATE === '1' });
 wss.on('listening', () => {
     const v = require('ws/package.json').version;
     console.log(`listening on 127.0.0.1:${wss.address().port} (ws ${v}, node ${process.version})`);

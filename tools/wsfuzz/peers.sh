@@ -79,8 +79,12 @@ for peer in $want; do
     node)
         if timeout -k 5 180 npm install --prefix "$tmp/node" --no-audit --no-fund --silent \
             --no-package-lock ws@8 >"$tmp/npm.log" 2>&1 && [ -d "$tmp/node/node_modules/ws" ]; then
-            NODE_PATH="$tmp/node/node_modules" run_against "Node ws" "$tmp/node.log" \
-                node "$here/node_echo.js"
+            case " ${WSFUZZ_ARGS:-} " in
+            *" --deflate "*) deflate=1 ;;
+            *) deflate=0 ;;
+            esac
+            DEFLATE=$deflate NODE_PATH="$tmp/node/node_modules" run_against "Node ws" \
+                "$tmp/node.log" node "$here/node_echo.js"
         else
             cat "$tmp/npm.log"
             echo "== Node ws: npm install ws failed (node/npm missing or no registry access?)"
