@@ -60,6 +60,8 @@ size_t ws__mask_copy_avx2(uint8_t *dst, const uint8_t *src, size_t n, const uint
                           size_t offset);
 /* Which kernels this build and this CPU can run: bit 0 SIMD (SSE2/NEON), bit 1 AVX2. */
 unsigned ws__mask_kernels(void);
+/* The kernel ws_mask_copy runs for n bytes here: 0 scalar, 1 SIMD (or its fallback), 2 AVX2. */
+unsigned ws__mask_kernel_for(size_t n);
 
 /* ---- frame decoder state, embedded by value in the connection ---- */
 

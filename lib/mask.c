@@ -152,18 +152,32 @@ unsigned ws__mask_kernels(void)
     return k;
 }
 
+unsigned ws__mask_kernel_for(size_t n)
+{
+    if (n < 32) /* a few 8-byte words beat setting up a vector */
+        return 0;
+#if defined(WS_MASK_AVX2)
+    if (n >= 64 && have_avx2())
+        return 2;
+#endif
+    return 1;
+}
+
 size_t ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n, const uint8_t key[4],
                     size_t offset)
 {
     if (n == 0) /* dst/src may be NULL then: no pointer arithmetic on them */
         return offset & 3;
-    if (n < 32) /* a few 8-byte words beat setting up a vector */
+    switch (ws__mask_kernel_for(n)) {
+    case 0:
         return ws__mask_copy_scalar(dst, src, n, key, offset);
 #if defined(WS_MASK_AVX2)
-    if (n >= 64 && have_avx2())
+    case 2:
         return mask_avx2(dst, src, n, key, offset);
 #endif
-    return ws__mask_copy_simd(dst, src, n, key, offset);
+    default:
+        return ws__mask_copy_simd(dst, src, n, key, offset);
+    }
 }
 
 size_t ws_mask(uint8_t *data, size_t n, const uint8_t key[4], size_t offset)

@@ -104,6 +104,16 @@ static void test_public(void **state)
     (void)state;
     check_kernel(public_copy);
     check_kernel(public_inplace);
+    /* ws_mask_copy's choice: AVX2 only where the CPU has it, and then for long input. */
+    int avx2 = (ws__mask_kernels() & 2u) != 0;
+    for (size_t n = 0; n <= 4096; n += n < 300 ? 1 : 1000) {
+        unsigned k = ws__mask_kernel_for(n);
+        assert_true(k <= 2);
+        if (!avx2)
+            assert_true(k != 2);
+        else if (n >= 64)
+            assert_int_equal(k, 2);
+    }
 }
 
 #if defined(HAVE_CPU_MODEL)
@@ -117,6 +127,9 @@ static void test_cpu_without_avx2(void **state)
     __cpu_model.features[0] = saved & ~CPU_AVX2;
     int seen = __builtin_cpu_supports("avx2") != 0;
     unsigned kernels = ws__mask_kernels();
+    unsigned chosen = 0; /* the kernels ws_mask_copy picks, as bits */
+    for (size_t n = 0; n <= 4096; n += n < 300 ? 1 : 1000)
+        chosen |= 1u << ws__mask_kernel_for(n);
     if ((saved & CPU_AVX2) && (seen || (kernels & 2u))) {
         /* __builtin_cpu_supports (or the library) reads another copy of the CPU model than
          * the one declared here (meson's build links it so): this CPU cannot be made to look
@@ -131,6 +144,7 @@ static void test_cpu_without_avx2(void **state)
     __cpu_model.features[0] = saved;
     assert_int_equal(seen, 0);
     assert_int_equal(kernels & 2u, 0);
+    assert_int_equal(chosen & 4u, 0); /* never the AVX2 kernel */
     assert_int_equal((ws__mask_kernels() & 2u) != 0, (saved & CPU_AVX2) != 0);
 }
 #endif

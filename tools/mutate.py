@@ -668,7 +668,7 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
             if j.result() is not None:
                 sys.exit("mutate: linking the coverage programs failed:\n" + j.result())
         res = {"ran": {}, "lines": {}, "incomplete": {}}
-        left_out, bad = [], []
+        left_out, bad, empties = [], [], []
         jobs = [(p, pool.submit(self.coverage_of, cov, p, k))
                 for k in range(max(1, self.a.coverage_runs)) for p in self.programs]
         for p, j in jobs:
@@ -676,6 +676,9 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
             p.base_time = max(p.base_time or 0, round(secs, 3))
             if verdict and self.a.max_secs and secs >= self.a.max_secs:
                 left_out.append(p.name)
+                continue
+            if verdict and self.part_failed_empty(p, os.path.join(cov, "log", "%s.0.log" % p.name)):
+                empties.append(p.name)
                 continue
             if verdict:
                 # Slower here (-O0, gcov): the verdict of the build under test decides.
@@ -694,8 +697,10 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
             sys.exit("mutate: the unmutated suite fails, nothing to measure: " + ", ".join(bad)
                      + "\n(logs in %s/log)" % base)
         left_out = sorted(set(left_out))
+        self.empty = sorted(set(empties))
         if not left_out:
-            self.empty = self.check_parts(lambda p: os.path.join(cov, "log", p.name + ".0.log"))
+            self.empty = sorted(set(self.empty) | set(
+                self.check_parts(lambda p: os.path.join(cov, "log", p.name + ".0.log"))))
         res["ran"] = {p: {f: sorted(ls) for f, ls in per.items()} for p, per in res["ran"].items()
                       if p not in left_out}
         print("mutate: baseline and coverage measured in %.0f s; slowest: %s" % (
@@ -930,6 +935,18 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
                 parts.append((".%s.%d" % (t, g), args))
         return parts
 
+    @staticmethod
+    def no_case(text):
+        """A conformance part's log: its group has no case (the tester refuses to run none)."""
+        return "no case selected" in text
+
+    def part_failed_empty(self, p, log):
+        """p is a conformance part that failed only because its group has no case."""
+        if p.binary != "test_conformance" or p.name == p.binary:
+            return False
+        with open(log, errors="replace") as f:
+            return self.no_case(f.read())
+
     def check_parts(self, log_of):
         """Each target's parts passed as many cases as the runner has: fail otherwise.
         Returns the names of the parts without a case (left out: they only start a server)."""
@@ -945,6 +962,9 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
                 sys.exit("mutate: %s: no case count in %s" % (p.name, log_of(p)))
             t = p.name.split(".")[1]
             cnt = per.setdefault(t, [int(n.group(1)), 0])
+            if self.no_case(text):
+                empty.append(p.name)
+                continue
             cnt[1] += int(ok.group(1)) + int(ok.group(2))
             if int(ok.group(1)) + int(ok.group(2)) == 0:
                 empty.append(p.name)
@@ -982,6 +1002,8 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
             p.base_time = round(secs, 3)
             if verdict and self.a.max_secs and secs >= self.a.max_secs:
                 left_out.append(p.name)
+            elif verdict and self.part_failed_empty(p, os.path.join(base, "log", p.name + ".log")):
+                self.empty.append(p.name)
             elif verdict:
                 bad.append("%s (%s)" % (p.name, verdict))
         if bad:
@@ -991,7 +1013,8 @@ __attribute__((destructor)) static void mutate_cov_exited(void) { mutate_cov_mar
                                                 for p in sorted(self.programs, key=lambda p: -p.base_time)[:4]),
               flush=True)
         if not left_out:
-            self.empty = self.check_parts(lambda p: os.path.join(base, "log", p.name + ".log"))
+            self.empty = sorted(set(self.empty) | set(
+                self.check_parts(lambda p: os.path.join(base, "log", p.name + ".log"))))
         return sorted(left_out)
 
     def copy_sources(self, d):
