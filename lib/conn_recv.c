@@ -524,7 +524,7 @@ static int input_grow(ws_conn *c, size_t cap)
 static size_t input_room(ws_conn *c, size_t n)
 {
     if (!c->ev_count || !c->ibuf) {
-        if (c->ipos > 0) {
+        if (c->ibuf && c->ipos > 0) { /* (no buffer: nothing kept, ipos is 0) */
             memmove(c->ibuf, c->ibuf + c->ipos, c->ilen - c->ipos);
             c->ilen -= c->ipos;
             c->ipos = 0;
