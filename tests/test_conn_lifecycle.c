@@ -1473,6 +1473,32 @@ static void test_peer_close_without_memory(void **state)
     assert_true(refused > 0);
 }
 
+/* A request that is no WebSocket upgrade is answered before the connection closes: here a
+ * plain GET (426 Upgrade Required) and a version the server does not speak. */
+static void test_bad_request_answered(void **state)
+{
+    (void)state;
+    static const char *const reqs[] = {
+        "GET / HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"};
+    for (size_t i = 0; i < 2; i++) {
+        ws_conn *c = new_conn(WS_ROLE_SERVER, 0, NULL);
+        size_t used = 0;
+        assert_int_equal(ws_conn_feed(c, reqs[i], strlen(reqs[i]), &used), WS_OK);
+        ev_log l = {0};
+        drain(c, &l);
+        assert_int_equal(log_last(&l)->type, WS_EV_CLOSE);
+        bytes out = {0};
+        take_output(c, &out, 0);
+        assert_true(out.n > 12);
+        assert_memory_equal(out.p, "HTTP/1.1 4", 10);
+        bytes_free(&out);
+        log_free(&l);
+        ws_conn_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1500,6 +1526,7 @@ int main(void)
         cmocka_unit_test(test_sizeof),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_peer_close_without_memory),
+        cmocka_unit_test(test_bad_request_answered),
     };
     return cmocka_run_group_tests_name("conn_lifecycle", tests, NULL, NULL);
 }
