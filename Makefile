@@ -332,7 +332,7 @@ $(B)/tests/redis/test_redis: tests/redis/test_redis.c tests/ex_util.h tests/test
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ilib $(ALL_CFLAGS) $< -o $@ $(STATIC) -lcmocka $(ZLIB_LIBS) $(LDFLAGS)
 ifeq ($(REDIS),1)
-redis-check: $(B)/examples/broadcast $(B)/tests/redis/test_redis
+redis-check: $(B)/examples/broadcast $(B)/examples/wsc $(B)/tests/redis/test_redis
 	@EX_DIR=$(B)/examples sh tests/run.sh "$(B)" "" $(B)/tests/redis/test_redis --
 else
 redis-check:

@@ -244,6 +244,7 @@ typedef struct cli {
     /* reconnection */
     int attempts, refused503, reconnects;
     uint64_t down_at, open_at, live_at, first_try_at;
+    uint32_t drawn;           /* the full-jitter delay drawn when its node died */
 } cli;
 
 static cli *cls;
@@ -312,8 +313,12 @@ static void cli_down(cli *c, uint64_t now)
         c->open_at = c->live_at = 0;
         ws_backoff_disconnected(&c->bo, now);
     }
+    int first_after_kill = t_kill && c->state != C_IDLE && c->reconnects == 1 &&
+                           c->down_at == now && !c->first_try_at;
     c->state = C_IDLE;
     ws_backoff_next(&c->bo, (uint32_t)rand(), &d);
+    if (first_after_kill)
+        c->drawn = d;
     c->retry_at = now + d + c->retry_after_ms;
     c->retry_after_ms = 0;
     c->node = (c->node + 1) % NODES;
@@ -665,7 +670,8 @@ static void test_node_killed(void **state)
 {
     redis r = {0};
     uint64_t *first = calloc(CLIENTS, sizeof *first), *live = calloc(CLIENTS, sizeof *live);
-    int nk = 0, hist[12] = {0};
+    uint64_t *drawn = calloc(CLIENTS, sizeof *drawn);
+    int nk = 0, hist[12] = {0}, dhist[12] = {0};
     (void)state;
     srand(2);
     redis_start(&r, 0);
@@ -697,12 +703,15 @@ static void test_node_killed(void **state)
         assert_true(c->live_at > t_kill);
         assert_true(c->node != 0); /* it ended up on one of the others */
         first[nk] = c->first_try_at - t_kill;
+        drawn[nk] = c->drawn;
+        dhist[c->drawn / 100 < 11 ? c->drawn / 100 : 11]++;
         live[nk++] = c->live_at - t_kill;
         attempts += c->attempts;
         c503 += c->refused503;
         hist[first[nk - 1] / 100 < 11 ? first[nk - 1] / 100 : 11]++;
     }
     qsort(first, (size_t)nk, sizeof *first, cmp_u64);
+    qsort(drawn, (size_t)nk, sizeof *drawn, cmp_u64);
     qsort(live, (size_t)nk, sizeof *live, cmp_u64);
     assert_int_equal(nk, on_killed); /* node 0's clients, and only they, reconnected */
     print_message("info: node killed: %d clients reconnected (%ld attempts, %ld answered 503 "
@@ -714,6 +723,13 @@ static void test_node_killed(void **state)
                   (unsigned long long)first[nk * 9 / 10], (unsigned long long)first[nk - 1],
                   hist[0], hist[1], hist[2], hist[3], hist[4], hist[5], hist[6], hist[7],
                   hist[8], hist[9], hist[10], hist[11]);
+    print_message("info: node killed: full-jitter delay drawn at the disconnect, ms: min %llu "
+                  "p50 %llu p90 %llu max %llu; per 100 ms: %d %d %d %d %d %d %d %d %d %d %d, "
+                  "later %d\n",
+                  (unsigned long long)drawn[0], (unsigned long long)drawn[nk / 2],
+                  (unsigned long long)drawn[nk * 9 / 10], (unsigned long long)drawn[nk - 1],
+                  dhist[0], dhist[1], dhist[2], dhist[3], dhist[4], dhist[5], dhist[6],
+                  dhist[7], dhist[8], dhist[9], dhist[10], dhist[11]);
     print_message("info: node killed: live again (replay done) after, ms: min %llu p50 %llu "
                   "p90 %llu max %llu\n",
                   (unsigned long long)live[0], (unsigned long long)live[nk / 2],
@@ -723,6 +739,7 @@ static void test_node_killed(void **state)
     assert_true(first[nk - 1] - first[0] >= 100); /* spread, not bunched */
     nodes_report("node killed");
     free(first);
+    free(drawn);
     free(live);
     clients_free();
     nodes_stop();
