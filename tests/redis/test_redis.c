@@ -1052,8 +1052,11 @@ static void test_wsc_failover(void **state)
         char want[16];
         snprintf(want, sizeof want, "\nP0:%d\n", k);
         const char *at = strstr(q, want);
-        if (!at)
+        if (!at) {
+            for (int i = 1; i < NODES; i++)
+                print_message("node %d: %s", i, (fresh_stat(&node[i], "replays"), node[i].stats));
             fail_msg("wsc's output lacks P0:%d (in order):\n%s\nstderr:\n%s", k, w.buf, err);
+        }
         q = at + 1;
     }
     assert_int_equal(payload_lines(&w), 20);
