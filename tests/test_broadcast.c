@@ -294,11 +294,22 @@ static void slow_session(const char *policy)
     /* Bounded: the limit plus one message (and the frame header). */
     assert_true(queued <= LIMIT + BIG + 16);
     /* The slow one reads at last: the first message, whole, then the latest (drop) or the
-     * close 1013 (close; 1006 if the server's close timeout ran out first). */
-    assert_true(pump(&slow, 1, 10000));
-    assert_int_equal(slow.tags[0], 0);
-    assert_int_equal(slow.lens[0], BIG);
-    if (close_policy) {
+     * close 1013 (close; 1006 if the server's close timeout ran out first). When that timeout
+     * ran out before the count above (a slow run: valgrind on a loaded machine), the server
+     * has given the unread output up already (its queue is empty): the slow one sees only
+     * the end, after at most that first message. */
+    if (close_policy && queued == 0) {
+        pump_closed(&slow, 10000);
+        assert_true(slow.closed);
+        assert_true(slow.count <= 1);
+    } else {
+        assert_true(pump(&slow, 1, 10000));
+        assert_int_equal(slow.tags[0], 0);
+        assert_int_equal(slow.lens[0], BIG);
+    }
+    if (close_policy && queued == 0) {
+        /* checked above */
+    } else if (close_policy) {
         pump_closed(&slow, 10000);
         assert_true(slow.closed);
         assert_true(slow.close_code == WS_CLOSE_TRY_AGAIN_LATER ||
