@@ -120,6 +120,12 @@ static void test_masking_rules(void **state)
     peer_frame(&b, WS_ROLE_SERVER, WS_OP_TEXT, 1, "ok", 2);
     raw_frame(&b, WS_OP_TEXT, 1, 0, 0, "bad", 3);
     expect_fail(WS_ROLE_SERVER, NULL, &b, 1, WS_ERR_FRAME_UNMASKED, 1002);
+    /* An unmasked frame of odd length with more input behind it (enough bytes for a masked
+     * frame of its length): the straight-line path must look at the MASK bit alone. */
+    b.n = 0;
+    raw_frame(&b, WS_OP_TEXT, 1, 0, 0, "hello", 5);
+    peer_frame(&b, WS_ROLE_SERVER, WS_OP_TEXT, 1, "0123456789", 10);
+    expect_fail(WS_ROLE_SERVER, NULL, &b, 0, WS_ERR_FRAME_UNMASKED, 1002);
     bytes_free(&b);
 }
 
