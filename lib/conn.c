@@ -336,10 +336,14 @@ int ws_conn_set_option(ws_conn *c, uint32_t opt, uint64_t v)
         return r;
     else if (old == v && opt != WS_OPT_MAX_MESSAGE_SIZE)
         return WS_OK; /* as it is: no copy of a shared configuration for that */
-    else if (!(cfg = own_config(c)))
-        return ws__conn_budget_error(c, WS_ERR_NOMEM);
-    else
+    else {
+        ws_config check = *c->cfg; /* a bad value changes nothing, and copies nothing */
+        if ((r = ws__config_set(&check, opt, v)) < 0)
+            return r;
+        if (!(cfg = own_config(c)))
+            return ws__conn_budget_error(c, WS_ERR_NOMEM);
         r = ws__config_set(cfg, opt, v);
+    }
     ws__conn_decoder_flags(c); /* the decoder's limit and the fast paths depend on them */
     return r;
 }

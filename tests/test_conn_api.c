@@ -682,6 +682,8 @@ static void test_config_shared_frozen_counted(void **state)
      * changes that connection only. */
     assert_int_equal(ws_conn_set_option(c1, WS_OPT_PING_INTERVAL, 5000), WS_OK);
     assert_int_equal(ws_conn_memory(c1), 0);
+    assert_int_equal(ws_conn_set_option(c1, WS_OPT_AUTO_PONG, 2), WS_ERR_RANGE);
+    assert_int_equal(ws_conn_memory(c1), 0); /* a bad value copies nothing either */
     long blocks = fa.live;
     assert_int_equal(ws_conn_set_option(c1, WS_OPT_PING_INTERVAL, 0), WS_OK);
     assert_true(ws_conn_memory(c1) > 0);
