@@ -205,6 +205,13 @@ def _headers_arg(headers: Headers) -> bytes | None:
         raise UsageError(ErrorCode.WS_ERR_ARG_HEADERS, "not ISO-8859-1") from e
 
 
+def _option_number(name: str) -> int:
+    opt = OPTIONS.get(name)
+    if opt is None:
+        raise UsageError(ErrorCode.WS_ERR_OPTION, f"unknown option {name!r}")
+    return opt
+
+
 def _option_value(name: str, value: Any) -> int:
     if isinstance(value, bool):
         return int(value)
@@ -245,17 +252,13 @@ class Config:
     def set_option(self, name: str, value: int | bool) -> None:
         """Set one option by name; the library checks its range (and that no connection uses
         the configuration yet)."""
-        opt = OPTIONS.get(name)
-        if opt is None:
-            raise UsageError(ErrorCode.WS_ERR_OPTION, f"unknown option {name!r}")
+        opt = _option_number(name)
         v = _option_value(name, value)
         check(lib.ws_config_set_option(self._handle(), opt, v), f"{name}={value!r}")
 
     def get_option(self, name: str) -> int:
         """Current value of an option."""
-        opt = OPTIONS.get(name)
-        if opt is None:
-            raise UsageError(ErrorCode.WS_ERR_OPTION, f"unknown option {name!r}")
+        opt = _option_number(name)
         v = c_uint64()
         check(lib.ws_config_get_option(self._handle(), opt, byref(v)), name)
         return v.value
@@ -375,17 +378,13 @@ class Connection:
 
     def set_option(self, name: str, value: int | bool) -> None:
         """Set one option by name (see :data:`OPTIONS`); the library checks its range."""
-        opt = OPTIONS.get(name)
-        if opt is None:
-            raise UsageError(ErrorCode.WS_ERR_OPTION, f"unknown option {name!r}")
+        opt = _option_number(name)
         v = _option_value(name, value)
         check(lib.ws_conn_set_option(self._handle(), opt, v), f"{name}={value!r}")
 
     def get_option(self, name: str) -> int:
         """Current value of an option."""
-        opt = OPTIONS.get(name)
-        if opt is None:
-            raise UsageError(ErrorCode.WS_ERR_OPTION, f"unknown option {name!r}")
+        opt = _option_number(name)
         v = c_uint64()
         check(lib.ws_conn_get_option(self._handle(), opt, byref(v)), name)
         return v.value
