@@ -16,13 +16,14 @@ size_t ws_conn_sizeof(void)
 
 ws_event *ws__conn_push(ws_conn *c, uint32_t type, uint8_t opcode)
 {
-    /* Feeding stops at the first event, and a failure adds at most two (ERROR, CLOSE) to what
-     * a step made: the queue cannot fill up. Were it ever to, the newest event is replaced, so
+    /* Feeding stops at the first event (ws_conn_feed_inplace's batch of whole messages stops
+     * with three slots free), a failure adds at most two (ERROR, CLOSE) to what a step made
+     * and a tick one more: the queue cannot fill up. Were it ever to, the newest event is replaced, so
      * the CLOSE, always the last, is never lost. */
     assert(c->ev_count < EVQ);
     if (c->ev_count == EVQ)
         c->ev_count--;
-    ws_event *e = &c->ev[(unsigned)(c->ev_head + c->ev_count) % EVQ];
+    ws_event *e = &c->ev[(unsigned)(c->ev_head + c->ev_count) & (EVQ - 1)];
     c->ev_count++;
     memset(e, 0, sizeof *e);
     e->type = type;

@@ -14,7 +14,9 @@
 #include "internal.h"
 #include "utf8.h"
 
-enum { EVQ = 4 };
+/* The event queue's slots (a power of two). ws_conn_feed_inplace fills it with up to EVQ - 3
+ * whole messages at once; the other steps stop at their first event. */
+enum { EVQ = 8 };
 /* A connection quiet this long (ms) gives its buffers back (ws_conn_tick). */
 enum { QUIET_MS = 1000 };
 /* Smallest input buffer ws_conn_feed allocates. */

@@ -387,7 +387,7 @@ static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, uin
     if ((len > 64 || (!ws__unmask_short_ascii(p, len, in + hl - 4) && b0 == (0x80u | WS_OP_TEXT))) &&
         !long_or_text(c, b0, p, len, in + hl - 4))
         return hl + len; /* failed: invalid UTF-8 */
-    ws_event *e = &c->ev[c->ev_head];
+    ws_event *e = &c->ev[(c->ev_head + c->ev_count) & (EVQ - 1)];
     e->type = WS_EV_MESSAGE;
     e->error = 0;
     e->close_code = 0;
@@ -399,7 +399,7 @@ static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, uin
     e->reserved_[1] = 0;
     e->data = len ? p : NULL;
     e->len = len;
-    c->ev_count = 1;
+    c->ev_count++;
     c->st.frames_in++;
     c->st.messages_in++;
     return hl + len;
@@ -606,6 +606,14 @@ int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
         ws__frame_decoder_idle(&c->dec)) {
         size_t used = fast_message(c, in, n, WS_EVF_IN_INPUT);
         if (used) {
+            /* A batch: more whole messages while the queue keeps room for one more and the
+             * three events a failure and a tick may add behind it (ws__conn_push). */
+            while (c->ev_count <= EVQ - 4 && n - used >= 6 && !c->failed) {
+                size_t more = fast_message(c, in + used, n - used, WS_EVF_IN_INPUT);
+                if (!more)
+                    break;
+                used += more;
+            }
             c->view_live = 0;
             c->t_last_rx = c->now;
             c->st.bytes_in += used;
@@ -649,7 +657,7 @@ static int take_more(ws_conn *c, ws_event *ev, size_t ev_size)
     }
     const ws_event *e = &c->ev[c->ev_head];
     ws__struct_copy(ev, ev_size, e, sizeof *e);
-    c->ev_head = (uint8_t)((c->ev_head + 1) % EVQ);
+    c->ev_head = (uint8_t)((c->ev_head + 1) & (EVQ - 1));
     c->ev_count--;
     return 1;
 }
@@ -671,7 +679,7 @@ static __attribute__((noinline)) int next_event_slow(ws_conn *c, ws_event *ev, s
     const ws_event *e = &c->ev[c->ev_head];
     ws__struct_copy(ev, ev_size, e, sizeof *e);
     c->view_live = e->len != 0;
-    c->ev_head = (uint8_t)((c->ev_head + 1) % EVQ);
+    c->ev_head = (uint8_t)((c->ev_head + 1) & (EVQ - 1));
     c->ev_count--;
     return 1;
 }
@@ -682,6 +690,26 @@ int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size)
 
     if (!c || !evs || ev_size < WS__MIN_EVENT || max > SIZE_MAX / ev_size)
         return WS_ERR_INVALID_ARG;
+    /* The common cases first, in the caller's layout (ours): queued events whose views cannot
+     * end early (in the caller's buffer, or no data) copied straight; or none queued with
+     * nothing kept or left to inflate. */
+    if (ev_size == sizeof *evs) {
+        size_t k = c->ev_count < max ? c->ev_count : max;
+        unsigned head = c->ev_head;
+        if (k == 0 && !c->pmd && c->ipos == c->ilen && !c->eof_pending) {
+            c->view_live = 0;
+            return 0;
+        }
+        for (; n < k; n++) {
+            const ws_event *e = &c->ev[head];
+            if (e->len && !(e->flags & WS_EVF_IN_INPUT))
+                break;
+            evs[n] = *e;
+            head = (head + 1) & (EVQ - 1);
+        }
+        c->ev_head = (uint8_t)head;
+        c->ev_count = (uint8_t)(c->ev_count - n);
+    }
     while (n < max && n < INT_MAX) {
         ws_event *e = (ws_event *)(void *)((uint8_t *)evs + n * ev_size);
         int r = n == 0 ? next_event_slow(c, e, ev_size) : take_more(c, e, ev_size);
@@ -708,7 +736,7 @@ int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size)
             const ws_event *e = &c->ev[c->ev_head];
             *ev = *e;
             c->view_live = e->len != 0;
-            c->ev_head = (uint8_t)((c->ev_head + 1) % EVQ);
+            c->ev_head = (uint8_t)((c->ev_head + 1) & (EVQ - 1));
             c->ev_count--;
             return 1;
         }

@@ -310,8 +310,11 @@ static void test_zero_copy(void **state)
         peer_frame(&wire, (uint32_t)role, WS_OP_BINARY, 0, "ab", 2);
         peer_frame(&wire, (uint32_t)role, WS_OP_CONTINUATION, 1, "cd", 2);
 
+        /* A server takes whole messages a batch at a time (both here), stopping before the
+         * fragmented one; a client one message per feed. */
         assert_int_equal(ws_conn_feed_inplace(c, wire.p, wire.n, &used), WS_OK);
-        assert_int_equal(used, second);
+        assert_int_equal(used, role == WS_ROLE_SERVER ? third : second);
+        size_t next = used;
         assert_int_equal(ws_conn_feed_inplace(c, wire.p + used, wire.n - used, &used),
                          WS_ERR_EVENTS_PENDING);
         assert_int_equal(used, 0);
@@ -320,10 +323,11 @@ static void test_zero_copy(void **state)
         assert_ptr_equal(e.data, wire.p + second - sizeof payload);
         assert_memory_equal(e.data, payload, sizeof payload); /* unmasked in place */
         assert_int_equal(e.flags & WS_EVF_IN_INPUT, WS_EVF_IN_INPUT);
-        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 0);
-
-        assert_int_equal(ws_conn_feed_inplace(c, wire.p + second, wire.n - second, &used), WS_OK);
-        assert_int_equal(used, third - second);
+        if (role != WS_ROLE_SERVER) {
+            assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 0);
+            assert_int_equal(ws_conn_feed_inplace(c, wire.p + next, wire.n - next, &used), WS_OK);
+            assert_int_equal(used, third - second);
+        }
         assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
         assert_ptr_equal(e.data, wire.p + third - 2);
         assert_int_equal(e.len, 2);
@@ -340,6 +344,85 @@ static void test_zero_copy(void **state)
         bytes_free(&wire);
         ws_conn_free(c);
     }
+}
+
+/* A server fed in place takes whole messages a batch at a time: up to five (the event queue
+ * keeps room for what a failure and a tick may add), never a control frame or a fragment, and
+ * ws_conn_next_events hands the batch over in one call, every view in the caller's buffer. */
+static void test_inplace_batch(void **state)
+{
+    (void)state;
+    uint32_t rng = 1;
+    ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    bytes wire = {0};
+    size_t ends[8], used = 0, pos;
+    ws_event evs[16];
+    char msg[4];
+
+    for (int i = 0; i < 7; i++) {
+        snprintf(msg, sizeof msg, "m%d", i);
+        peer_frame(&wire, WS_ROLE_SERVER, i % 2 ? WS_OP_TEXT : WS_OP_BINARY, 1, msg, 2);
+        ends[i] = wire.n;
+    }
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_PING, 1, "p", 1);
+    ends[7] = wire.n;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "t", 1);
+
+    assert_int_equal(ws_conn_feed_inplace(c, wire.p, wire.n, &used), WS_OK);
+    assert_int_equal(used, ends[4]);
+    assert_int_equal(ws_conn_next_events(c, evs, 16, sizeof evs[0]), 5);
+    for (int i = 0; i < 5; i++) {
+        snprintf(msg, sizeof msg, "m%d", i);
+        assert_int_equal(evs[i].type, WS_EV_MESSAGE);
+        assert_int_equal(evs[i].opcode, i % 2 ? WS_OP_TEXT : WS_OP_BINARY);
+        assert_int_equal(evs[i].len, 2);
+        assert_ptr_equal(evs[i].data, wire.p + ends[i] - 2);
+        assert_memory_equal(evs[i].data, msg, 2);
+        assert_int_equal(evs[i].flags, WS_EVF_IN_INPUT);
+    }
+    assert_int_equal(ws_conn_next_events(c, evs, 16, sizeof evs[0]), 0);
+
+    /* The rest of the messages, then the batch stops before the ping. */
+    pos = used;
+    assert_int_equal(ws_conn_feed_inplace(c, wire.p + pos, wire.n - pos, &used), WS_OK);
+    assert_int_equal(pos + used, ends[6]);
+    assert_int_equal(ws_conn_next_events(c, evs, 1, sizeof evs[0]), 1); /* max respected */
+    assert_memory_equal(evs[0].data, "m5", 2);
+    assert_int_equal(ws_conn_next_events(c, evs, 16, sizeof evs[0]), 1);
+    assert_memory_equal(evs[0].data, "m6", 2);
+    pos += used;
+    assert_int_equal(ws_conn_feed_inplace(c, wire.p + pos, wire.n - pos, &used), WS_OK);
+    assert_int_equal(pos + used, ends[7]);
+    assert_int_equal(ws_conn_next_events(c, evs, 16, sizeof evs[0]), 1);
+    assert_int_equal(evs[0].type, WS_EV_PING);
+    bytes_free(&wire);
+    ws_conn_free(c);
+
+    /* Invalid text inside a batch: the messages before it are kept, then ERROR and CLOSE
+     * (1007); nothing after it is processed. */
+    c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "a", 1);
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "ok", 2);
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "\xff", 1);
+    pos = wire.n;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "b", 1);
+    assert_int_equal(ws_conn_feed_inplace(c, wire.p, wire.n, &used), WS_OK);
+    assert_int_equal(used, pos);
+    assert_int_equal(ws_conn_next_events(c, evs, 16, sizeof evs[0]), 4);
+    assert_int_equal(evs[0].type, WS_EV_MESSAGE);
+    assert_memory_equal(evs[0].data, "a", 1);
+    assert_int_equal(evs[1].type, WS_EV_MESSAGE);
+    assert_memory_equal(evs[1].data, "ok", 2);
+    assert_int_equal(evs[2].type, WS_EV_ERROR);
+    assert_int_equal(evs[2].error, WS_ERR_INVALID_UTF8);
+    assert_int_equal(evs[3].type, WS_EV_CLOSE);
+    assert_int_equal(evs[3].close_code, WS_CLOSE_INVALID_PAYLOAD);
+    ws_conn_stats st;
+    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+    assert_int_equal(st.messages_in, 2);
+    assert_int_equal(st.bytes_in, pos);
+    bytes_free(&wire);
+    ws_conn_free(c);
 }
 
 /* ws_conn_feed copies: the caller's buffer may be reused at once, what was not processed yet
@@ -1049,6 +1132,7 @@ int main(void)
         cmocka_unit_test(test_auto_fragmentation),
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_zero_copy),
+        cmocka_unit_test(test_inplace_batch),
         cmocka_unit_test(test_feed_copies),
         cmocka_unit_test(test_feed_input_limit),
         cmocka_unit_test(test_session_split),

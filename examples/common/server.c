@@ -314,41 +314,53 @@ static void choose_and_accept(struct ex_server *s, struct ex_client *cl)
         ws_conn_reject(cl->c, 500, NULL, NULL, NULL, 0);
 }
 
+/* What the server itself does about an event other than a message, before the application's
+ * handler sees it: answer a request, count abnormal closes, note a reader that stalled. */
+static void server_event(struct ex_server *s, struct ex_client *cl, const ws_event *ev)
+{
+    if (ev->type == WS_EV_REQUEST) {
+        char ra[40];
+        unsigned status = 0;
+        if (s->draining || cl->refuse) {
+            /* The hint is jittered: a refused crowd comes back spread out. */
+            s->stat_503++;
+            ws_conn_reject(cl->c, 503, NULL,
+                           ex_retry_after(ra, sizeof ra,
+                                          s->opt.retry_after ? s->opt.retry_after : 5),
+                           NULL, 0);
+        } else if (s->on_request && (status = s->on_request(s, cl)) != 0) {
+            ws_conn_reject(cl->c, status, NULL, NULL, NULL, 0);
+        } else {
+            choose_and_accept(s, cl);
+        }
+    }
+    if (ev->type == WS_EV_ERROR && ev->error == WS_ERR_SEND_TIMEOUT)
+        cl->reset = 1; /* it stopped reading: see start_linger */
+    if (ev->type == WS_EV_CLOSE && ev->close_code == WS_CLOSE_ABNORMAL)
+        s->stat_1006++;
+}
+
 /*
  * Hand the connection's events to the application until none is left (returns 1) or *work
  * reached limit (returns 0). Each event adds its payload length and EX_EVENT_COST to *work;
- * taking an event is also what makes the library process input it kept.
+ * taking events is also what makes the library process input it kept. Events are taken a
+ * batch at a time (ws_conn_next_events: one call for all the messages of a read).
  */
 int ex_drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, size_t limit)
 {
-    ws_event ev;
+    ws_event evs[EX_EVENT_BATCH];
     while (*work < limit) {
-        if (ws_conn_next_event(cl->c, &ev, sizeof ev) <= 0)
+        int n = ws_conn_next_events(cl->c, evs, EX_EVENT_BATCH, sizeof evs[0]);
+        if (n <= 0)
             return 1;
-        *work += ev.len + EX_EVENT_COST;
-        if (ev.type == WS_EV_REQUEST) {
-            char ra[40];
-            unsigned status = 0;
-            if (s->draining || cl->refuse) {
-                /* The hint is jittered: a refused crowd comes back spread out. */
-                s->stat_503++;
-                ws_conn_reject(cl->c, 503, NULL,
-                               ex_retry_after(ra, sizeof ra,
-                                              s->opt.retry_after ? s->opt.retry_after : 5),
-                               NULL, 0);
-            } else if (s->on_request && (status = s->on_request(s, cl)) != 0) {
-                ws_conn_reject(cl->c, status, NULL, NULL, NULL, 0);
-            } else {
-                choose_and_accept(s, cl);
-            }
+        for (int i = 0; i < n; i++) {
+            *work += evs[i].len + EX_EVENT_COST;
+            if (evs[i].type != WS_EV_MESSAGE)
+                server_event(s, cl, &evs[i]);
+            s->on_event(s, cl, &evs[i]);
+            if (!cl->c || cl->dead)
+                return 1; /* the handler ended the connection */
         }
-        if (ev.type == WS_EV_ERROR && ev.error == WS_ERR_SEND_TIMEOUT)
-            cl->reset = 1; /* it stopped reading: see start_linger */
-        if (ev.type == WS_EV_CLOSE && ev.close_code == WS_CLOSE_ABNORMAL)
-            s->stat_1006++;
-        s->on_event(s, cl, &ev);
-        if (!cl->c || cl->dead)
-            return 1; /* the handler ended the connection */
     }
     return 0;
 }

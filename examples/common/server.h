@@ -92,6 +92,8 @@ struct ex_server;
 #define EX_READ_CHUNK (64u * 1024u)
 #define EX_WORK_BUDGET (256u * 1024u)
 #define EX_EVENT_COST 64u
+/* Events are taken this many at a time (the budget is checked between batches). */
+#define EX_EVENT_BATCH 8
 /* A compressed message is inflated at most a turn's work at a time (WS_OPT_INFLATE_STEP):
  * the library then says the connection is due at once, and its timer or its place in the
  * round-robin queue brings it back. */
