@@ -684,32 +684,12 @@ static __attribute__((noinline)) int next_event_slow(ws_conn *c, ws_event *ev, s
     return 1;
 }
 
-int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size)
+/* ws_conn_next_events from the n-th event on, the general way. */
+static __attribute__((noinline)) int next_events_slow(ws_conn *c, ws_event *evs, size_t max,
+                                                      size_t ev_size, size_t n)
 {
-    size_t n = 0;
-
     if (!c || !evs || ev_size < WS__MIN_EVENT || max > SIZE_MAX / ev_size)
         return WS_ERR_INVALID_ARG;
-    /* The common cases first, in the caller's layout (ours): queued events whose views cannot
-     * end early (in the caller's buffer, or no data) copied straight; or none queued with
-     * nothing kept or left to inflate. */
-    if (ev_size == sizeof *evs) {
-        size_t k = c->ev_count < max ? c->ev_count : max;
-        unsigned head = c->ev_head;
-        if (k == 0 && !c->pmd && c->ipos == c->ilen && !c->eof_pending) {
-            c->view_live = 0;
-            return 0;
-        }
-        for (; n < k; n++) {
-            const ws_event *e = &c->ev[head];
-            if (e->len && !(e->flags & WS_EVF_IN_INPUT))
-                break;
-            evs[n] = *e;
-            head = (head + 1) & (EVQ - 1);
-        }
-        c->ev_head = (uint8_t)head;
-        c->ev_count = (uint8_t)(c->ev_count - n);
-    }
     while (n < max && n < INT_MAX) {
         ws_event *e = (ws_event *)(void *)((uint8_t *)evs + n * ev_size);
         int r = n == 0 ? next_event_slow(c, e, ev_size) : take_more(c, e, ev_size);
@@ -725,6 +705,33 @@ int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size)
     if (n > 0)
         c->view_live = 1; /* conservatively: some view may point into our memory */
     return (int)n;
+}
+
+int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size)
+{
+    size_t n = 0;
+
+    /* The common case first, in the caller's layout (ours): the queued events whose views
+     * cannot end early (in the caller's buffer, or no data) copied straight -- and then, with
+     * nothing kept, nothing to inflate and no end of file waiting, that is all there is. */
+    if (c && evs && ev_size == sizeof *evs && max <= SIZE_MAX / sizeof *evs) {
+        size_t k = c->ev_count < max ? c->ev_count : max;
+        unsigned head = c->ev_head;
+        for (; n < k; n++) {
+            const ws_event *e = &c->ev[head];
+            if (e->len && !(e->flags & WS_EVF_IN_INPUT))
+                break;
+            evs[n] = *e;
+            head = (head + 1) & (EVQ - 1);
+        }
+        c->ev_head = (uint8_t)head;
+        c->ev_count = (uint8_t)(c->ev_count - n);
+        if (n == max || (!c->ev_count && !c->pmd && c->ipos == c->ilen && !c->eof_pending)) {
+            c->view_live = n > 0;
+            return (int)n;
+        }
+    }
+    return next_events_slow(c, evs, max, ev_size, n);
 }
 
 int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size)
