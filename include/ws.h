@@ -1581,8 +1581,10 @@ WS_EXPORT int ws_conn_feed(ws_conn *c, const void *in, size_t n, size_t *taken);
 /*
  * Feed received bytes in place, without a copy: payloads are unmasked inside in[] and events
  * point into it (WS_EVF_IN_INPUT), so in[] must be writable and unchanged until those events
- * are drained. Consumes input until an event is ready (or all of it) and sets *consumed;
- * drain the events, then feed in[*consumed..n) (after WS_EV_REQUEST: once accepted). Returns
+ * are drained. Consumes input until an event is ready (or all of it) and sets *consumed -- an
+ * open server takes a batch of up to five whole unfragmented messages in one call (no control
+ * frame or fragment joins a batch; ws_conn_next_events() takes them at once); drain the
+ * events, then feed in[*consumed..n) (after WS_EV_REQUEST: once accepted). Returns
  * WS_OK, WS_ERR_EVENTS_PENDING (consuming nothing) while events wait or input given to
  * ws_conn_feed() is still buffered, WS_ERR_STATE (a client before ws_conn_client_start),
  * WS_ERR_INVALID_ARG (c or consumed NULL, in NULL with
