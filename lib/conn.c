@@ -62,7 +62,7 @@ void ws__conn_decoder_flags(ws_conn *c)
 struct conn_aux *ws__conn_aux(ws_conn *c)
 {
     if (!c->aux) {
-        c->aux = ws__malloc(&c->alloc, sizeof *c->aux);
+        c->aux = ws__malloc(CONN_ALLOC(c), sizeof *c->aux);
         c->key_pos = sizeof c->aux->keys;
     }
     return c->aux;
@@ -137,7 +137,7 @@ static void mem_give(ws_conn *c, size_t n)
         c->budget->used -= n;
 }
 
-static void *conn_malloc(void *user, size_t n)
+void *ws__conn_malloc(void *user, size_t n)
 {
     ws_conn *c = user;
     if (!mem_take(c, n))
@@ -148,7 +148,7 @@ static void *conn_malloc(void *user, size_t n)
     return p;
 }
 
-static void *conn_realloc(void *user, void *p, size_t old_n, size_t n)
+void *ws__conn_realloc(void *user, void *p, size_t old_n, size_t n)
 {
     ws_conn *c = user;
     if (n > old_n && !mem_take(c, n - old_n))
@@ -161,7 +161,7 @@ static void *conn_realloc(void *user, void *p, size_t old_n, size_t n)
     return q;
 }
 
-static void conn_free(void *user, void *p, size_t n)
+void ws__conn_free(void *user, void *p, size_t n)
 {
     ws_conn *c = user;
     mem_give(c, n);
@@ -245,12 +245,7 @@ int ws_conn_new(ws_conn **out, uint32_t role, uint32_t flags, const ws_config *c
         return WS_ERR_NOMEM;
     memset(c, 0, sizeof *c);
     c->cfg = cfg;
-    c->alloc.size = sizeof c->alloc;
-    c->alloc.user = c;
-    c->alloc.malloc = conn_malloc;
-    c->alloc.realloc = conn_realloc;
-    c->alloc.free = conn_free;
-    if (ws__config_apply_deflate(cfg, &c->pmd, &c->alloc) < 0) {
+    if (ws__config_apply_deflate(cfg, &c->pmd, CONN_ALLOC(c)) < 0) {
         ws__pmd_free(c->pmd);
         ws__free(&cfg->alloc, c, sizeof *c);
         return WS_ERR_NOMEM;
@@ -274,7 +269,7 @@ void ws_conn_free(ws_conn *c)
 {
     if (!c)
         return;
-    const ws_allocator *a = &c->alloc;
+    const ws_allocator *a = CONN_ALLOC(c);
     ws__outq_free(&c->out, a);
     ws__free(a, c->rbuf, c->rcap);
     ws__free(a, c->ibuf, c->icap);
@@ -295,7 +290,7 @@ void ws_conn_free(ws_conn *c)
 static ws_config *own_config(ws_conn *c)
 {
     if (!c->cfg_own) {
-        ws_config *own = ws__malloc(&c->alloc, sizeof *own);
+        ws_config *own = ws__malloc(CONN_ALLOC(c), sizeof *own);
         if (!own)
             return NULL;
         *own = *c->cfg;
@@ -332,7 +327,7 @@ int ws_conn_set_option(ws_conn *c, uint32_t opt, uint64_t v)
     if (!c)
         return WS_ERR_INVALID_ARG;
     if (ws__pmd_is_option((int)opt))
-        r = ws__pmd_set_option(&c->pmd, &c->alloc, (int)opt, v);
+        r = ws__pmd_set_option(&c->pmd, CONN_ALLOC(c), (int)opt, v);
     else if ((r = ws__config_get(c->cfg, opt, &old)) < 0)
         return r;
     else if (old == v && opt != WS_OPT_MAX_MESSAGE_SIZE)

@@ -69,7 +69,6 @@ struct conn_stats {
 
 struct ws_conn {
     const ws_config *cfg;  /* options, the caller's allocator, the random hook */
-    ws_allocator alloc;    /* what the layers allocate through: counts, then cfg->alloc */
     ws_budget *budget;     /* shared memory budget, NULL if none */
     uint64_t live;         /* bytes allocated through alloc and not freed */
     ws_frame_decoder dec;
@@ -155,6 +154,19 @@ ws_event *ws__conn_push(ws_conn *c, uint32_t type, uint8_t opcode);
 /* An event with a data view (flagged WS_EVF_IN_INPUT when it lies in the caller's buffer). */
 ws_event *ws__conn_push_data(ws_conn *c, uint32_t type, uint8_t opcode, const uint8_t *data,
                              size_t len);
+
+/* ---- memory (conn.c) ---- */
+
+/* The allocator the layers allocate through for the connection: it counts (the connection's
+ * limit and budget), then calls cfg->alloc. Made where it is used, never stored -- the layers
+ * that keep an allocator (deflate, the handshake) keep a copy -- so the connection carries no
+ * copy of its own. */
+void *ws__conn_malloc(void *user, size_t n);
+void *ws__conn_realloc(void *user, void *p, size_t old_n, size_t n);
+void ws__conn_free(void *user, void *p, size_t n);
+#define CONN_ALLOC(c)                                                                          \
+    (&(const ws_allocator){sizeof(ws_allocator), (void *)(c), ws__conn_malloc,                 \
+                           ws__conn_realloc, ws__conn_free})
 
 /* ---- shared helpers ---- */
 

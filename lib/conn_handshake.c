@@ -29,7 +29,7 @@ static int keep_subprotocol(ws_conn *c, const char *p, size_t len)
 {
     if (!p || !len)
         return WS_OK;
-    c->subprotocol = ws__malloc(&c->alloc, len + 1);
+    c->subprotocol = ws__malloc(CONN_ALLOC(c), len + 1);
     if (!c->subprotocol)
         return WS_ERR_NOMEM;
     c->subprotocol_len = (uint32_t)len; /* a header value: far below 4 GiB */
@@ -45,7 +45,7 @@ int ws__conn_feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *con
     if (c->hs_state != HS_READING)
         return WS_ERR_STATE; /* client not started, or server owes accept/reject */
     if (!c->hs) {
-        if (ws_handshake_new(&c->hs, WS_ROLE_SERVER, &c->alloc) < 0) {
+        if (ws_handshake_new(&c->hs, WS_ROLE_SERVER, CONN_ALLOC(c)) < 0) {
             end_unopened(c, WS_ERR_NOMEM, "out of memory");
             return WS_OK;
         }
@@ -64,9 +64,9 @@ int ws__conn_feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *con
         ws__pmd_neg neg;
         int found = 0;
         /* RFC 7692 section 7: an answer that breaks the rules fails the connection. */
-        r = ws__pmd_client_check(c->pmd, &c->alloc, c->hs, &neg, &found);
+        r = ws__pmd_client_check(c->pmd, CONN_ALLOC(c), c->hs, &neg, &found);
         if (r == WS_OK && found)
-            r = ws__pmd_commit(&c->pmd, &c->alloc, &neg);
+            r = ws__pmd_commit(&c->pmd, CONN_ALLOC(c), &neg);
         if (r < 0) {
             end_unopened(c, r, ws_strerror(r));
             return WS_OK;
@@ -85,7 +85,7 @@ int ws__conn_feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *con
         size_t need = 0;
         if (ws_handshake_write_error(c->hs, NULL, 0, &need) == WS_ERR_BUFFER_TOO_SMALL) {
             ws__conn_out_starting(c);
-            uint8_t *o = ws__outq_reserve(&c->out, &c->alloc, need);
+            uint8_t *o = ws__outq_reserve(&c->out, CONN_ALLOC(c), need);
             int w = o ? ws_handshake_write_error(c->hs, o, need, NULL) : -1;
             if (w > 0)
                 ws__outq_commit(&c->out, (size_t)w);
@@ -110,14 +110,14 @@ int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprot
     url_len = strlen(url);
     if (!extensions && ws__pmd_client_offer(c->pmd, offer, sizeof offer) > 0)
         extensions = offer;
-    if ((r = ws_handshake_new(&c->hs, WS_ROLE_CLIENT, &c->alloc)) < 0)
+    if ((r = ws_handshake_new(&c->hs, WS_ROLE_CLIENT, CONN_ALLOC(c))) < 0)
         return r;
     ws_handshake_set_random(c->hs, c->cfg->rng, c->cfg->rng_user);
     r = ws_handshake_client_request(c->hs, url, url_len, subprotocols, nsub, extensions, headers,
                                     NULL, 0, &need);
     if (r == WS_ERR_BUFFER_TOO_SMALL) {
         ws__conn_out_starting(c);
-        o = ws__outq_reserve(&c->out, &c->alloc, need);
+        o = ws__outq_reserve(&c->out, CONN_ALLOC(c), need);
         r = o ? ws_handshake_client_request(c->hs, url, url_len, subprotocols, nsub, extensions,
                                             headers, o, need, NULL)
               : WS_ERR_NOMEM;
@@ -159,16 +159,16 @@ int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
     if (r != WS_ERR_BUFFER_TOO_SMALL)
         return r < 0 ? r : WS_ERR_STATE;
     if (extensions && extensions != answer &&
-        (r = ws__pmd_server_explicit(&c->pmd, &c->alloc, extensions, &neg, &found)) < 0)
+        (r = ws__pmd_server_explicit(&c->pmd, CONN_ALLOC(c), extensions, &neg, &found)) < 0)
         return r;
-    if (found && (r = ws__pmd_commit(&c->pmd, &c->alloc, &neg)) < 0)
+    if (found && (r = ws__pmd_commit(&c->pmd, CONN_ALLOC(c), &neg)) < 0)
         return r;
     if ((r = keep_subprotocol(c, subprotocol, subprotocol ? strlen(subprotocol) : 0)) < 0)
         return r;
     ws__conn_out_starting(c);
-    o = ws__outq_reserve(&c->out, &c->alloc, need);
+    o = ws__outq_reserve(&c->out, CONN_ALLOC(c), need);
     if (!o) {
-        ws__free(&c->alloc, c->subprotocol, c->subprotocol_len + 1);
+        ws__free(CONN_ALLOC(c), c->subprotocol, c->subprotocol_len + 1);
         c->subprotocol = NULL;
         c->subprotocol_len = 0;
         return WS_ERR_NOMEM;
@@ -194,7 +194,7 @@ int ws_conn_reject(ws_conn *c, unsigned status, const char *reason, const char *
     if (r != WS_ERR_BUFFER_TOO_SMALL)
         return r < 0 ? r : WS_ERR_STATE;
     ws__conn_out_starting(c);
-    o = ws__outq_reserve(&c->out, &c->alloc, need);
+    o = ws__outq_reserve(&c->out, CONN_ALLOC(c), need);
     if (!o)
         return WS_ERR_NOMEM;
     r = ws_handshake_reject(status, reason, headers, body, body_len, o, need, NULL);
@@ -232,7 +232,7 @@ int ws_conn_get_deflate_params(const ws_conn *c, ws_deflate_params *p, size_t p_
 
 int ws_conn_set_deflate_shared(ws_conn *c, ws_deflate_shared *s)
 {
-    return c ? ws__pmd_set_shared(&c->pmd, &c->alloc, s) : WS_ERR_INVALID_ARG;
+    return c ? ws__pmd_set_shared(&c->pmd, CONN_ALLOC(c), s) : WS_ERR_INVALID_ARG;
 }
 
 /* A refused allocation reports which bound refused it. */

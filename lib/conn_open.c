@@ -60,7 +60,7 @@ int ws_conn_open_negotiate(ws_conn *c, const ws_handshake *hs, char *out, size_t
             *len = n;
         return WS_ERR_BUFFER_TOO_SMALL; /* nothing agreed yet: ask again with room */
     }
-    if ((r = ws__pmd_commit(&c->pmd, &c->alloc, &neg)) < 0)
+    if ((r = ws__pmd_commit(&c->pmd, CONN_ALLOC(c), &neg)) < 0)
         return r;
     ws__conn_decoder_flags(c); /* RSV1 now means compressed */
     return give(answer, n, out, cap, len);
@@ -99,11 +99,11 @@ int ws_conn_open_accepted(ws_conn *c, const char *value, size_t len)
     memset(&neg, 0, sizeof neg);
     /* What we offered is what the options make us offer: the same string again. */
     size_t n = ws__pmd_client_offer(c->pmd, offer, sizeof offer);
-    r = ws__pmd_client_check_value(c->pmd, &c->alloc, n ? offer : NULL, value, len, &neg,
+    r = ws__pmd_client_check_value(c->pmd, CONN_ALLOC(c), n ? offer : NULL, value, len, &neg,
                                    &found);
     if (r < 0 || !found)
         return r;
-    if ((r = ws__pmd_commit(&c->pmd, &c->alloc, &neg)) < 0)
+    if ((r = ws__pmd_commit(&c->pmd, CONN_ALLOC(c), &neg)) < 0)
         return r;
     ws__conn_decoder_flags(c);
     return 1;

@@ -128,7 +128,7 @@ static int append_rbuf(ws_conn *c, const uint8_t *p, size_t n)
             cap = cap > SIZE_MAX / 2 ? want : cap * 2;
         if (cap > c->cfg->max_message && want <= c->cfg->max_message)
             cap = (size_t)c->cfg->max_message;
-        uint8_t *q = ws__realloc(&c->alloc, c->rbuf, c->rcap, cap);
+        uint8_t *q = ws__realloc(CONN_ALLOC(c), c->rbuf, c->rcap, cap);
         if (!q)
             return WS_ERR_NOMEM;
         c->rbuf = q;
@@ -510,7 +510,7 @@ static void process_kept(ws_conn *c)
 /* Grow the input buffer to cap bytes; 0 when the allocator (or the memory bound) says no. */
 static int input_grow(ws_conn *c, size_t cap)
 {
-    uint8_t *q = ws__realloc(&c->alloc, c->ibuf, c->icap, cap);
+    uint8_t *q = ws__realloc(CONN_ALLOC(c), c->ibuf, c->icap, cap);
     if (!q)
         return 0;
     c->ibuf = q;

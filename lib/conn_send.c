@@ -51,7 +51,7 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
     if (copy && len > SIZE_MAX - hl)
         return WS_ERR_NOMEM;
     ws__conn_out_starting(c);
-    p = ws__outq_reserve(&c->out, &c->alloc, hl + (copy ? len : 0));
+    p = ws__outq_reserve(&c->out, CONN_ALLOC(c), hl + (copy ? len : 0));
     if (!p)
         return WS_ERR_NOMEM;
     r = ws__frame_write_header(p, hl, &h);
@@ -68,7 +68,7 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
     } else {
         ws__outq_commit(&c->out, hl);
         /* Cannot fail: ws_conn_send_fragment made room for every piece first. */
-        if ((r = ws__outq_borrow(&c->out, &c->alloc, data, len, NULL)) < 0)
+        if ((r = ws__outq_borrow(&c->out, CONN_ALLOC(c), data, len, NULL)) < 0)
             return r;
     }
     c->st.frames_out++;
@@ -187,7 +187,7 @@ static int send_frames(ws_conn *c, uint8_t first_op, uint8_t rsv, const uint8_t 
                             (flags & WS_SEND_BORROW) != 0);
         if (r < 0) {
             /* All or nothing: a message cut short would put the next one inside it. */
-            ws__outq_rollback(&c->out, &c->alloc, &mark);
+            ws__outq_rollback(&c->out, CONN_ALLOC(c), &mark);
             c->st.frames_out = frames_out;
             return r;
         }
@@ -249,7 +249,7 @@ int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t 
         /* Room for each borrowed piece and the release record, so that neither can fail
          * once frames are queued. */
         size_t pieces = c->cfg->frag_size && len > c->cfg->frag_size ? len / c->cfg->frag_size + 1 : 1;
-        if ((r = ws__outq_room(&c->out, &c->alloc, pieces + 1)) < 0)
+        if ((r = ws__outq_room(&c->out, CONN_ALLOC(c), pieces + 1)) < 0)
             return ws__conn_budget_error(c, r);
     }
     r = send_payload(c, c->tx_msg_op ? WS_OP_CONTINUATION : (uint8_t)opcode, data, len, fin,
@@ -257,7 +257,7 @@ int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t 
     if (r < 0)
         return ws__conn_budget_error(c, r);
     if ((flags & WS_SEND_BORROW) && data)
-        (void)ws__outq_borrow(&c->out, &c->alloc, NULL, 0, data); /* released once written */
+        (void)ws__outq_borrow(&c->out, CONN_ALLOC(c), NULL, 0, data); /* released once written */
     c->tx_utf8 = u;
     c->tx_msg_op = fin ? 0 : (uint8_t)opcode;
     if (fin)
@@ -408,7 +408,7 @@ int ws_conn_output_discard(ws_conn *c)
     if (!c)
         return WS_ERR_INVALID_ARG;
     /* As if written, without counting it as written: borrowed payloads become released. */
-    (void)ws__outq_ack(&c->out, &c->alloc, ws__outq_pending(&c->out));
+    (void)ws__outq_ack(&c->out, CONN_ALLOC(c), ws__outq_pending(&c->out));
     c->pong_pending = 0;
     c->close_waited = 1; /* nothing more is waited for on the way out */
     if (c->state != WS_STATE_CLOSED)
@@ -420,7 +420,7 @@ int ws_conn_output_ack(ws_conn *c, size_t n)
 {
     if (!c)
         return WS_ERR_INVALID_ARG;
-    int r = ws__outq_ack(&c->out, &c->alloc, n);
+    int r = ws__outq_ack(&c->out, CONN_ALLOC(c), n);
     if (r < 0)
         return r;
     c->st.bytes_out += n;

@@ -29,20 +29,20 @@ static int trimmable(const ws_conn *c)
 
 static void trim(ws_conn *c)
 {
-    ws__outq_trim(&c->out, &c->alloc);
+    ws__outq_trim(&c->out, CONN_ALLOC(c));
     if (!rx_views_clear(c))
         return;
     if (c->aux && !c->pong_pending && c->ctl_len == 0) {
-        ws__free(&c->alloc, c->aux, sizeof *c->aux);
+        ws__free(CONN_ALLOC(c), c->aux, sizeof *c->aux);
         c->aux = NULL;
     }
     if (c->rbuf && !c->rx_msg_op) {
-        ws__free(&c->alloc, c->rbuf, c->rcap);
+        ws__free(CONN_ALLOC(c), c->rbuf, c->rcap);
         c->rbuf = NULL;
         c->rlen = c->rcap = 0;
     }
     if (c->ibuf && c->ipos == c->ilen) {
-        ws__free(&c->alloc, c->ibuf, c->icap);
+        ws__free(CONN_ALLOC(c), c->ibuf, c->icap);
         c->ibuf = NULL;
         c->icap = c->ipos = c->ilen = 0;
     }
