@@ -20,10 +20,10 @@ ws_event *ws__conn_push(ws_conn *c, uint32_t type, uint8_t opcode)
      * with three slots free), a failure adds at most two (ERROR, CLOSE) to what a step made
      * and a tick one more: the queue cannot fill up. Were it ever to, the newest event is replaced, so
      * the CLOSE, always the last, is never lost. */
-    assert(c->ev_count < EVQ);
+    assert(c->act && c->ev_count < EVQ); /* every caller made sure of c->act (ws__conn_act) */
     if (c->ev_count == EVQ)
         c->ev_count--;
-    ws_event *e = &c->ev[(unsigned)(c->ev_head + c->ev_count) & (EVQ - 1)];
+    ws_event *e = &c->act->ev[(unsigned)(c->ev_head + c->ev_count) & (EVQ - 1)];
     c->ev_count++;
     memset(e, 0, sizeof *e);
     e->type = type;
@@ -37,7 +37,7 @@ ws_event *ws__conn_push_data(ws_conn *c, uint32_t type, uint8_t opcode, const ui
     ws_event *e = ws__conn_push(c, type, opcode);
     e->data = data;
     e->len = len;
-    if (data && data >= c->in_lo && data < c->in_hi)
+    if (data && data >= c->act->in_lo && data < c->act->in_hi)
         e->flags = WS_EVF_IN_INPUT;
     return e;
 }
@@ -49,7 +49,8 @@ void ws__conn_decoder_flags(ws_conn *c)
         f |= WS_FRAME_LENIENT_LENGTH;
     if (ws__pmd_active(c->pmd))
         f |= WS_FRAME_ALLOW_RSV1; /* RFC 7692: RSV1 marks a compressed message */
-    ws_frame_decoder_set_flags(&c->dec, f, c->cfg->max_frame);
+    if (c->act) /* (else set when it is made) */
+        ws_frame_decoder_set_flags(&c->act->dec, f, c->cfg->max_frame);
     c->fast_rx = c->role == WS_ROLE_SERVER && !ws__pmd_active(c->pmd) &&
                          !(c->cfg->opts & (OPT_STREAMING | OPT_REFUSE_TEXT | OPT_REFUSE_BINARY))
                      ? FAST_RX_SERVER
@@ -57,6 +58,41 @@ void ws__conn_decoder_flags(ws_conn *c)
     c->fast_tx = c->role == WS_ROLE_SERVER && !ws__pmd_active(c->pmd) && c->cfg->frag_size == 0
                      ? FAST_TX_SERVER
                      : FAST_TX_NONE;
+}
+
+struct conn_act *ws__conn_act(ws_conn *c)
+{
+    if (!c->act) {
+        struct conn_act *a = ws__malloc(CONN_ALLOC(c), sizeof *a);
+        if (!a)
+            return NULL;
+        memset(a, 0, sizeof *a);
+        ws__frame_decoder_init(&a->dec);
+        c->act = a;
+        ws__conn_decoder_flags(c);
+    }
+    return c->act;
+}
+
+int ws__conn_act_idle(const ws_conn *c)
+{
+    const struct conn_act *a = c->act;
+    return a && c->ev_count == 0 && !c->view_live && !c->rx_msg_op && !c->tx_msg_op &&
+           !a->rbuf && c->ipos == c->ilen && !c->eof_pending && c->hs_state == HS_NONE &&
+           c->state != WS_STATE_CONNECTING && ws__frame_decoder_idle(&a->dec) &&
+           !ws__conn_inflate_pending(c) && !a->out.head && !a->out.spare && !a->out.marks &&
+           ws__outq_pending(&a->out) == 0;
+}
+
+void ws__conn_act_free(ws_conn *c)
+{
+    if (c->act) {
+        c->out_done += ws__outq_acked(&c->act->out); /* all of it, when idle */
+        ws__outq_free(&c->act->out, CONN_ALLOC(c));
+        ws__free(CONN_ALLOC(c), c->act->rbuf, c->act->rcap);
+        ws__free(CONN_ALLOC(c), c->act, sizeof *c->act);
+        c->act = NULL;
+    }
 }
 
 struct conn_aux *ws__conn_aux(ws_conn *c)
@@ -251,10 +287,13 @@ int ws_conn_new(ws_conn **out, uint32_t role, uint32_t flags, const ws_config *c
         return WS_ERR_NOMEM;
     }
     ws__config_use(cfg);
-    ws__frame_decoder_init(&c->dec);
     c->role = (uint8_t)role;
     ws__conn_decoder_flags(c);
     if (flags & WS_CONN_OPEN) {
+        if (!ws__conn_act(c)) { /* for the OPEN event */
+            ws_conn_free(c);
+            return WS_ERR_NOMEM;
+        }
         c->state = WS_STATE_OPEN;
         ws__conn_push(c, WS_EV_OPEN, 0);
     } else {
@@ -270,8 +309,7 @@ void ws_conn_free(ws_conn *c)
     if (!c)
         return;
     const ws_allocator *a = CONN_ALLOC(c);
-    ws__outq_free(&c->out, a);
-    ws__free(a, c->rbuf, c->rcap);
+    ws__conn_act_free(c);
     ws__free(a, c->ibuf, c->icap);
     ws__free(a, c->aux, sizeof *c->aux);
     ws_handshake_free(c->hs);

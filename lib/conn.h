@@ -67,30 +67,35 @@ struct conn_stats {
     uint8_t closed_by_peer;
 };
 
+/* What a connection needs while traffic flows: the frame decoder, the output queue, the event
+ * queue and the message being reassembled. Made when the connection first needs it, given
+ * back once it has been quiet with nothing queued or in progress (ws_conn_tick), so an idle
+ * connection is its core state alone (struct ws_conn). */
+struct conn_act {
+    ws_frame_decoder dec;
+    ws_outq out;
+    ws_event ev[EVQ]; /* a small ring: ws_conn's ev_head, ev_count */
+    uint8_t *rbuf;    /* reassembly of fragmented (or chunked) messages */
+    size_t rlen, rcap;
+    uint64_t rx_msg_len, t_msg_start;
+    /* the caller's buffer during ws_conn_feed_inplace, for WS_EVF_IN_INPUT */
+    const uint8_t *in_lo, *in_hi;
+};
+
 struct ws_conn {
     const ws_config *cfg;  /* options, the caller's allocator, the random hook */
     ws_budget *budget;     /* shared memory budget, NULL if none */
-    uint64_t live;         /* bytes allocated through alloc and not freed */
-    ws_frame_decoder dec;
-    ws_outq out;
-
-    /* receive side */
-    uint8_t *rbuf; /* reassembly of fragmented (or chunked) messages */
-    size_t rlen, rcap;
-    uint64_t rx_msg_len;
-
-    /* events waiting to be taken, a small ring */
-    ws_event ev[EVQ];
+    uint64_t live;         /* bytes allocated through CONN_ALLOC and not freed */
+    struct conn_act *act;  /* NULL while idle (conn_act above) */
 
     /* input given to ws_conn_feed (read-only bytes), kept until processed */
     uint8_t *ibuf;
-    /* the caller's buffer during ws_conn_feed_inplace, for WS_EVF_IN_INPUT */
-    const uint8_t *in_lo, *in_hi;
 
     /* time, in the caller's milliseconds. t_phase: while connecting, when the clock started
      * (the handshake timeout counts from it); once closing, when the closing began. */
-    uint64_t now, t_phase, t_last_rx, t_last_ping, t_msg_start, t_out_progress;
+    uint64_t now, t_phase, t_last_rx, t_last_ping, t_out_progress;
     uint64_t ping_seq;      /* the timer ping's payload is this, big-endian */
+    uint64_t out_done;      /* output queued and acknowledged in conn_acts given back */
     struct conn_aux *aux;   /* control-frame scratch, allocated when first needed */
 
     struct conn_stats st;
@@ -174,6 +179,13 @@ void ws__conn_free(void *user, void *p, size_t n);
  * whenever one of those changes. */
 void ws__conn_decoder_flags(ws_conn *c);
 struct conn_aux *ws__conn_aux(ws_conn *c);
+/* The connection's traffic state (struct conn_act), made if it is not there yet; NULL when no
+ * memory is left for it (nothing changed then). Every path that may queue an event or output,
+ * or decode, calls it first. */
+struct conn_act *ws__conn_act(ws_conn *c);
+/* Nothing queued, in progress or shown: conn_act may be given back (ws__conn_act_free). */
+int ws__conn_act_idle(const ws_conn *c);
+void ws__conn_act_free(ws_conn *c);
 /* Fail the connection (RFC 6455 7.1.7): ERROR and CLOSE events, and the close frame with
  * code when send_frame and one can still be sent. */
 void ws__conn_fail(ws_conn *c, int err, uint16_t code, int send_frame);

@@ -85,10 +85,10 @@ int ws__conn_feed_handshake(ws_conn *c, const uint8_t *in, size_t n, size_t *con
         size_t need = 0;
         if (ws_handshake_write_error(c->hs, NULL, 0, &need) == WS_ERR_BUFFER_TOO_SMALL) {
             ws__conn_out_starting(c);
-            uint8_t *o = ws__outq_reserve(&c->out, CONN_ALLOC(c), need);
+            uint8_t *o = ws__outq_reserve(&c->act->out, CONN_ALLOC(c), need);
             int w = o ? ws_handshake_write_error(c->hs, o, need, NULL) : -1;
             if (w > 0)
-                ws__outq_commit(&c->out, (size_t)w);
+                ws__outq_commit(&c->act->out, (size_t)w);
         }
     }
     end_unopened(c, r, ws_strerror(r));
@@ -107,6 +107,9 @@ int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprot
         return WS_ERR_INVALID_ARG;
     if (c->role != WS_ROLE_CLIENT || c->hs_state != HS_IDLE)
         return WS_ERR_STATE;
+    c->mem_refused = 0;
+    if (!ws__conn_act(c)) /* the request goes into its output queue */
+        return ws__conn_budget_error(c, WS_ERR_NOMEM);
     url_len = strlen(url);
     if (!extensions && ws__pmd_client_offer(c->pmd, offer, sizeof offer) > 0)
         extensions = offer;
@@ -117,7 +120,7 @@ int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprot
                                     NULL, 0, &need);
     if (r == WS_ERR_BUFFER_TOO_SMALL) {
         ws__conn_out_starting(c);
-        o = ws__outq_reserve(&c->out, CONN_ALLOC(c), need);
+        o = ws__outq_reserve(&c->act->out, CONN_ALLOC(c), need);
         r = o ? ws_handshake_client_request(c->hs, url, url_len, subprotocols, nsub, extensions,
                                             headers, o, need, NULL)
               : WS_ERR_NOMEM;
@@ -127,7 +130,7 @@ int ws_conn_client_start(ws_conn *c, const char *url, const char *const *subprot
         c->hs = NULL;
         return r;
     }
-    ws__outq_commit(&c->out, (size_t)r);
+    ws__outq_commit(&c->act->out, (size_t)r);
     c->hs_state = HS_READING;
     return WS_OK;
 }
@@ -166,7 +169,7 @@ int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
     if ((r = keep_subprotocol(c, subprotocol, subprotocol ? strlen(subprotocol) : 0)) < 0)
         return r;
     ws__conn_out_starting(c);
-    o = ws__outq_reserve(&c->out, CONN_ALLOC(c), need);
+    o = ws__outq_reserve(&c->act->out, CONN_ALLOC(c), need);
     if (!o) {
         ws__free(CONN_ALLOC(c), c->subprotocol, c->subprotocol_len + 1);
         c->subprotocol = NULL;
@@ -176,7 +179,7 @@ int ws_conn_accept(ws_conn *c, const char *subprotocol, const char *extensions,
     r = ws_handshake_accept(c->hs, subprotocol, extensions, headers, o, need, NULL);
     if (r < 0)
         return r;
-    ws__outq_commit(&c->out, (size_t)r);
+    ws__outq_commit(&c->act->out, (size_t)r);
     became_open(c);
     return WS_OK;
 }
@@ -194,13 +197,13 @@ int ws_conn_reject(ws_conn *c, unsigned status, const char *reason, const char *
     if (r != WS_ERR_BUFFER_TOO_SMALL)
         return r < 0 ? r : WS_ERR_STATE;
     ws__conn_out_starting(c);
-    o = ws__outq_reserve(&c->out, CONN_ALLOC(c), need);
+    o = ws__outq_reserve(&c->act->out, CONN_ALLOC(c), need);
     if (!o)
         return WS_ERR_NOMEM;
     r = ws_handshake_reject(status, reason, headers, body, body_len, o, need, NULL);
     if (r < 0)
         return r;
-    ws__outq_commit(&c->out, (size_t)r);
+    ws__outq_commit(&c->act->out, (size_t)r);
     c->hs_state = HS_NONE;
     end_unopened(c, 0, "handshake refused");
     return WS_OK;

@@ -57,7 +57,7 @@ static void on_control(ws_conn *c, uint8_t op, const uint8_t *p, size_t n)
              * earlier ping's pong still waiting is queued now. Above the high-water mark only
              * the latest is kept (RFC 6455 5.5.3 allows it), so a ping flood from a peer that
              * does not read cannot grow the queue. */
-            if (c->pong_pending && (uint64_t)ws__outq_pending(&c->out) + WS_FRAME_MAX_HEADER +
+            if (c->pong_pending && (uint64_t)ws__outq_pending(&c->act->out) + WS_FRAME_MAX_HEADER +
                                            c->pong_len <= c->cfg->high_water)
                 (void)ws__conn_flush_pong(c); /* on failure the older pong is dropped, as before */
             if (!ws__conn_aux(c)) {
@@ -106,12 +106,12 @@ static int start_data_frame(ws_conn *c, const ws_frame_header *h)
             (h->opcode == WS_OP_BINARY && (c->cfg->opts & OPT_REFUSE_BINARY)))
             return WS_ERR_DATA_TYPE;
         c->rx_msg_op = h->opcode;
-        c->t_msg_start = c->now;
-        c->rx_msg_len = 0;
-        c->rlen = 0;
+        c->act->t_msg_start = c->now;
+        c->act->rx_msg_len = 0;
+        c->act->rlen = 0;
         c->rx_utf8 = WS_UTF8_ACCEPT;
     }
-    if (h->payload_len > c->cfg->max_message - c->rx_msg_len)
+    if (h->payload_len > c->cfg->max_message - c->act->rx_msg_len)
         return WS_ERR_MESSAGE_TOO_BIG;
     if (h->opcode != WS_OP_CONTINUATION && (h->rsv & WS_RSV1))
         return ws__pmd_rx_begin(c->pmd); /* the decoder allows RSV1 only when negotiated */
@@ -122,20 +122,20 @@ static int append_rbuf(ws_conn *c, const uint8_t *p, size_t n)
 {
     if (n == 0)
         return WS_OK; /* rbuf may still be NULL: no pointer arithmetic on it */
-    if (n > c->rcap - c->rlen) {
-        size_t want = c->rlen + n, cap = c->rcap ? c->rcap : 1024;
+    if (n > c->act->rcap - c->act->rlen) {
+        size_t want = c->act->rlen + n, cap = c->act->rcap ? c->act->rcap : 1024;
         while (cap < want)
             cap = cap > SIZE_MAX / 2 ? want : cap * 2;
         if (cap > c->cfg->max_message && want <= c->cfg->max_message)
             cap = (size_t)c->cfg->max_message;
-        uint8_t *q = ws__realloc(CONN_ALLOC(c), c->rbuf, c->rcap, cap);
+        uint8_t *q = ws__realloc(CONN_ALLOC(c), c->act->rbuf, c->act->rcap, cap);
         if (!q)
             return WS_ERR_NOMEM;
-        c->rbuf = q;
-        c->rcap = cap;
+        c->act->rbuf = q;
+        c->act->rcap = cap;
     }
-    memcpy(c->rbuf + c->rlen, p, n);
-    c->rlen += n;
+    memcpy(c->act->rbuf + c->act->rlen, p, n);
+    c->act->rlen += n;
     return WS_OK;
 }
 
@@ -149,16 +149,16 @@ static void end_compressed(ws_conn *c)
 /* Streaming: how much one step may inflate: one byte past what the message limit leaves. */
 static size_t inflate_room(const ws_conn *c)
 {
-    uint64_t left = c->cfg->max_message - c->rx_msg_len;
+    uint64_t left = c->cfg->max_message - c->act->rx_msg_len;
     return left >= SIZE_MAX ? SIZE_MAX : (size_t)left + 1;
 }
 
 /* Streaming: one chunk of a decompressed message (end: its last). */
 static int inflated_chunk(ws_conn *c, const uint8_t *p, size_t n, int end)
 {
-    if (n > c->cfg->max_message - c->rx_msg_len)
+    if (n > c->cfg->max_message - c->act->rx_msg_len)
         return WS_ERR_MESSAGE_TOO_BIG;
-    c->rx_msg_len += n;
+    c->act->rx_msg_len += n;
     if (c->rx_msg_op == WS_OP_TEXT &&
         (ws_utf8_validate(&c->rx_utf8, p, n) != n || (end && !ws_utf8_complete(c->rx_utf8))))
         return WS_ERR_INVALID_UTF8;
@@ -197,18 +197,18 @@ void ws__conn_inflate_continue(ws_conn *c)
  * WS_OPT_INFLATE_STEP bytes per call; p NULL continues what an earlier step left. */
 static int inflate_append(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
 {
-    size_t old = c->rlen;
-    int r = ws__pmd_rx_append(c->pmd, p, n, msg_end, &c->rbuf, &c->rlen, &c->rcap,
+    size_t old = c->act->rlen;
+    int r = ws__pmd_rx_append(c->pmd, p, n, msg_end, &c->act->rbuf, &c->act->rlen, &c->act->rcap,
                               c->cfg->max_message, c->cfg->inflate_step);
     if (r < 0)
         return r;
-    c->rx_msg_len = c->rlen;
+    c->act->rx_msg_len = c->act->rlen;
     if (c->rx_msg_op == WS_OP_TEXT &&
-        (ws_utf8_validate(&c->rx_utf8, c->rbuf + old, c->rlen - old) != c->rlen - old ||
+        (ws_utf8_validate(&c->rx_utf8, c->act->rbuf + old, c->act->rlen - old) != c->act->rlen - old ||
          (r == 0 && msg_end && !ws_utf8_complete(c->rx_utf8))))
         return WS_ERR_INVALID_UTF8;
     if (r == 0 && msg_end) {
-        ws__conn_push_data(c, WS_EV_MESSAGE, c->rx_msg_op, c->rbuf, c->rlen);
+        ws__conn_push_data(c, WS_EV_MESSAGE, c->rx_msg_op, c->act->rbuf, c->act->rlen);
         end_compressed(c);
     }
     return WS_OK;
@@ -245,7 +245,7 @@ static int on_data(ws_conn *c, const ws_frame_event *fe)
         if (msg_end && !ws_utf8_complete(c->rx_utf8))
             return WS_ERR_INVALID_UTF8;
     }
-    c->rx_msg_len += fe->len;
+    c->act->rx_msg_len += fe->len;
 
     if (c->cfg->opts & OPT_STREAMING) {
         /* Streaming hands out FRAGMENT events only, whole messages included, so the event
@@ -261,7 +261,7 @@ static int on_data(ws_conn *c, const ws_frame_event *fe)
         if (r < 0)
             return r;
         if (msg_end)
-            ws__conn_push_data(c, WS_EV_MESSAGE, c->rx_msg_op, c->rbuf, c->rlen);
+            ws__conn_push_data(c, WS_EV_MESSAGE, c->rx_msg_op, c->act->rbuf, c->act->rlen);
     }
     if (msg_end) {
         c->st.messages_in++;
@@ -316,10 +316,10 @@ static size_t whole_frame(ws_conn *c, uint8_t *in, size_t n)
     ws_frame_header h;
     int hl;
 
-    if (!ws__frame_decoder_idle(&c->dec))
+    if (!ws__frame_decoder_idle(&c->act->dec))
         return 0;
-    hl = ws__frame_parse_header(in, n, ws__frame_decoder_flags(&c->dec),
-                                ws__frame_decoder_max(&c->dec), &h);
+    hl = ws__frame_parse_header(in, n, ws__frame_decoder_flags(&c->act->dec),
+                                ws__frame_decoder_max(&c->act->dec), &h);
     if (hl <= 0 || h.payload_len > n - (size_t)hl)
         return 0;
     fe.header = &h;
@@ -343,6 +343,12 @@ static size_t whole_frame(ws_conn *c, uint8_t *in, size_t n)
  * straight line, with the same checks as the general path (which takes every other case: it
  * returns 0 for anything else). Returns the bytes used.
  */
+/* The longest message fast_message takes: the lower of the frame and message limits. */
+static inline uint64_t fast_max(const ws_conn *c)
+{
+    return c->cfg->max_frame < c->cfg->max_message ? c->cfg->max_frame : c->cfg->max_message;
+}
+
 /* fast_message's rarer half: a payload over 64 bytes is unmasked here (short ones already
  * were), and a text payload that is not all ASCII is validated. Returns 0 if the connection
  * failed (invalid UTF-8), else 1. Out of line, so that the common case needs few registers. */
@@ -362,14 +368,16 @@ static __attribute__((noinline)) int long_or_text(ws_conn *c, unsigned b0, uint8
     return 1;
 }
 
-static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, uint8_t *in,
+/* (ring: c->act->ev; maxlen: the lower of the frame and message limits -- passed in, as the
+ * unmasking stores could change them for all the compiler knows) */
+static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, ws_event *ring,
+                                                                  uint64_t maxlen, uint8_t *in,
                                                                   size_t n, uint8_t evflags)
 {
     unsigned b0 = in[0], b1 = in[1];
     size_t len = b1 & 0x7Fu, hl = 6;
 
-    if ((b0 != (0x80u | WS_OP_TEXT) && b0 != (0x80u | WS_OP_BINARY)) || !(b1 & 0x80u) ||
-        c->fast_rx != FAST_RX_SERVER)
+    if ((b0 != (0x80u | WS_OP_TEXT) && b0 != (0x80u | WS_OP_BINARY)) || !(b1 & 0x80u))
         return 0;
     if (len == 126) {
         if (n < 8)
@@ -381,13 +389,13 @@ static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, uin
     } else if (len > 126) {
         return 0;
     }
-    if (n - hl < len || len > c->cfg->max_frame || len > c->cfg->max_message)
+    if (n - hl < len || len > maxlen)
         return 0;
     uint8_t *p = in + hl;
     if ((len > 64 || (!ws__unmask_short_ascii(p, len, in + hl - 4) && b0 == (0x80u | WS_OP_TEXT))) &&
         !long_or_text(c, b0, p, len, in + hl - 4))
         return hl + len; /* failed: invalid UTF-8 */
-    ws_event *e = &c->ev[(c->ev_head + c->ev_count) & (EVQ - 1)];
+    ws_event *e = &ring[(c->ev_head + c->ev_count) & (EVQ - 1)];
     e->type = WS_EV_MESSAGE;
     e->error = 0;
     e->close_code = 0;
@@ -409,9 +417,11 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 {
     size_t pos = 0;
 
-    if (n >= 6 && c->ev_count == 0 && ws__frame_decoder_idle(&c->dec) &&
+    if (n >= 6 && c->ev_count == 0 && ws__frame_decoder_idle(&c->act->dec) &&
         !c->rx_msg_op) {
-        size_t used = fast_message(c, in, n, 0); /* from the kept input */
+        size_t used = c->fast_rx == FAST_RX_SERVER
+                          ? fast_message(c, c->act->ev, fast_max(c), in, n, 0) /* kept input */
+                          : 0;
         if (used) {
             *consumed = used;
             return WS_OK;
@@ -438,7 +448,7 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
             pos += used;
             continue;
         }
-        int r = ws__frame_decoder_step(&c->dec, in + pos, avail, &used, &fe);
+        int r = ws__frame_decoder_step(&c->act->dec, in + pos, avail, &used, &fe);
         pos += used;
         if (r < 0) {
             ws__conn_fail(c, r, ws__conn_code_for_error(r), 1);
@@ -560,6 +570,8 @@ int ws_conn_feed(ws_conn *c, const void *in, size_t n, size_t *taken)
     if (c->hs_state == HS_IDLE)
         return WS_ERR_STATE; /* a client that has not sent its request yet */
     c->mem_refused = 0;
+    if (!ws__conn_act(c))
+        return ws__conn_budget_error(c, WS_ERR_NOMEM); /* nothing taken */
     while (*taken < n) {
         k = input_room(c, n - *taken);
         if (k == 0) /* full while events wait (drain them), or no memory for a buffer */
@@ -590,10 +602,15 @@ static __attribute__((noinline)) int feed_inplace_slow(ws_conn *c, uint8_t *in, 
     c->view_live = 0;
     if (pending(c) || c->ipos < c->ilen)
         return WS_ERR_EVENTS_PENDING; /* (or decompressed data, or kept input, first) */
-    c->in_lo = in;
-    c->in_hi = n ? in + n : in; /* in may be NULL when n is 0: no arithmetic on it */
+    if (c->state == WS_STATE_CLOSED || c->close_received || c->eof || n == 0 || c->hs_state == HS_IDLE)
+        return feed_core(c, in, n, consumed); /* (discarded, nothing, or refused) */
+    c->mem_refused = 0;
+    if (!ws__conn_act(c))
+        return ws__conn_budget_error(c, WS_ERR_NOMEM); /* nothing consumed */
+    c->act->in_lo = in;
+    c->act->in_hi = in + n;
     r = feed_core(c, in, n, consumed);
-    c->in_lo = c->in_hi = NULL;
+    c->act->in_lo = c->act->in_hi = NULL;
     return r;
 }
 
@@ -603,13 +620,15 @@ int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
      * small message in (fast_message says; it takes nothing else). */
     if (c && consumed && in && n >= 6 && c->fast_rx == FAST_RX_SERVER &&
         c->state == WS_STATE_OPEN && !c->ev_count && !c->rx_msg_op && c->ipos == c->ilen &&
-        ws__frame_decoder_idle(&c->dec)) {
-        size_t used = fast_message(c, in, n, WS_EVF_IN_INPUT);
+        c->act && ws__frame_decoder_idle(&c->act->dec)) {
+        ws_event *ring = c->act->ev;
+        uint64_t maxlen = fast_max(c);
+        size_t used = fast_message(c, ring, maxlen, in, n, WS_EVF_IN_INPUT);
         if (used) {
             /* A batch: more whole messages while the queue keeps room for one more and the
              * three events a failure and a tick may add behind it (ws__conn_push). */
             while (c->ev_count <= EVQ - 4 && n - used >= 6 && !c->failed) {
-                size_t more = fast_message(c, in + used, n - used, WS_EVF_IN_INPUT);
+                size_t more = fast_message(c, ring, maxlen, in + used, n - used, WS_EVF_IN_INPUT);
                 if (!more)
                     break;
                 used += more;
@@ -628,6 +647,9 @@ int ws_conn_feed_eof(ws_conn *c)
 {
     if (!c)
         return WS_ERR_INVALID_ARG;
+    c->mem_refused = 0;
+    if (c->state != WS_STATE_CLOSED && !ws__conn_act(c))
+        return ws__conn_budget_error(c, WS_ERR_NOMEM); /* no room for the events: try again */
     if (c->ipos < c->ilen && c->state != WS_STATE_CLOSED) {
         c->eof_pending = 1; /* after what was fed before it */
         process_kept(c);
@@ -647,7 +669,7 @@ static int take_more(ws_conn *c, ws_event *ev, size_t ev_size)
             return 0; /* a decompression step may reuse what the batch's views point into */
         /* A close frame next ends the batch before it is processed (answered): the caller
          * handles the messages before it first, and may still reply to them. */
-        if (c->ipos < c->ilen && ws__frame_decoder_idle(&c->dec) &&
+        if (c->ipos < c->ilen && ws__frame_decoder_idle(&c->act->dec) &&
             (c->ibuf[c->ipos] & 0x0Fu) == WS_OP_CLOSE)
             return 0;
         if (c->ipos < c->ilen || c->eof_pending)
@@ -655,7 +677,7 @@ static int take_more(ws_conn *c, ws_event *ev, size_t ev_size)
         if (c->ev_count == 0)
             return 0;
     }
-    const ws_event *e = &c->ev[c->ev_head];
+    const ws_event *e = &c->act->ev[c->ev_head];
     ws__struct_copy(ev, ev_size, e, sizeof *e);
     c->ev_head = (uint8_t)((c->ev_head + 1) & (EVQ - 1));
     c->ev_count--;
@@ -676,7 +698,7 @@ static __attribute__((noinline)) int next_event_slow(ws_conn *c, ws_event *ev, s
         if (c->ev_count == 0)
             return 0;
     }
-    const ws_event *e = &c->ev[c->ev_head];
+    const ws_event *e = &c->act->ev[c->ev_head];
     ws__struct_copy(ev, ev_size, e, sizeof *e);
     c->view_live = e->len != 0;
     c->ev_head = (uint8_t)((c->ev_head + 1) & (EVQ - 1));
@@ -718,7 +740,7 @@ int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size)
         size_t k = c->ev_count < max ? c->ev_count : max;
         unsigned head = c->ev_head;
         for (; n < k; n++) {
-            const ws_event *e = &c->ev[head];
+            const ws_event *e = &c->act->ev[head];
             if (e->len && !(e->flags & WS_EVF_IN_INPUT))
                 break;
             evs[n] = *e;
@@ -740,7 +762,7 @@ int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size)
      * nothing kept or left to inflate. */
     if (c && ev && ev_size == sizeof *ev) {
         if (c->ev_count) {
-            const ws_event *e = &c->ev[c->ev_head];
+            const ws_event *e = &c->act->ev[c->ev_head];
             *ev = *e;
             c->view_live = e->len != 0;
             c->ev_head = (uint8_t)((c->ev_head + 1) & (EVQ - 1));

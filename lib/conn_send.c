@@ -24,7 +24,7 @@ static int next_mask_key(ws_conn *c, uint8_t key[4])
 /* The send timeout counts from when the queue last moved, or stopped being empty. */
 void ws__conn_out_starting(ws_conn *c)
 {
-    if (ws__outq_pending(&c->out) == 0)
+    if (ws__outq_pending(&c->act->out) == 0)
         c->t_out_progress = c->now;
 }
 
@@ -51,7 +51,7 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
     if (copy && len > SIZE_MAX - hl)
         return WS_ERR_NOMEM;
     ws__conn_out_starting(c);
-    p = ws__outq_reserve(&c->out, CONN_ALLOC(c), hl + (copy ? len : 0));
+    p = ws__outq_reserve(&c->act->out, CONN_ALLOC(c), hl + (copy ? len : 0));
     if (!p)
         return WS_ERR_NOMEM;
     r = ws__frame_write_header(p, hl, &h);
@@ -64,11 +64,11 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
             ws_mask_copy(p + hl, data, len, h.mask, 0);
         else if (len && data)
             memcpy(p + hl, data, len);
-        ws__outq_commit(&c->out, hl + len);
+        ws__outq_commit(&c->act->out, hl + len);
     } else {
-        ws__outq_commit(&c->out, hl);
+        ws__outq_commit(&c->act->out, hl);
         /* Cannot fail: ws_conn_send_fragment made room for every piece first. */
-        if ((r = ws__outq_borrow(&c->out, CONN_ALLOC(c), data, len, NULL)) < 0)
+        if ((r = ws__outq_borrow(&c->act->out, CONN_ALLOC(c), data, len, NULL)) < 0)
             return r;
     }
     c->st.frames_out++;
@@ -89,8 +89,8 @@ static int flush_pong_if(ws_conn *c, int force)
     if (!c->pong_pending)
         return WS_OK;
     /* An empty queue always takes it: the bound is then max(mark, one pong). */
-    if (!force && ws__outq_pending(&c->out) > 0 &&
-        (uint64_t)ws__outq_pending(&c->out) + WS_FRAME_MAX_HEADER + c->pong_len > c->cfg->high_water)
+    if (!force && ws__outq_pending(&c->act->out) > 0 &&
+        (uint64_t)ws__outq_pending(&c->act->out) + WS_FRAME_MAX_HEADER + c->pong_len > c->cfg->high_water)
         return WS_OK;
     int r = ws__conn_queue_frame(c, WS_OP_PONG, 1, c->aux->pong_buf, c->pong_len, 0);
     if (r == WS_OK)
@@ -134,7 +134,7 @@ int ws__conn_queue_close(ws_conn *c, uint16_t code, const uint8_t *reason, size_
 /* Backpressure: would `bytes` more exceed the high-water mark? Applies the policy. */
 static int over_high_water(ws_conn *c, uint64_t bytes)
 {
-    uint64_t pending = ws__outq_pending(&c->out);
+    uint64_t pending = ws__outq_pending(&c->act->out);
     /* An empty queue takes one message of any size: "wait for the queue to drain" must be
      * an answer that can come true (the bound is max(mark, one message)). */
     if (pending == 0 || (bytes <= c->cfg->high_water && pending <= c->cfg->high_water - bytes))
@@ -147,12 +147,18 @@ static int over_high_water(ws_conn *c, uint64_t bytes)
     return 1;
 }
 
-static int can_send(const ws_conn *c)
+/* May a frame be sent now? Also makes the traffic state the output queue lives in. */
+static int can_send(ws_conn *c)
 {
     if (c->state == WS_STATE_CONNECTING)
         return WS_ERR_STATE;
     if (c->state != WS_STATE_OPEN || c->close_sent)
         return WS_ERR_CLOSED;
+    if (!c->act) {
+        c->mem_refused = 0;
+        if (!ws__conn_act(c))
+            return ws__conn_budget_error(c, WS_ERR_NOMEM);
+    }
     return WS_OK;
 }
 
@@ -179,7 +185,7 @@ static int send_frames(ws_conn *c, uint8_t first_op, uint8_t rsv, const uint8_t 
 
     if ((r = ws__conn_flush_pong(c)) < 0)
         return r;
-    ws__outq_mark(&c->out, &mark);
+    ws__outq_mark(&c->act->out, &mark);
     frames_out = c->st.frames_out;
     do {
         size_t k = len < frag ? len : frag;
@@ -187,7 +193,7 @@ static int send_frames(ws_conn *c, uint8_t first_op, uint8_t rsv, const uint8_t 
                             (flags & WS_SEND_BORROW) != 0);
         if (r < 0) {
             /* All or nothing: a message cut short would put the next one inside it. */
-            ws__outq_rollback(&c->out, CONN_ALLOC(c), &mark);
+            ws__outq_rollback(&c->act->out, CONN_ALLOC(c), &mark);
             c->st.frames_out = frames_out;
             return r;
         }
@@ -249,7 +255,7 @@ int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t 
         /* Room for each borrowed piece and the release record, so that neither can fail
          * once frames are queued. */
         size_t pieces = c->cfg->frag_size && len > c->cfg->frag_size ? len / c->cfg->frag_size + 1 : 1;
-        if ((r = ws__outq_room(&c->out, CONN_ALLOC(c), pieces + 1)) < 0)
+        if ((r = ws__outq_room(&c->act->out, CONN_ALLOC(c), pieces + 1)) < 0)
             return ws__conn_budget_error(c, r);
     }
     r = send_payload(c, c->tx_msg_op ? WS_OP_CONTINUATION : (uint8_t)opcode, data, len, fin,
@@ -257,7 +263,7 @@ int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t 
     if (r < 0)
         return ws__conn_budget_error(c, r);
     if ((flags & WS_SEND_BORROW) && data)
-        (void)ws__outq_borrow(&c->out, CONN_ALLOC(c), NULL, 0, data); /* released once written */
+        (void)ws__outq_borrow(&c->act->out, CONN_ALLOC(c), NULL, 0, data); /* released once written */
     c->tx_utf8 = u;
     c->tx_msg_op = fin ? 0 : (uint8_t)opcode;
     if (fin)
@@ -281,7 +287,9 @@ static __attribute__((noinline)) int text_valid(const void *data, size_t len)
 static inline __attribute__((always_inline)) int fast_send(ws_conn *c, uint32_t opcode,
                                                            const void *data, size_t len)
 {
-    ws_outq *q = &c->out;
+    if (!c->act)
+        return 0; /* (the general path makes it) */
+    ws_outq *q = &c->act->out;
     size_t hl = len < 126 ? 2 : 4, pending = ws__outq_pending(q);
 
     if (c->fast_tx != FAST_TX_SERVER || c->state != WS_STATE_OPEN || c->close_sent ||
@@ -375,6 +383,9 @@ int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_l
         return WS_ERR_INVALID_ARG;
     if (check_text((const uint8_t *)reason, reason_len, &u, 1) < 0)
         return WS_ERR_INVALID_UTF8;
+    c->mem_refused = 0;
+    if (!ws__conn_act(c))
+        return ws__conn_budget_error(c, WS_ERR_NOMEM);
     if ((r = ws__conn_queue_close(c, code, (const uint8_t *)reason, reason_len)) < 0)
         return r;
     c->state = WS_STATE_CLOSING;
@@ -387,12 +398,14 @@ int ws_conn_output(const ws_conn *c, ws_iovec *iov, int iovcnt)
 {
     if (!c || (!iov && iovcnt > 0) || iovcnt < 0)
         return WS_ERR_INVALID_ARG;
-    return iovcnt ? ws__outq_iov(&c->out, iov, iovcnt) : 0;
+    return iovcnt && c->act ? ws__outq_iov(&c->act->out, iov, iovcnt) : 0;
 }
 
 int ws_conn_output_take(ws_conn *c, size_t n)
 {
-    return c ? ws__outq_take(&c->out, n) : WS_ERR_INVALID_ARG;
+    if (!c || (!c->act && n))
+        return WS_ERR_INVALID_ARG; /* (more than is there: nothing is) */
+    return c->act ? ws__outq_take(&c->act->out, n) : WS_OK;
 }
 
 int ws_conn_next_released(ws_conn *c, const void **data)
@@ -400,15 +413,18 @@ int ws_conn_next_released(ws_conn *c, const void **data)
     if (!c || !data)
         return WS_ERR_INVALID_ARG;
     *data = NULL;
-    return ws__outq_released(&c->out, data);
+    return c->act ? ws__outq_released(&c->act->out, data) : 0;
 }
 
 int ws_conn_output_discard(ws_conn *c)
 {
     if (!c)
         return WS_ERR_INVALID_ARG;
+    if (!c->act && c->state != WS_STATE_CLOSED && !ws__conn_act(c))
+        return WS_ERR_NOMEM; /* no room for the events saying so: nothing changed */
     /* As if written, without counting it as written: borrowed payloads become released. */
-    (void)ws__outq_ack(&c->out, CONN_ALLOC(c), ws__outq_pending(&c->out));
+    if (c->act)
+        (void)ws__outq_ack(&c->act->out, CONN_ALLOC(c), ws__outq_pending(&c->act->out));
     c->pong_pending = 0;
     c->close_waited = 1; /* nothing more is waited for on the way out */
     if (c->state != WS_STATE_CLOSED)
@@ -420,7 +436,9 @@ int ws_conn_output_ack(ws_conn *c, size_t n)
 {
     if (!c)
         return WS_ERR_INVALID_ARG;
-    int r = ws__outq_ack(&c->out, CONN_ALLOC(c), n);
+    if (!c->act)
+        return n ? WS_ERR_INVALID_ARG : WS_OK; /* (more than is there: nothing is) */
+    int r = ws__outq_ack(&c->act->out, CONN_ALLOC(c), n);
     if (r < 0)
         return r;
     c->st.bytes_out += n;
@@ -436,18 +454,18 @@ size_t ws_conn_buffered_amount(const ws_conn *c)
 {
     if (!c)
         return 0;
-    return ws__outq_pending(&c->out) +
+    return (c->act ? ws__outq_pending(&c->act->out) : 0) +
            (c->pong_pending ? ws_frame_header_size(c->pong_len, c->role) + c->pong_len : 0);
 }
 
 uint64_t ws_conn_output_queued(const ws_conn *c)
 {
-    return c ? ws__outq_queued(&c->out) : 0;
+    return c ? c->out_done + (c->act ? ws__outq_queued(&c->act->out) : 0) : 0;
 }
 
 uint64_t ws_conn_output_acked(const ws_conn *c)
 {
-    return c ? ws__outq_acked(&c->out) : 0;
+    return c ? c->out_done + (c->act ? ws__outq_acked(&c->act->out) : 0) : 0;
 }
 
 int ws_conn_wants_shutdown(const ws_conn *c)
@@ -457,7 +475,7 @@ int ws_conn_wants_shutdown(const ws_conn *c)
     /* After the close timeout, even output a stalled peer never reads is given up on. */
     if (c->eof || c->close_waited)
         return 1;
-    if (ws__outq_pending(&c->out) > 0)
+    if (c->act && ws__outq_pending(&c->act->out) > 0)
         return 0;
     return c->role == WS_ROLE_SERVER || c->failed;
 }

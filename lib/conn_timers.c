@@ -23,29 +23,33 @@ static int trimmable(const ws_conn *c)
 {
     int rx = rx_views_clear(c);
     return (c->aux && !c->pong_pending && c->ctl_len == 0 && rx) ||
-           (c->rbuf && !c->rx_msg_op && rx) || (c->ibuf && c->ipos == c->ilen && rx) ||
-           ws__outq_trimmable(&c->out);
+           (c->act && c->act->rbuf && !c->rx_msg_op && rx) ||
+           (c->ibuf && c->ipos == c->ilen && rx) || (c->act && ws__outq_trimmable(&c->act->out)) ||
+           ws__conn_act_idle(c);
 }
 
 static void trim(ws_conn *c)
 {
-    ws__outq_trim(&c->out, CONN_ALLOC(c));
+    if (c->act)
+        ws__outq_trim(&c->act->out, CONN_ALLOC(c));
     if (!rx_views_clear(c))
         return;
     if (c->aux && !c->pong_pending && c->ctl_len == 0) {
         ws__free(CONN_ALLOC(c), c->aux, sizeof *c->aux);
         c->aux = NULL;
     }
-    if (c->rbuf && !c->rx_msg_op) {
-        ws__free(CONN_ALLOC(c), c->rbuf, c->rcap);
-        c->rbuf = NULL;
-        c->rlen = c->rcap = 0;
+    if (c->act && c->act->rbuf && !c->rx_msg_op) {
+        ws__free(CONN_ALLOC(c), c->act->rbuf, c->act->rcap);
+        c->act->rbuf = NULL;
+        c->act->rlen = c->act->rcap = 0;
     }
     if (c->ibuf && c->ipos == c->ilen) {
         ws__free(CONN_ALLOC(c), c->ibuf, c->icap);
         c->ibuf = NULL;
         c->icap = c->ipos = c->ilen = 0;
     }
+    if (ws__conn_act_idle(c))
+        ws__conn_act_free(c); /* an idle connection is its core state alone */
 }
 
 static void send_timer_ping(ws_conn *c)
@@ -91,11 +95,12 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
     if (c->state == WS_STATE_CLOSING && c->cfg->t_close)
         WS_MIN_DEADLINE_(c->t_phase + c->cfg->t_close);
     if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->cfg->t_message)
-        WS_MIN_DEADLINE_(c->t_msg_start + c->cfg->t_message);
-    if (c->cfg->t_send && !c->close_waited && !c->eof && ws__outq_pending(&c->out) > 0)
+        WS_MIN_DEADLINE_(c->act->t_msg_start + c->cfg->t_message);
+    if (c->cfg->t_send && !c->close_waited && !c->eof && c->act && ws__outq_pending(&c->act->out) > 0)
         WS_MIN_DEADLINE_(c->t_out_progress + c->cfg->t_send);
     if (c->state == WS_STATE_CLOSED && !c->eof && !c->close_waited && c->cfg->t_close &&
-        (ws__outq_pending(&c->out) > 0 || (c->role == WS_ROLE_CLIENT && !c->failed)))
+        ((c->act && ws__outq_pending(&c->act->out) > 0) ||
+         (c->role == WS_ROLE_CLIENT && !c->failed)))
         WS_MIN_DEADLINE_(c->t_phase + c->cfg->t_close);
 #undef WS_MIN_DEADLINE_
     return d;
@@ -121,6 +126,13 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
      * so sending allocates nothing per message). */
     if (now_ms - quiet_since(c) >= QUIET_MS)
         trim(c);
+    /* A timer due may queue events or output: they need the traffic state. Without memory
+     * for it nothing more is done now; the timers stay due for the next tick. */
+    if (!c->act && c->state != WS_STATE_CLOSED && ws_conn_next_deadline(c) <= now_ms) {
+        c->mem_refused = 0;
+        if (!ws__conn_act(c))
+            return ws__conn_budget_error(c, WS_ERR_NOMEM);
+    }
 
     /* Work an inflate step left for later (after the loop served the others). */
     if (!c->failed && !c->ev_count && ws__conn_inflate_pending(c))
@@ -128,9 +140,9 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
     /* Work in progress bounded in time: a message started must complete, queued output must
      * move (the peer reads). */
     if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->cfg->t_message &&
-        now_ms >= c->t_msg_start + c->cfg->t_message)
+        now_ms >= c->act->t_msg_start + c->cfg->t_message)
         ws__conn_fail(c, WS_ERR_MESSAGE_TIMEOUT, WS_CLOSE_POLICY_VIOLATION, 1);
-    if (c->cfg->t_send && !c->close_waited && ws__outq_pending(&c->out) > 0 &&
+    if (c->cfg->t_send && !c->close_waited && c->act && ws__outq_pending(&c->act->out) > 0 &&
         now_ms >= c->t_out_progress + c->cfg->t_send) {
         ws__conn_fail(c, WS_ERR_SEND_TIMEOUT, WS_CLOSE_ABNORMAL, 0);
         c->close_waited = 1; /* the peer does not read: its output is given up */

@@ -858,6 +858,129 @@ static void test_auto_pong_high_water_boundary(void **state)
     }
 }
 
+/* The traffic state (decoder, output and event queues) is made when traffic starts and given
+ * back once the connection has been quiet for a second with nothing queued or going on: an
+ * idle connection holds no memory beyond its core state. Traffic resumes as before, the
+ * output totals run on, and when the memory for it is refused, nothing is lost: the call
+ * says so (WS_ERR_NOMEM, or WS_ERR_BUDGET under a limit) and works once memory is there. */
+static void test_idle_connection_holds_core_only(void **state)
+{
+    (void)state;
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    ws_conn *c = open_server(&a); /* OPEN taken at 1000 */
+    ev_log l = {0};
+    bytes in = {0}, out = {0};
+    size_t used = 0, taken = 0;
+
+    assert_true(ws_conn_memory(c) > 0);
+    assert_int_equal(ws_conn_tick(c, 2500), WS_OK);
+    assert_int_equal(ws_conn_memory(c), 0);
+    assert_int_equal(ws_conn_next_deadline(c), WS_DEADLINE_NONE); /* nothing to wake up for */
+
+    /* A message and its echo; then quiet again: all given back, the totals kept. */
+    peer_frame(&in, WS_ROLE_SERVER, WS_OP_TEXT, 1, "hi", 2);
+    assert_int_equal(feed_const(c, &l, in.p, in.n, 0), WS_OK);
+    assert_int_equal(l.n, 1);
+    assert_string_equal((const char *)l.v[0].data, "hi");
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "hi", 2, 0), WS_OK);
+    take_output(c, &out, 0);
+    assert_int_equal(out.n, 4);
+    assert_int_equal(ws_conn_tick(c, 4000), WS_OK);
+    assert_int_equal(ws_conn_memory(c), 0);
+    assert_int_equal(ws_conn_output_queued(c), 4);
+    assert_int_equal(ws_conn_output_acked(c), 4);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, "abc", 3, 0), WS_OK);
+    assert_int_equal(ws_conn_output_queued(c), 9);
+    assert_int_equal(ws_conn_output_acked(c), 4);
+    take_output(c, &out, 0);
+    assert_int_equal(ws_conn_output_acked(c), 9);
+    ws_conn_stats st;
+    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+    assert_int_equal(st.bytes_out, 9);
+    assert_int_equal(st.messages_in, 1);
+    assert_int_equal(ws_conn_tick(c, 5500), WS_OK);
+    assert_int_equal(ws_conn_memory(c), 0);
+
+    /* No memory for it: nothing taken, sent or changed -- then it works. */
+    fa.fail_at = fa.calls;
+    fa.sticky = 1;
+    assert_int_equal(ws_conn_feed(c, in.p, in.n, &taken), WS_ERR_NOMEM);
+    assert_int_equal(taken, 0);
+    bytes copy = {0};
+    bytes_append(&copy, in.p, in.n);
+    assert_int_equal(ws_conn_feed_inplace(c, copy.p, copy.n, &used), WS_ERR_NOMEM);
+    assert_int_equal(used, 0);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_ERR_NOMEM);
+    assert_int_equal(ws_conn_ping(c, "p", 1), WS_ERR_NOMEM);
+    assert_int_equal(ws_conn_close(c, WS_CLOSE_NORMAL, NULL, 0), WS_ERR_NOMEM);
+    assert_int_equal(ws_conn_feed_eof(c), WS_ERR_NOMEM);
+    assert_int_equal(ws_conn_output_ack(c, 1), WS_ERR_INVALID_ARG); /* nothing is queued */
+    assert_int_equal(ws_conn_output_take(c, 1), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_output_ack(c, 0), WS_OK);
+    assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
+    assert_int_equal(ws_conn_memory(c), 0);
+    fa.fail_at = -1;
+    l.n = 0;
+    assert_int_equal(ws_conn_feed_inplace(c, copy.p, copy.n, &used), WS_OK);
+    assert_int_equal(used, copy.n);
+    drain(c, &l);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].type, WS_EV_MESSAGE);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_OK);
+    bytes_free(&copy);
+
+    /* Under a memory limit the bound is named. */
+    take_output(c, &out, 0);
+    assert_int_equal(ws_conn_tick(c, 7000), WS_OK);
+    assert_int_equal(ws_conn_memory(c), 0);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MEMORY_LIMIT, 16), WS_OK);
+    assert_int_equal(ws_conn_feed(c, in.p, in.n, &taken), WS_ERR_BUDGET);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_ERR_BUDGET);
+    bytes_free(&in);
+    bytes_free(&out);
+    log_free(&l);
+    ws_conn_free(c);
+    assert_int_equal(fa.live, 0);
+}
+
+/* A timer due while the connection is idle needs the traffic state for what it queues: with
+ * no memory for it the tick says so and does nothing; the next tick with memory does it. */
+static void test_timer_on_idle_connection(void **state)
+{
+    (void)state;
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    ws_conn *c = open_server(&a); /* clock at 1000 */
+    bytes out = {0};
+    ev_log l = {0};
+
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_IDLE_TIMEOUT, 5000), WS_OK);
+    uint64_t own = ws_conn_memory(c); /* its own configuration now, and the traffic state */
+    assert_int_equal(ws_conn_tick(c, 2500), WS_OK);
+    assert_true(ws_conn_memory(c) < own); /* the traffic state given back */
+    assert_int_equal(ws_conn_next_deadline(c), 6000);
+    fa.fail_at = fa.calls;
+    fa.sticky = 1;
+    assert_int_equal(ws_conn_tick(c, 6000), WS_ERR_NOMEM);
+    assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
+    assert_int_equal(ws_conn_next_deadline(c), 6000); /* still due */
+    fa.fail_at = -1;
+    assert_int_equal(ws_conn_tick(c, 6001), WS_OK);
+    drain(c, &l);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.v[0].type, WS_EV_ERROR);
+    assert_int_equal(l.v[0].error, WS_ERR_IDLE_TIMEOUT);
+    assert_int_equal(ws_conn_state(c), WS_STATE_CLOSING);
+    take_output(c, &out, 0);
+    assert_true(out.n > 2);
+    assert_int_equal(out.p[0], 0x80 | WS_OP_CLOSE);
+    bytes_free(&out);
+    log_free(&l);
+    ws_conn_free(c);
+    assert_int_equal(fa.live, 0);
+}
+
 static void test_ping_interval(void **state)
 {
     (void)state;
@@ -1514,6 +1637,8 @@ int main(void)
         cmocka_unit_test(test_reject_argument_errors),
         cmocka_unit_test(test_auto_pong),
         cmocka_unit_test(test_auto_pong_high_water_boundary),
+        cmocka_unit_test(test_idle_connection_holds_core_only),
+        cmocka_unit_test(test_timer_on_idle_connection),
         cmocka_unit_test(test_ping_interval),
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_close_timeout),
