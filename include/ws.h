@@ -1288,8 +1288,18 @@ enum {
 #define WS_DEFAULT_DEFLATE_LEVEL 6u
 #define WS_DEFAULT_DEFLATE_THRESHOLD 64u
 /*
- * Memory budgets. Everything a connection allocates after ws_conn_new (reassembly and input
- * buffers, queued output, the deflate contexts and their output, the handshake) is counted
+ * Memory of a connection. ws_conn_new allocates the core state alone (ws_conn_sizeof(), 256
+ * bytes on 64-bit systems). The traffic state -- frame decoder, output queue, event queue,
+ * about 512 bytes -- is made when traffic starts and, like the buffers, given back by
+ * ws_conn_tick once the connection has been quiet for a second with nothing queued, pending or
+ * in progress: an idle connection holds nothing beyond its core state (ws_conn_memory() 0
+ * unless it has a configuration or subprotocol of its own). A call that needs the traffic
+ * state when there is no memory for it returns WS_ERR_NOMEM (or WS_ERR_BUDGET under a bound)
+ * having taken, queued and changed nothing; call it again later.
+ *
+ * Memory budgets. Everything a connection allocates after ws_conn_new (the traffic state,
+ * reassembly and input buffers, queued output, the deflate contexts and their output, the
+ * handshake) is counted
  * (ws_conn_memory) and may be bounded twice: by its own WS_OPT_MEMORY_LIMIT and by a ws_budget
  * shared with other connections (a total, and a share per connection). An allocation past
  * either bound is refused: a send returns WS_ERR_BUDGET, receiving fails the connection with
@@ -1551,9 +1561,12 @@ WS_EXPORT int ws_conn_set_budget(ws_conn *c, ws_budget *b);
 /*
  * Pass the current monotonic time in milliseconds and run the timers that expired: sends the
  * timer ping, fails a connection whose pong, handshake or close did not come in time, closes an
- * idle one, and gives back buffers of a connection quiet for a second. Call it whenever the
- * loop wakes up and at ws_conn_next_deadline(). The first call sets the time origin; a time
- * earlier than the previous one counts as the previous one. WS_OK or WS_ERR_INVALID_ARG.
+ * idle one, and gives back buffers (and the traffic state: see "Memory of a connection") of a
+ * connection quiet for a second. Call it whenever the loop wakes up and at
+ * ws_conn_next_deadline(). The first call sets the time origin; a time earlier than the
+ * previous one counts as the previous one. WS_OK, WS_ERR_INVALID_ARG, or WS_ERR_NOMEM /
+ * WS_ERR_BUDGET: a timer expired on an idle connection and there is no memory for the traffic
+ * state it needs -- nothing was done, the timer stays due (tick again later).
  */
 WS_EXPORT int ws_conn_tick(ws_conn *c, uint64_t now_ms);
 /* The next time (ms, same clock as tick) at which ws_conn_tick should be called, or
@@ -1587,14 +1600,17 @@ WS_EXPORT int ws_conn_feed(ws_conn *c, const void *in, size_t n, size_t *taken);
  * events, then feed in[*consumed..n) (after WS_EV_REQUEST: once accepted). Returns
  * WS_OK, WS_ERR_EVENTS_PENDING (consuming nothing) while events wait or input given to
  * ws_conn_feed() is still buffered, WS_ERR_STATE (a client before ws_conn_client_start),
- * WS_ERR_INVALID_ARG (c or consumed NULL, in NULL with
- * n > 0). Closed or failed connections discard input as ws_conn_feed does.
+ * WS_ERR_NOMEM / WS_ERR_BUDGET (no memory for the traffic state: nothing consumed),
+ * WS_ERR_INVALID_ARG (c or consumed NULL, in NULL with n > 0). Closed or failed connections
+ * discard input as ws_conn_feed does.
  */
 WS_EXPORT int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed);
 /*
  * The transport reached end of file (or failed). Without a close frame before it, this gives
  * WS_EV_ERROR WS_ERR_EOF and WS_EV_CLOSE with code 1006; nothing is sent. Input still buffered
- * is processed first (by ws_conn_next_event). WS_OK or WS_ERR_INVALID_ARG.
+ * is processed first (by ws_conn_next_event). WS_OK, WS_ERR_INVALID_ARG, or WS_ERR_NOMEM /
+ * WS_ERR_BUDGET (no memory for the traffic state its events need: nothing changed, call it
+ * again).
  */
 WS_EXPORT int ws_conn_feed_eof(ws_conn *c);
 /*
@@ -1646,7 +1662,7 @@ WS_EXPORT int ws_conn_pong(ws_conn *c, const void *data, size_t len);
  * valid UTF-8 of at most 123 bytes. Nothing can be sent afterwards.
  * Returns WS_OK, WS_ERR_CLOSE_CODE, WS_ERR_INVALID_UTF8, WS_ERR_INVALID_ARG (reason too
  * long, or a reason with code 0), WS_ERR_CLOSED (close already sent), WS_ERR_STATE (still
- * connecting), WS_ERR_NOMEM.
+ * connecting), WS_ERR_NOMEM, WS_ERR_BUDGET.
  */
 WS_EXPORT int ws_conn_close(ws_conn *c, uint16_t code, const char *reason, size_t reason_len);
 
@@ -1742,7 +1758,8 @@ WS_EXPORT int ws_conn_next_released(ws_conn *c, const void **data);
  * The transport is gone (or the caller gives up writing): drop every unwritten byte, so that
  * every borrowed payload becomes released (collect them with ws_conn_next_released before
  * ws_conn_free). An open connection ends: WS_EV_ERROR (WS_ERR_OUTPUT_DISCARDED) and WS_EV_CLOSE
- * with 1006. Output views end here as with an ack. WS_OK, WS_ERR_INVALID_ARG.
+ * with 1006. Output views end here as with an ack. WS_OK, WS_ERR_INVALID_ARG, WS_ERR_NOMEM
+ * (an idle open connection with no memory for the events: nothing changed, call it again).
  */
 WS_EXPORT int ws_conn_output_discard(ws_conn *c);
 /* Bytes waiting to be written, including a pong still owed (the browser API's
