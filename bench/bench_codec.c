@@ -880,6 +880,13 @@ static void bench_memory(void)
         exit(1);
     int64_t at_open = cnt.live - cfg_bytes;
     uint64_t allocs_open = cnt.mallocs - cfg_allocs;
+    /* Idle: the OPEN event taken, then a quiet second -- the traffic state is given back. */
+    ws_event oe;
+    (void)ws_conn_tick(c, 1000);
+    while (ws_conn_next_event(c, &oe, sizeof oe) > 0)
+        ;
+    (void)ws_conn_tick(c, 2500);
+    int64_t idle = cnt.live - cfg_bytes;
     ws_conn_free(c);
     if (ws_conn_new(&cc, WS_ROLE_SERVER, 0, ccfg) != WS_OK)
         exit(1);
@@ -896,12 +903,15 @@ static void bench_memory(void)
         exit(1);
     int64_t wslay_ctx = g_heap_live - before;
 
-    printf("core state: ws_conn_sizeof() = %zu bytes; heap at ws_conn_new(WS_CONN_OPEN) = "
-           "%lld bytes in %llu allocation(s) (%lld before a handshake); wslay server event "
-           "context: %lld bytes of heap (malloc_usable_size)\n",
-           ws_conn_sizeof(), (long long)at_open, (unsigned long long)allocs_open,
-           (long long)at_new, (long long)wslay_ctx);
-    bu_row("bytes_per_conn", "bytes", (double)at_open, "wslay-event-ctx", (double)wslay_ctx, -1);
+    printf("core state: ws_conn_sizeof() = %zu bytes; heap of an idle open connection (after "
+           "the quiet second) = %lld bytes; at ws_conn_new(WS_CONN_OPEN), with the traffic "
+           "state its OPEN event needs = %lld bytes in %llu allocation(s) (%lld before a "
+           "handshake); wslay server event context: %lld bytes of heap (malloc_usable_size)\n",
+           ws_conn_sizeof(), (long long)idle, (long long)at_open,
+           (unsigned long long)allocs_open, (long long)at_new, (long long)wslay_ctx);
+    bu_row("bytes_per_conn", "bytes", (double)idle, "wslay-event-ctx", (double)wslay_ctx, -1);
+    bu_row("bytes_per_active_conn", "bytes", (double)at_open, "wslay-event-ctx",
+           (double)wslay_ctx, -1);
 
     /* Heap allocations per echoed message: a server connection echoes client frames in the
      * echo example's way (feed, next_event, send (copy), output, ack). After a warm-up

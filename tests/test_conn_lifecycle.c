@@ -921,7 +921,7 @@ static void test_idle_connection_holds_core_only(void **state)
     assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
     assert_int_equal(ws_conn_memory(c), 0);
     fa.fail_at = -1;
-    l.n = 0;
+    log_free(&l);
     assert_int_equal(ws_conn_feed_inplace(c, copy.p, copy.n, &used), WS_OK);
     assert_int_equal(used, copy.n);
     drain(c, &l);
