@@ -141,8 +141,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    /* Past the one quiet second after which a connection gives its buffers back. */
-    usleep(1500 * 1000);
+    /* Past the quiet second after which a connection gives its buffers back: the library
+     * asks for that wake-up on a whole-second grid, 1 to 2 s after the last traffic. */
+    usleep(2500 * 1000);
     long after = rss_kib(pid);
     /* All still alive? Every connection echoes one more message. */
     int alive = 0;
