@@ -18,8 +18,8 @@ ws_event *ws__conn_push(ws_conn *c, uint32_t type, uint8_t opcode)
 {
     /* Feeding stops at the first event (ws_conn_feed_inplace's batch of whole messages stops
      * with three slots free), a failure adds at most two (ERROR, CLOSE) to what a step made
-     * and a tick one more: the queue cannot fill up. Were it ever to, the newest event is replaced, so
-     * the CLOSE, always the last, is never lost. */
+     * and a tick one more: the queue cannot fill up. Were it ever to, the newest event is
+     * replaced, so the CLOSE, always the last, is never lost. */
     assert(c->act && c->ev_count < EVQ); /* every caller made sure of c->act (ws__conn_act) */
     if (c->ev_count == EVQ)
         c->ev_count--;

@@ -204,7 +204,8 @@ static int inflate_append(ws_conn *c, const uint8_t *p, size_t n, int msg_end)
         return r;
     c->act->rx_msg_len = c->act->rlen;
     if (c->rx_msg_op == WS_OP_TEXT &&
-        (ws_utf8_validate(&c->rx_utf8, c->act->rbuf + old, c->act->rlen - old) != c->act->rlen - old ||
+        (ws_utf8_validate(&c->rx_utf8, c->act->rbuf + old, c->act->rlen - old) !=
+             c->act->rlen - old ||
          (r == 0 && msg_end && !ws_utf8_complete(c->rx_utf8))))
         return WS_ERR_INVALID_UTF8;
     if (r == 0 && msg_end) {
@@ -251,7 +252,8 @@ static int on_data(ws_conn *c, const ws_frame_event *fe)
         /* Streaming hands out FRAGMENT events only, whole messages included, so the event
          * type does not depend on how the transport split the bytes. */
         if (fe->len || msg_end) {
-            ws__conn_push_data(c, WS_EV_FRAGMENT, c->rx_msg_op, fe->data, fe->len)->fin = (uint8_t)msg_end;
+            ws__conn_push_data(c, WS_EV_FRAGMENT, c->rx_msg_op, fe->data, fe->len)->fin =
+                (uint8_t)msg_end;
         }
     } else if (whole) {
         /* The common case: the complete message lies in the caller's buffer. No copy. */
@@ -602,7 +604,8 @@ static __attribute__((noinline)) int feed_inplace_slow(ws_conn *c, uint8_t *in, 
     c->view_live = 0;
     if (pending(c) || c->ipos < c->ilen)
         return WS_ERR_EVENTS_PENDING; /* (or decompressed data, or kept input, first) */
-    if (c->state == WS_STATE_CLOSED || c->close_received || c->eof || n == 0 || c->hs_state == HS_IDLE)
+    if (c->state == WS_STATE_CLOSED || c->close_received || c->eof || n == 0 ||
+        c->hs_state == HS_IDLE)
         return feed_core(c, in, n, consumed); /* (discarded, nothing, or refused) */
     c->mem_refused = 0;
     if (!ws__conn_act(c))

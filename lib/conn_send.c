@@ -90,7 +90,8 @@ static int flush_pong_if(ws_conn *c, int force)
         return WS_OK;
     /* An empty queue always takes it: the bound is then max(mark, one pong). */
     if (!force && ws__outq_pending(&c->act->out) > 0 &&
-        (uint64_t)ws__outq_pending(&c->act->out) + WS_FRAME_MAX_HEADER + c->pong_len > c->cfg->high_water)
+        (uint64_t)ws__outq_pending(&c->act->out) + WS_FRAME_MAX_HEADER + c->pong_len >
+            c->cfg->high_water)
         return WS_OK;
     int r = ws__conn_queue_frame(c, WS_OP_PONG, 1, c->aux->pong_buf, c->pong_len, 0);
     if (r == WS_OK)
@@ -263,7 +264,8 @@ int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t 
     if (r < 0)
         return ws__conn_budget_error(c, r);
     if ((flags & WS_SEND_BORROW) && data)
-        (void)ws__outq_borrow(&c->act->out, CONN_ALLOC(c), NULL, 0, data); /* released once written */
+        /* released once written */
+        (void)ws__outq_borrow(&c->act->out, CONN_ALLOC(c), NULL, 0, data);
     c->tx_utf8 = u;
     c->tx_msg_op = fin ? 0 : (uint8_t)opcode;
     if (fin)

@@ -94,9 +94,10 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
     }
     if (c->state == WS_STATE_CLOSING && c->cfg->t_close)
         WS_MIN_DEADLINE_(c->t_phase + c->cfg->t_close);
-    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->cfg->t_message)
+    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->act && c->cfg->t_message)
         WS_MIN_DEADLINE_(c->act->t_msg_start + c->cfg->t_message);
-    if (c->cfg->t_send && !c->close_waited && !c->eof && c->act && ws__outq_pending(&c->act->out) > 0)
+    if (c->cfg->t_send && !c->close_waited && !c->eof && c->act &&
+        ws__outq_pending(&c->act->out) > 0)
         WS_MIN_DEADLINE_(c->t_out_progress + c->cfg->t_send);
     if (c->state == WS_STATE_CLOSED && !c->eof && !c->close_waited && c->cfg->t_close &&
         ((c->act && ws__outq_pending(&c->act->out) > 0) ||
@@ -139,7 +140,7 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
         ws__conn_inflate_continue(c);
     /* Work in progress bounded in time: a message started must complete, queued output must
      * move (the peer reads). */
-    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->cfg->t_message &&
+    if (c->state != WS_STATE_CLOSED && c->rx_msg_op && c->act && c->cfg->t_message &&
         now_ms >= c->act->t_msg_start + c->cfg->t_message)
         ws__conn_fail(c, WS_ERR_MESSAGE_TIMEOUT, WS_CLOSE_POLICY_VIOLATION, 1);
     if (c->cfg->t_send && !c->close_waited && c->act && ws__outq_pending(&c->act->out) > 0 &&
