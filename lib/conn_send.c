@@ -282,6 +282,8 @@ int ws_conn_send_fragment(ws_conn *c, uint32_t opcode, const void *data, size_t 
  */
 static __attribute__((noinline)) int text_valid(const void *data, size_t len)
 {
+    if (len <= 64 && ws__all_ascii(data, len))
+        return 1;
     ws_utf8_state u = WS_UTF8_ACCEPT;
     return ws_utf8_validate(&u, data, len) == len && ws_utf8_complete(u);
 }
@@ -302,8 +304,6 @@ static inline __attribute__((always_inline)) int fast_send(ws_conn *c, uint32_t 
     uint8_t *p = ws__outq_room_now(q, hl + len);
     if (!p)
         return 0;
-    if (opcode == WS_OP_TEXT && (len > 64 || !ws__all_ascii(data, len)) && !text_valid(data, len))
-        return 0; /* the general path reports it */
     p[0] = (uint8_t)(0x80u | opcode);
     if (hl == 2) {
         p[1] = (uint8_t)len;
@@ -311,23 +311,31 @@ static inline __attribute__((always_inline)) int fast_send(ws_conn *c, uint32_t 
         p[1] = 126;
         ws__store_be16(p + 2, (uint16_t)len);
     }
+    /* The bookkeeping first, the payload last: nothing is needed after a copy that calls out
+     * (nobody sees the queue in between). */
+    if (pending == 0)
+        c->t_out_progress = c->now; /* the send timeout counts from here */
+    ws__outq_commit(q, hl + len);
+    c->st.frames_out++;
+    c->st.messages_out++;
     if (len >= 8 && len <= 16) { /* two overlapping words: no call for the smallest messages */
         memcpy(p + hl, data, 8);
         memcpy(p + hl + len - 8, (const uint8_t *)data + len - 8, 8);
     } else if (len) {
         memcpy(p + hl, data, len);
     }
-    if (pending == 0)
-        c->t_out_progress = c->now; /* the send timeout counts from here */
-    ws__outq_commit(q, hl + len);
-    c->st.frames_out++;
-    c->st.messages_out++;
     return 1;
 }
 
+/* Text (validated first, then the straight line) and everything the straight line does not
+ * take. Out of line, so that a binary message's straight line calls nothing before its copy
+ * and needs no saved registers. */
 static __attribute__((noinline)) int send_slow(ws_conn *c, uint32_t opcode, const void *data,
                                                 size_t len, unsigned flags)
 {
+    if (c && !(flags & WS_SEND_BORROW) && opcode == WS_OP_TEXT && (data || !len) &&
+        text_valid(data, len) && fast_send(c, opcode, data, len))
+        return WS_OK; /* (invalid text: the general path reports it) */
     if (c && c->tx_msg_op && can_send(c) == WS_OK)
         return WS_ERR_STATE;
     return ws_conn_send_fragment(c, opcode, data, len, 1, flags);
@@ -335,7 +343,8 @@ static __attribute__((noinline)) int send_slow(ws_conn *c, uint32_t opcode, cons
 
 int ws_conn_send(ws_conn *c, uint32_t opcode, const void *data, size_t len, unsigned flags)
 {
-    if (c && !(flags & WS_SEND_BORROW) && fast_send(c, opcode, data, len))
+    if (c && !(flags & WS_SEND_BORROW) && opcode == WS_OP_BINARY &&
+        fast_send(c, opcode, data, len))
         return WS_OK;
     return send_slow(c, opcode, data, len, flags);
 }
