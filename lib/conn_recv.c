@@ -742,8 +742,9 @@ int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size)
     if (c && evs && ev_size == sizeof *evs && max <= SIZE_MAX / sizeof *evs) {
         size_t k = c->ev_count < max ? c->ev_count : max;
         unsigned head = c->ev_head;
+        const ws_event *ring = k ? c->act->ev : NULL; /* (events queued: it is there) */
         for (; n < k; n++) {
-            const ws_event *e = &c->act->ev[head];
+            const ws_event *e = &ring[head];
             if (e->len && !(e->flags & WS_EVF_IN_INPUT))
                 break;
             evs[n] = *e;
