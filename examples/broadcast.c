@@ -455,8 +455,8 @@ static void on_node_gap(void *arg, struct ex_sid after, struct ex_sid first)
     char a[EX_SID_MAX], b[EX_SID_MAX];
     ex_sid_format(after, a);
     ex_sid_format(first, b);
-    fprintf(stderr, "redis: entries after %s and before %s were trimmed while this node was "
-                    "away: its live clients are told (!gap)\n", a, b);
+    fprintf(stderr, "redis: entries after %s and before %s were trimmed before this node read "
+                    "them (it was away or behind): its live clients are told (!gap)\n", a, b);
     for (size_t i = 0; i < s->cap; i++) {
         struct ex_client *cl = s->by_fd[i];
         struct peer *p = cl ? cl->app : NULL;

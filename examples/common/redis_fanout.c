@@ -128,6 +128,10 @@ struct ex_fanout {
     long long client_id, stale_id;
     struct ex_sid last; /* the reader's position */
     int have_last;
+    /* The oldest retained entry of the last gap reported (on_gap): a check that finds the
+     * same hole again says nothing more. */
+    struct ex_sid gap_first;
+    int gap_told;
     struct ex_fanout_stats st;
     uint64_t logged_errors;
 };
@@ -387,13 +391,59 @@ static int info_gap(const struct sinfo *si, struct ex_sid last, struct ex_sid *f
 
 static void on_read(redisAsyncContext *ac, void *reply, void *priv);
 
+/* Entries after `after` and before `first` were trimmed before the reader got them: said
+ * once per hole (the reconnection's XINFO and the next read's check may both see it). */
+static void report_gap(ex_fanout *f, struct ex_sid after, struct ex_sid first)
+{
+    if (f->gap_told && ex_sid_cmp(first, f->gap_first) <= 0)
+        return;
+    f->gap_told = 1;
+    f->gap_first = first;
+    if (f->h.on_gap)
+        f->h.on_gap(f->h.arg, after, first);
+}
+
+/* The answer to the check before an XREAD: the first entry at or after the reader's last.
+ * That entry itself: nothing was trimmed past the reader. A later one: the last entry is
+ * gone, and trimming removes the oldest first, so whatever followed it up to this one went
+ * too, undelivered (if there was anything: the answer errs on the side of saying so). None:
+ * nothing at or after it is left to miss. */
+static void on_check(redisAsyncContext *ac, void *reply, void *priv)
+{
+    ex_fanout *f = priv;
+    const redisReply *r = reply;
+    struct ex_sid first;
+    if (!link_reply(ac, reply))
+        return;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        log_error(f, "XRANGE", r);
+        lost(f, "reader", "XRANGE failed");
+        return;
+    }
+    if (r->elements && entry_id(r->element[0], &first) == 0 && ex_sid_cmp(first, f->last) > 0)
+        report_gap(f, f->last, first);
+}
+
+/*
+ * The next XREAD, after a check that the last entry delivered is still in the stream. A
+ * reader that falls more than the retained window behind while connected (its node slow or
+ * stopped, entries added faster than it reads) would otherwise go on from the oldest entry
+ * left without a word. The check (XRANGE last + COUNT 1) goes out in the same write as the
+ * XREAD, so Redis runs the two back to back: what the check finds is what the XREAD starts
+ * from.
+ */
 static void read_next(ex_fanout *f)
 {
     char id[EX_SID_MAX], count[16], block[16];
     ex_sid_format(f->last, id);
     snprintf(count, sizeof count, "%d", EX_FANOUT_READ_COUNT);
     snprintf(block, sizeof block, "%u", EX_FANOUT_BLOCK_MS);
+    const char *check[] = {"XRANGE", f->o.stream, id, "+", "COUNT", "1"};
     const char *argv[] = {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", f->o.stream, id};
+    if ((f->last.ms || f->last.seq) && link_cmd(&f->rd, on_check, f, 6, check, NULL) != 0) {
+        lost(f, "reader", "cannot send XRANGE");
+        return;
+    }
     if (link_cmd(&f->rd, on_read, f, 8, argv, NULL) != 0)
         lost(f, "reader", "cannot send XREAD");
 }
@@ -621,8 +671,8 @@ static void on_sync(redisAsyncContext *ac, void *reply, void *priv)
     if (!f->have_last) {
         f->last = si.last_gen; /* from now on */
         f->have_last = 1;
-    } else if (info_gap(&si, f->last, &first) && f->h.on_gap) {
-        f->h.on_gap(f->h.arg, f->last, first);
+    } else if (info_gap(&si, f->last, &first)) {
+        report_gap(f, f->last, first);
     }
     f->state = F_UP;
     ws_backoff_connected(&f->bo, ex_now_ms());

@@ -21,7 +21,11 @@
  * those it does not find, so a message enters the stream once (unless more than the
  * retained window was added meanwhile). On reconnecting the
  * reader resumes from its last ID; if entries after it were trimmed meanwhile, on_gap says
- * so. Without persistence a restarted Redis starts an empty stream: what it held is gone.
+ * so. It says so too when the reader falls more than the retained window behind while
+ * connected (its node slow or stopped): each XREAD goes out behind a check that the last
+ * entry delivered is still in the stream (XRANGE ID + COUNT 1, in the same write, so Redis
+ * runs the two back to back). Without persistence a restarted Redis starts an empty stream:
+ * what it held is gone.
  *
  * Built without hiredis (make REDIS=0, meson -Dredis=disabled): ex_fanout_available() is 0
  * and ex_fanout_new() fails.
@@ -76,8 +80,9 @@ struct ex_fanout_hooks {
     void (*on_batch)(void *arg);
     /* The broker became usable (up 1) or stopped being (0). */
     void (*on_state)(void *arg, int up);
-    /* The reader came back after entries following `after` were trimmed: entries before
-     * `first` (the oldest retained) may never have been delivered. */
+    /* Entries following `after` (the last one delivered) were trimmed before the reader got
+     * them -- it came back, or fell behind, too late: entries before `first` (the oldest
+     * retained) may never have been delivered. Once per hole. */
     void (*on_gap)(void *arg, struct ex_sid after, struct ex_sid first);
 };
 
