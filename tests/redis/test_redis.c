@@ -243,6 +243,7 @@ typedef struct cli {
     long received, dups, order, gaps, locals, foreign;
     /* reconnection */
     int attempts, refused503, reconnects;
+    int refused_tcp;          /* attempts refused at once (nothing listening: a dead node) */
     uint64_t down_at, open_at, live_at, first_try_at;
     uint32_t drawn;           /* the full-jitter delay drawn when its node died */
 } cli;
@@ -280,6 +281,7 @@ static void cli_connect(cli *c, uint64_t now)
         /* refused at once (a dead node): counts as an attempt, try again later */
         close(c->fd);
         c->fd = -1;
+        c->refused_tcp++;
         uint32_t rnd = (uint32_t)rand(), d = 0;
         ws_backoff_next(&c->bo, rnd, &d);
         c->retry_at = now + d;
@@ -316,6 +318,7 @@ static void cli_down(cli *c, uint64_t now)
     int first_after_kill = t_kill && c->state != C_IDLE && c->reconnects == 1 &&
                            c->down_at == now && !c->first_try_at;
     c->state = C_IDLE;
+    c->closed_seen = 0; /* that connection's close: the next one starts afresh */
     ws_backoff_next(&c->bo, (uint32_t)rand(), &d);
     if (first_after_kill)
         c->drawn = d;
@@ -678,9 +681,12 @@ static void test_node_killed(void **state)
     nodes_start(&r, NULL);
     clients_start(CLIENTS);
     await_all_live(30000);
-    long long before503 = stat_sum("refused_503");
+    /* 503s counted by the nodes that will survive (node 0's go with it) */
+    long long before503 = 0;
+    for (int i = 1; i < NODES; i++)
+        before503 += fresh_stat(&node[i], "refused_503");
     for (int i = 0; i < nclients; i++)
-        cls[i].attempts = cls[i].refused503 = 0;
+        cls[i].attempts = cls[i].refused503 = cls[i].refused_tcp = 0;
     schedule_publishing(3, 2500, 1);
     /* Publishing is under way: kill node 0 in the middle of it. */
     for (uint64_t end = now_ms() + 700; now_ms() < end;)
@@ -695,7 +701,8 @@ static void test_node_killed(void **state)
     node_alive[0] = 0;
     await_and_check("node killed", 40000);
     long long after503 = stat_sum("refused_503");
-    long attempts = 0, c503 = 0;
+    long attempts = 0, c503 = 0, tcp_refused = 0;
+    int ahist[7] = {0};
     for (int i = 0; i < nclients; i++) {
         cli *c = &cls[i];
         if (!c->reconnects)
@@ -708,6 +715,8 @@ static void test_node_killed(void **state)
         live[nk++] = c->live_at - t_kill;
         attempts += c->attempts;
         c503 += c->refused503;
+        tcp_refused += c->refused_tcp;
+        ahist[c->attempts < 6 ? c->attempts : 6]++;
         hist[first[nk - 1] / 100 < 11 ? first[nk - 1] / 100 : 11]++;
     }
     qsort(first, (size_t)nk, sizeof *first, cmp_u64);
@@ -717,6 +726,9 @@ static void test_node_killed(void **state)
     print_message("info: node killed: %d clients reconnected (%ld attempts, %ld answered 503 "
                   "by the survivors' accept-rate limit: %lld counted by the nodes)\n",
                   nk, attempts, c503, after503 - before503);
+    print_message("info: node killed: attempts per client until live again: 1: %d, 2: %d, "
+                  "3: %d, 4: %d, 5: %d, more: %d; %ld refused at once (the dead node)\n",
+                  ahist[1], ahist[2], ahist[3], ahist[4], ahist[5], ahist[6], tcp_refused);
     print_message("info: node killed: first attempt after the kill, ms: min %llu p50 %llu "
                   "p90 %llu max %llu; per 100 ms: %d %d %d %d %d %d %d %d %d %d %d, later %d\n",
                   (unsigned long long)first[0], (unsigned long long)first[nk / 2],
