@@ -326,14 +326,18 @@ wsfuzz-run: examples tools
 
 # broadcast --redis across three nodes against a real redis-server (Debian redis-server,
 # libhiredis-dev): tests/redis/test_redis.c starts everything itself on free loopback ports.
-# Not part of make check (it needs redis-server; about a minute). REDIS=0: skipped, saying so.
+# Not part of make check (it needs redis-server; about a minute). REDIS=0, or no redis-server
+# on PATH (REDIS_SERVER=/path names one): skipped, saying so. Also meson's test_redis.
 .PHONY: redis-check
 $(B)/tests/redis/test_redis: tests/redis/test_redis.c tests/ex_util.h tests/testutil.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ilib $(ALL_CFLAGS) $< -o $@ $(STATIC) -lcmocka $(ZLIB_LIBS) $(LDFLAGS)
 ifeq ($(REDIS),1)
 redis-check: $(B)/examples/broadcast $(B)/examples/wsc $(B)/tests/redis/test_redis
-	@EX_DIR=$(B)/examples sh tests/run.sh "$(B)" "" $(B)/tests/redis/test_redis --
+	@if { [ -n "$$REDIS_SERVER" ] && [ -x "$$REDIS_SERVER" ]; } || \
+	    { [ -z "$$REDIS_SERVER" ] && command -v redis-server >/dev/null; }; then \
+	    EX_DIR=$(B)/examples sh tests/run.sh "$(B)" "" $(B)/tests/redis/test_redis --; \
+	else echo "redis-check: skipped: no redis-server on PATH (REDIS_SERVER=/path names one)"; fi
 else
 redis-check:
 	@echo "redis-check: skipped: built without hiredis (REDIS=0); broadcast --redis is not built"
