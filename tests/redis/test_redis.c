@@ -25,6 +25,9 @@
  *      order;
  *   6. --redis-local: while Redis is unreachable a message reaches the clients of its node
  *      (ID "-"), not the others'.
+ *   7. a node stopped (SIGSTOP) while 300 messages are added under MAXLEN ~ 100: its reader,
+ *      still connected, finds its last entry trimmed; its client is told "!gap A B" (A the
+ *      last message it had, B the next it gets), once, then gets every retained one;
  *
  * Each line "info: ..." is a measurement. REDIS_SERVER names the redis-server binary
  * (default: found on PATH); EX_DIR the built examples (default build/examples); REDIS_TEST
@@ -282,6 +285,9 @@ typedef struct cli {
     /* receiving */
     uint16_t *from;           /* per publisher: the last seq received */
     long received, dups, order, gaps, locals, foreign;
+    char gap_text[128];       /* the last "!gap A B" */
+    char gap_at[48];          /* the last ID it had received when told */
+    char after_gap[48];       /* the ID of the first message received after it */
     /* reconnection */
     int attempts, refused503, reconnects;
     int refused_tcp;          /* attempts refused at once (nothing listening: a dead node) */
@@ -419,6 +425,9 @@ static void on_message(cli *c, const uint8_t *p, size_t n, uint64_t now)
             c->dropped[c->conn_seqs[k - 1]] = 1;
         } else if (n > 5 && !memcmp(s, "!gap ", 5)) {
             c->gaps++;
+            snprintf(c->gap_text, sizeof c->gap_text, "%.*s", (int)n, s);
+            snprintf(c->gap_at, sizeof c->gap_at, "%s", c->last);
+            c->after_gap[0] = '\0';
         }
         return;
     }
@@ -437,6 +446,8 @@ static void on_message(cli *c, const uint8_t *p, size_t n, uint64_t now)
     c->last_id.ms = ms;
     c->last_id.seq = seq;
     snprintf(c->last, sizeof c->last, "%.*s", (int)(nl - s), s);
+    if (c->gaps && !c->after_gap[0])
+        snprintf(c->after_gap, sizeof c->after_gap, "%s", c->last);
     int pub, pseq;
     char body[40];
     snprintf(body, sizeof body, "%.*s", (int)(n - (size_t)(nl + 1 - s)), nl + 1);
@@ -988,6 +999,69 @@ static void test_gap(void **state)
     redis_stop(r);
 }
 
+/* ---- 7: a connected node's reader falls behind the retained window ---- */
+
+/* Publish one message from c and wait (bounded) until c has seen it come back. */
+static void publish_one(cli *c)
+{
+    long want = c->received + 1;
+    publish(c, ++c->sent);
+    ex_flush(c->c, c->fd, 1000);
+    uint64_t end = now_ms() + 5000;
+    while (c->received < want && now_ms() < end)
+        pump(5);
+    assert_int_equal(c->received, want);
+}
+
+static void test_reader_behind(void **state)
+{
+    redis *r = redis_fresh();
+    /* A long --redis-timeout: node 0's reader must find the hole while still connected, not
+     * after giving its connection up (that path has its own notice, test 4's). */
+    const char *more[] = {"--redis-maxlen", "100", "--redis-timeout", "60", NULL};
+    char want[160];
+    (void)state;
+    srand(7);
+    redis_start(r, 0);
+    nodes_start(r, more);
+    clients_start(2);
+    cls[0].node = 0; /* the reader, on the node that will sleep */
+    cls[1].node = 1; /* the publisher */
+    await_all_live(10000);
+    cls[1].to_publish = 301;
+    publish_one(&cls[1]);
+    for (uint64_t end = now_ms() + 5000; cls[0].received < 1 && now_ms() < end;)
+        pump(5);
+    assert_int_equal(cls[0].received, 1);
+    /* Node 0 sleeps while 300 more are added: its reader's last entry, and some 200 after
+     * it, are trimmed before it reads again (MAXLEN ~ 100 keeps 100 to 199). */
+    kill(node[0].pid, SIGSTOP);
+    for (int k = 0; k < 300; k++)
+        publish_one(&cls[1]);
+    kill(node[0].pid, SIGCONT);
+    for (uint64_t end = now_ms() + 10000; cls[0].from[1] < 301 && now_ms() < end;)
+        pump(5);
+    print_message("info: reader behind: a node stopped while 300 messages were added "
+                  "(MAXLEN ~ 100): its client received %ld of 301, told \"%s\"\n",
+                  cls[0].received, cls[0].gap_text);
+    /* Told once, where the hole is: after the last message it had, up to the next it got. */
+    assert_int_equal(cls[0].gaps, 1);
+    snprintf(want, sizeof want, "!gap %s %s", cls[0].gap_at, cls[0].after_gap);
+    assert_string_equal(cls[0].gap_text, want);
+    assert_int_equal(cls[0].from[1], 301); /* and then every retained one, up to the last */
+    assert_true(cls[0].received >= 1 + GAP_MAXLEN && cls[0].received < 301);
+    assert_int_equal(cls[0].dups, 0);
+    assert_int_equal(cls[0].order, 0);
+    /* The publisher's node kept up: all of them, no notice. */
+    assert_int_equal(cls[1].received, 301);
+    assert_int_equal(cls[1].gaps, 0);
+    assert_int_equal(fresh_stat(&node[0], "gaps"), 1);
+    assert_int_equal(fresh_stat(&node[0], "redis_reconnects"), 0); /* still connected */
+    clients_free();
+    nodes_stop();
+    redis_stop(r);
+}
+
 /* ---- 5: wsc --reconnect --resume over two URLs, its node killed ---- */
 
 typedef struct proc {
@@ -1238,6 +1312,7 @@ int main(void)
         cmocka_unit_test_teardown(test_node_killed, teardown),
         cmocka_unit_test_teardown(test_redis_restart, teardown),
         cmocka_unit_test_teardown(test_gap, teardown),
+        cmocka_unit_test_teardown(test_reader_behind, teardown),
         cmocka_unit_test_teardown(test_local_delivery, teardown),
     };
     if (!have_redis_server()) { /* 77: skipped, for meson test */
