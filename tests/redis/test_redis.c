@@ -28,6 +28,9 @@
  *   7. a node stopped (SIGSTOP) while 300 messages are added under MAXLEN ~ 100: its reader,
  *      still connected, finds its last entry trimmed; its client is told "!gap A B" (A the
  *      last message it had, B the next it gets), once, then gets every retained one;
+ *   8. a stand-in Redis (no redis-server) that never answers a client's replay query: the
+ *      node gives that connection up after --redis-timeout, reconnects, asks again, and the
+ *      client, kept connected all along, gets its replay and "!live".
  *
  * Each line "info: ..." is a measurement. REDIS_SERVER names the redis-server binary
  * (default: found on PATH); EX_DIR the built examples (default build/examples); REDIS_TEST
@@ -1255,6 +1258,213 @@ static void test_local_delivery(void **state)
     redis_stop(r);
 }
 
+/* ---- 8: a Redis that stops answering, and a replay query left without an answer ---- */
+
+/* A stand-in for Redis that speaks just enough RESP for one node: CLIENT ID / KILL, XINFO
+ * (no such stream), XRANGE (nothing), XREAD (nil after 300 ms, as a BLOCK that ran out). The
+ * first publishing connection (the one whose first command is CLIENT) goes deaf at its
+ * second XINFO -- a client's replay query, the first being the node's own at start -- and
+ * answers nothing more; later connections answer everything. */
+enum { FAKE_CONNS = 16 };
+
+typedef struct fake_conn {
+    int fd;
+    int publishing; /* its first command was CLIENT */
+    int deaf;
+    int xinfos;
+    uint64_t nil_at; /* an XREAD waits for its nil (0: none) */
+    size_t len;
+    char in[8192];
+} fake_conn;
+
+typedef struct fake_redis {
+    int lfd, port;
+    int publishing_conns, deaf_closed;
+    fake_conn c[FAKE_CONNS];
+} fake_redis;
+
+static fake_redis the_fake = {.lfd = -1};
+
+static void fake_start(fake_redis *f)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < FAKE_CONNS; i++)
+        f->c[i].fd = -1;
+    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(f->lfd >= 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(f->lfd, 16), 0);
+    assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&a, &len), 0);
+    f->port = ntohs(a.sin_port);
+}
+
+static void fake_stop(fake_redis *f)
+{
+    for (int i = 0; i < FAKE_CONNS; i++)
+        if (f->c[i].fd >= 0)
+            close(f->c[i].fd);
+    if (f->lfd >= 0)
+        close(f->lfd);
+    memset(f, 0, sizeof *f);
+    f->lfd = -1;
+}
+
+/* One command at the start of b[0..n) (b[n] is a NUL): a RESP array of bulk strings, as
+ * hiredis sends it. Its length, its first two arguments in a0, a1 (cut to 31 bytes); 0 while
+ * incomplete. */
+static size_t resp_command(const char *b, size_t n, char a0[32], char a1[32])
+{
+    char *end;
+    size_t i;
+    a0[0] = a1[0] = '\0';
+    if (n < 4 || b[0] != '*')
+        return 0;
+    long argc = strtol(b + 1, &end, 10);
+    i = (size_t)(end - b) + 2;
+    for (long k = 0; k < argc; k++) {
+        if (i + 4 > n || b[i] != '$')
+            return 0;
+        long len = strtol(b + i + 1, &end, 10);
+        size_t at = (size_t)(end - b) + 2;
+        if (len < 0 || at + (size_t)len + 2 > n)
+            return 0;
+        if (k < 2)
+            snprintf(k ? a1 : a0, 32, "%.*s", (int)(len < 31 ? len : 31), b + at);
+        i = at + (size_t)len + 2;
+    }
+    return i <= n ? i : 0;
+}
+
+static void fake_answer(fake_conn *c, const char *a0, const char *a1, uint64_t now)
+{
+    const char *r;
+    if (!strcmp(a0, "XINFO") && ++c->xinfos == 2 && c->publishing == 1)
+        c->deaf = 1; /* the replay query: never answered */
+    if (c->deaf)
+        return;
+    if (!strcmp(a0, "CLIENT"))
+        r = !strcmp(a1, "ID") ? ":7\r\n" : "+OK\r\n";
+    else if (!strcmp(a0, "XINFO"))
+        r = "-ERR no such key\r\n";
+    else if (!strcmp(a0, "XRANGE"))
+        r = "*0\r\n";
+    else if (!strcmp(a0, "XREAD")) {
+        c->nil_at = now + 300;
+        return;
+    } else
+        r = "-ERR not in this fake\r\n";
+    assert_int_equal(write(c->fd, r, strlen(r)), (ssize_t)strlen(r));
+}
+
+/* Accept, read, answer, for up to wait_ms. */
+static void fake_service(fake_redis *f, int wait_ms)
+{
+    struct pollfd p[FAKE_CONNS + 1];
+    int idx[FAKE_CONNS + 1], n = 0;
+    uint64_t now = now_ms();
+    p[n].fd = f->lfd;
+    p[n].events = POLLIN;
+    idx[n++] = -1;
+    for (int i = 0; i < FAKE_CONNS; i++)
+        if (f->c[i].fd >= 0) {
+            p[n].fd = f->c[i].fd;
+            p[n].events = POLLIN;
+            idx[n++] = i;
+            if (f->c[i].nil_at && f->c[i].nil_at <= now + (uint64_t)wait_ms)
+                wait_ms = f->c[i].nil_at > now ? (int)(f->c[i].nil_at - now) : 0;
+        }
+    poll(p, (nfds_t)n, wait_ms);
+    now = now_ms();
+    for (int k = 0; k < n; k++) {
+        if (idx[k] < 0) {
+            int fd;
+            while ((fd = accept(f->lfd, NULL, NULL)) >= 0) {
+                int i = 0;
+                while (i < FAKE_CONNS && f->c[i].fd >= 0)
+                    i++;
+                assert_true(i < FAKE_CONNS);
+                memset(&f->c[i], 0, sizeof f->c[i]);
+                f->c[i].fd = fd;
+            }
+            continue;
+        }
+        fake_conn *c = &f->c[idx[k]];
+        if (p[k].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t got = read(c->fd, c->in + c->len, sizeof c->in - 1 - c->len);
+            if (got <= 0) { /* the node gave this connection up */
+                f->deaf_closed += c->deaf;
+                close(c->fd);
+                c->fd = -1;
+                continue;
+            }
+            c->len += (size_t)got;
+            c->in[c->len] = '\0';
+            char a0[32], a1[32];
+            size_t used;
+            while ((used = resp_command(c->in, c->len, a0, a1)) > 0) {
+                if (!c->publishing)
+                    c->publishing = !strcmp(a0, "CLIENT") ? ++f->publishing_conns : -1;
+                fake_answer(c, a0, a1, now);
+                memmove(c->in, c->in + used, c->len - used + 1);
+                c->len -= used;
+            }
+            assert_true(c->len < sizeof c->in - 1);
+        }
+        if (c->fd >= 0 && c->nil_at && c->nil_at <= now && !c->deaf) {
+            c->nil_at = 0;
+            assert_int_equal(write(c->fd, "*-1\r\n", 5), 5);
+        }
+    }
+}
+
+static void test_replay_unanswered(void **state)
+{
+    char addr[32];
+    (void)state;
+    srand(8);
+    fake_start(&the_fake);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", the_fake.port);
+    const char *extra[] = {"--redis", addr, "--stats", "--redis-timeout", "1", "--stream",
+                           "fleet", NULL};
+    ex_start(&node[0], "broadcast", extra, 0);
+    node_alive[0] = 1;
+    uint64_t end = now_ms() + 10000;
+    while (ex_stat(&node[0], "redis_up") != 1 && now_ms() < end) {
+        fake_service(&the_fake, 20);
+        ex_read_stats(&node[0]);
+    }
+    assert_int_equal(ex_stat(&node[0], "redis_up"), 1);
+    /* A client that asks for a replay: the node's XINFO for it is never answered. */
+    clients_start(1);
+    cls[0].node = 0;
+    cls[0].was_live = 1;
+    strcpy(cls[0].last, "5-0");
+    cls[0].last_id.ms = 5;
+    end = now_ms() + 10000;
+    while (cls[0].state != C_LIVE && now_ms() < end) {
+        pump(5);
+        fake_service(&the_fake, 5);
+    }
+    /* The node gave the deaf connection up after --redis-timeout, reconnected, and asked
+     * again on the new connection: the client got its (empty) replay and "!live". */
+    print_message("info: replay unanswered: the node gave up the silent connection (%d "
+                  "closed), reconnected (%d publishing connections in all), client %s\n",
+                  the_fake.deaf_closed, the_fake.publishing_conns,
+                  cls[0].state == C_LIVE ? "live" : "still waiting");
+    assert_int_equal(the_fake.deaf_closed, 1);
+    assert_true(the_fake.publishing_conns >= 2);
+    assert_int_equal(cls[0].state, C_LIVE);
+    assert_int_equal(cls[0].reconnects, 0); /* its connection was kept all along */
+    clients_free();
+    nodes_stop();
+    fake_stop(&the_fake);
+}
+
 /* Is there a redis-server to run ($REDIS_SERVER, or redis-server on PATH)? */
 static int have_redis_server(void)
 {
@@ -1298,6 +1508,8 @@ static int teardown(void **state)
     if (cls)
         clients_free();
     redis_stop(&the_redis);
+    if (the_fake.lfd >= 0)
+        fake_stop(&the_fake);
     return 0;
 }
 
@@ -1314,6 +1526,7 @@ int main(void)
         cmocka_unit_test_teardown(test_gap, teardown),
         cmocka_unit_test_teardown(test_reader_behind, teardown),
         cmocka_unit_test_teardown(test_local_delivery, teardown),
+        cmocka_unit_test_teardown(test_replay_unanswered, teardown),
     };
     if (!have_redis_server()) { /* 77: skipped, for meson test */
         printf("redis: skipped: no redis-server on PATH (REDIS_SERVER=/path names one)\n");
