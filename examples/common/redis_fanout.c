@@ -860,11 +860,16 @@ void ex_fanout_get_stats(const ex_fanout *f, struct ex_fanout_stats *st)
 
 /* ---- replay queries ---- */
 
+/* A replay query's answer. The callback hears ok 0 only when the connection is gone (the
+ * caller waits for on_state up, then asks again): an answer that cannot be used (an error,
+ * a reply not understood, no memory for it) gives the connection up too, rather than leave
+ * the client waiting for a state change that would never come. */
 static void on_req(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct ex_fanout_req *q = priv;
     const redisReply *r = reply;
     struct link *l = link_reply(ac, reply);
+    const char *failed = NULL;
     int ok = l != NULL;
 
     if (q->cancelled) {
@@ -877,8 +882,9 @@ static void on_req(redisAsyncContext *ac, void *reply, void *priv)
         int gap = 0;
         if (ok && parse_info(r, &si) != 0) {
             log_error(l->f, "XINFO STREAM", r);
-            ok = 0;
+            failed = "XINFO STREAM failed";
         }
+        ok = ok && !failed;
         if (ok)
             gap = info_gap(&si, q->sid, &first);
         q->gap_fn(q->arg, ok, gap, first);
@@ -887,10 +893,11 @@ static void on_req(redisAsyncContext *ac, void *reply, void *priv)
         size_t n = 0;
         if (ok && r->type != REDIS_REPLY_ARRAY) {
             log_error(l->f, "XRANGE", r);
-            ok = 0;
+            failed = "XRANGE failed";
+        } else if (ok && r->elements && !(es = malloc(r->elements * sizeof *es))) {
+            failed = "out of memory for XRANGE's answer";
         }
-        if (ok && r->elements && !(es = malloc(r->elements * sizeof *es)))
-            ok = 0;
+        ok = ok && !failed;
         for (size_t i = 0; ok && i < r->elements; i++) {
             const redisReply *tag;
             if (parse_entry(r->element[i], &es[n], &tag) == 0)
@@ -900,6 +907,8 @@ static void on_req(redisAsyncContext *ac, void *reply, void *priv)
         free(es);
     }
     free(q);
+    if (failed)
+        lost(l->f, "publisher", failed);
 }
 
 static ex_fanout_req *request(ex_fanout *f, struct ex_fanout_req *q, int argc, const char **argv)

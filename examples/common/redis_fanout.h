@@ -107,8 +107,9 @@ int ex_fanout_publish(ex_fanout *f, uint8_t op, const uint8_t *p, size_t n);
 /*
  * Replay queries, answered on the publishing connection. Each call returns a request (NULL:
  * the broker is not up, or out of memory) whose callback runs once, later: ok 0 when the
- * connection went down before the answer. ex_fanout_cancel: the callback will not run (for
- * a client that went away).
+ * connection went down before the answer, or the answer could not be used (the connection
+ * is then given up: either way on_state says when to ask again). ex_fanout_cancel: the
+ * callback will not run (for a client that went away).
  *
  * ex_fanout_gap: would a reader whose last ID is `last` have missed entries? gap 1 with the
  * oldest retained ID in *first when entries were trimmed and `last` is older than the
