@@ -911,10 +911,17 @@ static void on_req(redisAsyncContext *ac, void *reply, void *priv)
         lost(l->f, "publisher", failed);
 }
 
+/* NULL: the caller waits for on_state up -- so a query that cannot be sent while the broker
+ * is up gives the connection up (a client would otherwise wait for nothing). */
 static ex_fanout_req *request(ex_fanout *f, struct ex_fanout_req *q, int argc, const char **argv)
 {
-    if (f->state != F_UP || link_cmd(&f->cmd, on_req, q, argc, argv, NULL) != 0) {
+    if (f->state != F_UP) {
         free(q);
+        return NULL;
+    }
+    if (link_cmd(&f->cmd, on_req, q, argc, argv, NULL) != 0) {
+        free(q);
+        lost(f, "publisher", "cannot send a replay query");
         return NULL;
     }
     return q;
