@@ -102,6 +102,68 @@ static void build(ws_gen *g, uint64_t seed, unsigned items)
         assert_int_equal(ws_gen_add(g, WS_GEN_ANY), WS_OK);
 }
 
+/* What ws_gen_frame_at and ws_gen_item_at say is what ws_gen_output holds: the frames tile the
+ * output in order, each one's header fields, length encoding and body are the bytes at its
+ * offset (FIN, MASK as 0 or 1, as on the wire), and each item spans its frames. */
+static void check_frames(ws_gen *g)
+{
+    const uint8_t *p;
+    size_t n, nf = ws_gen_frame_count(g), ni = ws_gen_item_count(g);
+    uint64_t end = 0;
+    assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+    uint64_t *istart = calloc(ni + 1, sizeof *istart), *iend = calloc(ni + 1, sizeof *iend);
+    assert_true(istart && iend);
+    for (size_t i = 0; i < nf; i++) {
+        ws_gen_frame f = {.size = sizeof f};
+        ws_frame_header h;
+        assert_int_equal(ws_gen_frame_at(g, i, &f), WS_OK);
+        assert_int_equal(f.start, end);
+        assert_true(f.start < n);
+        int hl = ws_frame_parse_header(p + f.start, n - (size_t)f.start, WS_FRAME_REPORT_ALL,
+                                       UINT64_MAX, &h, sizeof h);
+        assert_true(hl >= 2);
+        assert_int_equal(f.fin, h.fin);
+        assert_int_equal(f.rsv, h.rsv);
+        assert_int_equal(f.opcode, h.opcode);
+        assert_int_equal(f.masked, h.masked);
+        assert_true(f.declared_len == h.payload_len);
+        assert_true(f.body_len <= f.declared_len);
+        size_t ext = (size_t)hl - 2 - (h.masked ? 4 : 0);
+        if (f.len_bytes == 0)
+            assert_int_equal((size_t)hl, ws_frame_header_size(f.declared_len, f.masked));
+        else
+            assert_int_equal(ext, f.len_bytes == 1 ? 0 : f.len_bytes);
+        assert_true(f.end == f.start + (uint64_t)hl + f.body_len);
+        assert_true(f.end <= n);
+        for (size_t k = 0; k < f.body_len; k++) {
+            uint8_t b = p[f.start + (size_t)hl + k];
+            if (f.masked) {
+                assert_memory_equal(f.mask, h.mask, 4);
+                b ^= h.mask[k & 3];
+            }
+            assert_int_equal(b, f.body[k]);
+        }
+        assert_true(f.item >= -1 && f.item < (int32_t)ni);
+        if (f.item >= 0) {
+            if (!iend[f.item])
+                istart[f.item] = f.start;
+            iend[f.item] = f.end;
+        }
+        end = f.end;
+    }
+    assert_int_equal(end, n);
+    for (size_t i = 0; i < ni; i++) {
+        ws_gen_item it = {.size = sizeof it};
+        assert_int_equal(ws_gen_item_at(g, i, &it), WS_OK);
+        if (!iend[i]) /* a broken item whose frames a later mutation replaced */
+            continue;
+        assert_true(it.start == istart[i]);
+        assert_true(it.end == iend[i]);
+    }
+    free(istart);
+    free(iend);
+}
+
 /* ---- valid sequences ---- */
 
 static void check_valid(uint32_t sender, uint32_t flags)
@@ -156,6 +218,7 @@ static void check_valid(uint32_t sender, uint32_t flags)
         size_t n;
         assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
         assert_int_equal(end, n);
+        check_frames(g);
         free(v.data);
     }
     ws_gen_free(g);
@@ -184,6 +247,81 @@ static void test_valid_deflate(void **state)
 
 /* ---- the oracle: every mutation's tag is the checker's first report ---- */
 
+/* Where an item is and what it holds, to compare before and after a mutation. */
+typedef struct item_span {
+    uint64_t start, end, digest;
+    size_t len;
+    uint8_t opcode;
+} item_span;
+
+static item_span span_of(ws_gen *g, size_t i)
+{
+    ws_gen_item it = {.size = sizeof it};
+    item_span s;
+    assert_int_equal(ws_gen_item_at(g, i, &it), WS_OK);
+    s.start = it.start;
+    s.end = it.end;
+    s.len = it.len;
+    s.opcode = it.opcode;
+    s.digest = it.len ? fnv(it.data, it.len) : 0;
+    return s;
+}
+
+/*
+ * A mutation marks what it touched and nothing else: the frame it names as its first is marked
+ * mutated, and when that frame carries an item which the mutation breaks, the item is no longer
+ * intact; a valid reshape leaves every item intact. Appended at the end, a mutation leaves the
+ * items before it as they were (same bytes, same place, intact, unmarked). A text item a
+ * UTF-8 mutation made is invalid the way its tag says.
+ */
+static void check_marks(ws_gen *g, const ws_gen_mutation *m, uint32_t mflags,
+                        const item_span *before, size_t nbefore)
+{
+    size_t ni = ws_gen_item_count(g);
+    if (m->kind == WS_MUT_NONE)
+        return;
+    ws_gen_frame f = {.size = sizeof f};
+    assert_int_equal(ws_gen_frame_at(g, m->frame, &f), WS_OK);
+    assert_true(f.mutated);
+    if (m->kind == WS_MUT_MERGE) /* the merged frame carries what the two carried */
+        assert_true(f.item >= 0);
+    if (f.item >= 0) {
+        ws_gen_item it = {.size = sizeof it};
+        assert_int_equal(ws_gen_item_at(g, (size_t)f.item, &it), WS_OK);
+        assert_true(it.mutated);
+        assert_int_equal(it.intact, m->error == WS_OK);
+        if (m->kind == WS_MUT_UTF8_TRUNCATED || m->kind == WS_MUT_UTF8 ||
+            m->kind == WS_MUT_UTF8_SPLIT) {
+            ws_utf8_state u = WS_UTF8_ACCEPT;
+            size_t ok = ws_utf8_validate(&u, it.data, it.len);
+            assert_int_equal(it.opcode, WS_OP_TEXT);
+            if (m->kind == WS_MUT_UTF8_TRUNCATED) /* valid up to its end, a character open */
+                assert_true(ok == it.len && !ws_utf8_complete(u));
+            else
+                assert_true(ok < it.len);
+        }
+    }
+    if (m->error == WS_OK)
+        for (size_t i = 0; i < ni; i++) {
+            ws_gen_item it = {.size = sizeof it};
+            assert_int_equal(ws_gen_item_at(g, i, &it), WS_OK);
+            assert_true(it.intact);
+        }
+    if (mflags & WS_MUT_ANYWHERE)
+        return;
+    assert_true(ni >= nbefore);
+    for (size_t i = 0; i < nbefore; i++) {
+        ws_gen_item it = {.size = sizeof it};
+        item_span now = span_of(g, i);
+        assert_int_equal(ws_gen_item_at(g, i, &it), WS_OK);
+        assert_true(it.intact);
+        assert_false(it.mutated);
+        assert_true(now.start == before[i].start && now.end == before[i].end);
+        assert_true(now.len == before[i].len && now.digest == before[i].digest);
+        assert_int_equal(now.opcode, before[i].opcode);
+    }
+}
+
 static unsigned check_tags(uint32_t sender, uint32_t gflags, uint32_t mflags, unsigned seeds)
 {
     unsigned tried = 0;
@@ -200,14 +338,22 @@ static unsigned check_tags(uint32_t sender, uint32_t gflags, uint32_t mflags, un
         }
         for (uint64_t seed = 1; seed <= seeds; seed++) {
             build(g, seed * 7919 + kind, (unsigned)(seed % 6));
+            item_span before[64];
+            size_t nbefore = ws_gen_item_count(g);
+            assert_true(nbefore <= 64);
+            for (size_t i = 0; i < nbefore; i++)
+                before[i] = span_of(g, i);
             ws_gen_mutation m = {.size = sizeof m};
             assert_int_equal(ws_gen_mutate(g, kind, mflags, &m), WS_OK);
             assert_int_equal(m.kind, kind);
             assert_int_equal(m.error, tag.error);
+            check_frames(g);
+            check_marks(g, &m, mflags, before, nbefore);
             for (unsigned i = 0; i < (unsigned)(seed % 3); i++)
                 assert_int_equal(ws_gen_add(g, WS_GEN_ANY), WS_OK);
             if (seed % 2)
                 assert_int_equal(ws_gen_add(g, WS_GEN_CLOSE), WS_OK);
+            check_frames(g);
             verdict v;
             judge(g, sender, gflags, &v);
             free(v.data);
@@ -290,6 +436,140 @@ static void test_mutate_any(void **state)
             assert_int_equal(seen[k], 0);
         else
             assert_true(seen[k] > 0);
+    }
+    ws_gen_free(g);
+}
+
+/* ---- what the draws cover ---- */
+
+/* Message lengths are mostly short and, about one time in twelve, exactly at an edge of the
+ * length encodings (0, 1, 125, 126, 127, 65535, 65536): each edge comes up far more often than
+ * one length of a range does (about 0.4% for one of 0..125). */
+static void test_length_edges(void **state)
+{
+    (void)state;
+    static const size_t edges[] = {0, 1, 125, 126, 127, 65535, 65536};
+    enum { NE = sizeof edges / sizeof edges[0], RUNS = 20000 };
+    unsigned hits[NE] = {0};
+    ws_gen_config c;
+    ws_gen *g = NULL;
+    memset(&c, 0, sizeof c);
+    c.size = sizeof c;
+    c.sender = WS_ROLE_SERVER;
+    c.max_message = 65536;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_OK);
+    for (unsigned run = 0; run < RUNS; run++) {
+        ws_gen_item it = {.size = sizeof it};
+        assert_int_equal(ws_gen_reset(g, run + 1), WS_OK);
+        assert_int_equal(ws_gen_add(g, WS_GEN_BINARY), WS_OK);
+        assert_int_equal(ws_gen_item_at(g, 0, &it), WS_OK);
+        assert_int_equal(it.opcode, WS_OP_BINARY);
+        assert_true(it.len <= c.max_message);
+        for (unsigned k = 0; k < NE; k++)
+            hits[k] += it.len == edges[k];
+    }
+    for (unsigned k = 0; k < NE; k++) {
+        print_message("length %zu: %u of %u\n", edges[k], hits[k], (unsigned)RUNS);
+        assert_true(hits[k] >= RUNS / 125); /* 0.8%: an edge's share is over 1.1% */
+    }
+    ws_gen_free(g);
+}
+
+/* non-minimal-length on a frame at an edge of the length encodings (0, 125, 126, 65535 bytes)
+ * always writes a longer encoding than the length needs: 16 or 64 bits for a 7-bit length (both
+ * are used), 64 bits for a 16-bit one. */
+static void test_non_minimal_edges(void **state)
+{
+    (void)state;
+    static const uint32_t lens[] = {0, 125, 126, 65535};
+    ws_gen *g = gen_new(WS_ROLE_SERVER, 9, 0, NULL);
+    uint8_t *in = malloc(65535 + 4);
+    assert_non_null(in);
+    test_fill(in, 65535 + 4, 3);
+    for (unsigned l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+        uint32_t len = lens[l];
+        size_t hl = len < 126 ? 2 : 4;
+        unsigned used16 = 0, used64 = 0;
+        in[0] = 0x80 | WS_OP_BINARY;
+        in[1] = (uint8_t)(len < 126 ? len : 126);
+        in[2] = (uint8_t)(len >> 8);
+        in[3] = (uint8_t)len;
+        for (unsigned round = 0; round < 40; round++) {
+            ws_gen_mutation m = {.size = sizeof m};
+            ws_gen_frame f = {.size = sizeof f};
+            ws_frame_header h;
+            const uint8_t *p;
+            size_t n;
+            assert_int_equal(ws_gen_load(g, in, hl + len), WS_OK);
+            assert_int_equal(ws_gen_mutate(g, WS_MUT_NON_MINIMAL, WS_MUT_ANYWHERE, &m), WS_OK);
+            assert_int_equal(m.frame, 0);
+            assert_int_equal(ws_gen_frame_at(g, 0, &f), WS_OK);
+            assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+            assert_true(ws_frame_parse_header(p, n, WS_FRAME_REPORT_ALL, UINT64_MAX, &h,
+                                              sizeof h) > 0);
+            assert_true(h.payload_len == len);
+            assert_true(h.violations & WS_FRAME_VIOL_NON_MINIMAL_LENGTH);
+            used16 += f.len_bytes == 2;
+            used64 += f.len_bytes == 8;
+        }
+        assert_int_equal(used16 + used64, 40);
+        if (len < 126)
+            assert_true(used16 > 0 && used64 > 0);
+        else
+            assert_int_equal(used16, 0);
+    }
+    free(in);
+    ws_gen_free(g);
+}
+
+/* len64-msb sets the top bit over small lengths (a receiver that drops that bit reads a
+ * plausible length and goes on) as well as over large ones. */
+static void test_len64_msb_spread(void **state)
+{
+    (void)state;
+    unsigned small = 0, large = 0;
+    ws_gen *g = gen_new(WS_ROLE_CLIENT, 1, 0, NULL);
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        ws_gen_mutation m = {.size = sizeof m};
+        ws_gen_frame f = {.size = sizeof f};
+        build(g, seed, 1);
+        assert_int_equal(ws_gen_mutate(g, WS_MUT_LEN64_MSB, 0, &m), WS_OK);
+        assert_int_equal(ws_gen_frame_at(g, m.frame, &f), WS_OK);
+        assert_true(f.declared_len >> 63);
+        uint64_t low = f.declared_len & ~((uint64_t)1 << 63);
+        small += low < 1000;
+        large += low >> 32 != 0;
+    }
+    print_message("len64-msb: %u small, %u large of 40\n", small, large);
+    assert_true(small >= 5 && large >= 5);
+    ws_gen_free(g);
+}
+
+/* close-invalid-code sends only codes no endpoint may send, among them the ones right next to
+ * each range that is allowed (999, 1004, 1006, 1015, 2999, 5000) and both ends of the field. */
+static void test_close_code_edges(void **state)
+{
+    (void)state;
+    static const unsigned want[] = {0, 999, 1004, 1006, 1015, 2999, 5000, 65535};
+    unsigned seen[sizeof want / sizeof want[0]] = {0};
+    ws_gen *g = gen_new(WS_ROLE_SERVER, 1, 0, NULL);
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        ws_gen_mutation m = {.size = sizeof m};
+        ws_gen_frame f = {.size = sizeof f};
+        build(g, seed, 0);
+        assert_int_equal(ws_gen_mutate(g, WS_MUT_CLOSE_CODE, 0, &m), WS_OK);
+        assert_int_equal(ws_gen_frame_at(g, m.frame, &f), WS_OK);
+        assert_int_equal(f.opcode, WS_OP_CLOSE);
+        assert_true(f.body_len >= 2);
+        unsigned code = (unsigned)f.body[0] << 8 | f.body[1];
+        assert_false(ws_close_code_valid(code));
+        for (unsigned k = 0; k < sizeof want / sizeof want[0]; k++)
+            seen[k] += code == want[k];
+    }
+    for (unsigned k = 0; k < sizeof want / sizeof want[0]; k++) {
+        if (!seen[k])
+            print_message("close code %u never drawn\n", want[k]);
+        assert_true(seen[k] > 0);
     }
     ws_gen_free(g);
 }
@@ -673,7 +953,9 @@ int main(void)
         cmocka_unit_test(test_mutate_any),      cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_bounds),          cmocka_unit_test(test_nomem),
         cmocka_unit_test(test_load_roundtrip),  cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_describe),        cmocka_unit_test(test_length_edges),
+        cmocka_unit_test(test_non_minimal_edges), cmocka_unit_test(test_len64_msb_spread),
+        cmocka_unit_test(test_close_code_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
