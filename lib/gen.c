@@ -601,11 +601,12 @@ static int put_message(ws_gen *g, uint32_t *at, unsigned op, uint32_t off, uint3
     return WS_OK;
 }
 
+/* Whole half of the time; with max_fragments 1 always (range(2, 1) would draw any count). */
 static unsigned pick_frags(ws_gen *g)
 {
-    return chance(g, 2)
-               ? 1u
-               : (unsigned)range(g, 2, g->cfg.max_fragments < 2 ? 1 : g->cfg.max_fragments);
+    if (g->cfg.max_fragments < 2 || chance(g, 2))
+        return 1u;
+    return (unsigned)range(g, 2, g->cfg.max_fragments);
 }
 
 /* A fresh valid data message at *at (compressed at times, when the position allows). */
@@ -891,10 +892,13 @@ static int m_frame_edit(ws_gen *g, uint32_t kind, int anywhere, uint32_t *first)
     case WS_MUT_NON_MINIMAL: /* 7-bit lengths as 16 or 64 bits, 16-bit ones as 64 */
         f->lb = f->declared <= 125 && chance(g, 2) ? 2 : 8;
         break;
-    case WS_MUT_TOO_LARGE:
-        f->declared = g->cfg.limit + 1 + (rnd(g) >> 2) % (((uint64_t)1 << 62) - g->cfg.limit - 1);
+    case WS_MUT_TOO_LARGE: {
+        /* limit + 1 .. 2^62 - 1; the largest limit (2^62 - 1) leaves only 2^62 */
+        uint64_t span = ((uint64_t)1 << 62) - g->cfg.limit - 1, r64 = rnd(g) >> 2;
+        f->declared = g->cfg.limit + 1 + (span ? r64 % span : 0);
         f->lb = 0;
         break;
+    }
     case WS_MUT_LEN64_MSB:
         f->declared = ((uint64_t)1 << 63) | (chance(g, 2) ? below(g, 1000) : rnd(g) >> 1);
         f->lb = 8;
