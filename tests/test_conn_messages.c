@@ -858,6 +858,73 @@ static void test_borrow(void **state)
     free(c);
 }
 
+/* Pieces of output after a 1-byte message and a copied one of `len` bytes (and, if borrow is
+ * set, a borrowed message of 100000 bytes) from a fresh server. */
+static int pieces_after(size_t len, const uint8_t *borrow, ws_iovec *iov, pair *p)
+{
+    static uint8_t copied[65535];
+    pair_init(p);
+    assert_int_equal(ws_conn_send(p->srv, WS_OP_BINARY, "x", 1, 0), WS_OK);
+    assert_int_equal(ws_conn_send(p->srv, WS_OP_BINARY, copied, len, 0), WS_OK);
+    if (borrow)
+        assert_int_equal(ws_conn_send(p->srv, WS_OP_BINARY, borrow, 100000, WS_SEND_BORROW),
+                         WS_OK);
+    return ws_conn_output(p->srv, iov, 8);
+}
+
+/* A borrowed payload's header goes into the room left in the output buffer before it, even
+ * when exactly its size is left: one piece with the bytes before it, then the payload itself
+ * (no new buffer for ten bytes, one piece fewer for writev). One byte less room and it starts
+ * a new piece. */
+static void test_borrow_header_in_last_room(void **state)
+{
+    (void)state;
+    pair p;
+    ws_iovec iov[8];
+    size_t n = 100000, lo = 126, hi = 65535;
+    uint8_t *a = malloc(n);
+    assert_non_null(a);
+    test_fill(a, n, 31);
+    /* the room of the first buffer: the longest second message that still joins the first */
+    assert_int_equal(pieces_after(lo, NULL, iov, &p), 1);
+    pair_free(&p);
+    assert_int_equal(pieces_after(hi, NULL, iov, &p), 2);
+    pair_free(&p);
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        int k = pieces_after(mid, NULL, iov, &p);
+        pair_free(&p);
+        if (k == 1)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    size_t room = 3 + 4 + lo; /* both messages fill it to the byte */
+    print_message("first output buffer: %zu bytes\n", room);
+    assert_true(lo >= 126 + 10);
+
+    /* ten bytes left: the 64-bit header of the borrowed payload fits */
+    assert_int_equal(pieces_after(lo - 10, a, iov, &p), 2);
+    assert_int_equal(iov[0].len, room);
+    assert_ptr_equal(iov[1].base, a);
+    assert_int_equal(iov[1].len, n);
+    pump_all(&p);
+    assert_int_equal(p.clog.n, 3);
+    log_assert_message(&p.clog, 2, WS_OP_BINARY, a, n);
+    pair_free(&p);
+
+    /* nine left: the header starts the next piece */
+    assert_int_equal(pieces_after(lo - 9, a, iov, &p), 3);
+    assert_int_equal(iov[0].len, room - 9);
+    assert_int_equal(iov[1].len, 10);
+    assert_ptr_equal(iov[2].base, a);
+    pump_all(&p);
+    assert_int_equal(p.clog.n, 3);
+    log_assert_message(&p.clog, 2, WS_OP_BINARY, a, n);
+    pair_free(&p);
+    free(a);
+}
+
 /* Partial writes of arbitrary sizes and feeds of other sizes give the same events. */
 static void test_partial_writes(void **state)
 {
@@ -1139,6 +1206,7 @@ int main(void)
         cmocka_unit_test(test_masking),
         cmocka_unit_test(test_masking_keys_from_hook),
         cmocka_unit_test(test_borrow),
+        cmocka_unit_test(test_borrow_header_in_last_room),
         cmocka_unit_test(test_partial_writes),
         cmocka_unit_test(test_send_misuse),
         cmocka_unit_test(test_fast_paths_keep_the_rules),
