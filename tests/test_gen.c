@@ -753,6 +753,7 @@ static void test_open_end(void **state)
         assert_int_equal(ws_gen_frame_at(g, 0, &f), WS_OK);
         assert_int_equal(f.opcode, WS_OP_TEXT);
         assert_int_equal(f.fin, 0);
+        assert_int_equal(f.len_bytes, 1); /* loaded: the encoding as written, 7 bits */
         assert_true(f.declared_len == 3 && f.end == 5);
         check_frames(g);
     }
@@ -1142,9 +1143,152 @@ static void test_nomem(void **state)
         size_t n;
         r = ws_gen_output(g, &p, &n);
         assert_true(r == WS_OK || r == WS_ERR_NOMEM);
+        if (r == WS_OK && ws_gen_frame_count(g)) { /* what it gave is the whole sequence */
+            ws_gen_frame last = {.size = sizeof last};
+            assert_non_null(p);
+            assert_int_equal(ws_gen_frame_at(g, ws_gen_frame_count(g) - 1, &last), WS_OK);
+            assert_true(n == last.end);
+        }
         ws_gen_free(g);
         assert_int_equal(fa.live, 0);
     }
+}
+
+/* An allocation failing anywhere leaves the sequence as it was: a valid one stays valid (the
+ * valid reshapes and items added around the failure included), and the output unchanged. */
+static void test_nomem_keeps_valid(void **state)
+{
+    (void)state;
+    static const uint32_t ops[] = {WS_MUT_SPLIT, WS_MUT_MERGE, WS_MUT_INSERT_CONTROL,
+                                   WS_MUT_REMASK};
+    unsigned failed = 0;
+    for (long run = 0; run < 480; run++) {
+        long fail = run % 40;
+        failalloc fa;
+        ws_allocator a = failalloc_init(&fa, fail, 0);
+        ws_gen_config c;
+        ws_gen *g = NULL;
+        memset(&c, 0, sizeof c);
+        c.size = sizeof c;
+        c.sender = WS_ROLE_CLIENT;
+        c.seed = 17 + (uint64_t)run / 40;
+        c.max_fragments = 8;
+        if (ws_gen_new(&g, &c, &a) != WS_OK)
+            continue;
+        for (unsigned i = 0; i < 24; i++) {
+            const uint8_t *p;
+            size_t n0 = 0, n1;
+            uint64_t before = 0;
+            if (ws_gen_output(g, &p, &n0) == WS_OK)
+                before = fnv(p, n0);
+            else
+                continue;
+            ws_gen_mutation m = {.size = sizeof m};
+            int r = i % 3 ? ws_gen_add(g, WS_GEN_ANY)
+                          : ws_gen_mutate(g, ops[(i / 3) % 4], (i / 3) % 2 ? WS_MUT_ANYWHERE : 0,
+                                          &m);
+            assert_true(r == WS_OK || r == WS_ERR_NOMEM);
+            if (r == WS_ERR_NOMEM) {
+                failed++;
+                assert_int_equal(ws_gen_output(g, &p, &n1), WS_OK);
+                assert_int_equal(n1, n0);
+                assert_true(fnv(p, n1) == before);
+            }
+        }
+        verdict v;
+        const uint8_t *p;
+        size_t n;
+        if (ws_gen_output(g, &p, &n) != WS_OK) /* the failing call was this one */
+            assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+        judge(g, WS_ROLE_CLIENT, 0, &v);
+        assert_int_equal(v.n, 0);
+        free(v.data);
+        ws_gen_free(g);
+        assert_int_equal(fa.live, 0);
+    }
+    print_message("%u calls failed for want of memory\n", failed);
+    assert_true(failed > 10);
+}
+
+/* A sequence of exactly max_bytes bytes or max_frames frames fits. */
+static void test_exact_bounds(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        const uint8_t *p;
+        size_t n;
+        ws_gen *g = gen_new(WS_ROLE_SERVER, seed, 0, NULL);
+        for (unsigned i = 0; i < 4; i++)
+            assert_int_equal(ws_gen_add(g, WS_GEN_ANY), WS_OK);
+        assert_int_equal(ws_gen_output(g, &p, &n), WS_OK);
+        size_t frames = ws_gen_frame_count(g);
+        ws_gen_free(g);
+        if (n < 64)
+            continue;
+        ws_gen_config c;
+        memset(&c, 0, sizeof c);
+        c.size = sizeof c;
+        c.sender = WS_ROLE_SERVER;
+        c.seed = seed;
+        c.max_message = 3000;
+        c.max_frames = 512;
+        c.limit = 1u << 20;
+        for (int which = 0; which < 2; which++) {
+            c.max_bytes = which ? 0 : n;
+            c.max_frames = which ? (uint32_t)frames : 512;
+            assert_int_equal(ws_gen_new(&g, &c, NULL), WS_OK);
+            for (unsigned i = 0; i < 4; i++)
+                assert_int_equal(ws_gen_add(g, WS_GEN_ANY), WS_OK);
+            assert_int_equal(ws_gen_frame_count(g), frames);
+            assert_int_equal(ws_gen_add(g, WS_GEN_PING), WS_ERR_BUDGET); /* and not one more */
+            ws_gen_free(g);
+        }
+    }
+}
+
+/* A payload that ends exactly at the end of the generator's store writes nothing past it (the
+ * first store is 4096 bytes: a loaded frame takes the bytes before, the next message the rest;
+ * the allocator's guard bytes after each block show a write past its end). */
+static void test_store_edge(void **state)
+{
+    (void)state;
+    uint8_t *in = malloc(4096 + 4);
+    assert_non_null(in);
+    memset(in, 0, 4096 + 4);
+    unsigned tried = 0;
+    for (uint64_t seed = 1; seed <= 200 && tried < 20; seed++) {
+        failalloc fa;
+        ws_allocator a = failalloc_init(&fa, -1, 0);
+        ws_gen *g = gen_new(WS_ROLE_SERVER, 1, 0, &a);
+        ws_gen_item it = {.size = sizeof it};
+        /* the length the message after an empty loaded frame gets, for this seed */
+        in[0] = 0x80 | WS_OP_BINARY;
+        in[1] = 0;
+        assert_int_equal(ws_gen_reset(g, seed), WS_OK);
+        assert_int_equal(ws_gen_load(g, in, 2), WS_OK);
+        assert_int_equal(ws_gen_add(g, WS_GEN_BINARY), WS_OK);
+        assert_int_equal(ws_gen_item_at(g, 0, &it), WS_OK);
+        size_t len = it.len;
+        if (len == 0 || len % 8 == 0 || len > 4096 - 126) {
+            ws_gen_free(g);
+            continue;
+        }
+        /* again after a frame whose body takes the first 4096 - len bytes */
+        size_t body = 4096 - len, hl = body < 126 ? 2 : 4;
+        in[1] = (uint8_t)(body < 126 ? body : 126);
+        in[2] = (uint8_t)(body >> 8);
+        in[3] = (uint8_t)body;
+        assert_int_equal(ws_gen_reset(g, seed), WS_OK);
+        assert_int_equal(ws_gen_load(g, in, hl + body), WS_OK);
+        assert_int_equal(ws_gen_add(g, WS_GEN_BINARY), WS_OK);
+        assert_int_equal(ws_gen_item_at(g, 0, &it), WS_OK);
+        assert_int_equal(it.len, len);
+        ws_gen_free(g); /* checks the guard bytes */
+        assert_int_equal(fa.live, 0);
+        tried++;
+    }
+    assert_true(tried >= 10);
+    free(in);
 }
 
 /* ---- loading ---- */
@@ -1426,7 +1570,8 @@ int main(void)
         cmocka_unit_test(test_close_code_edges), cmocka_unit_test(test_draws),
         cmocka_unit_test(test_memory_kept),     cmocka_unit_test(test_kind_digests),
         cmocka_unit_test(test_open_end),        cmocka_unit_test(test_deflate_context),
-        cmocka_unit_test(test_reset_is_new),
+        cmocka_unit_test(test_reset_is_new),    cmocka_unit_test(test_nomem_keeps_valid),
+        cmocka_unit_test(test_exact_bounds),    cmocka_unit_test(test_store_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
