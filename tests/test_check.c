@@ -166,7 +166,7 @@ static void test_each_rule(void **state)
     assert_non_null(s);
     assert_non_null(o);
     memset(big, 'a', sizeof big);
-    for (int rule = 0; rule < 17; rule++) {
+    for (int rule = 0; rule < 18; rule++) {
         ws_checker *k = checker(WS_ROLE_CLIENT);
         int err = 0;
         unsigned code = WS_CLOSE_PROTOCOL_ERROR, sev = WS_SEVERITY_MUST;
@@ -251,6 +251,15 @@ static void test_each_rule(void **state)
             assert_int_equal(ws_checker_configure(k, 0, 0, 4), WS_OK);
             cput(s, WS_OP_TEXT, 0, "hel", 3);
             at = cput(s, WS_OP_CONTINUATION, 1, "lo", 2);
+            err = WS_ERR_MESSAGE_TOO_BIG;
+            code = WS_CLOSE_MESSAGE_TOO_BIG;
+            sev = WS_SEVERITY_LIMIT;
+            break;
+        case 16: /* over the limit at its first fragment: reported once, not again per frame */
+            assert_int_equal(ws_checker_configure(k, 0, 0, 4), WS_OK);
+            at = cput(s, WS_OP_TEXT, 0, "hello", 5);
+            cput(s, WS_OP_CONTINUATION, 0, "ab", 2);
+            cput(s, WS_OP_CONTINUATION, 1, "c", 1);
             err = WS_ERR_MESSAGE_TOO_BIG;
             code = WS_CLOSE_MESSAGE_TOO_BIG;
             sev = WS_SEVERITY_LIMIT;

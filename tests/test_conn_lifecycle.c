@@ -1027,13 +1027,25 @@ static void test_ping_interval(void **state)
         assert_int_equal(ws_conn_get_stats(a, &st, sizeof st), WS_OK);
         assert_int_equal(st.pings_sent, 2);
         assert_int_equal(ws_conn_next_deadline(a), 2500);
+        /* Pongs that do not echo the ping's payload (another one, an empty one) are not its
+         * answer. */
+        assert_int_equal(ws_conn_pong(other(&p, a), "hb", 2), WS_OK);
+        assert_int_equal(ws_conn_pong(other(&p, a), NULL, 0), WS_OK);
+        pump_to(&p, a);
+        assert_int_equal(al->n, 3);
+        assert_int_equal(al->v[1].type, WS_EV_PONG);
+        assert_int_equal(al->v[2].type, WS_EV_PONG);
+        assert_int_equal(ws_conn_get_stats(a, &st, sizeof st), WS_OK);
+        assert_int_equal(st.last_rtt_ms, 200);
+        assert_int_equal(st.pongs_received, 3);
+        assert_int_equal(ws_conn_next_deadline(a), 2500);
         tick_both(&p, 2499);
         assert_int_equal(drain(a, al), 0);
         tick_both(&p, 2500);
         drain(a, al);
-        assert_int_equal(al->n, 3);
-        assert_int_equal(al->v[1].type, WS_EV_ERROR);
-        assert_int_equal(al->v[1].error, WS_ERR_PONG_TIMEOUT);
+        assert_int_equal(al->n, 5);
+        assert_int_equal(al->v[3].type, WS_EV_ERROR);
+        assert_int_equal(al->v[3].error, WS_ERR_PONG_TIMEOUT);
         assert_int_equal(log_assert_closed(al)->close_code, 1006);
         assert_int_equal(ws_conn_state(a), WS_STATE_CLOSED);
         /* A dead peer may never read the unsent ping: shut down now, don't wait for it. */

@@ -486,6 +486,30 @@ static void test_server_explicit_answer(void **state)
     assert_int_equal(get_dp(s), WS_ERR_NOT_FOUND);
     log_free(&l);
     ws_conn_free(s);
+
+    /* Other extensions offered and accepted are the caller's business: permessage-deflate
+     * after them still configures the codec, and an answer without it configures none. */
+    snprintf(req, sizeof req, request_fmt,
+             "Sec-WebSocket-Extensions: x-other; a=1, permessage-deflate\r\n");
+    for (int with_pmd = 0; with_pmd < 2; with_pmd++) {
+        s = new_conn(WS_ROLE_SERVER, 0, NULL);
+        memset(&l, 0, sizeof l);
+        assert_int_equal(feed_copy(s, &l, (const uint8_t *)req, strlen(req), 0), WS_OK);
+        assert_int_equal(ws_conn_accept(s, NULL,
+                                        with_pmd ? "x-other; a=1, permessage-deflate; "
+                                                   "server_no_context_takeover"
+                                                 : "x-other; a=1",
+                                        NULL),
+                         WS_OK);
+        if (with_pmd) {
+            assert_int_equal(ws_conn_get_deflate_params(s, &dp, sizeof dp), WS_OK);
+            assert_int_equal(dp.server_no_context_takeover, 1);
+        } else {
+            assert_int_equal(get_dp(s), WS_ERR_NOT_FOUND);
+        }
+        log_free(&l);
+        ws_conn_free(s);
+    }
 }
 
 /* ---- negotiation: the client's check of the server's answer ---- */

@@ -71,7 +71,7 @@ static collected decode_split(const uint8_t *wire, size_t n, unsigned flags, uin
         } else if (ev.type == WS_FRAME_EV_DATA && !in_frame) {
             /* WS_FRAME_WHOLE: a frame in one event, header and all of its payload */
             assert_true(flags & WS_FRAME_WHOLE);
-            assert_true(ev.frame_end);
+            assert_int_equal(ev.frame_end, 1);
             assert_int_equal(ev.offset, 0);
             assert_int_equal(ev.len, ev.header->payload_len);
             assert_true(c.nframes < MAX_FRAMES);
@@ -85,6 +85,7 @@ static collected decode_split(const uint8_t *wire, size_t n, unsigned flags, uin
             c.whole++;
         } else if (ev.type == WS_FRAME_EV_DATA) {
             assert_true(in_frame);
+            assert_true(ev.frame_end == 0 || ev.frame_end == 1); /* a flag: 1 at the end */
             assert_int_equal(ev.offset, c.plen[c.nframes]);
             if (ev.len)
                 memcpy(c.payload[c.nframes] + c.plen[c.nframes], ev.data, ev.len);

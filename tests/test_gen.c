@@ -810,15 +810,18 @@ static void test_reset_is_new(void **state)
     c.max_bytes = 400;
     c.max_frames = 40;
     unsigned refused = 0;
+    size_t most_peak = 0;
     for (uint64_t seed = 1; seed <= 30; seed++) {
+        failalloc fa;
+        ws_allocator a = failalloc_init(&fa, -1, 0);
         ws_gen *fresh = NULL, *used = gen_new(WS_ROLE_CLIENT, 99, 0, NULL);
         c.seed = seed;
-        assert_int_equal(ws_gen_new(&fresh, &c, NULL), WS_OK);
+        assert_int_equal(ws_gen_new(&fresh, &c, &a), WS_OK);
         ws_gen_free(used);
         assert_int_equal(ws_gen_new(&used, &c, NULL), WS_OK);
         build(used, seed + 1000, 6);
         assert_int_equal(ws_gen_reset(used, seed), WS_OK);
-        for (unsigned i = 0; i < 300; i++) {
+        for (unsigned i = 0; i < 1500; i++) {
             ws_gen *gs[2] = {fresh, used};
             int r[2];
             const uint8_t *p[2];
@@ -838,10 +841,16 @@ static void test_reset_is_new(void **state)
             assert_int_equal(n[0], n[1]);
             assert_memory_equal(p[0], p[1], n[0]);
         }
+        /* the store of bodies is bounded (3 x max_bytes + 2 x max_message): merges are
+         * refused, memory does not grow with them */
+        if (fa.peak > most_peak)
+            most_peak = fa.peak;
         ws_gen_free(fresh);
         ws_gen_free(used);
     }
     assert_true(refused > 0);
+    print_message("peak memory %zu bytes\n", most_peak);
+    assert_true(most_peak < 16 * 1024); /* the store: 4 KiB, then the arrays and output */
 }
 
 /* The memory a sequence took is kept: building it again after a reset allocates nothing. */
@@ -1342,6 +1351,13 @@ static void test_bad_args(void **state)
     assert_null(g);
     c.size = 8;
     assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_INVALID_ARG);
+    /* an older caller's smaller structure (rule 4): up to `limit` is enough, one byte less
+     * is not */
+    c.size = (uint32_t)(offsetof(ws_gen_config, limit) + sizeof c.limit);
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_OK);
+    ws_gen_free(g);
+    c.size--;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_INVALID_ARG);
     c.size = sizeof c;
     c.sender = 7;
     assert_int_equal(ws_gen_new(&g, &c, NULL), WS_ERR_INVALID_ARG);
@@ -1431,6 +1447,23 @@ static void test_bad_args(void **state)
     it.size = 4;
     assert_int_equal(ws_gen_frame_at(g, 0, &f), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_gen_item_at(g, 0, &it), WS_ERR_INVALID_ARG);
+    /* older, smaller structures: up to their last required field is enough */
+    f.size = (uint32_t)(offsetof(ws_gen_frame, body_len) + sizeof f.body_len);
+    it.size = (uint32_t)(offsetof(ws_gen_item, len) + sizeof it.len);
+    assert_int_equal(ws_gen_frame_at(g, 0, &f), WS_OK);
+    assert_int_equal(ws_gen_item_at(g, 0, &it), WS_OK);
+    f.size--;
+    it.size--;
+    assert_int_equal(ws_gen_frame_at(g, 0, &f), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_item_at(g, 0, &it), WS_ERR_INVALID_ARG);
+    m.size = (uint32_t)(offsetof(ws_gen_mutation, frame) + sizeof m.frame);
+    assert_int_equal(ws_gen_mutation_tag(WS_MUT_RSV, WS_ROLE_CLIENT, &m, NULL, NULL), WS_OK);
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_RSV, 0, &m), WS_OK);
+    m.size--;
+    assert_int_equal(ws_gen_mutation_tag(WS_MUT_RSV, WS_ROLE_CLIENT, &m, NULL, NULL),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_mutate(g, WS_MUT_RSV, 0, &m), WS_ERR_INVALID_ARG);
+    m.size = sizeof m;
     assert_int_equal(ws_gen_frame_count(NULL), 0);
     assert_int_equal(ws_gen_item_count(NULL), 0);
     ws_gen_free(g);
@@ -1531,8 +1564,8 @@ static void test_describe(void **state)
     assert_int_equal(ws_frame_describe(s, n, out, strlen(want), &need), WS_ERR_BUFFER_TOO_SMALL);
     assert_int_equal(ws_frame_describe(s, n, out, strlen(want) + 1, &need), (int)strlen(want));
     assert_string_equal(out, want);
-    /* a close with a code and no reason, an empty ping, DEL in text (shown as hex), a masked
-     * 16-bit length */
+    /* a close with a code and no reason, an empty ping, DEL and US in text (shown as hex),
+     * space and tilde (the printable ends, shown as text), a masked 16-bit length */
     n = 0;
     memset(&h, 0, sizeof h);
     h.fin = 1;
@@ -1545,6 +1578,8 @@ static void test_describe(void **state)
     h.opcode = WS_OP_TEXT;
     h.payload_len = 3;
     n += (size_t)ws_frame_encode_raw(s + n, sizeof s - n, &h, sizeof h, 0, "a\x7f" "b", 3);
+    n += (size_t)ws_frame_encode_raw(s + n, sizeof s - n, &h, sizeof h, 0, "a\x1f" "b", 3);
+    n += (size_t)ws_frame_encode_raw(s + n, sizeof s - n, &h, sizeof h, 0, " ~!", 3);
     h.opcode = WS_OP_BINARY;
     h.masked = 1;
     h.payload_len = 2;
@@ -1553,7 +1588,9 @@ static void test_describe(void **state)
     assert_string_equal(out, "@0 close fin=1 rsv=0 mask=- len=2 code=1001\n"
                              "@4 ping fin=1 rsv=0 mask=- len=0\n"
                              "@6 text fin=1 rsv=0 mask=- len=3 617f62\n"
-                             "@11 binary fin=1 rsv=0 mask=00000000 len=2/16-bit 0102\n");
+                             "@11 text fin=1 rsv=0 mask=- len=3 611f62\n"
+                             "@16 text fin=1 rsv=0 mask=- len=3 \" ~!\"\n"
+                             "@21 binary fin=1 rsv=0 mask=00000000 len=2/16-bit 0102\n");
 }
 
 int main(void)

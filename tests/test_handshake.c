@@ -1863,6 +1863,15 @@ static void test_accept_arguments(void **state)
                      WS_ERR_ARG_HEADERS);
     assert_int_equal(ws_handshake_accept(hs, NULL, NULL, "Upgrade: x\r\n", out, sizeof out, NULL),
                      WS_ERR_ARG_HEADERS);
+    /* lines end with CRLF: a bare LF or CR would split or hide a header on the wire */
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, "X-A: b\nX-C: d\r\n", out, sizeof out,
+                                         NULL),
+                     WS_ERR_ARG_HEADERS);
+    assert_int_equal(ws_handshake_accept(hs, NULL, NULL, "X-A: b\rX-C: d\r\n", out, sizeof out,
+                                         NULL),
+                     WS_ERR_ARG_HEADERS);
+    assert_true(ws_handshake_accept(hs, NULL, NULL, "X-A: b\r\nX-C: d\r\n", out, sizeof out,
+                                    NULL) > 0);
     assert_int_equal(ws_handshake_accept(hs, "chat", NULL, NULL, out, sizeof out, NULL),
                      WS_ERR_ARG_SUBPROTOCOL); /* not offered */
     assert_int_equal(ws_handshake_accept(hs, NULL, NULL, NULL, NULL, 10, NULL),
