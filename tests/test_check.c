@@ -495,6 +495,36 @@ static void test_inflate(void **state)
         skip();
     }
     ws_checker_free(k);
+    /* A checker configured with inflation straight away inflates (RFC 7692's "Hello"); one
+     * configured without it needs no memory for an inflater. */
+    {
+        static const uint8_t hello[] = {0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00};
+        stream *s1 = malloc(sizeof *s1);
+        seen *o1 = malloc(sizeof *o1);
+        failalloc fa;
+        ws_allocator a = failalloc_init(&fa, -1, 0);
+        assert_non_null(s1);
+        assert_non_null(o1);
+        s1->n = 0;
+        put(s1, WS_OP_TEXT, 1, WS_RSV1, 0, hello, sizeof hello, 0);
+        k = checker(WS_ROLE_SERVER);
+        assert_int_equal(ws_checker_configure(k, WS_CHECK_DEFLATE | WS_CHECK_INFLATE, 0, 0), WS_OK);
+        run(k, s1, 0, o1);
+        assert_int_equal(o1->nv, 0);
+        assert_int_equal(o1->ndata, 5);
+        assert_memory_equal(o1->data, "Hello", 5);
+        ws_checker_free(k);
+        k = NULL;
+        assert_int_equal(ws_checker_new(&k, WS_ROLE_SERVER, &a), WS_OK);
+        fa.fail_at = fa.calls;
+        fa.sticky = 1;
+        assert_int_equal(ws_checker_configure(k, WS_CHECK_DEFLATE, 0, 0), WS_OK);
+        assert_int_equal(ws_checker_configure(k, 0, 0, 0), WS_OK);
+        ws_checker_free(k);
+        assert_int_equal(fa.live, 0);
+        free(s1);
+        free(o1);
+    }
     /* a client's compressed messages, from the generator: 40 KB of text among others */
     ws_gen_config c;
     memset(&c, 0, sizeof c);

@@ -1414,6 +1414,15 @@ static void test_options(void **state)
     assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, big63), WS_ERR_RANGE);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_FRAME_SIZE, 0), WS_ERR_RANGE);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_FRAME_SIZE, big63), WS_ERR_RANGE);
+    /* the largest lengths a frame and a message can declare (2^63 - 1) are in range */
+    uint64_t frame_was = get_opt(c, WS_OPT_MAX_FRAME_SIZE);
+    uint64_t message_was = get_opt(c, WS_OPT_MAX_MESSAGE_SIZE);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_FRAME_SIZE, big63 - 1), WS_OK);
+    assert_int_equal(get_opt(c, WS_OPT_MAX_FRAME_SIZE), big63 - 1);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, big63 - 1), WS_OK);
+    assert_int_equal(get_opt(c, WS_OPT_MAX_MESSAGE_SIZE), big63 - 1);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_FRAME_SIZE, frame_was), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MAX_MESSAGE_SIZE, message_was), WS_OK);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_AUTO_PONG, 2), WS_ERR_RANGE);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_STREAMING, 2), WS_ERR_RANGE);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_POLICY, 3), WS_ERR_RANGE);

@@ -349,6 +349,7 @@ static void test_malformed_headers(void **state)
     static const uint8_t rsv1[] = {0xC1, 0x00};
     static const uint8_t rsv2[] = {0xA1, 0x00};
     static const uint8_t rsv3[] = {0x91, 0x00};
+    static const uint8_t rsv3_cont[] = {0x90, 0x00}; /* a final continuation with RSV3 */
     static const uint8_t frag_ping[] = {0x09, 0x00};
     static const uint8_t long_ping[] = {0x89, 0x7E, 0x00, 0x7E};
     static const uint8_t unmasked[] = {0x81, 0x00};
@@ -365,6 +366,15 @@ static void test_malformed_headers(void **state)
                          WS_ERR_FRAME_RSV, 1);
     expect_error_guarded(rsv2, 2, WS_FRAME_ALLOW_RSV1, UINT64_MAX, WS_ERR_FRAME_RSV, 1);
     expect_error_guarded(rsv3, 2, WS_FRAME_ALLOW_RSV1, UINT64_MAX, WS_ERR_FRAME_RSV, 1);
+    expect_error_guarded(rsv3_cont, 2, 0, UINT64_MAX, WS_ERR_FRAME_RSV, 1);
+    /* ... and through the decoder's whole-frame path, with all of the frame there */
+    for (unsigned b = 0; b < 3; b++) {
+        const uint8_t rsv_cont[] = {(uint8_t)(0x80 | (0x10 << b)), 0x00};
+        collected cw = decode_split(rsv_cont, 2, WS_FRAME_WHOLE, UINT64_MAX, 2, 2);
+        assert_int_equal(cw.err, WS_ERR_FRAME_RSV);
+        assert_int_equal(cw.nframes, 0);
+        collected_free(&cw);
+    }
     expect_error_guarded(frag_ping, 2, 0, UINT64_MAX, WS_ERR_FRAME_CONTROL_FRAGMENTED, 1);
     expect_error_guarded(long_ping, 4, 0, UINT64_MAX, WS_ERR_FRAME_CONTROL_TOO_LONG, 2);
     expect_error_guarded(unmasked, 2, WS_FRAME_EXPECT_MASKED, UINT64_MAX,
@@ -415,6 +425,14 @@ static void test_malformed_headers(void **state)
         ws_frame_parse_header(ping125, 2, 0, UINT64_MAX, NULL, sizeof(ws_frame_header)),
         WS_ERR_INVALID_ARG);
     assert_int_equal(ws_frame_parse_header(NULL, 0, 0, UINT64_MAX, &h, sizeof h), 0);
+    /* An incomplete header leaves *h as it was (written only on success). */
+    ws_frame_header before;
+    memset(&h, 0xAB, sizeof h);
+    before = h;
+    assert_int_equal(ws_frame_parse_header(toolarge, 3, 0, UINT64_MAX, &h, sizeof h), 0);
+    assert_memory_equal(&h, &before, sizeof h);
+    assert_int_equal(ws_frame_parse_header(toolarge, 1, 0, UINT64_MAX, &h, sizeof h), 0);
+    assert_memory_equal(&h, &before, sizeof h);
 }
 
 /* A conforming sender refuses what a receiver would reject; raw mode writes it anyway and the

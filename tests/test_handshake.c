@@ -142,6 +142,35 @@ static void check_chromium_views(const ws_handshake *hs)
     assert_null(v);
     assert_int_equal(nv, 0);
     assert_int_equal(ws_handshake_extension_param(hs, 0, 1, &p, &n, &v, &nv), WS_ERR_NOT_FOUND);
+    /* an extension index one past the last is not found either */
+    assert_int_equal(ws_handshake_extension_param(hs, 1, 0, &p, &n, &v, &nv), WS_ERR_NOT_FOUND);
+    assert_null(p);
+    assert_null(v);
+}
+
+/* After a reset, a request with fewer extensions than the last one shows only its own: the
+ * index past its last is not found (nothing of the earlier request shows through). */
+static void test_extensions_after_reset(void **state)
+{
+    ws_handshake *hs = new_hs(WS_ROLE_SERVER, NULL);
+    const char *p, *v;
+    size_t used, n, nv, np;
+    (void)state;
+    assert_int_equal(FEED_STR(hs, RL GOOD "Sec-WebSocket-Extensions: x-a; p=1, x-b; q=2\r\n\r\n",
+                              &used),
+                     WS_HANDSHAKE_COMPLETE);
+    assert_int_equal(ws_handshake_extension_count(hs), 2);
+    assert_int_equal(ws_handshake_reset(hs), WS_OK);
+    assert_int_equal(FEED_STR(hs, RL GOOD "Sec-WebSocket-Extensions: x-c; r=3\r\n\r\n", &used),
+                     WS_HANDSHAKE_COMPLETE);
+    assert_int_equal(ws_handshake_extension_count(hs), 1);
+    assert_int_equal(ws_handshake_extension(hs, 1, &p, &n, &np), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_handshake_extension_param(hs, 1, 0, &p, &n, &v, &nv), WS_ERR_NOT_FOUND);
+    assert_null(p);
+    assert_int_equal(ws_handshake_extension_param(hs, 0, 0, &p, &n, &v, &nv), WS_OK);
+    assert_view(p, n, "r");
+    assert_view(v, nv, "3");
+    ws_handshake_free(hs);
 }
 
 static void test_chromium_every_split(void **state)
@@ -1657,6 +1686,7 @@ static void test_setters(void **state)
     assert_int_equal(ws_handshake_set_max_headers(hs, 65535), WS_OK);
     assert_int_equal(ws_handshake_set_max_body(NULL, 8), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_handshake_set_max_body(hs, (16u << 20) + 1), WS_ERR_RANGE);
+    assert_int_equal(ws_handshake_set_max_body(hs, 16u << 20), WS_OK);
     assert_int_equal(ws_handshake_set_max_body(hs, 0), WS_OK);
     assert_int_equal(ws_handshake_set_random(NULL, seq_rng, NULL), WS_ERR_INVALID_ARG);
 
@@ -1918,6 +1948,7 @@ int main(void)
         cmocka_unit_test(test_response_negotiation),
         cmocka_unit_test(test_reject_default_reasons),
         cmocka_unit_test(test_accept_arguments),
+        cmocka_unit_test(test_extensions_after_reset),
     };
     return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);
 }
