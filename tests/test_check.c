@@ -522,6 +522,25 @@ static void test_inflate(void **state)
         assert_int_equal(ws_checker_configure(k, 0, 0, 0), WS_OK);
         ws_checker_free(k);
         assert_int_equal(fa.live, 0);
+        /* Invalid data in the first fragment of three: one violation, then the whole message
+         * as it is on the wire, every fragment's bytes (the broken one's too), in order. */
+        s1->n = 0;
+        put(s1, WS_OP_TEXT, 0, WS_RSV1, 1, "\x06xy", 3, 0); /* BTYPE 11: invalid at once */
+        cput(s1, WS_OP_CONTINUATION, 0, "abc", 3);
+        cput(s1, WS_OP_CONTINUATION, 1, "de", 2);
+        cput(s1, WS_OP_TEXT, 1, "ok", 2);
+        for (size_t chunk = 0; chunk < 3; chunk++) {
+            k = checker(WS_ROLE_CLIENT);
+            assert_int_equal(ws_checker_configure(k, WS_CHECK_DEFLATE | WS_CHECK_INFLATE, 0, 0),
+                             WS_OK);
+            run(k, s1, chunk, o1);
+            assert_int_equal(o1->nv, 1);
+            expect_violation(&o1->v[0], WS_ERR_DEFLATE_DATA, 1007, WS_SEVERITY_SHOULD, 0);
+            assert_int_equal(o1->ndata, 3 + 3 + 2 + 2);
+            assert_memory_equal(o1->data, "\x06xyabcdeok", 10);
+            assert_int_equal(o1->messages, 2);
+            ws_checker_free(k);
+        }
         free(s1);
         free(o1);
     }
