@@ -514,6 +514,24 @@ static void test_inflate(void **state)
         assert_int_equal(o1->ndata, 5);
         assert_memory_equal(o1->data, "Hello", 5);
         ws_checker_free(k);
+        /* A sender may end a message's data with a final block (BFINAL, RFC 7692 7.2.3.4's
+         * example): the message inflates whole, and so do the ones after it. */
+        static const uint8_t hello_final[] = {0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00};
+        s1->n = 0;
+        put(s1, WS_OP_TEXT, 1, WS_RSV1, 0, hello_final, sizeof hello_final, 0);
+        put(s1, WS_OP_TEXT, 1, WS_RSV1, 0, hello_final, sizeof hello_final, 0);
+        put(s1, WS_OP_TEXT, 1, WS_RSV1, 0, hello, sizeof hello, 0);
+        for (size_t chunk = 0; chunk < 2; chunk++) {
+            k = checker(WS_ROLE_SERVER);
+            assert_int_equal(
+                ws_checker_configure(k, WS_CHECK_DEFLATE | WS_CHECK_INFLATE, 0, 0), WS_OK);
+            run(k, s1, chunk, o1);
+            assert_int_equal(o1->nv, 0);
+            assert_int_equal(o1->messages, 3);
+            assert_int_equal(o1->ndata, 15);
+            assert_memory_equal(o1->data, "HelloHelloHello", 15);
+            ws_checker_free(k);
+        }
         k = NULL;
         assert_int_equal(ws_checker_new(&k, WS_ROLE_SERVER, &a), WS_OK);
         fa.fail_at = fa.calls;
