@@ -499,6 +499,18 @@ static void test_encoder_validation_and_raw(void **state)
     h.payload_len = 300;
     assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 1),
                      WS_ERR_INVALID_ARG);
+    /* each encoding up to its largest length, and not one more */
+    h.payload_len = 125;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 1), 2);
+    h.payload_len = 126;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 1),
+                     WS_ERR_INVALID_ARG);
+    h.payload_len = 65535;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 2), 4);
+    assert_memory_equal(out, "\x81\x7E\xFF\xFF", 4);
+    h.payload_len = 65536;
+    assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 2),
+                     WS_ERR_INVALID_ARG);
     h.payload_len = 70000;
     assert_int_equal(ws_frame_write_header_raw(out, sizeof out, &h, sizeof h, 2),
                      WS_ERR_INVALID_ARG);

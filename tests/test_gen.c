@@ -1052,6 +1052,25 @@ static void test_kind_digests(void **state)
 
 /* ---- bounds ---- */
 
+/* The items' and frames' state as ws_gen_item_at / ws_gen_frame_at report it, folded. */
+static uint64_t state_digest(ws_gen *g)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < ws_gen_item_count(g); i++) {
+        ws_gen_item it = {.size = sizeof it};
+        assert_int_equal(ws_gen_item_at(g, i, &it), WS_OK);
+        h = (h ^ (it.opcode | (uint64_t)it.intact << 8 | (uint64_t)it.mutated << 9 |
+                  (uint64_t)it.compressed << 10 | (uint64_t)it.len << 16)) *
+            1099511628211ull;
+    }
+    for (size_t i = 0; i < ws_gen_frame_count(g); i++) {
+        ws_gen_frame f = {.size = sizeof f};
+        assert_int_equal(ws_gen_frame_at(g, i, &f), WS_OK);
+        h = (h ^ ((uint64_t)f.mutated | (uint64_t)(uint32_t)f.item << 8)) * 1099511628211ull;
+    }
+    return h;
+}
+
 static void test_bounds(void **state)
 {
     (void)state;
@@ -1074,7 +1093,7 @@ static void test_bounds(void **state)
             const uint8_t *p0, *p1;
             size_t n0, n1;
             assert_int_equal(ws_gen_output(g, &p0, &n0), WS_OK);
-            uint64_t before = fnv(p0, n0);
+            uint64_t before = fnv(p0, n0), marks = state_digest(g);
             size_t f0 = ws_gen_frame_count(g), i0 = ws_gen_item_count(g);
             ws_gen_mutation m = {.size = sizeof m};
             int r = i % 3 ? ws_gen_mutate(g, WS_MUT_ANY, i % 2 ? WS_MUT_ANYWHERE : 0, &m)
@@ -1089,6 +1108,7 @@ static void test_bounds(void **state)
                 assert_int_equal(fnv(p1, n1), before);
                 assert_int_equal(ws_gen_frame_count(g), f0);
                 assert_int_equal(ws_gen_item_count(g), i0);
+                assert_true(state_digest(g) == marks); /* no item or frame marked either */
             } else {
                 ok++;
                 /* a mutation at the end appends its carrier: the bytes change (anywhere, it
