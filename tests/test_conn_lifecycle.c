@@ -95,6 +95,8 @@ static void test_not_open(void **state)
     assert_int_equal(ws_conn_tick(NULL, 0), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_conn_next_deadline(NULL), WS_DEADLINE_NONE);
     assert_int_equal(ws_conn_wants_shutdown(NULL), 0);
+    assert_int_equal(ws_conn_output_queued(NULL), 0);
+    assert_int_equal(ws_conn_output_acked(NULL), 0);
 }
 
 /* OPEN -> CLOSING -> CLOSED, either side starting, the other side still sending meanwhile. */
@@ -354,9 +356,42 @@ static void test_data_after_close_discarded(void **state)
     }
 }
 
+/* End of file after input the connection kept (more messages than its event queue holds, fed
+ * in one call): every kept message comes first, then the end. */
+static void check_eof_after_kept_input(uint32_t r)
+{
+    uint32_t rng = 7;
+    ev_log l = {0};
+    bytes w = {0};
+    size_t taken = 0;
+    char m[8];
+    ws_conn *c = conn_open(r, NULL, &rng);
+    for (int i = 0; i < 20; i++) {
+        snprintf(m, sizeof m, "m%02d", i);
+        peer_frame(&w, r, WS_OP_TEXT, 1, m, 3);
+    }
+    assert_int_equal(ws_conn_feed(c, w.p, w.n, &taken), WS_OK);
+    assert_int_equal(taken, w.n);
+    assert_int_equal(ws_conn_feed_eof(c), WS_OK);
+    drain(c, &l);
+    assert_int_equal(l.n, 22);
+    for (int i = 0; i < 20; i++) {
+        snprintf(m, sizeof m, "m%02d", i);
+        log_assert_message(&l, (size_t)i, WS_OP_TEXT, m, 3);
+    }
+    assert_int_equal(l.v[20].type, WS_EV_ERROR);
+    assert_int_equal(l.v[20].error, WS_ERR_EOF);
+    assert_int_equal(log_assert_closed(&l)->close_code, 1006);
+    log_free(&l);
+    bytes_free(&w);
+    ws_conn_free(c);
+}
+
 static void test_feed_eof(void **state)
 {
     (void)state;
+    check_eof_after_kept_input(WS_ROLE_SERVER);
+    check_eof_after_kept_input(WS_ROLE_CLIENT);
     for (int role = 0; role < 2; role++) {
         uint32_t r = (uint32_t)role;
         uint32_t rng = 1;

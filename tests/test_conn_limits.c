@@ -72,6 +72,18 @@ static void test_shared_budget(void **state)
     (void)state;
     memset(chunk, 'b', sizeof chunk);
     assert_int_equal(ws_budget_new(&b, 0, 0, NULL), WS_ERR_RANGE);
+    /* A budget's own memory comes from the allocator given and goes back to it; freeing none
+     * is nothing. */
+    {
+        failalloc fa;
+        ws_allocator a = failalloc_init(&fa, -1, 0);
+        assert_int_equal(ws_budget_new(&b, 1000, 0, &a), WS_OK);
+        assert_true(fa.live > 0);
+        ws_budget_free(b);
+        assert_int_equal(fa.live, 0);
+        ws_budget_free(NULL);
+        b = NULL;
+    }
     /* 9,000 bytes beyond what the four connections hold before any traffic (their traffic
      * states: each was created open) */
     uint64_t held = 0;

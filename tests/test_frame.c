@@ -810,8 +810,46 @@ static void test_frame_argument_checks(void **state)
  * 64-bit lengths, masked or not, control, continuation, RSV1, an unmasked frame a server must
  * refuse, a non-minimal length) decodes to the same headers, payloads and error with and
  * without it, however the input is split; a frame wholly present comes as one event. */
+/* The whole-frame path reports each header as the general parser reads it -- an unmasked
+ * frame right after a masked one has no key left over. */
+static void check_whole_headers_match(void)
+{
+    static const uint8_t wire[] = {0x82, 0x83, 1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2, 'c' ^ 3, /* masked */
+                                   0x81, 0x02, 'h', 'i',                              /* not */
+                                   0x02, 0x01, 'z'};
+    static const size_t at[] = {0, 9, 13};
+    uint8_t buf[sizeof wire];
+    ws_frame_decoder *d = new_decoder();
+    size_t pos = 0;
+    memcpy(buf, wire, sizeof wire);
+    assert_int_equal(ws_frame_decoder_set_flags(d, WS_FRAME_WHOLE, UINT64_MAX), WS_OK);
+    for (size_t i = 0; i < 3; i++) {
+        ws_frame_event ev;
+        ws_frame_header want;
+        size_t used = 0;
+        int hl = ws_frame_parse_header(wire + at[i], sizeof wire - at[i], 0, UINT64_MAX, &want,
+                                       sizeof want);
+        assert_true(hl > 0);
+        assert_int_equal(ws_frame_decoder_feed(d, buf + pos, sizeof buf - pos, &used, &ev,
+                                               sizeof ev),
+                         WS_OK);
+        assert_int_equal(ev.type, WS_FRAME_EV_DATA);
+        assert_int_equal(ev.header->opcode, want.opcode);
+        assert_int_equal(ev.header->fin, want.fin);
+        assert_int_equal(ev.header->rsv, want.rsv);
+        assert_int_equal(ev.header->masked, want.masked);
+        assert_memory_equal(ev.header->mask, want.mask, 4);
+        assert_true(ev.header->payload_len == want.payload_len);
+        assert_int_equal(ev.header->header_len, want.header_len);
+        pos += used;
+    }
+    assert_int_equal(pos, sizeof wire);
+    ws_frame_decoder_free(d);
+}
+
 static void test_decoder_whole_frames(void **state)
 {
+    check_whole_headers_match();
     (void)state;
     static const struct {
         uint8_t op, fin, rsv, masked;

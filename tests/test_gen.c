@@ -852,6 +852,36 @@ static void test_reset_is_new(void **state)
     assert_true(most_peak < 16 * 1024); /* the store: 4 KiB, then the arrays and output */
 }
 
+/* Text payloads draw from all of Unicode's scalar values: the 3-byte ones right next to the
+ * surrogates (U+D7FF, U+E000) come up too, the surrogates themselves never. */
+static void test_text_code_points(void **state)
+{
+    (void)state;
+    ws_gen_config c;
+    ws_gen *g = NULL;
+    unsigned below_sur = 0, above_sur = 0;
+    memset(&c, 0, sizeof c);
+    c.size = sizeof c;
+    c.sender = WS_ROLE_SERVER;
+    c.max_message = 65536;
+    c.max_bytes = 4u << 20;
+    assert_int_equal(ws_gen_new(&g, &c, NULL), WS_OK);
+    for (uint64_t seed = 1; seed <= 3000 && !(below_sur && above_sur); seed++) {
+        assert_int_equal(ws_gen_reset(g, seed), WS_OK);
+        assert_int_equal(ws_gen_add(g, WS_GEN_TEXT), WS_OK);
+        ws_gen_item it = {.size = sizeof it};
+        assert_int_equal(ws_gen_item_at(g, 0, &it), WS_OK);
+        for (size_t i = 0; i + 2 < it.len; i++) {
+            assert_false(it.data[i] == 0xED && it.data[i + 1] >= 0xA0); /* a surrogate */
+            below_sur += it.data[i] == 0xED && it.data[i + 1] == 0x9F && it.data[i + 2] == 0xBF;
+            above_sur += it.data[i] == 0xEE && it.data[i + 1] == 0x80 && it.data[i + 2] == 0x80;
+        }
+    }
+    print_message("U+D7FF %u times, U+E000 %u times\n", below_sur, above_sur);
+    assert_true(below_sur > 0 && above_sur > 0);
+    ws_gen_free(g);
+}
+
 /* The memory a sequence took is kept: building it again after a reset allocates nothing. */
 static void test_memory_kept(void **state)
 {
@@ -1492,6 +1522,10 @@ static void test_bad_args(void **state)
     ws_gen_item it = {.size = sizeof it};
     assert_int_equal(ws_gen_frame_at(g, 99, &f), WS_ERR_NOT_FOUND);
     assert_int_equal(ws_gen_item_at(g, 99, &it), WS_ERR_NOT_FOUND);
+    assert_int_equal(ws_gen_frame_at(NULL, 0, &f), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_item_at(NULL, 0, &it), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_frame_at(g, 0, NULL), WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_gen_item_at(g, 0, NULL), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_gen_add(g, WS_GEN_PING), WS_OK);
     assert_int_equal(ws_gen_frame_at(g, ws_gen_frame_count(g), &f), WS_ERR_NOT_FOUND);
     assert_int_equal(ws_gen_item_at(g, ws_gen_item_count(g), &it), WS_ERR_NOT_FOUND);
@@ -1661,7 +1695,7 @@ int main(void)
         cmocka_unit_test(test_open_end),        cmocka_unit_test(test_deflate_context),
         cmocka_unit_test(test_reset_is_new),    cmocka_unit_test(test_nomem_keeps_valid),
         cmocka_unit_test(test_exact_bounds),    cmocka_unit_test(test_store_edge),
-        cmocka_unit_test(test_deflate_item_digest),
+        cmocka_unit_test(test_deflate_item_digest), cmocka_unit_test(test_text_code_points),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
