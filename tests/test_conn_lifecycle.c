@@ -357,8 +357,9 @@ static void test_data_after_close_discarded(void **state)
 }
 
 /* End of file after input the connection kept (more messages than its event queue holds, fed
- * in one call): every kept message comes first, then the end. */
-static void check_eof_after_kept_input(uint32_t r)
+ * in one call), with `early` events taken before it: every kept message comes first, in
+ * order, then the end. */
+static void check_eof_after_kept_input(uint32_t r, int early)
 {
     uint32_t rng = 7;
     ev_log l = {0};
@@ -372,6 +373,11 @@ static void check_eof_after_kept_input(uint32_t r)
     }
     assert_int_equal(ws_conn_feed(c, w.p, w.n, &taken), WS_OK);
     assert_int_equal(taken, w.n);
+    for (int i = 0; i < early; i++) {
+        ws_event e;
+        assert_int_equal(ws_conn_next_event(c, &e, sizeof e), 1);
+        log_add(&l, &e);
+    }
     assert_int_equal(ws_conn_feed_eof(c), WS_OK);
     drain(c, &l);
     assert_int_equal(l.n, 22);
@@ -390,8 +396,10 @@ static void check_eof_after_kept_input(uint32_t r)
 static void test_feed_eof(void **state)
 {
     (void)state;
-    check_eof_after_kept_input(WS_ROLE_SERVER);
-    check_eof_after_kept_input(WS_ROLE_CLIENT);
+    for (int early = 0; early < 10; early++) {
+        check_eof_after_kept_input(WS_ROLE_SERVER, early);
+        check_eof_after_kept_input(WS_ROLE_CLIENT, early);
+    }
     for (int role = 0; role < 2; role++) {
         uint32_t r = (uint32_t)role;
         uint32_t rng = 1;
