@@ -75,6 +75,7 @@ static void run(ws_checker *k, const stream *s, size_t chunk, seen *out)
                 break;
             }
             if (ev.type == WS_CHECK_DATA) {
+                assert_true(ev.compressed == 0 || ev.compressed == 1); /* a flag */
                 if (ev.len) /* data is NULL for an empty chunk */
                     memcpy(out->data + out->ndata, ev.data, ev.len);
                 out->ndata += ev.len;

@@ -577,6 +577,11 @@ static void test_client_negotiation(void **state)
         {{.deflate = 0},
          "permessage-deflate; server_max_window_bits=10, permessage-deflate",
          "permessage-deflate", WS_OK, 0, 0, 15, 15},
+        /* another extension offered and accepted alongside is not permessage-deflate */
+        {{.deflate = 0}, "x-other, permessage-deflate", "x-other, permessage-deflate", WS_OK, 0,
+         0, 15, 15},
+        {{.deflate = 0}, "x-other, permessage-deflate; client_max_window_bits=10",
+         "x-other, permessage-deflate; server_no_context_takeover", WS_OK, 1, 0, 15, 10},
         /* not offered at all: the handshake layer's rule */
         {{.deflate = 0}, NULL, "permessage-deflate", WS_ERR_HS_EXTENSION, 0, 0, 0, 0},
     };

@@ -320,6 +320,9 @@ static const rule_case rules[] = {
     /* a body would make the following bytes ambiguous */
     {RL GOOD "Content-Length: 0\r\n\r\n", WS_HANDSHAKE_COMPLETE, 0},
     {RL GOOD "Content-Length: 5\r\n\r\n", WS_ERR_HS_BODY, 400},
+    {RL GOOD "Content-Length: 000\r\n\r\n", WS_HANDSHAKE_COMPLETE, 0}, /* zero, however written */
+    {RL GOOD "Content-Length: 01\r\n\r\n", WS_ERR_HS_BODY, 400},     /* every digit counts */
+    {RL GOOD "Content-Length: 001\r\n\r\n", WS_ERR_HS_BODY, 400},
     {RL GOOD "Transfer-Encoding: chunked\r\n\r\n", WS_ERR_HS_BODY, 400},
     /* subprotocol and extension syntax */
     {RL GOOD "Sec-WebSocket-Protocol: chat, , superchat\r\n\r\n", WS_HANDSHAKE_COMPLETE, 0},
