@@ -377,6 +377,27 @@ static void test_send_timeout(void **state)
     assert_int_equal(ev.close_code, WS_CLOSE_ABNORMAL);
     assert_int_equal(ws_conn_wants_shutdown(c), 1); /* its output is given up */
     ws_conn_free(c);
+
+    /* All of it written and acknowledged: nothing waits, nothing times out (a message coming
+     * in keeps the connection's traffic state meanwhile). */
+    c = open_server(NULL);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_SEND_TIMEOUT, 3000), WS_OK);
+    bytes part = {0};
+    size_t used = 0;
+    peer_frame(&part, WS_ROLE_SERVER, WS_OP_TEXT, 0, "ab", 2);
+    assert_int_equal(ws_conn_feed(c, part.p, part.n, &used), WS_OK);
+    assert_int_equal(used, part.n);
+    bytes_free(&part);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "read", 4, 0), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 1500), WS_OK);
+    assert_int_equal(ws_conn_output(c, iov, 2), 1);
+    assert_int_equal(ws_conn_output_ack(c, iov[0].len), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 1600), WS_OK); /* still holding its traffic state */
+    assert_int_equal(ws_conn_tick(c, 4600), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 9000), WS_OK);
+    assert_int_equal(ws_conn_next_event(c, &ev, sizeof ev), 0);
+    assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
+    ws_conn_free(c);
 }
 
 int main(void)
