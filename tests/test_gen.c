@@ -1639,6 +1639,12 @@ static void test_describe(void **state)
     memset(t + 2, 'z', 100);
     assert_true(ws_frame_describe(t, 102, out, sizeof out, NULL) > 0);
     assert_non_null(strstr(out, "7a7a7a... (100 bytes)\n"));
+    /* a payload longer than a control frame's: still its whole length */
+    static uint8_t u[304] = {0x82, 0x7e, 0x01, 0x2c};
+    memset(u + 4, 'y', 300);
+    assert_true(ws_frame_describe(u, sizeof u, out, sizeof out, NULL) > 0);
+    assert_non_null(strstr(out, "len=300/16-bit 797979"));
+    assert_non_null(strstr(out, "... (300 bytes)\n"));
     assert_int_equal(ws_frame_describe(NULL, 1, out, sizeof out, NULL), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_frame_describe(s, n, NULL, 5, NULL), WS_ERR_INVALID_ARG);
     assert_int_equal(ws_frame_describe(NULL, 0, out, sizeof out, NULL), 0);
