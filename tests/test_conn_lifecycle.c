@@ -1105,8 +1105,45 @@ static void test_ping_interval(void **state)
     }
 }
 
+/* The idle timeout's close frame finds no memory: the reason, then the allocation failure,
+ * then the end as if the transport had failed (1006 -- no frame went out). */
+static void check_idle_timeout_without_memory(void)
+{
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    ws_conn *c = open_server(&a); /* OPEN taken at 1000 */
+    ev_log l = {0};
+    bytes part = {0};
+    size_t used = 0;
+
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_IDLE_TIMEOUT, 3000), WS_OK);
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MESSAGE_TIMEOUT, 0), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 1000), WS_OK);
+    /* a message begun keeps the traffic state (and its event queue) through the silence */
+    peer_frame(&part, WS_ROLE_SERVER, WS_OP_TEXT, 0, "ab", 2);
+    assert_int_equal(ws_conn_feed(c, part.p, part.n, &used), WS_OK);
+    assert_int_equal(used, part.n);
+    fa.fail_at = fa.calls;
+    fa.sticky = 1;
+    assert_int_equal(ws_conn_tick(c, 4500), WS_OK);
+    drain(c, &l);
+    assert_int_equal(l.n, 3);
+    assert_int_equal(l.v[0].type, WS_EV_ERROR);
+    assert_int_equal(l.v[0].error, WS_ERR_IDLE_TIMEOUT);
+    assert_int_equal(l.v[1].type, WS_EV_ERROR);
+    assert_int_equal(l.v[1].error, WS_ERR_NOMEM);
+    assert_int_equal(log_assert_closed(&l)->close_code, WS_CLOSE_ABNORMAL);
+    assert_int_equal(ws_conn_output_queued(c), 0);
+    fa.fail_at = -1;
+    log_free(&l);
+    bytes_free(&part);
+    ws_conn_free(c);
+    assert_int_equal(fa.live, 0);
+}
+
 static void test_idle_timeout(void **state)
 {
+    check_idle_timeout_without_memory();
     (void)state;
     for (int role = 0; role < 2; role++) {
         pair p;
