@@ -1596,7 +1596,8 @@ WS_EXPORT int ws_conn_feed(ws_conn *c, const void *in, size_t n, size_t *taken);
  * point into it (WS_EVF_IN_INPUT), so in[] must be writable and unchanged until those events
  * are drained. Consumes input until an event is ready (or all of it) and sets *consumed -- an
  * open server takes a batch of up to five whole unfragmented messages in one call (no control
- * frame or fragment joins a batch; ws_conn_next_events() takes them at once); drain the
+ * frame, fragment or invalid message joins a batch: nothing fails or answers ahead of the
+ * messages before it; ws_conn_next_events() takes them at once); drain the
  * events, then feed in[*consumed..n) (after WS_EV_REQUEST: once accepted). Returns
  * WS_OK, WS_ERR_EVENTS_PENDING (consuming nothing) while events wait or input given to
  * ws_conn_feed() is still buffered, WS_ERR_STATE (a client before ws_conn_client_start),
@@ -1627,9 +1628,10 @@ WS_EXPORT int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size);
  * whose data lies in a buffer the next event would reuse (a reassembled or decompressed
  * message, a control frame gathered across feeds); events that point into kept input
  * (ws_conn_feed) or the caller's buffer (WS_EVF_IN_INPUT), or carry no data, do not stop it.
- * Input is processed ahead of the caller by up to a batch: pings are answered and a violation
- * further on fails the connection before the earlier events are handled -- but a close frame
- * ends the batch unprocessed, so the caller can still reply to the messages before it.
+ * Only whole, valid data messages are taken ahead of the caller (from input kept by
+ * ws_conn_feed): a control frame, a fragment, a violation or the end of file ends the batch
+ * unprocessed, so nothing is answered, failed or closed before the caller has handled -- and
+ * could reply to -- the events before it.
  */
 WS_EXPORT int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size);
 

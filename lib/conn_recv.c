@@ -352,16 +352,22 @@ static inline uint64_t fast_max(const ws_conn *c)
 }
 
 /* fast_message's rarer half: a payload over 64 bytes is unmasked here (short ones already
- * were), and a text payload that is not all ASCII is validated. Returns 0 if the connection
- * failed (invalid UTF-8), else 1. Out of line, so that the common case needs few registers. */
+ * were), and a text payload that is not all ASCII is validated. Returns 1 if it is fine, 0 if
+ * the connection failed (invalid UTF-8) -- or, when it may not fail now (ahead: events of the
+ * batch wait before it), 2 with the payload masked again as it came, to be taken later.
+ * Out of line, so that the common case needs few registers. */
 static __attribute__((noinline)) int long_or_text(ws_conn *c, unsigned b0, uint8_t *p,
-                                                  size_t len, const uint8_t *key)
+                                                  size_t len, const uint8_t *key, int ahead)
 {
     if (len > 64)
         ws_mask(p, len, key, 0);
     if (b0 == (0x80u | WS_OP_TEXT)) {
         ws_utf8_state u = WS_UTF8_ACCEPT;
         if (ws_utf8_validate(&u, p, len) != len || !ws_utf8_complete(u)) {
+            if (ahead) {
+                ws_mask(p, len, key, 0); /* as it came: processed again after the batch */
+                return 2;
+            }
             c->st.frames_in++;
             ws__conn_fail(c, WS_ERR_INVALID_UTF8, WS_CLOSE_INVALID_PAYLOAD, 1);
             return 0;
@@ -374,7 +380,8 @@ static __attribute__((noinline)) int long_or_text(ws_conn *c, unsigned b0, uint8
  * unmasking stores could change them for all the compiler knows) */
 static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, ws_event *ring,
                                                                   uint64_t maxlen, uint8_t *in,
-                                                                  size_t n, uint8_t evflags)
+                                                                  size_t n, uint8_t evflags,
+                                                                  int ahead)
 {
     unsigned b0 = in[0], b1 = in[1];
     size_t len = b1 & 0x7Fu, hl = 6;
@@ -394,9 +401,11 @@ static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, ws_
     if (n - hl < len || len > maxlen)
         return 0;
     uint8_t *p = in + hl;
-    if ((len > 64 || (!ws__unmask_short_ascii(p, len, in + hl - 4) && b0 == (0x80u | WS_OP_TEXT))) &&
-        !long_or_text(c, b0, p, len, in + hl - 4))
-        return hl + len; /* failed: invalid UTF-8 */
+    if (len > 64 || (!ws__unmask_short_ascii(p, len, in + hl - 4) && b0 == (0x80u | WS_OP_TEXT))) {
+        int ok = long_or_text(c, b0, p, len, in + hl - 4, ahead);
+        if (ok != 1)
+            return ok ? 0 : hl + len; /* not now (ahead), or failed: invalid UTF-8 */
+    }
     ws_event *e = &ring[(c->ev_head + c->ev_count) & (EVQ - 1)];
     e->type = WS_EV_MESSAGE;
     e->error = 0;
@@ -422,7 +431,7 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
     if (n >= 6 && c->ev_count == 0 && ws__frame_decoder_idle(&c->act->dec) &&
         !c->rx_msg_op) {
         size_t used = c->fast_rx == FAST_RX_SERVER
-                          ? fast_message(c, c->act->ev, fast_max(c), in, n, 0) /* kept input */
+                          ? fast_message(c, c->act->ev, fast_max(c), in, n, 0, 0) /* kept input */
                           : 0;
         if (used) {
             *consumed = used;
@@ -626,12 +635,15 @@ int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
         c->act && ws__frame_decoder_idle(&c->act->dec)) {
         ws_event *ring = c->act->ev;
         uint64_t maxlen = fast_max(c);
-        size_t used = fast_message(c, ring, maxlen, in, n, WS_EVF_IN_INPUT);
+        size_t used = fast_message(c, ring, maxlen, in, n, WS_EVF_IN_INPUT, 0);
         if (used) {
             /* A batch: more whole messages while the queue keeps room for one more and the
              * three events a failure and a tick may add behind it (ws__conn_push). */
             while (c->ev_count <= EVQ - 4 && n - used >= 6 && !c->failed) {
-                size_t more = fast_message(c, ring, maxlen, in + used, n - used, WS_EVF_IN_INPUT);
+                /* (ahead of the batch's first event: a message that would fail the
+                 * connection is left for the next feed, after the others were handled) */
+                size_t more =
+                    fast_message(c, ring, maxlen, in + used, n - used, WS_EVF_IN_INPUT, 1);
                 if (!more)
                     break;
                 used += more;
@@ -670,15 +682,21 @@ static int take_more(ws_conn *c, ws_event *ev, size_t ev_size)
     if (c->ev_count == 0) {
         if (c->failed || ws__conn_inflate_pending(c))
             return 0; /* a decompression step may reuse what the batch's views point into */
-        /* A close frame next ends the batch before it is processed (answered): the caller
-         * handles the messages before it first, and may still reply to them. */
-        if (c->ipos < c->ilen && ws__frame_decoder_idle(&c->act->dec) &&
-            (c->ibuf[c->ipos] & 0x0Fu) == WS_OP_CLOSE)
+        /* Only a whole valid data message is taken ahead of the caller: nothing that answers,
+         * fails or closes the connection (a control frame, a violation, the end of file) is
+         * processed before the batch's earlier events are handled -- the caller may still
+         * reply to them. The rest waits for the next call. */
+        size_t used = 0;
+        if (c->ipos + 6 <= c->ilen && c->fast_rx == FAST_RX_SERVER &&
+            c->state == WS_STATE_OPEN && !c->rx_msg_op && !c->eof &&
+            ws__frame_decoder_idle(&c->act->dec))
+            used = fast_message(c, c->act->ev, fast_max(c), c->ibuf + c->ipos,
+                                c->ilen - c->ipos, 0, 1);
+        if (used == 0)
             return 0;
-        if (c->ipos < c->ilen || c->eof_pending)
-            process_kept(c);
-        if (c->ev_count == 0)
-            return 0;
+        c->ipos += (uint32_t)used;
+        c->st.bytes_in += used;
+        c->t_last_rx = c->now;
     }
     const ws_event *e = &c->act->ev[c->ev_head];
     ws__struct_copy(ev, ev_size, e, sizeof *e);
