@@ -78,6 +78,7 @@ int ws__conn_act_idle(const ws_conn *c)
 {
     const struct conn_act *a = c->act;
     return a && c->ev_count == 0 && !c->view_live && !c->rx_msg_op && !c->tx_msg_op &&
+           !c->pong_pending &&
            !a->rbuf && c->ipos == c->ilen && !c->eof_pending && c->hs_state == HS_NONE &&
            c->state != WS_STATE_CONNECTING && ws__frame_decoder_idle(&a->dec) &&
            !ws__conn_inflate_pending(c) && !a->out.head && !a->out.spare && !a->out.marks &&
