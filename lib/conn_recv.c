@@ -345,6 +345,14 @@ static size_t whole_frame(ws_conn *c, uint8_t *in, size_t n)
  * straight line, with the same checks as the general path (which takes every other case: it
  * returns 0 for anything else). Returns the bytes used.
  */
+/* fast_message may be tried: an open server without extensions or streaming, between frames
+ * and messages (its traffic state there). */
+static inline int fast_ready(const ws_conn *c)
+{
+    return c->fast_rx == FAST_RX_SERVER && c->state == WS_STATE_OPEN && !c->rx_msg_op &&
+           c->act && ws__frame_decoder_idle(&c->act->dec);
+}
+
 /* The longest message fast_message takes: the lower of the frame and message limits. */
 static inline uint64_t fast_max(const ws_conn *c)
 {
@@ -630,9 +638,7 @@ int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 {
     /* The hot path first: an open server between messages, nothing queued or kept, a whole
      * small message in (fast_message says; it takes nothing else). */
-    if (c && consumed && in && n >= 6 && c->fast_rx == FAST_RX_SERVER &&
-        c->state == WS_STATE_OPEN && !c->ev_count && !c->rx_msg_op && c->ipos == c->ilen &&
-        c->act && ws__frame_decoder_idle(&c->act->dec)) {
+    if (c && consumed && in && n >= 6 && !c->ev_count && c->ipos == c->ilen && fast_ready(c)) {
         ws_event *ring = c->act->ev;
         uint64_t maxlen = fast_max(c);
         size_t used = fast_message(c, ring, maxlen, in, n, WS_EVF_IN_INPUT, 0);
@@ -687,9 +693,7 @@ static int take_more(ws_conn *c, ws_event *ev, size_t ev_size)
          * processed before the batch's earlier events are handled -- the caller may still
          * reply to them. The rest waits for the next call. */
         size_t used = 0;
-        if (c->ipos + 6 <= c->ilen && c->fast_rx == FAST_RX_SERVER &&
-            c->state == WS_STATE_OPEN && !c->rx_msg_op && !c->eof &&
-            ws__frame_decoder_idle(&c->act->dec))
+        if (c->ipos + 6 <= c->ilen && !c->eof && fast_ready(c))
             used = fast_message(c, c->act->ev, fast_max(c), c->ibuf + c->ipos,
                                 c->ilen - c->ipos, 0, 1);
         if (used == 0)
