@@ -23,7 +23,7 @@ static void on_close_frame(ws_conn *c, const uint8_t *p, size_t n)
             return;
         }
         ws_utf8_state u = WS_UTF8_ACCEPT;
-        if (ws_utf8_validate(&u, p + 2, n - 2) != n - 2 || !ws_utf8_complete(u)) {
+        if (ws_utf8_validate(&u, p + 2, n - 2) != n - 2 || u != WS_UTF8_ACCEPT) {
             ws__conn_fail(c, WS_ERR_INVALID_UTF8, WS_CLOSE_INVALID_PAYLOAD, 1);
             return;
         }
@@ -371,7 +371,8 @@ static __attribute__((noinline)) int long_or_text(ws_conn *c, unsigned b0, uint8
         ws_mask(p, len, key, 0);
     if (b0 == (0x80u | WS_OP_TEXT)) {
         ws_utf8_state u = WS_UTF8_ACCEPT;
-        if (ws_utf8_validate(&u, p, len) != len || !ws_utf8_complete(u)) {
+        if (len <= 64 ? !ws__utf8_whole(p, len)
+                      : ws_utf8_validate(&u, p, len) != len || u != WS_UTF8_ACCEPT) {
             if (ahead) {
                 ws_mask(p, len, key, 0); /* as it came: processed again after the batch */
                 return 2;

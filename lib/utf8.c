@@ -21,6 +21,14 @@
 
 #include <string.h>
 
+/* The ASCII skip and the sequence check are inlined into both their users (the DFA's scalar path
+   and ws__utf8_whole): a call per run would cost as much as the run. */
+#if defined(__GNUC__) || defined(__clang__)
+#define INLINE_ALWAYS inline __attribute__((always_inline))
+#else
+#define INLINE_ALWAYS inline
+#endif
+
 #if defined(__SSE2__) && !defined(WS_NO_SIMD)
 #define WS_UTF8_SSE2 1
 #include <emmintrin.h>
@@ -130,8 +138,34 @@ static unsigned high_bits16(const uint8_t *p)
 }
 #endif
 
+/* The index of the first byte >= 0x80 in p[i..n), or n, for what the 16-byte steps left (p[0..n)
+   readable). Once the chunk is 8 bytes or more, its last 8 are read as one word and the bytes
+   before i shifted out, so a short tail is a load or two, not a byte loop. */
+static INLINE_ALWAYS size_t skip_ascii_tail(const uint8_t *p, size_t i, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                    \
+    (defined(__GNUC__) || defined(__clang__))
+    const uint64_t high = UINT64_C(0x8080808080808080);
+    uint64_t w;
+    while (n - i >= 8) {
+        memcpy(&w, p + i, 8);
+        if ((w &= high) != 0)
+            return i + (size_t)__builtin_ctzll(w) / 8;
+        i += 8;
+    }
+    if (i < n && n >= 8) {
+        memcpy(&w, p + n - 8, 8);
+        w = (w & high) >> (8 * (8 - (n - i))); /* byte i is now the lowest */
+        return w != 0 ? i + (size_t)__builtin_ctzll(w) / 8 : n;
+    }
+#endif
+    while (i < n && p[i] < 0x80)
+        i++;
+    return i;
+}
+
 /* Index of the first byte >= 0x80 in p[i..n), or n. */
-static size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
+static INLINE_ALWAYS size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
 {
 #if WS_UTF8_SSE2
     /* Short runs (the spaces between non-Latin words) are common: look at 16 bytes first. */
@@ -156,6 +190,11 @@ static size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
             return i + lowest_bit(m);
         i += 16;
     }
+    if (i < n && n >= 16) {
+        /* The chunk's last 16 bytes, those before i shifted out. */
+        unsigned m = high_bits16(p + n - 16) >> (16 - (n - i));
+        return m != 0 ? i + lowest_bit(m) : n;
+    }
 #else
     const uint64_t high = UINT64_C(0x8080808080808080);
     while (n - i >= 16) {
@@ -166,17 +205,8 @@ static size_t skip_ascii(const uint8_t *p, size_t i, size_t n)
             break;
         i += 16;
     }
-    while (n - i >= 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        if ((w & high) != 0)
-            break;
-        i += 8;
-    }
 #endif
-    while (i < n && p[i] < 0x80)
-        i++;
-    return i;
+    return skip_ascii_tail(p, i, n);
 }
 
 static int is_cont(uint8_t b)
@@ -186,7 +216,7 @@ static int is_cont(uint8_t b)
 
 /* Length of a complete well-formed multi-byte sequence at p (avail >= 1 bytes readable), or 0 if
    there is none there (ASCII, ill-formed, or cut short by the end of the chunk). */
-static size_t whole_seq(const uint8_t *p, size_t avail)
+static INLINE_ALWAYS size_t whole_seq(const uint8_t *p, size_t avail)
 {
     uint8_t b0 = p[0];
     if (b0 < 0xE0) {
@@ -552,6 +582,19 @@ unsigned ws__utf8_kernels(void)
         if (kernel_by_id(id) != NULL)
             k |= 1u << id;
     return k;
+}
+
+int ws__utf8_whole(const uint8_t *p, size_t n)
+{
+    size_t i = 0, len;
+    for (;;) {
+        i = skip_ascii(p, i, n);
+        if (i == n)
+            return 1;
+        if ((len = whole_seq(p + i, n - i)) == 0)
+            return 0;
+        i += len;
+    }
 }
 
 int ws_utf8_complete(ws_utf8_state st)

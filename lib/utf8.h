@@ -28,4 +28,9 @@ int ws__utf8_best_kernel(void);
    one). ws_utf8_validate itself uses the best usable kernel. */
 size_t ws__utf8_validate_kernel(int kernel, ws_utf8_state *st, const uint8_t *p, size_t n);
 
+/* 1 if p[0..n) is a whole well-formed UTF-8 text (no sequence cut at either end), else 0: the
+   answer ws_utf8_validate + ws_utf8_complete give from the start state, without the state and
+   the offset -- for short texts (no block kernel), where those cost more than the check. */
+int ws__utf8_whole(const uint8_t *p, size_t n);
+
 #endif

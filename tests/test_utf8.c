@@ -249,9 +249,27 @@ static void report(const char *mode, const uint8_t *p, size_t n, dut_result r, r
             report((mode), (p), (n), r_, (want));                                                  \
     } while (0)
 
-/* Whole, byte-at-a-time, and split at every position. */
+/* ws__utf8_whole (the receive path's check of a whole short text) must say "valid" exactly when
+   the reference says valid and complete. It gets a copy in a block of exactly n bytes, so that
+   its word reads near the end are checked by ASan and valgrind. */
+static void check_whole_text(const char *mode, const uint8_t *p, size_t n, ref_result want)
+{
+    uint8_t *copy = malloc(n ? n : 1);
+    assert_non_null(copy);
+    if (n)
+        memcpy(copy, p, n);
+    int got = ws__utf8_whole(copy, n), exp = want.off == n && want.complete;
+    free(copy);
+    if (got != exp) {
+        dut_result r = {got ? n : 0, got ? WS_UTF8_ACCEPT : 0xFFu, 0};
+        report(mode, p, n, r, want);
+    }
+}
+
+/* Whole, byte-at-a-time, and split at every position; and ws__utf8_whole. */
 static void check_all_modes(const uint8_t *p, size_t n, ref_result want)
 {
+    check_whole_text("whole text", p, n, want);
     CHECK("whole", p, n, dut_whole(p, n), want);
     CHECK("bytewise", p, n, dut_step(p, n, 1), want);
     for (size_t at = 1; at < n; at++)
@@ -296,6 +314,7 @@ static void check_expect(const char *name, const uint8_t *p, size_t n, long e)
         ref_result w = want;
         w.off += pre;
         CHECK("prefixed whole", buf, pre + n, dut_whole(buf, pre + n), w);
+        check_whole_text("prefixed whole text", buf, pre + n, w);
         CHECK("prefixed bytewise", buf, pre + n, dut_step(buf, pre + n, 1), w);
         for (size_t at = pre; at <= pre + n; at++)
             CHECK("prefixed split", buf, pre + n, dut_split(buf, pre + n, at), w);
@@ -998,6 +1017,7 @@ static void test_random_differential(void **state)
         }
         ref_result want = ref_check(buf, n);
         CHECK("rand whole", buf, n, dut_whole(buf, n), want);
+        check_whole_text("rand whole text", buf, n, want);
         CHECK("rand bytewise", buf, n, dut_step(buf, n, 1), want);
         size_t step = 1 + rng_below(&r, 40);
         CHECK("rand fixed chunks", buf, n, dut_step(buf, n, step), want);
