@@ -274,6 +274,21 @@ void ws__frame_decoder_init(ws_frame_decoder *d)
     d->max_payload = UINT64_MAX;
 }
 
+/* Recompute d->fast: after anything that changes the flags, the state, the header buffer or the
+ * error. */
+static void fast_update(ws_frame_decoder *d)
+{
+    unsigned f = d->flags, allow = 3; /* bit 0: unmasked frames; bit 1: masked ones */
+    if (f & WS_FRAME_EXPECT_MASKED)
+        allow &= 2;
+    if (f & WS_FRAME_EXPECT_UNMASKED)
+        allow &= 1;
+    d->fast = (uint8_t)((f & WS_FRAME_WHOLE) && d->state == WS__DEC_HEADER && d->hbuf_len == 0 &&
+                                !d->error
+                            ? allow
+                            : 0);
+}
+
 typedef struct decoder_box {
     ws_frame_decoder d; /* first: a pointer to it is a pointer to the box */
     ws_allocator alloc;
@@ -313,6 +328,7 @@ int ws_frame_decoder_set_flags(ws_frame_decoder *d, uint32_t flags, uint64_t max
         return WS_ERR_INVALID_ARG;
     d->flags = flags;
     d->max_payload = max_payload;
+    fast_update(d);
     return WS_OK;
 }
 
@@ -325,6 +341,7 @@ int ws_frame_decoder_reset(ws_frame_decoder *d)
     d->hbuf_len = 0;
     d->remaining = 0;
     d->mask_off = 0;
+    fast_update(d);
     return WS_OK;
 }
 
@@ -377,51 +394,15 @@ static int feed_header(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consu
     return header_done(d, ev);
 }
 
-/* The common header in a straight line: a data frame (text, binary, continuation) without RSV
- * bits and with a 7-bit or minimal 16-bit length, masked as the flags expect, wholly present. Returns its
- * length, or 0 for anything else (the general parser decides). */
-static inline int parse_short(const uint8_t *in, size_t n, uint32_t flags, uint64_t max_payload,
-                              ws_frame_header *h)
-{
-    if (n < 2)
-        return 0;
-    unsigned b0 = in[0], b1 = in[1], op = b0 & 0x0Fu, masked = b1 >> 7, len = b1 & 0x7Fu;
-    int hl = masked ? 6 : 2;
-    if (len == 127)
-        return 0; /* a 64-bit length: the general parser */
-    if (len == 126) { /* a 16-bit length, minimal */
-        hl += 2;
-        if (n < 4 || (len = ws__load_be16(in + 2)) < 126)
-            return 0;
-    }
-    if ((b0 & 0x70u) || op > WS_OP_BINARY || len > 0xFFFFu || len > max_payload ||
-        n < (size_t)hl ||
-        (masked ? (flags & WS_FRAME_EXPECT_UNMASKED) : (flags & WS_FRAME_EXPECT_MASKED)))
-        return 0;
-    h->payload_len = len;
-    h->opcode = (uint8_t)op;
-    h->fin = (uint8_t)(b0 >> 7);
-    h->rsv = 0;
-    h->masked = (uint8_t)masked;
-    if (masked)
-        memcpy(h->mask, in + hl - 4, 4);
-    else
-        memset(h->mask, 0, 4);
-    h->header_len = (uint8_t)hl;
-    h->non_minimal = 0;
-    h->violations = 0;
-    return hl;
-}
-
 /* WS_FRAME_WHOLE: the frame's payload p[0..k) is all here; unmask it, one DATA event. */
 static inline void whole_event(ws_frame_decoder *d, uint8_t *p, size_t k, ws_frame_event *ev)
 {
     ev->type = WS_FRAME_EV_DATA;
+    ev->frame_end = 1;
     ev->header = &d->hdr;
     ev->data = k ? p : NULL;
     ev->len = k;
     ev->offset = 0;
-    ev->frame_end = 1;
     /* Last: nothing is needed after a call out (the straight line saves no registers). */
     if (d->hdr.masked) {
         if (k <= 64)
@@ -431,27 +412,107 @@ static inline void whole_event(ws_frame_decoder *d, uint8_t *p, size_t k, ws_fra
     }
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The straight line writes ws_frame_header's bytes 8..15 (opcode, fin, rsv, masked, mask) and
+ * 16..23 (header_len, non_minimal, padding, violations) as two words. */
+_Static_assert(offsetof(ws_frame_header, fin) == offsetof(ws_frame_header, opcode) + 1 &&
+                   offsetof(ws_frame_header, rsv) == offsetof(ws_frame_header, opcode) + 2 &&
+                   offsetof(ws_frame_header, masked) == offsetof(ws_frame_header, opcode) + 3 &&
+                   offsetof(ws_frame_header, mask) == offsetof(ws_frame_header, opcode) + 4 &&
+                   offsetof(ws_frame_header, header_len) ==
+                       offsetof(ws_frame_header, opcode) + 8 &&
+                   offsetof(ws_frame_header, non_minimal) ==
+                       offsetof(ws_frame_header, header_len) + 1 &&
+                   offsetof(ws_frame_header, violations) ==
+                       offsetof(ws_frame_header, header_len) + 4 &&
+                   sizeof(ws_frame_header) == offsetof(ws_frame_header, header_len) + 8,
+               "ws_frame_header layout the decoder's straight line writes");
+#define WS_FRAME_WORD_HEADER 1
+#else
+#define WS_FRAME_WORD_HEADER 0
+#endif
+
 static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                         ws_frame_event *ev, size_t ev_size);
 
 int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                           ws_frame_event *ev, size_t ev_size)
 {
-    /* WS_FRAME_WHOLE's common case first: between frames, a short data frame all here. */
-    if (d && consumed && ev && in && ev_size == sizeof *ev && (d->flags & WS_FRAME_WHOLE) &&
-        d->state == WS__DEC_HEADER && d->hbuf_len == 0 && !d->error) {
-        int r = parse_short(in, n, d->flags, d->max_payload, &d->hdr);
-        if (r > 0 && d->hdr.payload_len <= n - (size_t)r) {
-            *consumed = (size_t)r + (size_t)d->hdr.payload_len;
-            whole_event(d, in + r, (size_t)d->hdr.payload_len, ev);
-            return WS_OK;
+    /* WS_FRAME_WHOLE's common case in a straight line: between frames (d->fast), a data frame
+     * (text, binary, continuation) without RSV bits, masked as the role expects, with a 7-bit
+     * or minimal 16-bit length within the limit, all of it here. Anything else: the general
+     * path, which decides. */
+    if (d && d->fast && ev_size == sizeof *ev && in && consumed && ev && n >= 2) {
+        unsigned b0 = in[0], b1 = in[1];
+        if ((b0 & 0x70u) || (b0 & 0x0Fu) > WS_OP_BINARY || !((d->fast >> (b1 >> 7)) & 1u))
+            goto general;
+        /* opcode, fin, rsv 0, masked: bytes 8..11 of the header; b0 and b1 are done with */
+        uint32_t ofm = (b0 & 0x0Fu) | (b0 >> 7) << 8 | (b1 >> 7) << 24;
+        size_t len = b1 & 0x7Fu, hl = 2 + ((b1 >> 5) & 4u);
+        if (len >= 126) {
+            if (len == 127 || n < 4 || (len = ws__load_be16(in + 2)) < 126)
+                goto general;
+            hl += 2;
         }
+        if (len > d->max_payload || n < hl + len)
+            goto general;
+        uint32_t key = 0;
+        if (ofm >> 24)
+            memcpy(&key, in + hl - 4, 4);
+        *consumed = hl + len;
+        d->hdr.payload_len = len;
+#if WS_FRAME_WORD_HEADER
+        {
+            uint64_t w = (uint64_t)ofm | (uint64_t)key << 32, w2 = hl;
+            memcpy((uint8_t *)&d->hdr + offsetof(ws_frame_header, opcode), &w, 8);
+            memcpy((uint8_t *)&d->hdr + offsetof(ws_frame_header, header_len), &w2, 8);
+        }
+#else
+        d->hdr.opcode = (uint8_t)(ofm & 0x0Fu);
+        d->hdr.fin = (uint8_t)((ofm >> 8) & 1u);
+        d->hdr.rsv = 0;
+        d->hdr.masked = (uint8_t)(ofm >> 24);
+        memcpy(d->hdr.mask, &key, 4);
+        d->hdr.header_len = (uint8_t)hl;
+        d->hdr.non_minimal = 0;
+        d->hdr.violations = 0;
+#endif
+        uint8_t *p = in + hl;
+        ev->type = WS_FRAME_EV_DATA;
+        ev->frame_end = 1;
+        ev->header = &d->hdr;
+        ev->data = len ? p : NULL;
+        ev->len = len;
+        ev->offset = 0;
+        /* Last, with nothing live after it. */
+        if (ofm >> 24) {
+            if (len <= 64)
+                ws__unmask_short(p, len, d->hdr.mask);
+            else
+                ws_mask(p, len, d->hdr.mask, 0);
+        }
+        return WS_OK;
     }
+general:
     return decoder_feed(d, in, n, consumed, ev, ev_size);
 }
 
-static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+static int decoder_feed_general(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                                ws_frame_event *ev, size_t ev_size);
+
+/* The general path; d->fast is brought up to date on every way out. Out of line: the straight
+ * line above then reaches it by a jump and saves no registers. */
+static __attribute__((noinline)) int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                         ws_frame_event *ev, size_t ev_size)
+{
+    int r = decoder_feed_general(d, in, n, consumed, ev, ev_size);
+    if (d)
+        fast_update(d);
+    return r;
+}
+
+static int decoder_feed_general(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                                ws_frame_event *ev, size_t ev_size)
 {
     if (!ev || ev_size < WS__MIN_FRAME_EVENT)
         return WS_ERR_INVALID_ARG;
@@ -460,7 +521,7 @@ static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *cons
         ws_frame_event mine;
         int r;
         memset(&mine, 0, sizeof mine);
-        r = decoder_feed(d, in, n, consumed, &mine, sizeof mine);
+        r = decoder_feed_general(d, in, n, consumed, &mine, sizeof mine);
         ws__struct_copy(ev, ev_size, &mine, sizeof mine);
         return r;
     }

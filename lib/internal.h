@@ -74,6 +74,10 @@ struct ws_frame_decoder {
     uint8_t state;         /* WS__DEC_HEADER, WS__DEC_PAYLOAD, WS__DEC_EMPTY */
     uint8_t mask_off;      /* running key offset for the payload */
     uint8_t hbuf_len;      /* header bytes buffered so far */
+    uint8_t fast;          /* WS_FRAME_WHOLE's straight line may run (between frames, nothing
+                              buffered, no error): bit 0 takes unmasked frames, bit 1 masked
+                              ones, by the role flags; 0: it may not. Kept by frame.c after
+                              every change of flags, state, buffer or error. */
     uint8_t hbuf[WS_FRAME_MAX_HEADER];
 };
 
