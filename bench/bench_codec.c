@@ -173,30 +173,44 @@ static void free_wire(struct wire *w)
 
 /* libws connection API, zero copy (ws_conn_feed_inplace): whole messages out, text validated.
  * Returns messages seen. */
+/* libws ws_conn: ws_conn_feed_events, one call per batch of events (as a server reading into
+ * its buffer would use it). Returns messages completed. */
+static uint64_t count_events(const ws_event *evs, int k)
+{
+    uint64_t msgs = 0;
+    for (int i = 0; i < k; i++) {
+        if (evs[i].type == WS_EV_MESSAGE) {
+            msgs++;
+            sink += evs[i].len;
+        } else if (evs[i].type == WS_EV_CLOSE || evs[i].type == WS_EV_ERROR) {
+            fprintf(stderr, "libws decode failed: %s\n", ws_strerror(evs[i].error));
+            exit(1);
+        }
+    }
+    return msgs;
+}
+
 __attribute__((noinline)) static uint64_t run_libws_conn(ws_conn *c, uint8_t *buf, size_t len)
 {
     size_t pos = 0;
     uint64_t msgs = 0;
-    ws_event ev;
+    ws_event evs[16];
+    int k;
 
     while (pos < len) {
         size_t used = 0;
-        int r = ws_conn_feed_inplace(c, buf + pos, len - pos, &used);
-        pos += used;
-        int any = 0;
-        while (ws_conn_next_event(c, &ev, sizeof ev) > 0) {
-            any = 1;
-            if (ev.type == WS_EV_MESSAGE) {
-                msgs++;
-                sink += ev.len;
-            } else if (ev.type == WS_EV_CLOSE || ev.type == WS_EV_ERROR) {
-                fprintf(stderr, "libws decode failed: %s\n", ws_strerror(ev.error));
-                exit(1);
-            }
+        k = ws_conn_feed_events(c, buf + pos, len - pos, &used, evs, 16, sizeof evs[0]);
+        if (k < 0) {
+            fprintf(stderr, "libws feed failed: %s\n", ws_strerror(k));
+            exit(1);
         }
-        if (r < 0 || (!used && !any))
+        pos += used;
+        msgs += count_events(evs, k);
+        if (!used && !k)
             break;
     }
+    while ((k = ws_conn_next_events(c, evs, 16, sizeof evs[0])) > 0)
+        msgs += count_events(evs, k);
     return msgs;
 }
 

@@ -1634,6 +1634,23 @@ WS_EXPORT int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size);
  * could reply to -- the events before it.
  */
 WS_EXPORT int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size);
+/*
+ * Feed in place and take the events, in one call: ws_conn_feed_inplace(), then
+ * ws_conn_next_events() into evs[0..max) (each ev_size bytes, rule 4) -- one call per read
+ * for an event loop or a binding. On an open server with nothing waiting, a batch of whole
+ * unfragmented messages as long as the array is decoded straight into it (the rules of the
+ * in-place batch hold: no control frame, fragment or invalid message joins it, so nothing
+ * fails or answers ahead of the messages before it). Events from before (still queued) come
+ * first, with no input taken. Sets *consumed; returns the number of events written (0..max)
+ * -- handle them, then feed in[*consumed..n); events that did not fit wait, and come first
+ * on the next call (or from ws_conn_next_events). Views live as those of
+ * ws_conn_feed_inplace's events, until the next feed or next_event(s). Errors, with nothing
+ * taken: those of ws_conn_feed_inplace (WS_ERR_EVENTS_PENDING: input given to ws_conn_feed()
+ * is still buffered -- take its events with ws_conn_next_events, or feed copies), and
+ * WS_ERR_INVALID_ARG (also: evs NULL, max 0, ev_size too small).
+ */
+WS_EXPORT int ws_conn_feed_events(ws_conn *c, uint8_t *in, size_t n, size_t *consumed,
+                                  ws_event *evs, size_t max, size_t ev_size);
 
 /*
  * Send a whole message (opcode WS_OP_TEXT or WS_OP_BINARY). Text is checked for UTF-8.

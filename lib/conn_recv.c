@@ -385,9 +385,13 @@ static __attribute__((noinline)) int long_or_text(ws_conn *c, unsigned b0, uint8
     return 1;
 }
 
-/* (ring: c->act->ev; maxlen: the lower of the frame and message limits -- passed in, as the
- * unmasking stores could change them for all the compiler knows) */
-static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, ws_event *ring,
+/* The MESSAGE event goes to *e: the queue's next free slot, or the caller's array
+ * (ws_conn_feed_events). Returns the bytes taken, 0 if the message is not one for this path;
+ * on a failure (invalid UTF-8, only when !ahead) the bytes taken too, with c->failed set and
+ * *e untouched -- the failure's events went to the queue. (maxlen: the lower of the frame and
+ * message limits -- passed in, as the unmasking stores could change them for all the compiler
+ * knows) */
+static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, ws_event *e,
                                                                   uint64_t maxlen, uint8_t *in,
                                                                   size_t n, uint8_t evflags,
                                                                   int ahead)
@@ -415,7 +419,6 @@ static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, ws_
         if (ok != 1)
             return ok ? 0 : hl + len; /* not now (ahead), or failed: invalid UTF-8 */
     }
-    ws_event *e = &ring[(c->ev_head + c->ev_count) & (EVQ - 1)];
     e->type = WS_EV_MESSAGE;
     e->error = 0;
     e->close_code = 0;
@@ -427,7 +430,6 @@ static inline __attribute__((always_inline)) size_t fast_message(ws_conn *c, ws_
     e->reserved_[1] = 0;
     e->data = len ? p : NULL;
     e->len = len;
-    c->ev_count++;
     c->st.frames_in++;
     c->st.messages_in++;
     return hl + len;
@@ -440,9 +442,12 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
     if (n >= 6 && c->ev_count == 0 && ws__frame_decoder_idle(&c->act->dec) &&
         !c->rx_msg_op) {
         size_t used = c->fast_rx == FAST_RX_SERVER
-                          ? fast_message(c, c->act->ev, fast_max(c), in, n, 0, 0) /* kept input */
+                          ? fast_message(c, &c->act->ev[c->ev_head], fast_max(c), in, n, 0,
+                                         0) /* kept input (the queue is empty) */
                           : 0;
         if (used) {
+            if (!c->failed)
+                c->ev_count++;
             *consumed = used;
             return WS_OK;
         }
@@ -642,18 +647,24 @@ int ws_conn_feed_inplace(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
     if (c && consumed && in && n >= 6 && !c->ev_count && c->ipos == c->ilen && fast_ready(c)) {
         ws_event *ring = c->act->ev;
         uint64_t maxlen = fast_max(c);
-        size_t used = fast_message(c, ring, maxlen, in, n, WS_EVF_IN_INPUT, 0);
+        unsigned head = c->ev_head;
+        size_t used = fast_message(c, &ring[head], maxlen, in, n, WS_EVF_IN_INPUT, 0);
         if (used) {
             /* A batch: more whole messages while the queue keeps room for one more and the
              * three events a failure and a tick may add behind it (ws__conn_push). */
-            while (c->ev_count <= EVQ - 4 && n - used >= 6 && !c->failed) {
-                /* (ahead of the batch's first event: a message that would fail the
-                 * connection is left for the next feed, after the others were handled) */
-                size_t more =
-                    fast_message(c, ring, maxlen, in + used, n - used, WS_EVF_IN_INPUT, 1);
-                if (!more)
-                    break;
-                used += more;
+            if (!c->failed) {
+                unsigned k = 1;
+                while (k <= EVQ - 4 && n - used >= 6) {
+                    /* (ahead of the batch's first event: a message that would fail the
+                     * connection is left for the next feed, after the others were handled) */
+                    size_t more = fast_message(c, &ring[(head + k) & (EVQ - 1)], maxlen,
+                                               in + used, n - used, WS_EVF_IN_INPUT, 1);
+                    if (!more)
+                        break;
+                    used += more;
+                    k++;
+                }
+                c->ev_count = (uint8_t)k;
             }
             c->view_live = 0;
             c->t_last_rx = c->now;
@@ -695,10 +706,11 @@ static int take_more(ws_conn *c, ws_event *ev, size_t ev_size)
          * reply to them. The rest waits for the next call. */
         size_t used = 0;
         if (c->ipos + 6 <= c->ilen && !c->eof && fast_ready(c))
-            used = fast_message(c, c->act->ev, fast_max(c), c->ibuf + c->ipos,
+            used = fast_message(c, &c->act->ev[c->ev_head], fast_max(c), c->ibuf + c->ipos,
                                 c->ilen - c->ipos, 0, 1);
         if (used == 0)
             return 0;
+        c->ev_count = 1; /* ahead: never a failure */
         c->ipos += (uint32_t)used;
         c->st.bytes_in += used;
         c->t_last_rx = c->now;
@@ -781,6 +793,59 @@ int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size)
         }
     }
     return next_events_slow(c, evs, max, ev_size, n);
+}
+
+static __attribute__((noinline)) int feed_events_slow(ws_conn *c, uint8_t *in, size_t n,
+                                                      size_t *consumed, ws_event *evs,
+                                                      size_t max, size_t ev_size)
+{
+    if (consumed)
+        *consumed = 0;
+    if (!c || !consumed || !evs || max == 0 || ev_size < WS__MIN_EVENT ||
+        max > SIZE_MAX / ev_size)
+        return WS_ERR_INVALID_ARG; /* (before any input is taken) */
+    if (c->ev_count == 0) {
+        int r = ws_conn_feed_inplace(c, in, n, consumed);
+        if (r < 0)
+            return r;
+    }
+    /* (with events from before: they come first, and no input is taken) */
+    return ws_conn_next_events(c, evs, max, ev_size);
+}
+
+int ws_conn_feed_events(ws_conn *c, uint8_t *in, size_t n, size_t *consumed, ws_event *evs,
+                        size_t max, size_t ev_size)
+{
+    /* The hot path: as ws_conn_feed_inplace's, but the batch is decoded straight into the
+     * caller's array -- no queue in between -- and is as long as the array (each message after
+     * the first only if it cannot fail: nothing fails ahead of the events before it). */
+    if (c && consumed && in && evs && ev_size == sizeof *evs && max && n >= 6 && !c->ev_count &&
+        c->ipos == c->ilen && fast_ready(c)) {
+        uint64_t maxlen = fast_max(c);
+        size_t used = fast_message(c, evs, maxlen, in, n, WS_EVF_IN_INPUT, 0), k = 1;
+        if (used) {
+            if (c->failed) {
+                k = 0; /* the failure's ERROR and CLOSE are queued: taken below */
+            } else {
+                while (k < max && n - used >= 6) {
+                    size_t more = fast_message(c, evs + k, maxlen, in + used, n - used,
+                                               WS_EVF_IN_INPUT, 1);
+                    if (!more)
+                        break;
+                    used += more;
+                    k++;
+                }
+            }
+            c->t_last_rx = c->now;
+            c->st.bytes_in += used;
+            *consumed = used;
+            if (k == 0)
+                return ws_conn_next_events(c, evs, max, ev_size);
+            c->view_live = 1;
+            return (int)k;
+        }
+    }
+    return feed_events_slow(c, in, n, consumed, evs, max, ev_size);
 }
 
 int ws_conn_next_event(ws_conn *c, ws_event *ev, size_t ev_size)

@@ -346,21 +346,31 @@ static void server_event(struct ex_server *s, struct ex_client *cl, const ws_eve
  * taking events is also what makes the library process input it kept. Events are taken a
  * batch at a time (ws_conn_next_events: one call for all the messages of a read).
  */
+/* Hand evs[0..n) to the application, adding to *work. Returns 0 if the handler ended the
+ * connection. */
+static int handle_events(struct ex_server *s, struct ex_client *cl, const ws_event *evs, int n,
+                         size_t *work)
+{
+    size_t w = *work;
+    for (int i = 0; i < n; i++) {
+        w += evs[i].len + EX_EVENT_COST;
+        if (evs[i].type != WS_EV_MESSAGE)
+            server_event(s, cl, &evs[i]);
+        s->on_event(s, cl, &evs[i]);
+        if (!cl->c || cl->dead)
+            break; /* the handler ended the connection */
+    }
+    *work = w;
+    return cl->c && !cl->dead;
+}
+
 int ex_drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, size_t limit)
 {
     ws_event evs[EX_EVENT_BATCH];
     while (*work < limit) {
         int n = ws_conn_next_events(cl->c, evs, EX_EVENT_BATCH, sizeof evs[0]);
-        if (n <= 0)
+        if (n <= 0 || !handle_events(s, cl, evs, n, work))
             return 1;
-        for (int i = 0; i < n; i++) {
-            *work += evs[i].len + EX_EVENT_COST;
-            if (evs[i].type != WS_EV_MESSAGE)
-                server_event(s, cl, &evs[i]);
-            s->on_event(s, cl, &evs[i]);
-            if (!cl->c || cl->dead)
-                return 1; /* the handler ended the connection */
-        }
     }
     return 0;
 }
@@ -396,18 +406,21 @@ static void out_of_memory(struct ex_server *s, struct ex_client *cl)
 
 /*
  * Feed what was read, in place (zero copy: events point into rbuf, so every event of a feed
- * is taken before rbuf is used again), within the connection's work budget. What is left once
- * the budget is spent -- or when the library still holds input from before -- is handed over
- * with ws_conn_feed (copied, at most EX_READ_CHUNK, which the library keeps whole) and the
- * connection waits for its next turn. Returns 0 if the connection was dropped.
+ * is taken before rbuf is used again), within the connection's work budget: one call feeds
+ * and takes a batch of events (ws_conn_feed_events); any that did not fit are drained after
+ * them. What is left once the budget is spent -- or when the library still holds input from
+ * before -- is handed over with ws_conn_feed (copied, at most EX_READ_CHUNK, which the library
+ * keeps whole) and the connection waits for its next turn. Returns 0 if the connection was
+ * dropped.
  */
 static int feed(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n, size_t *work)
 {
+    ws_event evs[EX_EVENT_BATCH];
     while (n > 0) {
         size_t used = 0, before = *work;
         int r = WS_ERR_EVENTS_PENDING;
         if (*work < EX_WORK_BUDGET)
-            r = ws_conn_feed_inplace(cl->c, p, n, &used);
+            r = ws_conn_feed_events(cl->c, p, n, &used, evs, EX_EVENT_BATCH, sizeof evs[0]);
         if (r == WS_ERR_EVENTS_PENDING) {
             size_t taken = 0;
             if (ws_conn_feed(cl->c, p, n, &taken) < 0 || taken < n) {
@@ -417,15 +430,16 @@ static int feed(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n,
             turn_add(s, cl);
             return 1;
         }
-        p += used;
-        n -= used;
-        ex_drain_events(s, cl, work, SIZE_MAX);
-        if (!cl->c)
-            return !cl->dead;
         if (r < 0) { /* WS_ERR_NOMEM, WS_ERR_BUDGET: nothing taken */
             out_of_memory(s, cl);
             return 0;
         }
+        p += used;
+        n -= used;
+        if (handle_events(s, cl, evs, r, work))
+            ex_drain_events(s, cl, work, SIZE_MAX); /* those that did not fit, if any */
+        if (!cl->c)
+            return !cl->dead;
         if (used == 0 && *work == before)
             break; /* nothing moves (cannot happen while events are drained) */
     }
