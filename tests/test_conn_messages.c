@@ -349,6 +349,185 @@ static void test_zero_copy(void **state)
 /* A server fed in place takes whole messages a batch at a time: up to five (the event queue
  * keeps room for what a failure and a tick may add), never a control frame or a fragment, and
  * ws_conn_next_events hands the batch over in one call, every view in the caller's buffer. */
+/* ws_conn_feed_events: the batch goes straight into the caller's array, as long as the array;
+ * the rules of the in-place batch hold (a control frame ends it, an invalid message is left as
+ * it came for the next call); events from before come first; bad arguments take nothing. */
+static void test_feed_events(void **state)
+{
+    (void)state;
+    uint32_t rng = 1;
+    ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    bytes wire = {0};
+    size_t ends[9], used = 0, pos = 0;
+    ws_event evs[16];
+    char msg[4];
+
+    for (int i = 0; i < 7; i++) {
+        snprintf(msg, sizeof msg, "m%d", i);
+        peer_frame(&wire, WS_ROLE_SERVER, i % 2 ? WS_OP_TEXT : WS_OP_BINARY, 1, msg, 2);
+        ends[i] = wire.n;
+    }
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_PING, 1, "p", 1);
+    ends[7] = wire.n;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "t", 1);
+    ends[8] = wire.n;
+
+    /* bad arguments: nothing taken */
+    assert_int_equal(ws_conn_feed_events(c, wire.p, wire.n, &used, NULL, 4, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(used, 0);
+    assert_int_equal(ws_conn_feed_events(c, wire.p, wire.n, &used, evs, 0, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_feed_events(c, wire.p, wire.n, &used, evs, 4, 8),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_feed_events(c, wire.p, wire.n, NULL, evs, 4, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_feed_events(NULL, wire.p, wire.n, &used, evs, 4, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_conn_feed_events(c, NULL, 5, &used, evs, 4, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+
+    /* max respected: three, then the other four (more than the queue's batch of five) */
+    assert_int_equal(ws_conn_feed_events(c, wire.p, wire.n, &used, evs, 3, sizeof evs[0]), 3);
+    assert_int_equal(used, ends[2]);
+    pos = used;
+    assert_int_equal(ws_conn_feed_events(c, wire.p + pos, wire.n - pos, &used, evs, 16,
+                                         sizeof evs[0]),
+                     4);
+    assert_int_equal(pos + used, ends[6]); /* the ping ends the batch, unprocessed */
+    assert_int_equal(ws_conn_buffered_amount(c), 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(msg, sizeof msg, "m%d", i + 3);
+        assert_int_equal(evs[i].type, WS_EV_MESSAGE);
+        assert_int_equal(evs[i].opcode, (i + 3) % 2 ? WS_OP_TEXT : WS_OP_BINARY);
+        assert_ptr_equal(evs[i].data, wire.p + ends[i + 3] - 2);
+        assert_memory_equal(evs[i].data, msg, 2);
+        assert_int_equal(evs[i].flags, WS_EVF_IN_INPUT);
+    }
+    pos += used;
+    assert_int_equal(ws_conn_feed_events(c, wire.p + pos, wire.n - pos, &used, evs, 16,
+                                         sizeof evs[0]),
+                     1);
+    assert_int_equal(evs[0].type, WS_EV_PING);
+    assert_int_equal(pos + used, ends[7]);
+    assert_int_equal(ws_conn_buffered_amount(c), 3); /* the pong */
+    pos += used;
+    assert_int_equal(ws_conn_feed_events(c, wire.p + pos, wire.n - pos, &used, evs, 16,
+                                         sizeof evs[0]),
+                     1);
+    assert_memory_equal(evs[0].data, "t", 1);
+    assert_int_equal(pos + used, ends[8]);
+    ws_conn_stats st;
+    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+    assert_int_equal(st.messages_in, 8);
+    assert_int_equal(st.bytes_in, wire.n);
+    bytes_free(&wire);
+
+    /* events from before come first, taking no input; then the input */
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "a", 1);
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "b", 1);
+    size_t half = wire.n;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "c", 1);
+    assert_int_equal(ws_conn_feed_inplace(c, wire.p, half, &used), WS_OK);
+    assert_int_equal(used, half);
+    assert_int_equal(ws_conn_feed_events(c, wire.p + half, wire.n - half, &used, evs, 1,
+                                         sizeof evs[0]),
+                     1);
+    assert_int_equal(used, 0);
+    assert_memory_equal(evs[0].data, "a", 1);
+    assert_int_equal(ws_conn_feed_events(c, wire.p + half, wire.n - half, &used, evs, 4,
+                                         sizeof evs[0]),
+                     1);
+    assert_int_equal(used, 0);
+    assert_memory_equal(evs[0].data, "b", 1);
+    assert_int_equal(ws_conn_feed_events(c, wire.p + half, wire.n - half, &used, evs, 4,
+                                         sizeof evs[0]),
+                     1);
+    assert_int_equal(used, wire.n - half);
+    assert_memory_equal(evs[0].data, "c", 1);
+    bytes_free(&wire);
+
+    /* input kept by ws_conn_feed: its first event comes (queued), then WS_ERR_EVENTS_PENDING
+     * while the rest is kept, nothing taken */
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "k", 1);
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "l", 1);
+    size_t taken = 0;
+    assert_int_equal(ws_conn_feed(c, wire.p, wire.n, &taken), WS_OK);
+    assert_int_equal(taken, wire.n);
+    assert_int_equal(ws_conn_feed_events(c, wire.p, wire.n, &used, evs, 1, sizeof evs[0]), 1);
+    assert_int_equal(used, 0);
+    assert_memory_equal(evs[0].data, "k", 1);
+    assert_int_equal(ws_conn_feed_events(c, wire.p, wire.n, &used, evs, 4, sizeof evs[0]),
+                     WS_ERR_EVENTS_PENDING);
+    assert_int_equal(used, 0);
+    assert_int_equal(ws_conn_next_events(c, evs, 4, sizeof evs[0]), 1);
+    assert_memory_equal(evs[0].data, "l", 1);
+    bytes_free(&wire);
+    ws_conn_free(c);
+
+    /* Invalid text inside a batch is left as it came for the next call: the messages before
+     * it can be answered before the connection fails with ERROR and CLOSE (1007). */
+    c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "a", 1);
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "ok", 2);
+    size_t bad = wire.n;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "\xff", 1);
+    pos = wire.n;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "b", 1);
+    uint8_t as_sent[16];
+    memcpy(as_sent, wire.p + bad, pos - bad);
+    assert_int_equal(ws_conn_feed_events(c, wire.p, wire.n, &used, evs, 16, sizeof evs[0]), 2);
+    assert_int_equal(used, bad);
+    assert_memory_equal(wire.p + bad, as_sent, pos - bad);
+    assert_memory_equal(evs[0].data, "a", 1);
+    assert_memory_equal(evs[1].data, "ok", 2);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "ok", 2, 0), WS_OK); /* still answerable */
+    assert_int_equal(ws_conn_buffered_amount(c), 4);
+    assert_int_equal(ws_conn_feed_events(c, wire.p + bad, wire.n - bad, &used, evs, 16,
+                                         sizeof evs[0]),
+                     2);
+    assert_int_equal(bad + used, pos);
+    assert_int_equal(evs[0].type, WS_EV_ERROR);
+    assert_int_equal(evs[0].error, WS_ERR_INVALID_UTF8);
+    assert_int_equal(evs[1].type, WS_EV_CLOSE);
+    assert_int_equal(evs[1].close_code, WS_CLOSE_INVALID_PAYLOAD);
+    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+    assert_int_equal(st.messages_in, 2);
+    bytes_free(&wire);
+    ws_conn_free(c);
+
+    /* A caller's larger event (rule 4) and a client (no straight line): the general path gives
+     * the same messages. */
+    struct big_event {
+        ws_event e;
+        uint64_t more[2];
+    } big[4];
+    for (int role = 0; role < 2; role++) {
+        uint32_t r = role ? WS_ROLE_CLIENT : WS_ROLE_SERVER;
+        c = conn_open(r, NULL, &rng);
+        peer_frame(&wire, r, WS_OP_BINARY, 1, "x", 1);
+        peer_frame(&wire, r, WS_OP_TEXT, 1, "yz", 2);
+        memset(big, 0x5A, sizeof big);
+        pos = 0;
+        int got = 0;
+        while (pos < wire.n || got < 2) {
+            int k = ws_conn_feed_events(c, wire.p + pos, wire.n - pos, &used, &big[got].e,
+                                        (size_t)(4 - got), sizeof big[0]);
+            assert_true(k >= 0);
+            assert_true(k > 0 || used > 0);
+            pos += used;
+            got += k;
+        }
+        assert_int_equal(got, 2);
+        assert_memory_equal(big[0].e.data, "x", 1);
+        assert_int_equal(big[1].e.opcode, WS_OP_TEXT);
+        assert_memory_equal(big[1].e.data, "yz", 2);
+        assert_true(big[0].more[0] == 0 && big[0].more[1] == 0); /* zeroed beyond ours */
+        bytes_free(&wire);
+        ws_conn_free(c);
+    }
+}
+
 static void test_inplace_batch(void **state)
 {
     (void)state;
@@ -1239,6 +1418,7 @@ int main(void)
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_zero_copy),
         cmocka_unit_test(test_inplace_batch),
+        cmocka_unit_test(test_feed_events),
         cmocka_unit_test(test_feed_copies),
         cmocka_unit_test(test_feed_input_limit),
         cmocka_unit_test(test_session_split),
