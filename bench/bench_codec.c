@@ -1015,7 +1015,9 @@ __attribute__((noinline)) static uint64_t run_libws_send(ws_conn *c, const uint8
     for (size_t i = 0; i < count; i++) {
         if (ws_conn_send(c, WS_OP_BINARY, payload, size, 0) == WS_OK)
             sent++;
-        if ((i & 63) == 63 || i + 1 == count || ws_conn_buffered_amount(c) > ((size_t)1 << 20)) {
+        /* (large messages: also whenever a MiB waits, to stay below the high-water mark) */
+        if ((i & 63) == 63 || i + 1 == count ||
+            (size >= 4096 && ws_conn_buffered_amount(c) > ((size_t)1 << 20))) {
             ws_iovec iov[8];
             int k;
             while ((k = ws_conn_output(c, iov, 8)) > 0) {

@@ -288,6 +288,17 @@ static __attribute__((noinline)) int text_valid(const void *data, size_t len)
     return ws_utf8_validate(&u, data, len) == len && ws_utf8_complete(u);
 }
 
+/* The straight line's conditions, room in the queue's tail block aside. */
+static inline __attribute__((always_inline)) int fast_send_may(const ws_conn *c, uint32_t opcode,
+                                                               const void *data, size_t len,
+                                                               size_t pending, size_t hl)
+{
+    return c->fast_tx == FAST_TX_SERVER && c->state == WS_STATE_OPEN && !c->close_sent &&
+           !c->tx_msg_op && !c->pong_pending && len <= 0xFFFF && (data || !len) &&
+           (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY) &&
+           pending + hl + len <= c->cfg->high_water;
+}
+
 static inline __attribute__((always_inline)) int fast_send(ws_conn *c, uint32_t opcode,
                                                            const void *data, size_t len)
 {
@@ -296,10 +307,7 @@ static inline __attribute__((always_inline)) int fast_send(ws_conn *c, uint32_t 
     ws_outq *q = &c->act->out;
     size_t hl = len < 126 ? 2 : 4, pending = ws__outq_pending(q);
 
-    if (c->fast_tx != FAST_TX_SERVER || c->state != WS_STATE_OPEN || c->close_sent ||
-        c->tx_msg_op || c->pong_pending || len > 0xFFFF || (!data && len) ||
-        (opcode != WS_OP_TEXT && opcode != WS_OP_BINARY) ||
-        pending + hl + len > c->cfg->high_water)
+    if (!fast_send_may(c, opcode, data, len, pending, hl))
         return 0;
     uint8_t *p = ws__outq_room_now(q, hl + len);
     if (!p)
@@ -333,9 +341,24 @@ static inline __attribute__((always_inline)) int fast_send(ws_conn *c, uint32_t 
 static __attribute__((noinline)) int send_slow(ws_conn *c, uint32_t opcode, const void *data,
                                                 size_t len, unsigned flags)
 {
-    if (c && !(flags & WS_SEND_BORROW) && opcode == WS_OP_TEXT && (data || !len) &&
-        text_valid(data, len) && fast_send(c, opcode, data, len))
-        return WS_OK; /* (invalid text: the general path reports it) */
+    if (c && c->act && !(flags & WS_SEND_BORROW) &&
+        (opcode == WS_OP_BINARY ||
+         (opcode == WS_OP_TEXT && (data || !len) && text_valid(data, len)))) {
+        /* (invalid text: the general path reports it) */
+        if (fast_send(c, opcode, data, len))
+            return WS_OK;
+        /* In a run of sends the straight line's usual miss is a full tail block: a new one,
+         * then the straight line. (If the memory is refused, the general path says so.) */
+        ws_outq *q = &c->act->out;
+        size_t hl = len < 126 ? 2 : 4;
+        if (fast_send_may(c, opcode, data, len, ws__outq_pending(q), hl) &&
+            !ws__outq_room_now(q, hl + len)) {
+            c->mem_refused = 0;
+            if (ws__outq_reserve_slow(q, CONN_ALLOC(c), hl + len) &&
+                fast_send(c, opcode, data, len))
+                return WS_OK;
+        }
+    }
     if (c && c->tx_msg_op && can_send(c) == WS_OK)
         return WS_ERR_STATE;
     return ws_conn_send_fragment(c, opcode, data, len, 1, flags);
