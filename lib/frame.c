@@ -435,6 +435,12 @@ _Static_assert(offsetof(ws_frame_header, fin) == offsetof(ws_frame_header, opcod
 static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                         ws_frame_event *ev, size_t ev_size);
 
+static __attribute__((noinline)) int unmask_long(uint8_t *p, size_t k, const uint8_t key[4])
+{
+    ws_mask(p, k, key, 0);
+    return WS_OK;
+}
+
 int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                           ws_frame_event *ev, size_t ev_size)
 {
@@ -444,10 +450,11 @@ int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *co
      * path, which decides. */
     if (d && d->fast && ev_size == sizeof *ev && in && consumed && ev && n >= 2) {
         unsigned b0 = in[0], b1 = in[1];
-        if ((b0 & 0x70u) || (b0 & 0x0Fu) > WS_OP_BINARY || !((d->fast >> (b1 >> 7)) & 1u))
+        /* (b0 & 0x7F: the RSV bits and the opcode -- no RSV bit and a data opcode) */
+        if ((b0 & 0x7Fu) > WS_OP_BINARY || !((d->fast >> (b1 >> 7)) & 1u))
             goto general;
         /* opcode, fin, rsv 0, masked: bytes 8..11 of the header; b0 and b1 are done with */
-        uint32_t ofm = (b0 & 0x0Fu) | (b0 >> 7) << 8 | (b1 >> 7) << 24;
+        uint32_t ofm = (b0 & 0x7Fu) | (b0 >> 7) << 8 | (b1 >> 7) << 24;
         size_t len = b1 & 0x7Fu, hl = 2 + ((b1 >> 5) & 4u);
         if (len >= 126) {
             if (len == 127 || n < 4 || (len = ws__load_be16(in + 2)) < 126)
@@ -484,13 +491,13 @@ int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *co
         ev->data = len ? p : NULL;
         ev->len = len;
         ev->offset = 0;
-        /* Last, with nothing live after it. */
-        if (ofm >> 24) {
-            if (len <= 64)
-                ws__unmask_short(p, len, d->hdr.mask);
-            else
-                ws_mask(p, len, d->hdr.mask, 0);
-        }
+        /* Last, with nothing live after it; a long payload by a tail call, so that the line
+         * saves no registers. */
+        if (!(ofm >> 24))
+            return WS_OK;
+        if (len > 64)
+            return unmask_long(p, len, d->hdr.mask);
+        ws__unmask_short(p, len, d->hdr.mask);
         return WS_OK;
     }
 general:

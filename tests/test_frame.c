@@ -847,6 +847,66 @@ static void check_whole_headers_match(void)
     ws_frame_decoder_free(d);
 }
 
+/* The whole-frame straight line follows every change of flags, limit and state: after frames
+ * took it, new flags (another role, no WS_FRAME_WHOLE), a lower limit, a sticky error and a
+ * reset each give what the general parser says. */
+static void test_decoder_whole_follows_flags(void **state)
+{
+    (void)state;
+    static const uint8_t masked[] = {0x82, 0x83, 1, 2, 3, 4, 'a' ^ 1, 'b' ^ 2, 'c' ^ 3};
+    static const uint8_t plain[] = {0x82, 0x03, 'x', 'y', 'z'};
+    uint8_t buf[16];
+    ws_frame_decoder *d = new_decoder();
+    ws_frame_event ev;
+    size_t used;
+
+    /* a server's decoder: a masked frame in one event */
+    assert_int_equal(ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED | WS_FRAME_WHOLE,
+                                                UINT64_MAX),
+                     WS_OK);
+    memcpy(buf, masked, sizeof masked);
+    assert_int_equal(ws_frame_decoder_feed(d, buf, sizeof masked, &used, &ev, sizeof ev), WS_OK);
+    assert_int_equal(ev.type, WS_FRAME_EV_DATA);
+    assert_int_equal(used, sizeof masked);
+    assert_memory_equal(ev.data, "abc", 3);
+
+    /* now a client's: the same masked frame is refused */
+    assert_int_equal(ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_UNMASKED | WS_FRAME_WHOLE,
+                                                UINT64_MAX),
+                     WS_OK);
+    memcpy(buf, masked, sizeof masked);
+    assert_int_equal(ws_frame_decoder_feed(d, buf, sizeof masked, &used, &ev, sizeof ev),
+                     WS_ERR_FRAME_MASKED);
+    assert_int_equal(ws_frame_decoder_reset(d), WS_OK);
+    memcpy(buf, plain, sizeof plain);
+    assert_int_equal(ws_frame_decoder_feed(d, buf, sizeof plain, &used, &ev, sizeof ev), WS_OK);
+    assert_int_equal(ev.type, WS_FRAME_EV_DATA);
+    assert_memory_equal(ev.data, "xyz", 3);
+
+    /* a lower limit: the frame is too big */
+    assert_int_equal(ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_UNMASKED | WS_FRAME_WHOLE, 2),
+                     WS_OK);
+    memcpy(buf, plain, sizeof plain);
+    assert_int_equal(ws_frame_decoder_feed(d, buf, sizeof plain, &used, &ev, sizeof ev),
+                     WS_ERR_FRAME_TOO_LARGE);
+    /* the error is sticky until reset, whatever the flags say */
+    assert_int_equal(ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_UNMASKED | WS_FRAME_WHOLE,
+                                                UINT64_MAX),
+                     WS_OK);
+    memcpy(buf, plain, sizeof plain);
+    assert_int_equal(ws_frame_decoder_feed(d, buf, sizeof plain, &used, &ev, sizeof ev),
+                     WS_ERR_FRAME_TOO_LARGE);
+    assert_int_equal(ws_frame_decoder_reset(d), WS_OK);
+
+    /* without WS_FRAME_WHOLE: a HEADER event first */
+    assert_int_equal(ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_UNMASKED, UINT64_MAX), WS_OK);
+    memcpy(buf, plain, sizeof plain);
+    assert_int_equal(ws_frame_decoder_feed(d, buf, sizeof plain, &used, &ev, sizeof ev), WS_OK);
+    assert_int_equal(ev.type, WS_FRAME_EV_HEADER);
+    assert_int_equal(used, 2);
+    ws_frame_decoder_free(d);
+}
+
 static void test_decoder_whole_frames(void **state)
 {
     check_whole_headers_match();
@@ -937,6 +997,7 @@ int main(void)
         cmocka_unit_test(test_struct_sizes),
         cmocka_unit_test(test_frame_argument_checks),
         cmocka_unit_test(test_decoder_whole_frames),
+        cmocka_unit_test(test_decoder_whole_follows_flags),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }
