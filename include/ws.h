@@ -1566,9 +1566,13 @@ WS_EXPORT int ws_conn_set_budget(ws_conn *c, ws_budget *b);
  * ws_conn_next_deadline(). The first call sets the time origin; a time earlier than the
  * previous one counts as the previous one. WS_OK, WS_ERR_INVALID_ARG, or WS_ERR_NOMEM /
  * WS_ERR_BUDGET: a timer expired on an idle connection and there is no memory for the traffic
- * state it needs -- nothing was done, the timer stays due (tick again later).
+ * state it needs -- nothing was done, the timer stays due, and ws_conn_next_deadline() says
+ * now + WS_TICK_RETRY_MS, so that a loop sleeping until the deadline retries ten times a
+ * second instead of spinning while memory is short (input and sends still go on at once).
  */
 WS_EXPORT int ws_conn_tick(ws_conn *c, uint64_t now_ms);
+/* The retry delay after a tick found no memory for a timer due (ms). */
+#define WS_TICK_RETRY_MS 100u
 /* The next time (ms, same clock as tick) at which ws_conn_tick should be called, or
  * WS_DEADLINE_NONE if no timer is armed -- which is also the answer before the first tick
  * (it never returns a time from before the clock started), and for NULL. Pure query. */

@@ -118,7 +118,8 @@ struct ws_conn {
     uint8_t fast_tx; /* FAST_TX_*: which straight-line send path applies */
     uint8_t rx_msg_op, tx_msg_op; /* message in progress each way, 0 if none */
     uint8_t close_sent, close_received, failed, eof, close_waited;
-    uint8_t ping_outstanding, clock_set;
+    uint8_t ping_outstanding;
+    uint8_t clock; /* CLOCK_* bits */
     uint8_t ctl_len, pong_pending, pong_len, key_pos;
     uint8_t hs_state;  /* HS_* below */
 };
@@ -129,6 +130,13 @@ struct conn_aux {
     uint8_t ctl_buf[WS_FRAME_MAX_CONTROL];  /* a control frame split across feeds */
     uint8_t pong_buf[WS_FRAME_MAX_CONTROL]; /* the payload of the pong still owed */
     uint8_t keys[32]; /* client masking keys, drawn from the random hook in batches */
+};
+
+/* Bits of conn->clock. */
+enum {
+    CLOCK_SET = 1,  /* the first tick set the time origin */
+    CLOCK_RETRY = 2 /* the tick at c->now found a timer due and no memory for the traffic
+                       state: ws_conn_next_deadline says c->now + WS_TICK_RETRY_MS */
 };
 
 /* Values of conn->fast_tx, kept by ws__conn_decoder_flags. */

@@ -74,7 +74,7 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
         if ((t) < d)        \
             d = (t);        \
     } while (0)
-    if (!c || !c->clock_set)
+    if (!c || !(c->clock & CLOCK_SET))
         return d; /* no time origin yet: nothing can be due */
     if (!c->failed && !c->ev_count && ws__conn_inflate_pending(c))
         return c->now; /* an inflate step left work: due now, after the other connections */
@@ -104,6 +104,10 @@ uint64_t ws_conn_next_deadline(const ws_conn *c)
          (c->role == WS_ROLE_CLIENT && !c->failed)))
         WS_MIN_DEADLINE_(c->t_phase + c->cfg->t_close);
 #undef WS_MIN_DEADLINE_
+    /* The last tick had no memory for a timer due: not again before the retry delay, so that
+     * a loop sleeping until the deadline does not spin while memory is short. */
+    if ((c->clock & CLOCK_RETRY) && !c->act && d < c->now + WS_TICK_RETRY_MS)
+        d = c->now + WS_TICK_RETRY_MS;
     return d;
 }
 
@@ -113,10 +117,11 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
         return WS_ERR_INVALID_ARG;
     if (now_ms < c->now)
         now_ms = c->now; /* a monotonic clock never goes back; don't let timers wrap */
-    if (!c->clock_set) {
+    c->clock &= (uint8_t)~CLOCK_RETRY; /* (this tick tries again) */
+    if (!(c->clock & CLOCK_SET)) {
         /* First tick: the time origin for every timer (a clock may well start at 0, so
          * "now == 0" cannot tell whether this happened). */
-        c->clock_set = 1;
+        c->clock |= CLOCK_SET;
         c->t_last_rx = c->t_last_ping = now_ms;
         if (c->state == WS_STATE_CONNECTING)
             c->t_phase = now_ms; /* the handshake's time starts (a closing started before
@@ -131,8 +136,10 @@ int ws_conn_tick(ws_conn *c, uint64_t now_ms)
      * for it nothing more is done now; the timers stay due for the next tick. */
     if (!c->act && c->state != WS_STATE_CLOSED && ws_conn_next_deadline(c) <= now_ms) {
         c->mem_refused = 0;
-        if (!ws__conn_act(c))
+        if (!ws__conn_act(c)) {
+            c->clock |= CLOCK_RETRY;
             return ws__conn_budget_error(c, WS_ERR_NOMEM);
+        }
     }
 
     /* Work an inflate step left for later (after the loop served the others). */

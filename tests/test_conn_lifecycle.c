@@ -1007,9 +1007,14 @@ static void test_timer_on_idle_connection(void **state)
     fa.sticky = 1;
     assert_int_equal(ws_conn_tick(c, 6000), WS_ERR_NOMEM);
     assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
-    assert_int_equal(ws_conn_next_deadline(c), 6000); /* still due */
+    /* still due, but not again before the retry delay: a loop sleeping until the deadline
+     * does not spin while memory is short */
+    assert_int_equal(ws_conn_next_deadline(c), 6000 + WS_TICK_RETRY_MS);
+    assert_int_equal(ws_conn_tick(c, 6050), WS_ERR_NOMEM); /* an earlier tick tries again */
+    assert_int_equal(ws_conn_next_deadline(c), 6050 + WS_TICK_RETRY_MS);
+    assert_int_equal(ws_conn_state(c), WS_STATE_OPEN);
     fa.fail_at = -1;
-    assert_int_equal(ws_conn_tick(c, 6001), WS_OK);
+    assert_int_equal(ws_conn_tick(c, 6150), WS_OK);
     drain(c, &l);
     assert_int_equal(l.n, 1);
     assert_int_equal(l.v[0].type, WS_EV_ERROR);
