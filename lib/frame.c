@@ -435,12 +435,6 @@ _Static_assert(offsetof(ws_frame_header, fin) == offsetof(ws_frame_header, opcod
 static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                         ws_frame_event *ev, size_t ev_size);
 
-static __attribute__((noinline)) int unmask_long(uint8_t *p, size_t k, const uint8_t key[4])
-{
-    ws_mask(p, k, key, 0);
-    return WS_OK;
-}
-
 int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                           ws_frame_event *ev, size_t ev_size)
 {
@@ -484,20 +478,7 @@ int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *co
         d->hdr.non_minimal = 0;
         d->hdr.violations = 0;
 #endif
-        uint8_t *p = in + hl;
-        ev->type = WS_FRAME_EV_DATA;
-        ev->frame_end = 1;
-        ev->header = &d->hdr;
-        ev->data = len ? p : NULL;
-        ev->len = len;
-        ev->offset = 0;
-        /* Last, with nothing live after it; a long payload by a tail call, so that the line
-         * saves no registers. */
-        if (!(ofm >> 24))
-            return WS_OK;
-        if (len > 64)
-            return unmask_long(p, len, d->hdr.mask);
-        ws__unmask_short(p, len, d->hdr.mask);
+        whole_event(d, in + hl, len, ev);
         return WS_OK;
     }
 general:
