@@ -121,7 +121,9 @@ idle_one() { # server -> prints bytes per connection
 il=$(idle_one "$b/examples/echo-epoll" libws)
 iw=$(idle_one "$out/echo-wslay" wslay)
 echo "echo-epoll (libws): $il bytes per idle connection; echo-wslay: $iw bytes"
-echo "ROW heap_per_idle_conn,bytes,$il,wslay-echo,$iw," >>"$raw"
+# (whole-process RSS, glibc's free lists and the example's own records included: the library's
+# own heap per idle connection is the bytes_per_conn row)
+echo "ROW rss_per_idle_conn,bytes,$il,wslay-echo,$iw," >>"$raw"
 
 echo
 if [ "$mode" = quick ]; then "$out/bench-mask" $((8 << 20)); else "$out/bench-mask"; fi
