@@ -171,10 +171,7 @@ static void free_wire(struct wire *w)
 
 /* ---- the decoders under test ---- */
 
-/* libws connection API, zero copy (ws_conn_feed_inplace): whole messages out, text validated.
- * Returns messages seen. */
-/* libws ws_conn: ws_conn_feed_events, one call per batch of events (as a server reading into
- * its buffer would use it). Returns messages completed. */
+/* Messages among evs[0..k) (their lengths into sink); exits on a failure. */
 static uint64_t count_events(const ws_event *evs, int k)
 {
     uint64_t msgs = 0;
@@ -190,6 +187,9 @@ static uint64_t count_events(const ws_event *evs, int k)
     return msgs;
 }
 
+/* libws connection API, zero copy: ws_conn_feed_events, one call per batch of events (as a
+ * server reading into its buffer would use it); whole messages out, text validated. Returns
+ * messages seen. */
 __attribute__((noinline)) static uint64_t run_libws_conn(ws_conn *c, uint8_t *buf, size_t len)
 {
     size_t pos = 0;
