@@ -441,9 +441,12 @@ static int feed_frames(ws_conn *c, uint8_t *in, size_t n, size_t *consumed)
 
     if (n >= 6 && c->ev_count == 0 && ws__frame_decoder_idle(&c->act->dec) &&
         !c->rx_msg_op) {
+        /* (kept input, or the caller's buffer fed in place: then its events say so) */
+        uint8_t evflags =
+            c->act->in_lo && in >= c->act->in_lo && in < c->act->in_hi ? WS_EVF_IN_INPUT : 0;
         size_t used = c->fast_rx == FAST_RX_SERVER
-                          ? fast_message(c, &c->act->ev[c->ev_head], fast_max(c), in, n, 0,
-                                         0) /* kept input (the queue is empty) */
+                          ? fast_message(c, &c->act->ev[c->ev_head], fast_max(c), in, n,
+                                         evflags, 0) /* (the queue is empty) */
                           : 0;
         if (used) {
             if (!c->failed)
@@ -788,7 +791,7 @@ int ws_conn_next_events(ws_conn *c, ws_event *evs, size_t max, size_t ev_size)
         c->ev_head = (uint8_t)head;
         c->ev_count = (uint8_t)(c->ev_count - n);
         if (n == max || (!c->ev_count && !c->pmd && c->ipos == c->ilen && !c->eof_pending)) {
-            c->view_live = n > 0;
+            c->view_live = 0; /* (what these events show is in the caller's buffer, or none) */
             return (int)n;
         }
     }
@@ -841,7 +844,7 @@ int ws_conn_feed_events(ws_conn *c, uint8_t *in, size_t n, size_t *consumed, ws_
             *consumed = used;
             if (k == 0)
                 return ws_conn_next_events(c, evs, max, ev_size);
-            c->view_live = 1;
+            c->view_live = 0; /* (the views are in the caller's buffer, not in ours) */
             return (int)k;
         }
     }

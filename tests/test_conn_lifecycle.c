@@ -977,6 +977,32 @@ static void test_idle_connection_holds_core_only(void **state)
     take_output(c, &out, 0);
     assert_int_equal(ws_conn_tick(c, 7000), WS_OK);
     assert_int_equal(ws_conn_memory(c), 0);
+
+    /* ws_conn_feed_events alone, nothing called after it: refused without memory (nothing
+     * taken), then quiet again and all given back -- its events point into the caller's
+     * buffer, not into memory of ours. */
+    bytes fe = {0};
+    ws_event evs[4];
+    bytes_append(&fe, in.p, in.n);
+    fa.fail_at = fa.calls;
+    fa.sticky = 1;
+    assert_int_equal(ws_conn_feed_events(c, fe.p, fe.n, &used, evs, 4, sizeof evs[0]),
+                     WS_ERR_NOMEM);
+    assert_int_equal(used, 0);
+    fa.fail_at = -1;
+    assert_int_equal(ws_conn_feed_events(c, fe.p, fe.n, &used, evs, 4, sizeof evs[0]), 1);
+    assert_int_equal(used, fe.n);
+    assert_memory_equal(evs[0].data, "hi", 2);
+    assert_int_equal(evs[0].flags, WS_EVF_IN_INPUT); /* (the general path's event too) */
+    assert_true(ws_conn_memory(c) > 0);
+    fe.n = 0;
+    bytes_append(&fe, in.p, in.n); /* again, now by the straight line */
+    assert_int_equal(ws_conn_feed_events(c, fe.p, fe.n, &used, evs, 4, sizeof evs[0]), 1);
+    assert_int_equal(used, fe.n);
+    assert_memory_equal(evs[0].data, "hi", 2);
+    assert_int_equal(ws_conn_tick(c, 9000), WS_OK);
+    assert_int_equal(ws_conn_memory(c), 0);
+    bytes_free(&fe);
     assert_int_equal(ws_conn_set_option(c, WS_OPT_MEMORY_LIMIT, 16), WS_OK);
     assert_int_equal(ws_conn_feed(c, in.p, in.n, &taken), WS_ERR_BUDGET);
     assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "x", 1, 0), WS_ERR_BUDGET);
