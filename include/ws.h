@@ -1241,10 +1241,10 @@ WS_EXPORT int ws_h2_parse_request(ws_handshake *hs, const ws_h2_header *hdrs, si
  *   all other calls              none
  *
  * Lifetime of what the library hands out:
- *   - An event's data view stays valid until the next ws_conn_next_event(), ws_conn_feed(),
- *     ws_conn_feed_inplace(), ws_conn_feed_eof() or ws_conn_free() on the connection -- across
- *     tick, send, ping, pong, close, accept, reject, output and ack. Events still queued stay
- *     valid until they are taken, and then as above. (Data of WS_EVF_IN_INPUT events lives in
+ *   - An event's data view stays valid until the next ws_conn_next_event(s), ws_conn_feed(),
+ *     ws_conn_feed_inplace(), ws_conn_feed_events(), ws_conn_feed_eof() or ws_conn_free() on
+ *     the connection -- across tick, send, ping, pong, close, accept, reject, output and ack.
+ *     Events still queued stay valid until they are taken, and then as above. (Data of WS_EVF_IN_INPUT events lives in
  *     the caller's buffer, as long as the caller keeps it.)
  *   - Output never moves: every byte ws_conn_output() shows stays at the same address,
  *     unchanged, until ws_conn_output_ack() reports it written (or ws_conn_free()) --
@@ -1430,8 +1430,8 @@ enum {
 
 /* Bits of ws_event.flags. */
 enum {
-    /* data points into the caller's own buffer given to ws_conn_feed_inplace() (not into
-     * memory of the library's): a zero-copy view. */
+    /* data points into the caller's own buffer given to ws_conn_feed_inplace() or
+     * ws_conn_feed_events() (not into memory of the library's): a zero-copy view. */
     WS_EVF_IN_INPUT = 1u << 0
 };
 
