@@ -349,6 +349,59 @@ static void test_zero_copy(void **state)
 /* A server fed in place takes whole messages a batch at a time: up to five (the event queue
  * keeps room for what a failure and a tick may add), never a control frame or a fragment, and
  * ws_conn_next_events hands the batch over in one call, every view in the caller's buffer. */
+/* Feed in place, by ws_conn_feed_events (by_events) or ws_conn_feed_inplace + next_events, and
+ * take up to 16 events: *used is what was consumed. */
+static int feed_take(ws_conn *c, int by_events, uint8_t *in, size_t n, size_t *used,
+                     ws_event *evs)
+{
+    if (by_events)
+        return ws_conn_feed_events(c, in, n, used, evs, 16, sizeof evs[0]);
+    assert_int_equal(ws_conn_feed_inplace(c, in, n, used), WS_OK);
+    return ws_conn_next_events(c, evs, 16, sizeof evs[0]);
+}
+
+/* Invalid text inside a batch is not processed ahead: the batch stops before it, as it came
+ * (masked), so the messages before it are handled -- and may be answered -- before the
+ * connection fails on the next feed with ERROR and CLOSE (1007). The same through either
+ * feeding API. */
+static void invalid_text_waits(int by_events)
+{
+    uint32_t rng = 1;
+    ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    bytes wire = {0};
+    ws_event evs[16];
+    size_t used = 0;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "a", 1);
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "ok", 2);
+    size_t bad = wire.n;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "\xff", 1);
+    size_t pos = wire.n;
+    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "b", 1);
+    uint8_t as_sent[16];
+    memcpy(as_sent, wire.p + bad, pos - bad);
+    assert_int_equal(feed_take(c, by_events, wire.p, wire.n, &used, evs), 2);
+    assert_int_equal(used, bad);
+    assert_memory_equal(wire.p + bad, as_sent, pos - bad);
+    assert_int_equal(evs[0].type, WS_EV_MESSAGE);
+    assert_memory_equal(evs[0].data, "a", 1);
+    assert_int_equal(evs[1].type, WS_EV_MESSAGE);
+    assert_memory_equal(evs[1].data, "ok", 2);
+    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "ok", 2, 0), WS_OK); /* still answerable */
+    assert_int_equal(ws_conn_buffered_amount(c), 4);
+    assert_int_equal(feed_take(c, by_events, wire.p + bad, wire.n - bad, &used, evs), 2);
+    assert_int_equal(bad + used, pos);
+    assert_int_equal(evs[0].type, WS_EV_ERROR);
+    assert_int_equal(evs[0].error, WS_ERR_INVALID_UTF8);
+    assert_int_equal(evs[1].type, WS_EV_CLOSE);
+    assert_int_equal(evs[1].close_code, WS_CLOSE_INVALID_PAYLOAD);
+    ws_conn_stats st;
+    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
+    assert_int_equal(st.messages_in, 2);
+    assert_int_equal(st.bytes_in, pos);
+    bytes_free(&wire);
+    ws_conn_free(c);
+}
+
 /* ws_conn_feed_events: the batch goes straight into the caller's array, as long as the array;
  * the rules of the in-place batch hold (a control frame ends it, an invalid message is left as
  * it came for the next call); events from before come first; bad arguments take nothing. */
@@ -465,36 +518,7 @@ static void test_feed_events(void **state)
     bytes_free(&wire);
     ws_conn_free(c);
 
-    /* Invalid text inside a batch is left as it came for the next call: the messages before
-     * it can be answered before the connection fails with ERROR and CLOSE (1007). */
-    c = conn_open(WS_ROLE_SERVER, NULL, &rng);
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "a", 1);
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "ok", 2);
-    size_t bad = wire.n;
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "\xff", 1);
-    pos = wire.n;
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "b", 1);
-    uint8_t as_sent[16];
-    memcpy(as_sent, wire.p + bad, pos - bad);
-    assert_int_equal(ws_conn_feed_events(c, wire.p, wire.n, &used, evs, 16, sizeof evs[0]), 2);
-    assert_int_equal(used, bad);
-    assert_memory_equal(wire.p + bad, as_sent, pos - bad);
-    assert_memory_equal(evs[0].data, "a", 1);
-    assert_memory_equal(evs[1].data, "ok", 2);
-    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "ok", 2, 0), WS_OK); /* still answerable */
-    assert_int_equal(ws_conn_buffered_amount(c), 4);
-    assert_int_equal(ws_conn_feed_events(c, wire.p + bad, wire.n - bad, &used, evs, 16,
-                                         sizeof evs[0]),
-                     2);
-    assert_int_equal(bad + used, pos);
-    assert_int_equal(evs[0].type, WS_EV_ERROR);
-    assert_int_equal(evs[0].error, WS_ERR_INVALID_UTF8);
-    assert_int_equal(evs[1].type, WS_EV_CLOSE);
-    assert_int_equal(evs[1].close_code, WS_CLOSE_INVALID_PAYLOAD);
-    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
-    assert_int_equal(st.messages_in, 2);
-    bytes_free(&wire);
-    ws_conn_free(c);
+    invalid_text_waits(1);
 
     /* A caller's larger event (rule 4) and a client (no straight line): the general path gives
      * the same messages. */
@@ -577,41 +601,7 @@ static void test_inplace_batch(void **state)
     bytes_free(&wire);
     ws_conn_free(c);
 
-    /* Invalid text inside a batch is not processed ahead: the batch stops before it, as it
-     * came (masked), so the messages before it are handled -- and may be answered -- before
-     * the connection fails on the next feed with ERROR and CLOSE (1007). */
-    c = conn_open(WS_ROLE_SERVER, NULL, &rng);
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "a", 1);
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "ok", 2);
-    size_t bad = wire.n;
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_TEXT, 1, "\xff", 1);
-    pos = wire.n;
-    peer_frame(&wire, WS_ROLE_SERVER, WS_OP_BINARY, 1, "b", 1);
-    uint8_t as_sent[16];
-    memcpy(as_sent, wire.p + bad, pos - bad);
-    assert_int_equal(ws_conn_feed_inplace(c, wire.p, wire.n, &used), WS_OK);
-    assert_int_equal(used, bad);
-    assert_memory_equal(wire.p + bad, as_sent, pos - bad);
-    assert_int_equal(ws_conn_next_events(c, evs, 16, sizeof evs[0]), 2);
-    assert_int_equal(evs[0].type, WS_EV_MESSAGE);
-    assert_memory_equal(evs[0].data, "a", 1);
-    assert_int_equal(evs[1].type, WS_EV_MESSAGE);
-    assert_memory_equal(evs[1].data, "ok", 2);
-    assert_int_equal(ws_conn_send(c, WS_OP_TEXT, "ok", 2, 0), WS_OK); /* still answerable */
-    assert_int_equal(ws_conn_buffered_amount(c), 4);
-    assert_int_equal(ws_conn_feed_inplace(c, wire.p + bad, wire.n - bad, &used), WS_OK);
-    assert_int_equal(bad + used, pos);
-    assert_int_equal(ws_conn_next_events(c, evs, 16, sizeof evs[0]), 2);
-    assert_int_equal(evs[0].type, WS_EV_ERROR);
-    assert_int_equal(evs[0].error, WS_ERR_INVALID_UTF8);
-    assert_int_equal(evs[1].type, WS_EV_CLOSE);
-    assert_int_equal(evs[1].close_code, WS_CLOSE_INVALID_PAYLOAD);
-    ws_conn_stats st;
-    assert_int_equal(ws_conn_get_stats(c, &st, sizeof st), WS_OK);
-    assert_int_equal(st.messages_in, 2);
-    assert_int_equal(st.bytes_in, pos);
-    bytes_free(&wire);
-    ws_conn_free(c);
+    invalid_text_waits(0);
 
     /* The same through kept input (ws_conn_feed) and one ws_conn_next_events call: only whole
      * valid messages are taken ahead of the caller, nothing that fails the connection. */
