@@ -214,9 +214,39 @@ __attribute__((noinline)) static uint64_t run_libws_conn(ws_conn *c, uint8_t *bu
     return msgs;
 }
 
-/* libws bare frame decoder. Returns frames completed. */
+/* libws bare frame decoder, the batch call (WS_FRAME_WHOLE: up to 32 whole frames a call).
+ * Returns frames completed. */
 __attribute__((noinline)) static uint64_t run_libws_frame(ws_frame_decoder *d, uint8_t *buf,
                                                           size_t len)
+{
+    size_t pos = 0;
+    uint64_t frames = 0;
+    ws_frame_event evs[WS_FRAME_EVENTS_MAX];
+
+    for (;;) {
+        size_t used = 0;
+        int k = ws_frame_decoder_feed_events(d, buf + pos, len - pos, &used, evs,
+                                             WS_FRAME_EVENTS_MAX, sizeof evs[0]);
+        if (k < 0) {
+            fprintf(stderr, "frame decode failed: %s\n", ws_strerror(k));
+            exit(1);
+        }
+        pos += used;
+        for (int i = 0; i < k; i++) {
+            if (evs[i].type == WS_FRAME_EV_DATA && evs[i].frame_end) {
+                frames++;
+                sink += evs[i].len;
+            }
+        }
+        if ((size_t)k < WS_FRAME_EVENTS_MAX)
+            break;
+    }
+    return frames;
+}
+
+/* The same, one event per ws_frame_decoder_feed call. */
+__attribute__((noinline)) static uint64_t run_libws_frame1(ws_frame_decoder *d, uint8_t *buf,
+                                                           size_t len)
 {
     size_t pos = 0;
     uint64_t frames = 0;
@@ -1053,6 +1083,8 @@ static void callgrind_workload(size_t size)
     check_count("ws_conn", run_libws_conn(c, w.work, w.len), w.frames);
     memcpy(w.work, w.bytes, w.len);
     check_count("ws_frame_decoder", run_libws_frame(d, w.work, w.len), w.frames);
+    memcpy(w.work, w.bytes, w.len);
+    check_count("ws_frame_decoder 1", run_libws_frame1(d, w.work, w.len), w.frames);
     check_count("wslay_event", run_wslay_event(ectx, &es), w.frames);
     check_count("wslay_frame", run_wslay_frame(fctx, &fs), w.frames);
     {

@@ -49,19 +49,19 @@ callgrind() {
     echo "== callgrind: instructions (Ir) per frame, decode path, fixed workload (alternating"
     echo "   text/binary masked frames; inclusive cost of each decode loop; frames copied in by"
     echo "   wslay's recv callback are part of its cost, as with a socket)"
-    printf '%-8s %10s %12s %10s %12s %9s %9s %10s\n' payload ws_conn wslay_event ws_frame wslay_frame \
-        conn/ev frame/fr conn_send
+    printf '%-8s %10s %12s %10s %10s %12s %9s %9s %10s\n' payload ws_conn wslay_event ws_frame \
+        ws_frame1 wslay_frame conn/ev frame/fr conn_send
     for size in 16 125 1024 65536; do
         cgo=$out/callgrind.$size.out
         frames=$(valgrind --tool=callgrind --callgrind-out-file="$cgo" "$out/bench-codec" \
             --callgrind $size 2>/dev/null | sed -n 's/^FRAMES //p')
         callgrind_annotate --inclusive=yes --threshold=100 "$cgo" 2>/dev/null |
-            sed -n 's/^ *\([0-9,]*\) ([ 0-9.]*%) *[^ ]*bench_codec\.c:\(run_[a-z_]*\) .*/\2 \1/p' |
+            sed -n 's/^ *\([0-9,]*\) ([ 0-9.]*%) *[^ ]*bench_codec\.c:\(run_[a-z_0-9]*\) .*/\2 \1/p' |
             awk -v f="$frames" -v s="$size" '
             { gsub(",", "", $2); v[$1] = $2 / f }
-            END { printf "%-8s %10.0f %12.0f %10.0f %12.0f %9.2f %9.2f %10.0f\n", s "B",
+            END { printf "%-8s %10.0f %12.0f %10.0f %10.0f %12.0f %9.2f %9.2f %10.0f\n", s "B",
                   v["run_libws_conn"], v["run_wslay_event"], v["run_libws_frame"],
-                  v["run_wslay_frame"], v["run_wslay_event"] / v["run_libws_conn"],
+                  v["run_libws_frame1"], v["run_wslay_frame"], v["run_wslay_event"] / v["run_libws_conn"],
                   v["run_wslay_frame"] / v["run_libws_frame"], v["run_libws_send"]
                   if (s == 16 && rawf != "") {
                       printf "ROW conn_decode_16B_ir,Ir/frame,%.0f,wslay-event,%.0f,%.2f\n",
@@ -70,11 +70,16 @@ callgrind() {
                       printf "ROW frame_decode_16B_ir,Ir/frame,%.0f,wslay-frame,%.0f,%.2f\n",
                           v["run_libws_frame"], v["run_wslay_frame"],
                           v["run_wslay_frame"] / v["run_libws_frame"] >>rawf
+                      printf "ROW frame_decode_1call_16B_ir,Ir/frame,%.0f,wslay-frame,%.0f,%.2f\n",
+                          v["run_libws_frame1"], v["run_wslay_frame"],
+                          v["run_wslay_frame"] / v["run_libws_frame1"] >>rawf
                       printf "ROW conn_send_16B_ir,Ir/msg,%.0f,,,\n", v["run_libws_send"] >>rawf
                   } }' rawf="${raw:-}"
     done
     echo "   (conn_send: a server's ws_conn_send of that many bytes into its queue, with the"
     echo "   output taken and acknowledged every 64 messages; Ir per message)"
+    echo "   (ws_frame: ws_frame_decoder_feed_events, up to 32 frames a call; ws_frame1: one"
+    echo "   ws_frame_decoder_feed call per frame)"
     echo "   (conn/ev, frame/fr: wslay Ir / libws Ir, higher is better for libws; raw profiles in $out/callgrind.*.out)"
     echo "   self cost by function, 16 B workload (all four decoders; lib/frame.c and lib/mask.c"
     echo "   also include building the wire image once):"

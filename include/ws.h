@@ -512,6 +512,30 @@ WS_EXPORT int ws_frame_decoder_reset(ws_frame_decoder *d);
 WS_EXPORT int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n,
                                     size_t *consumed, ws_frame_event *ev, size_t ev_size);
 
+/* Most events one ws_frame_decoder_feed_events call gives (a larger max is taken as this). */
+#define WS_FRAME_EVENTS_MAX 32u
+
+/*
+ * Batch form of ws_frame_decoder_feed, the fast way through a buffer of many small frames:
+ * the events that repeated ws_frame_decoder_feed calls would give for in[0..n), in order and
+ * without the NONE ones, up to max of them (at most WS_FRAME_EVENTS_MAX), into evs[0..)
+ * (ev_size bytes each, as for ws_frame_decoder_feed). Each event's header points to a copy of
+ * its own, owned by the decoder and valid until its next feed, feed_events or reset, so the
+ * events of one batch can be read in any order. With WS_FRAME_WHOLE, a buffer of whole small
+ * frames takes one call for up to max frames.
+ * *consumed is set to the bytes the returned events used: all n of them when fewer than max
+ * events come back (a partial header is kept by the decoder), so call again with the rest
+ * only after a full batch. Returns the number of events (0: more bytes are needed), or an
+ * error of
+ * ws_frame_decoder_feed: when a frame fails after k > 0 good events, the call returns those k
+ * (and *consumed stops before the bad frame) and the next call returns the sticky error.
+ * WS_ERR_INVALID_ARG for NULL d, consumed or evs, in NULL with n > 0, max 0, or ev_size too
+ * small.
+ */
+WS_EXPORT int ws_frame_decoder_feed_events(ws_frame_decoder *d, uint8_t *in, size_t n,
+                                           size_t *consumed, ws_frame_event *evs, size_t max,
+                                           size_t ev_size);
+
 /* ------------------------------------------------------------------------------------------ */
 /* UTF-8 validation (RFC 3629), incremental and fail-fast                                      */
 /* ------------------------------------------------------------------------------------------ */

@@ -292,6 +292,7 @@ static void fast_update(ws_frame_decoder *d)
 typedef struct decoder_box {
     ws_frame_decoder d; /* first: a pointer to it is a pointer to the box */
     ws_allocator alloc;
+    ws_frame_header batch[WS_FRAME_EVENTS_MAX]; /* the headers of feed_events' last batch */
 } decoder_box;
 
 int ws_frame_decoder_new(ws_frame_decoder **out, const ws_allocator *alloc)
@@ -432,56 +433,103 @@ _Static_assert(offsetof(ws_frame_header, fin) == offsetof(ws_frame_header, opcod
 #define WS_FRAME_WORD_HEADER 0
 #endif
 
+/* WS_FRAME_WHOLE's common case in a straight line, for a decoder between frames (its fast
+ * bits, nonzero, given) and n >= 2: a data frame (text, binary, continuation) without RSV
+ * bits, masked as the role expects, with a 7-bit or minimal 16-bit length within the limit, all
+ * of it here. Its header goes into *h, its one DATA event into *ev; returns the bytes the frame
+ * took. Anything else: 0, and the general path decides (nothing was written). known: the fast
+ * bits when the caller knows them (1: unmasked frames only, 2: masked only, a constant that
+ * takes the role's tests out of the line), or 0 to read them from fast. */
+static inline __attribute__((always_inline)) size_t fast_whole(unsigned fast, uint64_t max_payload,
+                                                               uint8_t *in, size_t n,
+                                                               ws_frame_header *h,
+                                                               ws_frame_event *ev,
+                                                               const unsigned known)
+{
+    unsigned b0 = in[0], b1 = in[1];
+    unsigned allow = known ? known : fast;
+    /* (b0 & 0x7F: the RSV bits and the opcode -- no RSV bit and a data opcode) */
+    if ((b0 & 0x7Fu) > WS_OP_BINARY || !((allow >> (b1 >> 7)) & 1u))
+        return 0;
+    unsigned masked = known ? known >> 1 : b1 >> 7;
+    size_t len = b1 & 0x7Fu, hl = 2 + 4 * (size_t)masked;
+    if (len >= 126) {
+        if (len == 127 || n < 4 || (len = ws__load_be16(in + 2)) < 126)
+            return 0;
+        hl += 2;
+    }
+    if (len > max_payload || n < hl + len)
+        return 0;
+    /* opcode, fin, rsv 0, masked: bytes 8..11 of the header; then the key */
+    uint32_t ofm = (b0 & 0x7Fu) | (b0 >> 7) << 8 | masked << 24, key = 0;
+    if (masked)
+        memcpy(&key, in + hl - 4, 4);
+    h->payload_len = len;
+#if WS_FRAME_WORD_HEADER
+    {
+        uint64_t w = (uint64_t)ofm | (uint64_t)key << 32, w2 = hl;
+        memcpy((uint8_t *)h + offsetof(ws_frame_header, opcode), &w, 8);
+        memcpy((uint8_t *)h + offsetof(ws_frame_header, header_len), &w2, 8);
+    }
+#else
+    h->opcode = (uint8_t)(ofm & 0x0Fu);
+    h->fin = (uint8_t)((ofm >> 8) & 1u);
+    h->rsv = 0;
+    h->masked = (uint8_t)masked;
+    memcpy(h->mask, &key, 4);
+    h->header_len = (uint8_t)hl;
+    h->non_minimal = 0;
+    h->violations = 0;
+#endif
+    ev->type = WS_FRAME_EV_DATA;
+    ev->frame_end = 1;
+    ev->header = h;
+    ev->data = len ? in + hl : NULL;
+    ev->len = len;
+    ev->offset = 0;
+    if (masked) {
+        uint8_t *p = in + hl;
+        if (len <= 64)
+            ws__unmask_short_k(p, len, key);
+        else
+            ws_mask(p, len, h->mask, 0);
+    }
+    return hl + len;
+}
+
+/* fast_whole over in[*pos..n) into evs[k..max) and hs[k..), as long as frames qualify; returns
+ * the new k and moves *pos on. */
+static inline __attribute__((always_inline)) size_t fast_run(unsigned fast, uint64_t max_payload,
+                                                             uint8_t *in, size_t n, size_t *pos,
+                                                             ws_frame_header *hs,
+                                                             ws_frame_event *evs, size_t k,
+                                                             size_t max, const unsigned known)
+{
+    uint8_t *p = in + *pos, *end = in + n;
+    while (k < max && end - p >= 2) {
+        size_t used = fast_whole(fast, max_payload, p, (size_t)(end - p), &hs[k], &evs[k], known);
+        if (!used)
+            break;
+        p += used;
+        k++;
+    }
+    *pos = (size_t)(p - in);
+    return k;
+}
+
 static int decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                         ws_frame_event *ev, size_t ev_size);
 
 int ws_frame_decoder_feed(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
                           ws_frame_event *ev, size_t ev_size)
 {
-    /* WS_FRAME_WHOLE's common case in a straight line: between frames (d->fast), a data frame
-     * (text, binary, continuation) without RSV bits, masked as the role expects, with a 7-bit
-     * or minimal 16-bit length within the limit, all of it here. Anything else: the general
-     * path, which decides. */
     if (d && d->fast && ev_size == sizeof *ev && in && consumed && ev && n >= 2) {
-        unsigned b0 = in[0], b1 = in[1];
-        /* (b0 & 0x7F: the RSV bits and the opcode -- no RSV bit and a data opcode) */
-        if ((b0 & 0x7Fu) > WS_OP_BINARY || !((d->fast >> (b1 >> 7)) & 1u))
-            goto general;
-        /* opcode, fin, rsv 0, masked: bytes 8..11 of the header; b0 and b1 are done with */
-        uint32_t ofm = (b0 & 0x7Fu) | (b0 >> 7) << 8 | (b1 >> 7) << 24;
-        size_t len = b1 & 0x7Fu, hl = 2 + ((b1 >> 5) & 4u);
-        if (len >= 126) {
-            if (len == 127 || n < 4 || (len = ws__load_be16(in + 2)) < 126)
-                goto general;
-            hl += 2;
+        size_t used = fast_whole(d->fast, d->max_payload, in, n, &d->hdr, ev, 0);
+        if (used) {
+            *consumed = used;
+            return WS_OK;
         }
-        if (len > d->max_payload || n < hl + len)
-            goto general;
-        uint32_t key = 0;
-        if (ofm >> 24)
-            memcpy(&key, in + hl - 4, 4);
-        *consumed = hl + len;
-        d->hdr.payload_len = len;
-#if WS_FRAME_WORD_HEADER
-        {
-            uint64_t w = (uint64_t)ofm | (uint64_t)key << 32, w2 = hl;
-            memcpy((uint8_t *)&d->hdr + offsetof(ws_frame_header, opcode), &w, 8);
-            memcpy((uint8_t *)&d->hdr + offsetof(ws_frame_header, header_len), &w2, 8);
-        }
-#else
-        d->hdr.opcode = (uint8_t)(ofm & 0x0Fu);
-        d->hdr.fin = (uint8_t)((ofm >> 8) & 1u);
-        d->hdr.rsv = 0;
-        d->hdr.masked = (uint8_t)(ofm >> 24);
-        memcpy(d->hdr.mask, &key, 4);
-        d->hdr.header_len = (uint8_t)hl;
-        d->hdr.non_minimal = 0;
-        d->hdr.violations = 0;
-#endif
-        whole_event(d, in + hl, len, ev);
-        return WS_OK;
     }
-general:
     return decoder_feed(d, in, n, consumed, ev, ev_size);
 }
 
@@ -575,4 +623,69 @@ int ws__frame_decoder_step(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *c
                            ws_frame_event *ev)
 {
     return ws_frame_decoder_feed(d, in, n, consumed, ev, sizeof *ev);
+}
+
+int ws_frame_decoder_feed_events(ws_frame_decoder *d, uint8_t *in, size_t n, size_t *consumed,
+                                 ws_frame_event *evs, size_t max, size_t ev_size)
+{
+    if (consumed)
+        *consumed = 0;
+    if (!d || !consumed || !evs || (!in && n) || !max || ev_size < WS__MIN_FRAME_EVENT)
+        return WS_ERR_INVALID_ARG;
+    if (max > WS_FRAME_EVENTS_MAX)
+        max = WS_FRAME_EVENTS_MAX;
+    ws_frame_header *hs = ((decoder_box *)(void *)d)->batch;
+    size_t pos = 0, k = 0;
+
+    if (ev_size != sizeof *evs) {
+        /* A caller's layout other than ours: event by event through ours (rule 4). */
+        for (; k < max; k++) {
+            ws_frame_event mine;
+            size_t used = 0;
+            int r = ws_frame_decoder_feed(d, in + pos, n - pos, &used, &mine, sizeof mine);
+            if (r < 0) {
+                if (k)
+                    break;
+                return r;
+            }
+            pos += used;
+            if (mine.type == WS_FRAME_EV_NONE)
+                break;
+            hs[k] = *mine.header;
+            mine.header = &hs[k];
+            ws__struct_copy((uint8_t *)evs + k * ev_size, ev_size, &mine, sizeof mine);
+        }
+        *consumed = pos;
+        return (int)k;
+    }
+    while (k < max) {
+        unsigned fast = d->fast;
+        if (fast) {
+            /* Whole small frames, one after another, as long as they come; the role's usual
+             * fast bits as constants. */
+            if (fast == 2)
+                k = fast_run(fast, d->max_payload, in, n, &pos, hs, evs, k, max, 2);
+            else if (fast == 1)
+                k = fast_run(fast, d->max_payload, in, n, &pos, hs, evs, k, max, 1);
+            else
+                k = fast_run(fast, d->max_payload, in, n, &pos, hs, evs, k, max, 0);
+            if (k == max || pos == n)
+                break; /* a full batch, or between frames with nothing left */
+        }
+        size_t used = 0;
+        int r = decoder_feed(d, in + pos, n - pos, &used, &evs[k], sizeof *evs);
+        if (r < 0) {
+            if (k)
+                break; /* the error is sticky: the next call returns it */
+            return r;
+        }
+        pos += used;
+        if (evs[k].type == WS_FRAME_EV_NONE)
+            break;
+        hs[k] = d->hdr;
+        evs[k].header = &hs[k];
+        k++;
+    }
+    *consumed = pos;
+    return (int)k;
 }

@@ -212,23 +212,78 @@ static inline int ws__outq_trimmable(const ws_outq *q)
 
 /* ---- small-payload kernels for the connection's fast paths ---- */
 
-/* Unmask n bytes in place (key at offset 0), 8 bytes at a time; for short payloads, where
- * setting up ws_mask's vectors costs more than it saves. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WS__KEY_ROT(k, bits, r) ((k) >> (r) | (k) << (((bits) - (r)) & ((bits) - 1)))
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define WS__KEY_ROT(k, bits, r) ((k) << (r) | (k) >> (((bits) - (r)) & ((bits) - 1)))
+#endif
+
+/*
+ * Unmask n bytes in place (key k4: the 4 key bytes as they lie in memory, at offset 0), 8 bytes
+ * at a time; for short payloads, where
+ * setting up ws_mask's vectors costs more than it saves. From 4 bytes on, the tail is one word
+ * ending at the last byte, loaded before anything is stored: where it overlaps the words
+ * before it, both give each byte the same value (each is masked once, from the original).
+ * Its key is the repeating key turned to start at byte (n & 3): WS__KEY_ROT, by byte order.
+ */
+static inline void ws__unmask_short_k(uint8_t *p, size_t n, uint32_t k4)
+{
+#ifdef WS__KEY_ROT
+    if (n >= 8) {
+        uint64_t k8 = (uint64_t)k4 << 32 | k4, w, t;
+        unsigned r = (unsigned)(n & 3) * 8;
+        memcpy(&t, p + n - 8, 8);
+        t ^= WS__KEY_ROT(k8, 64u, r);
+        if (n > 8) {
+            memcpy(&w, p, 8);
+            w ^= k8;
+            memcpy(p, &w, 8);
+            for (size_t i = 8; n - i > 8; i += 8) {
+                memcpy(&w, p + i, 8);
+                w ^= k8;
+                memcpy(p + i, &w, 8);
+            }
+        }
+        memcpy(p + n - 8, &t, 8);
+        return;
+    }
+    if (n >= 4) {
+        uint32_t a, t;
+        unsigned r = (unsigned)(n & 3) * 8;
+        memcpy(&a, p, 4);
+        memcpy(&t, p + n - 4, 4);
+        a ^= k4;
+        t ^= WS__KEY_ROT(k4, 32u, r);
+        memcpy(p, &a, 4);
+        memcpy(p + n - 4, &t, 4);
+        return;
+    }
+#else
+    {
+        uint64_t k8 = (uint64_t)k4 << 32 | k4, w; /* byte order does not matter here */
+        while (n >= 8) {
+            memcpy(&w, p, 8);
+            w ^= k8;
+            memcpy(p, &w, 8);
+            p += 8;
+            n -= 8;
+        }
+    }
+#endif
+    {
+        uint8_t key[4];
+        memcpy(key, &k4, 4);
+        for (size_t i = 0; i < n; i++)
+            p[i] ^= key[i & 3];
+    }
+}
+
+/* As ws__unmask_short_k, the key as bytes. */
 static inline void ws__unmask_short(uint8_t *p, size_t n, const uint8_t key[4])
 {
     uint32_t k4;
-    uint64_t k8, w;
     memcpy(&k4, key, 4);
-    k8 = (uint64_t)k4 << 32 | k4; /* byte order does not matter: the key repeats */
-    while (n >= 8) {
-        memcpy(&w, p, 8);
-        w ^= k8;
-        memcpy(p, &w, 8);
-        p += 8;
-        n -= 8;
-    }
-    for (size_t i = 0; i < n; i++)
-        p[i] ^= key[i & 3];
+    ws__unmask_short_k(p, n, k4);
 }
 
 /* Unmask n bytes in place like ws__unmask_short; returns 1 if the result is all ASCII. */
@@ -236,9 +291,31 @@ static inline __attribute__((always_inline)) int ws__unmask_short_ascii(uint8_t 
                                                                          const uint8_t key[4])
 {
     uint32_t k4;
-    uint64_t k8, w, acc = 0;
     memcpy(&k4, key, 4);
-    k8 = (uint64_t)k4 << 32 | k4;
+#ifdef WS__KEY_ROT
+    if (n >= 8) {
+        uint64_t k8 = (uint64_t)k4 << 32 | k4, w, t;
+        unsigned r = (unsigned)(n & 3) * 8;
+        memcpy(&t, p + n - 8, 8);
+        t ^= WS__KEY_ROT(k8, 64u, r);
+        uint64_t acc = t;
+        if (n > 8) {
+            memcpy(&w, p, 8);
+            w ^= k8;
+            acc |= w;
+            memcpy(p, &w, 8);
+            for (size_t i = 8; n - i > 8; i += 8) {
+                memcpy(&w, p + i, 8);
+                w ^= k8;
+                acc |= w;
+                memcpy(p + i, &w, 8);
+            }
+        }
+        memcpy(p + n - 8, &t, 8);
+        return (acc & 0x8080808080808080u) == 0;
+    }
+#endif
+    uint64_t k8 = (uint64_t)k4 << 32 | k4, w, acc = 0;
     while (n >= 8) {
         memcpy(&w, p, 8);
         w ^= k8;

@@ -986,6 +986,358 @@ static void test_decoder_whole_frames(void **state)
     free(payload);
 }
 
+/* ---- ws_frame_decoder_feed_events: the batch gives exactly the events of feed, one by one ---- */
+
+/* An event as compared: the data as an offset into the wire (or -1 for none), the header by
+ * value, read after the call that gave it returned (a batch's headers must all stay good). */
+typedef struct rec_ev {
+    uint32_t type, frame_end;
+    long data_off;
+    size_t len;
+    uint64_t offset;
+    ws_frame_header h;
+} rec_ev;
+
+typedef struct rec_log {
+    rec_ev *ev;
+    size_t n, cap;
+    int err;
+    size_t calls; /* decoder calls made */
+} rec_log;
+
+static void rec_add(rec_log *l, const ws_frame_event *e, const uint8_t *buf)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->ev = realloc(l->ev, l->cap * sizeof *l->ev);
+        assert_non_null(l->ev);
+    }
+    rec_ev *r = &l->ev[l->n++];
+    memset(r, 0, sizeof *r);
+    r->type = e->type;
+    r->frame_end = e->frame_end;
+    r->data_off = e->data && e->len ? (long)(e->data - buf) : -1;
+    r->len = e->len;
+    r->offset = e->offset;
+    assert_non_null(e->header);
+    r->h = *e->header;
+}
+
+/* Decode wire[0..n) arriving in pieces of `step` bytes (0: all at once): with feed (batch 0) or
+ * with feed_events, `batch` events at most a call, through events of ev_size bytes. The
+ * decoded (unmasked) bytes are left in buf. */
+static rec_log decode_log(const uint8_t *wire, uint8_t *buf, size_t n, unsigned flags,
+                          uint64_t max, size_t step, size_t batch, size_t ev_size)
+{
+    rec_log l;
+    ws_frame_decoder *d = new_decoder();
+    size_t pos = 0, end = 0;
+    enum { PAD = 16 };
+    struct big {
+        ws_frame_event e;
+        uint8_t extra[PAD];
+    } *evs = malloc(40 * sizeof *evs);
+
+    memset(&l, 0, sizeof l);
+    assert_non_null(evs);
+    memcpy(buf, wire, n);
+    assert_int_equal(ws_frame_decoder_set_flags(d, flags, max), WS_OK);
+    while (end < n || (n == 0 && end == 0 && l.calls == 0)) {
+        end = step && n - end > step ? end + step : n;
+        for (;;) {
+            size_t used = 0;
+            assert_true(++l.calls < 10 * n + 100); /* no call that makes no progress forever */
+            if (batch == 0) {
+                ws_frame_event ev;
+                int r = ws_frame_decoder_feed(d, buf + pos, end - pos, &used, &ev, sizeof ev);
+                if (r < 0) {
+                    l.err = r;
+                    goto done;
+                }
+                pos += used;
+                if (ev.type == WS_FRAME_EV_NONE) {
+                    assert_int_equal(pos, end);
+                    break;
+                }
+                rec_add(&l, &ev, buf);
+                continue;
+            }
+            memset(evs, 0xA5, 40 * sizeof *evs);
+            int k = ws_frame_decoder_feed_events(d, buf + pos, end - pos, &used, &evs[0].e,
+                                                 batch, ev_size);
+            if (k < 0) {
+                l.err = k;
+                assert_int_equal(used, 0);
+                goto done;
+            }
+            assert_true((size_t)k <= batch && k <= (int)WS_FRAME_EVENTS_MAX);
+            assert_true(used <= end - pos);
+            for (int i = 0; i < k; i++) {
+                const ws_frame_event *e = ev_size == sizeof(ws_frame_event)
+                                              ? &evs[0].e + i
+                                              : (const ws_frame_event *)(const void *)&evs[i];
+                if (ev_size != sizeof(ws_frame_event)) {
+                    /* what the caller's bigger struct has beyond ours is zeroed */
+                    for (size_t b = sizeof(ws_frame_event); b < ev_size; b++)
+                        assert_int_equal(((const uint8_t *)e)[b], 0);
+                }
+                assert_int_not_equal(e->type, WS_FRAME_EV_NONE);
+                for (int j = 0; j < i; j++) {
+                    const ws_frame_event *o = ev_size == sizeof(ws_frame_event)
+                                                  ? &evs[0].e + j
+                                                  : (const ws_frame_event *)(const void *)&evs[j];
+                    assert_ptr_not_equal(o->header, e->header); /* a header each */
+                }
+                rec_add(&l, e, buf);
+            }
+            pos += used;
+            if ((size_t)k == batch || (size_t)k == WS_FRAME_EVENTS_MAX)
+                continue;
+            if (pos < end)
+                continue; /* stopped before a bad frame: the next call says why */
+            break;
+        }
+    }
+done:
+    free(evs);
+    ws_frame_decoder_free(d);
+    return l;
+}
+
+/* A random stream of frames in every shape the decoder knows (data, control, fragments, 7-,
+ * 16- and 64-bit lengths, masked or not, RSV bits), ending, sometimes, with one that breaks a
+ * rule; returns its length. */
+static size_t random_wire(uint8_t *w, size_t cap, uint32_t *seed, int masked_mode)
+{
+    static const size_t lens[] = {0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 125, 126,
+                                  127, 200, 1000, 65535, 65536};
+    static const uint8_t ops[] = {WS_OP_TEXT,  WS_OP_BINARY, WS_OP_CONTINUATION,
+                                  WS_OP_BINARY, WS_OP_PING,   WS_OP_PONG, WS_OP_CLOSE};
+    size_t n = 0;
+    unsigned frames = 1 + test_rand(seed) % 40;
+    uint8_t *body = malloc(65536);
+    assert_non_null(body);
+    test_fill(body, 65536, test_rand(seed));
+    for (unsigned f = 0; f < frames; f++) {
+        ws_frame_header h;
+        memset(&h, 0, sizeof h);
+        h.opcode = ops[test_rand(seed) % sizeof ops];
+        int control = h.opcode >= 8;
+        size_t len = lens[test_rand(seed) % (sizeof lens / sizeof lens[0])];
+        if (len >= 1000 && test_rand(seed) % 4)
+            len = 16; /* mostly small: the batch's case */
+        if (control && len > 125)
+            len = len % 126;
+        h.fin = control || test_rand(seed) % 4 != 0;
+        h.masked = masked_mode == 2 ? (uint8_t)(test_rand(seed) & 1) : (uint8_t)masked_mode;
+        h.rsv = test_rand(seed) % 8 == 0 ? WS_RSV1 : 0;
+        h.payload_len = len;
+        uint32_t key = test_rand(seed);
+        memcpy(h.mask, &key, 4);
+        unsigned lb = test_rand(seed) % 16 == 0 ? 8 : 0; /* a 64-bit length now and then */
+        if (n + len + WS_FRAME_MAX_HEADER > cap)
+            break;
+        int r = ws_frame_encode_raw(w + n, cap - n, &h, sizeof h, lb, body, len);
+        assert_true(r > 0);
+        n += (size_t)r;
+    }
+    if (test_rand(seed) % 3 == 0 && n + 16 <= cap) {
+        static const uint8_t bad[][6] = {
+            {0x83, 0x80, 1, 2, 3, 4},        /* reserved opcode */
+            {0x82, 0x01, 'x', 0, 0, 0},      /* unmasked (a server refuses it) */
+            {0x09, 0x80, 1, 2, 3, 4},        /* fragmented ping */
+            {0x82, 0xFE, 0x00, 0x05, 1, 2},  /* non-minimal 16-bit length (key cut short) */
+            {0xC2, 0x80, 0, 0, 0, 0},        /* RSV1 */
+        };
+        size_t b = test_rand(seed) % 5;
+        memcpy(w + n, bad[b], 6);
+        n += 6;
+    }
+    free(body);
+    return n;
+}
+
+static void expect_same_log(const rec_log *a, const rec_log *b)
+{
+    assert_int_equal(a->err, b->err);
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        const rec_ev *x = &a->ev[i], *y = &b->ev[i];
+        assert_int_equal(x->type, y->type);
+        assert_int_equal(x->frame_end, y->frame_end);
+        assert_int_equal(x->data_off, y->data_off);
+        assert_int_equal(x->len, y->len);
+        assert_true(x->offset == y->offset);
+        assert_true(x->h.payload_len == y->h.payload_len);
+        assert_int_equal(x->h.opcode, y->h.opcode);
+        assert_int_equal(x->h.fin, y->h.fin);
+        assert_int_equal(x->h.rsv, y->h.rsv);
+        assert_int_equal(x->h.masked, y->h.masked);
+        assert_memory_equal(x->h.mask, y->h.mask, 4);
+        assert_int_equal(x->h.header_len, y->h.header_len);
+        assert_int_equal(x->h.non_minimal, y->h.non_minimal);
+        assert_int_equal(x->h.violations, y->h.violations);
+    }
+}
+
+/* Every flag set (roles, WS_FRAME_WHOLE or not, RSV allowed, lenient lengths, report-all, a
+ * limit), every batch size (1 .. past WS_FRAME_EVENTS_MAX), pieces of every size, our event
+ * layout and a bigger one: feed_events gives feed's events, errors and unmasked bytes. */
+static void test_decoder_feed_events_matches_feed(void **state)
+{
+    (void)state;
+    static const unsigned flag_sets[] = {
+        WS_FRAME_EXPECT_MASKED | WS_FRAME_WHOLE,
+        WS_FRAME_EXPECT_UNMASKED | WS_FRAME_WHOLE,
+        WS_FRAME_WHOLE,
+        WS_FRAME_EXPECT_MASKED,
+        WS_FRAME_EXPECT_MASKED | WS_FRAME_WHOLE | WS_FRAME_ALLOW_RSV1,
+        WS_FRAME_WHOLE | WS_FRAME_REPORT_ALL,
+        WS_FRAME_WHOLE | WS_FRAME_LENIENT_LENGTH | WS_FRAME_EXPECT_UNMASKED,
+    };
+    static const size_t batches[] = {1, 2, 3, 7, 32, 100};
+    static const size_t steps[] = {0, 1, 5, 64};
+    enum { CAP = 1 << 18 };
+    uint8_t *wire = malloc(CAP), *b1 = malloc(CAP), *b2 = malloc(CAP);
+    uint32_t seed = 20261203;
+    assert_non_null(wire);
+    assert_non_null(b1);
+    assert_non_null(b2);
+    for (unsigned round = 0; round < 60; round++) {
+        unsigned fs = round % (sizeof flag_sets / sizeof flag_sets[0]);
+        unsigned flags = flag_sets[fs];
+        int mm = (flags & WS_FRAME_EXPECT_MASKED) ? 1 : (flags & WS_FRAME_EXPECT_UNMASKED) ? 0 : 2;
+        uint64_t max = round % 5 == 4 ? 100 : UINT64_MAX;
+        size_t n = random_wire(wire, CAP, &seed, mm);
+        for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+            if (steps[s] == 1 && n > 4096)
+                continue; /* byte by byte: the short streams are enough */
+            rec_log ref = decode_log(wire, b1, n, flags, max, steps[s], 0, 0);
+            for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++) {
+                size_t ev_size = bi % 2 ? sizeof(ws_frame_event) + 16 : sizeof(ws_frame_event);
+                rec_log got = decode_log(wire, b2, n, flags, max, steps[s], batches[bi],
+                                         ev_size);
+                expect_same_log(&ref, &got);
+                assert_memory_equal(b1, b2, n);
+                if (steps[s] == 0 && batches[bi] >= 32 && ref.n > 0 && !ref.err)
+                    assert_true(got.calls < ref.calls); /* batched, not one by one */
+                free(got.ev);
+            }
+            free(ref.ev);
+        }
+    }
+    free(wire);
+    free(b1);
+    free(b2);
+}
+
+/* The batch's own promises: a header per event, still right after the batch; at most
+ * WS_FRAME_EVENTS_MAX events; an error after good frames comes after them, on the next call;
+ * a partial header at the end is taken and completed by the next call; the argument checks. */
+static void test_decoder_feed_events_contract(void **state)
+{
+    (void)state;
+    enum { FRAMES = 40 };
+    uint8_t wire[FRAMES * 8 + 16], buf[sizeof wire];
+    ws_frame_event evs[WS_FRAME_EVENTS_MAX + 8];
+    ws_frame_decoder *d = new_decoder();
+    size_t n = 0, used;
+
+    for (unsigned i = 0; i < FRAMES; i++) {
+        ws_frame_header h;
+        memset(&h, 0, sizeof h);
+        h.fin = 1;
+        h.opcode = i % 2 ? WS_OP_BINARY : WS_OP_TEXT;
+        h.masked = 1;
+        memcpy(h.mask, "\x01\x02\x03\x04", 4);
+        h.mask[0] = (uint8_t)i;
+        uint8_t p = (uint8_t)('a' + i % 26);
+        int r = ws_frame_encode(wire + n, sizeof wire - n, &h, sizeof h, &p, 1);
+        assert_int_equal(r, 7);
+        n += 7;
+    }
+    assert_int_equal(ws_frame_decoder_set_flags(d, WS_FRAME_EXPECT_MASKED | WS_FRAME_WHOLE,
+                                                UINT64_MAX),
+                     WS_OK);
+    memcpy(buf, wire, n);
+    /* a max past the cap gives the cap; every event has its own, right header */
+    int k = ws_frame_decoder_feed_events(d, buf, n, &used, evs, WS_FRAME_EVENTS_MAX + 8,
+                                         sizeof evs[0]);
+    assert_int_equal(k, WS_FRAME_EVENTS_MAX);
+    assert_int_equal(used, 7 * WS_FRAME_EVENTS_MAX);
+    for (int i = 0; i < k; i++) {
+        assert_int_equal(evs[i].type, WS_FRAME_EV_DATA);
+        assert_int_equal(evs[i].frame_end, 1);
+        assert_int_equal(evs[i].header->opcode, i % 2 ? WS_OP_BINARY : WS_OP_TEXT);
+        assert_int_equal(evs[i].header->mask[0], i);
+        assert_int_equal(evs[i].header->header_len, 6);
+        assert_int_equal(evs[i].len, 1);
+        assert_int_equal(evs[i].data[0], 'a' + i % 26);
+    }
+    /* the rest: 8 frames, then a partial header (2 bytes of the next frame's 6) */
+    memcpy(buf, wire, n);
+    size_t at = 7 * WS_FRAME_EVENTS_MAX;
+    k = ws_frame_decoder_feed_events(d, buf + at, n - at - 5, &used, evs, 100, sizeof evs[0]);
+    assert_int_equal(k, FRAMES - WS_FRAME_EVENTS_MAX - 1);
+    assert_int_equal(used, n - at - 5); /* fewer than max: all taken, the header's start kept */
+    /* (a header completed from the decoder's buffer: HEADER, then its DATA, as feed gives) */
+    k = ws_frame_decoder_feed_events(d, buf + n - 5, 5, &used, evs, 100, sizeof evs[0]);
+    assert_int_equal(k, 2);
+    assert_int_equal(used, 5);
+    assert_int_equal(evs[0].type, WS_FRAME_EV_HEADER);
+    assert_int_equal(evs[1].type, WS_FRAME_EV_DATA);
+    assert_int_equal(evs[1].frame_end, 1);
+    assert_ptr_not_equal(evs[0].header, evs[1].header);
+    assert_int_equal(evs[0].header->mask[0], FRAMES - 1);
+    assert_int_equal(evs[1].header->mask[0], FRAMES - 1);
+    assert_int_equal(evs[1].data[0], 'a' + (FRAMES - 1) % 26);
+    /* nothing left: no event */
+    assert_int_equal(ws_frame_decoder_feed_events(d, buf + n, 0, &used, evs, 8, sizeof evs[0]), 0);
+    assert_int_equal(used, 0);
+
+    /* two good frames then an unmasked one: the two, then the error on the next call (sticky) */
+    memcpy(buf, wire, 14);
+    memcpy(buf + 14, "\x82\x01z", 3);
+    k = ws_frame_decoder_feed_events(d, buf, 17, &used, evs, 8, sizeof evs[0]);
+    assert_int_equal(k, 2);
+    assert_int_equal(used, 14);
+    assert_int_equal(ws_frame_decoder_feed_events(d, buf + 14, 3, &used, evs, 8, sizeof evs[0]),
+                     WS_ERR_FRAME_UNMASKED);
+    assert_int_equal(used, 0);
+    assert_int_equal(ws_frame_decoder_feed_events(d, buf, 7, &used, evs, 8, sizeof evs[0]),
+                     WS_ERR_FRAME_UNMASKED);
+    assert_int_equal(ws_frame_decoder_reset(d), WS_OK);
+    memcpy(buf, wire, 7);
+    assert_int_equal(ws_frame_decoder_feed_events(d, buf, 7, &used, evs, 8, sizeof evs[0]), 1);
+    /* the bad frame first: the error at once */
+    assert_int_equal(ws_frame_decoder_feed_events(d, (uint8_t *)"\x82\x01z", 3, &used, evs, 8,
+                                                  sizeof evs[0]),
+                     WS_ERR_FRAME_UNMASKED);
+    assert_int_equal(ws_frame_decoder_reset(d), WS_OK);
+
+    /* argument checks: nothing taken, *consumed 0 */
+    memcpy(buf, wire, 7);
+    used = 99;
+    assert_int_equal(ws_frame_decoder_feed_events(NULL, buf, 7, &used, evs, 8, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(used, 0);
+    assert_int_equal(ws_frame_decoder_feed_events(d, buf, 7, NULL, evs, 8, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed_events(d, buf, 7, &used, NULL, 8, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed_events(d, NULL, 7, &used, evs, 8, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed_events(d, buf, 7, &used, evs, 0, sizeof evs[0]),
+                     WS_ERR_INVALID_ARG);
+    assert_int_equal(ws_frame_decoder_feed_events(d, buf, 7, &used, evs, 8, sizeof evs[0] - 1),
+                     WS_ERR_INVALID_ARG);
+    /* and the decoder is untouched by them */
+    assert_int_equal(ws_frame_decoder_feed_events(d, buf, 7, &used, evs, 8, sizeof evs[0]), 1);
+    assert_int_equal(evs[0].data[0], 'a');
+    assert_int_equal(ws_frame_decoder_feed_events(d, NULL, 0, &used, evs, 8, sizeof evs[0]), 0);
+    ws_frame_decoder_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -998,6 +1350,8 @@ int main(void)
         cmocka_unit_test(test_frame_argument_checks),
         cmocka_unit_test(test_decoder_whole_frames),
         cmocka_unit_test(test_decoder_whole_follows_flags),
+        cmocka_unit_test(test_decoder_feed_events_matches_feed),
+        cmocka_unit_test(test_decoder_feed_events_contract),
     };
     return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }

@@ -178,10 +178,50 @@ static void test_running_offset(void **state)
     assert_memory_equal(whole, data, N);
 }
 
+/* The short-payload kernels of the fast paths (ws__unmask_short, ..._ascii), which mask the
+ * last word apart from the others, its key turned to the right byte: every length up to past
+ * their 64-byte range, every alignment, against the reference, the bytes around untouched; and
+ * the ASCII answer with one high byte at every position (the overlap of the last word
+ * included). */
+static void test_unmask_short_kernels(void **state)
+{
+    (void)state;
+    static const uint8_t key[4] = {0x3C, 0xA5, 0x0F, 0x96};
+    uint8_t src[96], want[96], buf[96 + 16];
+    for (size_t n = 0; n <= 80; n++) {
+        for (size_t align = 0; align < 8; align++) {
+            uint8_t *p = buf + 8 + align;
+            test_fill(src, n, (uint32_t)(n * 131 + align + 1));
+            reference(want, src, n, key, 0);
+            memset(buf, 0xEE, sizeof buf);
+            memcpy(p, src, n);
+            ws__unmask_short(p, n, key);
+            assert_memory_equal(p, want, n);
+            for (size_t i = 0; i < sizeof buf; i++)
+                if (buf + i < p || buf + i >= p + n)
+                    assert_int_equal(buf[i], 0xEE);
+            /* ASCII: unmasked plain ASCII, then one byte >= 0x80 at each place */
+            for (size_t i = 0; i < n; i++)
+                want[i] = (uint8_t)(src[i] & 0x7F);
+            for (long hi = -1; hi < (long)n; hi++) {
+                uint8_t plain[96];
+                memcpy(plain, want, n);
+                if (hi >= 0)
+                    plain[hi] |= 0x80;
+                reference(p, plain, n, key, 0); /* masked on the wire */
+                int ascii = ws__unmask_short_ascii(p, n, key);
+                assert_memory_equal(p, plain, n);
+                assert_int_equal(ascii, hi < 0);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scalar),
+        cmocka_unit_test(test_unmask_short_kernels),
         cmocka_unit_test(test_simd),
         cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_public),
