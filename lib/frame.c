@@ -642,7 +642,8 @@ int ws_frame_decoder_feed_events(ws_frame_decoder *d, uint8_t *in, size_t n, siz
         for (; k < max; k++) {
             ws_frame_event mine;
             size_t used = 0;
-            int r = ws_frame_decoder_feed(d, in + pos, n - pos, &used, &mine, sizeof mine);
+            int r = ws_frame_decoder_feed(d, n ? in + pos : in, n - pos, &used, &mine,
+                                          sizeof mine);
             if (r < 0) {
                 if (k)
                     break;
@@ -663,7 +664,9 @@ int ws_frame_decoder_feed_events(ws_frame_decoder *d, uint8_t *in, size_t n, siz
         if (fast) {
             /* Whole small frames, one after another, as long as they come; the role's usual
              * fast bits as constants. */
-            if (fast == 2)
+            if (n - pos < 2)
+                ; /* (in may be NULL when n is 0: no arithmetic on it) */
+            else if (fast == 2)
                 k = fast_run(fast, d->max_payload, in, n, &pos, hs, evs, k, max, 2);
             else if (fast == 1)
                 k = fast_run(fast, d->max_payload, in, n, &pos, hs, evs, k, max, 1);
@@ -673,7 +676,7 @@ int ws_frame_decoder_feed_events(ws_frame_decoder *d, uint8_t *in, size_t n, siz
                 break; /* a full batch, or between frames with nothing left */
         }
         size_t used = 0;
-        int r = decoder_feed(d, in + pos, n - pos, &used, &evs[k], sizeof *evs);
+        int r = decoder_feed(d, n ? in + pos : in, n - pos, &used, &evs[k], sizeof *evs);
         if (r < 0) {
             if (k)
                 break; /* the error is sticky: the next call returns it */
