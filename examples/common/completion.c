@@ -210,8 +210,10 @@ void cx_input(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n)
         return;
     }
     while (n > 0 && cl->c) {
-        size_t used = 0;
-        int r = ws_conn_feed_inplace(cl->c, p, n, &used);
+        ws_event evs[EX_EVENT_BATCH];
+        size_t used = 0, work = 0;
+        /* One call feeds in place and takes a batch of events; the rest are drained below. */
+        int r = ws_conn_feed_events(cl->c, p, n, &used, evs, EX_EVENT_BATCH, sizeof evs[0]);
         if (r == WS_ERR_EVENTS_PENDING) {
             /* Events wait (a message inflated in steps): the library keeps the rest. */
             size_t taken = 0, rest = n - used;
@@ -219,6 +221,8 @@ void cx_input(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n)
             if (r >= 0 && taken < rest && keep(cx(cl), p + used + taken, rest - taken) != 0)
                 r = WS_ERR_NOMEM;
             used = n;
+        } else if (r > 0 && !ex_handle_events(s, cl, evs, r, &work)) {
+            return; /* the handler ended the connection */
         }
         p += used;
         n -= used;

@@ -346,10 +346,8 @@ static void server_event(struct ex_server *s, struct ex_client *cl, const ws_eve
  * taking events is also what makes the library process input it kept. Events are taken a
  * batch at a time (ws_conn_next_events: one call for all the messages of a read).
  */
-/* Hand evs[0..n) to the application, adding to *work. Returns 0 if the handler ended the
- * connection. */
-static int handle_events(struct ex_server *s, struct ex_client *cl, const ws_event *evs, int n,
-                         size_t *work)
+int ex_handle_events(struct ex_server *s, struct ex_client *cl, const ws_event *evs, int n,
+                     size_t *work)
 {
     size_t w = *work;
     for (int i = 0; i < n; i++) {
@@ -369,7 +367,7 @@ int ex_drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, siz
     ws_event evs[EX_EVENT_BATCH];
     while (*work < limit) {
         int n = ws_conn_next_events(cl->c, evs, EX_EVENT_BATCH, sizeof evs[0]);
-        if (n <= 0 || !handle_events(s, cl, evs, n, work))
+        if (n <= 0 || !ex_handle_events(s, cl, evs, n, work))
             return 1;
     }
     return 0;
@@ -436,7 +434,7 @@ static int feed(struct ex_server *s, struct ex_client *cl, uint8_t *p, size_t n,
         }
         p += used;
         n -= used;
-        if (handle_events(s, cl, evs, r, work))
+        if (ex_handle_events(s, cl, evs, r, work))
             ex_drain_events(s, cl, work, SIZE_MAX); /* those that did not fit, if any */
         if (!cl->c)
             return !cl->dead;

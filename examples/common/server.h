@@ -245,6 +245,10 @@ void ex_start_drain(struct ex_server *s, uint64_t now, ex_client_fn drop, ex_cli
  * limit (returns 0); answers WS_EV_REQUEST (503 while draining). Each event adds its payload
  * length and EX_EVENT_COST to *work. */
 int ex_drain_events(struct ex_server *s, struct ex_client *cl, size_t *work, size_t limit);
+/* Hand evs[0..n) (events just taken from cl->c) to the application, adding each one's payload
+ * length and EX_EVENT_COST to *work. Returns 0 if the handler ended the connection. */
+int ex_handle_events(struct ex_server *s, struct ex_client *cl, const ws_event *evs, int n,
+                     size_t *work);
 
 /*
  * A descriptor that is not a WebSocket connection (a broker's socket, say) watched by the
