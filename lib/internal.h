@@ -220,85 +220,24 @@ static inline int ws__outq_trimmable(const ws_outq *q)
 
 /*
  * Unmask n bytes in place (key k4: the 4 key bytes as they lie in memory, at offset 0), 8 bytes
- * at a time; for short payloads, where
- * setting up ws_mask's vectors costs more than it saves. From 4 bytes on, the tail is one word
- * ending at the last byte, loaded before anything is stored: where it overlaps the words
- * before it, both give each byte the same value (each is masked once, from the original).
- * Its key is the repeating key turned to start at byte (n & 3): WS__KEY_ROT, by byte order.
+ * at a time; for short payloads, where setting up ws_mask's vectors costs more than it saves.
+ * From 4 bytes on, the tail is one word ending at the last byte, loaded before anything is
+ * stored: where it overlaps the words before it, both give each byte the same value (each is
+ * masked once, from the original). Its key is the repeating key turned to start at byte
+ * (n & 3): WS__KEY_ROT, by byte order. Returns the OR of the unmasked bytes, a word at a time
+ * (test its 0x80 bits for ASCII, or ignore it: inlined, it then costs nothing).
  */
-static inline void ws__unmask_short_k(uint8_t *p, size_t n, uint32_t k4)
+static inline __attribute__((always_inline)) uint64_t ws__unmask_short_or(uint8_t *p, size_t n,
+                                                                          uint32_t k4)
 {
+    uint64_t acc = 0;
 #ifdef WS__KEY_ROT
     if (n >= 8) {
         uint64_t k8 = (uint64_t)k4 << 32 | k4, w, t;
         unsigned r = (unsigned)(n & 3) * 8;
         memcpy(&t, p + n - 8, 8);
         t ^= WS__KEY_ROT(k8, 64u, r);
-        if (n > 8) {
-            memcpy(&w, p, 8);
-            w ^= k8;
-            memcpy(p, &w, 8);
-            for (size_t i = 8; n - i > 8; i += 8) {
-                memcpy(&w, p + i, 8);
-                w ^= k8;
-                memcpy(p + i, &w, 8);
-            }
-        }
-        memcpy(p + n - 8, &t, 8);
-        return;
-    }
-    if (n >= 4) {
-        uint32_t a, t;
-        unsigned r = (unsigned)(n & 3) * 8;
-        memcpy(&a, p, 4);
-        memcpy(&t, p + n - 4, 4);
-        a ^= k4;
-        t ^= WS__KEY_ROT(k4, 32u, r);
-        memcpy(p, &a, 4);
-        memcpy(p + n - 4, &t, 4);
-        return;
-    }
-#else
-    {
-        uint64_t k8 = (uint64_t)k4 << 32 | k4, w; /* byte order does not matter here */
-        while (n >= 8) {
-            memcpy(&w, p, 8);
-            w ^= k8;
-            memcpy(p, &w, 8);
-            p += 8;
-            n -= 8;
-        }
-    }
-#endif
-    {
-        uint8_t key[4];
-        memcpy(key, &k4, 4);
-        for (size_t i = 0; i < n; i++)
-            p[i] ^= key[i & 3];
-    }
-}
-
-/* As ws__unmask_short_k, the key as bytes. */
-static inline void ws__unmask_short(uint8_t *p, size_t n, const uint8_t key[4])
-{
-    uint32_t k4;
-    memcpy(&k4, key, 4);
-    ws__unmask_short_k(p, n, k4);
-}
-
-/* Unmask n bytes in place like ws__unmask_short; returns 1 if the result is all ASCII. */
-static inline __attribute__((always_inline)) int ws__unmask_short_ascii(uint8_t *p, size_t n,
-                                                                         const uint8_t key[4])
-{
-    uint32_t k4;
-    memcpy(&k4, key, 4);
-#ifdef WS__KEY_ROT
-    if (n >= 8) {
-        uint64_t k8 = (uint64_t)k4 << 32 | k4, w, t;
-        unsigned r = (unsigned)(n & 3) * 8;
-        memcpy(&t, p + n - 8, 8);
-        t ^= WS__KEY_ROT(k8, 64u, r);
-        uint64_t acc = t;
+        acc = t;
         if (n > 8) {
             memcpy(&w, p, 8);
             w ^= k8;
@@ -312,23 +251,64 @@ static inline __attribute__((always_inline)) int ws__unmask_short_ascii(uint8_t 
             }
         }
         memcpy(p + n - 8, &t, 8);
-        return (acc & 0x8080808080808080u) == 0;
+        return acc;
+    }
+    if (n >= 4) {
+        uint32_t a, t;
+        unsigned r = (unsigned)(n & 3) * 8;
+        memcpy(&a, p, 4);
+        memcpy(&t, p + n - 4, 4);
+        a ^= k4;
+        t ^= WS__KEY_ROT(k4, 32u, r);
+        memcpy(p, &a, 4);
+        memcpy(p + n - 4, &t, 4);
+        return a | t;
+    }
+#else
+    {
+        uint64_t k8 = (uint64_t)k4 << 32 | k4, w; /* byte order does not matter here */
+        while (n >= 8) {
+            memcpy(&w, p, 8);
+            w ^= k8;
+            acc |= w;
+            memcpy(p, &w, 8);
+            p += 8;
+            n -= 8;
+        }
     }
 #endif
-    uint64_t k8 = (uint64_t)k4 << 32 | k4, w, acc = 0;
-    while (n >= 8) {
-        memcpy(&w, p, 8);
-        w ^= k8;
-        acc |= w;
-        memcpy(p, &w, 8);
-        p += 8;
-        n -= 8;
+    {
+        uint8_t key[4];
+        memcpy(key, &k4, 4);
+        for (size_t i = 0; i < n; i++) {
+            p[i] ^= key[i & 3];
+            acc |= p[i];
+        }
     }
-    for (size_t i = 0; i < n; i++) {
-        p[i] ^= key[i & 3];
-        acc |= p[i];
-    }
-    return (acc & 0x8080808080808080u) == 0;
+    return acc;
+}
+
+/* ws__unmask_short_or without the answer. */
+static inline void ws__unmask_short_k(uint8_t *p, size_t n, uint32_t k4)
+{
+    (void)ws__unmask_short_or(p, n, k4);
+}
+
+/* As ws__unmask_short_k, the key as bytes. */
+static inline void ws__unmask_short(uint8_t *p, size_t n, const uint8_t key[4])
+{
+    uint32_t k4;
+    memcpy(&k4, key, 4);
+    (void)ws__unmask_short_or(p, n, k4);
+}
+
+/* Unmask n bytes in place like ws__unmask_short; returns 1 if the result is all ASCII. */
+static inline __attribute__((always_inline)) int ws__unmask_short_ascii(uint8_t *p, size_t n,
+                                                                         const uint8_t key[4])
+{
+    uint32_t k4;
+    memcpy(&k4, key, 4);
+    return (ws__unmask_short_or(p, n, k4) & 0x8080808080808080u) == 0;
 }
 
 /* 1 if the n bytes are all ASCII (then valid UTF-8 whatever came before a boundary). */
