@@ -34,6 +34,20 @@ static ws_frame_decoder *new_decoder(void)
     return d;
 }
 
+/* Two headers say the same, field by field. */
+static void expect_same_header(const ws_frame_header *a, const ws_frame_header *b)
+{
+    assert_true(a->payload_len == b->payload_len);
+    assert_int_equal(a->opcode, b->opcode);
+    assert_int_equal(a->fin, b->fin);
+    assert_int_equal(a->rsv, b->rsv);
+    assert_int_equal(a->masked, b->masked);
+    assert_memory_equal(a->mask, b->mask, 4);
+    assert_int_equal(a->header_len, b->header_len);
+    assert_int_equal(a->non_minimal, b->non_minimal);
+    assert_int_equal(a->violations, b->violations);
+}
+
 /* Feed `wire` (copied, the decoder unmasks in place) in pieces: the first piece `split` bytes,
  * then pieces of `step` bytes (0: the rest at once). */
 static collected decode_split(const uint8_t *wire, size_t n, unsigned flags, uint64_t max,
@@ -964,13 +978,7 @@ static void test_decoder_whole_frames(void **state)
                 if (s == 0 && split == 0)
                     assert_int_equal(b.whole, 8); /* all at once: every frame in one event */
                 for (int f = 0; f < a.nframes; f++) {
-                    assert_int_equal(a.hdr[f].opcode, b.hdr[f].opcode);
-                    assert_int_equal(a.hdr[f].fin, b.hdr[f].fin);
-                    assert_int_equal(a.hdr[f].rsv, b.hdr[f].rsv);
-                    assert_int_equal(a.hdr[f].masked, b.hdr[f].masked);
-                    assert_memory_equal(a.hdr[f].mask, b.hdr[f].mask, 4);
-                    assert_int_equal(a.hdr[f].payload_len, b.hdr[f].payload_len);
-                    assert_int_equal(a.hdr[f].header_len, b.hdr[f].header_len);
+                    expect_same_header(&a.hdr[f], &b.hdr[f]);
                     assert_int_equal(a.plen[f], b.plen[f]);
                     assert_memory_equal(a.payload[f], payload, a.plen[f]);
                     assert_memory_equal(b.payload[f], payload, b.plen[f]);
@@ -1190,15 +1198,7 @@ static void expect_same_log(const rec_log *a, const rec_log *b)
         assert_int_equal(x->data_off, y->data_off);
         assert_int_equal(x->len, y->len);
         assert_true(x->offset == y->offset);
-        assert_true(x->h.payload_len == y->h.payload_len);
-        assert_int_equal(x->h.opcode, y->h.opcode);
-        assert_int_equal(x->h.fin, y->h.fin);
-        assert_int_equal(x->h.rsv, y->h.rsv);
-        assert_int_equal(x->h.masked, y->h.masked);
-        assert_memory_equal(x->h.mask, y->h.mask, 4);
-        assert_int_equal(x->h.header_len, y->h.header_len);
-        assert_int_equal(x->h.non_minimal, y->h.non_minimal);
-        assert_int_equal(x->h.violations, y->h.violations);
+        expect_same_header(&x->h, &y->h);
     }
 }
 
@@ -1259,15 +1259,7 @@ static void expect_same_frames(const rec_log *general, const uint8_t *gbuf, cons
     assert_int_equal(general->err, whole->err);
     assert_int_equal(a.n, b.n);
     for (size_t i = 0; i < a.n; i++) {
-        assert_true(a.h[i].payload_len == b.h[i].payload_len);
-        assert_int_equal(a.h[i].opcode, b.h[i].opcode);
-        assert_int_equal(a.h[i].fin, b.h[i].fin);
-        assert_int_equal(a.h[i].rsv, b.h[i].rsv);
-        assert_int_equal(a.h[i].masked, b.h[i].masked);
-        assert_memory_equal(a.h[i].mask, b.h[i].mask, 4);
-        assert_int_equal(a.h[i].header_len, b.h[i].header_len);
-        assert_int_equal(a.h[i].non_minimal, b.h[i].non_minimal);
-        assert_int_equal(a.h[i].violations, b.h[i].violations);
+        expect_same_header(&a.h[i], &b.h[i]);
         assert_int_equal(a.off[i + 1] - a.off[i], b.off[i + 1] - b.off[i]);
         assert_memory_equal(a.bytes + a.off[i], b.bytes + b.off[i], a.off[i + 1] - a.off[i]);
     }
