@@ -18,10 +18,25 @@
  */
 #include "internal.h"
 
-/* Smallest block; a bigger frame gets a block of its own size. A busy line's next block is as
- * big as its last one, up to BLK_KEEP_MAX: one large message must not make every later block
- * large (memory a connection near its limit would be refused for a small frame). */
+/* Smallest block (2 KiB with its header); a bigger frame gets a block of its own size. A line
+ * that fills its tail block while bytes in it are still unwritten (a burst: several messages
+ * echoed per read) chains one twice as big, up to BLK_KEEP_MAX with its header, so that a
+ * burst soon fits in one block -- reused from its start once written -- instead of taking a
+ * block (an allocation) per message. Otherwise the next block is as big as the last one, up
+ * to BLK_KEEP_MAX: one large message must not make every later block large (memory a
+ * connection near its limit would be refused for a small frame). */
 enum { BLK_MIN = 2048 - (int)sizeof(ws_outq_blk), BLK_KEEP_MAX = 65536 };
+
+/* The size of the block to chain after the tail t for n bytes, and the least that will do. */
+static size_t blk_next_cap(const ws_outq_blk *t, int busy, size_t n)
+{
+    size_t cap = BLK_MIN, hdr = sizeof *t, max = BLK_KEEP_MAX - hdr;
+    if (t && busy)
+        cap = t->cap < max / 2 ? 2 * (t->cap + hdr) - hdr : max;
+    else if (t && t->cap > cap)
+        cap = t->cap < max ? t->cap : max; /* a busy line's size */
+    return cap < n ? n : cap;
+}
 
 static size_t blk_bytes(const ws_outq_blk *b)
 {
@@ -73,19 +88,23 @@ uint8_t *ws__outq_reserve_slow(ws_outq *q, const ws_allocator *a, size_t n)
     }
     if (n > SIZE_MAX / 2)
         return NULL;
-    if (q->spare && q->spare->cap >= n) {
+    int busy = t && q->ack.owned < end;
+    size_t cap = blk_next_cap(t, busy, n), least = n > BLK_MIN ? n : BLK_MIN;
+    b = NULL;
+    /* A growing line takes a new block rather than a smaller spare (which stays spare); a
+     * bigger block refused (a bound), the spare or the least block will do. */
+    if (!q->spare || q->spare->cap < n || (busy && q->spare->cap < cap)) {
+        if ((b = ws__malloc(a, sizeof *b + cap)) != NULL)
+            b->cap = cap;
+        else if ((!q->spare || q->spare->cap < n) && cap > least &&
+                 (b = ws__malloc(a, sizeof *b + least)) != NULL)
+            b->cap = least;
+        else if (!q->spare || q->spare->cap < n)
+            return NULL;
+    }
+    if (!b) {
         b = q->spare;
         q->spare = NULL;
-    } else {
-        size_t cap = BLK_MIN;
-        if (t && t->cap > cap)
-            cap = t->cap < BLK_KEEP_MAX ? t->cap : BLK_KEEP_MAX; /* a busy line's size */
-        if (cap < n)
-            cap = n;
-        b = ws__malloc(a, sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->cap = cap;
     }
     b->next = NULL;
     b->start = end;
@@ -269,6 +288,12 @@ int ws__outq_ack(ws_outq *q, const ws_allocator *a, size_t n)
         ws_outq_blk *b = q->head;
         q->head = b->next;
         blk_drop(q, a, b);
+    }
+    /* A drained tail starts over now (nothing of it is shown and unacknowledged): the next
+     * sends find room at once, the straight line of ws_conn_send included. */
+    if (q->tail && q->ack.owned == q->tail->start + q->tail->len) {
+        q->tail->start = q->ack.owned;
+        q->tail->len = 0;
     }
     return WS_OK;
 }

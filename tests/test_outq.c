@@ -519,6 +519,46 @@ static void test_block_size_after_a_large_send(void **state)
     ws_conn_free(c);
 }
 
+/* A burst of sends written at once (an echo server's wake-up: 16 messages of 1 KiB per read)
+ * soon fits in one block, reused from its start once written: after a few bursts no send
+ * allocates, and one iovec carries the whole burst. */
+static void test_bursts_stop_allocating(void **state)
+{
+    (void)state;
+    uint32_t rng = 5;
+    failalloc fa;
+    ws_allocator a = failalloc_init(&fa, -1, 0);
+    ws_conn *c = conn_open(WS_ROLE_SERVER, &a, &rng);
+    uint8_t msg[1024];
+    ws_iovec iov[4];
+    long calls = 0;
+    assert_non_null(c);
+    memset(msg, 'e', sizeof msg);
+    for (int burst = 0; burst < 12; burst++) {
+        for (int i = 0; i < 16; i++)
+            assert_int_equal(ws_conn_send(c, WS_OP_BINARY, msg, sizeof msg, 0), WS_OK);
+        int k = ws_conn_output(c, iov, 4);
+        assert_true(k >= 1);
+        if (burst >= 4)
+            assert_int_equal(k, 1);
+        size_t n = 0;
+        for (int i = 0; i < k; i++)
+            n += iov[i].len;
+        if (burst == 4)
+            calls = fa.calls;
+        if (burst > 4)
+            assert_int_equal(fa.calls, calls); /* nothing allocated since */
+        assert_int_equal(ws_conn_output_ack(c, n), WS_OK);
+        assert_int_equal(ws_conn_buffered_amount(c), 16 * (sizeof msg + 4) - n);
+        bytes rest = {0};
+        take_output(c, &rest, 0);
+        bytes_free(&rest);
+    }
+    assert_true(ws_conn_memory(c) <= 2 * 65536 + 4096); /* a bounded block, and a spare */
+    ws_conn_free(c);
+    assert_int_equal(fa.live, 0);
+}
+
 static void test_trim_deadline_moves_once_a_second(void **state)
 {
     (void)state;
@@ -565,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_output_never_moves),
         cmocka_unit_test(test_discard_releases_everything),
         cmocka_unit_test(test_trim_deadline_moves_once_a_second),
+        cmocka_unit_test(test_bursts_stop_allocating),
         cmocka_unit_test(test_block_size_after_a_large_send),
     };
     return cmocka_run_group_tests_name("outq", tests, NULL, NULL);
