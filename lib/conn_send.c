@@ -51,9 +51,14 @@ static int queue_frame_rsv(ws_conn *c, uint8_t op, int fin, uint8_t rsv, const u
     if (copy && len > SIZE_MAX - hl)
         return WS_ERR_NOMEM;
     ws__conn_out_starting(c);
+    uint8_t refused = c->mem_refused;
+    c->mem_refused = 0;
     p = ws__outq_reserve(&c->act->out, CONN_ALLOC(c), hl + (copy ? len : 0));
+    if (!p && c->mem_refused) /* a bigger block past a bound: the least that will do */
+        p = ws__outq_reserve_least(&c->act->out, CONN_ALLOC(c), hl + (copy ? len : 0));
     if (!p)
         return WS_ERR_NOMEM;
+    c->mem_refused = refused;
     r = ws__frame_write_header(p, hl, &h);
     if (r < 0)
         return r;

@@ -161,6 +161,9 @@ static inline uint8_t *ws__outq_reserve(ws_outq *q, const ws_allocator *a, size_
         return t->data + t->len;
     return ws__outq_reserve_slow(q, a, n);
 }
+/* As ws__outq_reserve, but a new block is the least that will do (a burst does not grow it):
+ * for when a memory bound refused the bigger one. */
+uint8_t *ws__outq_reserve_least(ws_outq *q, const ws_allocator *a, size_t n);
 /* Room for n owned bytes at the tail if there is some already (no allocation): the place to
  * write them, or NULL. */
 static inline uint8_t *ws__outq_room_now(const ws_outq *q, size_t n)

@@ -27,7 +27,7 @@
  * connection near its limit would be refused for a small frame). */
 enum { BLK_MIN = 2048 - (int)sizeof(ws_outq_blk), BLK_KEEP_MAX = 65536 };
 
-/* The size of the block to chain after the tail t for n bytes, and the least that will do. */
+/* The size of the block to chain after the tail t for n bytes (busy: t holds bytes unwritten). */
 static size_t blk_next_cap(const ws_outq_blk *t, int busy, size_t n)
 {
     size_t cap = BLK_MIN, hdr = sizeof *t, max = BLK_KEEP_MAX - hdr;
@@ -74,7 +74,9 @@ static void blk_drop(ws_outq *q, const ws_allocator *a, ws_outq_blk *b)
         ws__free(a, b, blk_bytes(b));
 }
 
-uint8_t *ws__outq_reserve_slow(ws_outq *q, const ws_allocator *a, size_t n)
+/* A block for n more bytes after the tail. grow: a burst may double the next one; else the
+ * least that will do (the spare, or a new block of max(n, BLK_MIN)). */
+static uint8_t *reserve_blk(ws_outq *q, const ws_allocator *a, size_t n, int grow)
 {
     ws_outq_blk *t = q->tail, *b;
     uint64_t end = owned_end(q);
@@ -89,22 +91,16 @@ uint8_t *ws__outq_reserve_slow(ws_outq *q, const ws_allocator *a, size_t n)
     if (n > SIZE_MAX / 2)
         return NULL;
     int busy = t && q->ack.owned < end;
-    size_t cap = blk_next_cap(t, busy, n), least = n > BLK_MIN ? n : BLK_MIN;
-    b = NULL;
-    /* A growing line takes a new block rather than a smaller spare (which stays spare); a
-     * bigger block refused (a bound), the spare or the least block will do. */
-    if (!q->spare || q->spare->cap < n || (busy && q->spare->cap < cap)) {
-        if ((b = ws__malloc(a, sizeof *b + cap)) != NULL)
-            b->cap = cap;
-        else if ((!q->spare || q->spare->cap < n) && cap > least &&
-                 (b = ws__malloc(a, sizeof *b + least)) != NULL)
-            b->cap = least;
-        else if (!q->spare || q->spare->cap < n)
-            return NULL;
-    }
-    if (!b) {
+    size_t cap = grow ? blk_next_cap(t, busy, n) : n > BLK_MIN ? n : BLK_MIN;
+    /* A growing line takes a new block rather than a smaller spare (which stays spare). */
+    if (q->spare && q->spare->cap >= n && !(grow && busy && q->spare->cap < cap)) {
         b = q->spare;
         q->spare = NULL;
+    } else {
+        b = ws__malloc(a, sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->cap = cap;
     }
     b->next = NULL;
     b->start = end;
@@ -117,6 +113,16 @@ uint8_t *ws__outq_reserve_slow(ws_outq *q, const ws_allocator *a, size_t n)
         q->head = b;
     q->tail = b;
     return b->data;
+}
+
+uint8_t *ws__outq_reserve_slow(ws_outq *q, const ws_allocator *a, size_t n)
+{
+    return reserve_blk(q, a, n, 1);
+}
+
+uint8_t *ws__outq_reserve_least(ws_outq *q, const ws_allocator *a, size_t n)
+{
+    return reserve_blk(q, a, n, 0);
 }
 
 int ws__outq_room(ws_outq *q, const ws_allocator *a, size_t k)

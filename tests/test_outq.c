@@ -559,6 +559,32 @@ static void test_bursts_stop_allocating(void **state)
     assert_int_equal(fa.live, 0);
 }
 
+/* A burst's bigger block refused by the connection's memory limit: the least block that
+ * will do is taken instead, and the send succeeds (growing is for speed, never a reason to
+ * fail a send the limit has room for). */
+static void test_burst_growth_within_the_limit(void **state)
+{
+    (void)state;
+    uint32_t rng = 6;
+    ws_conn *c = conn_open(WS_ROLE_SERVER, NULL, &rng);
+    uint8_t msg[1024];
+    assert_non_null(c);
+    memset(msg, 'g', sizeof msg);
+    /* one message, to see what an active connection holds with its first block */
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, msg, sizeof msg, 0), WS_OK);
+    size_t base = ws_conn_memory(c);
+    /* room for one more least block (2 KiB), not for a doubled one (4 KiB) */
+    assert_int_equal(ws_conn_set_option(c, WS_OPT_MEMORY_LIMIT, base + 2048 + 512), WS_OK);
+    assert_int_equal(ws_conn_send(c, WS_OP_BINARY, msg, sizeof msg, 0), WS_OK);
+    assert_true(ws_conn_memory(c) <= base + 2048 + 512);
+    assert_int_equal(ws_conn_buffered_amount(c), 2 * (sizeof msg + 4));
+    bytes out = {0};
+    take_output(c, &out, 0);
+    assert_int_equal(out.n, 2 * (sizeof msg + 4));
+    bytes_free(&out);
+    ws_conn_free(c);
+}
+
 static void test_trim_deadline_moves_once_a_second(void **state)
 {
     (void)state;
@@ -606,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_discard_releases_everything),
         cmocka_unit_test(test_trim_deadline_moves_once_a_second),
         cmocka_unit_test(test_bursts_stop_allocating),
+        cmocka_unit_test(test_burst_growth_within_the_limit),
         cmocka_unit_test(test_block_size_after_a_large_send),
     };
     return cmocka_run_group_tests_name("outq", tests, NULL, NULL);
