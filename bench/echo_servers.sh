@@ -9,7 +9,8 @@
 #   es_stop                            SIGTERM, wait at most 10 s, then SIGKILL
 #   es_callgrind LOAD OUT SERVER [ARGS...]
 #                                      prints the user-space instructions (callgrind Ir, whole
-#                                      server process) per echoed 16-byte message: two runs,
+#                                      server process) per echoed message of ES_SIZE bytes
+#                                      (default 16): two runs,
 #                                      ES_M1 and ES_M2 messages (100 connections, 16 in flight),
 #                                      and the difference divided by ES_M2 - ES_M1, so start-up,
 #                                      handshakes and teardown cancel out
@@ -67,7 +68,7 @@ es_callgrind() {
     for es_m in "$ES_M1" "$ES_M2"; do
         es_start "$es_out.$es_m.log" - valgrind --tool=callgrind \
             --callgrind-out-file="$es_out.$es_m.cg" "$@" || return 1
-        if ! "$es_load" --port "$ES_PORT" --size 16 --flight 16 --conns 100 \
+        if ! "$es_load" --port "$ES_PORT" --size "${ES_SIZE:-16}" --flight 16 --conns 100 \
             --messages "$es_m" >"$es_out.$es_m.load" 2>&1; then
             echo "bench: the load against $* failed (see $es_out.$es_m.load)" >&2
             es_stop
