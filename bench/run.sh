@@ -98,7 +98,17 @@ callgrind() {
     else
         echo "echo-epoll: no count (see $out/callgrind.echo-epoll.*)"
     fi
-    # bench/echo_compare.sh gives the same count for echo-uv, echo-uring and uWebSockets.
+    # The same for 1 KiB messages: the burst of a read (16 echoes) fills a block of its own
+    # size once the queue has grown into it, with no allocation (bench/RESULTS.md).
+    ir=$(ES_SIZE=1024 ES_FIXED_PORT='' es_callgrind "$out/echo-load" \
+        "$out/callgrind.echo-epoll-1k" "$b/examples/echo-epoll") || ir=
+    if [ -n "$ir" ]; then
+        echo "echo-epoll: $ir Ir per echoed 1 KiB message"
+        if [ -n "${raw:-}" ]; then echo "ROW echo_epoll_ir_1KiB,Ir/msg,$ir,,," >>"$raw"; fi
+    else
+        echo "echo-epoll: no 1 KiB count (see $out/callgrind.echo-epoll-1k.*)"
+    fi
+    # bench/echo_compare.sh gives the same counts for echo-uv, echo-uring and uWebSockets.
 }
 
 if [ "$mode" = callgrind ]; then
