@@ -4,6 +4,8 @@
  *     ws_conn over OpenSSL memory BIOs (the layering the README describes), the server's
  *     certificate checked against a test CA and the address: text, binary, 1 MiB, fragments,
  *     ping, close 1000 -- and the server's close_notify after the closing handshake;
+ *   - a message whose last records come in one read with a record begun before: no plaintext
+ *     stays behind in the server's TLS layer, where no readiness would announce it;
  *   - garbage: a plain HTTP upgrade request to the TLS port gets no plaintext answer (nothing,
  *     or a TLS alert), and a TLS record corrupted after the handshake makes the server stop
  *     with nothing but TLS records on the wire; the server serves the next client either way;
@@ -20,6 +22,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/sockios.h> /* SIOCOUTQ */
+#endif
 
 static char dir[200];
 
@@ -312,6 +318,118 @@ static void test_tls_echo_poll(void **state)
     echo_session("echo-poll");
 }
 
+/*
+ * A message whose last records reach the server in one read together with more plaintext than
+ * the read's buffer holds. The server read the first part before: OpenSSL keeps the record
+ * that part ends inside (moved out of the read BIO into its own buffer, where the read size
+ * does not see it). Then the rest arrives in one segment: the last records of the message,
+ * whose plaintext with that record's is more than the 64 KiB the server reads into. Whatever
+ * the server leaves decrypted or undecrypted in its TLS layer, no socket readiness will ever
+ * announce: the echo never comes. The records are those of one SSL_write of the whole frame
+ * (64 full ones and a short one), split half-way through the record from which the
+ * plaintext to the end first exceeds 64 KiB.
+ */
+static void tail_session(const char *name)
+{
+    static uint8_t big[1 << 20];
+    ex_server s;
+    tclient t;
+    ws_iovec iov[8];
+    int k;
+
+    start_tls_server(&s, name, "good");
+    tclient_open(&t, s.port);
+    assert_int_equal(SSL_version(t.ssl), TLS1_3_VERSION); /* (the record sizes below) */
+    test_fill(big, sizeof big, 9);
+    assert_int_equal(ws_conn_send(t.c, WS_OP_BINARY, big, sizeof big, 0), WS_OK);
+    uint8_t *frame = malloc(sizeof big + 64);
+    size_t flen = 0;
+    assert_non_null(frame);
+    while ((k = ws_conn_output(t.c, iov, 8)) > 0) {
+        assert_true(flen + iov[0].len <= sizeof big + 64);
+        memcpy(frame + flen, iov[0].base, iov[0].len);
+        flen += iov[0].len;
+        assert_int_equal(ws_conn_output_ack(t.c, iov[0].len), WS_OK);
+    }
+    assert_int_equal(flen, sizeof big + 14); /* a client's 1 MiB frame: 2 + 8 + 4 bytes */
+    assert_int_equal(SSL_write(t.ssl, frame, (int)flen), (int)flen);
+    free(frame);
+
+    char *p;
+    long total = BIO_get_mem_data(t.wbio, &p);
+    assert_true(total > (long)flen);
+    uint8_t *wire = malloc((size_t)total);
+    assert_non_null(wire);
+    assert_int_equal(BIO_read(t.wbio, wire, (int)total), (int)total);
+    /* Walk the records; from the last back, find where the plaintext to the end first
+     * passes 64 KiB (TLS 1.3: a record's plaintext is its length less the content type byte
+     * and the 16-byte tag). */
+    size_t starts[80] = {0}, nrec = 0, T = (size_t)total;
+    for (size_t o = 0; o < T; o += 5 + ((size_t)wire[o + 3] << 8 | wire[o + 4])) {
+        assert_true(nrec < 80 && o + 5 <= T);
+        assert_int_equal(wire[o], 23); /* application data */
+        starts[nrec++] = o;
+    }
+    assert_int_equal(nrec, 65);
+    size_t plain = 0, i = nrec;
+    while (plain <= 65536 && i > 0) {
+        i--;
+        size_t end = i + 1 < nrec ? starts[i + 1] : T;
+        plain += end - starts[i] - 5 - 17;
+    }
+    size_t rec_len = (i + 1 < nrec ? starts[i + 1] : T) - starts[i];
+    size_t split = starts[i] + rec_len / 2, rest = T - split;
+    assert_true(plain > 65536 && rest < 60000); /* one segment on loopback, one read */
+
+    struct pollfd pf = {t.fd, POLLOUT, 0};
+    for (size_t off = 0; off < split;) {
+        assert_int_equal(poll(&pf, 1, 5000), 1);
+        ssize_t w = write(t.fd, wire + off, split - off);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+    /* The server takes all of it (its kernel has, then it reads), then the rest comes. */
+#ifdef SIOCOUTQ
+    int unsent = 1;
+    for (int tries = 0; tries < 500 && unsent > 0; tries++) {
+        assert_int_equal(ioctl(t.fd, SIOCOUTQ, &unsent), 0);
+        if (unsent > 0)
+            usleep(10000);
+    }
+#endif
+    usleep(300000);
+    assert_int_equal(poll(&pf, 1, 5000), 1);
+    assert_int_equal(write(t.fd, wire + split, rest), (ssize_t)rest);
+    free(wire);
+    print_message("info: %s: %zu records, the last %zu bytes (%zu of plaintext from record %zu "
+                  "on) in one write\n",
+                  name, nrec, rest, plain, i);
+
+    assert_true(pump(&t, got_message, 10000));
+    assert_false(t.closed);
+    assert_int_equal(t.msg_len, sizeof big);
+    assert_memory_equal(t.msg, big, sizeof big);
+    assert_int_equal(ws_conn_close(t.c, 1000, NULL, 0), WS_OK);
+    assert_true(pump(&t, is_closed, 5000));
+    assert_int_equal(t.close_code, 1000);
+    tclient_free(&t);
+    assert_int_equal(ex_stop(&s), 0);
+}
+
+static void test_tls_record_tail_epoll(void **state)
+{
+    (void)state;
+    tail_session("echo-epoll");
+}
+
+static void test_tls_record_tail_poll(void **state)
+{
+    (void)state;
+    tail_session("echo-poll");
+}
+
 /* Read what the server sends until its end of file (at most 5 s); the byte count. */
 static size_t read_to_eof(int fd, uint8_t *buf, size_t cap)
 {
@@ -497,6 +615,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_echo_epoll),
         cmocka_unit_test(test_tls_echo_poll),
+        cmocka_unit_test(test_tls_record_tail_epoll),
+        cmocka_unit_test(test_tls_record_tail_poll),
         cmocka_unit_test(test_tls_plaintext_refused),
         cmocka_unit_test(test_tls_bad_record),
         cmocka_unit_test(test_wsc_tls),

@@ -360,8 +360,18 @@ ssize_t ex_tls_read(struct ex_tls *t, void *buf, size_t cap)
         errno = EPROTO;
         return -1;
     }
-    /* The ciphertext goes through buf on its way to the read BIO; at most cap in all, so the
-     * plaintext it decrypts to fits in buf. */
+    if (cap < EX_TLS_READ_MIN) {
+        errno = EINVAL;
+        return -1;
+    }
+    /* The ciphertext goes through buf on its way to the read BIO. All of it that can complete
+     * a record -- what this read adds, what waits in the read BIO, and the part of a record
+     * OpenSSL already moved into its own buffer (SSL_has_pending: a record begun, which
+     * BIO_ctrl_pending no longer counts) -- is at most cap, so every record it completes
+     * decrypts into buf (plaintext is shorter than its record) and nothing decryptable stays
+     * behind, where no socket readiness would announce it. */
+    if (SSL_has_pending(t->ssl))
+        waiting += EX_TLS_RECORD_MAX;
     if (!t->sock_eof && !t->eof && waiting < cap) {
         ssize_t n = read(t->fd, buf, cap - waiting);
         if (n > 0) {

@@ -38,6 +38,12 @@ struct ex_tls;     /* one connection: SSL, its two memory BIOs, the socket */
  * what a connection holds in the TLS layer on top of its ws_conn output queue. */
 #define EX_TLS_OUT_MAX (64u * 1024u)
 
+/* The most ciphertext of one record (TLS 1.2's bound, 2^14 + 2048, with the 5-byte header;
+ * TLS 1.3's is lower): what OpenSSL may hold of a record it has begun to read. */
+#define EX_TLS_RECORD_MAX (5u + 16384u + 2048u)
+/* The least buffer ex_tls_read() takes: room for a record begun and one more. */
+#define EX_TLS_READ_MIN (2u * EX_TLS_RECORD_MAX)
+
 /* 1 if built with TLS. */
 int ex_tls_available(void);
 
@@ -63,11 +69,15 @@ int ex_tls_ctx_set_alpn(struct ex_tls_ctx *x, const char *const *protos, int n);
 struct ex_tls *ex_tls_new(struct ex_tls_ctx *x, int fd, const char *host);
 void ex_tls_free(struct ex_tls *t);
 
-/* One read() of at most cap bytes less the ciphertext already waiting, then all the plaintext
- * it completes into buf[0..cap) (never more than cap: plaintext is shorter than its records).
+/* One read() of at most cap bytes less the ciphertext already waiting (in the read BIO, and
+ * up to EX_TLS_RECORD_MAX for a record OpenSSL has begun), then all the plaintext it completes
+ * into buf[0..cap) -- never more than cap: plaintext is shorter than its records, so no record
+ * that could be decrypted is ever left behind (no socket readiness would announce it): a
+ * level-triggered loop may wait for the socket again. cap is at least EX_TLS_READ_MIN.
  * Returns the plaintext length; 0 at the end of the stream (the peer's close_notify or end of
  * file); -1 with errno EAGAIN when nothing is ready (the handshake may have moved: call
- * ex_tls_flush or look at ex_tls_pending), EPROTO for a TLS failure, or read()'s errno. */
+ * ex_tls_flush or look at ex_tls_pending), EPROTO for a TLS failure, EINVAL for a cap below
+ * EX_TLS_READ_MIN, or read()'s errno. */
 ssize_t ex_tls_read(struct ex_tls *t, void *buf, size_t cap);
 /* Encrypt from iov[0..n) what fits under EX_TLS_OUT_MAX and write what the socket takes.
  * Returns the plaintext bytes taken (acknowledge that many); -1 with errno EAGAIN when none
