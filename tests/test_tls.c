@@ -272,6 +272,20 @@ static void expect_echo(tclient *t, uint32_t op, const uint8_t *p, size_t n)
         assert_memory_equal(t->msg, p, n);
 }
 
+/* Close: the server echoes the code, then says close_notify and half-closes; then it stops
+ * cleanly. */
+static void end_session(tclient *t, ex_server *s)
+{
+    assert_int_equal(ws_conn_close(t->c, 1000, "done", 4), WS_OK);
+    assert_true(pump(t, is_closed, 5000));
+    assert_int_equal(t->close_code, 1000);
+    assert_true(pump(t, at_end, 5000));
+    assert_true(t->close_notify);
+    assert_false(t->tls_error);
+    tclient_free(t);
+    assert_int_equal(ex_stop(s), 0);
+}
+
 static void echo_session(const char *name)
 {
     static uint8_t big[1 << 20];
@@ -295,15 +309,7 @@ static void echo_session(const char *name)
     assert_int_equal(t.msg_len, 9);
     assert_memory_equal(t.msg, "frag-ment", 9);
     assert_true(pump(&t, got_pong, 5000));
-    /* Close: the server echoes the code, then says close_notify and half-closes. */
-    assert_int_equal(ws_conn_close(t.c, 1000, "done", 4), WS_OK);
-    assert_true(pump(&t, is_closed, 5000));
-    assert_int_equal(t.close_code, 1000);
-    assert_true(pump(&t, at_end, 5000));
-    assert_true(t.close_notify);
-    assert_false(t.tls_error);
-    tclient_free(&t);
-    assert_int_equal(ex_stop(&s), 0);
+    end_session(&t, &s);
 }
 
 static void test_tls_echo_epoll(void **state)
@@ -411,11 +417,7 @@ static void tail_session(const char *name)
     assert_false(t.closed);
     assert_int_equal(t.msg_len, sizeof big);
     assert_memory_equal(t.msg, big, sizeof big);
-    assert_int_equal(ws_conn_close(t.c, 1000, NULL, 0), WS_OK);
-    assert_true(pump(&t, is_closed, 5000));
-    assert_int_equal(t.close_code, 1000);
-    tclient_free(&t);
-    assert_int_equal(ex_stop(&s), 0);
+    end_session(&t, &s);
 }
 
 static void test_tls_record_tail_epoll(void **state)
